@@ -1,0 +1,48 @@
+# Vitrine — developer and operator entry points. `make run` and `make test` work on a fresh
+# Debian machine with Python 3.11: they create .venv, install what is missing, and go.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: run demo test test-sqlite test-postgres deps venv migrate lint fmt clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null || PY=python3; \
+	  test -x $(BIN)/python || $${PY:-$(PY)} -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# System packages the embedded default needs (Debian). Skipped when already present.
+deps:
+	@command -v redis-server >/dev/null || { \
+	  echo "installing redis-server (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
+run: venv deps
+	$(BIN)/vitrine run
+
+demo: run
+
+migrate: venv
+	$(BIN)/vitrine migrate
+
+# The whole suite: SQLite always; the PostgreSQL-marked tests too when a server is reachable
+# (VITRINE_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres).
+test: venv deps
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: venv
+	$(BIN)/ruff check .
+
+fmt: venv
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,1 @@
+"""Shared foundations: settings, database, Redis, token vault, logging, i18n."""

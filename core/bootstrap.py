@@ -1,0 +1,32 @@
+"""Process start-up shared by every service: settings (or one line and exit 78), logging."""
+
+from __future__ import annotations
+
+import sys
+
+from core.errors import ConfigError
+from core.logging import register_secret, setup_logging
+from core.settings import Settings, load_settings
+
+EXIT_CONFIG = 78  # sysexits EX_CONFIG; same value as fleet.exitcodes.ExitCode.CONFIG
+
+
+def load_settings_or_exit() -> Settings:
+    """Settings, or print the single configuration-error line and exit with 78."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(exc.one_line(), file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def start_service(service: str, stderr: bool = True) -> Settings:
+    """Settings + JSON logging for a long-lived service; registers secrets for redaction."""
+    settings = load_settings_or_exit()
+    register_secret(
+        settings.portal_session_secret, settings.mercadopago_access_token,
+        settings.mercadopago_webhook_secret, settings.discord_client_secret,
+        *settings.admin_api_tokens, *settings.token_encryption_keys,
+    )
+    setup_logging(service, settings.log_dir, settings.log_level, stderr=stderr)
+    return settings

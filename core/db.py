@@ -1,0 +1,78 @@
+"""Database set-up (tortoise-orm): one config for every process, aerich and the tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise import context as tortoise_context
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+MODEL_MODULES = ["core.models", "shop.models", "fleet.models"]
+
+
+def _with_sqlite_defaults(url: str) -> str:
+    """Wait for a locked database instead of failing at once; create the directory."""
+    if not url.startswith("sqlite://") or url == "sqlite://:memory:":
+        return url
+    path = url[len("sqlite://"):].split("?", 1)[0]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if "busy_timeout" not in url:
+        url += ("&" if "?" in url else "?") + "busy_timeout=10000"
+    return url
+
+
+def tortoise_config(database_url: str, with_aerich: bool = True) -> dict[str, Any]:
+    """The tortoise config dict for a database URL."""
+    models = list(MODEL_MODULES) + (["aerich.models"] if with_aerich else [])
+    return {
+        "connections": {"default": _with_sqlite_defaults(database_url)},
+        "apps": {"models": {"models": models, "default_connection": "default"}},
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def database_url_from_env() -> str:
+    """DATABASE_URL as `core.settings` computes it, without needing the secrets."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if url:
+        return "postgres" + url[len("postgresql"):] if url.startswith("postgresql") else url
+    data_dir = os.environ.get("DATA_DIR", "data").strip() or "data"
+    return f"sqlite://{Path(data_dir) / 'vitrine.sqlite3'}"
+
+
+def __getattr__(name: str) -> Any:
+    # aerich reads `core.db.TORTOISE_ORM`; computed on access so the env is read late.
+    if name == "TORTOISE_ORM":
+        return tortoise_config(database_url_from_env())
+    raise AttributeError(name)
+
+
+async def init_db(database_url: str) -> None:
+    """Connect tortoise for this process."""
+    # tortoise caches compiled INSERT/UPDATE SQL keyed by connection name and table, not by
+    # dialect; a process that re-inits on another backend (tests, tools) must drop it.
+    EXECUTOR_CACHE.clear()
+    # One database per process: web requests and background tasks run in other asyncio
+    # contexts than start-up, so the context is also the process-wide fallback.
+    previous = tortoise_context.get_current_context()
+    if previous is not None:
+        await previous.close_connections()
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()
+
+
+async def ping_db() -> tuple[bool, str]:
+    """(reachable, detail) for health checks."""
+    try:
+        conn = Tortoise.get_connection("default")
+        await conn.execute_query("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means "unreachable"
+        return False, type(exc).__name__
+    return True, "ok"

@@ -1,0 +1,19 @@
+"""Root errors shared by every process."""
+
+
+class VitrineError(Exception):
+    """Root of every error Vitrine raises on purpose."""
+
+
+class ConfigError(VitrineError):
+    """A setting is missing or malformed; the process must not start."""
+
+    def __init__(self, var: str, problem: str, example: str) -> None:
+        self.var = var
+        self.problem = problem
+        self.example = example
+        super().__init__(f"{var}: {problem} (example: {var}={example})")
+
+    def one_line(self) -> str:
+        """The single line printed before exiting."""
+        return f"configuration error: {self}"

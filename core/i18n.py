@@ -1,0 +1,44 @@
+"""User-facing text: Brazilian Portuguese by default, English second.
+
+Catalogs live in `core/locale/<locale>.json`, flat `key -> text` with `{name}` placeholders.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+DEFAULT_LOCALE = "pt-BR"
+SUPPORTED = ("pt-BR", "en")
+_DIR = Path(__file__).resolve().parent / "locale"
+
+
+def normalize_locale(locale: str | None) -> str:
+    """Map Discord/browser locales ('en-US', 'pt-BR', 'en') to a supported catalog."""
+    if not locale:
+        return DEFAULT_LOCALE
+    lowered = locale.lower()
+    if lowered.startswith("en"):
+        return "en"
+    return DEFAULT_LOCALE
+
+
+@cache
+def _catalog(locale: str) -> dict[str, str]:
+    return json.loads((_DIR / f"{locale}.json").read_text(encoding="utf-8"))
+
+
+def t(key: str, locale: str | None = None, **params: object) -> str:
+    """Translate `key`; falls back to pt-BR, then to the key itself (so a gap is visible)."""
+    loc = normalize_locale(locale)
+    text = _catalog(loc).get(key) or _catalog(DEFAULT_LOCALE).get(key) or key
+    return text.format(**params) if params else text
+
+
+def format_brl(cents: int) -> str:
+    """Centavos as Brazilian reais: 123456 -> 'R$ 1.234,56' (whatever the UI language)."""
+    sign = "-" if cents < 0 else ""
+    reais, cent = divmod(abs(int(cents)), 100)
+    grouped = f"{reais:,}".replace(",", ".")
+    return f"{sign}R$ {grouped},{cent:02d}"

@@ -1,0 +1,262 @@
+"""Typed settings, filled from the environment (and an optional `.env`) in one function.
+
+Every process calls `load_settings()` once at start-up. A missing or malformed value raises
+`ConfigError`, whose one-line message names the variable and shows a good value; entry points
+print it and exit with `ExitCode.CONFIG` (see `core.cli_support.run_or_exit`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+
+from core.errors import ConfigError
+from core.secrets_store import GENERATED_SECRETS, load_or_create_secrets
+
+EMBEDDED_REDIS_PORT = 6390
+EMBEDDED_REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+ENVIRONMENTS = ("development", "production")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the platform; see docs/configuration.md."""
+
+    environment: str
+    data_dir: Path
+    log_dir: Path
+    database_url: str
+    redis_url: str
+    portal_port: int
+    admin_port: int
+    admin_bind: str
+    portal_bind: str
+    portal_session_secret: str = field(repr=False)
+    admin_api_tokens: tuple[str, ...] = field(repr=False)
+    token_encryption_keys: tuple[str, ...] = field(repr=False)
+    discord_client_id: str
+    discord_client_secret: str = field(repr=False)
+    discord_api_base: str
+    discord_oauth_base: str
+    mercadopago_access_token: str = field(repr=False)
+    mercadopago_webhook_secret: str = field(repr=False)
+    mercadopago_api_base: str
+    public_base_url: str
+    platform_fee_bps: int
+    withdrawal_hold_days: int
+    log_level: str
+    default_locale: str
+
+    @property
+    def embedded_redis(self) -> bool:
+        """True when REDIS_URL points at the redis-server Vitrine runs itself."""
+        return self.redis_url.rstrip("/") in (EMBEDDED_REDIS_URL, EMBEDDED_REDIS_URL[:-2])
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def platform_fee_percent(self) -> Decimal:
+        return Decimal(self.platform_fee_bps) / 100
+
+
+class _Env:
+    """Reads raw values: process environment first, then `.env`, then generated secrets."""
+
+    def __init__(self, environ: Mapping[str, str], dotenv: Mapping[str, str | None]) -> None:
+        self._environ = environ
+        self._dotenv = dotenv
+        self.generated: dict[str, str] = {}
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        value = self._environ.get(name)
+        if value is None:
+            value = self._dotenv.get(name)
+        if value is None:
+            value = self.generated.get(name)
+        if value is None or value.strip() == "":
+            return default
+        return value.strip()
+
+
+def _int(env: _Env, name: str, default: int, lo: int, hi: int, example: str) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"{raw!r} is not a whole number", example) from None
+    if not lo <= value <= hi:
+        raise ConfigError(name, f"{value} is outside {lo}..{hi}", example)
+    return value
+
+
+def _url(env: _Env, name: str, default: str, schemes: tuple[str, ...], example: str) -> str:
+    raw = env.get(name, default)
+    assert raw is not None  # default is a str
+    parsed = urlparse(raw)
+    if parsed.scheme not in schemes or not (parsed.netloc or parsed.path):
+        raise ConfigError(name, f"{raw!r} is not a {'/'.join(schemes)} URL", example)
+    return raw.rstrip("/")
+
+
+def _fee_bps(env: _Env) -> int:
+    raw = env.get("PLATFORM_FEE_PERCENT", "5")
+    assert raw is not None
+    try:
+        value = Decimal(raw.replace(",", "."))
+    except InvalidOperation:
+        raise ConfigError("PLATFORM_FEE_PERCENT", f"{raw!r} is not a number", "5.5") from None
+    if not value.is_finite() or not Decimal(0) <= value <= Decimal(100):
+        raise ConfigError("PLATFORM_FEE_PERCENT", f"{raw} is outside 0..100", "5.5")
+    bps = value * 100
+    if bps != bps.to_integral_value():
+        raise ConfigError("PLATFORM_FEE_PERCENT", "at most two decimal places", "5.25")
+    return int(bps)
+
+
+def _database_url(env: _Env, data_dir: Path) -> str:
+    default = f"sqlite://{data_dir / 'vitrine.sqlite3'}"
+    raw = env.get("DATABASE_URL", default)
+    assert raw is not None
+    scheme = urlparse(raw).scheme
+    if scheme not in ("sqlite", "postgres", "postgresql", "asyncpg"):
+        raise ConfigError(
+            "DATABASE_URL", f"unsupported scheme {scheme!r}",
+            "postgres://vitrine:secret@db:5432/vitrine or sqlite://data/vitrine.sqlite3",
+        )
+    if scheme == "postgresql":
+        raw = "postgres" + raw[len("postgresql"):]
+    return raw
+
+
+def _fernet_keys(env: _Env) -> tuple[str, ...]:
+    from core.vault import validate_keys
+
+    raw = env.get("TOKEN_ENCRYPTION_KEYS")
+    if raw is None:
+        raise ConfigError("TOKEN_ENCRYPTION_KEYS", "is not set", _KEY_EXAMPLE)
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    problem = validate_keys(keys)
+    if problem:
+        raise ConfigError("TOKEN_ENCRYPTION_KEYS", problem, _KEY_EXAMPLE)
+    return keys
+
+
+_KEY_EXAMPLE = "<new Fernet key>,<old Fernet key> (make a key: vitrine gen-key)"
+_SECRET_MIN = 16
+
+
+def _secret(env: _Env, name: str, example: str) -> str:
+    value = env.get(name)
+    if value is None:
+        raise ConfigError(name, "is not set", example)
+    if len(value) < _SECRET_MIN:
+        raise ConfigError(name, f"is too short (at least {_SECRET_MIN} characters)", example)
+    return value
+
+
+def _tokens(env: _Env) -> tuple[str, ...]:
+    raw = _secret(env, "ADMIN_API_TOKEN", "<long random token>[,<previous token>]")
+    tokens = tuple(t.strip() for t in raw.split(",") if t.strip())
+    short = [t for t in tokens if len(t) < _SECRET_MIN]
+    if short:
+        raise ConfigError(
+            "ADMIN_API_TOKEN", f"every token needs at least {_SECRET_MIN} characters",
+            "<long random token>[,<previous token>]",
+        )
+    return tokens
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: str | os.PathLike[str] | None = ".env"
+) -> Settings:
+    """Build `Settings` from the environment; raise `ConfigError` on the first bad value."""
+    environ = os.environ if environ is None else environ
+    dotenv: Mapping[str, str | None] = {}
+    if env_file is not None and Path(env_file).is_file():
+        dotenv = dotenv_values(env_file)
+    env = _Env(environ, dotenv)
+
+    environment = (env.get("VITRINE_ENV", "development") or "").lower()
+    if environment not in ENVIRONMENTS:
+        raise ConfigError("VITRINE_ENV", f"{environment!r} is not one of {ENVIRONMENTS}",
+                          "production")
+    data_dir = Path(env.get("DATA_DIR", "data") or "data")
+    log_dir = Path(env.get("LOG_DIR", "logs") or "logs")
+    if environment == "development":
+        # Embedded default: secrets the operator did not set are generated once, kept in data/.
+        missing = [name for name in GENERATED_SECRETS if env.get(name) is None]
+        if missing:
+            env.generated = load_or_create_secrets(data_dir, missing)
+
+    admin_bind = env.get("ADMIN_BIND", "127.0.0.1") or "127.0.0.1"
+    if not re.fullmatch(r"[0-9a-fA-F:.]+|localhost", admin_bind):
+        raise ConfigError("ADMIN_BIND", f"{admin_bind!r} is not an IP address", "127.0.0.1")
+    portal_bind = env.get("PORTAL_BIND", "0.0.0.0") or "0.0.0.0"  # noqa: S104 - public portal
+    locale = env.get("DEFAULT_LOCALE", "pt-BR") or "pt-BR"
+    if locale not in ("pt-BR", "en"):
+        raise ConfigError("DEFAULT_LOCALE", f"{locale!r} is not pt-BR or en", "pt-BR")
+    log_level = (env.get("LOG_LEVEL", "INFO") or "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("LOG_LEVEL", f"{log_level!r} is not a log level", "INFO")
+
+    settings = Settings(
+        environment=environment,
+        data_dir=data_dir,
+        log_dir=log_dir,
+        database_url=_database_url(env, data_dir),
+        redis_url=_url(env, "REDIS_URL", EMBEDDED_REDIS_URL, ("redis", "rediss", "unix"),
+                       "redis://127.0.0.1:6379/0"),
+        portal_port=_int(env, "PORTAL_PORT", 3100, 1, 65535, "3100"),
+        admin_port=_int(env, "ADMIN_PORT", 3000, 1, 65535, "3000"),
+        admin_bind=admin_bind,
+        portal_bind=portal_bind,
+        portal_session_secret=_secret(env, "PORTAL_SESSION_SECRET", "<64 random characters>"),
+        admin_api_tokens=_tokens(env),
+        token_encryption_keys=_fernet_keys(env),
+        discord_client_id=env.get("DISCORD_CLIENT_ID", "") or "",
+        discord_client_secret=env.get("DISCORD_CLIENT_SECRET", "") or "",
+        discord_api_base=_url(env, "DISCORD_API_BASE", "https://discord.com/api/v10",
+                              ("http", "https"), "https://discord.com/api/v10"),
+        discord_oauth_base=_url(env, "DISCORD_OAUTH_BASE", "https://discord.com",
+                                ("http", "https"), "https://discord.com"),
+        mercadopago_access_token=env.get("MERCADOPAGO_ACCESS_TOKEN", "") or "",
+        mercadopago_webhook_secret=_secret(env, "MERCADOPAGO_WEBHOOK_SECRET",
+                                           "<secret from the Mercado Pago panel>"),
+        mercadopago_api_base=_url(env, "MERCADOPAGO_API_BASE", "https://api.mercadopago.com",
+                                  ("http", "https"), "https://api.mercadopago.com"),
+        public_base_url=_url(env, "PUBLIC_BASE_URL", "http://127.0.0.1:3100",
+                             ("http", "https"), "https://loja.example.com.br"),
+        platform_fee_bps=_fee_bps(env),
+        withdrawal_hold_days=_int(env, "WITHDRAWAL_HOLD_DAYS", 7, 0, 180, "7"),
+        log_level=log_level,
+        default_locale=locale,
+    )
+    if environment == "production":
+        _require_production_values(settings)
+    return settings
+
+
+def _require_production_values(settings: Settings) -> None:
+    """Production has no embedded defaults for the outside services' credentials."""
+    required = {
+        "MERCADOPAGO_ACCESS_TOKEN": (settings.mercadopago_access_token, "APP_USR-123..."),
+        "DISCORD_CLIENT_ID": (settings.discord_client_id, "1234567890123456789"),
+        "DISCORD_CLIENT_SECRET": (settings.discord_client_secret, "<OAuth2 client secret>"),
+    }
+    for name, (value, example) in required.items():
+        if not value:
+            raise ConfigError(name, "is required when VITRINE_ENV=production", example)
+    if settings.public_base_url.startswith("http://"):
+        raise ConfigError("PUBLIC_BASE_URL", "must be https in production",
+                          "https://loja.example.com.br")

@@ -1,0 +1,1 @@
+"""What every process knows about bot instances: states, runtime store, control protocol."""

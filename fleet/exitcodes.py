@@ -1,0 +1,16 @@
+"""Worker exit codes, shared by the worker (which exits with them) and the orchestrator."""
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """How a process ended; the orchestrator's restart decision starts from this."""
+
+    CLEAN = 0  # asked to stop, stopped
+    CRASH = 1  # unexpected exception
+    RESTART_REQUESTED = 26  # the worker asks to be started again at once
+    SESSION_LIMIT = 75  # Discord session_start_limit exhausted; wait for reset_after
+    CONFIG = 78  # configuration error (bad token, intents): never restart automatically
+
+
+CONFIG_CLOSE_CODES = frozenset({4004, 4010, 4011, 4012, 4013, 4014})

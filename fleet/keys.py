@@ -1,0 +1,94 @@
+"""Every Redis key Vitrine uses, in one place. Nothing about money lives only in Redis.
+
+All keys share the `vitrine:` prefix so an operator can find (and a test can flush) them.
+"""
+
+from __future__ import annotations
+
+PREFIX = "vitrine"
+
+# --- bot instances -------------------------------------------------------------------------
+def runtime(instance_id: int) -> str:
+    """Hash: the runtime record (state, pid, pid_start, node, since, latency_ms, guilds,
+    last_error JSON, restarts, config_version, next_start_at). No expiry; deleted with the
+    instance."""
+    return f"{PREFIX}:inst:{instance_id}:rt"
+
+
+def heartbeat(instance_id: int) -> str:
+    """String with TTL (HEARTBEAT_TTL s): the worker's last heartbeat timestamp. Its absence
+    means the worker is silent."""
+    return f"{PREFIX}:inst:{instance_id}:hb"
+
+
+def crashes(instance_id: int) -> str:
+    """List (newest first, capped at CRASH_HISTORY_MAX): JSON crash records {at, code,
+    uptime_s, error}. Fine to lose: the policy then starts a fresh streak."""
+    return f"{PREFIX}:inst:{instance_id}:crashes"
+
+
+def errors(instance_id: int) -> str:
+    """List (newest first, capped at ERROR_HISTORY_MAX): JSON lastError records."""
+    return f"{PREFIX}:inst:{instance_id}:errors"
+
+
+def session_limit(instance_id: int) -> str:
+    """Hash: Discord session_start_limit as last read {total, remaining, reset_at}."""
+    return f"{PREFIX}:inst:{instance_id}:ssl"
+
+
+def restart_budget(instance_id: int, day: str) -> str:
+    """Counter of starts on a UTC day (YYYYMMDD); expires after 2 days."""
+    return f"{PREFIX}:inst:{instance_id}:starts:{day}"
+
+
+def lease(instance_id: int) -> str:
+    """String with TTL: `node:fencing_token` of the orchestrator node that owns the instance."""
+    return f"{PREFIX}:inst:{instance_id}:lease"
+
+
+FENCING_COUNTER = f"{PREFIX}:fence"  # INCR'd for every lease grant (fencing tokens)
+INSTANCES_DIRTY = f"{PREFIX}:inst:dirty"  # Set of instance ids whose desired state changed
+
+# --- orchestrator ----------------------------------------------------------------------------
+def orchestrator_heartbeat(node: str) -> str:
+    """String with TTL (ORCHESTRATOR_TTL s): the node's last heartbeat timestamp."""
+    return f"{PREFIX}:orch:{node}:hb"
+
+
+ORCHESTRATOR_NODES = f"{PREFIX}:orch:nodes"  # Set of node names ever seen (pruned by TTL check)
+
+# --- control commands (web tier -> orchestrator) ---------------------------------------------
+CONTROL_STREAM = f"{PREFIX}:control"  # Stream of {cmd_id, action, instance_id, reason, actor}
+CONTROL_GROUP = "orchestrators"  # Consumer group on CONTROL_STREAM
+
+
+def control_reply(cmd_id: str) -> str:
+    """List with TTL (CONTROL_REPLY_TTL s): the orchestrator's JSON answer to one command."""
+    return f"{PREFIX}:control:reply:{cmd_id}"
+
+
+# --- deliveries (payments -> worker) --------------------------------------------------------
+def delivery_stream(instance_id: int) -> str:
+    """Stream of {order_id}: paid orders for one instance's worker; trimmed to ~10k entries."""
+    return f"{PREFIX}:deliver:{instance_id}"
+
+
+DELIVERY_GROUP = "workers"  # Consumer group on each delivery stream
+
+# --- web -------------------------------------------------------------------------------------
+def rate_limit(scope: str, who: str, window: int) -> str:
+    """Counter with TTL = window length: requests of `who` in `scope` in one window."""
+    return f"{PREFIX}:rl:{scope}:{who}:{window}"
+
+
+def service_heartbeat(service: str) -> str:
+    """String with TTL: last heartbeat of a long-lived web service (portal, admin)."""
+    return f"{PREFIX}:svc:{service}:hb"
+
+
+HEARTBEAT_TTL = 60
+ORCHESTRATOR_TTL = 30
+CONTROL_REPLY_TTL = 120
+CRASH_HISTORY_MAX = 50
+ERROR_HISTORY_MAX = 20

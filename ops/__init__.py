@@ -1,0 +1,1 @@
+"""Operations: the `vitrine` CLI, migrations, backups, the demo."""

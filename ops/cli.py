@@ -1,0 +1,129 @@
+"""The `vitrine` command. Errors are one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from core.bootstrap import EXIT_CONFIG, load_settings_or_exit
+from core.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class CliError(Exception):
+    """A failure the user can act on; printed as one line."""
+
+
+def _prepare_dirs(settings: Settings) -> None:
+    for path in (settings.data_dir, settings.log_dir, settings.log_dir / "instances"):
+        path.mkdir(parents=True, exist_ok=True)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply pending database migrations."""
+    from ops.migrations import apply
+
+    settings = load_settings_or_exit()
+    _prepare_dirs(settings)
+    target = settings.database_url.split("@")[-1]
+    print(f"applying migrations to {target} ...", flush=True)
+    applied = asyncio.run(apply(settings.database_url))
+    for name in applied:
+        print(f"  applied {name}")
+    print(f"done: {len(applied)} migration(s) applied" if applied else "done: already up to date")
+    return 0
+
+
+def cmd_makemigration(args: argparse.Namespace) -> int:
+    """Write a new migration (SQLite + PostgreSQL) for model changes."""
+    from ops.migrations import make_migration
+
+    path = asyncio.run(make_migration(args.name, args.postgres))
+    print(f"wrote {path.relative_to(ROOT)}" if path else "no model changes: nothing written")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Load the settings exactly as the services do, and print them (secrets hidden)."""
+    settings = load_settings_or_exit()
+    print(repr(settings))
+    return 0
+
+
+def cmd_gen_key(args: argparse.Namespace) -> int:
+    """Print a new Fernet key for TOKEN_ENCRYPTION_KEYS."""
+    from core.vault import generate_key
+
+    print(generate_key())
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Migrate, then run supervisord in the foreground with every service."""
+    settings = load_settings_or_exit()
+    _prepare_dirs(settings)
+    if settings.embedded_redis and shutil.which("redis-server") is None:
+        raise CliError("redis-server is not installed (Debian: apt-get install redis-server), "
+                       "or set REDIS_URL to an existing Redis")
+    if cmd_migrate(args) != 0:
+        return 1
+    conf = ROOT / "supervisord.conf"
+    for sub in ("data", "logs"):
+        (ROOT / sub).mkdir(exist_ok=True)
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    supervisord = Path(sys.executable).parent / "supervisord"
+    binary = str(supervisord) if supervisord.exists() else "supervisord"
+    print(f"starting supervisord ({conf.name}): portal :{settings.portal_port}, "
+          f"admin {settings.admin_bind}:{settings.admin_port}, orchestrator", flush=True)
+    os.execvpe(binary, [binary, "-n", "-c", str(conf)], env)
+    return 0  # not reached
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
+    "run": (cmd_run, "run the whole platform in the foreground (supervisord)"),
+    "migrate": (cmd_migrate, "apply pending database migrations"),
+    "makemigration": (cmd_makemigration, "generate a migration for model changes (developers)"),
+    "check-config": (cmd_check_config, "validate the configuration and print it"),
+    "gen-key": (cmd_gen_key, "print a new token encryption key"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vitrine", description="Vitrine operations")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (func, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        if name == "makemigration":
+            p.add_argument("name", help="short name, e.g. add_coupon_limits")
+            p.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres",
+                           help="a PostgreSQL URL allowed to CREATE DATABASE (scratch db)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "),
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

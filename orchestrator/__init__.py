@@ -1,0 +1,1 @@
+"""The orchestrator daemon: keeps every tenant bot that should run, running."""

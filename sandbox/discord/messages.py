@@ -1,0 +1,124 @@
+"""Creating, editing and announcing messages (shared by REST, webhooks and control)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sandbox.discord import payloads
+from sandbox.discord.models import (
+    INTENT_DIRECT_MESSAGES,
+    INTENT_GUILD_MESSAGES,
+    Attachment,
+    Channel,
+    Message,
+)
+from sandbox.discord.state import DiscordState, SandboxError
+
+ALLOWED_FLAGS = 4 | 64 | 4096 | 32768
+
+
+def invalid_form(detail: str) -> SandboxError:
+    return SandboxError(400, 50035, f"Invalid Form Body: {detail}")
+
+
+def _validate(content: str, embeds: list[Any], components: list[Any], n_files: int) -> None:
+    if len(content) > 2000:
+        raise invalid_form("content: Must be 2000 or fewer in length.")
+    if len(embeds) > 10:
+        raise invalid_form("embeds: Must be 10 or fewer in length.")
+    if len(components) > 40:
+        raise invalid_form("components: too many components.")
+    if not (content or embeds or components or n_files):
+        raise SandboxError(400, 50006, "Cannot send an empty message")
+
+
+def message_fields(payload: dict[str, Any], files: dict[int, Attachment]) -> dict[str, Any]:
+    """Fields of a new Message from a create payload."""
+    content = str(payload.get("content") or "")
+    embeds = list(payload.get("embeds") or ([payload["embed"]] if payload.get("embed") else []))
+    components = list(payload.get("components") or [])
+    attachments = [files[k] for k in sorted(files)]
+    _validate(content, embeds, components, len(attachments))
+    return {
+        "content": content,
+        "embeds": embeds,
+        "components": components,
+        "attachments": attachments,
+        "flags": int(payload.get("flags") or 0) & ALLOWED_FLAGS,
+        "reference": payload.get("message_reference"),
+    }
+
+
+def create_message(state: DiscordState, channel: Channel, author_id: str,
+                   payload: dict[str, Any], files: dict[int, Attachment], **extra: Any) -> Message:
+    fields = message_fields(payload, files)
+    fields.update(extra)
+    msg = state.add_message(channel, author_id, **fields)
+    if not msg.ephemeral:
+        announce(state, msg, "MESSAGE_CREATE")
+    return msg
+
+
+def edit_message(state: DiscordState, msg: Message, payload: dict[str, Any],
+                 files: dict[int, Attachment]) -> Message:
+    """Apply an edit payload: only the fields present change."""
+    if "content" in payload:
+        msg.content = str(payload["content"] or "")
+    if "embeds" in payload:
+        msg.embeds = list(payload["embeds"] or [])
+    elif "embed" in payload:
+        msg.embeds = [payload["embed"]] if payload["embed"] else []
+    if "components" in payload:
+        msg.components = list(payload["components"] or [])
+    if "flags" in payload and payload["flags"] is not None:
+        keep = msg.flags & 64
+        msg.flags = (int(payload["flags"]) & ALLOWED_FLAGS & ~64) | keep
+    if "attachments" in payload:
+        keep_ids = {str(a.get("id")) for a in payload["attachments"] or []}
+        msg.attachments = [a for a in msg.attachments if a.id in keep_ids]
+    msg.attachments.extend(files[k] for k in sorted(files))
+    msg.flags &= ~128  # editing a deferred reply clears LOADING
+    msg.edited = time.time()
+    if not msg.ephemeral:
+        announce(state, msg, "MESSAGE_UPDATE")
+    return msg
+
+
+def delete_message(state: DiscordState, msg: Message) -> None:
+    msg.deleted = True
+    if not msg.ephemeral:
+        data = {"id": msg.id, "channel_id": msg.channel_id}
+        if msg.guild_id:
+            data["guild_id"] = msg.guild_id
+        _to_viewers(state, msg, "MESSAGE_DELETE", data, data)
+
+
+def announce(state: DiscordState, msg: Message, event: str) -> None:
+    """Dispatch MESSAGE_CREATE/UPDATE to every bot that can see the channel."""
+    full = payloads.message(state, msg)
+    if msg.guild_id:
+        guild = state.guilds[msg.guild_id]
+        member = guild.members.get(msg.author_id)
+        if member is not None:
+            full["member"] = {k: v for k, v in payloads.member(state, guild, member).items()
+                              if k != "user"}
+    stripped = dict(full, content="", embeds=[], attachments=[], components=[])
+    _to_viewers(state, msg, event, full, stripped)
+
+
+def _to_viewers(state: DiscordState, msg: Message, event: str, data: dict[str, Any],
+                stripped: dict[str, Any]) -> None:
+    channel = state.channels[msg.channel_id]
+    if state.hub is None:
+        return
+    if channel.guild_id:
+        apps = state.guilds[channel.guild_id].bots
+        intent = INTENT_GUILD_MESSAGES
+    else:
+        apps = [b.application_id for b in map(state.bot_by_user, channel.recipients) if b]
+        intent = INTENT_DIRECT_MESSAGES
+    for app_id in apps:
+        own = state.bots[app_id].user_id == msg.author_id
+        state.hub.dispatch(app_id, event, data, intent=intent,
+                           stripped=None if own else stripped)

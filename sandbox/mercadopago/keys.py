@@ -1,0 +1,13 @@
+"""Typed aiohttp application keys of the Mercado Pago stand-in."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .config import MercadoPagoConfig
+from .state import MPState
+from .webhooks import WebhookDispatcher
+
+MP_STATE = web.AppKey("mp_state", MPState)
+MP_CONFIG = web.AppKey("mp_config", MercadoPagoConfig)
+MP_DISPATCHER = web.AppKey("mp_dispatcher", WebhookDispatcher)

@@ -1,0 +1,1 @@
+"""Commerce rules with no Discord or HTTP in them."""

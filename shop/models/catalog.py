@@ -1,0 +1,97 @@
+"""Catalog: products, variations (priced in integer centavos), stock items, coupons."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+from shop.states import StockStatus
+
+
+class Product(Model):
+    id = fields.IntField(primary_key=True)
+    tenant = fields.ForeignKeyField("models.Tenant", related_name="products",
+                                    on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=100)
+    description = fields.TextField(default="")
+    image_url = fields.CharField(max_length=500, null=True)
+    max_per_order = fields.IntField(default=10)
+    active = fields.BooleanField(default=True)
+    deleted_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "products"
+
+
+class Variation(Model):
+    id = fields.IntField(primary_key=True)
+    tenant = fields.ForeignKeyField("models.Tenant", related_name="variations",
+                                    on_delete=fields.CASCADE)
+    product = fields.ForeignKeyField("models.Product", related_name="variations",
+                                     on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=100)
+    price_cents = fields.BigIntField()
+    active = fields.BooleanField(default=True)
+    deleted_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "variations"
+
+
+class StockItem(Model):
+    """One deliverable unit (key, account, code, text). Sold items are never reused."""
+
+    id = fields.BigIntField(primary_key=True)
+    tenant = fields.ForeignKeyField("models.Tenant", related_name="stock_items",
+                                    on_delete=fields.CASCADE)
+    variation = fields.ForeignKeyField("models.Variation", related_name="stock_items",
+                                       on_delete=fields.CASCADE)
+    # Encrypted with the token vault: stock is the seller's merchandise.
+    content_enc = fields.TextField()
+    # sha256 of the plain content, to refuse duplicates within a variation.
+    content_hash = fields.CharField(max_length=64)
+    status = fields.CharEnumField(StockStatus, max_length=16, default=StockStatus.AVAILABLE)
+    order = fields.ForeignKeyField("models.Order", related_name="stock_items", null=True,
+                                   on_delete=fields.RESTRICT)
+    reserved_until = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sold_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "stock_items"
+        unique_together = (("variation", "content_hash"),)
+        indexes = (("variation", "status"),)
+
+
+class CouponKind(StrEnum):
+    PERCENT = "percent"  # value in basis points (1000 = 10 %)
+    FIXED = "fixed"  # value in centavos
+
+
+class Coupon(Model):
+    id = fields.IntField(primary_key=True)
+    tenant = fields.ForeignKeyField("models.Tenant", related_name="coupons",
+                                    on_delete=fields.CASCADE)
+    code = fields.CharField(max_length=40)
+    kind = fields.CharEnumField(CouponKind, max_length=16)
+    value = fields.BigIntField()
+    expires_at = fields.DatetimeField(null=True)
+    max_uses = fields.IntField(null=True)
+    uses = fields.IntField(default=0)
+    min_order_cents = fields.BigIntField(default=0)
+    # Empty = valid for every product of the store.
+    products: fields.ManyToManyRelation[Product] = fields.ManyToManyField(
+        "models.Product", related_name="coupons", through="coupon_products"
+    )
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "coupons"
+        unique_together = (("tenant", "code"),)

@@ -1,0 +1,106 @@
+"""Orders, their PIX payments, and every webhook delivery we received."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+from shop.states import OrderStatus, PaymentStatus
+
+
+class DeliveryPath(StrEnum):
+    DM = "dm"
+    CHANNEL = "channel"  # private thread or ephemeral follow-up in the buying channel
+    FAILED = "failed"
+
+
+class Order(Model):
+    id = fields.BigIntField(primary_key=True)
+    tenant = fields.ForeignKeyField("models.Tenant", related_name="orders",
+                                    on_delete=fields.RESTRICT)
+    instance = fields.ForeignKeyField("models.BotInstance", related_name="orders", null=True,
+                                      on_delete=fields.SET_NULL)
+    product = fields.ForeignKeyField("models.Product", related_name="orders",
+                                     on_delete=fields.RESTRICT)
+    variation = fields.ForeignKeyField("models.Variation", related_name="orders",
+                                       on_delete=fields.RESTRICT)
+    coupon = fields.ForeignKeyField("models.Coupon", related_name="orders", null=True,
+                                    on_delete=fields.SET_NULL)
+    # The Discord interaction that created it: a double click creates one order.
+    interaction_id = fields.CharField(max_length=32, unique=True)
+    buyer_discord_id = fields.CharField(max_length=32, db_index=True)
+    buyer_name = fields.CharField(max_length=100, default="")
+    guild_id = fields.CharField(max_length=32, null=True)
+    channel_id = fields.CharField(max_length=32, null=True)
+    locale = fields.CharField(max_length=8, default="pt-BR")
+    quantity = fields.IntField()
+    unit_price_cents = fields.BigIntField()
+    discount_cents = fields.BigIntField(default=0)
+    total_cents = fields.BigIntField()
+    status = fields.CharEnumField(OrderStatus, max_length=16, default=OrderStatus.PENDING,
+                                  db_index=True)
+    reserved_until = fields.DatetimeField(null=True)
+    delivery_path = fields.CharEnumField(DeliveryPath, max_length=16, null=True)
+    delivery_attempts = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    paid_at = fields.DatetimeField(null=True)
+    delivered_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)  # expired, cancelled or refunded
+
+    class Meta:
+        table = "orders"
+        indexes = (("tenant", "status"),)
+
+
+class Payment(Model):
+    """A PIX charge; our UUID is the external_reference and the idempotency key."""
+
+    id = fields.UUIDField(primary_key=True)
+    tenant = fields.ForeignKeyField("models.Tenant", related_name="payments",
+                                    on_delete=fields.RESTRICT)
+    order = fields.ForeignKeyField("models.Order", related_name="payments",
+                                   on_delete=fields.RESTRICT)
+    provider = fields.CharField(max_length=20, default="mercadopago")
+    provider_payment_id = fields.CharField(max_length=40, unique=True, null=True)
+    status = fields.CharEnumField(PaymentStatus, max_length=16, default=PaymentStatus.PENDING,
+                                  db_index=True)
+    status_detail = fields.CharField(max_length=60, default="")
+    amount_cents = fields.BigIntField()
+    refunded_cents = fields.BigIntField(default=0)
+    qr_code = fields.TextField(default="")
+    ticket_url = fields.CharField(max_length=500, default="")
+    expires_at = fields.DatetimeField(null=True)
+    approved_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    last_checked_at = fields.DatetimeField(null=True)
+    provider_data = fields.JSONField(null=True)  # last payment object seen from the provider
+
+    class Meta:
+        table = "payments"
+
+
+class WebhookEvent(Model):
+    """Every webhook delivery, valid or not, with what we did about it."""
+
+    id = fields.BigIntField(primary_key=True)
+    provider = fields.CharField(max_length=20, default="mercadopago")
+    received_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    request_id = fields.CharField(max_length=100, default="")
+    notification_id = fields.CharField(max_length=64, default="")
+    topic = fields.CharField(max_length=40, default="")
+    action = fields.CharField(max_length=60, default="")
+    data_id = fields.CharField(max_length=64, default="", db_index=True)
+    signature_valid = fields.BooleanField(default=False)
+    # processed | duplicate | invalid_signature | stale | unknown_payment | ignored | error
+    outcome = fields.CharField(max_length=24, db_index=True)
+    # Set only for accepted deliveries; unique, so a replay is recognised.
+    dedupe_key = fields.CharField(max_length=200, unique=True, null=True)
+    detail = fields.TextField(default="")
+    body = fields.JSONField(null=True)
+
+    class Meta:
+        table = "webhook_events"

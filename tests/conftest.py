@@ -1,0 +1,207 @@
+"""Session-wide fixtures: a real redis-server on a free port, fresh databases per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A private redis-server for this test session (per xdist worker); yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: run `make deps` (apt-get install redis-server)")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="vitrine-redis-")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", workdir, "--databases", "64"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_port(port)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> Iterator[str]:
+    """A flushed Redis database for one test."""
+    import redis as redis_sync
+
+    client = redis_sync.Redis.from_url(redis_server)
+    client.flushall()
+    client.close()
+    yield redis_server
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path, monkeypatch):
+    """Each test gets its own DATA_DIR/LOG_DIR so nothing leaks into the work tree."""
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LOG_DIR", str(tmp_path / "logs"))
+    for var in ("DATABASE_URL", "REDIS_URL"):
+        if var in os.environ and not os.environ.get("VITRINE_KEEP_" + var):
+            monkeypatch.delenv(var)
+    yield
+
+
+# --- databases -------------------------------------------------------------------------------
+PG_ADMIN_URL = os.environ.get("VITRINE_TEST_POSTGRES_URL",
+                              "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_reachable() -> bool:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(PG_ADMIN_URL)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 5432),
+                                      timeout=0.5):
+            pass
+    except OSError:
+        return False
+    import asyncio
+
+    import asyncpg
+
+    async def probe() -> bool:
+        try:
+            conn = await asyncpg.connect(PG_ADMIN_URL, timeout=2)
+        except Exception:
+            return False
+        await conn.close()
+        return True
+
+    return asyncio.run(probe())
+
+
+PG_AVAILABLE = _pg_reachable()
+BACKENDS = ["sqlite"] + (["postgres"] if PG_AVAILABLE else [])
+
+
+def pytest_report_header(config):
+    where = PG_ADMIN_URL.split("@")[-1]
+    return [f"database backends: {', '.join(BACKENDS)}"
+            + ("" if PG_AVAILABLE else f" (PostgreSQL not reachable at {where})")]
+
+
+def _run_async(coro):
+    import asyncio
+
+    return asyncio.run(coro)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file with every migration applied, copied for each test."""
+    from core.db import close_db
+    from ops.migrations import apply
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+
+    async def build():
+        await apply(f"sqlite://{path}")
+        await close_db()
+
+    _run_async(build())
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this session (per xdist worker), migrated."""
+    import uuid
+
+    import asyncpg
+
+    from core.db import close_db
+    from ops.migrations import apply
+
+    name = f"vitrine_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:8]}"
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    _run_async(admin(f'CREATE DATABASE "{name}"'))
+    url = f"{base}/{name}"
+
+    async def migrate():
+        await apply(url)
+        await close_db()
+
+    try:
+        _run_async(migrate())
+        yield url
+    finally:
+        _run_async(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _truncate_all() -> None:
+    from tortoise import Tortoise
+
+    conn = Tortoise.get_connection("default")
+    tables = [m._meta.db_table for m in Tortoise.apps["models"].values()
+              if m._meta.db_table != "aerich"]
+    m2m = ["coupon_products"]
+    quoted = ", ".join(f'"{t}"' for t in tables + m2m)
+    await conn.execute_script(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path) -> str:
+    """A migrated, empty database: a fresh SQLite file, or the session's PostgreSQL database."""
+    if request.param == "sqlite":
+        path = tmp_path / "vitrine.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite://{path}"
+    return request.getfixturevalue("pg_database")
+
+
+@pytest.fixture
+async def db(database_url) -> AsyncIterator[str]:
+    """tortoise connected to an empty migrated database for one test; yields its URL."""
+    from core.db import close_db, init_db
+
+    await init_db(database_url)
+    if database_url.startswith("postgres"):
+        await _truncate_all()
+    try:
+        yield database_url
+    finally:
+        await close_db()

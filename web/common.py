@@ -1,0 +1,126 @@
+"""What both web apps share: lifecycle (DB + Redis), JSON errors, security headers, serving."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Any
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HypercornConfig
+from quart import Quart, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from core import redis as core_redis
+from core.db import close_db, init_db, ping_db
+from core.settings import Settings
+from fleet import keys
+
+log = logging.getLogger(__name__)
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+    ),
+}
+
+
+def create_base_app(name: str, settings: Settings) -> Quart:
+    """A Quart app connected to the DB and Redis while serving, with JSON errors."""
+    app = Quart(name)
+    app.config["VITRINE_SETTINGS"] = settings
+    app.config["SERVICE_NAME"] = name
+    app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
+
+    @app.before_serving
+    async def _connect() -> None:
+        await init_db(settings.database_url)
+        app.config["REDIS"] = core_redis.connect(settings.redis_url)
+        app.config["STARTED_AT"] = time.time()
+        app.add_background_task(_service_heartbeat, app, name)
+
+    @app.after_serving
+    async def _disconnect() -> None:
+        redis = app.config.pop("REDIS", None)
+        if redis is not None:
+            await redis.aclose()
+        await close_db()
+
+    @app.after_request
+    async def _headers(response):  # type: ignore[no-untyped-def]
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+        return response
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+        if request.accept_mimetypes.best == "text/html" and not request.path.startswith("/api"):
+            return exc
+        return jsonify({"error": exc.name, "message": exc.description}), exc.code
+
+    @app.errorhandler(Exception)
+    async def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return jsonify({"error": "internal_error",
+                        "message": "unexpected error; it was logged"}), 500
+
+    return app
+
+
+async def _service_heartbeat(app: Quart, name: str) -> None:
+    """Let the admin API see this service is alive even when HTTP probing is not possible."""
+    while not app.shutdown_event.is_set():
+        redis = app.config.get("REDIS")
+        if redis is None:
+            return
+        try:
+            await redis.set(keys.service_heartbeat(name), f"{time.time():.3f}", ex=30)
+        except Exception:  # noqa: BLE001 - Redis down: health reports it; keep trying
+            log.debug("service heartbeat failed", exc_info=True)
+        try:  # Quart sets shutdown_event first on shutdown, then waits for background tasks
+            await asyncio.wait_for(app.shutdown_event.wait(), 10)
+        except TimeoutError:
+            pass
+
+
+async def dependency_health(app: Quart) -> dict[str, Any]:
+    """Reachability of the database and Redis, each with a short timeout."""
+    try:
+        db_ok, db_detail = await asyncio.wait_for(ping_db(), 3)
+    except TimeoutError:
+        db_ok, db_detail = False, "timeout"
+    redis = app.config.get("REDIS")
+    if redis is None:
+        redis_ok, redis_detail = False, "not connected"
+    else:
+        try:
+            redis_ok, redis_detail = await asyncio.wait_for(core_redis.ping(redis), 3)
+        except TimeoutError:
+            redis_ok, redis_detail = False, "timeout"
+    return {
+        "db": {"ok": db_ok, "detail": db_detail},
+        "redis": {"ok": redis_ok, "detail": redis_detail},
+    }
+
+
+def run(app: Quart, bind: str, port: int, access_log: str | None = None) -> None:
+    """Serve with hypercorn until SIGTERM/SIGINT."""
+    config = HypercornConfig()
+    config.bind = [f"[{bind}]:{port}" if ":" in bind else f"{bind}:{port}"]
+    config.accesslog = access_log
+    config.graceful_timeout = 5
+    shutdown = asyncio.Event()
+
+    async def _main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, shutdown.set)
+        await serve(app, config, shutdown_trigger=shutdown.wait)
+
+    asyncio.run(_main())

@@ -1,0 +1,1 @@
+"""One disnake process per tenant bot (`python -m worker --instance ID`)."""
