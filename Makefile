@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run demo test test-sqlite test-postgres deps venv migrate lint fmt clean
+.PHONY: run test test-sqlite test-postgres deps venv migrate lint fmt clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || PY=python3; \
@@ -27,8 +27,6 @@ deps:
 
 run: venv deps
 	$(BIN)/vitrine run
-
-demo: run
 
 migrate: venv
 	$(BIN)/vitrine migrate

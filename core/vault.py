@@ -15,6 +15,9 @@ class VaultError(VitrineError):
     """A ciphertext cannot be read with any configured key."""
 
 
+_UNKNOWN_KEY = "token was encrypted with a key that is no longer configured"
+
+
 class SecretToken:
     """A decrypted secret that never shows itself in logs, reprs or f-strings."""
 
@@ -77,7 +80,7 @@ class TokenVault:
         try:
             return SecretToken(self._fernet.decrypt(ciphertext.encode()).decode())
         except InvalidToken:
-            raise VaultError("token was encrypted with a key that is no longer configured") from None
+            raise VaultError(_UNKNOWN_KEY) from None
 
     def needs_rotation(self, ciphertext: str) -> bool:
         """True when the ciphertext was not written under the newest key."""
@@ -92,7 +95,7 @@ class TokenVault:
         try:
             return self._fernet.rotate(ciphertext.encode()).decode()
         except InvalidToken:
-            raise VaultError("token was encrypted with a key that is no longer configured") from None
+            raise VaultError(_UNKNOWN_KEY) from None
 
 
 def generate_key() -> str:

@@ -73,9 +73,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                        "or set REDIS_URL to an existing Redis")
     if cmd_migrate(args) != 0:
         return 1
-    conf = ROOT / "supervisord.conf"
+    conf = Path(args.config).resolve() if args.config else _default_conf()
     for sub in ("data", "logs"):
-        (ROOT / sub).mkdir(exist_ok=True)
+        (conf.parent / sub).mkdir(exist_ok=True)
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     supervisord = Path(sys.executable).parent / "supervisord"
@@ -86,12 +86,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def _default_conf() -> Path:
+    local = Path.cwd() / "supervisord.conf"
+    return local if local.is_file() else ROOT / "supervisord.conf"
+
+
+def cmd_rotate_token_key(args: argparse.Namespace) -> int:
+    """Re-encrypt every stored secret (bot tokens, stock items) under the newest key."""
+    from ops.keyrotation import rotate_all
+
+    settings = load_settings_or_exit()
+    counts = asyncio.run(rotate_all(settings, progress=lambda msg: print(msg, flush=True)))
+    print("done: " + ", ".join(f"{n} {what} re-encrypted" for what, n in counts.items()))
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "run the whole platform in the foreground (supervisord)"),
     "migrate": (cmd_migrate, "apply pending database migrations"),
     "makemigration": (cmd_makemigration, "generate a migration for model changes (developers)"),
     "check-config": (cmd_check_config, "validate the configuration and print it"),
     "gen-key": (cmd_gen_key, "print a new token encryption key"),
+    "rotate-token-key": (cmd_rotate_token_key,
+                         "re-encrypt stored tokens under the first TOKEN_ENCRYPTION_KEYS key"),
 }
 
 
@@ -101,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (func, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
+        if name == "run":
+            p.add_argument("--config", help="supervisord.conf to use (default: ./supervisord.conf "
+                                             "or the one shipped with Vitrine)")
         if name == "makemigration":
             p.add_argument("name", help="short name, e.g. add_coupon_limits")
             p.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres",

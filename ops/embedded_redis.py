@@ -14,7 +14,7 @@ from core.settings import EMBEDDED_REDIS_PORT
 def main() -> None:
     settings = load_settings_or_exit()
     if not settings.embedded_redis:
-        print(f"REDIS_URL is external; the embedded redis-server is not needed", flush=True)
+        print("REDIS_URL is external; the embedded redis-server is not needed", flush=True)
         raise SystemExit(0)
     binary = shutil.which("redis-server")
     if binary is None:

@@ -40,38 +40,38 @@ class StockStatus(StrEnum):
     SOLD = "sold"  # allocated to a paid order; never reused
 
 
-O, P, W = OrderStatus, PaymentStatus, WithdrawalStatus
+_O, _P, _W = OrderStatus, PaymentStatus, WithdrawalStatus
 
-FINAL_ORDER_STATES = frozenset({O.EXPIRED, O.CANCELLED, O.REFUNDED})
-OPEN_ORDER_STATES = frozenset({O.PENDING, O.PAID, O.WAITING_STOCK})
-PAID_ORDER_STATES = frozenset({O.PAID, O.WAITING_STOCK, O.DELIVERED})
+FINAL_ORDER_STATES = frozenset({_O.EXPIRED, _O.CANCELLED, _O.REFUNDED})
+OPEN_ORDER_STATES = frozenset({_O.PENDING, _O.PAID, _O.WAITING_STOCK})
+PAID_ORDER_STATES = frozenset({_O.PAID, _O.WAITING_STOCK, _O.DELIVERED})
 
 ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    O.PENDING: frozenset({O.PAID, O.EXPIRED, O.CANCELLED}),
-    O.PAID: frozenset({O.DELIVERED, O.WAITING_STOCK, O.REFUNDED}),
-    O.WAITING_STOCK: frozenset({O.DELIVERED, O.REFUNDED}),
-    O.DELIVERED: frozenset({O.REFUNDED}),
-    O.EXPIRED: frozenset(),
-    O.CANCELLED: frozenset(),
-    O.REFUNDED: frozenset(),
+    _O.PENDING: frozenset({_O.PAID, _O.EXPIRED, _O.CANCELLED}),
+    _O.PAID: frozenset({_O.DELIVERED, _O.WAITING_STOCK, _O.REFUNDED}),
+    _O.WAITING_STOCK: frozenset({_O.DELIVERED, _O.REFUNDED}),
+    _O.DELIVERED: frozenset({_O.REFUNDED}),
+    _O.EXPIRED: frozenset(),
+    _O.CANCELLED: frozenset(),
+    _O.REFUNDED: frozenset(),
 }
 
-FINAL_PAYMENT_STATES = frozenset({P.REJECTED, P.CANCELLED, P.REFUNDED, P.CHARGED_BACK})
+FINAL_PAYMENT_STATES = frozenset({_P.REJECTED, _P.CANCELLED, _P.REFUNDED, _P.CHARGED_BACK})
 PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
-    P.PENDING: frozenset({P.IN_PROCESS, P.APPROVED, P.REJECTED, P.CANCELLED}),
-    P.IN_PROCESS: frozenset({P.APPROVED, P.REJECTED, P.CANCELLED}),
-    P.APPROVED: frozenset({P.REFUNDED, P.CHARGED_BACK}),
-    P.REJECTED: frozenset(),
-    P.CANCELLED: frozenset(),
-    P.REFUNDED: frozenset(),
-    P.CHARGED_BACK: frozenset(),
+    _P.PENDING: frozenset({_P.IN_PROCESS, _P.APPROVED, _P.REJECTED, _P.CANCELLED}),
+    _P.IN_PROCESS: frozenset({_P.APPROVED, _P.REJECTED, _P.CANCELLED}),
+    _P.APPROVED: frozenset({_P.REFUNDED, _P.CHARGED_BACK}),
+    _P.REJECTED: frozenset(),
+    _P.CANCELLED: frozenset(),
+    _P.REFUNDED: frozenset(),
+    _P.CHARGED_BACK: frozenset(),
 }
 
 WITHDRAWAL_TRANSITIONS: dict[WithdrawalStatus, frozenset[WithdrawalStatus]] = {
-    W.REQUESTED: frozenset({W.PROCESSING, W.REJECTED}),
-    W.PROCESSING: frozenset({W.COMPLETED, W.REJECTED}),
-    W.COMPLETED: frozenset(),
-    W.REJECTED: frozenset(),
+    _W.REQUESTED: frozenset({_W.PROCESSING, _W.REJECTED}),
+    _W.PROCESSING: frozenset({_W.COMPLETED, _W.REJECTED}),
+    _W.COMPLETED: frozenset(),
+    _W.REJECTED: frozenset(),
 }
 
 

@@ -53,7 +53,7 @@ def test_commerce_tables_are_complete(table, enum):
 
 
 def test_orders_move_only_forward():
-    O = shop_states.OrderStatus  # noqa: N806
+    O = shop_states.OrderStatus  # noqa: N806, E741
     shop_states.check(shop_states.ORDER_TRANSITIONS, "order", O.PAID, O.WAITING_STOCK)
     for final in shop_states.FINAL_ORDER_STATES:
         for target in O:

@@ -1,0 +1,51 @@
+"""Re-encrypt everything the token vault protects under the newest key (after rotation)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tortoise.transactions import in_transaction
+
+from core.db import close_db, init_db
+from core.settings import Settings
+from core.vault import TokenVault
+from fleet.models import BotInstance
+from shop.models import StockItem
+
+BATCH = 500
+
+
+async def _rotate(vault: TokenVault, model, field: str,  # type: ignore[no-untyped-def]
+                  progress: Callable[[str], None], label: str) -> int:
+    done = checked = 0
+    last_id = 0
+    total = await model.all().count()
+    while True:
+        rows = await model.filter(id__gt=last_id).order_by("id").limit(BATCH)
+        if not rows:
+            break
+        async with in_transaction() as conn:
+            for row in rows:
+                ciphertext = getattr(row, field)
+                if vault.needs_rotation(ciphertext):
+                    setattr(row, field, vault.rotate(ciphertext))
+                    await row.save(update_fields=[field], using_db=conn)
+                    done += 1
+        last_id = rows[-1].id
+        checked += len(rows)
+        progress(f"  {label}: {checked}/{total} checked")
+    return done
+
+
+async def rotate_all(settings: Settings,
+                     progress: Callable[[str], None] = lambda _: None) -> dict[str, int]:
+    """Return how many bot tokens and stock items were rewritten."""
+    vault = TokenVault(settings.token_encryption_keys)
+    await init_db(settings.database_url)
+    try:
+        return {
+            "bot tokens": await _rotate(vault, BotInstance, "token_enc", progress, "bot tokens"),
+            "stock items": await _rotate(vault, StockItem, "content_enc", progress, "stock items"),
+        }
+    finally:
+        await close_db()

@@ -1,0 +1,43 @@
+import hashlib
+
+from cryptography.fernet import Fernet
+
+from core.settings import load_settings
+from core.vault import TokenVault
+from fleet.models import BotInstance
+from ops.keyrotation import rotate_all
+from shop.models import Account, Product, StockItem, Tenant, Variation
+
+OLD = Fernet.generate_key().decode()
+NEW = Fernet.generate_key().decode()
+
+
+async def test_rotation_rewrites_every_secret_so_the_old_key_can_be_dropped(db, tmp_path):
+    old_vault = TokenVault([OLD])
+    owner = await Account.create(discord_id="1", username="s")
+    tenant = await Tenant.create(owner=owner, name="Loja")
+    tokens = [f"bot-token-{i}" for i in range(3)]
+    for token in tokens:
+        await BotInstance.create(tenant=tenant, token_enc=old_vault.encrypt(token))
+    product = await Product.create(tenant=tenant, name="P")
+    variation = await Variation.create(tenant=tenant, product=product, name="V", price_cents=100)
+    await StockItem.create(tenant=tenant, variation=variation,
+                           content_enc=old_vault.encrypt("KEY-123"),
+                           content_hash=hashlib.sha256(b"KEY-123").hexdigest())
+    settings = load_settings({"DATA_DIR": str(tmp_path), "DATABASE_URL": db,
+                              "TOKEN_ENCRYPTION_KEYS": f"{NEW},{OLD}"}, env_file=None)
+    messages = []
+    counts = await rotate_all(settings, progress=messages.append)
+    assert counts == {"bot tokens": 3, "stock items": 1}
+    assert any("3/3" in m for m in messages)
+
+    from core.db import init_db
+    await init_db(db)
+    new_only = TokenVault([NEW])
+    stored = [i.token_enc for i in await BotInstance.all().order_by("id")]
+    assert [new_only.decrypt(c).reveal() for c in stored] == tokens
+    item = await StockItem.first()
+    assert new_only.decrypt(item.content_enc).reveal() == "KEY-123"
+    # A second run finds nothing left to do.
+    assert await rotate_all(settings) == {"bot tokens": 0, "stock items": 0}
+    await init_db(db)
