@@ -1,6 +1,8 @@
 """User-facing text: Brazilian Portuguese by default, English second.
 
-Catalogs live in `core/locale/<locale>.json`, flat `key -> text` with `{name}` placeholders.
+Catalogs are flat `key -> text` JSON with `{name}` placeholders: `core/locale/<locale>.json`
+plus one fragment per area in `core/locale/<locale>/*.json` (portal, admin, storefront...).
+A key may be defined in one file only.
 """
 
 from __future__ import annotations
@@ -24,9 +26,17 @@ def normalize_locale(locale: str | None) -> str:
     return DEFAULT_LOCALE
 
 
+def catalog_files(locale: str) -> list[Path]:
+    return [_DIR / f"{locale}.json", *sorted((_DIR / locale).glob("*.json"))]
+
+
 @cache
 def _catalog(locale: str) -> dict[str, str]:
-    return json.loads((_DIR / f"{locale}.json").read_text(encoding="utf-8"))
+    merged: dict[str, str] = {}
+    for path in catalog_files(locale):
+        if path.exists():
+            merged.update(json.loads(path.read_text(encoding="utf-8")))
+    return merged
 
 
 def t(key: str, locale: str | None = None, **params: object) -> str:

@@ -172,20 +172,25 @@ def pg_database() -> Iterator[str]:
         _run_async(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-async def _truncate_all() -> None:
-    from tortoise import Tortoise
+async def _truncate_postgres(url: str) -> None:
+    """Empty every table but aerich's, so each test starts from a migrated, empty database."""
+    import asyncpg
 
-    conn = Tortoise.get_connection("default")
-    tables = [m._meta.db_table for m in Tortoise.apps["models"].values()
-              if m._meta.db_table != "aerich"]
-    m2m = ["coupon_products"]
-    quoted = ", ".join(f'"{t}"' for t in tables + m2m)
-    await conn.execute_script(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+    conn = await asyncpg.connect(url)
+    try:
+        tables = [r["tablename"] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'aerich'")]
+        if tables:
+            quoted = ", ".join(f'"{t}"' for t in tables)
+            await conn.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request, tmp_path) -> str:
-    """A migrated, empty database: a fresh SQLite file, or the session's PostgreSQL database."""
+def _backend_url(request, tmp_path) -> str:
+    # Synchronous on purpose: the session fixtures it pulls in run their own event loop.
     if request.param == "sqlite":
         path = tmp_path / "vitrine.sqlite3"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
@@ -194,13 +199,20 @@ def database_url(request, tmp_path) -> str:
 
 
 @pytest.fixture
+async def database_url(_backend_url) -> str:
+    """A migrated, empty database: a fresh SQLite file, or the session's PostgreSQL database
+    with every table emptied."""
+    if _backend_url.startswith("postgres"):
+        await _truncate_postgres(_backend_url)
+    return _backend_url
+
+
+@pytest.fixture
 async def db(database_url) -> AsyncIterator[str]:
     """tortoise connected to an empty migrated database for one test; yields its URL."""
     from core.db import close_db, init_db
 
     await init_db(database_url)
-    if database_url.startswith("postgres"):
-        await _truncate_all()
     try:
         yield database_url
     finally:

@@ -28,11 +28,21 @@ def test_portuguese_by_default_english_on_request():
     assert "GUILD_MEMBERS" in t("runtime.error.disallowed_intents", intents="GUILD_MEMBERS")
 
 
-def test_every_key_exists_in_both_catalogs():
+def _keys(locale):
     import json
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2] / "core" / "locale"
-    pt = json.loads((root / "pt-BR.json").read_text())
-    en = json.loads((root / "en.json").read_text())
-    assert set(pt) == set(en)
+    from core.i18n import catalog_files
+
+    seen: dict[str, str] = {}
+    for path in catalog_files(locale):
+        if path.exists():
+            for key in json.loads(path.read_text(encoding="utf-8")):
+                assert key not in seen, f"{key} defined in {seen.get(key)} and {path.name}"
+                seen[key] = path.name
+    return set(seen)
+
+
+def test_every_key_exists_in_both_catalogs_exactly_once():
+    pt, en = _keys("pt-BR"), _keys("en")
+    assert pt - en == set(), "missing in English"
+    assert en - pt == set(), "missing in Portuguese"
