@@ -101,11 +101,44 @@ def cmd_rotate_token_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Archive data/ (with a consistent database snapshot) and logs/."""
+    from ops.backup import BackupError, create_backup, read_manifest
+
+    settings = load_settings_or_exit()
+    try:
+        path = create_backup(settings, Path(args.to) if args.to else None,
+                             progress=lambda msg: print(msg, flush=True))
+    except BackupError as exc:
+        raise CliError(str(exc)) from None
+    counts = read_manifest(path)["counts"]
+    print(f"backup written: {path} ({path.stat().st_size // 1024} KiB; "
+          f"{counts['orders']} orders, {counts['payments']} payments, "
+          f"{counts['ledger_entries']} ledger entries, {counts['stock_items']} stock items)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Stop the services, restore an archive, migrate, verify, start, health-check."""
+    from ops.restore import restore
+
+    from ops.backup import BackupError
+
+    settings = load_settings_or_exit()
+    conf = Path(args.config).resolve() if args.config else _default_conf()
+    try:
+        return restore(settings, Path(args.file), conf, progress=lambda m: print(m, flush=True))
+    except BackupError as exc:
+        raise CliError(str(exc)) from None
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "run the whole platform in the foreground (supervisord)"),
     "migrate": (cmd_migrate, "apply pending database migrations"),
     "makemigration": (cmd_makemigration, "generate a migration for model changes (developers)"),
     "check-config": (cmd_check_config, "validate the configuration and print it"),
+    "backup": (cmd_backup, "archive data/ and logs/ with a consistent database snapshot"),
+    "restore": (cmd_restore, "restore a backup archive (stops and restarts the services)"),
     "gen-key": (cmd_gen_key, "print a new token encryption key"),
     "rotate-token-key": (cmd_rotate_token_key,
                          "re-encrypt stored tokens under the first TOKEN_ENCRYPTION_KEYS key"),
@@ -121,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             p.add_argument("--config", help="supervisord.conf to use (default: ./supervisord.conf "
                                              "or the one shipped with Vitrine)")
+        if name == "backup":
+            p.add_argument("--to", help="archive path (default backups/vitrine-<UTC time>.tar.gz)")
+        if name == "restore":
+            p.add_argument("file", help="a .tar.gz written by `vitrine backup`")
+            p.add_argument("--config", help="supervisord.conf of the running platform")
         if name == "makemigration":
             p.add_argument("name", help="short name, e.g. add_coupon_limits")
             p.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres",

@@ -109,3 +109,21 @@ def test_run_starts_every_service_and_supervisord_restarts_a_killed_portal(platf
     logs = platform["cwd"] / "logs"
     assert (logs / "portal.log").exists() and (logs / "supervisord.log").exists()
     assert token not in (logs / "admin.log").read_text()
+
+
+def test_restore_on_a_running_platform_stops_restores_and_restarts_healthy(platform, tmp_path):
+    wait_for(lambda: portal_ok(platform), timeout=60)
+    vitrine = str(Path(sys.executable).parent / "vitrine")
+    conf = str(platform["cwd"] / "supervisord.conf")
+    archive = str(tmp_path / "b.tar.gz")
+    run = lambda *a: subprocess.run([vitrine, *a], cwd=platform["cwd"], env=platform["env"],  # noqa: E731
+                                    capture_output=True, text=True, timeout=120)
+    backup = run("backup", "--to", archive)
+    assert backup.returncode == 0, backup.stderr
+    old_pid = int(ctl(platform, "pid", "portal").strip())
+    restored = run("restore", archive, "--config", conf)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "stopping portal, admin, orchestrator" in restored.stdout
+    assert "health check passed" in restored.stdout
+    assert int(ctl(platform, "pid", "portal").strip()) != old_pid
+    assert portal_ok(platform)
