@@ -120,9 +120,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     """Stop the services, restore an archive, migrate, verify, start, health-check."""
-    from ops.restore import restore
-
     from ops.backup import BackupError
+    from ops.restore import restore
 
     settings = load_settings_or_exit()
     conf = Path(args.config).resolve() if args.config else _default_conf()
