@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise
 from tortoise import context as tortoise_context
 from tortoise.backends.base.executor import EXECUTOR_CACHE
+from tortoise.warnings import TortoiseLoopSwitchWarning
 
 MODEL_MODULES = ["core.models", "shop.models", "fleet.models"]
 
@@ -60,7 +62,11 @@ async def init_db(database_url: str) -> None:
     # contexts than start-up, so the context is also the process-wide fallback.
     previous = tortoise_context.get_current_context()
     if previous is not None:
-        await previous.close_connections()
+        with warnings.catch_warnings():
+            # A context left open by code that ran on an earlier event loop: closing it is
+            # exactly the intended clean-up.
+            warnings.simplefilter("ignore", TortoiseLoopSwitchWarning)
+            await previous.close_connections()
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
 
 

@@ -131,6 +131,19 @@ def cmd_restore(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
 
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    """Give a Discord user the admin role (created if they never logged in)."""
+    from ops.accounts import make_admin
+
+    if not args.discord_id.isdigit() or not 15 <= len(args.discord_id) <= 21:
+        raise CliError(f"{args.discord_id!r} is not a Discord user id (a 17-20 digit number)")
+    settings = load_settings_or_exit()
+    created = asyncio.run(make_admin(settings.database_url, args.discord_id))
+    print(f"{'created' if created else 'promoted'} admin account for Discord user "
+          f"{args.discord_id}")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "run the whole platform in the foreground (supervisord)"),
     "migrate": (cmd_migrate, "apply pending database migrations"),
@@ -138,6 +151,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "check-config": (cmd_check_config, "validate the configuration and print it"),
     "backup": (cmd_backup, "archive data/ and logs/ with a consistent database snapshot"),
     "restore": (cmd_restore, "restore a backup archive (stops and restarts the services)"),
+    "create-admin": (cmd_create_admin, "give a Discord user the operator (admin) role"),
     "gen-key": (cmd_gen_key, "print a new token encryption key"),
     "rotate-token-key": (cmd_rotate_token_key,
                          "re-encrypt stored tokens under the first TOKEN_ENCRYPTION_KEYS key"),
@@ -153,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             p.add_argument("--config", help="supervisord.conf to use (default: ./supervisord.conf "
                                              "or the one shipped with Vitrine)")
+        if name == "create-admin":
+            p.add_argument("discord_id", help="the user's Discord id")
         if name == "backup":
             p.add_argument("--to", help="archive path (default backups/vitrine-<UTC time>.tar.gz)")
         if name == "restore":
