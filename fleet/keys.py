@@ -42,13 +42,22 @@ def restart_budget(instance_id: int, day: str) -> str:
     return f"{PREFIX}:inst:{instance_id}:starts:{day}"
 
 
+def exit_info(instance_id: int) -> str:
+    """Hash with TTL (EXIT_INFO_TTL s): how the last worker process of the instance ended,
+    written by the worker just before it exits {pid, code, at, detail}. Read by the
+    orchestrator when the process is gone; its absence means killed by a signal."""
+    return f"{PREFIX}:inst:{instance_id}:exit"
+
+
 def lease(instance_id: int) -> str:
     """String with TTL: `node:fencing_token` of the orchestrator node that owns the instance."""
     return f"{PREFIX}:inst:{instance_id}:lease"
 
 
 FENCING_COUNTER = f"{PREFIX}:fence"  # INCR'd for every lease grant (fencing tokens)
-INSTANCES_DIRTY = f"{PREFIX}:inst:dirty"  # Set of instance ids whose desired state changed
+# Set of instance ids whose desired state changed in the database; the web tier SADDs them
+# (fleet.control.mark_dirty) after an edit, the orchestrator SPOPs them. No expiry.
+INSTANCES_DIRTY = f"{PREFIX}:inst:dirty"
 
 # --- orchestrator ----------------------------------------------------------------------------
 def orchestrator_heartbeat(node: str) -> str:
@@ -57,6 +66,12 @@ def orchestrator_heartbeat(node: str) -> str:
 
 
 ORCHESTRATOR_NODES = f"{PREFIX}:orch:nodes"  # Set of node names ever seen (pruned by TTL check)
+
+
+def orchestrator_status(node: str) -> str:
+    """Hash with TTL (ORCHESTRATOR_TTL s), rewritten every heartbeat: the node's figures
+    {started_at, managed, live, online, adopted, drained, pass_at, pass_ms}."""
+    return f"{PREFIX}:orch:{node}:status"
 
 # --- control commands (web tier -> orchestrator) ---------------------------------------------
 CONTROL_STREAM = f"{PREFIX}:control"  # Stream of {cmd_id, action, instance_id, reason, actor}
@@ -76,6 +91,14 @@ def delivery_stream(instance_id: int) -> str:
 
 DELIVERY_GROUP = "workers"  # Consumer group on each delivery stream
 
+
+# --- storefront (added by the storefront issue) ---------------------------------------------
+def panels(instance_id: int) -> str:
+    """Hash product_id -> JSON {channel, message, fp, name, locale}: where the worker posted
+    each product panel and the catalog fingerprint it shows. No expiry; losing it only means
+    the staff runs /painel again."""
+    return f"{PREFIX}:inst:{instance_id}:panels"
+
 # --- web -------------------------------------------------------------------------------------
 def rate_limit(scope: str, who: str, window: int) -> str:
     """Counter with TTL = window length: requests of `who` in `scope` in one window."""
@@ -90,5 +113,6 @@ def service_heartbeat(service: str) -> str:
 HEARTBEAT_TTL = 60
 ORCHESTRATOR_TTL = 30
 CONTROL_REPLY_TTL = 120
+EXIT_INFO_TTL = 7 * 86400
 CRASH_HISTORY_MAX = 50
 ERROR_HISTORY_MAX = 20

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from fleet import keys
+from fleet.errors import FleetError
 from fleet.states import InstanceState, check_transition
 
 
@@ -107,6 +108,13 @@ def _encode(fields: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     return to_set, to_del
 
 
+class StaleWriter(FleetError):
+    """The runtime record belongs to another process of the instance now."""
+
+    def __init__(self, instance_id: int, pid: int, recorded: str | None) -> None:
+        super().__init__(f"instance {instance_id}: record names pid {recorded}, not {pid}")
+
+
 class RuntimeStore:
     """Reads and writes runtime records; every state change is checked against the table."""
 
@@ -135,14 +143,19 @@ class RuntimeStore:
         return records
 
     async def transition(self, instance_id: int, new_state: InstanceState,
-                         **fields: Any) -> InstanceState | None:
-        """Move to `new_state` (checked, compare-and-set); return the previous state."""
+                         expect_pid: int | None = None, **fields: Any) -> InstanceState | None:
+        """Move to `new_state` (checked, compare-and-set); return the previous state.
+
+        `expect_pid`: only when the record still names this process (raises `StaleWriter`),
+        so a worker that was replaced cannot overwrite its successor's state."""
         key = keys.runtime(instance_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     await pipe.watch(key)
-                    current_raw = await pipe.hget(key, "state")
+                    current_raw, pid_raw = await pipe.hmget(key, ["state", "pid"])
+                    if expect_pid is not None and pid_raw != str(expect_pid):
+                        raise StaleWriter(instance_id, expect_pid, pid_raw)
                     current = InstanceState(current_raw) if current_raw else None
                     check_transition(current, new_state)
                     now = time.time()
@@ -178,7 +191,8 @@ class RuntimeStore:
         """A worker's heartbeat: TTL key plus the figures the dashboard shows."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(keys.heartbeat(instance_id), f"{time.time():.3f}", ex=ttl)
-        fields = {k: v for k, v in (("latency_ms", latency_ms), ("guilds", guilds)) if v is not None}
+        pairs = (("latency_ms", latency_ms), ("guilds", guilds))
+        fields = {k: v for k, v in pairs if v is not None}
         if fields:
             pipe.hset(keys.runtime(instance_id), mapping=_encode(fields)[0])
         await pipe.execute()

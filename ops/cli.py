@@ -144,6 +144,17 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fleet(args: argparse.Namespace) -> int:
+    """`vitrine fleet stop`: stop every bot worker of this node cleanly."""
+    from orchestrator.daemon import node_name
+    from orchestrator.fleetctl import stop_all
+
+    settings = load_settings_or_exit()
+    print(f"stopping every bot worker of node {node_name()} ...", flush=True)
+    print(asyncio.run(stop_all(settings, node_name(), args.timeout)), flush=True)
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "run the whole platform in the foreground (supervisord)"),
     "migrate": (cmd_migrate, "apply pending database migrations"),
@@ -151,6 +162,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "check-config": (cmd_check_config, "validate the configuration and print it"),
     "backup": (cmd_backup, "archive data/ and logs/ with a consistent database snapshot"),
     "restore": (cmd_restore, "restore a backup archive (stops and restarts the services)"),
+    "fleet": (cmd_fleet, "fleet-wide actions: `vitrine fleet stop` stops every bot worker"),
     "create-admin": (cmd_create_admin, "give a Discord user the operator (admin) role"),
     "gen-key": (cmd_gen_key, "print a new token encryption key"),
     "rotate-token-key": (cmd_rotate_token_key,
@@ -167,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             p.add_argument("--config", help="supervisord.conf to use (default: ./supervisord.conf "
                                              "or the one shipped with Vitrine)")
+        if name == "fleet":
+            p.add_argument("action", choices=["stop"], help="stop: stop every worker cleanly")
+            p.add_argument("--timeout", type=float, default=30.0)
         if name == "create-admin":
             p.add_argument("discord_id", help="the user's Discord id")
         if name == "backup":

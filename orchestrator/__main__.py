@@ -1,12 +1,25 @@
-"""`python -m orchestrator`: the fleet daemon (run by supervisord)."""
+"""`python -m orchestrator`: the fleet daemon (run by supervisord).
+`python -m orchestrator stop-all`: stop every bot worker of this node cleanly."""
 
+import argparse
 import asyncio
 
 from core.bootstrap import start_service
-from orchestrator.daemon import run
+from orchestrator.daemon import node_name, run
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m orchestrator")
+    sub = parser.add_subparsers(dest="command")
+    stop = sub.add_parser("stop-all", help="stop every worker of this node cleanly")
+    stop.add_argument("--timeout", type=float, default=30.0)
+    args = parser.parse_args()
+    if args.command == "stop-all":
+        from orchestrator.fleetctl import stop_all
+
+        settings = start_service("orchestrator-cli", stderr=False)
+        print(asyncio.run(stop_all(settings, node_name(), args.timeout)), flush=True)
+        return
     settings = start_service("orchestrator")
     asyncio.run(run(settings))
 

@@ -1,4 +1,6 @@
-"""The orchestrator's main loop: node heartbeat (seen by /api/status) and periodic passes."""
+"""The orchestrator's main loop: adopt live workers, then converge on start-up, on every control
+command, on every change pass (dirty set, edited rows, blocked owners) and on a rare full pass;
+watch heartbeats; publish the node heartbeat and figures (seen by /api/status)."""
 
 from __future__ import annotations
 
@@ -8,17 +10,42 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
 from core import redis as core_redis
 from core.db import close_db, init_db
 from core.settings import Settings
-from fleet import keys
+from fleet import control, keys
+from fleet.crashpolicy import PolicyConfig
+from fleet.states import LIVE_STATES
+from orchestrator import controls
+from orchestrator.procs import Spawner
+from orchestrator.reconciler import ChangeFeed, load_desired
+from orchestrator.supervisor import Supervisor
 
 log = logging.getLogger("orchestrator")
 
 HEARTBEAT_EVERY_S = 5
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """Loop periods and start pacing; `VITRINE_ORCH_*` / `VITRINE_SPAWN_*` override them."""
+
+    pass_every: float = 2.0  # change pass: dirty set + edited rows + blocked owners
+    full_every: float = 300.0  # full pass over every instance (safety net, deletions)
+    spawn_rate: float = 20.0  # worker starts per second during a mass start
+    spawn_burst: int = 10
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | os._Environ[str]) -> DaemonConfig:
+        return cls(pass_every=float(env.get("VITRINE_ORCH_PASS_S", cls.pass_every)),
+                   full_every=float(env.get("VITRINE_ORCH_FULL_S", cls.full_every)),
+                   spawn_rate=float(env.get("VITRINE_SPAWN_RATE", cls.spawn_rate)),
+                   spawn_burst=int(env.get("VITRINE_SPAWN_BURST", cls.spawn_burst)))
 
 
 def node_name() -> str:
@@ -26,34 +53,155 @@ def node_name() -> str:
     return os.environ.get("ORCHESTRATOR_NODE") or socket.gethostname()
 
 
-async def heartbeat(redis: aioredis.Redis, node: str) -> None:
+async def heartbeat(redis: aioredis.Redis, node: str, sup: Supervisor | None = None) -> None:
     pipe = redis.pipeline(transaction=False)
     pipe.set(keys.orchestrator_heartbeat(node), f"{time.time():.3f}", ex=keys.ORCHESTRATOR_TTL)
     pipe.sadd(keys.ORCHESTRATOR_NODES, node)
+    if sup is not None:
+        pipe.hset(keys.orchestrator_status(node), mapping={
+            "managed": len(sup.desired), "live": len(sup.workers), "adopted": sup.adopted,
+            "drained": int(sup.drained), "at": f"{time.time():.3f}"})
+        pipe.expire(keys.orchestrator_status(node), keys.ORCHESTRATOR_TTL)
     await pipe.execute()
 
 
+async def _every(stop: asyncio.Event, period: float, what: str,
+                 step: Callable[[], Awaitable[None]]) -> None:
+    """Run `step` every `period` s until stop; a failure (Redis restarting, database locked)
+    is logged and the next round tries again."""
+    failing = False
+    while not stop.is_set():
+        try:
+            await step()
+            if failing:
+                log.info("%s works again", what)
+            failing = False
+        except Exception as exc:  # noqa: BLE001 - keep the daemon alive through outages
+            if not failing:
+                log.warning("%s failed: %s: %s", what, type(exc).__name__, exc)
+            failing = True
+        try:
+            await asyncio.wait_for(stop.wait(), period)
+        except TimeoutError:
+            pass
+
+
+async def adopt_all(sup: Supervisor) -> None:
+    """Take over the workers a previous orchestrator of this node left running, handle the
+    ones that ended meanwhile, then converge everything."""
+    sup.desired = await load_desired()
+    records = await sup.store.get_many(sup.desired)
+    for iid, rec in records.items():
+        if rec.node not in (None, sup.node) or rec.pid is None or rec.state not in LIVE_STATES:
+            continue
+        if iid not in sup.workers and not sup.adopt(rec, spawned_at=time.time()):
+            sup.adopt_gone(rec)  # it ended while no orchestrator watched
+    log.info("adopted %d live worker(s)", sup.adopted)
+    await sup.reconcile()
+
+
+async def control_loop(redis: aioredis.Redis, sup: Supervisor, node: str,
+                       stop: asyncio.Event) -> None:
+    pending = True  # first re-read what a previous run of this node left unacknowledged
+    while not stop.is_set():
+        try:
+            if pending:
+                await control.ensure_group(redis)
+            commands = await control.read_commands(redis, node, pending=pending)
+            pending = False
+            for cmd in commands:
+                sup.spawn_task(_answer(redis, sup, cmd))
+        except Exception as exc:  # noqa: BLE001 - Redis restarting: the group may be gone
+            log.warning("control stream: %s", type(exc).__name__)
+            pending = True
+            await asyncio.sleep(0.5)
+
+
+async def _answer(redis: aioredis.Redis, sup: Supervisor, cmd: control.Command) -> None:
+    if cmd.sent_at and time.time() - cmd.sent_at > keys.CONTROL_REPLY_TTL:
+        res = control.result(False, control.ResultCode.FAILED, "command expired before it ran")
+    else:
+        res = await controls.handle(sup, cmd)
+    await control.reply(redis, cmd, res)
+
+
+async def _changes(sup: Supervisor, feed: ChangeFeed, full_every: float,
+                   last_full: list[float]) -> None:
+    if time.monotonic() - last_full[0] >= full_every:
+        await sup.reconcile()
+        await feed.prime()
+        last_full[0] = time.monotonic()
+        return
+    ids = await feed.dirty(sup.redis) | await feed.changed()
+    if ids:
+        await sup.reconcile(ids)
+
+
+async def _connect_db(settings: Settings, stop: asyncio.Event) -> None:
+    while True:
+        try:
+            await init_db(settings.database_url)
+            return
+        except Exception as exc:  # noqa: BLE001 - the database may still be starting
+            log.warning("database not reachable (%s); retrying", type(exc).__name__)
+            if stop.is_set():
+                raise
+            await asyncio.sleep(1.0)
+
+
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set (or SIGTERM/SIGINT)."""
+    """Run until `stop` is set (or SIGTERM/SIGINT). Workers keep running after it returns."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await init_db(settings.database_url)
+    await _connect_db(settings, stop)
     redis = core_redis.connect(settings.redis_url)
     node = node_name()
-    log.info("orchestrator node %s started", node)
+    cfg = DaemonConfig.from_env(os.environ)
+    policy = PolicyConfig.from_env(os.environ)
+    spawner = Spawner()
+    sup = Supervisor(redis, spawner, policy, node, spawn_rate=cfg.spawn_rate,
+                     spawn_burst=cfg.spawn_burst)
+    sup.locale = settings.default_locale
+    log.info("orchestrator node %s starting (pid %s)", node, os.getpid())
+    tasks: list[asyncio.Task[None]] = []
     try:
-        while not stop.is_set():
-            try:
-                await heartbeat(redis, node)
-            except Exception as exc:  # noqa: BLE001 - Redis restarts: keep going, report it
-                log.warning("heartbeat to Redis failed: %s", type(exc).__name__)
-            try:
-                await asyncio.wait_for(stop.wait(), HEARTBEAT_EVERY_S)
-            except TimeoutError:
-                pass
+        # adoption does not wait for the zygote's imports (~1 s): live bots are watched first
+        zygote = loop.create_task(spawner.ensure_started())
+        await _until_done(stop, "adoption", lambda: adopt_all(sup))
+        await zygote
+        feed = ChangeFeed()
+        await feed.prime()
+        last_full = [time.monotonic()]
+        check_every = max(0.2, min(5.0, policy.stuck_after / 4))
+        tasks = [
+            loop.create_task(_every(stop, HEARTBEAT_EVERY_S, "node heartbeat",
+                                    lambda: heartbeat(redis, node, sup))),
+            loop.create_task(_every(stop, cfg.pass_every, "change pass",
+                                    lambda: _changes(sup, feed, cfg.full_every, last_full))),
+            loop.create_task(_every(stop, check_every, "heartbeat check", sup.check_health)),
+            loop.create_task(control_loop(redis, sup, node, stop)),
+        ]
+        log.info("orchestrator node %s running", node)
+        await stop.wait()
     finally:
-        log.info("orchestrator node %s stopping", node)
+        log.info("orchestrator node %s stopping; workers keep running", node)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await sup.close()
+        await spawner.close()
         await redis.aclose()
         await close_db()
+
+
+async def _until_done(stop: asyncio.Event, what: str,
+                      step: Callable[[], Awaitable[None]]) -> None:
+    while not stop.is_set():
+        try:
+            await step()
+            return
+        except Exception as exc:  # noqa: BLE001 - Redis or the database not there yet
+            log.warning("%s failed (%s: %s); retrying", what, type(exc).__name__, exc)
+            await asyncio.sleep(1.0)

@@ -5,13 +5,39 @@ from __future__ import annotations
 from quart import Quart
 
 from core.settings import Settings
+from web.admin.accounts import bp as accounts_bp
+from web.admin.alerts import bp as alerts_bp
+from web.admin.api import BoundedIntConverter, install_api_errors
 from web.admin.auth import install_auth
+from web.admin.console import bp as console_bp
+from web.admin.indicators import bp as indicators_bp
+from web.admin.instances import bp as instances_bp
+from web.admin.monitor import bp as monitor_bp
+from web.admin.openapi import install_openapi
+from web.admin.orders import bp as orders_bp
+from web.admin.payments import bp as payments_bp
 from web.admin.status import bp as status_bp
+from web.admin.transactions import bp as transactions_bp
+from web.admin.withdrawals import bp as withdrawals_bp
 from web.common import create_base_app
 
 
 def create_app(settings: Settings) -> Quart:
     app = create_base_app("admin", settings)
+    # Every `<int:…>` path parameter is 0..2**31-1: a bigger number is a 404, not a DB error.
+    app.url_map.converters["int"] = BoundedIntConverter
+    install_openapi(app)
     install_auth(app, settings)
+    install_api_errors(app)
     app.register_blueprint(status_bp)
+    app.register_blueprint(payments_bp)
+    app.register_blueprint(withdrawals_bp)
+    app.register_blueprint(monitor_bp)
+    app.register_blueprint(instances_bp)
+    app.register_blueprint(orders_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(transactions_bp)
+    app.register_blueprint(alerts_bp)
+    app.register_blueprint(indicators_bp)
+    app.register_blueprint(console_bp)
     return app

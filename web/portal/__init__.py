@@ -8,10 +8,14 @@ from quart import Quart, current_app, jsonify
 
 from core.settings import Settings
 from web.common import create_base_app, dependency_health
+from web.portal.setup import configure_portal
+from web.portal.webhooks import bp as mercadopago_webhooks_bp
 
 
 def create_app(settings: Settings) -> Quart:
     app = create_base_app("portal", settings)
+    app.register_blueprint(mercadopago_webhooks_bp)
+    configure_portal(app, settings)
 
     @app.get("/health")
     async def health():  # type: ignore[no-untyped-def]

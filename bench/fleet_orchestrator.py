@@ -1,0 +1,242 @@
+"""Fleet bench: N bots online against the sandbox, worker USS vs a plain disnake process,
+crash -> replacement started, spawn -> READY, orchestrator CPU while idle.
+
+    .venv/bin/python bench/fleet_orchestrator.py [--bots 500] [--crashes 30] [--idle 30]
+
+Loopback only; bounded (< 5 min for 500 bots); every process it starts is stopped at the end.
+"""
+
+# A bench script: starting processes with blocking calls inside coroutines is deliberate here.
+# ruff: noqa: ASYNC109, ASYNC220, ASYNC230
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.db import close_db, init_db  # noqa: E402
+from core.vault import TokenVault, generate_key  # noqa: E402
+from fleet import keys  # noqa: E402
+from sandbox.discord.client import DiscordSandbox  # noqa: E402
+from sandbox.server import SandboxProcess  # noqa: E402
+
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def uss_kb(pid: int) -> tuple[int, int]:
+    """(USS, RSS) in kB from /proc/<pid>/smaps_rollup."""
+    fields: dict[str, int] = {}
+    with open(f"/proc/{pid}/smaps_rollup") as fh:
+        for line in fh:
+            parts = line.split()
+            if len(parts) >= 2 and parts[1].isdigit():
+                fields[parts[0].rstrip(":")] = int(parts[1])
+    return fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0), fields.get("Rss", 0)
+
+
+def cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as fh:
+        rest = fh.read().rsplit(")", 1)[1].split()
+    return int(rest[11]) + int(rest[12])
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="vitrine-bench-"))
+        self.key = generate_key()
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.node = f"bench-{os.getpid()}"
+
+    def env(self, api_base: str, redis_url: str) -> dict[str, str]:
+        return {**os.environ, "DATABASE_URL": f"sqlite://{self.tmp}/db.sqlite3",
+                "REDIS_URL": redis_url, "DISCORD_API_BASE": api_base,
+                "DATA_DIR": str(self.tmp / "data"), "LOG_DIR": str(self.tmp / "logs"),
+                "TOKEN_ENCRYPTION_KEYS": self.key, "ADMIN_API_TOKEN": "t" * 32,
+                "PORTAL_SESSION_SECRET": "s" * 32, "MERCADOPAGO_WEBHOOK_SECRET": "w" * 32,
+                "ORCHESTRATOR_NODE": self.node, "LOG_LEVEL": "WARNING",
+                "VITRINE_SPAWN_RATE": str(self.args.spawn_rate), "VITRINE_SPAWN_BURST": "20",
+                "PYTHONPATH": str(ROOT)}
+
+    async def make_world(self, dc: DiscordSandbox, count: int) -> list[int]:
+        from fleet.models import BotInstance
+        from ops.migrations import apply
+        from shop.models.accounts import Account, Tenant
+
+        url = f"sqlite://{self.tmp}/db.sqlite3"
+        await apply(url)
+        await close_db()
+        await init_db(url)
+        vault = TokenVault([self.key])
+        bots = await asyncio.gather(*(dc.create_bot(f"Loja {n}") for n in range(count)))
+        ids = []
+        for n, bot in enumerate(bots):
+            owner = await Account.create(discord_id=str(10**17 + n), username=f"seller{n}")
+            tenant = await Tenant.create(owner=owner, name=f"Loja {n}")
+            inst = await BotInstance.create(tenant=tenant, token_enc=vault.encrypt(bot.token))
+            ids.append(inst.id)
+        await close_db()
+        return ids
+
+    async def online(self, redis: aioredis.Redis, ids: list[int]) -> dict[int, dict[str, str]]:
+        pipe = redis.pipeline(transaction=False)
+        for iid in ids:
+            pipe.hgetall(keys.runtime(iid))
+        return {i: r for i, r in zip(ids, await pipe.execute(), strict=True)
+                if r.get("state") == "online"}
+
+    async def wait_online(self, redis: aioredis.Redis, ids: list[int], timeout: float,
+                          ) -> dict[int, dict[str, str]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            recs = await self.online(redis, ids)
+            if len(recs) == len(ids) or time.monotonic() > deadline:
+                return recs
+            await asyncio.sleep(0.25)
+
+    async def plain_process(self, env: dict[str, str], iid: int) -> tuple[int, int]:
+        """USS/RSS of `python -m worker --instance ID`: a disnake bot without the zygote."""
+        proc = subprocess.Popen([sys.executable, "-m", "worker", "--instance", str(iid)],
+                                env=env, cwd=self.tmp, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        self.procs.append(proc)
+        redis = aioredis.Redis.from_url(env["REDIS_URL"], decode_responses=True)
+        await redis.hset(keys.runtime(iid), mapping={"state": "starting", "pid": proc.pid})
+        await self.wait_online(redis, [iid], 30)
+        await asyncio.sleep(2)
+        await redis.aclose()
+        usage = uss_kb(proc.pid)
+        proc.terminate()
+        proc.wait(10)
+        return usage
+
+    async def crashes(self, redis: aioredis.Redis, recs: dict[int, dict[str, str]]
+                      ) -> tuple[list[float], list[float]]:
+        """Kill healthy workers one by one: kill -> replacement started, and its spawn->READY."""
+        to_start, to_ready = [], []
+        for iid in random.sample(sorted(recs), min(self.args.crashes, len(recs))):
+            pid = int(recs[iid]["pid"])
+            killed = time.time()
+            os.kill(pid, signal.SIGKILL)
+            while True:
+                rec = await redis.hgetall(keys.runtime(iid))
+                if rec.get("pid") not in (None, str(pid)) and rec.get("state") == "online":
+                    break
+                await asyncio.sleep(0.01)
+            spawned = float(rec["spawned_at"])
+            to_start.append((spawned - killed) * 1000)
+            to_ready.append((float(rec["online_since"]) - spawned) * 1000)
+            await asyncio.sleep(0.2)
+        return to_start, to_ready
+
+    async def run(self) -> None:
+        args = self.args
+        port = free_port()
+        self.procs.append(subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--maxclients", "10000"], stdout=subprocess.DEVNULL))
+        redis_url = f"redis://127.0.0.1:{port}/0"
+        with SandboxProcess("--no-mp") as sb:
+            env = self.env(sb.urls["DISCORD_API_BASE"], redis_url)
+            os.environ.update({k: env[k] for k in ("DATA_DIR", "LOG_DIR")})
+            async with DiscordSandbox(sb.urls["SANDBOX_CONTROL_URL"], timeout=30) as dc:
+                ids = await self.make_world(dc, args.bots + 1)
+            plain_id, ids = ids[-1], ids[:-1]
+            redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+            t0 = time.monotonic()
+            out_path = Path(tempfile.gettempdir()) / f"{self.node}.orchestrator.log"
+            with open(out_path, "wb") as out:
+                orch = subprocess.Popen([sys.executable, "-m", "orchestrator"], env=env,
+                                        cwd=self.tmp, stdout=out, stderr=subprocess.STDOUT)
+            self.procs.append(orch)
+            recs = await self.wait_online(redis, ids, args.timeout)
+            if not recs:
+                raise SystemExit(f"no bot online; orchestrator output in {out_path}")
+            all_online_s = time.monotonic() - t0
+            print(f"bots online: {len(recs)}/{len(ids)} in {all_online_s:.1f} s "
+                  f"(spawn rate {args.spawn_rate}/s)", flush=True)
+            mass_ready = [(float(r["online_since"]) - float(r["spawned_at"])) * 1000
+                          for r in recs.values()]
+            await asyncio.sleep(3)
+            usages = [uss_kb(int(r["pid"])) for r in recs.values()]
+            plain = await self.plain_process(env, plain_id)
+            uss = [u for u, _ in usages]
+            print(f"USS per worker: p50 {statistics.median(uss) / 1024:.1f} MB, "
+                  f"max {max(uss) / 1024:.1f} MB (RSS p50 "
+                  f"{statistics.median([r for _, r in usages]) / 1024:.1f} MB); plain "
+                  f"`python -m worker` disnake process: USS {plain[0] / 1024:.1f} MB, "
+                  f"RSS {plain[1] / 1024:.1f} MB", flush=True)
+            before = cpu_ticks(orch.pid)
+            await asyncio.sleep(args.idle)
+            idle_cpu = (cpu_ticks(orch.pid) - before) / CLK / args.idle * 100
+            print(f"orchestrator CPU while {len(recs)} bots idle: {idle_cpu:.2f} % of one core "
+                  f"over {args.idle:.0f} s", flush=True)
+            to_start, to_ready = await self.crashes(redis, recs)
+            print(f"crash -> replacement started: p50 {statistics.median(to_start):.0f} ms, "
+                  f"p90 {pct(to_start, 0.9):.0f} ms (n={len(to_start)})", flush=True)
+            print(f"spawn -> READY (idle fleet): p50 {statistics.median(to_ready):.0f} ms, "
+                  f"p90 {pct(to_ready, 0.9):.0f} ms; during the mass start: p50 "
+                  f"{statistics.median(mass_ready):.0f} ms", flush=True)
+            await redis.aclose()
+
+    def cleanup(self) -> None:
+        marker = f"ORCHESTRATOR_NODE={self.node}".encode()
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != os.getpid():
+                try:
+                    with open(f"/proc/{entry}/environ", "rb") as fh:
+                        if marker in fh.read().split(b"\0"):
+                            os.kill(int(entry), signal.SIGKILL)
+                except OSError:
+                    continue
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bots", type=int, default=500)
+    parser.add_argument("--crashes", type=int, default=30)
+    parser.add_argument("--idle", type=float, default=30.0)
+    parser.add_argument("--spawn-rate", type=float, default=50.0)
+    parser.add_argument("--timeout", type=float, default=150.0)
+    args = parser.parse_args()
+    bench = Bench(args)
+    try:
+        asyncio.run(bench.run())
+    finally:
+        bench.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Control commands, orchestrator side: change the desired state in the database (so it
+survives restarts), act on the process, answer the caller."""
+
+from __future__ import annotations
+
+import logging
+
+from core import audit
+from fleet.control import Action, Command, ControlResult, ResultCode, result
+from fleet.models import BotInstance
+from fleet.states import DesiredState, InstanceState
+from orchestrator.reconciler import load_desired
+from orchestrator.supervisor import Supervisor
+
+log = logging.getLogger("orchestrator.control")
+S = InstanceState
+
+
+async def handle(sup: Supervisor, cmd: Command) -> ControlResult:
+    """Carry out one command; never raises (failures become a `failed` result)."""
+    log.info("control %s instance %s by %s", cmd.action, cmd.instance_id, cmd.actor,
+             extra={"instance_id": cmd.instance_id, "event": f"control.{cmd.action}"})
+    try:
+        if cmd.action == Action.STOP_ALL:
+            count = await sup.drain()
+            return result(True, ResultCode.OK, f"stopped {count} worker(s); node drained")
+        inst = await BotInstance.get_or_none(id=cmd.instance_id).prefetch_related("tenant__owner")
+        if inst is None:
+            return result(False, ResultCode.NOT_FOUND, f"instance {cmd.instance_id} not found")
+        return await _instance_command(sup, cmd, inst)
+    except Exception as exc:
+        log.exception("control %s for instance %s failed", cmd.action, cmd.instance_id)
+        return result(False, ResultCode.FAILED, f"{cmd.action} failed: {type(exc).__name__}")
+
+
+async def _instance_command(sup: Supervisor, cmd: Command, inst: BotInstance) -> ControlResult:
+    iid = inst.id
+    before = {"suspended": inst.suspended, "desired_state": str(inst.desired_state)}
+    if cmd.action in (Action.RESTART, Action.START):
+        if inst.suspended:
+            return result(False, ResultCode.SUSPENDED, "instance is suspended by an admin"
+                          + (f": {inst.suspension_reason}" if inst.suspension_reason else ""),
+                          await _state(sup, iid))
+        if inst.tenant.owner.blocked:  # type: ignore[attr-defined]
+            return result(False, ResultCode.BLOCKED, "the tenant's owner account is blocked",
+                          await _state(sup, iid))
+    changes: dict[str, object] = {}
+    if cmd.action == Action.SUSPEND:
+        changes = {"suspended": True, "suspension_reason": cmd.reason, "suspended_by": cmd.actor}
+    elif cmd.action == Action.RESUME:
+        changes = {"suspended": False, "suspension_reason": None, "suspended_by": None}
+    elif cmd.action == Action.STOP:
+        changes = {"desired_state": DesiredState.STOPPED}
+    elif cmd.action in (Action.START, Action.RESTART):
+        changes = {"desired_state": DesiredState.RUNNING}
+    if changes:
+        await BotInstance.filter(id=iid).update(**changes)
+    await audit.record(cmd.actor, f"instance.{cmd.action}", "bot_instance", iid,
+                       tenant_id=inst.tenant_id, before=before,  # type: ignore[attr-defined]
+                       after={k: str(v) if v is not None else None for k, v in changes.items()}
+                       | ({"reason": cmd.reason} if cmd.reason else {}))
+    if cmd.action in (Action.RESUME, Action.RESTART, Action.START):
+        await sup.store.clear_crashes(iid)  # a human looked at it: a fresh streak
+    await _converge(sup, iid, force=cmd.action)
+    return result(True, ResultCode.OK, f"{cmd.action} done", await _state(sup, iid))
+
+
+async def _converge(sup: Supervisor, iid: int, force: Action) -> None:
+    """Reconcile the instance; restart/start also leave error, backoff and crash-loop now."""
+    desired = await load_desired([iid])
+    if iid in desired:
+        sup.desired[iid] = desired[iid]
+    else:
+        sup.desired.pop(iid, None)
+    wanted = sup.desired.get(iid)
+    if force in (Action.RESTART, Action.START) and wanted and wanted.run and not sup.drained:
+        async with sup.locks[iid]:
+            sup.cancel_timer(iid)
+            if force == Action.RESTART:
+                await sup.stop_locked(iid, "restart")
+            if iid not in sup.workers:
+                await sup.start(iid, wanted.config_version)
+        return
+    await sup.reconcile_one(iid, fetch=True)
+
+
+async def _state(sup: Supervisor, iid: int) -> str | None:
+    rec = await sup.store.get(iid)
+    return str(rec.state) if rec else None

@@ -1,0 +1,171 @@
+"""Catalog rules: validating products, variations and coupons from a form (no HTTP here).
+
+Each `clean_*` takes a plain mapping of strings and returns `(values, errors)`: `values` is
+ready for the model, `errors` maps a field name to an i18n key (plus params) for the message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlparse
+
+from shop.models import CouponKind
+
+NAME_MAX = 100
+DESCRIPTION_MAX = 2000
+IMAGE_URL_MAX = 500
+PRICE_MAX_CENTS = 100_000_00  # R$ 100.000,00 per unit
+MAX_PER_ORDER_MAX = 100
+COUPON_CODE_RE = re.compile(r"^[A-Z0-9_-]{3,40}$")
+SNOWFLAKE_RE = re.compile(r"^\d{15,21}$")
+
+Errors = dict[str, tuple[str, dict[str, Any]]]
+
+
+def parse_money(raw: str | None) -> int | None:
+    """'12,50' / '12.50' / 'R$ 1.234,56' -> centavos; None when it is not an amount."""
+    text = (raw or "").strip().replace("R$", "").replace(" ", "")
+    if not text:
+        return None
+    if "," in text:  # Brazilian: '.' groups thousands, ',' is the decimal separator
+        text = text.replace(".", "").replace(",", ".")
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    cents = value * 100
+    if not cents.is_finite() or cents != cents.to_integral_value():
+        return None
+    return int(cents)
+
+
+def cents_to_input(cents: int | None) -> str:
+    """Centavos as the text a Brazilian types in a price field: 1250 -> '12,50'."""
+    if cents is None:
+        return ""
+    return f"{cents // 100},{cents % 100:02d}"
+
+
+def _text(form: Mapping[str, str], name: str, errors: Errors, *, required: bool,
+          limit: int) -> str:
+    value = (form.get(name) or "").strip()
+    if required and not value:
+        errors[name] = ("portal.error.required", {})
+    elif len(value) > limit:
+        errors[name] = ("portal.error.too_long", {"max": limit})
+    return value
+
+
+def _int(form: Mapping[str, str], name: str, errors: Errors, lo: int, hi: int,
+         default: int | None = None) -> int | None:
+    raw = (form.get(name) or "").strip()
+    if not raw:
+        if default is None:
+            errors[name] = ("portal.error.required", {})
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        errors[name] = ("portal.error.whole_number", {})
+        return default
+    if not lo <= value <= hi:
+        errors[name] = ("portal.error.between", {"lo": lo, "hi": hi})
+    return value
+
+
+def _checked(form: Mapping[str, str], name: str) -> bool:
+    return (form.get(name) or "") in ("1", "on", "true", "yes")
+
+
+def clean_product(form: Mapping[str, str]) -> tuple[dict[str, Any], Errors]:
+    errors: Errors = {}
+    values: dict[str, Any] = {
+        "name": _text(form, "name", errors, required=True, limit=NAME_MAX),
+        "description": _text(form, "description", errors, required=False,
+                             limit=DESCRIPTION_MAX),
+        "max_per_order": _int(form, "max_per_order", errors, 1, MAX_PER_ORDER_MAX, 10),
+        "active": _checked(form, "active"),
+    }
+    image = _text(form, "image_url", errors, required=False, limit=IMAGE_URL_MAX)
+    if image:
+        parsed = urlparse(image)
+        if parsed.scheme != "https" or not parsed.netloc:
+            errors["image_url"] = ("portal.error.https_url", {})
+    values["image_url"] = image or None
+    return values, errors
+
+
+def clean_variation(form: Mapping[str, str]) -> tuple[dict[str, Any], Errors]:
+    errors: Errors = {}
+    values: dict[str, Any] = {
+        "name": _text(form, "name", errors, required=True, limit=NAME_MAX),
+        "active": _checked(form, "active") if "active_present" in form else True,
+    }
+    price = parse_money(form.get("price"))
+    if price is None:
+        errors["price"] = ("portal.error.price", {})
+    elif not 0 < price <= PRICE_MAX_CENTS:
+        errors["price"] = ("portal.error.price_range", {"max": "R$ 100.000,00"})
+    values["price_cents"] = price
+    return values, errors
+
+
+def clean_coupon(form: Mapping[str, str]) -> tuple[dict[str, Any], Errors]:
+    errors: Errors = {}
+    code = (form.get("code") or "").strip().upper()
+    if not COUPON_CODE_RE.match(code):
+        errors["code"] = ("portal.error.coupon_code", {})
+    kind = form.get("kind") or ""
+    values: dict[str, Any] = {"code": code, "active": _checked(form, "active")}
+    if kind not in {k.value for k in CouponKind}:
+        errors["kind"] = ("portal.error.required", {})
+    else:
+        values["kind"] = CouponKind(kind)
+    values["value"] = _coupon_value(form, kind, errors)
+    min_order = parse_money(form.get("min_order")) if (form.get("min_order") or "").strip() else 0
+    if min_order is None or min_order < 0:
+        errors["min_order"] = ("portal.error.price", {})
+    values["min_order_cents"] = min_order or 0
+    max_uses = (form.get("max_uses") or "").strip()
+    values["max_uses"] = _int(form, "max_uses", errors, 1, 1_000_000) if max_uses else None
+    values["expires_at"] = _date(form, "expires_at", errors)
+    return values, errors
+
+
+def _coupon_value(form: Mapping[str, str], kind: str, errors: Errors) -> int | None:
+    raw = form.get("value")
+    if kind == CouponKind.PERCENT:
+        amount = parse_money(raw)  # same syntax: '10' or '12,5' percent -> basis points
+        if amount is None or not 0 < amount <= 100_00:
+            errors["value"] = ("portal.error.percent", {})
+        return amount
+    amount = parse_money(raw)
+    if amount is None or not 0 < amount <= PRICE_MAX_CENTS:
+        errors["value"] = ("portal.error.price", {})
+    return amount
+
+
+def _date(form: Mapping[str, str], name: str, errors: Errors) -> datetime | None:
+    raw = (form.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        day = datetime.strptime(raw, "%Y-%m-%d")
+    except ValueError:
+        errors[name] = ("portal.error.date", {})
+        return None
+    return day.replace(hour=23, minute=59, second=59, tzinfo=UTC)
+
+
+def clean_snowflake(raw: str | None, name: str, errors: Errors) -> str | None:
+    """An optional Discord id (channel, role, guild)."""
+    value = (raw or "").strip()
+    if not value:
+        return None
+    if not SNOWFLAKE_RE.match(value):
+        errors[name] = ("portal.error.snowflake", {})
+    return value

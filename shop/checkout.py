@@ -1,0 +1,167 @@
+"""Checkout: validate a purchase, create the order once, reserve its stock, charge the PIX.
+
+The order is keyed by a Discord id (`Order.interaction_id`): the storefront passes the id of
+the checkout card message, so a double click on "Confirmar" (two interactions on the same
+message) or a replayed interaction finds the order the first one created. Order, coupon use
+and reservation are one DB transaction: when stock runs out between the click and the
+confirmation nothing is written and nothing is charged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from core import audit
+from shop import allocation, pricing
+from shop.errors import InvalidStateChange, ShopError
+from shop.models import Order, Payment, Product, StockItem, Variation
+from shop.orders import cancel_order
+from shop.payments.service import PIX_VALIDITY, PaymentServices, create_pix_payment
+from shop.states import OrderStatus, StockStatus
+
+HARD_MAX_QUANTITY = 100  # whatever the product says: one PIX is not a wholesale order
+
+
+class ProductUnavailable(ShopError):
+    """Unknown, deleted or inactive product or variation (e.g. a panel for a deleted one)."""
+
+    code = "product_unavailable"
+    message_key = "storefront.error.product_unavailable"
+
+
+class InvalidQuantity(ShopError):
+    code = "invalid_quantity"
+    message_key = "storefront.error.invalid_quantity"
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    tenant_id: int
+    instance_id: int | None
+    variation_id: int
+    quantity: int
+    buyer_id: str
+    key: str  # idempotency key: the checkout card's message id (or an interaction id)
+    buyer_name: str = ""
+    guild_id: str | None = None
+    channel_id: str | None = None
+    locale: str = "pt-BR"
+    coupon_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Offer:
+    product: Product
+    variation: Variation
+    available: int
+    max_quantity: int
+
+
+async def sellable(tenant_id: int, variation_id: int) -> Offer:
+    """The variation with its product and what can be bought now; `ProductUnavailable`."""
+    variation = await Variation.get_or_none(
+        id=variation_id, tenant_id=tenant_id, active=True, deleted_at__isnull=True,
+        product__active=True, product__deleted_at__isnull=True).prefetch_related("product")
+    if variation is None:
+        raise ProductUnavailable(f"variation {variation_id} not for sale")
+    available = await StockItem.filter(variation_id=variation.id,
+                                       status=StockStatus.AVAILABLE).count()
+    cap = max(1, min(variation.product.max_per_order, HARD_MAX_QUANTITY))
+    return Offer(variation.product, variation, available, min(cap, available))
+
+
+def check_quantity(offer: Offer, quantity: int) -> None:
+    """1 <= quantity <= per-product maximum; `InvalidQuantity` otherwise."""
+    cap = max(1, min(offer.product.max_per_order, HARD_MAX_QUANTITY))
+    if not 1 <= quantity <= cap:
+        raise InvalidQuantity(f"quantity {quantity} not in 1..{cap}", maximum=cap)
+
+
+async def preview(tenant_id: int, variation_id: int, quantity: int,
+                  coupon_code: str | None = None) -> tuple[Offer, pricing.Quote]:
+    """What the buyer would pay (validates everything, reserves nothing)."""
+    offer = await sellable(tenant_id, variation_id)
+    check_quantity(offer, quantity)
+    if offer.available < quantity:
+        raise allocation.OutOfStock(f"{offer.available} < {quantity}")
+    coupon = None
+    code = pricing.normalize_code(coupon_code)
+    if code:
+        coupon = await pricing.find_coupon(tenant_id, code, offer.product.id,
+                                           offer.variation.price_cents * quantity)
+    return offer, pricing.quote(offer.variation.price_cents, quantity, coupon)
+
+
+async def place_order(req: CheckoutRequest, *, hold: timedelta = PIX_VALIDITY,
+                      now: datetime | None = None) -> tuple[Order, bool]:
+    """Create the order and reserve its stock, once per `req.key`; (order, created).
+
+    Raises `ProductUnavailable`, `InvalidQuantity`, `CouponRejected` or `OutOfStock`
+    (then nothing was written).
+    """
+    existing = await Order.get_or_none(interaction_id=req.key, tenant_id=req.tenant_id)
+    if existing is not None:
+        return existing, False
+    now = now or datetime.now(UTC)
+    offer = await sellable(req.tenant_id, req.variation_id)
+    check_quantity(offer, req.quantity)
+    try:
+        order = await _create_reserved(req, offer, now, now + hold)
+    except IntegrityError:
+        existing = await Order.get_or_none(interaction_id=req.key, tenant_id=req.tenant_id)
+        if existing is None:
+            raise
+        return existing, False
+    except allocation.Raced:
+        order = await _create_reserved(req, offer, now, now + hold)  # one retry, then it counts
+    return order, True
+
+
+async def _create_reserved(req: CheckoutRequest, offer: Offer, now: datetime,
+                           until: datetime) -> Order:
+    code = pricing.normalize_code(req.coupon_code)
+    subtotal = offer.variation.price_cents * req.quantity
+    async with in_transaction() as conn:
+        coupon = None
+        if code:
+            coupon = await pricing.find_coupon(req.tenant_id, code, offer.product.id, subtotal,
+                                               now=now, using_db=conn)
+            await pricing.claim_use(coupon, conn)
+        q = pricing.quote(offer.variation.price_cents, req.quantity, coupon)
+        order = await Order.create(
+            using_db=conn, tenant_id=req.tenant_id, instance_id=req.instance_id,
+            product_id=offer.product.id, variation_id=offer.variation.id,
+            coupon_id=coupon.id if coupon else None, interaction_id=req.key,
+            buyer_discord_id=req.buyer_id, buyer_name=req.buyer_name[:100],
+            guild_id=req.guild_id, channel_id=req.channel_id, locale=req.locale[:8],
+            quantity=req.quantity, unit_price_cents=q.unit_price_cents,
+            discount_cents=q.discount_cents, total_cents=q.total_cents, reserved_until=until)
+        await allocation.reserve(conn, order.id, offer.variation.id, req.quantity, until)
+        await audit.record(f"buyer:{req.buyer_id}", "order.created", "order", order.id,
+                           tenant_id=req.tenant_id, after={
+                               "variation_id": offer.variation.id, "quantity": req.quantity,
+                               "total_cents": q.total_cents, "coupon": q.coupon_code},
+                           using_db=conn)
+    return order
+
+
+async def checkout(svc: PaymentServices, req: CheckoutRequest) -> tuple[Order, Payment]:
+    """Order + reservation + PIX charge. A charge that cannot be created cancels the order
+    (its reservation is released) and the error is raised: nothing is charged."""
+    order, _ = await place_order(req)
+    if order.status != OrderStatus.PENDING:
+        raise InvalidStateChange(f"order {order.id} is {order.status}", status=order.status)
+    actor = f"buyer:{req.buyer_id}"
+    variation = await Variation.get(id=order.variation_id).prefetch_related("product")
+    try:
+        payment = await create_pix_payment(
+            svc, order.id, actor, expires_at=order.reserved_until,
+            description=f"{variation.product.name} - {variation.name}")
+    except ShopError:
+        await cancel_order(order.id, actor, reason="PIX charge could not be created")
+        raise
+    return order, payment

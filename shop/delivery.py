@@ -1,0 +1,128 @@
+"""What delivering a paid order means, without Discord: allocate, decrypt, build, record.
+
+`prepare` sells the order's stock in one DB transaction (see `shop.allocation`) and returns
+the plain items; an order already delivered is reported `done` and nothing is allocated
+again, so a delivery job sent twice (or re-claimed after a crash) never takes stock twice.
+Orders filled by `shop.waiting_stock` arrive here still `waiting_stock` with their items
+sold; they are delivered like paid ones. The adapter (the worker) then sends the items and
+calls `mark_delivered` with the path it used. Delivery to Discord is at-least-once: a crash
+between the DM and `mark_delivered` sends the same items again, never other items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from core.vault import TokenVault
+from fleet.models import Alert, AlertKind
+from shop import allocation
+from shop.models import DeliveryPath, Order, Variation
+from shop.orders import transition
+from shop.states import OrderStatus
+
+O = OrderStatus  # noqa: E741 - as in shop.states
+INLINE_MAX_ITEMS = 10
+INLINE_MAX_CHARS = 1500
+
+
+class Outcome(StrEnum):
+    DELIVER = "deliver"  # items allocated: send them
+    WAITING = "waiting"  # paid, not enough stock: the order waits for a restock
+    DONE = "done"  # already delivered: nothing to do (a duplicate job)
+    GONE = "gone"  # unknown, unpaid or refunded: drop the job
+
+
+@dataclass
+class Prepared:
+    outcome: Outcome
+    order: Order | None = None
+    items: list[str] = field(default_factory=list, repr=False)
+    product_name: str = ""
+    variation_name: str = ""
+    newly_waiting: bool = False  # this call moved it to waiting_stock (tell buyer and seller)
+
+
+async def _allocate(order_id: int, actor: str) -> tuple[Outcome, Order | None, bool]:
+    async with in_transaction() as conn:
+        order = await Order.filter(id=order_id).using_db(conn).select_for_update().first()
+        if order is None or order.status in (O.PENDING, O.EXPIRED, O.CANCELLED, O.REFUNDED):
+            return Outcome.GONE, order, False
+        if order.status == O.DELIVERED:
+            return Outcome.DONE, order, False
+        if order.status == O.PAID:
+            shortfall = await allocation.sell(conn, order)
+            if shortfall:
+                moved = await transition(order.id, O.WAITING_STOCK, actor, using_db=conn,
+                                         reason=f"{shortfall} item(s) missing")
+                return Outcome.WAITING, moved.order, moved.changed
+            return Outcome.DELIVER, order, False
+        held = len(await allocation.sold_items(order.id, conn))  # waiting_stock
+        return (Outcome.DELIVER if held >= order.quantity else Outcome.WAITING), order, False
+
+
+async def prepare(order_id: int, vault: TokenVault, actor: str) -> Prepared:
+    """Allocate (once) and decrypt an order's items; see `Outcome` for what to do next."""
+    for attempt in range(3):
+        try:
+            outcome, order, newly = await _allocate(order_id, actor)
+            break
+        except allocation.Raced:
+            if attempt == 2:
+                raise
+    if outcome != Outcome.DELIVER or order is None:
+        prepared = Prepared(outcome, order, newly_waiting=newly)
+        if newly and order is not None:
+            await _alert_waiting(order)
+        return await _named(prepared) if order is not None else prepared
+    return await _named(Prepared(outcome, order, await plain_items(order.id, vault)))
+
+
+async def _named(prepared: Prepared) -> Prepared:
+    assert prepared.order is not None
+    variation = await Variation.get(id=prepared.order.variation_id).prefetch_related("product")
+    prepared.product_name = variation.product.name
+    prepared.variation_name = variation.name
+    return prepared
+
+
+async def plain_items(order_id: int, vault: TokenVault) -> list[str]:
+    """The decrypted contents sold to an order (only ever called to deliver them)."""
+    return [vault.decrypt(item.content_enc).reveal()
+            for item in await allocation.sold_items(order_id)]
+
+
+async def _alert_waiting(order: Order) -> None:
+    await Alert.create(kind=AlertKind.WAITING_STOCK, tenant_id=order.tenant_id,
+                       instance_id=order.instance_id,
+                       message=f"Pedido #{order.id} pago e aguardando estoque",
+                       details={"order_id": order.id, "quantity": order.quantity,
+                                "variation_id": order.variation_id})
+
+
+async def mark_delivered(order_id: int, path: DeliveryPath, actor: str) -> bool:
+    """Record the delivery (state `delivered`, the path used); False if it already was."""
+    await Order.filter(id=order_id).update(delivery_attempts=F("delivery_attempts") + 1)
+    moved = await transition(order_id, O.DELIVERED, actor, reason=f"sent by {path}",
+                             updates={"delivery_path": path})
+    return moved.changed
+
+
+async def mark_failed(order_id: int) -> None:
+    """Neither DM nor channel worked: the order stays paid; the sweeper tries again later."""
+    await Order.filter(id=order_id).update(delivery_path=DeliveryPath.FAILED,
+                                           delivery_attempts=F("delivery_attempts") + 1,
+                                           updated_at=datetime.now(UTC))
+
+
+def render_items(items: list[str]) -> tuple[str | None, bytes | None]:
+    """(inline text, None) for a few short items, else (None, text file bytes)."""
+    text = "\n".join(items)
+    if (len(items) <= INLINE_MAX_ITEMS and len(text) <= INLINE_MAX_CHARS
+            and "```" not in text):
+        return text, None
+    return None, (text + "\n").encode("utf-8")

@@ -1,0 +1,109 @@
+"""The one function every order state change goes through.
+
+`transition` checks the table in `shop.states`, sets the timestamps, releases reserved stock
+when an order closes unpaid (or is refunded before delivery), and writes the audit log — all in
+one DB transaction (the caller's, if it passes `using_db`). Moving to the state the order is
+already in is a no-op, so a replayed event changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from core import audit
+from shop.errors import OrderNotFound
+from shop.models import Order, StockItem
+from shop.states import ORDER_TRANSITIONS, OrderStatus, StockStatus, check
+
+RELEASING_STATES = frozenset({OrderStatus.EXPIRED, OrderStatus.CANCELLED, OrderStatus.REFUNDED})
+_TIMESTAMPS = {
+    OrderStatus.PAID: "paid_at",
+    OrderStatus.DELIVERED: "delivered_at",
+    OrderStatus.EXPIRED: "closed_at",
+    OrderStatus.CANCELLED: "closed_at",
+    OrderStatus.REFUNDED: "closed_at",
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What `transition` did: `changed` is False when the order was already in `after`."""
+
+    order: Order
+    before: OrderStatus
+    after: OrderStatus
+    changed: bool
+    released_items: int = 0
+
+
+async def _locked_order(order_id: int, conn: Any) -> Order:
+    order = await Order.filter(id=order_id).using_db(conn).select_for_update().first()
+    if order is None:
+        raise OrderNotFound(f"order {order_id} does not exist")
+    return order
+
+
+async def release_reserved_stock(order: Order, conn: Any) -> int:
+    """Give the order's reserved (not sold) items back to the shelf; returns how many."""
+    released = await StockItem.filter(order_id=order.id, status=StockStatus.RESERVED) \
+        .using_db(conn).update(status=StockStatus.AVAILABLE, order_id=None, reserved_until=None)
+    return int(released or 0)
+
+
+async def _apply(order: Order, new: OrderStatus, actor: str, reason: str,
+                 updates: dict[str, Any] | None, conn: Any) -> Transition:
+    before = OrderStatus(order.status)
+    if before == new:
+        return Transition(order, before, new, changed=False)
+    check(ORDER_TRANSITIONS, "order", before, new)
+    now = datetime.now(UTC)
+    order.status = new
+    fields = ["status", "updated_at"]
+    stamp = _TIMESTAMPS.get(new)
+    if stamp:
+        setattr(order, stamp, now)
+        fields.append(stamp)
+    for name, value in (updates or {}).items():
+        setattr(order, name, value)
+        fields.append(name)
+    released = 0
+    if new in RELEASING_STATES:
+        released = await release_reserved_stock(order, conn)
+        order.reserved_until = None
+        fields.append("reserved_until")
+    await order.save(using_db=conn, update_fields=list(dict.fromkeys(fields)))
+    after: dict[str, Any] = {"status": str(new)}
+    if reason:
+        after["reason"] = reason
+    if released:
+        after["released_items"] = released
+    await audit.record(actor, f"order.{new}", "order", order.id, tenant_id=order.tenant_id,
+                       before={"status": str(before)}, after=after, using_db=conn)
+    return Transition(order, before, new, changed=True, released_items=released)
+
+
+async def transition(order_id: int, new: OrderStatus, actor: str, *, reason: str = "",
+                     updates: dict[str, Any] | None = None, using_db: Any = None) -> Transition:
+    """Move an order to `new` (checked, timestamped, audited); no-op if it is already there.
+
+    Raises `IllegalTransition` for a move the table forbids and `OrderNotFound`. `updates`
+    sets extra fields in the same save (e.g. `delivery_path` when delivering).
+    """
+    if using_db is not None:
+        order = await _locked_order(order_id, using_db)
+        return await _apply(order, new, actor, reason, updates, using_db)
+    async with in_transaction() as conn:
+        order = await _locked_order(order_id, conn)
+        return await _apply(order, new, actor, reason, updates, conn)
+
+
+async def cancel_order(order_id: int, actor: str, reason: str = "cancelled by buyer") -> Transition:
+    """The buyer gives up a pending order; its reservation is released at once.
+
+    A PIX paid after this is refunded automatically by reconciliation (the stock is gone).
+    """
+    return await transition(order_id, OrderStatus.CANCELLED, actor, reason=reason)

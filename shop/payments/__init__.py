@@ -1,0 +1,1 @@
+"""PIX payments: the gateway protocol, the Mercado Pago client, signatures and reconciliation."""

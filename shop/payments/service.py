@@ -1,0 +1,166 @@
+"""Creating PIX charges for orders, and handing paid orders to the tenant's worker."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+from redis.asyncio import Redis
+from tortoise.transactions import in_transaction
+
+from core import audit
+from core.settings import Settings
+from fleet import keys
+from shop.errors import InvalidStateChange, OrderNotFound, PaymentProviderUnavailable
+from shop.models import Order, Payment
+from shop.payments.gateway import PaymentGateway, PixCharge, ProviderPayment
+from shop.states import OrderStatus, PaymentStatus
+
+log = logging.getLogger(__name__)
+
+PIX_VALIDITY = timedelta(minutes=30)  # Mercado Pago's minimum; reserve stock for as long
+DELIVERY_STREAM_MAXLEN = 10_000
+
+
+@dataclass
+class PaymentServices:
+    """What payment code needs from the process: the gateway, Redis and the money settings."""
+
+    gateway: PaymentGateway
+    redis: Redis | None
+    fee_bps: int
+    hold_days: int
+    payer_email_domain: str = "example.com"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, gateway: PaymentGateway,
+                      redis: Redis | None) -> PaymentServices:
+        host = urlparse(settings.public_base_url).hostname or "example.com"
+        domain = host if "." in host and not host.replace(".", "").isdigit() else "example.com"
+        return cls(gateway, redis, settings.platform_fee_bps, settings.withdrawal_hold_days,
+                   domain)
+
+
+def provider_snapshot(remote: ProviderPayment) -> dict[str, Any]:
+    """The provider's object without the (large, reproducible) QR image."""
+    raw = dict(remote.raw)
+    poi = raw.get("point_of_interaction")
+    if isinstance(poi, dict) and isinstance(poi.get("transaction_data"), dict):
+        tx = {k: v for k, v in poi["transaction_data"].items() if k != "qr_code_base64"}
+        raw["point_of_interaction"] = {**poi, "transaction_data": tx}
+    return raw
+
+
+async def enqueue_delivery(redis: Redis | None, order: Order) -> str | None:
+    """XADD the order to its instance's delivery stream; None if that was not possible.
+
+    Losing this is safe: the reconciler re-enqueues paid orders that stay undelivered.
+    """
+    if redis is None or order.instance_id is None:
+        log.warning("order %s paid but not enqueued (redis=%s, instance=%s)",
+                    order.id, redis is not None, order.instance_id)
+        return None
+    try:
+        return await redis.xadd(keys.delivery_stream(order.instance_id),
+                                {"order_id": str(order.id)},
+                                maxlen=DELIVERY_STREAM_MAXLEN, approximate=True)
+    except Exception:  # noqa: BLE001 - Redis down: the reconciler repairs it
+        log.exception("could not enqueue delivery of order %s", order.id)
+        return None
+
+
+async def _payment_for(order: Order) -> Payment:
+    """The order's open payment, or a new one (its UUID is the idempotency key)."""
+    existing = await Payment.filter(order_id=order.id, status=PaymentStatus.PENDING) \
+        .order_by("-created_at").first()
+    if existing is not None:
+        return existing
+    return await Payment.create(id=uuid.uuid4(), tenant_id=order.tenant_id, order_id=order.id,
+                                amount_cents=order.total_cents)
+
+
+async def create_pix_payment(svc: PaymentServices, order_id: int, actor: str, *,
+                             payer_email: str | None = None, description: str | None = None,
+                             expires_at: datetime | None = None) -> Payment:
+    """The PIX charge for a pending order (created once: calling again returns the same one).
+
+    Raises `OrderNotFound`, `InvalidStateChange` (order not pending) or a
+    `PaymentProviderError` with Mercado Pago's message (then nothing was charged).
+    """
+    order = await Order.get_or_none(id=order_id)
+    if order is None:
+        raise OrderNotFound(f"order {order_id} does not exist")
+    if order.status != OrderStatus.PENDING:
+        raise InvalidStateChange(f"order {order_id} is {order.status}, not pending")
+    payment = await _payment_for(order)
+    if payment.provider_payment_id:
+        return payment
+    floor = datetime.now(UTC) + PIX_VALIDITY
+    expiry = max(expires_at or order.reserved_until or floor, floor)
+    charge = PixCharge(
+        payment_id=str(payment.id), amount_cents=order.total_cents,
+        description=description or f"Pedido #{order.id}",
+        payer_email=payer_email or f"buyer{order.buyer_discord_id}@{svc.payer_email_domain}",
+        expires_at=expiry, metadata={"tenant_id": order.tenant_id, "order_id": order.id})
+    try:
+        remote = await svc.gateway.create_pix(charge)
+    except PaymentProviderUnavailable:
+        raise  # the same payment id is retried next time: never two charges
+    except Exception as exc:
+        await _mark_create_failed(payment, actor, exc)
+        raise
+    async with in_transaction() as conn:
+        payment.provider_payment_id = remote.id
+        payment.status_detail = remote.status_detail
+        payment.qr_code = remote.qr_code
+        payment.ticket_url = remote.ticket_url[:500]
+        payment.expires_at = remote.expires_at or expiry
+        payment.provider_data = provider_snapshot(remote)
+        await payment.save(using_db=conn)
+        await audit.record(actor, "payment.created", "payment", payment.id,
+                           tenant_id=order.tenant_id, before=None,
+                           after={"provider_payment_id": remote.id, "order_id": order.id,
+                                  "amount_cents": payment.amount_cents}, using_db=conn)
+    return payment
+
+
+async def _mark_create_failed(payment: Payment, actor: str, exc: Exception) -> None:
+    """A refused create (bad request) will not get better by retrying the same body."""
+    payment.status = PaymentStatus.REJECTED
+    payment.status_detail = f"create_failed: {exc}"[:60]
+    async with in_transaction() as conn:
+        await payment.save(using_db=conn, update_fields=["status", "status_detail", "updated_at"])
+        await audit.record(actor, "payment.create_failed", "payment", payment.id,
+                           tenant_id=payment.tenant_id, before=None,
+                           after={"error": str(exc)}, using_db=conn)
+
+
+def services_for(config: Any) -> PaymentServices:
+    """The process's PaymentServices, built once from a web app's config mapping.
+
+    Uses `config["PAYMENT_GATEWAY"]` when set (tests inject one), else a MercadoPagoGateway
+    from the settings; Redis is `config["REDIS"]` (set while the app serves).
+    """
+    svc = config.get("PAYMENT_SERVICES")
+    if svc is None:
+        from shop.payments.mercadopago import MercadoPagoGateway
+
+        settings: Settings = config["VITRINE_SETTINGS"]
+        gateway = config.get("PAYMENT_GATEWAY")
+        if gateway is None:
+            gateway = config["PAYMENT_GATEWAY"] = MercadoPagoGateway.from_settings(settings)
+            config["PAYMENT_GATEWAY_OWNED"] = True
+        svc = config["PAYMENT_SERVICES"] = PaymentServices.from_settings(
+            settings, gateway, config.get("REDIS"))
+    return svc
+
+
+async def close_services(config: Any) -> None:
+    """Close the gateway `services_for` created (not an injected one)."""
+    config.pop("PAYMENT_SERVICES", None)
+    if config.pop("PAYMENT_GATEWAY_OWNED", False):
+        await config.pop("PAYMENT_GATEWAY").aclose()

@@ -1,0 +1,264 @@
+"""Bring one local payment (and its order and the ledger) in line with Mercado Pago.
+
+The webhook, the periodic reconciler and the admin's resync all end here. We never trust a
+notification: the caller fetched the payment from the API, and states move forward only, so
+applying the same (or an older) picture again changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from core import audit
+from core.i18n import format_brl
+from shop import ledger
+from shop.errors import PaymentNotFound, ShopError
+from shop.models import Order, Payment
+from shop.money import fee_cents
+from shop.orders import transition
+from shop.payments.gateway import ProviderPayment
+from shop.payments.service import PaymentServices, enqueue_delivery, provider_snapshot
+from shop.states import PAYMENT_TRANSITIONS, OrderStatus, PaymentStatus
+
+log = logging.getLogger(__name__)
+O, P = OrderStatus, PaymentStatus  # noqa: E741 - as in shop.states
+
+# MP statuses we do not model map onto ours: a dispute (in_mediation) keeps the payment
+# approved until it ends as refunded/charged_back; authorized is still in process.
+_STATUS_MAP = {s.value: s for s in PaymentStatus} | {
+    "authorized": P.IN_PROCESS, "in_mediation": P.APPROVED}
+_CLOSED_UNPAID = frozenset({O.EXPIRED, O.CANCELLED})
+
+
+@dataclass
+class SyncResult:
+    """What reconciling one payment did; `changes` is empty when nothing changed."""
+
+    outcome: str  # processed | unknown_payment | mismatch | not_at_provider
+    payment_id: str | None = None
+    provider_payment_id: str | None = None
+    order_id: int | None = None
+    changes: list[str] = field(default_factory=list)
+    detail: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "payment_id": self.payment_id,
+                "provider_payment_id": self.provider_payment_id, "order_id": self.order_id,
+                "changed": self.changed, "changes": self.changes or ["no change"],
+                "detail": self.detail}
+
+
+def payment_path(current: PaymentStatus, target: PaymentStatus) -> list[PaymentStatus] | None:
+    """The shortest forward path current → target in the table ([] if equal, None if none)."""
+    if current == target:
+        return []
+    queue: deque[tuple[PaymentStatus, list[PaymentStatus]]] = deque([(current, [])])
+    seen = {current}
+    while queue:
+        state, path = queue.popleft()
+        for nxt in PAYMENT_TRANSITIONS[state]:
+            if nxt == target:
+                return [*path, nxt]
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append((nxt, [*path, nxt]))
+    return None
+
+
+def order_plan(order: OrderStatus, payment: PaymentStatus) -> list[OrderStatus]:
+    """The order steps a payment status calls for (forward only; [] when nothing to do)."""
+    if payment == P.APPROVED:
+        return [O.PAID] if order == O.PENDING else []
+    if payment in (P.REFUNDED, P.CHARGED_BACK):
+        if order == O.PENDING:
+            return [O.PAID, O.REFUNDED]  # approved then refunded while we were not looking
+        return [O.REFUNDED] if order in (O.PAID, O.WAITING_STOCK, O.DELIVERED) else []
+    if payment in (P.CANCELLED, P.REJECTED):
+        return [O.EXPIRED] if order == O.PENDING else []
+    return []
+
+
+async def find_local(remote: ProviderPayment) -> Payment | None:
+    """Our payment for a provider payment: by provider id, else by external reference."""
+    found = await Payment.get_or_none(provider_payment_id=remote.id)
+    if found is not None or not remote.external_reference:
+        return found
+    try:
+        ref = uuid.UUID(remote.external_reference)
+    except ValueError:
+        return None
+    return await Payment.get_or_none(id=ref)
+
+
+async def _update_payment(payment: Payment, remote: ProviderPayment, target: PaymentStatus,
+                          actor: str, conn: Any, result: SyncResult) -> None:
+    before = PaymentStatus(payment.status)
+    path = payment_path(before, target)
+    if path is None:  # older news than what we know (or an impossible move): ignore
+        log.info("payment %s: ignoring %s -> %s", payment.id, before, target)
+        path = []
+    if path:
+        payment.status = target
+        result.changes.append(f"payment {' → '.join([before, *path])}")
+        await audit.record(actor, f"payment.{target}", "payment", payment.id,
+                           tenant_id=payment.tenant_id, before={"status": str(before)},
+                           after={"status": str(target), "status_detail": remote.status_detail,
+                                  "provider_payment_id": remote.id}, using_db=conn)
+    if not payment.provider_payment_id:
+        payment.provider_payment_id = remote.id
+        result.changes.append(f"provider payment id {remote.id} recorded")
+    if path or payment.status_detail != remote.status_detail:
+        payment.status_detail = remote.status_detail[:60]
+    if remote.approved_at and not payment.approved_at:
+        payment.approved_at = remote.approved_at
+    payment.refunded_cents = remote.refunded_cents
+    payment.last_checked_at = datetime.now(UTC)
+    payment.provider_data = provider_snapshot(remote)
+    await payment.save(using_db=conn)
+
+
+async def _move_order(svc: PaymentServices, payment: Payment, order_id: int, actor: str,
+                      conn: Any, result: SyncResult) -> tuple[bool, bool]:
+    """Apply the order plan inside the transaction; (became_paid, needs_refund)."""
+    order = await Order.filter(id=order_id).using_db(conn).select_for_update().get()
+    status = PaymentStatus(payment.status)
+    if status == P.APPROVED and order.status in _CLOSED_UNPAID:
+        return False, True
+    became_paid = False
+    for step in order_plan(OrderStatus(order.status), status):
+        moved = await transition(order.id, step, actor, using_db=conn,
+                                 reason=f"payment {payment.provider_payment_id} {status}")
+        if not moved.changed:
+            continue
+        result.changes.append(f"order {order.id} {moved.before} → {moved.after}")
+        if step == O.PAID:
+            became_paid = True
+            await _book_sale(svc, payment, order, conn, result)
+        elif step == O.REFUNDED:
+            became_paid = False
+            kind = "chargeback" if status == P.CHARGED_BACK else "refund"
+            if await ledger.book_reversal(str(payment.id), kind, using_db=conn):
+                result.changes.append(f"ledger: {kind} reversal booked")
+    return became_paid, False
+
+
+async def _book_sale(svc: PaymentServices, payment: Payment, order: Order, conn: Any,
+                     result: SyncResult) -> None:
+    booked = await ledger.book_sale(str(payment.id), order.tenant_id, order.id,
+                                    payment.amount_cents, svc.fee_bps, svc.hold_days,
+                                    using_db=conn)
+    if booked:
+        fee = fee_cents(payment.amount_cents, svc.fee_bps)
+        result.changes.append(
+            f"ledger: sale {format_brl(payment.amount_cents)} booked "
+            f"(seller {format_brl(payment.amount_cents - fee)}, fee {format_brl(fee)})")
+
+
+async def _needs_write(local: Payment, remote: ProviderPayment,
+                       target: PaymentStatus) -> bool:
+    """False when applying `remote` would change nothing (checked again under the lock)."""
+    status = PaymentStatus(local.status)
+    if payment_path(status, target) or local.provider_payment_id != remote.id:
+        return True
+    if (local.status_detail != remote.status_detail[:60]
+            or local.refunded_cents != remote.refunded_cents
+            or (remote.approved_at is not None and local.approved_at is None)):
+        return True
+    order_status = OrderStatus((await Order.get(id=local.order_id)).status)
+    return bool(order_plan(order_status, status)) or (
+        status == P.APPROVED and order_status in _CLOSED_UNPAID)
+
+
+async def apply_provider_payment(svc: PaymentServices, remote: ProviderPayment,
+                                 actor: str) -> SyncResult:
+    """Apply what the provider says about one payment to our payment, order and ledger."""
+    local = await find_local(remote)
+    if local is None:
+        return SyncResult("unknown_payment", provider_payment_id=remote.id,
+                          detail="no local payment has this id or external reference")
+    result = SyncResult("processed", str(local.id), remote.id, local.order_id)
+    if remote.amount_cents != local.amount_cents or remote.currency not in ("BRL", ""):
+        log.error("payment %s: provider amount %s %s != ours %s", local.id,
+                  remote.amount_cents, remote.currency, local.amount_cents)
+        result.outcome = "mismatch"
+        result.detail = (f"provider amount {remote.amount_cents} {remote.currency} "
+                         f"!= ours {local.amount_cents}")
+        return result
+    target = _STATUS_MAP.get(remote.status)
+    if target is None:
+        result.detail = f"unhandled provider status {remote.status!r}"
+        return result
+    if not await _needs_write(local, remote, target):  # the common replay: one cheap UPDATE
+        await Payment.filter(id=local.id).update(last_checked_at=datetime.now(UTC))
+        return result
+    async with in_transaction() as conn:
+        payment = await Payment.filter(id=local.id).using_db(conn).select_for_update().get()
+        await _update_payment(payment, remote, target, actor, conn, result)
+        became_paid, needs_refund = await _move_order(svc, payment, payment.order_id, actor,
+                                                      conn, result)
+    if became_paid:
+        order = await Order.get(id=payment.order_id)
+        if await enqueue_delivery(svc.redis, order):
+            result.changes.append("delivery enqueued")
+    if needs_refund:
+        await _refund_orphan(svc, payment, remote, actor, result)
+    return result
+
+
+async def _refund_orphan(svc: PaymentServices, payment: Payment, remote: ProviderPayment,
+                         actor: str, result: SyncResult) -> None:
+    """Paid after the order closed (expired/cancelled, stock released): give the money back."""
+    key = f"autorefund-{payment.id}"
+    try:
+        await svc.gateway.refund(remote.id, idempotency_key=key)
+    except ShopError as exc:
+        result.detail = f"automatic refund failed, will retry: {exc}"
+        log.error("payment %s: %s", payment.id, result.detail)
+        return
+    result.changes.append("refund requested at Mercado Pago (order already closed)")
+    await audit.record(actor, "payment.auto_refund", "payment", payment.id,
+                       tenant_id=payment.tenant_id, before={"status": str(payment.status)},
+                       after={"reason": "paid after the order closed"})
+
+
+async def sync_provider_payment(svc: PaymentServices, provider_id: str,
+                                actor: str) -> SyncResult:
+    """Fetch a provider payment by its id and apply it (the webhook path)."""
+    try:
+        remote = await svc.gateway.get_payment(provider_id)
+    except PaymentNotFound as exc:
+        return SyncResult("unknown_payment", provider_payment_id=provider_id, detail=str(exc))
+    return await apply_provider_payment(svc, remote, actor)
+
+
+async def sync_payment(svc: PaymentServices, payment_ref: str, actor: str) -> SyncResult:
+    """Resync one of our payments (UUID, or the provider's numeric id) with the provider."""
+    local = await _find_by_ref(payment_ref)
+    if local is None:
+        raise PaymentNotFound(f"no payment {payment_ref!r}")
+    if local.provider_payment_id:
+        return await sync_provider_payment(svc, local.provider_payment_id, actor)
+    found = await svc.gateway.find_by_reference(str(local.id))
+    if not found:
+        await Payment.filter(id=local.id).update(last_checked_at=datetime.now(UTC))
+        return SyncResult("not_at_provider", str(local.id), order_id=local.order_id,
+                          detail="Mercado Pago has no payment with this external reference")
+    return await apply_provider_payment(svc, found[0], actor)
+
+
+async def _find_by_ref(ref: str) -> Payment | None:
+    try:
+        return await Payment.get_or_none(id=uuid.UUID(ref))
+    except ValueError:
+        return await Payment.get_or_none(provider_payment_id=ref)

@@ -1,0 +1,199 @@
+"""Periodic reconciliation with Mercado Pago: repairs whatever the webhooks missed.
+
+One pass (`reconcile_once`):
+1. webhook events left `accepted` (process died) or failed transiently → processed again;
+2. payments still pending/in process after their webhook should have arrived → asked about;
+3. pending orders past their reservation with no charge at the provider → expired;
+4. paid orders not delivered after a grace period → delivery re-enqueued (never re-allocated).
+
+Run it as a process: `python -m shop.reconcile [--interval 30] [--once]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from tortoise.expressions import Q
+
+from core import redis as core_redis
+from core.db import close_db, init_db
+from core.errors import ConfigError
+from core.logging import register_secret, setup_logging
+from core.settings import Settings, load_settings
+from fleet.exitcodes import ExitCode
+from shop.errors import ShopError
+from shop.models import Order, Payment, WebhookEvent
+from shop.orders import transition
+from shop.payments.mercadopago import MercadoPagoGateway
+from shop.payments.service import PaymentServices, enqueue_delivery
+from shop.payments.sync import sync_payment
+from shop.states import OrderStatus, PaymentStatus
+from shop.webhooks import ACCEPTED, TRANSIENT, process_events
+
+log = logging.getLogger(__name__)
+ACTOR = "system:reconciler"
+
+
+
+@dataclass
+class Policy:
+    webhook_grace: timedelta = timedelta(seconds=60)  # a webhook should have come by then
+    recheck_every: timedelta = timedelta(seconds=60)  # ask about one payment at most this often
+    delivery_grace: timedelta = timedelta(seconds=60)  # paid but undelivered after this
+    event_retry_window: timedelta = timedelta(hours=24)
+    batch: int = 100
+
+
+@dataclass
+class ReconcileReport:
+    events_retried: int = 0
+    payments_checked: int = 0
+    orders_expired: int = 0
+    deliveries_requeued: int = 0
+    changes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+async def _retry_events(svc: PaymentServices, now: datetime, policy: Policy,
+                        report: ReconcileReport) -> None:
+    window = Q(received_at__gte=now - policy.event_retry_window,
+               received_at__lte=now - timedelta(seconds=30))
+    stuck = await WebhookEvent.filter(
+        window, Q(outcome=ACCEPTED) | Q(outcome="error", detail__startswith=TRANSIENT)
+    ).order_by("id").limit(policy.batch)
+    by_payment: dict[str, list[str]] = {}
+    for event in stuck:
+        if event.dedupe_key and event.data_id.isdigit():
+            by_payment.setdefault(event.data_id, []).append(event.dedupe_key)
+    for provider_id, dedupe_keys in by_payment.items():
+        report.events_retried += len(dedupe_keys)
+        result = await process_events(svc, dedupe_keys, provider_id, ACTOR)
+        if result is not None and result.changed:
+            report.changes.append(f"webhooks for {provider_id}: " + "; ".join(result.changes))
+
+
+async def _check_payments(svc: PaymentServices, now: datetime, policy: Policy,
+                          report: ReconcileReport) -> None:
+    due = await Payment.filter(
+        Q(status__in=(PaymentStatus.PENDING, PaymentStatus.IN_PROCESS)),
+        Q(created_at__lte=now - policy.webhook_grace),
+        Q(last_checked_at__isnull=True) | Q(last_checked_at__lte=now - policy.recheck_every),
+    ).order_by("created_at").limit(policy.batch)
+    approved_open = await Payment.filter(status=PaymentStatus.APPROVED,
+                                         order__status=OrderStatus.PENDING).limit(policy.batch)
+    for payment in [*due, *approved_open]:
+        report.payments_checked += 1
+        try:
+            result = await sync_payment(svc, str(payment.id), ACTOR)
+        except ShopError as exc:
+            report.errors.append(f"payment {payment.id}: {exc}")
+            continue
+        if result.outcome == "not_at_provider" and payment.created_at <= now - timedelta(
+                minutes=10):
+            await Payment.filter(id=payment.id, status=PaymentStatus.PENDING).update(
+                status=PaymentStatus.CANCELLED, status_detail="never_created")
+        if result.changed:
+            report.changes.append(f"payment {payment.id}: " + "; ".join(result.changes))
+
+
+async def _expire_orphan_orders(now: datetime, policy: Policy, report: ReconcileReport) -> None:
+    """Pending orders past their reservation whose charge never reached the provider."""
+    overdue = await Order.filter(status=OrderStatus.PENDING,
+                                 reserved_until__lte=now - policy.webhook_grace
+                                 ).limit(policy.batch)
+    for order in overdue:
+        open_charge = await Payment.filter(
+            order_id=order.id, provider_payment_id__isnull=False,
+            status__in=(PaymentStatus.PENDING, PaymentStatus.IN_PROCESS,
+                        PaymentStatus.APPROVED)).exists()
+        if open_charge:
+            continue  # the provider decides; step 2 asks it
+        moved = await transition(order.id, OrderStatus.EXPIRED, ACTOR,
+                                 reason="reservation lapsed without a PIX charge")
+        if moved.changed:
+            report.orders_expired += 1
+            report.changes.append(f"order {order.id} pending → expired")
+
+
+async def _requeue_deliveries(svc: PaymentServices, now: datetime, policy: Policy,
+                              report: ReconcileReport) -> None:
+    stale = await Order.filter(status=OrderStatus.PAID,
+                               paid_at__lte=now - policy.delivery_grace).limit(policy.batch)
+    for order in stale:
+        if await enqueue_delivery(svc.redis, order):
+            report.deliveries_requeued += 1
+
+
+async def reconcile_once(svc: PaymentServices, policy: Policy | None = None,
+                         now: datetime | None = None) -> ReconcileReport:
+    """One reconciliation pass; safe to run concurrently with webhooks and other passes."""
+    policy = policy or Policy()
+    now = now or datetime.now(UTC)
+    report = ReconcileReport()
+    await _retry_events(svc, now, policy, report)
+    await _check_payments(svc, now, policy, report)
+    await _expire_orphan_orders(now, policy, report)
+    await _requeue_deliveries(svc, now, policy, report)
+    return report
+
+
+async def run_forever(svc: PaymentServices, interval: float, stop: asyncio.Event,
+                      policy: Policy | None = None) -> None:
+    """Reconcile every `interval` seconds until `stop` is set; a failed pass is logged."""
+    while not stop.is_set():
+        try:
+            report = await reconcile_once(svc, policy)
+            if report.changes or report.errors:
+                log.info("reconcile: %s", report)
+        except Exception:  # noqa: BLE001 - keep the loop alive; the next pass retries
+            log.exception("reconcile pass failed")
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except TimeoutError:
+            pass
+
+
+async def _main(settings: Settings, interval: float, once: bool) -> None:
+    setup_logging("reconcile", settings.log_dir, settings.log_level)
+    register_secret(settings.mercadopago_access_token, settings.mercadopago_webhook_secret)
+    await init_db(settings.database_url)
+    redis = core_redis.connect(settings.redis_url)
+    gateway = MercadoPagoGateway.from_settings(settings)
+    svc = PaymentServices.from_settings(settings, gateway, redis)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if once:
+            print(await reconcile_once(svc))
+        else:
+            await run_forever(svc, interval, stop)
+    finally:
+        await gateway.aclose()
+        await redis.aclose()
+        await close_db()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m shop.reconcile",
+                                     description="Reconcile payments with Mercado Pago.")
+    parser.add_argument("--interval", type=float, default=30.0, help="seconds between passes")
+    parser.add_argument("--once", action="store_true", help="run one pass and exit")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(exc.one_line(), file=sys.stderr)
+        raise SystemExit(ExitCode.CONFIG) from None
+    asyncio.run(_main(settings, args.interval, args.once))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Indicators (JSON, /metrics), status, and the HTML console (session login, CSRF, buttons)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from fleet.runtime import RuntimeStore
+from fleet.states import InstanceState
+from tests.admin.conftest import AUTH, TOKEN, make_instance, make_order, make_tenant, make_variation
+
+
+async def _seed_figures(redis):
+    from shop.models import WebhookEvent, Withdrawal
+
+    shop = await make_tenant()
+    var = await make_variation(shop)
+    online, broken, _idle = (await make_instance(shop), await make_instance(shop),
+                             await make_instance(shop))
+    store = RuntimeStore(redis)
+    await store.transition(online.id, InstanceState.STARTING)
+    await store.transition(online.id, InstanceState.ONLINE)
+    await store.transition(broken.id, InstanceState.CRASHLOOP)
+    for path in ("dm", "dm", "channel", "failed"):
+        await make_order(var, status="delivered", paid_ago=timedelta(minutes=5),
+                         delivery_path=path)
+    await make_order(var, status="waiting_stock", paid_ago=timedelta(minutes=5))
+    await make_order(var)
+    for outcome in ("processed", "processed", "duplicate", "invalid_signature"):
+        await WebhookEvent.create(outcome=outcome)
+    now = datetime.now(UTC)
+    await Withdrawal.create(tenant=shop, amount_cents=100, pix_key_type="email", pix_key="a@b.c",
+                            status="completed", requested_at=now - timedelta(hours=2),
+                            completed_at=now)
+    w = await Withdrawal.get(tenant=shop)
+    await Withdrawal.filter(id=w.id).update(requested_at=now - timedelta(hours=2))
+
+
+async def test_indicators_per_period(client, redis):
+    await _seed_figures(redis)
+    body = await (await client.get("/api/indicators?period=24h", headers=AUTH)).get_json()
+    assert body["instances"]["online_total"] == 1 and body["instances"]["error_total"] == 1
+    assert body["orders"]["pending"] == 1 and body["orders"]["waiting_stock"] == 1
+    assert body["deliveries"]["dm"] == 2 and body["deliveries"]["dm_rate"] == 0.5
+    assert body["deliveries"]["failed_rate"] == 0.25
+    assert body["webhooks"]["success_rate"] == 0.75
+    assert 7100 < body["withdrawals"]["mean_seconds_requested_to_completed"] < 7300
+    bad = await client.get("/api/indicators?period=1y", headers=AUTH)
+    assert bad.status_code == 400 and (await bad.get_json())["fields"][0]["field"] == "period"
+
+
+async def test_metrics_in_prometheus_format(client, redis):
+    await _seed_figures(redis)
+    response = await client.get("/metrics", headers=AUTH)
+    text = await response.get_data(as_text=True)
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    assert 'vitrine_instances{state="online"} 1.0' in text
+    assert 'vitrine_orders_open{status="waiting_stock"} 1.0' in text
+    assert "vitrine_webhook_success_ratio 0.75" in text
+    assert 'vitrine_deliveries_24h{path="dm"} 2.0' in text
+    assert 'vitrine_dependency_up{dependency="db"} 1.0' in text
+    assert "process_resident_memory_bytes" in text and "python_info" in text
+
+
+async def test_status_counts_and_attention(client, redis):
+    await _seed_figures(redis)
+    body = await (await client.get("/api/status", headers=AUTH)).get_json()
+    assert body["status"] == "degraded"  # no portal, no orchestrator in this test
+    assert body["instances"]["online"] == 1 and body["instances"]["crashloop"] == 1
+    assert body["orders"] == {"pending": 1, "waiting_stock": 1}
+    assert body["webhooks"]["success_rate_24h"] == 0.75
+
+
+async def _login(client) -> str:
+    response = await client.post("/console/login", form={"token": TOKEN})
+    assert response.status_code == 302
+    page = await client.get("/")
+    html = await page.get_data(as_text=True)
+    assert page.status_code == 200
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+async def test_console_login_keeps_the_token_in_a_session(client, redis):
+    await _seed_figures(redis)
+    wrong = await client.post("/console/login", form={"token": "nope" * 5})
+    assert wrong.status_code == 401
+    await _login(client)
+    html = await (await client.get("/")).get_data(as_text=True)
+    assert "Fila de solicitações" in html and "<svg" in html  # pt-BR by default, charts
+    assert (await client.get("/console/instances")).status_code == 200
+    assert (await client.get("/api/status")).status_code == 401  # the API stays bearer-only
+    await client.get("/console/lang/en")
+    assert "Request queue" in await (await client.get("/")).get_data(as_text=True)
+
+
+async def test_console_buttons_need_the_csrf_token(client, orchestrator):
+    from core.models import AuditLog
+
+    inst = await make_instance()
+    csrf = await _login(client)
+    url = f"/console/instances/{inst.id}/suspend"
+    refused = await client.post(url, form={"reason": "spam"})
+    assert refused.status_code == 403
+    done = await client.post(url, form={"reason": "spam", "csrf": csrf})
+    assert done.status_code == 302
+    assert orchestrator.received[-1].action == "suspend"
+    assert (await AuditLog.get(action="instance.suspend")).after["reason"] == "spam"
+    html = await (await client.get("/console/instances")).get_data(as_text=True)
+    assert "suspend" in html and f"#{inst.id}" in html  # the flash message
+
+
+async def test_logout_ends_the_console_session(client):
+    csrf = await _login(client)
+    await client.post("/console/logout", form={"csrf": csrf})
+    assert (await client.get("/")).status_code == 401
+
+
+async def test_console_dashboard_shows_every_kind_of_queue_item(client):
+    from tests.admin.test_monitor_alerts import _seed_queue
+
+    await _seed_queue()
+    await _login(client)
+    html = await (await client.get("/")).get_data(as_text=True)
+    assert "aguardando estoque do produto" in html and "pedido de desbloqueio" in html
+    assert "saque de R$ 50,00" in html and "crash loop" in html

@@ -1,0 +1,164 @@
+"""End-to-end harness: a real orchestrator subprocess (zygote + workers) against the sandbox,
+a fresh SQLite database and a real Redis; shortened policy constants through the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from core.vault import TokenVault, generate_key
+from fleet import keys
+from fleet.runtime import RuntimeRecord, RuntimeStore
+from fleet.states import InstanceState
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Same code path as production, shorter clock: backoff 0, 1, 2, 4 ... s; stuck after 3 s.
+FAST_POLICY = {
+    "VITRINE_POLICY_BASE_DELAY": "1.0",
+    "VITRINE_POLICY_MAX_DELAY": "8",
+    "VITRINE_POLICY_JITTER": "0.1",
+    "VITRINE_POLICY_HEALTHY_AFTER": "600",
+    "VITRINE_POLICY_STUCK_AFTER": "3",
+    "VITRINE_POLICY_STOP_GRACE": "2",
+    "VITRINE_ORCH_PASS_S": "0.5",
+    "VITRINE_WORKER_HEARTBEAT_S": "0.5",
+    "VITRINE_GUILD_READY_TIMEOUT": "0.1",
+}
+
+
+def node_processes(node: str) -> list[int]:
+    """Pids whose environment names this test's orchestrator node (orchestrator, zygote,
+    workers): found through /proc, so cleanup works even when Redis lost track of them."""
+    marker = f"ORCHESTRATOR_NODE={node}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if marker in fh.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+class Fleet:
+    """One test's orchestrator node: env, database rows, the daemon process, observations."""
+
+    def __init__(self, tmp: Path, database_url: str, redis_url: str, api_base: str,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.tmp = tmp
+        self.node = f"test-{uuid.uuid4().hex[:10]}"
+        self.key = generate_key()
+        self.vault = TokenVault([self.key])
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", str(tmp)),
+            "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+            "DISCORD_API_BASE": api_base, "DATA_DIR": str(tmp / "data"),
+            "LOG_DIR": str(tmp / "logs"), "TOKEN_ENCRYPTION_KEYS": self.key,
+            "ADMIN_API_TOKEN": "t" * 32, "PORTAL_SESSION_SECRET": "s" * 32,
+            "MERCADOPAGO_WEBHOOK_SECRET": "w" * 32, "ORCHESTRATOR_NODE": self.node,
+            "LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT), **FAST_POLICY, **(extra_env or {}),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        self.store = RuntimeStore(self.redis)
+        self.runs = 0
+
+    # --- processes --------------------------------------------------------------------
+    def start(self) -> None:
+        self.runs += 1
+        out = open(self.tmp / f"orchestrator.{self.runs}.out", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator"], cwd=self.tmp,
+                                     env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        out.close()
+
+    async def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        deadline = time.monotonic() + 15
+        while self.proc.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        return self.proc.wait(5)
+
+    def output(self) -> str:
+        texts = [p.read_text(errors="replace")[-4000:] for p in sorted(self.tmp.glob("*.out"))]
+        return "\n".join(texts)
+
+    async def cleanup(self) -> None:
+        for pid in node_processes(self.node):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        await self.redis.aclose()
+
+    # --- database -----------------------------------------------------------------------
+    async def add_instance(self, token: str, name: str = "Loja", **fields: Any) -> int:
+        from fleet.models import BotInstance
+        from shop.models.accounts import Account, Tenant
+
+        owner = await Account.create(discord_id=uuid.uuid4().hex[:18], username=name)
+        tenant = await Tenant.create(owner=owner, name=name)
+        inst = await BotInstance.create(tenant=tenant, name=name,
+                                        token_enc=self.vault.encrypt(token), **fields)
+        return inst.id
+
+    # --- observations -------------------------------------------------------------------
+    async def record(self, iid: int) -> RuntimeRecord | None:
+        return await self.store.get(iid)
+
+    async def wait_for(self, what: str, check, timeout: float = 15.0,  # noqa: ASYNC109
+                       every: float = 0.05) -> Any:
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            last = await check()
+            if last:
+                return last
+            if self.proc is not None and self.proc.poll() is not None and self.runs:
+                raise AssertionError(f"orchestrator exited: {self.output()}")
+            await asyncio.sleep(every)
+        raise AssertionError(f"timeout waiting for {what} (last {last!r})\n{self.output()}")
+
+    async def wait_state(self, iid: int, state: InstanceState, timeout: float = 15.0,  # noqa: ASYNC109
+                         new_pid_than: int | None = None) -> RuntimeRecord:
+        async def check() -> RuntimeRecord | None:
+            rec = await self.record(iid)
+            if rec and rec.state == state and (new_pid_than is None or rec.pid != new_pid_than):
+                return rec
+            return None
+
+        return await self.wait_for(f"instance {iid} {state}", check, timeout)
+
+    async def orchestrator_status(self) -> dict[str, str]:
+        return await self.redis.hgetall(keys.orchestrator_status(self.node))
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError):
+        with open(f"/proc/{pid}/stat") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+    return True

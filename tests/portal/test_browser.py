@@ -1,0 +1,226 @@
+"""The portal in a real browser (Playwright driving Debian's Chromium, headless) against a
+real hypercorn portal, the Discord sandbox and a real orchestrator with its bot workers.
+
+Saves screenshots of the main pages to docs/screenshots/ (linked from docs/portal.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from core.db import close_db, init_db
+from fleet.models import BotInstance
+from sandbox.discord.client import DiscordSandbox
+from sandbox.server import run_sandbox
+from shop import ledger
+from shop.models import Order, Variation
+from tests.conftest import free_port
+from tests.orchestrator.harness import Fleet
+from tests.portal.conftest import portal_settings
+from tests.portal.test_stock import LINES_20_WITH_2_DUPLICATES
+from tests.shop.helpers import serve_quart
+from web.portal import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+playwright_api = pytest.importorskip("playwright.async_api")
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                                  reason="chromium is not installed")]
+
+
+@pytest.fixture
+async def sqlite_file(tmp_path, sqlite_template):
+    """SQLite only: the orchestrator subprocess shares the database file."""
+    path = tmp_path / "vitrine.sqlite3"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite://{path}"
+    await init_db(url)
+    try:
+        yield url
+    finally:
+        await close_db()
+
+
+@pytest.fixture
+async def world(tmp_path, sqlite_file, redis_url):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    async with run_sandbox("127.0.0.1", 0, mp_port=None) as sb, \
+            DiscordSandbox(sb.discord_base) as dc:
+        oauth = await dc.create_oauth_app([f"{base}/auth/callback"])
+        fleet = Fleet(tmp_path, sqlite_file, redis_url, sb.discord_api_base)
+        settings = portal_settings(
+            tmp_path, sqlite_file, redis_url, PUBLIC_BASE_URL=base, PORTAL_PORT=str(port),
+            DISCORD_API_BASE=sb.discord_api_base, DISCORD_OAUTH_BASE=sb.oauth_base,
+            DISCORD_CLIENT_ID=oauth["client_id"], DISCORD_CLIENT_SECRET=oauth["client_secret"],
+            TOKEN_ENCRYPTION_KEYS=fleet.key, WITHDRAWAL_HOLD_DAYS="0")
+        try:
+            async with serve_quart(create_app(settings), port):
+                fleet.start()
+                yield base, dc, fleet
+        finally:
+            await fleet.cleanup()
+
+
+async def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def test_seller_journey_in_a_real_browser(world):
+    base, dc, fleet = world
+    seller = await dc.create_user("vendedora")
+    bot = await dc.create_bot("Loja da Ana")
+    await dc.create_guild("Servidor da Ana", owner_id=seller["id"], channels=["loja"],
+                          bots=[bot])
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="pt-BR")
+            page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            page.set_default_timeout(15_000)
+            await _login_and_onboard(page, base, seller, bot)
+            await _dashboard_goes_live(page, base, fleet)
+            await _catalog_and_stock(page, base)
+            await _money_moves_live_and_withdraw(page, base)
+            await _phone_and_english(browser, page, base)
+        finally:
+            await browser.close()
+
+
+async def _login_and_onboard(page, base, seller, bot):
+    await page.goto(f"{base}/login")
+    await shot(page, "login")
+    await page.click("#login-discord")
+    await page.click(f'a.user[data-user-id="{seller["id"]}"]')  # the sandbox consent page
+    await page.wait_for_url(f"{base}/stores/new")
+    await page.fill("#store-name", "Loja da Ana")
+    await page.click("#create-store")
+    await page.wait_for_url(f"{base}/bot")
+    await page.fill("#bot-token", "not-a-valid-token")
+    await page.click("#save-token")
+    assert "Token inválido" in await page.inner_text("#token-error")
+    await page.fill("#bot-token", bot.token)
+    await page.click("#save-token")
+    await page.wait_for_selector("#bot-name")
+    assert await page.inner_text("#bot-name") == "Loja da Ana"
+    assert bot.application_id in await page.get_attribute("#invite-link", "href")
+    assert bot.token not in await page.content()
+    await shot(page, "onboarding-bot")
+
+
+async def _dashboard_goes_live(page, base, fleet):
+    await page.goto(f"{base}/")
+    await page.evaluate("window.__sameDocument = true")
+    await page.wait_for_selector('.instance[data-state="online"]', timeout=30_000)
+    assert await page.evaluate("window.__sameDocument") is True  # updated without a reload
+    assert await page.inner_text("#instance-state") == "online"
+    instance = await BotInstance.get(bot_username="Loja da Ana")
+    rec = await fleet.wait_for("guild count", lambda: _with_guilds(fleet, instance.id))
+    assert rec.guilds == 1
+
+
+async def _with_guilds(fleet, iid):
+    rec = await fleet.record(iid)
+    return rec if rec and rec.guilds else None
+
+
+async def _catalog_and_stock(page, base):
+    await page.goto(f"{base}/products/new")
+    await page.fill("#f-name", "Netflix Premium")
+    await page.fill("#f-description", "Tela 4K, entrega na hora")
+    await page.click("#save-product")
+    await page.wait_for_selector("#variation-form")
+    for name, price in (("1 mês", "19,90"), ("3 meses", "49,90")):
+        await page.fill("#variation-form #f-name", name)
+        await page.fill("#variation-form #f-price", price)
+        await page.click("#add-variation")
+        await page.wait_for_selector(f"#variations td:has-text('{name}')")
+    assert "R$ 49,90" in await page.inner_text("#variations")
+    await shot(page, "product")
+    await page.click("#variations .stock-link >> nth=0")
+    await page.fill("#stock-items", LINES_20_WITH_2_DUPLICATES)
+    await page.click("#stock-submit")
+    await page.wait_for_selector("#stock-summary")
+    assert await page.inner_text("#summary-added") == "18"
+    assert await page.inner_text("#summary-duplicates") == "2"
+    assert await page.inner_text("#count-available") == "18"  # updated in place (htmx)
+    await shot(page, "stock")
+    await page.goto(f"{base}/products")
+    await shot(page, "products")
+
+
+async def _money_moves_live_and_withdraw(page, base):
+    await page.goto(f"{base}/")
+    await page.evaluate("window.__sameDocument = true")
+    before = await page.inner_text("#balance-available")
+    variation = await Variation.get(name="1 mês")
+    instance = await BotInstance.get(bot_username="Loja da Ana")
+    now = datetime.now(UTC)
+    # What the storefront + payments do for a PIX sale; the page must show it by itself.
+    order = await Order.create(tenant_id=variation.tenant_id, instance=instance,
+                               product_id=variation.product_id, variation=variation,
+                               interaction_id=uuid.uuid4().hex[:20], buyer_name="bruno",
+                               buyer_discord_id="123456789012345678", quantity=1,
+                               unit_price_cents=1990, total_cents=1990, status="delivered",
+                               paid_at=now, delivered_at=now, delivery_path="dm")
+    await ledger.book_sale("browser-pay-1", variation.tenant_id, order.id, 1990, 500, 0)
+    await _text_becomes(page, "#balance-available", "R$ 18,90", before)
+    assert await page.inner_text("#today-sales") == "R$ 19,90"
+    assert await page.evaluate("window.__sameDocument") is True
+    await shot(page, "dashboard")
+    await page.goto(f"{base}/orders")
+    await shot(page, "orders")
+    await page.click(f"#order-{order.id} a")
+    await page.wait_for_selector("#timeline")
+    await shot(page, "order-detail")
+    await page.goto(f"{base}/money")
+    await page.fill("#withdraw-form input[name=amount]", "10,00")
+    await page.fill("#withdraw-form input[name=pix_key]", "ana@example.com")
+    await page.click("#withdraw-submit")
+    await page.wait_for_selector("#withdrawals .status-requested")
+    assert await page.inner_text("#money-available") == "R$ 8,90"
+    await shot(page, "money")
+    await page.goto(f"{base}/settings")
+    await shot(page, "settings")
+
+
+async def _text_becomes(page, selector: str, wanted: str, before: str,
+                        within: float = 15.0) -> None:
+    """Poll from Python: the page's CSP (rightly) forbids Playwright's eval-based waits."""
+    deadline = asyncio.get_running_loop().time() + within
+    text = before
+    while asyncio.get_running_loop().time() < deadline:
+        text = await page.inner_text(selector)
+        if text == wanted:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{selector} stayed {text!r}, expected {wanted!r} (was {before!r})")
+
+
+async def _phone_and_english(browser, page, base):
+    cookies = await page.context.cookies()
+    phone = await browser.new_context(viewport={"width": 390, "height": 844},
+                                      is_mobile=True, has_touch=True, locale="pt-BR")
+    await phone.add_cookies(cookies)
+    mobile = await phone.new_page()
+    await mobile.goto(f"{base}/")
+    await mobile.wait_for_selector('.instance[data-state="online"]')
+    width = await mobile.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the dashboard scrolls sideways on a phone ({width}px)"
+    await shot(mobile, "dashboard-phone")
+    await phone.close()
+    await page.click("#lang-switch")
+    await page.wait_for_selector("#lang-switch:has-text('Português')")
+    assert "Balance & payouts" in await page.inner_text("nav.sections")

@@ -1,0 +1,140 @@
+"""Dashboard: live bot state (htmx polling), restart, today's sales, open orders, balance."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from quart import Blueprint, g, redirect, url_for
+
+from core import audit
+from fleet.control import Action, ControlError, ControlTimeout, send_command
+from fleet.models import BotInstance
+from fleet.runtime import RuntimeRecord, RuntimeStore
+from fleet.states import InstanceState
+from shop import ledger, stock
+from shop.indicators import open_order_counts
+from shop.models import Order
+from shop.states import PAID_ORDER_STATES
+from web.portal.context import _, actor, owned, redis, render, say, store_required
+
+bp = Blueprint("dashboard", __name__)
+
+BRT = timezone(timedelta(hours=-3))  # Brasília time (no daylight saving since 2019)
+CHART_DAYS = 14
+RESTART_TIMEOUT_S = 8.0
+# lastError codes with a specific "what to do" text (portal.hint.<code>).
+HINTED_CODES = frozenset({"401", "4004", "4013", "4014", "session_limit", "restart_budget",
+                          "crashloop", "auto_suspended", "stuck"})
+
+
+def _instance_view(instance: BotInstance, rec: RuntimeRecord | None) -> dict[str, Any]:
+    state = InstanceState.SUSPENDED if instance.suspended else \
+        (rec.state if rec else InstanceState.STOPPED)
+    view: dict[str, Any] = {"instance": instance, "state": str(state),
+                            "state_label": _(f"runtime.state.{state}"),
+                            "uptime": None, "latency_ms": None, "guilds": None,
+                            "error": None, "hint": None}
+    if rec is not None:
+        if state == InstanceState.ONLINE and rec.online_since:
+            view["uptime"] = _duration(time.time() - rec.online_since)
+        view["latency_ms"] = None if rec.latency_ms is None else round(rec.latency_ms)
+        view["guilds"] = rec.guilds
+        if rec.last_error is not None and state != InstanceState.ONLINE:
+            view["error"] = rec.last_error.message
+            code = rec.last_error.code
+            view["hint"] = _(f"portal.hint.{code}" if code in HINTED_CODES else
+                             "portal.hint.generic")
+    if instance.suspended:
+        view["error"] = instance.suspension_reason or view["error"]
+        view["hint"] = _("portal.hint.suspended")
+    elif not instance.application_id:
+        view["hint"] = _("portal.hint.no_token")
+    return view
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    days, rem = divmod(minutes, 1440)
+    hours, mins = divmod(rem, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {mins}min"
+    return f"{mins}min"
+
+
+async def _sales(tenant_id: int) -> dict[str, Any]:
+    """Today's paid sales and the last CHART_DAYS days, in Brasília days."""
+    now = datetime.now(BRT)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today - timedelta(days=CHART_DAYS - 1)
+    rows = await Order.filter(tenant_id=tenant_id, status__in=list(PAID_ORDER_STATES),
+                              paid_at__gte=start.astimezone(UTC)) \
+        .values_list("paid_at", "total_cents")
+    days = [(start + timedelta(days=i)).date() for i in range(CHART_DAYS)]
+    totals = dict.fromkeys(days, 0)
+    counts = dict.fromkeys(days, 0)
+    for paid_at, total in rows:
+        day = paid_at.astimezone(BRT).date()
+        if day in totals:
+            totals[day] += int(total)
+            counts[day] += 1
+    peak = max(totals.values()) or 1
+    chart = [{"label": d.strftime("%d/%m"), "cents": totals[d], "count": counts[d],
+              "height": round(100 * totals[d] / peak)} for d in days]
+    return {"today_cents": totals[today.date()], "today_count": counts[today.date()],
+            "chart": chart}
+
+
+async def live_context() -> dict[str, Any]:
+    tenant = g.tenant
+    instances = await BotInstance.filter(tenant_id=tenant.id).order_by("id")
+    records = await RuntimeStore(redis()).get_many(i.id for i in instances) \
+        if redis() is not None and instances else {}
+    return {
+        "instances": [_instance_view(i, records.get(i.id)) for i in instances],
+        "sales": await _sales(tenant.id),
+        "orders": await open_order_counts(tenant.id),
+        "balance": await ledger.balance(tenant.id),
+        "low_stock": await stock.low_stock(tenant.id, tenant.low_stock_threshold),
+        "updated_at": datetime.now(BRT).strftime("%H:%M:%S"),
+    }
+
+
+@bp.get("/")
+@store_required
+async def index():  # type: ignore[no-untyped-def]
+    return await render("portal/dashboard.html", **await live_context())
+
+
+@bp.get("/dashboard/live")
+@store_required
+async def live():  # type: ignore[no-untyped-def]
+    """The part of the dashboard htmx refreshes every few seconds."""
+    return await render("portal/_live.html", **await live_context())
+
+
+@bp.post("/instances/<int:instance_id>/restart")
+@store_required
+async def restart(instance_id: int):  # type: ignore[no-untyped-def]
+    instance = await owned(BotInstance, instance_id)
+    if instance.suspended:
+        await say("portal.restart.suspended", "error")
+        return redirect(url_for("dashboard.index"))
+    await audit.record(actor(), "instance.restart_requested", "instance", instance.id,
+                       tenant_id=g.tenant.id)
+    try:
+        result = await send_command(redis(), Action.RESTART, instance.id, actor=actor(),
+                                    timeout=RESTART_TIMEOUT_S)
+    except ControlTimeout:
+        await say("portal.restart.queued", "warning")
+    except ControlError:
+        await say("portal.restart.failed", "error")
+    else:
+        if result.ok:
+            await say("portal.restart.ok")
+        else:
+            await say(f"portal.restart.{result.code}", "error")
+    return redirect(url_for("dashboard.index"))

@@ -1,0 +1,50 @@
+"""`POST /webhooks/mercadopago`: Mercado Pago notifications (and legacy IPN).
+
+Answers as soon as the delivery is verified and durably recorded (inserts of concurrent
+deliveries are group-committed); the payment is then fetched and reconciled by a few
+background workers that outlive each response. Anything left unprocessed (crash, full queue)
+stays `accepted` in `webhook_events`, and the reconciler (`python -m shop.reconcile`)
+finishes it.
+"""
+
+from __future__ import annotations
+
+from quart import Blueprint, Quart, current_app, jsonify, request
+
+from core.settings import Settings
+from shop.payments.mercadopago import WEBHOOK_PATH
+from shop.payments.service import close_services, services_for
+from shop.webhook_workers import EventWriter, WebhookProcessor
+from shop.webhooks import receive_mercadopago
+
+bp = Blueprint("mercadopago_webhooks", __name__)
+
+
+def _workers(app: Quart) -> tuple[EventWriter, WebhookProcessor]:
+    """The app's writer and processor; the processor runs as a background task of the app."""
+    if "WEBHOOK_PROCESSOR" not in app.config:
+        proc = WebhookProcessor(services_for(app.config))
+        app.config["WEBHOOK_WRITER"] = EventWriter()
+        app.config["WEBHOOK_PROCESSOR"] = proc
+        app.add_background_task(proc.run, app.shutdown_event)
+    return app.config["WEBHOOK_WRITER"], app.config["WEBHOOK_PROCESSOR"]
+
+
+@bp.after_app_serving
+async def _close_gateway() -> None:
+    current_app.config.pop("WEBHOOK_PROCESSOR", None)
+    current_app.config.pop("WEBHOOK_WRITER", None)
+    await close_services(current_app.config)
+
+
+@bp.post(WEBHOOK_PATH)
+async def mercadopago_webhook():  # type: ignore[no-untyped-def]
+    settings: Settings = current_app.config["VITRINE_SETTINGS"]
+    writer, processor = _workers(current_app._get_current_object())  # type: ignore[attr-defined]
+    raw = await request.get_data()
+    receipt = await receive_mercadopago(settings.mercadopago_webhook_secret, request.args,
+                                        request.headers, raw, recorder=writer)
+    if receipt.to_process:
+        assert receipt.dedupe_key and receipt.provider_payment_id
+        processor.submit(receipt.dedupe_key, receipt.provider_payment_id)
+    return jsonify({"status": receipt.outcome}), receipt.status

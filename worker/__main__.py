@@ -1,0 +1,24 @@
+"""`python -m worker --instance ID`: run one tenant bot in this process (the orchestrator
+forks workers from its zygote instead; this entry is for debugging and benchmarks)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from worker.main import detach, run_instance
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m worker")
+    parser.add_argument("--instance", type=int, required=True)
+    parser.add_argument("--detach", action="store_true", help="own session, stdio to logs")
+    args = parser.parse_args()
+    if args.detach:
+        detach(args.instance, Path(os.environ.get("LOG_DIR", "logs") or "logs"))
+    raise SystemExit(run_instance(args.instance))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The tenant bot: one disnake InteractionBot with minimal intents and caches, plus extensions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import disnake
+import redis.asyncio as aioredis
+from disnake.ext import commands
+
+from core.settings import Settings
+from fleet.runtime import RuntimeStore
+from worker import extensions
+
+log = logging.getLogger("worker")
+
+BackgroundTask = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What an extension may use: ids, settings, the process's Redis client and runtime store."""
+
+    instance_id: int
+    tenant_id: int
+    settings: Settings
+    redis: aioredis.Redis
+    store: RuntimeStore
+    locale: str = "pt-BR"
+
+
+class WorkerBot(commands.InteractionBot):
+    """InteractionBot that knows its instance and runs extension background tasks after READY."""
+
+    def __init__(self, ctx: WorkerContext, intents: disnake.Intents,
+                 guild_ready_timeout: float = 0.5) -> None:
+        super().__init__(
+            intents=intents,
+            max_messages=None,
+            member_cache_flags=disnake.MemberCacheFlags.none(),
+            chunk_guilds_at_startup=False,
+            guild_ready_timeout=guild_ready_timeout,
+        )
+        self.ctx = ctx
+        self.ready_at: float | None = None  # gateway READY of this process (first one)
+        self._background: list[tuple[str, BackgroundTask]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def add_background_task(self, factory: BackgroundTask, name: str) -> None:
+        """Run `factory()` once the gateway is READY; it is cancelled when the bot closes.
+        A task that raises is logged and restarted after a second (it must be idempotent)."""
+        self._background.append((name, factory))
+        if self.ready_at is not None:
+            self._tasks.append(asyncio.create_task(self._keep(name, factory)))
+
+    def start_background(self) -> None:
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._keep(n, f)) for n, f in self._background]
+
+    async def _keep(self, name: str, factory: BackgroundTask) -> None:
+        while not self.is_closed():
+            try:
+                await factory()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task %s failed; restarting it in 1 s", name)
+                await asyncio.sleep(1.0)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await super().close()
+
+
+def build_bot(ctx: WorkerContext, modules: list[str], guild_ready_timeout: float) -> WorkerBot:
+    """Build the bot inside the running loop (disnake binds the loop at construction)."""
+    disnake.http.Route.BASE = ctx.settings.discord_api_base
+    bot = WorkerBot(ctx, extensions.required_intents(modules), guild_ready_timeout)
+    for name in modules:
+        bot.load_extension(name)
+    return bot
+
+
+def mark_ready(bot: WorkerBot, on_ready: Callable[[], None]) -> None:
+    """Call `on_ready` when the gateway READY arrives (before disnake's guild wait)."""
+
+    async def on_socket_event_type(event: str) -> None:
+        if event == "READY" and bot.ready_at is None:
+            bot.ready_at = time.time()
+            bot.remove_listener(on_socket_event_type)
+            bot.start_background()
+            on_ready()
+
+    bot.add_listener(on_socket_event_type)

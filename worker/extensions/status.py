@@ -1,0 +1,25 @@
+"""`/status`: the bot answers with its gateway latency and uptime (ephemeral)."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING
+
+import disnake
+
+from core.i18n import t
+
+if TYPE_CHECKING:
+    from worker.bot import WorkerBot
+
+
+def setup(bot: WorkerBot) -> None:
+    @bot.slash_command(name="status", description="Bot status / estado do bot")
+    async def status(inter: disnake.ApplicationCommandInteraction) -> None:
+        latency = bot.latency
+        ms = "?" if math.isinf(latency) or math.isnan(latency) else f"{latency * 1000:.0f}"
+        uptime = int(time.time() - (bot.ready_at or time.time()))
+        await inter.response.send_message(
+            t("worker.status.reply", inter.locale.value if inter.locale else None,
+              latency_ms=ms, uptime_s=uptime), ephemeral=True)

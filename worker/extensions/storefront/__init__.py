@@ -1,0 +1,33 @@
+"""The storefront: product panels, PIX checkout, delivery of paid orders, buyer and staff
+commands. Everything commercial lives in `shop/`; this package only speaks Discord.
+
+Custom ids of components and modals are `vt:<action>:<args>` and carry the state of the
+checkout (variation, quantity, coupon), so a worker restart loses no card.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from worker.extensions.storefront import buyer, checkout_ui, delivery, panels, staff
+from worker.extensions.storefront.common import PREFIX, Storefront
+
+if TYPE_CHECKING:
+    from worker.bot import WorkerBot
+
+INTENTS: tuple[str, ...] = ()  # interactions and REST only: no privileged intent
+
+
+def setup(bot: WorkerBot) -> None:
+    sf = Storefront(bot)
+    bot.storefront = sf  # type: ignore[attr-defined]
+    for module in (checkout_ui, panels, buyer, staff, delivery):
+        module.setup(sf)
+
+    async def on_interaction_component(inter: Any) -> None:
+        custom_id = getattr(getattr(inter, "data", None), "custom_id", "") or ""
+        if custom_id.startswith(PREFIX):
+            await sf.dispatch(inter, custom_id)
+
+    bot.add_listener(on_interaction_component, "on_message_interaction")
+    bot.add_listener(on_interaction_component, "on_modal_submit")

@@ -1,0 +1,123 @@
+"""What every storefront module shares: the per-process services, locale, error replies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import disnake
+
+from core.i18n import normalize_locale, t
+from core.vault import TokenVault
+from shop.errors import ShopError
+from shop.models import Tenant
+
+if TYPE_CHECKING:
+    from shop.payments.service import PaymentServices
+    from worker.bot import WorkerBot
+
+log = logging.getLogger("worker.storefront")
+GUILD_ONLY = disnake.InteractionContextTypes(guild=True)  # slash commands: servers only
+PREFIX = "vt:"  # every storefront custom_id starts with it
+Handler = Callable[[Any, list[str]], Awaitable[None]]
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+def locale_of(inter: disnake.Interaction) -> str:
+    """pt-BR unless the buyer's Discord is in English."""
+    return normalize_locale(inter.locale.value if inter.locale else None)
+
+
+class Storefront:
+    """Per-worker state: vault, payment services (made lazily in the worker's loop),
+    the tenant (cached a few seconds), component routes and in-process locks."""
+
+    def __init__(self, bot: WorkerBot) -> None:
+        self.bot = bot
+        self.ctx = bot.ctx
+        self.vault = TokenVault(bot.ctx.settings.token_encryption_keys)
+        self.routes: dict[str, Handler] = {}
+        self.panel_dirty = asyncio.Event()
+        self._svc: PaymentServices | None = None
+        self._tenant: tuple[float, Tenant] | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def route(self, action: str, handler: Handler) -> None:
+        """`vt:<action>:<args...>` components and modals go to `handler(inter, args)`."""
+        self.routes[action] = handler
+
+    def lock(self, key: str) -> asyncio.Lock:
+        if len(self._locks) > 10_000:
+            self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    def payments(self) -> PaymentServices:
+        if self._svc is None:
+            from shop.payments.mercadopago import MercadoPagoGateway
+            from shop.payments.service import PaymentServices
+
+            settings = self.ctx.settings
+            self._svc = PaymentServices.from_settings(
+                settings, MercadoPagoGateway.from_settings(settings), self.ctx.redis)
+        return self._svc
+
+    async def tenant(self) -> Tenant:
+        now = time.monotonic()
+        if self._tenant is None or now - self._tenant[0] > 5.0:
+            self._tenant = (now, await Tenant.get(id=self.ctx.tenant_id))
+        return self._tenant[1]
+
+    async def guarded(self, inter: disnake.Interaction, work: Awaitable[None]) -> None:
+        """Run a handler; any error becomes a clear ephemeral message for the user."""
+        try:
+            await work
+        except Exception as exc:  # noqa: BLE001 - translated once, here
+            await reply_error(inter, exc)
+
+    async def dispatch(self, inter: Any, custom_id: str) -> None:
+        """Route a `vt:` component or modal to its handler."""
+        parts = custom_id[len(PREFIX):].split(":")
+        handler = self.routes.get(parts[0])
+        if handler is not None:
+            await self.guarded(inter, handler(inter, parts[1:]))
+
+    async def close(self) -> None:
+        if self._svc is not None:
+            await self._svc.gateway.aclose()
+            self._svc = None
+
+
+async def reply(inter: disnake.Interaction, content: str | None = None, **kw: Any) -> None:
+    """An ephemeral answer, whether or not the interaction was answered already."""
+    kw.setdefault("ephemeral", True)
+    if inter.response.is_done():
+        await inter.followup.send(content, **kw)
+    else:
+        await inter.response.send_message(content, **kw)
+
+
+async def reply_error(inter: disnake.Interaction, exc: BaseException) -> None:
+    """A clear ephemeral message for a ShopError; a generic one for anything else."""
+    locale = locale_of(inter)
+    if isinstance(exc, ShopError):
+        text = exc.message(locale)
+    else:
+        log.exception("storefront interaction failed", exc_info=exc)
+        text = t("storefront.error.unexpected", locale)
+    try:
+        await reply(inter, f"⚠️ {text}")
+    except disnake.HTTPException:
+        log.warning("could not tell the buyer about %s", type(exc).__name__)
+
+
+def is_staff(inter: disnake.Interaction) -> bool:
+    perms = getattr(inter, "permissions", None)
+    return bool(perms and (perms.manage_guild or perms.administrator))

@@ -1,0 +1,114 @@
+"""Staff commands: stock count, add stock from a .txt attachment, today's sales."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import disnake
+from tortoise.functions import Count, Sum
+
+from core.i18n import format_brl, t
+from shop import stock
+from shop.checkout import ProductUnavailable
+from shop.models import Order, Product, Variation
+from shop.states import PAID_ORDER_STATES
+from worker.extensions.storefront import views
+from worker.extensions.storefront.checkout_ui import find_product
+from worker.extensions.storefront.common import GUILD_ONLY, Storefront, is_staff, locale_of, reply
+
+BRT = timezone(timedelta(hours=-3))  # Brasília; Brazil has had no DST since 2019
+STAFF = disnake.Permissions(manage_guild=True)
+
+
+async def stock_count(sf: Storefront, inter: disnake.ApplicationCommandInteraction) -> None:
+    locale = locale_of(inter)
+    variations = await Variation.filter(tenant_id=sf.ctx.tenant_id, deleted_at__isnull=True,
+                                        product__deleted_at__isnull=True) \
+        .prefetch_related("product").order_by("product_id", "id")
+    numbers = await stock.counts(v.id for v in variations)
+    lines = [t("storefront.stock.line", locale, product=v.product.name, variation=v.name,
+               **numbers[v.id]) for v in variations]
+    embed = disnake.Embed(title=t("storefront.stock.title", locale), colour=views.BRAND,
+                          description="\n".join(lines) or t("storefront.stock.empty", locale))
+    await reply(inter, embed=embed)
+
+
+async def pick_variation(tenant_id: int, product: Product, name: str) -> Variation:
+    variations = await Variation.filter(product_id=product.id, deleted_at__isnull=True)
+    if name:
+        variations = [v for v in variations if v.name.lower() == name.strip().lower()]
+    if len(variations) != 1:
+        raise ProductUnavailable(f"variation {name!r} of {product.name} is ambiguous")
+    return variations[0]
+
+
+async def add_stock_file(sf: Storefront, inter: disnake.ApplicationCommandInteraction,
+                         produto: str, arquivo: disnake.Attachment, variacao: str) -> None:
+    locale = locale_of(inter)
+    if arquivo.size > stock.MAX_UPLOAD_BYTES:
+        await reply(inter, t("storefront.stock.too_big", locale))
+        return
+    product = await find_product(sf.ctx.tenant_id, produto)
+    variation = await pick_variation(sf.ctx.tenant_id, product, variacao)
+    await inter.response.defer(ephemeral=True)
+    text = (await arquivo.read()).decode("utf-8", errors="replace")
+    result = await stock.add_stock(sf.vault, sf.ctx.tenant_id, variation.id, text,
+                                   f"discord:{inter.author.id}", redis=sf.ctx.redis)
+    sf.panel_dirty.set()
+    await inter.edit_original_response(stock_report(result, locale))
+
+
+def stock_report(result: stock.AddResult, locale: str) -> str:
+    text = t("storefront.stock.added", locale, added=result.added,
+             duplicates=len(result.duplicates), rejected=len(result.rejected))
+    if result.duplicates:
+        shown = ", ".join(map(str, result.duplicates[:30]))
+        text += "\n" + t("storefront.stock.duplicate_lines", locale, lines=shown)
+    return text
+
+
+async def sales_today(sf: Storefront, inter: disnake.ApplicationCommandInteraction) -> None:
+    locale = locale_of(inter)
+    start = datetime.now(BRT).replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = await Order.filter(tenant_id=sf.ctx.tenant_id, status__in=PAID_ORDER_STATES,
+                              paid_at__gte=start.astimezone(UTC)) \
+        .group_by("product_id").annotate(n=Count("id"), total=Sum("total_cents")) \
+        .values_list("product_id", "n", "total")
+    names = dict(await Product.filter(id__in=[r[0] for r in rows]).values_list("id", "name"))
+    lines = [t("storefront.sales.line", locale, product=names.get(pid, "?"), orders=n,
+               total=format_brl(int(total or 0))) for pid, n, total in rows]
+    count = sum(int(r[1]) for r in rows)
+    amount = sum(int(r[2] or 0) for r in rows)
+    embed = disnake.Embed(title=t("storefront.sales.title", locale), colour=views.BRAND,
+                          description="\n".join(lines) or t("storefront.sales.none", locale))
+    embed.add_field(t("storefront.sales.orders", locale), str(count))
+    embed.add_field(t("storefront.card.total", locale), format_brl(amount))
+    await reply(inter, embed=embed)
+
+
+def setup(sf: Storefront) -> None:
+    bot = sf.bot
+
+    async def staff_only(inter: disnake.ApplicationCommandInteraction, work) -> None:
+        if not is_staff(inter):
+            work.close()
+            await reply(inter, t("storefront.staff.only", locale_of(inter)))
+            return
+        await sf.guarded(inter, work)
+
+    @bot.slash_command(name="estoque", description="Estoque por produto (equipe)",
+                       contexts=GUILD_ONLY, default_member_permissions=STAFF)
+    async def estoque(inter: disnake.ApplicationCommandInteraction) -> None:
+        await staff_only(inter, stock_count(sf, inter))
+
+    @bot.slash_command(name="estoque-adicionar", contexts=GUILD_ONLY,
+                       default_member_permissions=STAFF,
+                       description="Adicionar estoque de um arquivo .txt, um item por linha")
+    async def estoque_adicionar(inter: disnake.ApplicationCommandInteraction, produto: str,
+                                arquivo: disnake.Attachment, variacao: str = "") -> None:
+        await staff_only(inter, add_stock_file(sf, inter, produto, arquivo, variacao))
+
+    @bot.slash_command(name="vendas-hoje", description="Vendas de hoje (equipe)",
+                       contexts=GUILD_ONLY, default_member_permissions=STAFF)
+    async def vendas_hoje(inter: disnake.ApplicationCommandInteraction) -> None:
+        await staff_only(inter, sales_today(sf, inter))

@@ -1,0 +1,188 @@
+"""One worker's life: runtime record, heartbeats, lastError, and the exit code it ends with."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+import disnake
+from redis.exceptions import RedisError
+
+from core.i18n import t
+from fleet import keys
+from fleet.exitcodes import CONFIG_CLOSE_CODES, ExitCode
+from fleet.runtime import RuntimeStore, StaleWriter
+from fleet.states import IllegalTransition, InstanceState
+from worker import extensions
+from worker.bot import WorkerBot
+
+log = logging.getLogger("worker")
+
+ORPHAN_AFTER_S = 30.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the bot ended: the exit code, and the lastError to record (None: nothing to say)."""
+
+    code: ExitCode
+    error_code: str | None = None
+    message: str | None = None
+    session: tuple[int, float] | None = None  # session_start_limit (remaining, reset_at)
+
+
+def classify(exc: BaseException | None, bot: WorkerBot, locale: str) -> Outcome:
+    """Map what `bot.start()` raised to an exit code and a plain-language lastError."""
+    if isinstance(exc, disnake.LoginFailure):
+        return Outcome(ExitCode.CONFIG, "401", t("runtime.error.invalid_token", locale))
+    if isinstance(exc, disnake.PrivilegedIntentsRequired):
+        names = " / ".join(extensions.privileged_names(bot.intents)) or "privilegiado"
+        return Outcome(ExitCode.CONFIG, "4014",
+                       t("runtime.error.disallowed_intents", locale, intents=names))
+    if isinstance(exc, disnake.ConnectionClosed) and exc.code in CONFIG_CLOSE_CODES:
+        key = {4004: "runtime.error.invalid_token", 4013: "runtime.error.invalid_intents",
+               4014: "runtime.error.disallowed_intents"}.get(exc.code,
+                                                             "runtime.error.gateway_config")
+        return Outcome(ExitCode.CONFIG, str(exc.code),
+                       t(key, locale, code=exc.code, intents="privilegiado"))
+    if isinstance(exc, disnake.SessionStartLimitReached):
+        when = time.strftime("%d/%m %H:%M UTC", time.gmtime(
+            exc.session_start_limit.reset_time.timestamp()))
+        return Outcome(ExitCode.SESSION_LIMIT, "session_start_limit",
+                       t("runtime.error.session_limit", locale, when=when),
+                       session=(exc.session_start_limit.remaining,
+                                exc.session_start_limit.reset_time.timestamp()))
+    detail = "gateway closed" if exc is None else type(exc).__name__
+    return Outcome(ExitCode.CRASH, "crash", t("runtime.error.crash", locale, detail=detail))
+
+
+class Lifecycle:
+    """Heartbeats while the event loop and the gateway are healthy; writes READY and the end."""
+
+    def __init__(self, instance_id: int, store: RuntimeStore, *, beat_every: float,
+                 gateway_grace: float, locale: str) -> None:
+        self.instance_id = instance_id
+        self.store = store
+        self.pid = os.getpid()
+        self.beat_every = beat_every
+        self.gateway_grace = gateway_grace  # no gateway this long -> stop beating (stuck)
+        self.locale = locale
+        self.down_since: float | None = time.time()  # not connected yet
+        self.online_written = False
+        self.ready = False
+        self.wake = asyncio.Event()
+        self.closing = False
+        self.stale_since: float | None = None
+        self.stop: asyncio.Event | None = None
+
+    def attach(self, bot: WorkerBot) -> None:
+        async def on_disconnect() -> None:
+            if self.down_since is None:
+                self.down_since = time.time()
+
+        async def on_resumed() -> None:
+            self.down_since = None
+
+        bot.add_listener(on_disconnect)
+        bot.add_listener(on_resumed)
+
+    def on_ready(self) -> None:
+        self.ready = True
+        self.down_since = None
+        self.wake.set()  # write `online` now, not at the next beat
+
+    def healthy(self) -> bool:
+        return self.down_since is None or time.time() - self.down_since < self.gateway_grace
+
+    async def beat_once(self, bot: WorkerBot) -> None:
+        if not self.healthy():
+            return  # the orchestrator sees the silence and replaces this process
+        latency = bot.latency
+        latency_ms = None if math.isinf(latency) or math.isnan(latency) else round(latency * 1e3, 1)
+        guilds = len(bot.guilds) if self.ready else None
+        await self.store.beat(self.instance_id, latency_ms, guilds)
+        if self.ready and not self.online_written:
+            await self._write_online(bot)
+
+    async def _write_online(self, bot: WorkerBot) -> None:
+        limit = bot.session_start_limit
+        try:
+            await self.store.transition(self.instance_id, InstanceState.ONLINE,
+                                        expect_pid=self.pid, last_error=None)
+        except (StaleWriter, IllegalTransition) as exc:
+            # the orchestrator has not written our pid yet, or is stopping us: try next beat
+            if not (isinstance(exc, IllegalTransition) and exc.current == InstanceState.ONLINE):
+                log.info("not marking online yet: %s", exc)
+                self._orphan_check(isinstance(exc, StaleWriter))
+                return
+        if limit is not None:
+            await self.store.redis.hset(keys.session_limit(self.instance_id), mapping={
+                # read before this IDENTIFY, which spent one
+                "total": limit.total, "remaining": max(0, limit.remaining - 1),
+                "reset_at": f"{limit.reset_time.timestamp():.3f}", "read_at": f"{time.time():.3f}"})
+        self.online_written = True
+        log.info("online (READY) with %d guild(s)", len(bot.guilds))
+
+    def _orphan_check(self, stale: bool) -> None:
+        """A worker whose pid the record never names is one nobody watches (e.g. a spawn
+        whose answer was lost): it stops itself rather than run the bot twice."""
+        if not stale:
+            self.stale_since = None
+            return
+        now = time.time()
+        self.stale_since = self.stale_since or now
+        if now - self.stale_since > ORPHAN_AFTER_S and self.stop is not None:
+            log.warning("the runtime record names another process: stopping (orphan)")
+            self.stop.set()
+
+    async def heartbeat_loop(self, bot: WorkerBot) -> None:
+        # Ends by itself when `closing` is set: cancelling it in the middle of a Redis call
+        # was seen to hang the process on the way out.
+        while not self.closing:
+            try:
+                await self.beat_once(bot)
+            except (RedisError, OSError) as exc:
+                self.online_written = False  # Redis may have lost the record: write it again
+                log.warning("heartbeat failed: %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.beat_every)
+            self.wake.clear()
+
+    async def run(self, bot: WorkerBot, token: str) -> Outcome:
+        """Run the bot until SIGTERM/SIGINT (clean) or until it fails (classified)."""
+        stop = self.stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        self.attach(bot)
+        beats = asyncio.create_task(self.heartbeat_loop(bot))
+        runner = asyncio.create_task(bot.start(token))
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if stop.is_set():
+                log.info("stopping (signal)")
+                await bot.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(runner, 10)
+                return Outcome(ExitCode.CLEAN)
+            exc = runner.exception()
+            outcome = classify(exc, bot, self.locale)
+            log.error("bot ended: %s (%s)", outcome.error_code,
+                      type(exc).__name__ if exc else "no exception",
+                      exc_info=exc if outcome.code == ExitCode.CRASH else None)
+            return outcome
+        finally:
+            self.closing = True
+            self.wake.set()
+            stopper.cancel()
+            runner.cancel()
+            await asyncio.wait({beats, stopper, runner}, timeout=3)
+            if not bot.is_closed():
+                await asyncio.wait_for(bot.close(), 5)

@@ -1,0 +1,170 @@
+"""Entry of a worker process: detach from the parent, load the instance, run the bot, exit.
+
+The token comes from the database through the vault (never argv or the environment) and is
+registered for log redaction before anything can log it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import faulthandler
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from core import redis as core_redis
+from core.db import close_db, init_db
+from core.errors import ConfigError
+from core.i18n import t
+from core.logging import JsonFormatter, register_secret
+from core.settings import Settings, load_settings
+from core.vault import TokenVault, VaultError
+from fleet import keys
+from fleet.crashpolicy import PolicyConfig
+from fleet.exitcodes import ExitCode
+from fleet.models import BotInstance
+from fleet.runtime import RuntimeStore
+from worker import extensions
+from worker.bot import WorkerContext, build_bot, mark_ready
+from worker.lifecycle import Lifecycle, Outcome
+
+log = logging.getLogger("worker")
+
+LOG_MAX_BYTES = 1024 * 1024  # per instance: 500 bots must not fill the disk
+LOG_BACKUPS = 3
+
+
+def instance_log_dir(log_dir: Path) -> Path:
+    return log_dir / "instances"
+
+
+def detach(instance_id: int, log_dir: Path) -> None:
+    """Own session, no inherited stdio: the worker outlives the orchestrator, its pipes and
+    its process group (a supervisord stop or a terminal ^C reaches only the parent)."""
+    if os.getsid(0) != os.getpid():
+        os.setsid()
+    folder = instance_log_dir(log_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    err = os.open(folder / f"{instance_id}.stderr.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                  0o600)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.dup2(err, 2)
+    os.close(devnull)
+    os.close(err)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    # `kill -USR1 <pid>` (and the orchestrator, before replacing a stuck worker) writes every
+    # thread's stack to <id>.stderr.log
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+
+class _InstanceFilter(logging.Filter):
+    def __init__(self, instance_id: int) -> None:
+        super().__init__()
+        self.instance_id = instance_id
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.instance_id = self.instance_id
+        return True
+
+
+def setup_instance_logging(instance_id: int, settings: Settings) -> None:
+    """JSON lines to logs/instances/<id>.log, rotated, secrets redacted by the formatter."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.handlers.RotatingFileHandler(
+        instance_log_dir(settings.log_dir) / f"{instance_id}.log", maxBytes=LOG_MAX_BYTES,
+        backupCount=LOG_BACKUPS, encoding="utf-8")
+    handler.setFormatter(JsonFormatter("worker"))
+    handler.addFilter(_InstanceFilter(instance_id))
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+    for name in ("disnake", "tortoise", "aiosqlite", "asyncio"):
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))
+
+
+async def _write_exit(store: RuntimeStore, instance_id: int, outcome: Outcome) -> None:
+    """Leave the exit code where an orchestrator that adopted us (not our parent) finds it."""
+    if outcome.message:
+        await store.set_last_error(instance_id, outcome.message, outcome.error_code or "")
+    pipe = store.redis.pipeline(transaction=True)
+    if outcome.session is not None:
+        pipe.hset(keys.session_limit(instance_id), mapping={
+            "remaining": outcome.session[0], "reset_at": f"{outcome.session[1]:.3f}",
+            "read_at": f"{time.time():.3f}"})
+    pipe.hset(keys.exit_info(instance_id), mapping={
+        "pid": os.getpid(), "code": int(outcome.code), "at": f"{time.time():.3f}",
+        "detail": outcome.error_code or ""})
+    pipe.expire(keys.exit_info(instance_id), keys.EXIT_INFO_TTL)
+    await pipe.execute()
+
+
+async def serve(instance_id: int, settings: Settings, policy: PolicyConfig) -> Outcome:
+    redis = core_redis.connect(settings.redis_url)
+    store = RuntimeStore(redis)
+    locale = settings.default_locale
+    outcome = Outcome(ExitCode.CRASH, "crash", t("runtime.error.crash", locale, detail="start"))
+    try:
+        await init_db(settings.database_url)
+        instance = await BotInstance.get_or_none(id=instance_id)
+        if instance is None:
+            log.warning("instance %s no longer exists", instance_id)
+            return (outcome := Outcome(ExitCode.CLEAN))
+        try:
+            token = TokenVault(settings.token_encryption_keys).decrypt(instance.token_enc)
+        except VaultError:
+            return (outcome := Outcome(ExitCode.CONFIG, "vault", t("runtime.error.vault", locale)))
+        register_secret(token.reveal())
+        ctx = WorkerContext(instance_id, instance.tenant_id, settings, redis, store, locale)  # type: ignore[attr-defined]
+        bot = build_bot(ctx, extensions.enabled(os.environ),
+                        float(os.environ.get("VITRINE_GUILD_READY_TIMEOUT", "0.5")))
+        life = Lifecycle(instance_id, store, beat_every=_beat_every(policy),
+                         gateway_grace=policy.stuck_after, locale=locale)
+        mark_ready(bot, life.on_ready)
+        outcome = await life.run(bot, token.reveal())
+        return outcome
+    except Exception:
+        log.exception("worker failed")
+        return outcome
+    finally:
+        try:
+            await asyncio.wait_for(_write_exit(store, instance_id, outcome), 5)
+        except Exception as exc:  # noqa: BLE001 - Redis down: the parent still sees our status
+            log.warning("could not record the exit in Redis: %s", type(exc).__name__)
+        for closing in (redis.aclose(), close_db()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(closing, 3)
+
+
+def _beat_every(policy: PolicyConfig) -> float:
+    """A few beats per stuck window, at most every 10 s (VITRINE_WORKER_HEARTBEAT_S overrides)."""
+    raw = os.environ.get("VITRINE_WORKER_HEARTBEAT_S")
+    return float(raw) if raw else max(0.2, min(10.0, policy.stuck_after / 4))
+
+
+def run_instance(instance_id: int) -> int:
+    """Run one instance in this process; returns the exit code (an `ExitCode`)."""
+    try:
+        settings = load_settings()
+        policy = PolicyConfig.from_env(os.environ)
+    except (ConfigError, ValueError) as exc:
+        print(f"configuration error: {exc}", file=sys.stderr, flush=True)
+        return ExitCode.CONFIG
+    instance_log_dir(settings.log_dir).mkdir(parents=True, exist_ok=True)
+    setup_instance_logging(instance_id, settings)
+    log.info("worker pid %s starting", os.getpid())
+    # Not asyncio.run(): its final "cancel every task and wait" must not keep a finished
+    # worker alive; the process ends right after.
+    loop = asyncio.new_event_loop()
+    outcome = loop.run_until_complete(serve(instance_id, settings, policy))
+    log.info("worker exiting with %s", outcome.code.name)
+    logging.shutdown()
+    return int(outcome.code)
