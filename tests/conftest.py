@@ -217,3 +217,68 @@ async def db(database_url) -> AsyncIterator[str]:
         yield database_url
     finally:
         await close_db()
+
+
+# --- end to end: stand-ins and a real fleet ---------------------------------------------------
+@pytest.fixture
+async def sqlite_db(tmp_path, sqlite_template) -> AsyncIterator[str]:
+    """A migrated SQLite file shared with subprocesses (orchestrator, workers, services)."""
+    from core.db import close_db, init_db
+
+    path = tmp_path / "vitrine.sqlite3"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite://{path}"
+    await init_db(url)
+    try:
+        yield url
+    finally:
+        await close_db()
+
+
+@pytest.fixture
+async def sandbox():
+    """Discord and Mercado Pago stand-ins in this test's event loop, on free loopback ports."""
+    from sandbox.server import run_sandbox
+
+    async with run_sandbox("127.0.0.1", 0, mp_port=0) as sb:
+        yield sb
+
+
+@pytest.fixture
+async def dc(sandbox):
+    """Control client (and buyer simulator) of the Discord stand-in."""
+    from sandbox.discord.client import DiscordSandbox
+
+    async with DiscordSandbox(sandbox.discord_base) as client:
+        yield client
+
+
+@pytest.fixture
+async def mpc(sandbox):
+    """Control client of the Mercado Pago stand-in."""
+    from sandbox.mercadopago.client import MercadoPagoSandboxClient
+
+    async with MercadoPagoSandboxClient(sandbox.mp_api_base) as client:
+        yield client
+
+
+@pytest.fixture
+def fleet_env() -> dict[str, str]:
+    """Extra environment for the orchestrator and its workers; a directory may override it."""
+    return {}
+
+
+@pytest.fixture
+async def fleet(tmp_path, sqlite_db, redis_url, sandbox, fleet_env):
+    """A real orchestrator (with its zygote and workers) against the stand-ins; every process
+    it started is gone after the test."""
+    from tests.orchestrator.harness import Fleet
+
+    env = dict(fleet_env)
+    if sandbox.mp_api_base:
+        env.setdefault("MERCADOPAGO_API_BASE", sandbox.mp_api_base)
+    f = Fleet(tmp_path, sqlite_db, redis_url, sandbox.discord_api_base, extra_env=env)
+    try:
+        yield f
+    finally:
+        await f.cleanup()

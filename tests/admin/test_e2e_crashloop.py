@@ -10,7 +10,6 @@ import pytest
 
 from fleet.states import InstanceState
 from tests.admin.conftest import AUTH, admin_settings
-from tests.orchestrator.conftest import dc, fleet, sandbox, sqlite_db  # noqa: F401 - fixtures
 from tests.orchestrator.harness import alive
 from web.admin import create_app
 
@@ -18,8 +17,8 @@ pytestmark = pytest.mark.e2e
 S = InstanceState
 
 
-async def test_crashloop_is_seen_then_suspended_then_resumed(tmp_path, fleet, dc,  # noqa: F811
-                                                             sqlite_db, redis_url):  # noqa: F811
+async def test_crashloop_is_seen_then_suspended_then_resumed(tmp_path, fleet, dc,
+                                                             sqlite_db, redis_url):
     # a short clock: 2nd crash waits 5 s, the 3rd in the window is a crash loop (10 s wait)
     fleet.env.update(VITRINE_POLICY_BASE_DELAY="5", VITRINE_POLICY_MAX_DELAY="30",
                      VITRINE_POLICY_CRASHLOOP_COUNT="3", VITRINE_POLICY_SUSPEND_AFTER="50")

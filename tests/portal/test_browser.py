@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from core.db import close_db, init_db
 from fleet.models import BotInstance
 from sandbox.discord.client import DiscordSandbox
 from sandbox.server import run_sandbox
@@ -40,28 +38,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not os.path.exists(CHROMIUM),
 
 
 @pytest.fixture
-async def sqlite_file(tmp_path, sqlite_template):
-    """SQLite only: the orchestrator subprocess shares the database file."""
-    path = tmp_path / "vitrine.sqlite3"
-    shutil.copy(sqlite_template, path)
-    url = f"sqlite://{path}"
-    await init_db(url)
-    try:
-        yield url
-    finally:
-        await close_db()
-
-
-@pytest.fixture
-async def world(tmp_path, sqlite_file, redis_url):
+async def world(tmp_path, sqlite_db, redis_url):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     async with run_sandbox("127.0.0.1", 0, mp_port=None) as sb, \
             DiscordSandbox(sb.discord_base) as dc:
         oauth = await dc.create_oauth_app([f"{base}/auth/callback"])
-        fleet = Fleet(tmp_path, sqlite_file, redis_url, sb.discord_api_base)
+        fleet = Fleet(tmp_path, sqlite_db, redis_url, sb.discord_api_base)
         settings = portal_settings(
-            tmp_path, sqlite_file, redis_url, PUBLIC_BASE_URL=base, PORTAL_PORT=str(port),
+            tmp_path, sqlite_db, redis_url, PUBLIC_BASE_URL=base, PORTAL_PORT=str(port),
             DISCORD_API_BASE=sb.discord_api_base, DISCORD_OAUTH_BASE=sb.oauth_base,
             DISCORD_CLIENT_ID=oauth["client_id"], DISCORD_CLIENT_SECRET=oauth["client_secret"],
             TOKEN_ENCRYPTION_KEYS=fleet.key, WITHDRAWAL_HOLD_DAYS="0")

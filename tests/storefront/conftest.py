@@ -3,7 +3,6 @@ running real workers (the `Fleet` harness), and a store whose bot sells in a san
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,8 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from sandbox.discord.client import Buyer, DiscordSandbox, GuildInfo
-from sandbox.mercadopago.client import MercadoPagoSandboxClient
-from sandbox.server import RunningSandbox, run_sandbox
+from sandbox.server import RunningSandbox
 from tests.orchestrator.harness import Fleet
 
 STOREFRONT_ENV = {
@@ -28,45 +26,8 @@ MANAGE_GUILD = 1 << 5
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with run_sandbox("127.0.0.1", 0, mp_port=0) as sb:
-        yield sb
-
-
-@pytest.fixture
-async def dc(sandbox: RunningSandbox) -> AsyncIterator[DiscordSandbox]:
-    async with DiscordSandbox(sandbox.discord_base) as client:
-        yield client
-
-
-@pytest.fixture
-async def mpc(sandbox: RunningSandbox) -> AsyncIterator[MercadoPagoSandboxClient]:
-    async with MercadoPagoSandboxClient(sandbox.mp_api_base) as client:
-        yield client
-
-
-@pytest.fixture
-async def sqlite_db(tmp_path, sqlite_template) -> AsyncIterator[str]:
-    from core.db import close_db, init_db
-
-    path = tmp_path / "vitrine.sqlite3"
-    shutil.copy(sqlite_template, path)
-    url = f"sqlite://{path}"
-    await init_db(url)
-    try:
-        yield url
-    finally:
-        await close_db()
-
-
-@pytest.fixture
-async def fleet(tmp_path, sqlite_db, redis_url, sandbox) -> AsyncIterator[Fleet]:
-    env = dict(STOREFRONT_ENV, MERCADOPAGO_API_BASE=sandbox.mp_api_base)
-    f = Fleet(tmp_path, sqlite_db, redis_url, sandbox.discord_api_base, extra_env=env)
-    try:
-        yield f
-    finally:
-        await f.cleanup()
+def fleet_env() -> dict[str, str]:
+    return dict(STOREFRONT_ENV)
 
 
 @dataclass
