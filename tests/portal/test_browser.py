@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +31,11 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The screenshots in docs/ are refreshed on request (VITRINE_UPDATE_SCREENSHOTS=1 make test);
+# otherwise they go to a scratch directory so a test run leaves the work tree clean.
+SHOTS = (Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+         if os.environ.get("VITRINE_UPDATE_SCREENSHOTS") == "1"
+         else Path(tempfile.gettempdir()) / "vitrine-screenshots")
 
 playwright_api = pytest.importorskip("playwright.async_api")
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not os.path.exists(CHROMIUM),
