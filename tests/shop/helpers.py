@@ -43,10 +43,12 @@ def make_settings(tmp_path: Any, database_url: str, redis_url: str, *, mp_url: s
 
 
 async def make_store(name: str = "Loja", price_cents: int = 1990,
-                     stock: int = 5) -> dict[str, Any]:
-    """A tenant with one bot instance, one product/variation and `stock` items."""
-    owner = await Account.create(discord_id=str(uuid.uuid4().int)[:18], username="seller")
-    tenant = await Tenant.create(owner=owner, name=name)
+                     stock: int = 5, tenant: Tenant | None = None) -> dict[str, Any]:
+    """A tenant (new, or the one given) with one bot instance, one product/variation and
+    `stock` items."""
+    if tenant is None:
+        owner = await Account.create(discord_id=str(uuid.uuid4().int)[:18], username="seller")
+        tenant = await Tenant.create(owner=owner, name=name)
     inst = await BotInstance.create(tenant=tenant, token_enc="x")
     product = await Product.create(tenant=tenant, name="Key")
     variation = await Variation.create(tenant=tenant, product=product, name="1 mês",
