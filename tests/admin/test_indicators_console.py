@@ -123,3 +123,13 @@ async def test_console_dashboard_shows_every_kind_of_queue_item(client):
     html = await (await client.get("/")).get_data(as_text=True)
     assert "aguardando estoque do produto" in html and "pedido de desbloqueio" in html
     assert "saque de R$ 50,00" in html and "crash loop" in html
+
+
+async def test_console_forms_from_another_origin_are_refused(client):
+    evil = {"Origin": "https://evil.example"}
+    response = await client.post("/console/login", form={"token": TOKEN}, headers=evil)
+    assert response.status_code == 403
+    assert (await client.get("/")).status_code == 401  # no session was opened
+    ok = await client.post("/console/login", form={"token": TOKEN},
+                           headers={"Origin": "http://localhost"})
+    assert ok.status_code == 302

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from quart import (
@@ -60,8 +61,14 @@ async def login_page(status: int = 200, error: str | None = None):  # type: igno
 
 @bp.before_request
 async def _csrf() -> None:
-    """Forms sent with the session cookie must carry the session's CSRF token."""
-    if request.method != "POST" or request.endpoint == "console.login":
+    """Forms sent with the session cookie must carry the session's CSRF token; every console
+    form (the login form too, which has no session yet) must come from this origin."""
+    if request.method != "POST":
+        return
+    origin = request.headers.get("Origin") or request.headers.get("Referer")
+    if origin and urlsplit(origin)[:2] != urlsplit(request.host_url)[:2]:
+        abort(403, "cross-origin form refused")
+    if request.endpoint == "console.login":
         return
     if not getattr(g, "console", False):
         return  # bearer-authenticated: a browser cannot forge that header
