@@ -9,6 +9,7 @@ from typing import Any
 
 from tortoise import Tortoise
 from tortoise import context as tortoise_context
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.warnings import TortoiseLoopSwitchWarning
 
@@ -29,8 +30,12 @@ def _with_sqlite_defaults(url: str) -> str:
 def tortoise_config(database_url: str, with_aerich: bool = True) -> dict[str, Any]:
     """The tortoise config dict for a database URL."""
     models = list(MODEL_MODULES) + (["aerich.models"] if with_aerich else [])
+    connection: str | dict[str, Any] = _with_sqlite_defaults(database_url)
+    if database_url.startswith("sqlite://"):
+        connection = expand_db_url(str(connection))
+        connection["engine"] = "core.sqlite_backend"  # BEGIN IMMEDIATE: see that module
     return {
-        "connections": {"default": _with_sqlite_defaults(database_url)},
+        "connections": {"default": connection},
         "apps": {"models": {"models": models, "default_connection": "default"}},
         "use_tz": True,
         "timezone": "UTC",
