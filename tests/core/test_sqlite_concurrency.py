@@ -1,7 +1,7 @@
 """Many processes writing one SQLite file (the embedded default): read-then-write transactions
 queue for the lock instead of failing with "database is locked", and no update is lost."""
 
-import subprocess
+import asyncio
 import sys
 
 from core.db import close_db, init_db
@@ -31,9 +31,10 @@ async def test_concurrent_read_modify_write_from_many_processes_loses_nothing(sq
     await Account.create(discord_id="counter", username="0")
     await close_db()
     procs, rounds = 6, 25
-    running = [subprocess.Popen([sys.executable, "-c", WORKER, sqlite_db, str(rounds)],
-                                stderr=subprocess.PIPE, text=True) for _ in range(procs)]
-    errors = [p.communicate(timeout=100)[1] for p in running]
+    running = [await asyncio.create_subprocess_exec(
+        sys.executable, "-c", WORKER, sqlite_db, str(rounds), stderr=asyncio.subprocess.PIPE)
+        for _ in range(procs)]
+    errors = [(await asyncio.wait_for(p.communicate(), 100))[1] for p in running]
     assert all(p.returncode == 0 for p in running), errors
     await init_db(sqlite_db)
     assert (await Account.get(discord_id="counter")).username == str(procs * rounds)
