@@ -12,12 +12,11 @@ from pathlib import Path
 
 from core.bootstrap import EXIT_CONFIG, load_settings_or_exit
 from core.settings import Settings
+from ops import opscmds
+from ops.errors import CliError
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class CliError(Exception):
-    """A failure the user can act on; printed as one line."""
+__all__ = ["CliError", "main", "build_parser"]
 
 
 def _prepare_dirs(settings: Settings) -> None:
@@ -157,6 +156,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "run the whole platform in the foreground (supervisord)"),
+    **opscmds.COMMANDS,
     "migrate": (cmd_migrate, "apply pending database migrations"),
     "makemigration": (cmd_makemigration, "generate a migration for model changes (developers)"),
     "check-config": (cmd_check_config, "validate the configuration and print it"),
@@ -176,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (func, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
+        opscmds.add_arguments(name, p)
         if name == "run":
             p.add_argument("--config", help="supervisord.conf to use (default: ./supervisord.conf "
                                              "or the one shipped with Vitrine)")
