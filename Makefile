@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test test-sqlite test-postgres deps venv migrate lint fmt clean
+.PHONY: run demo test test-sqlite test-postgres deps venv migrate lint fmt clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || PY=python3; \
@@ -31,6 +31,11 @@ deps:
 
 run: venv deps
 	$(BIN)/vitrine run
+
+# The whole platform on the offline sandbox (Discord + Mercado Pago stand-ins) with a seeded
+# store; `.venv/bin/vitrine demo buy` in another terminal runs a purchase. Ctrl-C stops it all.
+demo: venv deps
+	$(BIN)/vitrine demo
 
 migrate: venv
 	$(BIN)/vitrine migrate

@@ -143,6 +143,13 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """`vitrine demo` (sandbox + platform + seeded store) and `vitrine demo buy`."""
+    from ops import demo
+
+    return demo.cmd_demo(args)
+
+
 def cmd_fleet(args: argparse.Namespace) -> int:
     """`vitrine fleet stop`: stop every bot worker of this node cleanly."""
     from orchestrator.daemon import node_name
@@ -157,6 +164,8 @@ def cmd_fleet(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "run the whole platform in the foreground (supervisord)"),
     **opscmds.COMMANDS,
+    "demo": (cmd_demo, "the whole platform on the offline sandbox with a seeded store; "
+                       "`vitrine demo buy` runs a purchase"),
     "migrate": (cmd_migrate, "apply pending database migrations"),
     "makemigration": (cmd_makemigration, "generate a migration for model changes (developers)"),
     "check-config": (cmd_check_config, "validate the configuration and print it"),
@@ -180,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             p.add_argument("--config", help="supervisord.conf to use (default: ./supervisord.conf "
                                              "or the one shipped with Vitrine)")
+        if name == "demo":
+            from ops.demo import add_arguments
+
+            add_arguments(p)
         if name == "fleet":
             p.add_argument("action", choices=["stop"], help="stop: stop every worker cleanly")
             p.add_argument("--timeout", type=float, default=30.0)
