@@ -1,7 +1,9 @@
 """The portal in a real browser (Playwright driving Debian's Chromium, headless) against a
-real hypercorn portal, the Discord sandbox and a real orchestrator with its bot workers.
+real hypercorn portal, the Discord and Mercado Pago stand-ins and a real orchestrator with its
+bot workers: log in, onboard a bot, build the catalog, paste stock, then a buyer pays by PIX in
+Discord and the seller's open dashboard shows the money without a reload; finally a withdrawal.
 
-Saves screenshots of the main pages to docs/screenshots/ (linked from docs/portal.md).
+Screenshots of the main pages go to docs/screenshots/ with VITRINE_UPDATE_SCREENSHOTS=1.
 """
 
 from __future__ import annotations
@@ -9,17 +11,19 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from core.i18n import format_brl
 from fleet.models import BotInstance
-from sandbox.discord.client import DiscordSandbox
+from ops.demo_buyer import buy, order_id_of, post_panel
+from sandbox.discord.client import Buyer, DiscordSandbox
+from sandbox.mercadopago.client import MercadoPagoSandboxClient
 from sandbox.server import run_sandbox
 from shop import ledger
-from shop.models import Order, Variation
+from shop.models import Order, Payment, StockItem, Variation
 from tests.conftest import free_port
 from tests.orchestrator.harness import Fleet
 from tests.portal.conftest import portal_settings
@@ -27,6 +31,7 @@ from tests.portal.test_stock import LINES_20_WITH_2_DUPLICATES
 from tests.shop.helpers import serve_quart
 from web.portal import create_app
 
+WEBHOOK_SECRET = "browser-webhook-secret-0123456789"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -46,19 +51,26 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not os.path.exists(CHROMIUM),
 async def world(tmp_path, sqlite_db, redis_url):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    async with run_sandbox("127.0.0.1", 0, mp_port=None) as sb, \
-            DiscordSandbox(sb.discord_base) as dc:
+    async with run_sandbox("127.0.0.1", 0, mp_port=0, mp_webhook_secret=WEBHOOK_SECRET) as sb, \
+            DiscordSandbox(sb.discord_base) as dc, \
+            MercadoPagoSandboxClient(sb.mp_api_base) as mpc:
         oauth = await dc.create_oauth_app([f"{base}/auth/callback"])
-        fleet = Fleet(tmp_path, sqlite_db, redis_url, sb.discord_api_base)
+        # Workers create the PIX (notification_url = this portal); the portal verifies the
+        # webhook the MP stand-in sends and books the sale.
+        payments = {"MERCADOPAGO_API_BASE": sb.mp_api_base,
+                    "MERCADOPAGO_ACCESS_TOKEN": "TEST-browser",
+                    "MERCADOPAGO_WEBHOOK_SECRET": WEBHOOK_SECRET, "PUBLIC_BASE_URL": base,
+                    "WITHDRAWAL_HOLD_DAYS": "0"}
+        fleet = Fleet(tmp_path, sqlite_db, redis_url, sb.discord_api_base, extra_env=payments)
         settings = portal_settings(
-            tmp_path, sqlite_db, redis_url, PUBLIC_BASE_URL=base, PORTAL_PORT=str(port),
+            tmp_path, sqlite_db, redis_url, PORTAL_PORT=str(port),
             DISCORD_API_BASE=sb.discord_api_base, DISCORD_OAUTH_BASE=sb.oauth_base,
             DISCORD_CLIENT_ID=oauth["client_id"], DISCORD_CLIENT_SECRET=oauth["client_secret"],
-            TOKEN_ENCRYPTION_KEYS=fleet.key, WITHDRAWAL_HOLD_DAYS="0")
+            TOKEN_ENCRYPTION_KEYS=fleet.key, **payments)
         try:
             async with serve_quart(create_app(settings), port):
                 fleet.start()
-                yield base, dc, fleet
+                yield base, dc, fleet, mpc
         finally:
             await fleet.cleanup()
 
@@ -69,11 +81,14 @@ async def shot(page, name: str) -> None:
 
 
 async def test_seller_journey_in_a_real_browser(world):
-    base, dc, fleet = world
+    base, dc, fleet, mpc = world
     seller = await dc.create_user("vendedora")
     bot = await dc.create_bot("Loja da Ana")
-    await dc.create_guild("Servidor da Ana", owner_id=seller["id"], channels=["loja"],
-                          bots=[bot])
+    guild = await dc.create_guild("Servidor da Ana", owner_id=seller["id"], channels=["loja"],
+                                  bots=[bot])
+    discord = SimpleNamespace(dc=dc, mpc=mpc, bot=bot, guild=guild,
+                              staff=Buyer(dc, seller, "pt-BR"),  # the owner may post panels
+                              buyer=await dc.buyer("bruno", guilds=[guild]))
     async with playwright_api.async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -83,7 +98,7 @@ async def test_seller_journey_in_a_real_browser(world):
             await _login_and_onboard(page, base, seller, bot)
             await _dashboard_goes_live(page, base, fleet)
             await _catalog_and_stock(page, base)
-            await _money_moves_live_and_withdraw(page, base)
+            await _buy_in_discord_and_watch_it_live(page, base, discord)
             await _phone_and_english(browser, page, base)
         finally:
             await browser.close()
@@ -151,22 +166,27 @@ async def _catalog_and_stock(page, base):
     await shot(page, "products")
 
 
-async def _money_moves_live_and_withdraw(page, base):
+async def _buy_in_discord_and_watch_it_live(page, base, discord):
+    """A buyer pays in Discord; the seller's open dashboard shows the money by itself."""
     await page.goto(f"{base}/")
     await page.evaluate("window.__sameDocument = true")
     before = await page.inner_text("#balance-available")
     variation = await Variation.get(name="1 mês")
-    instance = await BotInstance.get(bot_username="Loja da Ana")
-    now = datetime.now(UTC)
-    # What the storefront + payments do for a PIX sale; the page must show it by itself.
-    order = await Order.create(tenant_id=variation.tenant_id, instance=instance,
-                               product_id=variation.product_id, variation=variation,
-                               interaction_id=uuid.uuid4().hex[:20], buyer_name="bruno",
-                               buyer_discord_id="123456789012345678", quantity=1,
-                               unit_price_cents=1990, total_cents=1990, status="delivered",
-                               paid_at=now, delivered_at=now, delivery_path="dm")
-    await ledger.book_sale("browser-pay-1", variation.tenant_id, order.id, 1990, 500, 0)
-    await _text_becomes(page, "#balance-available", "R$ 18,90", before)
+    store = SimpleNamespace(staff=discord.staff, bot=discord.bot, guild=discord.guild,
+                            shop_channel=discord.guild.channel("loja"))
+    panel = await post_panel(store, "Netflix Premium")
+    pix = await buy(discord.buyer, panel, variation.id)
+    order_id = order_id_of(pix)
+    payment = await Payment.get(order_id=order_id)
+    await discord.mpc.approve(int(payment.provider_payment_id))  # → signed webhook → portal
+    dm = await discord.buyer.wait_dm(lambda m: bool(m.embeds or m.attachments), timeout=30)
+    order = await Order.get(id=order_id)
+    assert order.status == "delivered" and order.delivery_path == "dm"
+    item = await StockItem.get(order_id=order_id)
+    assert item.status == "sold"
+    expected = format_brl((await ledger.balance(order.tenant_id)).available_cents)
+    await _text_becomes(page, "#balance-available", expected, before)
+    assert expected != before and dm is not None
     assert await page.inner_text("#today-sales") == "R$ 19,90"
     assert await page.evaluate("window.__sameDocument") is True
     await shot(page, "dashboard")
@@ -174,13 +194,15 @@ async def _money_moves_live_and_withdraw(page, base):
     await shot(page, "orders")
     await page.click(f"#order-{order.id} a")
     await page.wait_for_selector("#timeline")
+    assert "Entregue" in await page.inner_text("#timeline")
     await shot(page, "order-detail")
+    available = (await ledger.balance(order.tenant_id)).available_cents
     await page.goto(f"{base}/money")
     await page.fill("#withdraw-form input[name=amount]", "10,00")
     await page.fill("#withdraw-form input[name=pix_key]", "ana@example.com")
     await page.click("#withdraw-submit")
     await page.wait_for_selector("#withdrawals .status-requested")
-    assert await page.inner_text("#money-available") == "R$ 8,90"
+    assert await page.inner_text("#money-available") == format_brl(available - 1000)
     await shot(page, "money")
     await page.goto(f"{base}/settings")
     await shot(page, "settings")

@@ -77,10 +77,14 @@ def _timeline(order: Order, logs: list[AuditLog]) -> list[dict[str, Any]]:
                 text += f" ({_('portal.order.path.' + str(order.delivery_path))})"
             events.append({"at": moment, "what": text, "who": ""})
     for entry in logs:
-        if entry.action.startswith("order.") and entry.action[6:] in {s.value for s in
-                                                                      OrderStatus}:
+        if entry.action == "order.created" or (
+                entry.action.startswith("order.")
+                and entry.action[6:] in {s.value for s in OrderStatus}):
             continue  # already shown from the order's own timestamps
-        events.append({"at": entry.at, "what": entry.action, "who": entry.actor})
+        key = f"portal.audit.{entry.action}"
+        text = _(key)
+        events.append({"at": entry.at, "what": entry.action if text == key else text,
+                       "who": entry.actor})
     return sorted(events, key=lambda e: e["at"])
 
 
