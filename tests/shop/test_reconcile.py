@@ -4,15 +4,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core import redis as core_redis
 from core.models import AuditLog
 from fleet import keys
 from shop import ledger
 from shop.errors import PaymentProviderUnavailable
 from shop.models import LedgerEntry, Order, Payment, StockItem
 from shop.orders import cancel_order, transition
-from shop.payments.mercadopago import MercadoPagoGateway
-from shop.payments.service import PaymentServices, create_pix_payment
+from shop.payments.service import create_pix_payment
 from shop.payments.sync import sync_payment
 from shop.reconcile import Policy, reconcile_once
 from shop.states import OrderStatus, PaymentStatus, StockStatus
@@ -20,16 +18,6 @@ from tests.shop.helpers import SECRET, make_order, make_store
 
 NOW_POLICY = Policy(webhook_grace=timedelta(0), recheck_every=timedelta(0),
                     delivery_grace=timedelta(0))
-
-
-@pytest.fixture
-async def svc(mp, redis_url, db):
-    gateway = MercadoPagoGateway(mp.url, "TEST-token", mp.notification_url,
-                                 backoff_base=0.01, max_backoff=0.05)
-    redis = core_redis.connect(redis_url)
-    yield PaymentServices(gateway, redis, fee_bps=500, hold_days=7)
-    await gateway.aclose()
-    await redis.aclose()
 
 
 async def paid_setup(svc, mp, quantity=1):

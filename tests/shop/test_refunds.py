@@ -3,26 +3,14 @@ refunded, the sale reversed in the ledger, and asking twice changes nothing."""
 
 import pytest
 
-from core import redis as core_redis
 from shop import ledger
 from shop.errors import InvalidStateChange
 from shop.models import LedgerEntry, Order, Payment
-from shop.payments.mercadopago import MercadoPagoGateway
 from shop.payments.refunds import refund_order
-from shop.payments.service import PaymentServices, create_pix_payment
+from shop.payments.service import create_pix_payment
 from shop.payments.sync import sync_payment
 from shop.states import OrderStatus, PaymentStatus
 from tests.shop.helpers import make_order, make_store
-
-
-@pytest.fixture
-async def svc(mp, redis_url, db):
-    gateway = MercadoPagoGateway(mp.url, "TEST-token", mp.notification_url,
-                                 backoff_base=0.01, max_backoff=0.05)
-    redis = core_redis.connect(redis_url)
-    yield PaymentServices(gateway, redis, fee_bps=500, hold_days=7)
-    await gateway.aclose()
-    await redis.aclose()
 
 
 async def test_refund_returns_the_money_and_reverses_the_sale_once(svc, mp):
