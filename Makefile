@@ -1,5 +1,5 @@
-# Vitrine — developer and operator entry points. `make run` and `make test` work on a fresh
-# Debian machine with Python 3.11: they create .venv, install what is missing, and go.
+# Vitrine — developer and operator entry points. `make demo`, `make run` and `make test` work
+# on a fresh Debian machine with Python 3.11: they create .venv, install what is missing, go.
 SHELL := /bin/bash
 PY ?= python3.11
 VENV := .venv
@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run demo test test-sqlite test-postgres deps venv migrate lint fmt clean
+.PHONY: run demo test deps test-deps venv migrate lint fmt clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || PY=python3; \
@@ -24,6 +24,9 @@ deps:
 	  echo "installing redis-server (Debian package)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
+# What the test suite needs on top (the portal's browser tests drive Debian's Chromium).
+test-deps: deps
 	@command -v chromium >/dev/null || { \
 	  echo "installing chromium (Debian package, for the portal's browser tests)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -42,7 +45,7 @@ migrate: venv
 
 # The whole suite: SQLite always; the PostgreSQL-marked tests too when a server is reachable
 # (VITRINE_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres).
-test: venv deps
+test: venv test-deps
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: venv
