@@ -34,7 +34,13 @@ async def test_concurrent_read_modify_write_from_many_processes_loses_nothing(sq
     running = [await asyncio.create_subprocess_exec(
         sys.executable, "-c", WORKER, sqlite_db, str(rounds), stderr=asyncio.subprocess.PIPE)
         for _ in range(procs)]
-    errors = [(await asyncio.wait_for(p.communicate(), 100))[1] for p in running]
+    try:
+        errors = [(await asyncio.wait_for(p.communicate(), 100))[1] for p in running]
+    finally:
+        for p in running:
+            if p.returncode is None:
+                p.kill()
+                await p.wait()
     assert all(p.returncode == 0 for p in running), errors
     await init_db(sqlite_db)
     assert (await Account.get(discord_id="counter")).username == str(procs * rounds)
