@@ -44,6 +44,13 @@ def preload() -> None:
         importlib.import_module("tortoise.backends.asyncpg")
     for locale in ("pt-BR", "en"):
         _catalog(locale)
+    import httpx
+
+    from shop.payments.mercadopago import shared_ssl_context
+
+    # The CA bundle (~4 MB) and httpx's lazy imports (~4 MB more), paid once for every worker
+    # instead of in each one at its first sale.
+    httpx.AsyncClient(verify=shared_ssl_context())
     gc.collect()
     # Objects that exist now are never scanned again by the GC, so the children do not touch
     # (and copy) the pages that hold them.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -91,6 +92,18 @@ def _provider_error(response: httpx.Response) -> PaymentProviderError:
     return cls(response.status_code, message, error, cause)
 
 
+_SSL_CONTEXT: ssl.SSLContext | None = None
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verified TLS context per process. Loading the CA bundle costs ~4 MB, so the worker
+    zygote builds it before forking and every bot worker shares those pages."""
+    global _SSL_CONTEXT
+    if _SSL_CONTEXT is None:
+        _SSL_CONTEXT = httpx.create_ssl_context()
+    return _SSL_CONTEXT
+
+
 class MercadoPagoGateway:
     """`PaymentGateway` for Mercado Pago; one instance (one connection pool) per process."""
 
@@ -107,6 +120,7 @@ class MercadoPagoGateway:
                      "User-Agent": "vitrine/0.1"},
             timeout=httpx.Timeout(timeout, connect=5.0),
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            verify=shared_ssl_context(),
         )
 
     @classmethod
