@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,16 +33,11 @@ sys.path.insert(0, str(ROOT))
 from core.db import close_db, init_db  # noqa: E402
 from core.vault import TokenVault, generate_key  # noqa: E402
 from fleet import keys  # noqa: E402
+from ops.procs import free_port, pids_with_env  # noqa: E402
 from sandbox.discord.client import DiscordSandbox  # noqa: E402
 from sandbox.server import SandboxProcess  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def uss_kb(pid: int) -> tuple[int, int]:
@@ -207,15 +202,9 @@ class Bench:
             await redis.aclose()
 
     def cleanup(self) -> None:
-        marker = f"ORCHESTRATOR_NODE={self.node}".encode()
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) != os.getpid():
-                try:
-                    with open(f"/proc/{entry}/environ", "rb") as fh:
-                        if marker in fh.read().split(b"\0"):
-                            os.kill(int(entry), signal.SIGKILL)
-                except OSError:
-                    continue
+        for pid in pids_with_env("ORCHESTRATOR_NODE", self.node):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         for proc in self.procs:
             if proc.poll() is None:
                 proc.kill()

@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from core.db import close_db, init_db  # noqa: E402
 from ops.migrations import apply  # noqa: E402
+from ops.procs import free_port  # noqa: E402
 from sandbox.discord.client import DiscordSandbox  # noqa: E402
 from sandbox.mercadopago.client import MercadoPagoSandboxClient  # noqa: E402
 from sandbox.server import run_sandbox  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
 from tests.orchestrator.harness import Fleet  # noqa: E402
 from tests.storefront.conftest import STOREFRONT_ENV, payment_services  # noqa: E402
 

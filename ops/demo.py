@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from ops.errors import CliError
+from ops.procs import pids_with_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -201,18 +202,7 @@ def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 30) -> N
 
 def demo_processes(directory: Path) -> list[int]:
     """Pids (other than this one) whose environment carries this demo's marker."""
-    marker = f"{MARKER}={directory}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if marker in fh.read().split(b"\0"):
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found
+    return pids_with_env(MARKER, str(directory))
 
 
 # --- seeding --------------------------------------------------------------------------------

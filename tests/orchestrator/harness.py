@@ -20,6 +20,7 @@ from core.vault import TokenVault, generate_key
 from fleet import keys
 from fleet.runtime import RuntimeRecord, RuntimeStore
 from fleet.states import InstanceState
+from ops.procs import pids_with_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,18 +41,7 @@ FAST_POLICY = {
 def node_processes(node: str) -> list[int]:
     """Pids whose environment names this test's orchestrator node (orchestrator, zygote,
     workers): found through /proc, so cleanup works even when Redis lost track of them."""
-    marker = f"ORCHESTRATOR_NODE={node}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if marker in fh.read().split(b"\0"):
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found
+    return pids_with_env("ORCHESTRATOR_NODE", node)
 
 
 class Fleet:

@@ -18,8 +18,8 @@ import pytest
 from fleet.control import send_command
 from fleet.models import BotInstance
 from fleet.states import InstanceState
+from ops.procs import free_port, wait_port
 from shop.models.accounts import Account
-from tests.conftest import _wait_port, free_port
 from tests.orchestrator.harness import Fleet, alive, node_processes
 
 pytestmark = pytest.mark.e2e
@@ -114,13 +114,13 @@ def private_redis():
     cmd = [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save",
            "", "--appendonly", "no", "--dir", workdir]
     procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    _wait_port(port)
+    wait_port(port, timeout=10.0)
 
     def restart() -> None:
         procs[-1].terminate()
         procs[-1].wait(10)
         procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        _wait_port(port)
+        wait_port(port, timeout=10.0)
 
     yield f"redis://127.0.0.1:{port}/0", restart
     procs[-1].terminate()
