@@ -24,6 +24,16 @@ def _snapshot(obj: Product | Variation) -> dict[str, Any]:
     return {f: getattr(obj, f) for f in fields if hasattr(obj, f)}
 
 
+async def _save_audited(obj: Any, values: dict[str, Any], kind: str) -> None:
+    """Apply a validated edit, audit before/after, and tell the seller it was saved."""
+    before = _snapshot(obj)
+    obj.update_from_dict(values)
+    await obj.save()
+    await audit.record(actor(), f"{kind}.updated", kind, obj.id, tenant_id=g.tenant.id,
+                       before=before, after=_snapshot(obj))
+    await say("portal.saved")
+
+
 @bp.get("/products")
 @store_required
 async def products():  # type: ignore[no-untyped-def]
@@ -75,12 +85,7 @@ async def edit_product(product_id: int):  # type: ignore[no-untyped-def]
     if errors:
         return await render("portal/product_form.html", status=400, form=form,
                             errors=form_errors(errors), **page)
-    before = _snapshot(product)
-    product.update_from_dict(values)
-    await product.save()
-    await audit.record(actor(), "product.updated", "product", product.id,
-                       tenant_id=g.tenant.id, before=before, after=_snapshot(product))
-    await say("portal.saved")
+    await _save_audited(product, values, "product")
     return redirect(url_for("catalog.edit_product", product_id=product.id))
 
 
@@ -142,12 +147,7 @@ async def edit_variation(variation_id: int):  # type: ignore[no-untyped-def]
     if errors:
         return await render("portal/variation_form.html", status=400, variation=variation,
                             form=form, errors=form_errors(errors))
-    before = _snapshot(variation)
-    variation.update_from_dict(values)
-    await variation.save()
-    await audit.record(actor(), "variation.updated", "variation", variation.id,
-                       tenant_id=g.tenant.id, before=before, after=_snapshot(variation))
-    await say("portal.saved")
+    await _save_audited(variation, values, "variation")
     return redirect(url_for("catalog.edit_product", product_id=variation.product_id))
 
 
