@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.models import AuditLog
 from shop.catalog import parse_money
 from shop.models import Coupon, Product, Variation
 from tests.portal.conftest import make_seller
@@ -43,6 +44,9 @@ async def test_product_with_two_variations_and_validation(portal):
                                                    "active_present": "1"})
     v = await Variation.get(id=v.id)
     assert v.price_cents == 1700 and v.active is False
+    change = await AuditLog.get(action="variation.updated", target_id=str(v.id))
+    assert change.before["price_cents"] == 1990 and change.after["price_cents"] == 1700
+    assert change.actor == f"account:{seller.account.id}" and change.tenant_id == seller.tenant.id
     await seller.post(f"/products/{product.id}/delete")
     product = await Product.get(id=product.id)
     assert product.deleted_at is not None and not product.active
