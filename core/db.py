@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import warnings
 from pathlib import Path
@@ -58,8 +59,44 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
+# The database URL whose models `prepare_models` registered in this process image (a template
+# process that forks workers); the first `init_db` with the same URL reuses that registry.
+_prepared_url: str | None = None
+
+
+def prepare_models(database_url: str, probe: bool = False) -> None:
+    """Build tortoise's model registry (metadata, relations, base queries) in a process that
+    forks children afterwards (the worker zygote): each child's first `init_db` then only
+    opens its own connection instead of rebuilding ~1 MB of metadata in copy-on-write memory.
+    With `probe`, one query runs and its connection is closed again, so the driver's one-time
+    set-up is also done here. No connection, socket or event loop survives this call."""
+    global _prepared_url
+
+    async def build() -> None:
+        await init_db(database_url)
+        if probe:
+            ctx = tortoise_context.get_current_context()
+            assert ctx is not None
+            conn = ctx.connections.get("default")
+            try:
+                from fleet.models import BotInstance
+
+                await asyncio.wait_for(BotInstance.filter(id=0).first(), 5)
+            finally:
+                await conn.close()
+                ctx.connections.discard("default")
+
+    asyncio.run(build())
+    _prepared_url = database_url
+
+
 async def init_db(database_url: str) -> None:
     """Connect tortoise for this process."""
+    global _prepared_url
+    if _prepared_url is not None:
+        prepared, _prepared_url = _prepared_url, None  # only the first init_db reuses it
+        if prepared == database_url and tortoise_context.get_current_context() is not None:
+            return
     # tortoise caches compiled INSERT/UPDATE SQL keyed by connection name and table, not by
     # dialect; a process that re-inits on another backend (tests, tools) must drop it.
     EXECUTOR_CACHE.clear()

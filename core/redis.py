@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from redis.driver_info import DriverInfo
+
+# redis-py reads its own version from the installed package metadata for every new
+# connection (to send CLIENT SETINFO) unless told; read it once, at import.
+_DRIVER_INFO = DriverInfo()
 
 
 def connect(url: str) -> aioredis.Redis:
@@ -14,6 +19,7 @@ def connect(url: str) -> aioredis.Redis:
         socket_timeout=5,
         health_check_interval=30,
         retry_on_timeout=True,
+        driver_info=_DRIVER_INFO,
     )
 
 

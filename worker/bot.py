@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -84,7 +85,9 @@ def build_bot(ctx: WorkerContext, modules: list[str], guild_ready_timeout: float
     disnake.http.Route.BASE = ctx.settings.discord_api_base
     bot = WorkerBot(ctx, extensions.required_intents(modules), guild_ready_timeout)
     for name in modules:
-        bot.load_extension(name)
+        # The module the zygote imported, not `bot.load_extension`: that executes the module's
+        # code again (a fresh module object, new classes and functions) in every worker.
+        importlib.import_module(name).setup(bot)
     return bot
 
 

@@ -86,9 +86,19 @@ def setup_instance_logging(instance_id: int, settings: Settings) -> None:
     handler.setFormatter(JsonFormatter("worker"))
     handler.addFilter(_InstanceFilter(instance_id))
     root.addHandler(handler)
-    root.setLevel(settings.log_level)
-    for name in ("disnake", "tortoise", "aiosqlite", "asyncio"):
-        logging.getLogger(name).setLevel(max(logging.INFO, root.level))
+    apply_log_levels(settings)
+
+
+def apply_log_levels(settings: Settings) -> None:
+    """The worker's log levels. `setLevel` clears the cache of every logger in the process,
+    touching all of them: a worker forked from a zygote that set the same levels skips it."""
+    level: int = logging.getLevelName(settings.log_level)  # "INFO" -> 20
+    wanted = [(logging.getLogger(), level)] + [
+        (logging.getLogger(name), max(logging.INFO, level))
+        for name in ("disnake", "tortoise", "aiosqlite", "asyncio")]
+    for logger, value in wanted:
+        if logger.level != value:
+            logger.setLevel(value)
 
 
 async def _write_exit(store: RuntimeStore, instance_id: int, outcome: Outcome) -> None:

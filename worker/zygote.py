@@ -9,18 +9,27 @@ orchestrator is gone) ends the zygote; its children are in their own sessions an
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib
 import json
+import logging
 import os
 import selectors
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.logging import JsonFormatter
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 PRELOAD = [
     "asyncio", "logging.handlers", "json", "aiohttp", "disnake", "disnake.ext.commands",
-    "redis.asyncio", "tortoise", "tortoise.backends.sqlite", "cryptography.fernet",
+    "redis.asyncio", "tortoise", "tortoise.backends.sqlite", "core.sqlite_backend",
+    "cryptography.fernet",
     "core.settings", "core.db", "core.vault", "core.logging", "core.i18n", "core.redis",
     "fleet.runtime", "fleet.models", "shop.models", "core.models", "aerich.models",
     "worker.bot", "worker.lifecycle",
@@ -42,6 +51,7 @@ def preload() -> None:
             print(f"zygote: extension {name} failed to import: {exc!r}", file=sys.stderr)
     if "postgres" in os.environ.get("DATABASE_URL", ""):
         importlib.import_module("tortoise.backends.asyncpg")
+    warm_up()
     for locale in ("pt-BR", "en"):
         _catalog(locale)
     import httpx
@@ -52,9 +62,123 @@ def preload() -> None:
     # instead of in each one at its first sale.
     httpx.AsyncClient(verify=shared_ssl_context())
     gc.collect()
+    _HOLE_FILLERS.extend(fill_pymalloc_holes())
     # Objects that exist now are never scanned again by the GC, so the children do not touch
     # (and copy) the pages that hold them.
     gc.freeze()
+
+
+# Objects that occupy the free blocks of the zygote's partly used pymalloc pools (see below).
+_HOLE_FILLERS: list[object] = []
+
+
+def pymalloc_free_blocks() -> dict[int, int]:
+    """{block size: free blocks in partly used pools}, from `sys._debugmallocstats()` (which
+    writes to the C stderr)."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as out:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(out.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        text = out.read().decode("ascii", "replace")
+    free: dict[int, int] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 5 and all(p.isdigit() for p in parts):
+            free[int(parts[1])] = int(parts[4])
+    return free
+
+
+def _block(size: int, n: int) -> object:
+    """An object that pymalloc serves from the `size` class (16-byte classes; untracked by GC)."""
+    if size <= 16:
+        return object()
+    if size <= 32:
+        return n + 0.5  # a float: 24 bytes
+    return bytes(size - 33)  # header 33 bytes + payload
+
+
+def fill_pymalloc_holes(rounds: int = 4) -> list[object]:
+    """Fill the free blocks of the zygote's partly used pymalloc pools with objects kept for
+    the process's life. A forked worker's small allocations then go to fresh pools (a few
+    dense pages) instead of into free blocks scattered over hundreds of inherited pages, each
+    of which the kernel would copy for the sake of a few bytes."""
+    keep: list[object] = []
+    for _ in range(rounds):
+        free = pymalloc_free_blocks()
+        if sum(free.values()) < 64:
+            break
+        for size, count in free.items():
+            keep.extend(_block(size, n) for n in range(count))
+    return keep
+
+
+def warm_up() -> None:
+    """Run, once and here, the start-up paths every worker takes (settings, logging, the vault,
+    tortoise's registry and a first query, a Redis round trip), so that their one-time work
+    (lazy imports, OpenSSL's tables, regex and type caches, the model registry) is done before
+    the fork instead of in each worker's copy-on-write memory. Best effort: a part that cannot
+    run here (configuration error, database or Redis down) is left to the workers, which report
+    it themselves."""
+    from core.errors import ConfigError
+    from core.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except (ConfigError, ValueError) as exc:
+        print(f"zygote: not warmed up: {exc}", file=sys.stderr, flush=True)
+        return
+    for step in (_warm_logging, _warm_vault, _warm_db, _warm_redis):
+        try:
+            step(settings)
+        except Exception as exc:  # noqa: BLE001 - warming is an optimisation only
+            print(f"zygote: {step.__name__} skipped: {exc!r}", file=sys.stderr, flush=True)
+
+
+def _warm_logging(settings: Settings) -> None:
+    from worker.main import apply_log_levels
+
+    apply_log_levels(settings)
+    handler = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115 - closed below
+    handler.setFormatter(JsonFormatter("worker"))
+    record = logging.LogRecord("worker", logging.INFO, __file__, 0, "warm %s", ("up",), None)
+    handler.emit(record)
+    handler.close()
+    handler.stream.close()
+
+
+def _warm_vault(settings: Settings) -> None:
+    from core.vault import TokenVault
+
+    vault = TokenVault(settings.token_encryption_keys)
+    vault.decrypt(vault.encrypt("warm-up")).reveal()
+
+
+def _warm_db(settings: Settings) -> None:
+    from core.db import prepare_models
+
+    prepare_models(settings.database_url, probe=True)
+
+
+def _warm_redis(settings: Settings) -> None:
+    from core import redis as core_redis
+    from fleet.runtime import RuntimeStore
+
+    async def ping() -> None:
+        client = core_redis.connect(settings.redis_url)
+        try:
+            await RuntimeStore(client).get(0)
+        finally:
+            await client.aclose()
+
+    asyncio.run(asyncio.wait_for(ping(), 5))
 
 
 def _child(instance_id: int, fds: list[int]) -> None:
