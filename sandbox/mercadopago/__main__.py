@@ -43,7 +43,11 @@ def main(argv: list[str] | None = None) -> None:
         merchant_name=args.merchant_name,
         merchant_city=args.merchant_city,
     )
-    web.run_app(build_app(config), host=args.host, port=args.port)
+    # No access log: a line per request written to stderr from the event loop stalls the
+    # whole stand-in once stderr is a pipe nobody drains (bench/webhooks.py froze at ~550
+    # requests). Request counts are at GET /_sandbox/mp/requests; `python -m sandbox` has
+    # never logged requests either.
+    web.run_app(build_app(config), host=args.host, port=args.port, access_log=None)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,12 @@
 """POST /webhooks/mercadopago on a real hypercorn portal, fed by the Mercado Pago stand-in."""
 
+import fcntl
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
@@ -10,6 +15,7 @@ import pytest
 from core import redis as core_redis
 from core.models import AuditLog
 from fleet import keys
+from sandbox.mercadopago.client import MercadoPagoSandboxClient
 from sandbox.mercadopago.testing import mp_harness
 from shop import ledger
 from shop.models import LedgerEntry, Order, WebhookEvent
@@ -17,7 +23,7 @@ from shop.payments.mercadopago import MercadoPagoGateway
 from shop.payments.service import PaymentServices, create_pix_payment
 from shop.payments.signature import sign
 from shop.states import OrderStatus
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_port
 from tests.shop.helpers import (
     MP_FAST,
     SECRET,
@@ -28,6 +34,8 @@ from tests.shop.helpers import (
     serve_quart,
 )
 from web.portal import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -178,3 +186,50 @@ async def test_legacy_ipn_is_accepted_by_fetching_the_payment(env):
     [event] = await settled(1)
     assert event.outcome == "processed" and event.topic == "payment"
     assert await order_status(order.id) == OrderStatus.PAID
+
+
+@pytest.fixture
+def stand_in_with_unread_stderr():
+    """`python -m sandbox.mercadopago` whose stderr is a pipe nobody reads, as bench/webhooks.py
+    kept it. The pipe is shrunk to one page, so a few dozen log lines fill it (not ~550)."""
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.mercadopago", "--port", str(port),
+         "--webhook-secret", SECRET, "--retry-delays", "0.05,0.1"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=write_end)
+    os.close(write_end)
+    try:
+        wait_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.kill()  # one stuck writing to its stderr would not act on SIGTERM
+        proc.wait(10)
+        os.close(read_end)
+
+
+@pytest.mark.e2e
+async def test_every_distinct_payment_gets_paid_when_the_stand_in_stderr_is_never_read(
+        stand_in_with_unread_stderr, db, redis_url, tmp_path):
+    """bench/webhooks.py's stall: once the stand-in's stderr pipe was full, its event loop
+    blocked writing a log line and every payment fetch timed out."""
+    count = 30  # 4 requests each: create, fetch after payment.created, approve, fetch
+    mp_url, portal_port = stand_in_with_unread_stderr, free_port()
+    settings = make_settings(tmp_path, db, redis_url, mp_url=mp_url, portal_port=portal_port)
+    # Short timeouts for the test's own calls: a stalled stand-in fails in seconds.
+    gateway = MercadoPagoGateway.from_settings(settings, timeout=3.0, max_attempts=1)
+    svc = PaymentServices.from_settings(settings, gateway, None)
+    async with (serve_quart(create_app(settings), portal_port),
+                MercadoPagoSandboxClient(mp_url, timeout=3.0) as control):
+        try:
+            store = await make_store(stock=count)
+            orders = [await make_order(store) for _ in range(count)]
+            payments = [await create_pix_payment(svc, o.id, "buyer:555") for o in orders]
+            for payment in payments:  # each approval makes the stand-in notify the portal
+                await control.approve(int(payment.provider_payment_id))
+            events = await settled(2 * count)  # payment.created + payment.updated each
+            assert [e.outcome for e in events] == ["processed"] * 2 * count
+            assert await Order.filter(status=OrderStatus.PAID).count() == count
+        finally:
+            await gateway.aclose()
