@@ -4,6 +4,11 @@ The caller XADDs a command to `keys.CONTROL_STREAM` and waits on its reply list
 (`keys.control_reply(cmd_id)`); an orchestrator reads the stream through the consumer group
 `keys.CONTROL_GROUP`, acts, LPUSHes one JSON `ControlResult` and XACKs. A command whose
 orchestrator died before acknowledging stays pending and is read again on restart.
+
+With several orchestrator nodes, each also reads its own stream `keys.control_node_stream`:
+node-wide commands are sent there (`send_command(..., node=...)`), and a node that reads an
+instance command for an instance whose lease another live node holds forwards it there
+(`forward`); that node answers.
 """
 
 from __future__ import annotations
@@ -75,6 +80,12 @@ class Command:
     reason: str | None = None
     sent_at: float = 0.0
     entry_id: str = ""  # stream entry id (set when read)
+    stream: str = keys.CONTROL_STREAM  # the stream it was read from
+
+    @property
+    def forwarded(self) -> bool:
+        """Read from a node's own stream: it is this node's to answer, never to pass on."""
+        return self.stream != keys.CONTROL_STREAM
 
     def fields(self) -> dict[str, str]:
         return {"cmd_id": self.cmd_id, "action": str(self.action),
@@ -82,11 +93,12 @@ class Command:
                 "reason": self.reason or "", "sent_at": f"{self.sent_at:.3f}"}
 
     @classmethod
-    def from_entry(cls, entry_id: str, data: dict[str, str]) -> Command:
+    def from_entry(cls, entry_id: str, data: dict[str, str],
+                   stream: str = keys.CONTROL_STREAM) -> Command:
         return cls(cmd_id=data["cmd_id"], action=Action(data["action"]),
                    instance_id=int(data["instance_id"]), actor=data.get("actor", "?"),
                    reason=data.get("reason") or None, sent_at=float(data.get("sent_at") or 0),
-                   entry_id=entry_id)
+                   entry_id=entry_id, stream=stream)
 
 
 class ControlError(FleetError):
@@ -102,15 +114,18 @@ class ControlTimeout(ControlError, TimeoutError):
 
 
 async def send_command(redis: aioredis.Redis, action: Action | str, instance_id: int, *,
-                       reason: str | None = None, actor: str,
-                       timeout: float = 10.0) -> ControlResult:  # noqa: ASYNC109
-    """Send one command and wait for its result; raise `ControlTimeout` when none comes."""
+                       reason: str | None = None, actor: str, timeout: float = 10.0,  # noqa: ASYNC109
+                       node: str | None = None) -> ControlResult:
+    """Send one command and wait for its result; raise `ControlTimeout` when none comes.
+    `node`: for that orchestrator node only (node-wide commands); otherwise any node reads it
+    and the one that holds the instance answers."""
     action = Action(action)
     if action == Action.SUSPEND and not (reason or "").strip():
         raise ControlError("suspend needs a reason")
     cmd = Command(cmd_id=uuid.uuid4().hex, action=action, instance_id=int(instance_id),
                   actor=actor, reason=reason, sent_at=time.time())
-    await redis.xadd(keys.CONTROL_STREAM, cmd.fields(), maxlen=STREAM_MAXLEN, approximate=True)
+    stream = keys.control_node_stream(node) if node else keys.CONTROL_STREAM
+    await redis.xadd(stream, cmd.fields(), maxlen=STREAM_MAXLEN, approximate=True)
     reply_key = keys.control_reply(cmd.cmd_id)
     deadline = time.monotonic() + timeout
     while True:
@@ -122,38 +137,53 @@ async def send_command(redis: aioredis.Redis, action: Action | str, instance_id:
             return ControlResult.from_json(got[1])
 
 
-async def ensure_group(redis: aioredis.Redis) -> None:
-    """Create the consumer group (and stream) if missing; Redis may have lost them."""
-    try:
-        await redis.xgroup_create(keys.CONTROL_STREAM, keys.CONTROL_GROUP, id="0", mkstream=True)
-    except ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
+async def ensure_group(redis: aioredis.Redis, node: str | None = None) -> None:
+    """Create the consumer group (and stream) if missing, on the shared stream and on the
+    node's own one; Redis may have lost them."""
+    streams = [keys.CONTROL_STREAM] + ([keys.control_node_stream(node)] if node else [])
+    for stream in streams:
+        try:
+            await redis.xgroup_create(stream, keys.CONTROL_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
 
 
 async def read_commands(redis: aioredis.Redis, consumer: str, *, block_ms: int = 1000,
                         pending: bool = False, count: int = 50) -> list[Command]:
-    """Next commands for `consumer`; `pending=True` re-reads this consumer's unacked ones."""
-    try:
-        resp = await redis.xreadgroup(keys.CONTROL_GROUP, consumer,
-                                      {keys.CONTROL_STREAM: "0" if pending else ">"},
-                                      count=count, block=None if pending else block_ms)
-    except ResponseError as exc:
-        if "NOGROUP" not in str(exc):
-            raise
-        await ensure_group(redis)
-        return []
+    """Next commands for node `consumer` (shared stream and its own stream); `pending=True`
+    re-reads this consumer's unacked ones."""
+    start = "0" if pending else ">"
+    streams = {keys.CONTROL_STREAM: start, keys.control_node_stream(consumer): start}
+    for attempt in (1, 2):
+        try:
+            resp = await redis.xreadgroup(keys.CONTROL_GROUP, consumer, streams,  # type: ignore[arg-type]
+                                          count=count, block=None if pending else block_ms)
+            break
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc) or attempt == 2:
+                raise
+            await ensure_group(redis, consumer)
     commands: list[Command] = []
-    for _stream, entries in resp or []:
+    for stream, entries in resp or []:
         for entry_id, data in entries:
             if not data:  # deleted by XTRIM while pending
-                await redis.xack(keys.CONTROL_STREAM, keys.CONTROL_GROUP, entry_id)
+                await redis.xack(stream, keys.CONTROL_GROUP, entry_id)
                 continue
             try:
-                commands.append(Command.from_entry(entry_id, data))
+                commands.append(Command.from_entry(entry_id, data, stream))
             except (KeyError, ValueError):
-                await redis.xack(keys.CONTROL_STREAM, keys.CONTROL_GROUP, entry_id)
+                await redis.xack(stream, keys.CONTROL_GROUP, entry_id)
     return commands
+
+
+async def forward(redis: aioredis.Redis, cmd: Command, node: str) -> None:
+    """Hand a command read from the shared stream to `node` (which holds the instance)."""
+    pipe = redis.pipeline(transaction=True)
+    pipe.xadd(keys.control_node_stream(node), cmd.fields(), maxlen=STREAM_MAXLEN,
+              approximate=True)
+    pipe.xack(cmd.stream, keys.CONTROL_GROUP, cmd.entry_id)
+    await pipe.execute()
 
 
 async def reply(redis: aioredis.Redis, cmd: Command, result: ControlResult) -> None:
@@ -162,7 +192,7 @@ async def reply(redis: aioredis.Redis, cmd: Command, result: ControlResult) -> N
     pipe = redis.pipeline(transaction=True)
     pipe.lpush(keys.control_reply(cmd.cmd_id), payload.to_json())
     pipe.expire(keys.control_reply(cmd.cmd_id), keys.CONTROL_REPLY_TTL)
-    pipe.xack(keys.CONTROL_STREAM, keys.CONTROL_GROUP, cmd.entry_id)
+    pipe.xack(cmd.stream, keys.CONTROL_GROUP, cmd.entry_id)
     await pipe.execute()
 
 

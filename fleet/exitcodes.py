@@ -9,6 +9,7 @@ class ExitCode(IntEnum):
     CLEAN = 0  # asked to stop, stopped
     CRASH = 1  # unexpected exception
     RESTART_REQUESTED = 26  # the worker asks to be started again at once
+    LEASE_LOST = 27  # another orchestrator node holds the instance's lease now: not ours
     SESSION_LIMIT = 75  # Discord session_start_limit exhausted; wait for reset_after
     CONFIG = 78  # configuration error (bad token, intents): never restart automatically
 

@@ -50,7 +50,8 @@ def exit_info(instance_id: int) -> str:
 
 
 def lease(instance_id: int) -> str:
-    """String with TTL: `node:fencing_token` of the orchestrator node that owns the instance."""
+    """String with TTL: `node:fencing_token` of the orchestrator node that owns the instance
+    (see fleet.leases)."""
     return f"{PREFIX}:inst:{instance_id}:lease"
 
 
@@ -75,7 +76,19 @@ def orchestrator_status(node: str) -> str:
 
 # --- control commands (web tier -> orchestrator) ---------------------------------------------
 CONTROL_STREAM = f"{PREFIX}:control"  # Stream of {cmd_id, action, instance_id, reason, actor}
-CONTROL_GROUP = "orchestrators"  # Consumer group on CONTROL_STREAM
+CONTROL_GROUP = "orchestrators"  # Consumer group on CONTROL_STREAM (and on the node streams)
+
+
+def node_leases(node: str) -> str:
+    """Set of the instance ids whose lease the node took (fleet.leases): when the node dies,
+    the others look here for the bots to take over once those leases lapse."""
+    return f"{PREFIX}:orch:{node}:leases"
+
+
+def control_node_stream(node: str) -> str:
+    """Stream of commands for one node only: node-wide ones (stop-all) and instance commands
+    forwarded by the node that read them to the node that holds the instance's lease."""
+    return f"{PREFIX}:control:node:{node}"
 
 
 def control_reply(cmd_id: str) -> str:
@@ -111,7 +124,7 @@ def service_heartbeat(service: str) -> str:
 
 
 HEARTBEAT_TTL = 60
-ORCHESTRATOR_TTL = 30
+ORCHESTRATOR_TTL = 15  # at most; a node beats every 5 s and its key lives 3 beats
 CONTROL_REPLY_TTL = 120
 EXIT_INFO_TTL = 7 * 86400
 CRASH_HISTORY_MAX = 50

@@ -53,6 +53,7 @@ class RuntimeRecord:
     restarts: int = 0
     next_start_at: float | None = None
     config_version: int | None = None
+    lease: str | None = None  # "node:token" granted for the current process (fleet.leases)
     crashes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -90,6 +91,7 @@ def _record(instance_id: int, raw: dict[str, str], hb: str | None,
         restarts=_num(raw.get("restarts"), int) or 0,
         next_start_at=_num(raw.get("next_start_at")),
         config_version=_num(raw.get("config_version"), int),
+        lease=raw.get("lease") or None,
         crashes=[json.loads(c) for c in crashes],
     )
 

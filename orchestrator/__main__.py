@@ -3,9 +3,12 @@
 
 import argparse
 import asyncio
+import os
+import sys
 
 from core.bootstrap import start_service
-from orchestrator.daemon import node_name, run
+from fleet.exitcodes import ExitCode
+from orchestrator.daemon import check_tuning, node_name, run
 
 
 def main() -> None:
@@ -21,6 +24,11 @@ def main() -> None:
         print(asyncio.run(stop_all(settings, node_name(), args.timeout)), flush=True)
         return
     settings = start_service("orchestrator")
+    try:
+        check_tuning(os.environ)
+    except ValueError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(ExitCode.CONFIG) from None
     asyncio.run(run(settings))
 
 

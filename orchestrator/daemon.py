@@ -20,6 +20,7 @@ from core.db import close_db, init_db
 from core.settings import Settings
 from fleet import control, keys
 from fleet.crashpolicy import PolicyConfig
+from fleet.leases import lease_ttl
 from fleet.states import LIVE_STATES
 from orchestrator import controls
 from orchestrator.procs import Spawner
@@ -39,13 +40,30 @@ class DaemonConfig:
     full_every: float = 300.0  # full pass over every instance (safety net, deletions)
     spawn_rate: float = 20.0  # worker starts per second during a mass start
     spawn_burst: int = 10
+    heartbeat_every: float = float(HEARTBEAT_EVERY_S)  # node heartbeat; silent 3x this: dead
 
     @classmethod
     def from_env(cls, env: dict[str, str] | os._Environ[str]) -> DaemonConfig:
         return cls(pass_every=float(env.get("VITRINE_ORCH_PASS_S", cls.pass_every)),
                    full_every=float(env.get("VITRINE_ORCH_FULL_S", cls.full_every)),
                    spawn_rate=float(env.get("VITRINE_SPAWN_RATE", cls.spawn_rate)),
-                   spawn_burst=int(env.get("VITRINE_SPAWN_BURST", cls.spawn_burst)))
+                   spawn_burst=int(env.get("VITRINE_SPAWN_BURST", cls.spawn_burst)),
+                   heartbeat_every=float(env.get("VITRINE_ORCH_HEARTBEAT_S",
+                                                 cls.heartbeat_every)))
+
+
+def check_tuning(env: dict[str, str] | os._Environ[str]) -> None:
+    """Parse every VITRINE_* tuning knob the daemon reads; ValueError names the bad one."""
+    for name in ("VITRINE_ORCH_PASS_S", "VITRINE_ORCH_FULL_S", "VITRINE_SPAWN_RATE",
+                 "VITRINE_SPAWN_BURST", "VITRINE_ORCH_HEARTBEAT_S"):
+        raw = env.get(name)
+        if raw is not None:
+            try:
+                float(raw)
+            except ValueError:
+                raise ValueError(f"{name}={raw!r}: expected a number") from None
+    PolicyConfig.from_env(env)
+    lease_ttl(env)
 
 
 def node_name() -> str:
@@ -53,15 +71,20 @@ def node_name() -> str:
     return os.environ.get("ORCHESTRATOR_NODE") or socket.gethostname()
 
 
-async def heartbeat(redis: aioredis.Redis, node: str, sup: Supervisor | None = None) -> None:
+async def heartbeat(redis: aioredis.Redis, node: str, sup: Supervisor | None = None,
+                    every: float = HEARTBEAT_EVERY_S) -> None:
+    """The node's heartbeat key (it expires after three missed beats: the node counts as
+    dead for the others) and its status figures."""
+    ttl_ms = int(min(3 * every, keys.ORCHESTRATOR_TTL) * 1000)
     pipe = redis.pipeline(transaction=False)
-    pipe.set(keys.orchestrator_heartbeat(node), f"{time.time():.3f}", ex=keys.ORCHESTRATOR_TTL)
+    pipe.set(keys.orchestrator_heartbeat(node), f"{time.time():.3f}", px=ttl_ms)
     pipe.sadd(keys.ORCHESTRATOR_NODES, node)
     if sup is not None:
         pipe.hset(keys.orchestrator_status(node), mapping={
             "managed": len(sup.desired), "live": len(sup.workers), "adopted": sup.adopted,
-            "drained": int(sup.drained), "at": f"{time.time():.3f}"})
-        pipe.expire(keys.orchestrator_status(node), keys.ORCHESTRATOR_TTL)
+            "leases": len(sup.held), "drained": int(sup.drained), "pid": os.getpid(),
+            "at": f"{time.time():.3f}"})
+        pipe.pexpire(keys.orchestrator_status(node), ttl_ms)
     await pipe.execute()
 
 
@@ -96,6 +119,7 @@ async def adopt_all(sup: Supervisor) -> None:
             continue
         if iid not in sup.workers and not sup.adopt(rec, spawned_at=time.time()):
             sup.adopt_gone(rec)  # it ended while no orchestrator watched
+    await sup.claim_adopted(records)
     log.info("adopted %d live worker(s)", sup.adopted)
     await sup.reconcile()
 
@@ -106,7 +130,7 @@ async def control_loop(redis: aioredis.Redis, sup: Supervisor, node: str,
     while not stop.is_set():
         try:
             if pending:
-                await control.ensure_group(redis)
+                await control.ensure_group(redis, node)
             commands = await control.read_commands(redis, node, pending=pending)
             pending = False
             for cmd in commands:
@@ -118,6 +142,12 @@ async def control_loop(redis: aioredis.Redis, sup: Supervisor, node: str,
 
 
 async def _answer(redis: aioredis.Redis, sup: Supervisor, cmd: control.Command) -> None:
+    if not cmd.forwarded and cmd.action != control.Action.STOP_ALL \
+            and cmd.instance_id not in sup.held:
+        lease = (await sup.leases.holders([cmd.instance_id]))[cmd.instance_id]
+        if lease is not None and lease.node != sup.node and lease.node in await sup.live_nodes():
+            await control.forward(redis, cmd, lease.node)  # the node that runs it answers
+            return
     if cmd.sent_at and time.time() - cmd.sent_at > keys.CONTROL_REPLY_TTL:
         res = control.result(False, control.ResultCode.FAILED, "command expired before it ran")
     else:
@@ -161,8 +191,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     cfg = DaemonConfig.from_env(os.environ)
     policy = PolicyConfig.from_env(os.environ)
     spawner = Spawner()
+    ttl = lease_ttl(os.environ)
     sup = Supervisor(redis, spawner, policy, node, spawn_rate=cfg.spawn_rate,
-                     spawn_burst=cfg.spawn_burst)
+                     spawn_burst=cfg.spawn_burst, lease_ttl=ttl,
+                     placement_grace=max(1.0, 2 * cfg.pass_every))
     sup.locale = settings.default_locale
     log.info("orchestrator node %s starting (pid %s)", node, os.getpid())
     tasks: list[asyncio.Task[None]] = []
@@ -176,11 +208,12 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         last_full = [time.monotonic()]
         check_every = max(0.2, min(5.0, policy.stuck_after / 4))
         tasks = [
-            loop.create_task(_every(stop, HEARTBEAT_EVERY_S, "node heartbeat",
-                                    lambda: heartbeat(redis, node, sup))),
+            loop.create_task(_every(stop, cfg.heartbeat_every, "node heartbeat",
+                                    lambda: heartbeat(redis, node, sup, cfg.heartbeat_every))),
             loop.create_task(_every(stop, cfg.pass_every, "change pass",
                                     lambda: _changes(sup, feed, cfg.full_every, last_full))),
             loop.create_task(_every(stop, check_every, "heartbeat check", sup.check_health)),
+            loop.create_task(_every(stop, ttl / 3, "lease renewal", sup.leases_round)),
             loop.create_task(control_loop(redis, sup, node, stop)),
         ]
         log.info("orchestrator node %s running", node)

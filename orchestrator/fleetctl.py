@@ -59,7 +59,7 @@ async def stop_all(settings: Settings, node: str, timeout: float = 30.0) -> str:
         if beat and time.time() - float(beat) < 3 * HEARTBEAT_EVERY_S:
             try:
                 res = await send_command(redis, Action.STOP_ALL, 0, actor="cli:stop-all",
-                                         timeout=timeout)
+                                         timeout=timeout, node=node)
                 return f"orchestrator: {res.message}"
             except ControlTimeout:
                 pass  # heartbeat key of a dead orchestrator: do it ourselves

@@ -128,15 +128,16 @@ class Spawner:
                     log.warning("zygote ended (%s); starting a new one", self.proc.returncode)
                 await self.start()
 
-    async def spawn(self, instance_id: int) -> int:
-        """Fork a worker for `instance_id`; returns its pid."""
+    async def spawn(self, instance_id: int, lease: str | None = None) -> int:
+        """Fork a worker for `instance_id` holding `lease` (fleet.leases); returns its pid."""
         await self.ensure_started()
         assert self.proc is not None and self.proc.stdin is not None
         self._seq += 1
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pending[self._seq] = fut
         self.proc.stdin.write(json.dumps({"op": "spawn", "seq": self._seq,
-                                          "instance_id": instance_id}).encode() + b"\n")
+                                          "instance_id": instance_id,
+                                          "lease": lease}).encode() + b"\n")
         await self.proc.stdin.drain()
         # No timeout here: the zygote answers every request or dies (then the reader fails
         # the future). Giving up early would leave a forked worker nobody watches.

@@ -2,6 +2,10 @@
 
 Every operation on an instance holds that instance's lock, so a control command, a reconcile
 pass, a backoff timer and an exit never interleave for the same bot.
+
+Several nodes may share the database and Redis: a node starts an instance only after taking
+its lease (`fleet.leases`), leaves alone the instances whose lease another node holds, and
+keeps the leases of what it runs or waits to restart until it lets them go.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from fleet.crashpolicy import (
     decide,
 )
 from fleet.exitcodes import ExitCode
+from fleet.leases import DEFAULT_TTL_S, Lease, LeaseBook, live_nodes, preferred_node
 from fleet.runtime import RuntimeRecord, RuntimeStore
 from fleet.states import InstanceState
 from orchestrator import alerts
@@ -38,6 +43,7 @@ from orchestrator.reconciler import Actual, Desired, Step, load_desired, plan
 
 log = logging.getLogger("orchestrator")
 S = InstanceState
+_UNKNOWN = object()  # "not looked up yet" (None means "looked up: nobody holds it")
 
 
 @dataclass(eq=False)
@@ -51,6 +57,7 @@ class Worker:
     stopping: str | None = None  # why we asked it to stop ("stop", "restart", "stuck", ...)
     kill_timer: asyncio.TimerHandle | None = None
     code: int | None = None  # exit status; < 0: killed by that signal
+    lease: str | None = None  # the lease value it runs under
     handled: bool = False
     exited: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -82,7 +89,8 @@ class TokenBucket:
 class Supervisor:
     def __init__(self, redis: aioredis.Redis, spawner: Spawner, policy: PolicyConfig, node: str,
                  *, spawn_rate: float = 20.0, spawn_burst: int = 10,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, lease_ttl: float = DEFAULT_TTL_S,
+                 placement_grace: float = 5.0) -> None:
         self.redis = redis
         self.store = RuntimeStore(redis)
         self.spawner = spawner
@@ -99,6 +107,12 @@ class Supervisor:
         self.adopted = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self.locale = "pt-BR"
+        self.leases = LeaseBook(redis, node, lease_ttl)
+        self.held: dict[int, str] = {}  # instance id -> lease value this node holds
+        self.nodes: set[str] = {node}  # live orchestrator nodes, see live_nodes()
+        self._nodes_at = -1e9
+        self.placement_grace = placement_grace
+        self.unowned_since: dict[int, float] = {}
 
     # --- reconcile -----------------------------------------------------------------------
     async def reconcile(self, ids: set[int] | None = None) -> int:
@@ -112,11 +126,14 @@ class Supervisor:
                 self.desired.pop(iid, None)
             self.desired.update(desired)
         records = await self.store.get_many(ids)
-        await asyncio.gather(*(self.reconcile_one(i, records.get(i)) for i in ids))
+        holders = await self.leases.holders(ids)
+        await asyncio.gather(*(self.reconcile_one(i, records.get(i), holder=holders.get(i))
+                               for i in ids))
         return len(ids)
 
     async def reconcile_one(self, iid: int, rec: RuntimeRecord | None = None,
-                            fetch: bool = False) -> None:
+                            fetch: bool = False, holder: Lease | None | object = _UNKNOWN,
+                            ) -> None:
         async with self.locks[iid]:
             if fetch:
                 rec = await self.store.get(iid)
@@ -127,10 +144,100 @@ class Supervisor:
                                             rec.config_version if rec else None),
                             next_start_at=rec.next_start_at if rec else None)
             step = plan(desired, actual, time.time(), self.drained)
+            if step != Step.NONE and worker is None and iid not in self.held:
+                step = await self._gate(iid, step, holder)
             if step != Step.NONE:
                 log.info("instance %s: %s (state %s)", iid, step, actual.state,
                          extra={"instance_id": iid})
             await self._apply(iid, step, desired, actual)
+
+    async def _gate(self, iid: int, step: Step, holder: Lease | None | object = _UNKNOWN,
+                    ) -> Step:
+        """For an instance this node neither runs nor holds: act only if no other node holds
+        its lease, and start it only if this node is where it belongs (or nobody took it)."""
+        lease = holder if isinstance(holder, Lease) or holder is None else \
+            (await self.leases.holders([iid]))[iid]
+        if lease is not None and lease.node != self.node:
+            return Step.NONE  # another node's bot: its orchestrator acts on it
+        if lease is not None:  # ours from before a restart (a backoff timer): keep it
+            self.held[iid] = lease.value
+            return step
+        if step == Step.START and not self._may_place(iid, await self.live_nodes()):
+            return Step.NONE
+        return step
+
+    async def live_nodes(self, max_age: float = 0.25) -> set[str]:
+        """The live orchestrator nodes, looked up at most once per `max_age` s."""
+        now = time.monotonic()
+        if now - self._nodes_at > max_age:
+            self.nodes = await live_nodes(self.redis) | {self.node}
+            self._nodes_at = now
+        return self.nodes
+
+    def _may_place(self, iid: int, nodes: set[str]) -> bool:
+        """Rendezvous placement over the live nodes; any node takes an instance that its
+        preferred node left unowned for `placement_grace` s (that node may be stuck)."""
+        if preferred_node(iid, nodes) in (None, self.node):
+            self.unowned_since.pop(iid, None)
+            return True
+        now = time.time()
+        first = self.unowned_since.setdefault(iid, now)
+        if now - first >= self.placement_grace:
+            del self.unowned_since[iid]
+            return True
+        self._schedule(iid, first + self.placement_grace)  # look again then
+        return False
+
+    async def _release(self, iid: int) -> None:
+        """Let go of the instance's lease (it rests; any node may start it when wanted)."""
+        value = self.held.pop(iid, None)
+        if value is not None:
+            await self.leases.release(iid, value)
+
+    async def leases_round(self) -> None:
+        """Renew this node's leases, then look for the bots of dead nodes to take over."""
+        await self.renew_leases()
+        if self.drained:
+            return
+        orphans = await self.leases.orphans(await self.live_nodes(max_age=0))
+        if orphans:
+            log.info("%d instance(s) of stopped nodes without a lease: reconciling",
+                     len(orphans))
+            await self.reconcile(orphans)
+
+    async def renew_leases(self) -> None:
+        """Renew every lease this node holds; let go of the instances another node took."""
+        held = dict(self.held)
+        for iid in await self.leases.renew(held):
+            if self.held.get(iid) != held[iid]:
+                continue  # re-acquired meanwhile
+            del self.held[iid]
+            log.warning("instance %s: its lease is held by another node now; letting go",
+                        iid, extra={"instance_id": iid})
+            self.cancel_timer(iid)
+            worker = self.workers.get(iid)
+            if worker is not None:
+                self.signal_stop(worker, "lease")
+
+    async def claim_adopted(self, records: dict[int, RuntimeRecord]) -> None:
+        """Hold the leases of the workers adopted after a restart: the value each was started
+        with, if nobody else holds the lease meanwhile (else the worker is fenced off)."""
+        ids = [i for i in records if i in self.workers]
+        current = await self.leases.holders(ids)
+        for iid in ids:
+            rec, lease, worker = records[iid], current[iid], self.workers[iid]
+            if lease is not None and lease.node != self.node:
+                log.warning("instance %s: adopted worker %s is fenced off by node %s",
+                            iid, worker.pid, lease.node, extra={"instance_id": iid})
+                self.signal_stop(worker, "lease")
+                continue
+            value = lease.value if lease is not None else rec.lease
+            if value is None:  # a worker started before leases existed
+                granted, _ = await self.leases.acquire(iid)
+                value = granted.value if granted else None
+            if value is not None:
+                self.held[iid] = value
+                worker.lease = value
 
     async def _apply(self, iid: int, step: Step, desired: Desired | None, actual: Actual) -> None:
         if step == Step.START:
@@ -146,27 +253,44 @@ class Supervisor:
             await self.stop_locked(iid, "stop")
             rest = desired.rest_state if desired else S.STOPPED
             await self.store.transition(iid, rest, pid=None, next_start_at=None)
+            await self._release(iid)
         elif actual.next_start_at and actual.state in (S.BACKOFF, S.CRASHLOOP):
             self._schedule(iid, actual.next_start_at)  # e.g. timers of a previous orchestrator
 
     # --- start / stop -------------------------------------------------------------------
     async def start(self, iid: int, config_version: int | None) -> Worker | None:
-        """Fork a worker now (paced by the bucket); the caller holds the instance lock."""
+        """Take the lease and fork a worker now (paced by the bucket); the caller holds the
+        instance lock. None: another node holds the lease."""
+        lease, other = await self.leases.acquire(iid)
+        if lease is None:
+            log.info("instance %s: not started, node %s holds it", iid,
+                     other.node if other else "?", extra={"instance_id": iid})
+            self.held.pop(iid, None)
+            self.cancel_timer(iid)
+            return None
+        self.held[iid] = lease.value
+        try:
+            return await self._fork(iid, config_version, lease.value)
+        except BaseException:
+            await self._release(iid)
+            raise
+
+    async def _fork(self, iid: int, config_version: int | None, lease: str) -> Worker:
         await self.bucket.take()
         day = time.strftime("%Y%m%d", time.gmtime())
         pipe = self.redis.pipeline(transaction=False)
         pipe.incr(keys.restart_budget(iid, day))
         pipe.expire(keys.restart_budget(iid, day), 2 * 86400)
         await pipe.execute()
-        pid = await self.spawner.spawn(iid)
-        worker = Worker(iid, pid, proc_start_time(pid), time.time(), config_version)
+        pid = await self.spawner.spawn(iid, lease)
+        worker = Worker(iid, pid, proc_start_time(pid), time.time(), config_version, lease=lease)
         self.workers[iid] = worker
         self.by_pid[pid] = worker
         self._watch(worker)  # before any await that can fail: a live worker is always watched
         await self.store.transition(iid, S.STARTING, pid=pid, pid_start=worker.start,
                                     node=self.node, config_version=config_version,
                                     spawned_at=f"{worker.spawned_at:.3f}", next_start_at=None,
-                                    online_since=None)
+                                    online_since=None, lease=lease)
         log.info("instance %s: worker %s started", iid, pid, extra={"instance_id": iid})
         return worker
 
@@ -181,7 +305,7 @@ class Supervisor:
         if rec.pid is None or not is_same_process(rec.pid, rec.pid_start):
             return False
         worker = Worker(rec.instance_id, rec.pid, rec.pid_start, spawned_at or rec.since or
-                        time.time(), rec.config_version)
+                        time.time(), rec.config_version, lease=rec.lease)
         self.workers[rec.instance_id] = worker
         self.by_pid[rec.pid] = worker
         self._watch(worker)
@@ -271,12 +395,20 @@ class Supervisor:
 
     async def _after_exit(self, worker: Worker) -> None:
         iid, now, code = worker.instance_id, time.time(), worker.code
+        if code == ExitCode.LEASE_LOST or worker.stopping == "lease":
+            # fenced off: the node that holds the lease now runs it and writes its record
+            if worker.lease is not None and self.held.get(iid) == worker.lease:
+                del self.held[iid]
+            log.info("instance %s: worker %s let go (lease held elsewhere)", iid, worker.pid,
+                     extra={"instance_id": iid})
+            return
         if worker.stopping == "restart":
             code = ExitCode.RESTART_REQUESTED
         if worker.stopping in ("stop", "drain"):
             desired = self.desired.get(iid)
             rest = desired.rest_state if desired and not desired.run else S.STOPPED
             await self.store.transition(iid, rest, pid=None)
+            await self._release(iid)
             return
         rec = await self.store.get(iid)
         if code not in (ExitCode.CONFIG, ExitCode.SESSION_LIMIT, ExitCode.RESTART_REQUESTED):
@@ -326,6 +458,9 @@ class Supervisor:
                               history: list[Crash], now: float) -> None:
         desired = self.desired.get(iid)
         errors = [c.to_dict() for c in history[:10]]
+        if decision.verdict != Verdict.RESTART and decision.verdict != Verdict.CRASHLOOP or \
+                desired is None or not desired.run or self.drained:
+            await self._release(iid)  # it rests: nobody runs it until something changes
         if decision.verdict == Verdict.ERROR:
             await self.store.transition(iid, S.ERROR, pid=None, next_start_at=None)
         elif decision.verdict == Verdict.SUSPEND:
@@ -425,9 +560,10 @@ class Supervisor:
             async with self.locks[iid]:
                 if await self.stop_locked(iid, "drain"):
                     await self.store.transition(iid, S.STOPPED, pid=None, next_start_at=None)
+                await self._release(iid)
 
         ids = list(self.workers)
-        await asyncio.gather(*(one(i) for i in ids))
+        await asyncio.gather(*(one(i) for i in set(ids) | set(self.held)))
         return len(ids)
 
     async def close(self) -> None:

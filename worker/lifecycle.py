@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from core.i18n import t
 from fleet import keys
 from fleet.exitcodes import CONFIG_CLOSE_CODES, ExitCode
+from fleet.leases import Lease, LeaseBook
 from fleet.runtime import RuntimeStore, StaleWriter
 from fleet.states import IllegalTransition, InstanceState
 from worker import extensions
@@ -66,9 +67,16 @@ class Lifecycle:
     """Heartbeats while the event loop and the gateway are healthy; writes READY and the end."""
 
     def __init__(self, instance_id: int, store: RuntimeStore, *, beat_every: float,
-                 gateway_grace: float, locale: str) -> None:
+                 gateway_grace: float, locale: str, lease: str | None = None,
+                 lease_ttl: float = 30.0) -> None:
         self.instance_id = instance_id
         self.store = store
+        # the orchestrator node's lease for this process: renewed with every beat; another
+        # holder means another node runs this bot now, and this process stops (fencing)
+        self.lease = lease
+        held = Lease.parse(lease)
+        self.leases = LeaseBook(store.redis, held.node, lease_ttl) if held else None
+        self.lease_lost = False
         self.pid = os.getpid()
         self.beat_every = beat_every
         self.gateway_grace = gateway_grace  # no gateway this long -> stop beating (stuck)
@@ -106,6 +114,14 @@ class Lifecycle:
         latency = bot.latency
         latency_ms = None if math.isinf(latency) or math.isnan(latency) else round(latency * 1e3, 1)
         guilds = len(bot.guilds) if self.ready else None
+        if self.leases is not None and self.lease is not None and \
+                await self.leases.renew({self.instance_id: self.lease}):
+            log.warning("instance lease %s now held by another node: stopping (fenced)",
+                        self.lease)
+            self.lease_lost = True
+            if self.stop is not None:
+                self.stop.set()
+            return
         await self.store.beat(self.instance_id, latency_ms, guilds)
         if self.ready and not self.online_written:
             await self._write_online(bot)
@@ -167,11 +183,11 @@ class Lifecycle:
         try:
             await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if stop.is_set():
-                log.info("stopping (signal)")
+                log.info("stopping (%s)", "lease lost" if self.lease_lost else "signal")
                 await bot.close()
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(runner, 10)
-                return Outcome(ExitCode.CLEAN)
+                return Outcome(ExitCode.LEASE_LOST if self.lease_lost else ExitCode.CLEAN)
             exc = runner.exception()
             outcome = classify(exc, bot, self.locale)
             log.error("bot ended: %s (%s)", outcome.error_code,

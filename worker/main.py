@@ -27,6 +27,7 @@ from core.vault import TokenVault, VaultError
 from fleet import keys
 from fleet.crashpolicy import PolicyConfig
 from fleet.exitcodes import ExitCode
+from fleet.leases import lease_ttl
 from fleet.models import BotInstance
 from fleet.runtime import RuntimeStore
 from worker import extensions
@@ -117,7 +118,8 @@ async def _write_exit(store: RuntimeStore, instance_id: int, outcome: Outcome) -
     await pipe.execute()
 
 
-async def serve(instance_id: int, settings: Settings, policy: PolicyConfig) -> Outcome:
+async def serve(instance_id: int, settings: Settings, policy: PolicyConfig,
+                lease: str | None = None, ttl: float = 30.0) -> Outcome:
     redis = core_redis.connect(settings.redis_url)
     store = RuntimeStore(redis)
     locale = settings.default_locale
@@ -137,7 +139,8 @@ async def serve(instance_id: int, settings: Settings, policy: PolicyConfig) -> O
         bot = build_bot(ctx, extensions.enabled(os.environ),
                         float(os.environ.get("VITRINE_GUILD_READY_TIMEOUT", "0.5")))
         life = Lifecycle(instance_id, store, beat_every=_beat_every(policy),
-                         gateway_grace=policy.stuck_after, locale=locale)
+                         gateway_grace=policy.stuck_after, locale=locale, lease=lease,
+                         lease_ttl=ttl)
         mark_ready(bot, life.on_ready)
         outcome = await life.run(bot, token.reveal())
         return outcome
@@ -160,11 +163,13 @@ def _beat_every(policy: PolicyConfig) -> float:
     return float(raw) if raw else max(0.2, min(10.0, policy.stuck_after / 4))
 
 
-def run_instance(instance_id: int) -> int:
-    """Run one instance in this process; returns the exit code (an `ExitCode`)."""
+def run_instance(instance_id: int, lease: str | None = None) -> int:
+    """Run one instance in this process; returns the exit code (an `ExitCode`). `lease`: the
+    "node:token" the orchestrator acquired for this process (None: run without one)."""
     try:
         settings = load_settings()
         policy = PolicyConfig.from_env(os.environ)
+        ttl = lease_ttl(os.environ)
     except (ConfigError, ValueError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr, flush=True)
         return ExitCode.CONFIG
@@ -174,7 +179,7 @@ def run_instance(instance_id: int) -> int:
     # Not asyncio.run(): its final "cancel every task and wait" must not keep a finished
     # worker alive; the process ends right after.
     loop = asyncio.new_event_loop()
-    outcome = loop.run_until_complete(serve(instance_id, settings, policy))
+    outcome = loop.run_until_complete(serve(instance_id, settings, policy, lease, ttl))
     log.info("worker exiting with %s", outcome.code.name)
     logging.shutdown()
     return int(outcome.code)

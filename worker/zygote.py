@@ -1,7 +1,8 @@
 """The zygote: a template process that imported disnake and the project once, then forks one
 worker per request (`python -m worker.zygote`, started by the orchestrator).
 
-Protocol: JSON lines. stdin: {"op": "spawn", "seq": N, "instance_id": ID}. stdout:
+Protocol: JSON lines. stdin: {"op": "spawn", "seq": N, "instance_id": ID, "lease": "node:token"
+or null}. stdout:
 {"op": "spawned", "seq": N, "instance_id": ID, "pid": P} and, when a child ends,
 {"op": "exited", "pid": P, "code": C} (C < 0: killed by signal -C). EOF on stdin (the
 orchestrator is gone) ends the zygote; its children are in their own sessions and keep running.
@@ -181,7 +182,7 @@ def _warm_redis(settings: Settings) -> None:
     asyncio.run(asyncio.wait_for(ping(), 5))
 
 
-def _child(instance_id: int, fds: list[int]) -> None:
+def _child(instance_id: int, fds: list[int], lease: str | None = None) -> None:
     """In the forked child: drop the zygote's fds and signal set-up, run the worker, exit."""
     from worker.main import detach, run_instance
 
@@ -191,7 +192,7 @@ def _child(instance_id: int, fds: list[int]) -> None:
     code = 70  # EX_SOFTWARE if something below raises
     try:
         detach(instance_id, Path(os.environ.get("LOG_DIR", "logs") or "logs"))
-        code = run_instance(instance_id)
+        code = run_instance(instance_id, lease=lease)
     finally:
         os._exit(code)
 
@@ -220,17 +221,19 @@ class Zygote:
                 return
             self.send({"op": "exited", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
 
-    def spawn(self, seq: int, instance_id: int) -> None:
+    def spawn(self, seq: int, instance_id: int, lease: str | None = None) -> None:
         pid = os.fork()
         if pid == 0:
-            _child(instance_id, [self.wake_r, self.wake_w, *self.extra_fds])
+            _child(instance_id, [self.wake_r, self.wake_w, *self.extra_fds], lease)
         self.send({"op": "spawned", "seq": seq, "instance_id": instance_id, "pid": pid})
 
     def handle(self, line: bytes) -> None:
         try:
             msg = json.loads(line)
             if msg.get("op") == "spawn":
-                self.spawn(int(msg["seq"]), int(msg["instance_id"]))
+                lease = msg.get("lease")
+                self.spawn(int(msg["seq"]), int(msg["instance_id"]),
+                           str(lease) if lease else None)
         except (ValueError, KeyError, TypeError) as exc:
             print(f"zygote: bad request {line[:200]!r}: {exc}", file=sys.stderr, flush=True)
 

@@ -38,6 +38,12 @@ async def test_crashloop_is_seen_then_suspended_then_resumed(tmp_path, fleet, dc
         status = await (await client.get("/api/status", headers=AUTH)).get_json()
         assert status["instances"]["crashloop"] == 1
         assert status["services"]["orchestrator"]["ok"]
+        node = status["services"]["orchestrator"]["node_status"][fleet.node]
+        # the crash-looping bot's lease stays with this node while it waits for its restart
+        # (the figures are those of the node's last heartbeat: running or waiting)
+        assert node["workers"] in (0, 1) and node["leases"] == 1 and node["drained"] is False
+        assert node["heartbeat_age_s"] < 15 and node["pid"] == fleet.proc.pid
+        assert status["services"]["orchestrator"]["down_nodes"] == []
         queue = await (await client.get("/api/monitor/requests?type=alert",
                                         headers=AUTH)).get_json()
         assert [i["detail"]["instance_id"] for i in queue["items"]] == [iid]

@@ -70,6 +70,17 @@ class Fleet:
         self.store = RuntimeStore(self.redis)
         self.runs = 0
 
+    def peer(self) -> Fleet:
+        """Another orchestrator node on the same database, Redis, sandbox and token key (as
+        on a second machine); its output goes to its own folder."""
+        folder = self.tmp / f"peer-{uuid.uuid4().hex[:6]}"
+        folder.mkdir()
+        other = Fleet(folder, self.database_url, self.redis_url, self.env["DISCORD_API_BASE"])
+        other.key, other.vault = self.key, self.vault
+        node = other.node
+        other.env = {**self.env, "ORCHESTRATOR_NODE": node, "LOG_DIR": str(folder / "logs")}
+        return other
+
     # --- processes --------------------------------------------------------------------
     def start(self) -> None:
         self.runs += 1

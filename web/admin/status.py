@@ -28,11 +28,26 @@ ORCHESTRATOR_STALE_S = keys.ORCHESTRATOR_TTL
 PENDING_WITHDRAWALS = (WithdrawalStatus.REQUESTED, WithdrawalStatus.PROCESSING)
 
 
+class NodeStatus(BaseModel):
+    """One orchestrator node, from the status it publishes with every heartbeat."""
+
+    heartbeat_age_s: float
+    workers: int | None = None  # worker processes it watches
+    leases: int | None = None  # instances it holds (running or waiting to restart)
+    managed: int | None = None  # instances in its view of the database
+    adopted: int | None = None  # workers taken over at its last start
+    drained: bool | None = None  # `vitrine fleet stop` ran: it starts nothing
+    pid: int | None = None
+
+
 class Health(BaseModel):
     ok: bool
     detail: str | None = None
     nodes: dict[str, float] | None = None
     heartbeat_age_s: float | None = None
+    node_status: dict[str, NodeStatus] | None = None
+    # nodes that hold instances but stopped beating: their bots move once the leases lapse
+    down_nodes: list[str] | None = None
 
 
 class StatusOut(BaseModel):
@@ -59,15 +74,36 @@ async def _portal_health(settings: Settings) -> dict[str, Any]:
         return {"ok": False, "detail": type(exc).__name__}
 
 
+def _int(raw: str | None) -> int | None:
+    return int(float(raw)) if raw not in (None, "") else None
+
+
 async def _orchestrators(redis) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     nodes = sorted(await redis.smembers(keys.ORCHESTRATOR_NODES))
-    beats = await asyncio.gather(*(redis.get(keys.orchestrator_heartbeat(n)) for n in nodes))
+    pipe = redis.pipeline(transaction=False)
+    for node in nodes:
+        pipe.get(keys.orchestrator_heartbeat(node))
+        pipe.hgetall(keys.orchestrator_status(node))
+    values = await pipe.execute() if nodes else []
     now = time.time()
-    live = {n: round(now - float(b), 1) for n, b in zip(nodes, beats, strict=True) if b}
+    live: dict[str, float] = {}
+    detail: dict[str, dict[str, Any]] = {}
+    for index, node in enumerate(nodes):
+        beat, figures = values[2 * index], values[2 * index + 1]
+        if not beat:
+            continue
+        live[node] = round(now - float(beat), 1)
+        detail[node] = {
+            "heartbeat_age_s": live[node], "workers": _int(figures.get("live")),
+            "leases": _int(figures.get("leases")), "managed": _int(figures.get("managed")),
+            "adopted": _int(figures.get("adopted")), "pid": _int(figures.get("pid")),
+            "drained": figures.get("drained") == "1" if figures.get("drained") else None}
     return {
         "ok": bool(live) and min(live.values()) < ORCHESTRATOR_STALE_S,
         "nodes": live,
         "heartbeat_age_s": min(live.values()) if live else None,
+        "node_status": detail,
+        "down_nodes": [n for n in nodes if n not in live],
     }
 
 

@@ -1,0 +1,186 @@
+"""Which orchestrator node owns an instance: a Redis lease with a fencing token.
+
+Several orchestrator nodes may share one database and one Redis (ARCHITECTURE, decision 8).
+An instance is run by the node that holds its lease `keys.lease(id)` = `"<node>:<token>"`,
+a string with a TTL. The token comes from one counter (`keys.FENCING_COUNTER`) and grows with
+every grant, so a later owner always carries a larger token than an earlier one.
+
+* The node acquires the lease just before it forks a worker (a new token every time) and hands
+  the value to the worker. It renews the leases of everything it holds (live workers, and
+  instances waiting in backoff, whose timer is its own) every `ttl / 3` in one script call.
+* The worker renews its own lease with every heartbeat, so its bot keeps running while its
+  orchestrator is down or restarting (the restarted node adopts it), and it stops itself as
+  soon as the lease names another holder (exit code `LEASE_LOST`): a fenced-off worker never
+  keeps a second gateway session.
+* A lease that nobody renews (the node's machine died: workers and orchestrator gone) expires
+  after `ttl`; another live node then acquires it and starts the bot.
+* A lease that has vanished (Redis restarted empty) is re-created by its holder on its next
+  renewal, if nobody took it first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from fleet import keys
+
+DEFAULT_TTL_S = 30.0
+TTL_ENV = "VITRINE_LEASE_TTL_S"
+
+
+def lease_ttl(environ: Mapping[str, str]) -> float:
+    """The lease TTL in seconds (VITRINE_LEASE_TTL_S, default 30); ValueError names the
+    variable when it is not a number of at least 1."""
+    raw = environ.get(TTL_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TTL_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value >= 1.0:
+        raise ValueError(f"{TTL_ENV}={raw!r}: expected seconds >= 1, e.g. 30")
+    return value
+
+# KEYS[1] lease, KEYS[2] fencing counter, KEYS[3] the node's lease set; ARGV[1] node,
+# ARGV[2] ttl ms, ARGV[3] instance id.
+# -> {1, "node:token"} granted, or {0, current value} held by another node.
+_ACQUIRE = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local holder = string.match(cur, '^(.*):%d+$')
+  if holder ~= ARGV[1] then return {0, cur} end
+end
+local token = redis.call('INCR', KEYS[2])
+local value = ARGV[1] .. ':' .. token
+redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[3])
+return {1, value}
+"""
+
+# KEYS lease keys; ARGV[1] ttl ms, ARGV[2..] the value held for each key.
+# Renews each lease still holding that value, re-creates a vanished one; -> 1-based indexes of
+# the leases now held by someone else.
+_RENEW = """
+local lost = {}
+for i, key in ipairs(KEYS) do
+  local want = ARGV[i + 1]
+  local cur = redis.call('GET', key)
+  if cur == want then
+    redis.call('PEXPIRE', key, ARGV[1])
+  elseif not cur then
+    redis.call('SET', key, want, 'PX', ARGV[1])
+  else
+    table.insert(lost, i)
+  end
+end
+return lost
+"""
+
+# KEYS[1] lease; ARGV[1] value. Deletes the lease only if it still holds that value.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Lease:
+    node: str
+    token: int
+
+    @property
+    def value(self) -> str:
+        return f"{self.node}:{self.token}"
+
+    @classmethod
+    def parse(cls, raw: str | None) -> Lease | None:
+        if not raw or ":" not in raw:
+            return None
+        node, _, token = raw.rpartition(":")
+        return cls(node, int(token)) if token.isdigit() else None
+
+
+def preferred_node(instance_id: int, nodes: Iterable[str]) -> str | None:
+    """Rendezvous hashing: the live node that should take an unowned instance. Every node
+    computes the same answer, and a node joining or leaving moves only its share."""
+    def weight(node: str) -> bytes:
+        return hashlib.blake2b(f"{node}\0{instance_id}".encode(), digest_size=8).digest()
+
+    return max(nodes, key=weight, default=None)
+
+
+class LeaseBook:
+    """The lease operations; `ttl` in seconds."""
+
+    def __init__(self, redis: aioredis.Redis, node: str, ttl: float = DEFAULT_TTL_S) -> None:
+        self.redis = redis
+        self.node = node
+        self.ttl_ms = max(1, int(ttl * 1000))
+
+    async def acquire(self, instance_id: int) -> tuple[Lease | None, Lease | None]:
+        """(granted lease, None), or (None, the other node's lease)."""
+        ok, value = await self.redis.eval(  # type: ignore[misc]
+            _ACQUIRE, 3, keys.lease(instance_id), keys.FENCING_COUNTER,
+            keys.node_leases(self.node), self.node, self.ttl_ms, instance_id)
+        lease = Lease.parse(value)
+        return (lease, None) if int(ok) == 1 else (None, lease)
+
+    async def renew(self, held: dict[int, str]) -> set[int]:
+        """Renew every lease in `held` ({instance id: value}); returns the ids lost to
+        another holder (re-creating the vanished ones)."""
+        if not held:
+            return set()
+        ids = list(held)
+        lost = await self.redis.eval(  # type: ignore[misc]
+            _RENEW, len(ids), *[keys.lease(i) for i in ids], self.ttl_ms,
+            *[held[i] for i in ids])
+        gone = {ids[int(i) - 1] for i in lost or []}
+        if gone:
+            await self.redis.srem(keys.node_leases(self.node), *gone)
+        return gone
+
+    async def release(self, instance_id: int, value: str) -> bool:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.eval(_RELEASE, 1, keys.lease(instance_id), value)
+        pipe.srem(keys.node_leases(self.node), instance_id)
+        released, _ = await pipe.execute()
+        return bool(released)
+
+    async def orphans(self, live: set[str]) -> set[int]:
+        """Instances that nodes no longer alive took and whose leases have lapsed: theirs to
+        take over for the live nodes. Work grows with the dead nodes' instances only; a dead
+        node with nothing left is forgotten."""
+        found: set[int] = set()
+        for node in await self.redis.smembers(keys.ORCHESTRATOR_NODES):
+            if node in live:
+                continue
+            ids = [int(i) for i in await self.redis.smembers(keys.node_leases(node))]
+            current = await self.holders(ids)
+            moved = [i for i, lease in current.items() if lease is not None and lease.node != node]
+            if moved:
+                await self.redis.srem(keys.node_leases(node), *moved)
+            found |= {i for i, lease in current.items() if lease is None}
+            if not ids:
+                await self.redis.srem(keys.ORCHESTRATOR_NODES, node)
+        return found
+
+    async def holders(self, instance_ids: Iterable[int]) -> dict[int, Lease | None]:
+        ids = list(instance_ids)
+        if not ids:
+            return {}
+        values = await self.redis.mget([keys.lease(i) for i in ids])
+        return {i: Lease.parse(v) for i, v in zip(ids, values, strict=True)}
+
+
+async def live_nodes(redis: aioredis.Redis) -> set[str]:
+    """Orchestrator nodes whose heartbeat has not expired."""
+    nodes = sorted(await redis.smembers(keys.ORCHESTRATOR_NODES))
+    if not nodes:
+        return set()
+    beats = await redis.mget([keys.orchestrator_heartbeat(n) for n in nodes])
+    return {n for n, b in zip(nodes, beats, strict=True) if b}
