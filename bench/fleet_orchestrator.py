@@ -193,6 +193,10 @@ class Bench:
             idle_cpu = (cpu_ticks(orch.pid) - before) / CLK / args.idle * 100
             print(f"orchestrator CPU while {len(recs)} bots idle: {idle_cpu:.2f} % of one core "
                   f"over {args.idle:.0f} s", flush=True)
+            later = [uss_kb(int(r["pid"]))[0] for r in recs.values()]
+            print(f"USS per worker after {args.idle:.0f} s more idle (heartbeats, lease "
+                  f"renewals): p50 {statistics.median(later) / 1024:.1f} MB, "
+                  f"max {max(later) / 1024:.1f} MB", flush=True)
             to_start, to_ready = await self.crashes(redis, recs)
             print(f"crash -> replacement started: p50 {statistics.median(to_start):.0f} ms, "
                   f"p90 {pct(to_start, 0.9):.0f} ms (n={len(to_start)})", flush=True)

@@ -106,8 +106,8 @@ def settings_env(cfg: DemoConfig) -> dict[str, str]:
         "MERCADOPAGO_ACCESS_TOKEN": DEMO_MP_ACCESS_TOKEN,
         "MERCADOPAGO_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET,
         "ORCHESTRATOR_NODE": cfg.node,
-        # quicker delivery sweeps and panel refreshes than production, same code path
-        "VITRINE_DELIVERY_SWEEP_S": "1", "VITRINE_PANEL_REFRESH_S": "2",
+        # quicker panel refreshes than production, same code path
+        "VITRINE_PANEL_REFRESH_S": "2",
     }
     if cfg.redis_url:
         env["REDIS_URL"] = cfg.redis_url

@@ -113,7 +113,7 @@ async def mark_delivered(order_id: int, path: DeliveryPath, actor: str) -> bool:
 
 
 async def mark_failed(order_id: int) -> None:
-    """Neither DM nor channel worked: the order stays paid; the sweeper tries again later."""
+    """Neither DM nor channel worked: the order stays paid; the reconciler re-enqueues it later."""
     await Order.filter(id=order_id).update(delivery_path=DeliveryPath.FAILED,
                                            delivery_attempts=F("delivery_attempts") + 1,
                                            updated_at=datetime.now(UTC))

@@ -4,7 +4,9 @@ One pass (`reconcile_once`):
 1. webhook events left `accepted` (process died) or failed transiently → processed again;
 2. payments still pending/in process after their webhook should have arrived → asked about;
 3. pending orders past their reservation with no charge at the provider → expired;
-4. paid orders not delivered after a grace period → delivery re-enqueued (never re-allocated).
+4. paid orders not delivered after a grace period, and `waiting_stock` orders a restock filled
+   whose delivery never reached their worker → delivery re-enqueued (never re-allocated). This is
+   the only sweeper: bot workers do not poll the database for it.
 
 Run it as a process: `python -m shop.reconcile [--interval 30] [--once]`.
 """
@@ -27,6 +29,7 @@ from core.errors import ConfigError
 from core.logging import register_secret, setup_logging
 from core.settings import Settings, load_settings
 from fleet.exitcodes import ExitCode
+from shop.allocation import sold_items
 from shop.errors import ShopError
 from shop.models import Order, Payment, WebhookEvent
 from shop.orders import transition
@@ -123,8 +126,14 @@ async def _expire_orphan_orders(now: datetime, policy: Policy, report: Reconcile
 
 async def _requeue_deliveries(svc: PaymentServices, now: datetime, policy: Policy,
                               report: ReconcileReport) -> None:
-    stale = await Order.filter(status=OrderStatus.PAID,
-                               paid_at__lte=now - policy.delivery_grace).limit(policy.batch)
+    before = now - policy.delivery_grace
+    stale = list(await Order.filter(status=OrderStatus.PAID, paid_at__lte=before)
+                 .order_by("id").limit(policy.batch))
+    waiting = await Order.filter(status=OrderStatus.WAITING_STOCK, updated_at__lte=before) \
+        .order_by("id").limit(policy.batch)
+    for order in waiting:  # filled by a restock (items sold to it) but never delivered
+        if len(await sold_items(order.id)) >= order.quantity:
+            stale.append(order)
     for order in stale:
         if await enqueue_delivery(svc.redis, order):
             report.deliveries_requeued += 1

@@ -155,7 +155,8 @@ async def on_stock_added(variation_id: int, added: int, redis: Any = None) -> in
 
     Fills this variation's `waiting_stock` orders, oldest first (`shop.waiting_stock`), and
     hands them to their worker through `redis` (when None, a short-lived client from the
-    settings; if Redis cannot be reached the worker's sweeper enqueues them within a minute).
+    settings; if Redis cannot be reached the reconciler, `python -m shop.reconcile`, enqueues
+    them within a minute or two).
     """
     from shop.waiting_stock import retry_waiting_stock
 
@@ -183,7 +184,7 @@ def _settings_redis() -> Any:
 
     try:
         return core_redis.connect(load_settings().redis_url)
-    except Exception as exc:  # noqa: BLE001 - no settings here: the worker's sweeper enqueues
+    except Exception as exc:  # noqa: BLE001 - no settings here: the reconciler enqueues
         log.warning("restock: no Redis client (%s)", type(exc).__name__)
         return None
 

@@ -197,3 +197,25 @@ async def test_event_writer_groups_concurrent_deliveries_and_dedupes_within_a_ba
     assert await WebhookEvent.all().count() == 21
     assert await writer({"outcome": "accepted", "dedupe_key": "mp:0:1:payment.updated"}) \
         == "duplicate"
+
+
+async def test_waiting_stock_orders_filled_by_a_restock_are_requeued_only_when_complete(svc, mp):
+    """The reconciler is the only sweeper: a restock that filled a waiting order but whose
+    delivery entry never reached the worker (Redis down) is re-enqueued; a half-filled one
+    keeps waiting."""
+    store, order, payment = await paid_setup(svc, mp, quantity=2)
+    await mp.control.approve(int(payment.provider_payment_id))
+    await sync_payment(svc, str(payment.id), "system:test")
+    await transition(order.id, OrderStatus.WAITING_STOCK, "worker:test")
+    before = await stream_len(svc, store)
+    items = await StockItem.filter(order_id=order.id).order_by("id")
+    assert len(items) == 2
+    await StockItem.filter(id=items[0].id).update(status=StockStatus.SOLD)
+    await StockItem.filter(id=items[1].id).update(status=StockStatus.AVAILABLE, order_id=None)
+    assert (await reconcile_once(svc, NOW_POLICY)).deliveries_requeued == 0
+    assert await stream_len(svc, store) == before
+    await StockItem.filter(id=items[1].id).update(status=StockStatus.SOLD, order_id=order.id)
+    assert (await reconcile_once(svc, NOW_POLICY)).deliveries_requeued == 1
+    assert await stream_len(svc, store) == before + 1
+    entries = await svc.redis.xrange(keys.delivery_stream(store["instance"].id))
+    assert entries[-1][1]["order_id"] == str(order.id)

@@ -17,8 +17,6 @@ from tests.orchestrator.harness import Fleet
 
 STOREFRONT_ENV = {
     "VITRINE_DELIVERY_CLAIM_IDLE_S": "2",
-    "VITRINE_DELIVERY_SWEEP_S": "1",
-    "VITRINE_DELIVERY_GRACE_S": "3",
     "VITRINE_PANEL_REFRESH_S": "1",
     "MERCADOPAGO_ACCESS_TOKEN": "TEST-storefront",
 }

@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 import disnake
+from disnake.ext import commands
 
 from core.i18n import t
 
@@ -14,12 +15,18 @@ if TYPE_CHECKING:
     from worker.bot import WorkerBot
 
 
+# Defined once, at import (in the zygote), and added to each worker's bot: building a slash
+# command (signature and option parsing) in every worker would cost copy-on-write memory.
+@commands.slash_command(name="status", description="Bot status / estado do bot")
+async def status(inter: disnake.ApplicationCommandInteraction) -> None:
+    bot: WorkerBot = inter.bot  # type: ignore[assignment]
+    latency = bot.latency
+    ms = "?" if math.isinf(latency) or math.isnan(latency) else f"{latency * 1000:.0f}"
+    uptime = int(time.time() - (bot.ready_at or time.time()))
+    await inter.response.send_message(
+        t("worker.status.reply", inter.locale.value if inter.locale else None,
+          latency_ms=ms, uptime_s=uptime), ephemeral=True)
+
+
 def setup(bot: WorkerBot) -> None:
-    @bot.slash_command(name="status", description="Bot status / estado do bot")
-    async def status(inter: disnake.ApplicationCommandInteraction) -> None:
-        latency = bot.latency
-        ms = "?" if math.isinf(latency) or math.isnan(latency) else f"{latency * 1000:.0f}"
-        uptime = int(time.time() - (bot.ready_at or time.time()))
-        await inter.response.send_message(
-            t("worker.status.reply", inter.locale.value if inter.locale else None,
-              latency_ms=ms, uptime_s=uptime), ephemeral=True)
+    bot.add_slash_command(status)

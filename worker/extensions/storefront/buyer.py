@@ -6,13 +6,20 @@ import io
 from typing import Any
 
 import disnake
+from disnake.ext import commands
 
 from core.i18n import format_brl, t
 from shop import delivery
 from shop.models import Order, Product
 from shop.states import OrderStatus
 from worker.extensions.storefront import views
-from worker.extensions.storefront.common import GUILD_ONLY, Storefront, locale_of, reply
+from worker.extensions.storefront.common import (
+    GUILD_ONLY,
+    Storefront,
+    locale_of,
+    reply,
+    storefront_of,
+)
 from worker.extensions.storefront.delivery import send_dm
 
 LIST_LIMIT = 10
@@ -67,10 +74,13 @@ async def on_resend(sf: Storefront, inter: Any, args: list[str]) -> None:
                 **({"file": file} if file else {}))
 
 
+@commands.slash_command(name="meus-pedidos", description="Seus pedidos nesta loja / My orders",
+                        contexts=GUILD_ONLY)
+async def meus_pedidos(inter: disnake.ApplicationCommandInteraction) -> None:
+    sf = storefront_of(inter)
+    await sf.guarded(inter, my_orders(sf, inter))
+
+
 def setup(sf: Storefront) -> None:
     sf.route("resend", lambda inter, args: on_resend(sf, inter, args))
-
-    @sf.bot.slash_command(name="meus-pedidos", description="Seus pedidos nesta loja / My orders",
-                          contexts=GUILD_ONLY)
-    async def meus_pedidos(inter: disnake.ApplicationCommandInteraction) -> None:
-        await sf.guarded(inter, my_orders(sf, inter))
+    sf.bot.add_slash_command(meus_pedidos)

@@ -6,6 +6,7 @@ import io
 from typing import Any
 
 import disnake
+from disnake.ext import commands
 
 from core.i18n import t
 from shop import checkout, pricing, qr
@@ -14,7 +15,13 @@ from shop.models import Order, Payment, Product, Variation
 from shop.orders import cancel_order
 from shop.states import OrderStatus
 from worker.extensions.storefront import views
-from worker.extensions.storefront.common import GUILD_ONLY, Storefront, locale_of, reply
+from worker.extensions.storefront.common import (
+    GUILD_ONLY,
+    Storefront,
+    locale_of,
+    reply,
+    storefront_of,
+)
 
 
 async def show_card(sf: Storefront, inter: disnake.Interaction, variation_id: int,
@@ -148,15 +155,18 @@ async def buy_command(sf: Storefront, inter: disnake.ApplicationCommandInteracti
                                                   locale_of(inter)))
 
 
+@commands.slash_command(name="comprar", description="Comprar um produto / Buy a product",
+                        contexts=GUILD_ONLY)
+async def comprar(inter: disnake.ApplicationCommandInteraction, produto: str,
+                  quantidade: int = 1) -> None:
+    sf = storefront_of(inter)
+    await sf.guarded(inter, buy_command(sf, inter, produto, quantidade))
+
+
 def setup(sf: Storefront) -> None:
     for action, handler in {"buy": on_buy, "pick": on_pick, "qty": on_quantity,
                             "cpn": on_coupon_button, "cpm": on_coupon_modal, "abort": on_abort,
                             "ok": on_confirm, "pix": on_copy_code,
                             "cancel": on_cancel}.items():
         sf.route(action, lambda inter, args, h=handler: h(sf, inter, args))
-
-    @sf.bot.slash_command(name="comprar", description="Comprar um produto / Buy a product",
-                          contexts=GUILD_ONLY)
-    async def comprar(inter: disnake.ApplicationCommandInteraction, produto: str,
-                      quantidade: int = 1) -> None:
-        await sf.guarded(inter, buy_command(sf, inter, produto, quantidade))
+    sf.bot.add_slash_command(comprar)

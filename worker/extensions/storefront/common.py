@@ -36,6 +36,12 @@ def locale_of(inter: disnake.Interaction) -> str:
     return normalize_locale(inter.locale.value if inter.locale else None)
 
 
+def storefront_of(inter: Any) -> Storefront:
+    """The worker's storefront, for slash commands defined once per process image (at import,
+    in the zygote) rather than per bot: they find their state through the interaction."""
+    return inter.bot.storefront  # type: ignore[no-any-return]
+
+
 class Storefront:
     """Per-worker state: vault, payment services (made lazily in the worker's loop),
     the tenant (cached a few seconds), component routes and in-process locks."""

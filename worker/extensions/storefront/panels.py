@@ -13,6 +13,7 @@ import json
 import logging
 
 import disnake
+from disnake.ext import commands
 
 from core.i18n import t
 from fleet import keys
@@ -26,6 +27,7 @@ from worker.extensions.storefront.common import (
     is_staff,
     locale_of,
     reply,
+    storefront_of,
 )
 
 log = logging.getLogger("worker.storefront.panels")
@@ -121,21 +123,25 @@ async def refresher(sf: Storefront) -> None:
             log.exception("panel refresh failed")
 
 
+@commands.slash_command(name="painel", contexts=GUILD_ONLY,
+                        default_member_permissions=disnake.Permissions(manage_guild=True),
+                        description="Publicar/atualizar o painel de produtos (equipe)")
+async def painel(inter: disnake.ApplicationCommandInteraction, produto: str = "") -> None:
+    sf = storefront_of(inter)
+
+    async def work() -> None:
+        locale = locale_of(inter)
+        if not is_staff(inter):
+            await reply(inter, t("storefront.staff.only", locale))
+            return
+        await inter.response.defer(ephemeral=True)
+        store_locale = (await sf.tenant()).locale  # panels are public: the store's language
+        count = await post_panels(sf, inter.channel_id, store_locale, produto or None)
+        await inter.edit_original_response(t("storefront.panel.posted", locale, count=count))
+
+    await sf.guarded(inter, work())
+
+
 def setup(sf: Storefront) -> None:
-    @sf.bot.slash_command(name="painel", contexts=GUILD_ONLY,
-                          default_member_permissions=disnake.Permissions(manage_guild=True),
-                          description="Publicar/atualizar o painel de produtos (equipe)")
-    async def painel(inter: disnake.ApplicationCommandInteraction, produto: str = "") -> None:
-        async def work() -> None:
-            locale = locale_of(inter)
-            if not is_staff(inter):
-                await reply(inter, t("storefront.staff.only", locale))
-                return
-            await inter.response.defer(ephemeral=True)
-            store_locale = (await sf.tenant()).locale  # panels are public: the store's language
-            count = await post_panels(sf, inter.channel_id, store_locale, produto or None)
-            await inter.edit_original_response(t("storefront.panel.posted", locale, count=count))
-
-        await sf.guarded(inter, work())
-
+    sf.bot.add_slash_command(painel)
     sf.bot.add_background_task(lambda: refresher(sf), "storefront-panels")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import disnake
+from disnake.ext import commands
 from tortoise.functions import Count, Sum
 
 from core.i18n import format_brl, t
@@ -14,7 +15,14 @@ from shop.models import Order, Product, Variation
 from shop.states import PAID_ORDER_STATES
 from worker.extensions.storefront import views
 from worker.extensions.storefront.checkout_ui import find_product
-from worker.extensions.storefront.common import GUILD_ONLY, Storefront, is_staff, locale_of, reply
+from worker.extensions.storefront.common import (
+    GUILD_ONLY,
+    Storefront,
+    is_staff,
+    locale_of,
+    reply,
+    storefront_of,
+)
 
 BRT = timezone(timedelta(hours=-3))  # Brasília; Brazil has had no DST since 2019
 STAFF = disnake.Permissions(manage_guild=True)
@@ -86,29 +94,35 @@ async def sales_today(sf: Storefront, inter: disnake.ApplicationCommandInteracti
     await reply(inter, embed=embed)
 
 
+async def staff_only(inter: disnake.ApplicationCommandInteraction, work) -> None:
+    if not is_staff(inter):
+        work.close()
+        await reply(inter, t("storefront.staff.only", locale_of(inter)))
+        return
+    await storefront_of(inter).guarded(inter, work)
+
+
+@commands.slash_command(name="estoque", description="Estoque por produto (equipe)",
+                        contexts=GUILD_ONLY, default_member_permissions=STAFF)
+async def estoque(inter: disnake.ApplicationCommandInteraction) -> None:
+    await staff_only(inter, stock_count(storefront_of(inter), inter))
+
+
+@commands.slash_command(name="estoque-adicionar", contexts=GUILD_ONLY,
+                        default_member_permissions=STAFF,
+                        description="Adicionar estoque de um arquivo .txt, um item por linha")
+async def estoque_adicionar(inter: disnake.ApplicationCommandInteraction, produto: str,
+                            arquivo: disnake.Attachment, variacao: str = "") -> None:
+    await staff_only(inter, add_stock_file(storefront_of(inter), inter, produto, arquivo,
+                                           variacao))
+
+
+@commands.slash_command(name="vendas-hoje", description="Vendas de hoje (equipe)",
+                        contexts=GUILD_ONLY, default_member_permissions=STAFF)
+async def vendas_hoje(inter: disnake.ApplicationCommandInteraction) -> None:
+    await staff_only(inter, sales_today(storefront_of(inter), inter))
+
+
 def setup(sf: Storefront) -> None:
-    bot = sf.bot
-
-    async def staff_only(inter: disnake.ApplicationCommandInteraction, work) -> None:
-        if not is_staff(inter):
-            work.close()
-            await reply(inter, t("storefront.staff.only", locale_of(inter)))
-            return
-        await sf.guarded(inter, work)
-
-    @bot.slash_command(name="estoque", description="Estoque por produto (equipe)",
-                       contexts=GUILD_ONLY, default_member_permissions=STAFF)
-    async def estoque(inter: disnake.ApplicationCommandInteraction) -> None:
-        await staff_only(inter, stock_count(sf, inter))
-
-    @bot.slash_command(name="estoque-adicionar", contexts=GUILD_ONLY,
-                       default_member_permissions=STAFF,
-                       description="Adicionar estoque de um arquivo .txt, um item por linha")
-    async def estoque_adicionar(inter: disnake.ApplicationCommandInteraction, produto: str,
-                                arquivo: disnake.Attachment, variacao: str = "") -> None:
-        await staff_only(inter, add_stock_file(sf, inter, produto, arquivo, variacao))
-
-    @bot.slash_command(name="vendas-hoje", description="Vendas de hoje (equipe)",
-                       contexts=GUILD_ONLY, default_member_permissions=STAFF)
-    async def vendas_hoje(inter: disnake.ApplicationCommandInteraction) -> None:
-        await staff_only(inter, sales_today(sf, inter))
+    for command in (estoque, estoque_adicionar, vendas_hoje):
+        sf.bot.add_slash_command(command)
