@@ -63,7 +63,24 @@ def format_status(body: dict[str, Any]) -> str:
         out.append("webhooks:     success 24h " + ("n/a" if rate is None else f"{rate:.0%}"))
     if body.get("attention") is not None:
         out.append("attention:    " + ", ".join(f"{k} {v}" for k, v in body["attention"].items()))
+    out += _node_lines(body["services"].get("orchestrator") or {})
     return "\n".join(out).rstrip()
+
+
+def _node_lines(health: dict[str, Any]) -> list[str]:
+    """One table row per orchestrator node (several machines share the fleet), and the nodes
+    that stopped beating (their bots move to the others once their leases lapse)."""
+    nodes = health.get("node_status") or {}
+    lines: list[str] = []
+    if nodes:
+        rows = [(name, n.get("workers"), n.get("leases"), n.get("adopted"),
+                 "yes" if n.get("drained") else "no", f"{n.get('heartbeat_age_s', 0):.0f}s",
+                 n.get("pid")) for name, n in sorted(nodes.items())]
+        lines += ["", table(("node", "workers", "leases", "adopted", "drained", "heartbeat",
+                             "pid"), rows)]
+    if health.get("down_nodes"):
+        lines.append("nodes down:   " + ", ".join(health["down_nodes"]))
+    return lines
 
 
 async def _direct_checks(settings: Settings) -> dict[str, tuple[bool, str]]:

@@ -170,3 +170,22 @@ async def test_wrong_token_is_one_clear_line(served, capsys, monkeypatch):
     monkeypatch.setenv("ADMIN_API_TOKEN", "x" * 40)
     code, _, err = await cli(capsys, "orders")
     assert code == 1 and err == "error: admin API refused the token (401): check ADMIN_API_TOKEN\n"
+
+
+def test_status_lists_each_orchestrator_node_and_the_nodes_down():
+    from ops.opscmds import format_status
+
+    body = {"status": "ok", "db": {"ok": True}, "redis": {"ok": True}, "services": {
+        "admin": {"ok": True}, "portal": {"ok": True},
+        "orchestrator": {"ok": True, "nodes": {"maq-1": 1.2, "maq-2": 0.4},
+                         "node_status": {
+                             "maq-2": {"heartbeat_age_s": 0.4, "workers": 240, "leases": 241,
+                                       "adopted": 0, "drained": False, "pid": 77},
+                             "maq-1": {"heartbeat_age_s": 1.2, "workers": 260, "leases": 260,
+                                       "adopted": 260, "drained": False, "pid": 42}},
+                         "down_nodes": ["maq-3"]}}}
+    out = format_status(body)
+    rows = [line.split() for line in out.splitlines()]
+    assert ["maq-1", "260", "260", "260", "no", "1s", "42"] in rows
+    assert ["maq-2", "240", "241", "0", "no", "0s", "77"] in rows
+    assert out.splitlines()[-1] == "nodes down:   maq-3"

@@ -125,16 +125,13 @@ def _sockets(pid: int) -> list[str]:
 
 
 @pytest.mark.parametrize("redis_ok", [True, False], ids=["warm", "redis-down"])
-def test_zygote_warms_up_and_keeps_no_connection_for_its_children(tmp_path, sqlite_template,
-                                                                   redis_server, redis_ok):
-    """The zygote queries the database and Redis once while warming up; what it forks must not
-    share a socket with it. With Redis unreachable it still starts (warm-up is best effort)."""
-    import shutil
-
-    path = tmp_path / "vitrine.sqlite3"
-    shutil.copy(sqlite_template, path)
+async def test_zygote_warms_up_and_keeps_no_connection_for_its_children(tmp_path, database_url,
+                                                                         redis_server, redis_ok):
+    """The zygote queries the database (SQLite or PostgreSQL) and Redis once while warming up;
+    what it forks must not share a socket with it. With Redis unreachable it still starts
+    (warm-up is best effort)."""
     redis_url = redis_server if redis_ok else "redis://127.0.0.1:9/0"  # discard port: refused
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": f"sqlite://{path}",
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": database_url,
            "REDIS_URL": redis_url, "TOKEN_ENCRYPTION_KEYS": generate_key(),
            "DATA_DIR": str(tmp_path / "data"), "LOG_DIR": str(tmp_path / "logs"),
            "ADMIN_API_TOKEN": "t" * 32, "PORTAL_SESSION_SECRET": "s" * 32,
