@@ -1,8 +1,9 @@
 """The one function every order state change goes through.
 
 `transition` checks the table in `shop.states`, sets the timestamps, releases reserved stock
-when an order closes unpaid (or is refunded before delivery), and writes the audit log — all in
-one DB transaction (the caller's, if it passes `using_db`). Moving to the state the order is
+when an order closes unpaid (or is refunded before delivery), gives back the coupon use of an
+order that closes without ever being paid (a limited coupon is not used up by abandoned
+checkouts), and writes the audit log — all in one DB transaction (the caller's, if it passes `using_db`). Moving to the state the order is
 already in is a no-op, so a replayed event changes nothing.
 """
 
@@ -12,14 +13,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from core import audit
 from shop.errors import OrderNotFound
-from shop.models import Order, StockItem
+from shop.models import Coupon, Order, StockItem
 from shop.states import ORDER_TRANSITIONS, OrderStatus, StockStatus, check
 
 RELEASING_STATES = frozenset({OrderStatus.EXPIRED, OrderStatus.CANCELLED, OrderStatus.REFUNDED})
+UNPAID_CLOSES = frozenset({OrderStatus.EXPIRED, OrderStatus.CANCELLED})
 _TIMESTAMPS = {
     OrderStatus.PAID: "paid_at",
     OrderStatus.DELIVERED: "delivered_at",
@@ -81,6 +84,11 @@ async def _apply(order: Order, new: OrderStatus, actor: str, reason: str,
         after["reason"] = reason
     if released:
         after["released_items"] = released
+    if new in UNPAID_CLOSES and before == OrderStatus.PENDING and order.coupon_id:  # type: ignore[attr-defined]
+        returned = await Coupon.filter(id=order.coupon_id, uses__gt=0).using_db(conn) \
+            .update(uses=F("uses") - 1)  # type: ignore[attr-defined]
+        if returned:
+            after["coupon_use_returned"] = True
     await audit.record(actor, f"order.{new}", "order", order.id, tenant_id=order.tenant_id,
                        before={"status": str(before)}, after=after, using_db=conn)
     return Transition(order, before, new, changed=True, released_items=released)
