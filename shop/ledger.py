@@ -1,9 +1,10 @@
 """Double-entry, append-only ledger in integer centavos.
 
 Every booking is one transaction (`txn_id`) whose legs sum to zero, keyed by an idempotency
-key (`sale:<payment>`, `reversal:<payment>`, `withdrawal:<id>`…): booking it twice is a no-op,
-and the unique (idempotency_key, account) index enforces that under any concurrency. Nothing
-is ever updated or deleted; a refund is a new transaction with the opposite legs.
+key (`sale:<payment>`, `refund:<payment>:<refunded total>`, `reversal:<payment>`,
+`withdrawal:<id>`…): booking it twice is a no-op, and the unique (idempotency_key, account)
+index enforces that under any concurrency. Nothing is ever updated or deleted; a refund is a
+new transaction with the opposite legs.
 
 Accounts: `seller:<tenant>` (what the platform owes a seller), `platform:fees` (our revenue),
 `platform:clearing` (money held at Mercado Pago), `platform:payouts` (withdrawals in flight).
@@ -38,6 +39,21 @@ class Leg:
     amount_cents: int
     tenant_id: int | None = None
     available_at: datetime | None = None  # None: at once
+
+
+@dataclass(frozen=True)
+class PartialRefund:
+    """One partial-refund booking: `amount_cents` more refunded (of which `fee_cents` is the
+    platform fee given back), `refunded_total_cents` refunded in all."""
+
+    refunded_total_cents: int
+    amount_cents: int
+    fee_cents: int
+
+    @property
+    def seller_cents(self) -> int:
+        """What this booking took from the seller."""
+        return self.amount_cents - self.fee_cents
 
 
 @dataclass(frozen=True)
@@ -97,13 +113,85 @@ async def book_sale(payment_id: str, tenant_id: int, order_id: int, amount_cents
     ], order_id=order_id, memo=f"payment {payment_id}", using_db=using_db)
 
 
+def refund_key(payment_id: str, refunded_total_cents: int) -> str:
+    """Idempotency key of the partial refund that brings a payment to this refunded total."""
+    return f"refund:{payment_id}:{refunded_total_cents}"
+
+
+async def payment_entries(payment_id: str, using_db: Any = None) -> list[LedgerEntry]:
+    """Every entry booked for one payment (sale, partial refunds, reversal), oldest first."""
+    sale_key, reversal_key = f"sale:{payment_id}", f"reversal:{payment_id}"
+    seller = await LedgerEntry.filter(idempotency_key=sale_key, account__startswith="seller:") \
+        .using_db(using_db).values_list("account", flat=True)
+    if not seller:
+        return []
+    # Every booking has a seller leg (`post` keeps it even at zero), so the partial refunds
+    # are found among that seller's entries: the account index bounds the prefix match.
+    refund_keys = await LedgerEntry.filter(
+        account=seller[0], idempotency_key__startswith=f"refund:{payment_id}:",
+    ).using_db(using_db).values_list("idempotency_key", flat=True)
+    return await LedgerEntry.filter(
+        idempotency_key__in=[sale_key, *refund_keys, reversal_key],
+    ).using_db(using_db).order_by("id")
+
+
+def net_by_account(entries: list[LedgerEntry]) -> dict[str, int]:
+    """Sum of `entries` per account, in order of first appearance."""
+    net: dict[str, int] = {}
+    for e in entries:
+        net[e.account] = net.get(e.account, 0) + e.amount_cents
+    return net
+
+
+def _share(total: int, part: int, whole: int) -> int:
+    """`total * part / whole` rounded half up, in integers (all non-negative, whole > 0)."""
+    return (2 * total * part + whole) // (2 * whole)
+
+
+async def book_partial_refund(payment_id: str, refunded_total_cents: int,
+                              using_db: Any = None) -> PartialRefund | None:
+    """Take the newly refunded part of a sale back: the payment now has `refunded_total_cents`
+    refunded in all. Books only the increase over what earlier partial refunds booked; None
+    when there is none, no sale, or the sale was reversed already.
+
+    The fee given back is the sale's fee times the refunded share, for the cumulative total
+    (rounded half up) minus what was given back before, so repeated partial refunds never
+    drift. Callers serialise per payment (the sync holds the payment row lock).
+    """
+    entries = await payment_entries(payment_id, using_db)
+    sale = [e for e in entries if e.idempotency_key == f"sale:{payment_id}"]
+    if not sale or any(e.idempotency_key == f"reversal:{payment_id}" for e in entries):
+        return None
+    sold = net_by_account(sale)
+    amount = -sold.get(CLEARING, 0)
+    if not 0 <= refunded_total_cents <= amount:
+        raise ValueError(f"{payment_id}: refunded total {refunded_total_cents} is not "
+                         f"within the sale of {amount}")
+    refunded = net_by_account([e for e in entries if e.idempotency_key.startswith("refund:")])
+    delta = refunded_total_cents - refunded.get(CLEARING, 0)
+    if delta <= 0:  # booked already, or older news than what we booked
+        return None
+    fee = _share(sold.get(FEES, 0), refunded_total_cents, amount) + refunded.get(FEES, 0)
+    seller = next(e for e in sale if e.account.startswith("seller:"))
+    booked = await post(refund_key(payment_id, refunded_total_cents), "refund", [
+        Leg(CLEARING, delta),
+        Leg(seller.account, -(delta - fee), seller.tenant_id),
+        Leg(FEES, -fee),
+    ], order_id=seller.order_id, using_db=using_db,
+        memo=f"partial refund of payment {payment_id}, {refunded_total_cents} in all")
+    return PartialRefund(refunded_total_cents, delta, fee) if booked else None
+
+
 async def book_reversal(payment_id: str, kind: str, using_db: Any = None) -> bool:
-    """Reverse a booked sale exactly (refund or chargeback); False if none or done already."""
-    sale = await LedgerEntry.filter(idempotency_key=f"sale:{payment_id}").using_db(using_db)
-    if not sale:
+    """Reverse what is left of a sale after its partial refunds (refund or chargeback), so
+    every account nets to zero for the payment; False if no sale or done already."""
+    entries = await payment_entries(payment_id, using_db)
+    if not entries:
         return False
-    legs = [Leg(e.account, -e.amount_cents, e.tenant_id) for e in sale]
-    return await post(f"reversal:{payment_id}", kind, legs, order_id=sale[0].order_id,
+    tenants = {e.account: e.tenant_id for e in entries}
+    legs = [Leg(account, -left, tenants[account])
+            for account, left in net_by_account(entries).items()]
+    return await post(f"reversal:{payment_id}", kind, legs, order_id=entries[0].order_id,
                       memo=f"{kind} of payment {payment_id}", using_db=using_db)
 
 

@@ -1,10 +1,11 @@
 """The one function every order state change goes through.
 
 `transition` checks the table in `shop.states`, sets the timestamps, releases reserved stock
-when an order closes unpaid (or is refunded before delivery), gives back the coupon use of an
-order that closes without ever being paid (a limited coupon is not used up by abandoned
-checkouts), and writes the audit log — all in one DB transaction (the caller's, if it passes `using_db`). Moving to the state the order is
-already in is a no-op, so a replayed event changes nothing.
+when an order closes unpaid (or is refunded before delivery), gives back the coupon use of
+an order that closes without ever being paid (abandoned checkouts do not use up a limited
+coupon), and writes the audit log — all in one DB transaction (the caller's, if it passes
+`using_db`). Moving to the state the order is already in is a no-op, so a replayed event
+changes nothing.
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ from shop.states import PAID_ORDER_STATES, OrderStatus, PaymentStatus
 
 
 async def refund_order(svc: PaymentServices, order_id: int, actor: str) -> SyncResult:
-    """Fully refund a paid order's PIX. Safe to call twice: the refund request carries an
-    idempotency key per payment, and the sync only moves forward."""
+    """Fully refund a paid order's PIX (what partial refunds left of it). Safe to call twice:
+    the refund request carries an idempotency key per payment, and the sync only moves
+    forward."""
     order = await Order.get_or_none(id=order_id)
     if order is None:
         raise OrderNotFound(f"order {order_id} does not exist")
@@ -27,5 +28,6 @@ async def refund_order(svc: PaymentServices, order_id: int, actor: str) -> SyncR
         await svc.gateway.refund(payment.provider_payment_id, f"refund-{payment.id}")
         await audit.record(actor, "payment.refund_requested", "payment", payment.id,
                            tenant_id=order.tenant_id, before={"status": "approved"},
-                           after={"order_id": order.id, "amount_cents": payment.amount_cents})
+                           after={"order_id": order.id,
+                                  "amount_cents": payment.amount_cents - payment.refunded_cents})
     return await sync_provider_payment(svc, payment.provider_payment_id, actor)

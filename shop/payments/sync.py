@@ -108,6 +108,12 @@ async def _update_payment(payment: Payment, remote: ProviderPayment, target: Pay
     if path is None:  # older news than what we know (or an impossible move): ignore
         log.info("payment %s: ignoring %s -> %s", payment.id, before, target)
         path = []
+    if not path and _older_refund_picture(payment, remote):
+        log.info("payment %s: ignoring a picture with %s refunded (we know %s)", payment.id,
+                 remote.refunded_cents, payment.refunded_cents)
+        payment.last_checked_at = datetime.now(UTC)
+        await payment.save(using_db=conn, update_fields=["last_checked_at"])
+        return
     if path:
         payment.status = target
         result.changes.append(f"payment {' → '.join([before, *path])}")
@@ -122,7 +128,7 @@ async def _update_payment(payment: Payment, remote: ProviderPayment, target: Pay
         payment.status_detail = remote.status_detail[:60]
     if remote.approved_at and not payment.approved_at:
         payment.approved_at = remote.approved_at
-    payment.refunded_cents = remote.refunded_cents
+    payment.refunded_cents = max(payment.refunded_cents, remote.refunded_cents)
     payment.last_checked_at = datetime.now(UTC)
     payment.provider_data = provider_snapshot(remote)
     await payment.save(using_db=conn)
@@ -153,6 +159,38 @@ async def _move_order(svc: PaymentServices, payment: Payment, order_id: int, act
     return became_paid, False
 
 
+def _older_refund_picture(local: Payment, remote: ProviderPayment) -> bool:
+    """Refunds only grow: a picture with less refunded than we recorded was taken before the
+    one we applied (two fetches raced), so nothing in it is news."""
+    return remote.refunded_cents < local.refunded_cents
+
+
+async def _book_partial_refund(payment: Payment, remote: ProviderPayment, actor: str,
+                               conn: Any, result: SyncResult) -> None:
+    """Part of a payment that stays approved went back to the buyer: take that share (less its
+    part of the fee) from the seller. A full refund or chargeback is the order's reversal."""
+    total = payment.refunded_cents  # the most we know was refunded (never an older picture)
+    if payment.status != P.APPROVED or total <= 0:
+        return
+    if total > payment.amount_cents:
+        result.detail = f"provider refunded {total} of a payment of {payment.amount_cents}"
+        log.error("payment %s: %s", payment.id, result.detail)
+        return
+    booked = await ledger.book_partial_refund(str(payment.id), total, using_db=conn)
+    if booked is None:  # no sale (order closed unpaid), or this total was booked already
+        return
+    result.changes.append(
+        f"ledger: partial refund {format_brl(booked.amount_cents)} booked "
+        f"(seller −{format_brl(booked.seller_cents)}, fee −{format_brl(booked.fee_cents)}; "
+        f"{format_brl(total)} of {format_brl(payment.amount_cents)} refunded in all)")
+    await audit.record(actor, "payment.partially_refunded", "payment", payment.id,
+                       tenant_id=payment.tenant_id,
+                       before={"refunded_cents": total - booked.amount_cents},
+                       after={"refunded_cents": total, "seller_cents": -booked.seller_cents,
+                              "fee_cents": -booked.fee_cents,
+                              "provider_payment_id": remote.id}, using_db=conn)
+
+
 async def _book_sale(svc: PaymentServices, payment: Payment, order: Order, conn: Any,
                      result: SyncResult) -> None:
     booked = await ledger.book_sale(str(payment.id), order.tenant_id, order.id,
@@ -171,10 +209,16 @@ async def _needs_write(local: Payment, remote: ProviderPayment,
     status = PaymentStatus(local.status)
     if payment_path(status, target) or local.provider_payment_id != remote.id:
         return True
+    if _older_refund_picture(local, remote):
+        return False
     if (local.status_detail != remote.status_detail[:60]
             or local.refunded_cents != remote.refunded_cents
             or (remote.approved_at is not None and local.approved_at is None)):
         return True
+    if status == P.APPROVED and 0 < remote.refunded_cents <= local.amount_cents \
+            and not await ledger.already_booked(
+                ledger.refund_key(str(local.id), remote.refunded_cents)):
+        return True  # recorded but not booked (before partial refunds were booked): book it
     order_status = OrderStatus((await Order.get(id=local.order_id)).status)
     return bool(order_plan(order_status, status)) or (
         status == P.APPROVED and order_status in _CLOSED_UNPAID)
@@ -207,6 +251,7 @@ async def apply_provider_payment(svc: PaymentServices, remote: ProviderPayment,
         await _update_payment(payment, remote, target, actor, conn, result)
         became_paid, needs_refund = await _move_order(svc, payment, payment.order_id, actor,
                                                       conn, result)
+        await _book_partial_refund(payment, remote, actor, conn, result)
     if became_paid:
         order = await Order.get(id=payment.order_id)
         if await enqueue_delivery(svc.redis, order):

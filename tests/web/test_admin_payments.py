@@ -57,6 +57,25 @@ async def test_resync_applies_the_provider_state_then_reports_no_change(admin):
     assert [p["id"] for p in listing["payments"]] == [str(payment.id)]
 
 
+async def test_payment_detail_lists_partial_refunds_in_its_ledger(admin):
+    store = await make_store()
+    order = await make_order(store)
+    payment = await create_pix_payment(admin.svc, order.id, "buyer:555")
+    await admin.mp.control.approve(int(payment.provider_payment_id))
+    await admin.client.post(f"/api/payments/{payment.id}/resync", headers=AUTH)
+    await admin.svc.gateway.refund(payment.provider_payment_id, f"part-{payment.id}",
+                                   amount_cents=500)
+    body = await (await admin.client.post(f"/api/payments/{payment.id}/resync",
+                                          headers=AUTH)).get_json()
+    assert body["message"] == "changed", body
+    detail = await (await admin.client.get(f"/api/payments/{payment.id}", headers=AUTH)) \
+        .get_json()
+    kinds = [e["kind"] for e in detail["ledger"]]
+    assert kinds.count("sale") == 3 and kinds.count("refund") == 3, detail["ledger"]
+    assert sum(e["amount_cents"] for e in detail["ledger"]
+               if e["account"] == "platform:clearing") == -1490
+
+
 async def test_unknown_payment_is_404_with_a_message(admin):
     response = await admin.client.post(f"/api/payments/{uuid.uuid4()}/resync", headers=AUTH,
                                        )

@@ -1,6 +1,9 @@
 """What the zygote prepares before forking: the tortoise registry a worker reuses, the warm-up
 that must leave no connection behind, and the pymalloc holes it fills."""
 
+# The zygote test drives a subprocess with blocking pipes on purpose (its protocol is lines).
+# ruff: noqa: ASYNC220, ASYNC230
+
 from __future__ import annotations
 
 import json

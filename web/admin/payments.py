@@ -11,8 +11,8 @@ from typing import Any
 from quart import Blueprint, current_app, g, jsonify, request
 
 from core.i18n import normalize_locale
-from shop import errors
-from shop.models import LedgerEntry, Payment, WebhookEvent
+from shop import errors, ledger
+from shop.models import Payment, WebhookEvent
 from shop.payments.service import close_services, services_for
 from shop.payments.sync import sync_payment
 from shop.states import IllegalTransition, PaymentStatus
@@ -105,8 +105,7 @@ async def get_payment(ref: str):  # type: ignore[no-untyped-def]
     payment = await _find(ref)
     events = await WebhookEvent.filter(data_id=payment.provider_payment_id or "-") \
         .order_by("id").limit(100) if payment.provider_payment_id else []
-    entries = await LedgerEntry.filter(idempotency_key__in=[
-        f"sale:{payment.id}", f"reversal:{payment.id}"]).order_by("id")
+    entries = await ledger.payment_entries(str(payment.id))  # sale, partial refunds, reversal
     return jsonify({
         **payment_json(payment),
         "webhooks": [{"id": e.id, "received_at": e.received_at.isoformat(),
