@@ -58,6 +58,10 @@ class PaymentGateway(Protocol):
         """Refund all (or `amount_cents`) of an approved payment."""
         ...
 
+    async def cancel(self, provider_id: str) -> ProviderPayment:
+        """Cancel a pending charge (its PIX code can no longer be paid)."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections."""
         ...

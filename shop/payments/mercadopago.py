@@ -197,6 +197,11 @@ class MercadoPagoGateway:
             "criteria": "desc", "limit": 30})
         return [parse_payment(item) for item in data.get("results", [])]
 
+    async def cancel(self, provider_id: str) -> ProviderPayment:
+        data = await self._request("PUT", f"/v1/payments/{provider_id}",
+                                   json={"status": "cancelled"})
+        return parse_payment(data)
+
     async def refund(self, provider_id: str, idempotency_key: str,
                      amount_cents: int | None = None) -> dict[str, Any]:
         body = {} if amount_cents is None else {"amount": float(cents_to_reais(amount_cents))}

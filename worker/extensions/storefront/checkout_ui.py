@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 import disnake
@@ -13,6 +14,7 @@ from shop import checkout, pricing, qr
 from shop.errors import InvalidStateChange
 from shop.models import Order, Payment, Product, Variation
 from shop.orders import cancel_order
+from shop.payments.cancel import cancel_charge
 from shop.states import OrderStatus
 from worker.extensions.storefront import views
 from worker.extensions.storefront.common import (
@@ -22,6 +24,8 @@ from worker.extensions.storefront.common import (
     reply,
     storefront_of,
 )
+
+log = logging.getLogger("worker.storefront.checkout")
 
 
 async def show_card(sf: Storefront, inter: disnake.Interaction, variation_id: int,
@@ -121,6 +125,10 @@ async def on_cancel(sf: Storefront, inter: Any, args: list[str]) -> None:
     await inter.response.edit_message(
         content=t("storefront.pix.cancelled", locale, order=order.id), embed=None,
         components=[], attachments=[])
+    try:  # the PIX code can no longer be paid (best effort: it also expires on its own)
+        await cancel_charge(sf.payments(), order.id, f"buyer:{inter.author.id}")
+    except Exception:  # noqa: BLE001 - the order is cancelled either way
+        log.exception("order %s: cancelling the PIX at the provider failed", order.id)
 
 
 async def find_product(tenant_id: int, name: str) -> Product:
