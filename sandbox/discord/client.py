@@ -14,6 +14,7 @@ Waits take `timeout=` seconds by design (hence the ASYNC109 noqa markers).
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,16 @@ def _id(obj: Any) -> str:
     if isinstance(obj, dict):
         return str(obj.get("application_id") or obj["id"])
     return str(obj)
+
+
+def upload(filename: str, data: bytes | str, content_type: str | None = None) -> dict[str, Any]:
+    """The value of an attachment option (type 11) in `Buyer.slash`: the user picks this file.
+    The bot gets it as Discord sends it (`resolved.attachments`, a URL it can download)."""
+    raw = data.encode() if isinstance(data, str) else data
+    out: dict[str, Any] = {"filename": filename, "data_b64": base64.b64encode(raw).decode()}
+    if content_type:
+        out["content_type"] = content_type
+    return out
 
 
 class Msg(dict):
@@ -184,7 +195,8 @@ class Buyer:
     async def slash(self, bot: Any, guild: Any, channel: str | None, name: str,
                     options: dict[str, Any] | list[Any] | None = None,
                     locale: str | None = None) -> InteractionResult:
-        """Run /name in a guild channel (channel may be a name when guild is a GuildInfo)."""
+        """Run /name in a guild channel (channel may be a name when guild is a GuildInfo).
+        An attachment option takes `upload(filename, data)`."""
         if isinstance(guild, GuildInfo) and channel is not None:
             channel = guild.channel(channel)
         body = {"application_id": _id(bot), "guild_id": _id(guild), "channel_id": channel,

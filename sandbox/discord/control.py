@@ -284,13 +284,9 @@ async def get_interaction(request: web.Request) -> web.Response:
 
 
 async def attachment(request: web.Request) -> web.Response:
-    state = state_of(request)
-    att_id = request.match_info["attachment_id"]
-    for msg in state.messages.values():
-        for att in msg.attachments:
-            if att.id == att_id:
-                return web.Response(body=att.data, content_type=att.content_type.split(";")[0])
-    raise SandboxError(404, 10015, "Unknown attachment")
+    """The bytes of a message attachment or of a file given as a slash-command option."""
+    att = state_of(request).attachment(request.match_info["attachment_id"])
+    return web.Response(body=att.data, content_type=att.content_type.split(";")[0])
 
 
 async def health(request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ from sandbox.discord.models import (
     DM,
     EVERYONE_PERMISSIONS,
     GUILD_TEXT,
+    Attachment,
     BotApp,
     Channel,
     Guild,
@@ -71,6 +72,7 @@ class DiscordState:
     channel_messages: dict[str, list[str]] = field(default_factory=dict)
     dm_channels: dict[tuple[str, str], str] = field(default_factory=dict)
     interactions: dict[str, Interaction] = field(default_factory=dict)
+    uploads: dict[str, Attachment] = field(default_factory=dict)  # files users gave as options
     oauth_apps: dict[str, OAuthApp] = field(default_factory=dict)
     oauth_grants: dict[str, OAuthGrant] = field(default_factory=dict)
     oauth_tokens: dict[str, OAuthToken] = field(default_factory=dict)
@@ -203,6 +205,17 @@ class DiscordState:
         if msg is None or msg.deleted or msg.channel_id != str(channel_id):
             raise unknown("Message", 10008)
         return msg
+
+    def attachment(self, attachment_id: str) -> Attachment:
+        """A file a user uploaded (slash option) or one of a message's attachments."""
+        found = self.uploads.get(str(attachment_id))
+        if found is not None:
+            return found
+        for msg in self.messages.values():
+            for att in msg.attachments:
+                if att.id == str(attachment_id):
+                    return att
+        raise unknown("Attachment", 10015)
 
     def bot_guilds(self, app: BotApp) -> list[Guild]:
         return [g for g in self.guilds.values() if app.application_id in g.bots]

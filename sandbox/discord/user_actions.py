@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import mimetypes
 from typing import Any
 
 from aiohttp import web
@@ -9,10 +12,12 @@ from aiohttp import web
 from sandbox.discord import payloads
 from sandbox.discord.http_util import json_response, state_of
 from sandbox.discord.interactions import dm_or_guild_channel, start
-from sandbox.discord.models import BotApp, Guild
+from sandbox.discord.models import Attachment, BotApp, Guild
 from sandbox.discord.state import DiscordState, SandboxError
 
 APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 2, 3, 4, 5
+ATTACHMENT_OPTION = 11
+UPLOAD_LIMIT = 10 * 1024 * 1024  # the `attachment_size_limit` every interaction announces
 _CONVERT = {4: int, 10: float, 5: bool, 3: str}
 
 
@@ -49,6 +54,38 @@ def _resolve(state: DiscordState, guild: Guild | None, otype: int, value: Any,
     return value
 
 
+def _upload(state: DiscordState, value: Any, resolved: dict[str, dict[str, Any]]) -> str:
+    """An attachment option: `{filename, data_b64 | content, content_type?}` uploads a file
+    (kept in `state.uploads`), a string is the id of an earlier upload. Like Discord, the value
+    is the attachment id and the file itself goes in `resolved.attachments`."""
+    if isinstance(value, dict):
+        filename = str(value.get("filename") or "")
+        if not filename:
+            raise bad("an attachment option needs a filename")
+        try:
+            data = (base64.b64decode(value["data_b64"], validate=True) if "data_b64" in value
+                    else str(value.get("content", "")).encode())
+        except (binascii.Error, ValueError):
+            raise bad("data_b64 is not valid base64") from None
+        if len(data) > UPLOAD_LIMIT:
+            raise bad(f"attachment larger than {UPLOAD_LIMIT} bytes")
+        ctype = value.get("content_type") or _content_type(filename)
+        att = Attachment(state.snowflake(), filename, data, ctype)
+        state.uploads[att.id] = att
+    else:
+        att = state.attachment(str(value))
+    resolved.setdefault("attachments", {})[att.id] = dict(payloads.attachment(state, att),
+                                                          ephemeral=True)
+    return att.id
+
+
+def _content_type(filename: str) -> str:
+    """What Discord infers from the name: text files get a charset, unknown ones nothing more
+    specific than octet-stream."""
+    guessed = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    return f"{guessed}; charset=utf-8" if guessed.startswith("text/") else guessed
+
+
 def _options(state: DiscordState, guild: Guild | None, defs: list[dict[str, Any]],
              given: dict[str, Any], resolved: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     by_name = {d["name"]: d for d in defs}
@@ -65,6 +102,8 @@ def _options(state: DiscordState, guild: Guild | None, defs: list[dict[str, Any]
             continue
         if otype in (6, 7, 8, 9):
             value = _resolve(state, guild, 6 if otype == 9 else otype, value, resolved)
+        elif otype == ATTACHMENT_OPTION:
+            value = _upload(state, value, resolved)
         else:
             value = _CONVERT.get(otype, str)(value)
         choices = [c["value"] for c in d.get("choices") or []]

@@ -78,13 +78,21 @@ async def test_50_buyers_race_for_10_items_exactly_10_delivered_no_item_twice(
     for order_id in delivered:
         await delivery.mark_delivered(order_id, "dm", "test")
     all_items = [i for items in delivered.values() for i in items]
-    assert len(all_items) == len(set(all_items)) == ITEMS  # no item twice, all sold
-    assert len(delivered) == ITEMS
+    assert len(all_items) == len(set(all_items)) == len(delivered)  # no item twice
     statuses = [o.status for o in await Order.filter(tenant=tenant)]
-    assert statuses.count(OrderStatus.DELIVERED) == ITEMS
-    assert statuses.count(OrderStatus.WAITING_STOCK) == len(orders) - ITEMS
+    waiting = statuses.count(OrderStatus.WAITING_STOCK)
+    assert statuses.count(OrderStatus.DELIVERED) == len(delivered)
+    assert waiting == len(orders) - len(delivered)
     sold = await StockItem.filter(variation=variation, status=StockStatus.SOLD)
-    assert len(sold) == ITEMS and len({i.order_id for i in sold}) == ITEMS
+    shelf = await StockItem.filter(variation=variation, status=StockStatus.AVAILABLE).count()
+    assert len(sold) == len(delivered) and len({i.order_id for i in sold}) == len(delivered)
+    assert len(sold) + shelf == ITEMS  # nothing lost
+    # A cancellation can free an item after every other buyer already saw "out of stock";
+    # but no paid buyer waits while an item sits on the shelf, and without cancellations
+    # every item is sold.
+    assert not (waiting and shelf)
+    if not cancels:
+        assert len(delivered) == ITEMS
 
 
 async def test_double_confirm_same_key_creates_one_order_and_one_reservation(db):

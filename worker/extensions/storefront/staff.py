@@ -11,6 +11,7 @@ from tortoise.functions import Count, Sum
 from core.i18n import format_brl, t
 from shop import stock
 from shop.checkout import ProductUnavailable
+from shop.errors import ShopError
 from shop.models import Order, Product, Variation
 from shop.states import PAID_ORDER_STATES
 from worker.extensions.storefront import views
@@ -41,27 +42,58 @@ async def stock_count(sf: Storefront, inter: disnake.ApplicationCommandInteracti
     await reply(inter, embed=embed)
 
 
-async def pick_variation(tenant_id: int, product: Product, name: str) -> Variation:
-    variations = await Variation.filter(product_id=product.id, deleted_at__isnull=True)
-    if name:
-        variations = [v for v in variations if v.name.lower() == name.strip().lower()]
-    if len(variations) != 1:
-        raise ProductUnavailable(f"variation {name!r} of {product.name} is ambiguous")
-    return variations[0]
+class StockFileRefused(ShopError):
+    """The attachment cannot be imported; `message_key` says why (not .txt, too big...)."""
+
+    code = "stock_file_refused"
+
+    def __init__(self, message_key: str, **params: object) -> None:
+        self.message_key = message_key
+        super().__init__(f"stock file refused: {message_key}", **params)
+
+
+class VariationNeeded(ProductUnavailable):
+    """The product has several variations and `variacao` is empty or names none of them."""
+
+    code = "variation_needed"
+    message_key = "storefront.stock.variation_needed"
+
+
+async def pick_variation(product: Product, name: str) -> Variation:
+    """The variation named `name` (any case), or the only one when `name` is empty."""
+    variations = await Variation.filter(product_id=product.id, deleted_at__isnull=True) \
+        .order_by("id")
+    if not variations:
+        raise ProductUnavailable(f"product {product.id} has no variation")
+    chosen = [v for v in variations if v.name.lower() == name.strip().lower()] if name \
+        else variations
+    if len(chosen) != 1:
+        raise VariationNeeded(f"variation {name!r} of {product.name} is ambiguous",
+                              product=product.name,
+                              variations=", ".join(v.name for v in variations))
+    return chosen[0]
 
 
 async def add_stock_file(sf: Storefront, inter: disnake.ApplicationCommandInteraction,
                          produto: str, arquivo: disnake.Attachment, variacao: str) -> None:
     locale = locale_of(inter)
+    if not arquivo.filename.lower().endswith(".txt"):
+        raise StockFileRefused("storefront.stock.not_txt")
     if arquivo.size > stock.MAX_UPLOAD_BYTES:
-        await reply(inter, t("storefront.stock.too_big", locale))
-        return
+        raise StockFileRefused("storefront.stock.too_big")
     product = await find_product(sf.ctx.tenant_id, produto)
-    variation = await pick_variation(sf.ctx.tenant_id, product, variacao)
+    variation = await pick_variation(product, variacao)
     await inter.response.defer(ephemeral=True)
-    text = (await arquivo.read()).decode("utf-8", errors="replace")
-    result = await stock.add_stock(sf.vault, sf.ctx.tenant_id, variation.id, text,
-                                   f"discord:{inter.author.id}", redis=sf.ctx.redis)
+    try:  # utf-8-sig: Windows Notepad's BOM must not end up in the first item
+        text = (await arquivo.read()).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise StockFileRefused("storefront.stock.not_utf8") from None
+    try:
+        result = await stock.add_stock(sf.vault, sf.ctx.tenant_id, variation.id, text,
+                                       f"discord:{inter.author.id}", redis=sf.ctx.redis)
+    except stock.TooManyLines:
+        raise StockFileRefused("storefront.stock.too_many_lines",
+                               maximum=stock.MAX_LINES_PER_ADD) from None
     sf.panel_dirty.set()
     await inter.edit_original_response(stock_report(result, locale))
 
