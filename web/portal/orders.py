@@ -14,7 +14,7 @@ from core.models import AuditLog
 from shop.errors import ShopError
 from shop.models import Order, Payment
 from shop.payments.service import enqueue_delivery, services_for
-from shop.states import OrderStatus
+from shop.states import OrderStatus, PaymentStatus
 from web.portal.context import _, actor, owned, redis, render, say, store_required
 from web.portal.dashboard import BRT
 
@@ -97,10 +97,13 @@ async def order_detail(order_id: int):  # type: ignore[no-untyped-def]
     logs = await AuditLog.filter(tenant_id=g.tenant.id, target_type="order",
                                  target_id=str(order.id)).order_by("id").limit(200)
     status = OrderStatus(order.status)
+    # what a full refund gives back now: the total less what was partially refunded already
+    refunded = sum(p.refunded_cents for p in payments if p.status == PaymentStatus.APPROVED)
     return await render("portal/order_detail.html", order=order, payments=payments,
                         timeline=_timeline(order, logs),
                         can_redeliver=status in REDELIVERABLE,
-                        can_refund=status in REFUNDABLE)
+                        can_refund=status in REFUNDABLE,
+                        refundable_cents=max(0, order.total_cents - refunded))
 
 
 @bp.post("/orders/<int:order_id>/redeliver")
