@@ -38,8 +38,25 @@ async def stock_count(sf: Storefront, inter: disnake.ApplicationCommandInteracti
     lines = [t("storefront.stock.line", locale, product=v.product.name, variation=v.name,
                **numbers[v.id]) for v in variations]
     embed = disnake.Embed(title=t("storefront.stock.title", locale), colour=views.BRAND,
-                          description="\n".join(lines) or t("storefront.stock.empty", locale))
+                          description=fit_lines(lines, locale)
+                          or t("storefront.stock.empty", locale))
     await reply(inter, embed=embed)
+
+
+EMBED_TEXT_MAX = 4000  # Discord refuses an embed description over 4096 characters
+
+
+def fit_lines(lines: list[str], locale: str, limit: int = EMBED_TEXT_MAX) -> str:
+    """As many whole lines as fit in one embed, then how many were left out."""
+    kept: list[str] = []
+    size = 0
+    for index, line in enumerate(lines):
+        more = t("storefront.stock.more", locale, count=len(lines) - index)
+        if size + len(line) + 1 + len(more) > limit:
+            return "\n".join([*kept, more])
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join(kept)
 
 
 class StockFileRefused(ShopError):
