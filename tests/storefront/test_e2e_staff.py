@@ -184,8 +184,9 @@ async def test_estoque_adicionar_refuses_bad_files_unknown_products_and_unnamed_
             "variacao."), which
     assert await StockItem.all().count() == 1
 
+    await Product.filter(id=store.product.id).update(active=False)  # paused: staff restock
     added = await add("estoque.txt", "B1\nB2\n", variacao="3 MESES")
-    assert added.content.startswith("2 item(ns) adicionado(s)")
+    assert added.content.startswith("2 item(ns) adicionado(s)"), added
     assert await stock_of(fleet, store.variations[1]) == {"B1": "available", "B2": "available"}
     assert await stock_of(fleet, store.variations[0]) == {"A1": "available"}
 

@@ -131,9 +131,12 @@ async def on_cancel(sf: Storefront, inter: Any, args: list[str]) -> None:
         log.exception("order %s: cancelling the PIX at the provider failed", order.id)
 
 
-async def find_product(tenant_id: int, name: str) -> Product:
-    """A product of the store by id or (case-insensitive) name; `ProductUnavailable`."""
-    query = Product.filter(tenant_id=tenant_id, active=True, deleted_at__isnull=True)
+async def find_product(tenant_id: int, name: str, *, paused_too: bool = False) -> Product:
+    """A product of the store by id or (case-insensitive) name; `ProductUnavailable`.
+    `paused_too`: also a paused (inactive) one — staff restock before re-opening sales."""
+    query = Product.filter(tenant_id=tenant_id, deleted_at__isnull=True)
+    if not paused_too:
+        query = query.filter(active=True)
     found = await query.filter(name__iexact=name.strip()).first()
     if found is None and name.strip().isdigit():
         found = await query.filter(id=int(name.strip())).first()

@@ -98,7 +98,7 @@ async def add_stock_file(sf: Storefront, inter: disnake.ApplicationCommandIntera
         raise StockFileRefused("storefront.stock.not_txt")
     if arquivo.size > stock.MAX_UPLOAD_BYTES:
         raise StockFileRefused("storefront.stock.too_big")
-    product = await find_product(sf.ctx.tenant_id, produto)
+    product = await find_product(sf.ctx.tenant_id, produto, paused_too=True)
     variation = await pick_variation(product, variacao)
     await inter.response.defer(ephemeral=True)
     try:  # utf-8-sig: Windows Notepad's BOM must not end up in the first item
