@@ -133,3 +133,48 @@ async def test_console_forms_from_another_origin_are_refused(client):
     ok = await client.post("/console/login", form={"token": TOKEN},
                            headers={"Origin": "http://localhost"})
     assert ok.status_code == 302
+
+
+async def test_sales_per_brasilia_day_in_the_api_and_on_the_console(client, redis):
+    from shop.indicators import BRT
+
+    shop = await make_tenant()
+    var = await make_variation(shop)  # price 1000 unless the helper says otherwise
+    now = datetime.now(BRT)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    moments = {"today": midnight + timedelta(minutes=1),
+               "yesterday_late": midnight - timedelta(minutes=1),  # already "today" in UTC
+               "six_days_ago": midnight - timedelta(days=6) + timedelta(hours=12),
+               "too_old": midnight - timedelta(days=20)}
+    await make_order(var, status="delivered", paid_at=moments["today"], delivery_path="dm")
+    await make_order(var, status="paid", paid_at=moments["today"], delivery_path="failed")
+    await make_order(var, status="delivered", paid_at=moments["yesterday_late"])
+    await make_order(var, status="waiting_stock", paid_at=moments["six_days_ago"])
+    await make_order(var, status="delivered", paid_at=moments["too_old"])
+    await make_order(var, status="refunded", paid_at=moments["today"])  # not a sale
+    await make_order(var)  # pending: not paid
+
+    body = await (await client.get("/api/indicators/daily?days=7", headers=AUTH)).get_json()
+    assert body["timezone"] == "America/Sao_Paulo" and len(body["days"]) == 7
+    by_day = {d["day"]: d for d in body["days"]}
+    price = var.price_cents
+    assert by_day[midnight.date().isoformat()] == {
+        "day": midnight.date().isoformat(), "paid": 2, "revenue_cents": 2 * price, "failed": 1}
+    yesterday = (midnight - timedelta(days=1)).date().isoformat()
+    assert by_day[yesterday]["paid"] == 1 and by_day[yesterday]["failed"] == 0
+    first = body["days"][0]
+    assert first["day"] == (midnight - timedelta(days=6)).date().isoformat()
+    assert first["paid"] == 1 and first["revenue_cents"] == price
+    assert sum(d["paid"] for d in body["days"]) == 4
+    for bad in ("0", "91", "x"):
+        response = await client.get(f"/api/indicators/daily?days={bad}", headers=AUTH)
+        assert response.status_code == 400, bad
+    assert (await client.get("/api/indicators/daily")).status_code == 401
+
+    await _login(client)
+    html = await (await client.get("/")).get_data(as_text=True)
+    assert "Vendas por dia (últimos 14 dias)" in html
+    daily = html.split('class="chart daily"', 1)[1].split("</figure>", 1)[0]
+    assert daily.count("<rect") == 14
+    label = f"{midnight:%d/%m}"
+    assert f"{label}: 2 pedido(s)" in daily and "1 sem entrega automática" in daily

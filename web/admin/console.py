@@ -27,6 +27,7 @@ from quart import (
 from quart_schema import hide
 
 from core.i18n import SUPPORTED, format_brl, t
+from shop.indicators import daily_sales
 from web.admin.alerts import acknowledge_alert
 from web.admin.api import MAX_ID, actor
 from web.admin.auth import check_token, start_console_session
@@ -127,6 +128,28 @@ def charts(figures: dict[str, Any]) -> list[dict[str, Any]]:
             _chart(t("admin.chart.deliveries", loc), deliveries, "admin.delivery.")]
 
 
+DAILY_DAYS = 14
+
+
+def daily_chart(series: list[dict[str, Any]]) -> dict[str, Any]:
+    """Vertical bars: revenue per Brasília day (the SVG geometry is computed here)."""
+    loc = locale()
+    peak = max((d["revenue_cents"] for d in series), default=0) or 1
+    width = 420 / max(1, len(series))
+    bars = []
+    for index, d in enumerate(series):
+        height = round(100 * d["revenue_cents"] / peak, 1)
+        label = f"{d['day'][8:10]}/{d['day'][5:7]}"
+        bars.append({
+            "x": round(index * width + 2, 1), "width": round(width - 4, 1),
+            "y": round(104 - height, 1), "height": height, "label": label,
+            "show_label": index % 2 == len(series) % 2 or index == len(series) - 1,
+            "css": "bad" if d["failed"] else "ok",
+            "tip": t("admin.chart.daily_bar", loc, day=label, count=d["paid"],
+                     total=format_brl(d["revenue_cents"]), failed=d["failed"])})
+    return {"title": t("admin.chart.daily", loc, days=len(series)), "bars": bars}
+
+
 @bp.get("/")
 @hide
 async def dashboard():  # type: ignore[no-untyped-def]
@@ -136,10 +159,11 @@ async def dashboard():  # type: ignore[no-untyped-def]
     status = await collect_status()
     figures = await compute(period) if status["db"]["ok"] else None
     queue = await work_queue() if status["db"]["ok"] else []
+    daily = daily_chart(await daily_sales(DAILY_DAYS)) if status["db"]["ok"] else None
     return await render_template(
         "admin/dashboard.html", status=status, figures=figures, period=period,
         periods=list(PERIODS), charts=charts(figures) if figures else [], queue=queue[:50],
-        queue_total=len(queue))
+        queue_total=len(queue), daily=daily)
 
 
 @bp.get("/console/instances")

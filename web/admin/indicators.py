@@ -11,13 +11,18 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from quart import Blueprint, Response, current_app
 from quart_schema import tag, validate_querystring, validate_response
 from tortoise.functions import Count
 
 from fleet.models import Alert
-from shop.indicators import mean_withdrawal_seconds, open_order_counts, webhook_success_rate
+from shop.indicators import (
+    daily_sales,
+    mean_withdrawal_seconds,
+    open_order_counts,
+    webhook_success_rate,
+)
 from shop.models import (
     AdminRequest,
     AdminRequestStatus,
@@ -111,6 +116,32 @@ async def indicators(query_args: IndicatorsQuery):  # type: ignore[no-untyped-de
     """Instances online vs error/suspended, pending and waiting_stock orders, mean withdrawal
     time, webhook success rate and delivery rate (DM vs channel vs failed) over `period`."""
     return await compute(query_args.period)
+
+
+class DailyQuery(BaseModel):
+    days: int = Field(14, ge=1, le=90)
+
+
+class DayOut(BaseModel):
+    day: str  # YYYY-MM-DD, a Brasília day
+    paid: int
+    revenue_cents: int
+    failed: int  # paid orders that could not be delivered automatically
+
+
+class DailyOut(BaseModel):
+    timezone: str
+    days: list[DayOut]
+
+
+@bp.get("/api/indicators/daily")
+@tag(["indicators"])
+@validate_querystring(DailyQuery)
+@validate_response(DailyOut)
+async def indicators_daily(query_args: DailyQuery):  # type: ignore[no-untyped-def]
+    """Orders paid per day over the last `days` Brasília days (today included, oldest first):
+    how many, their total in centavos, and how many failed automatic delivery."""
+    return {"timezone": "America/Sao_Paulo", "days": await daily_sales(query_args.days)}
 
 
 class _Figures:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from quart import Blueprint, g, redirect, url_for
@@ -14,14 +14,11 @@ from fleet.models import BotInstance
 from fleet.runtime import RuntimeRecord, RuntimeStore
 from fleet.states import InstanceState
 from shop import ledger, stock
-from shop.indicators import open_order_counts
-from shop.models import Order
-from shop.states import PAID_ORDER_STATES
+from shop.indicators import BRT, daily_sales, open_order_counts
 from web.portal.context import _, actor, owned, redis, render, say, store_required
 
 bp = Blueprint("dashboard", __name__)
 
-BRT = timezone(timedelta(hours=-3))  # Brasília time (no daylight saving since 2019)
 CHART_DAYS = 14
 RESTART_TIMEOUT_S = 8.0
 # lastError codes with a specific "what to do" text (portal.hint.<code>).
@@ -67,24 +64,12 @@ def _duration(seconds: float) -> str:
 
 async def _sales(tenant_id: int) -> dict[str, Any]:
     """Today's paid sales and the last CHART_DAYS days, in Brasília days."""
-    now = datetime.now(BRT)
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    start = today - timedelta(days=CHART_DAYS - 1)
-    rows = await Order.filter(tenant_id=tenant_id, status__in=list(PAID_ORDER_STATES),
-                              paid_at__gte=start.astimezone(UTC)) \
-        .values_list("paid_at", "total_cents")
-    days = [(start + timedelta(days=i)).date() for i in range(CHART_DAYS)]
-    totals = dict.fromkeys(days, 0)
-    counts = dict.fromkeys(days, 0)
-    for paid_at, total in rows:
-        day = paid_at.astimezone(BRT).date()
-        if day in totals:
-            totals[day] += int(total)
-            counts[day] += 1
-    peak = max(totals.values()) or 1
-    chart = [{"label": d.strftime("%d/%m"), "cents": totals[d], "count": counts[d],
-              "height": round(100 * totals[d] / peak)} for d in days]
-    return {"today_cents": totals[today.date()], "today_count": counts[today.date()],
+    series = await daily_sales(CHART_DAYS, tenant_id)
+    peak = max(d["revenue_cents"] for d in series) or 1
+    chart = [{"label": f"{d['day'][8:10]}/{d['day'][5:7]}", "cents": d["revenue_cents"],
+              "count": d["paid"], "height": round(100 * d["revenue_cents"] / peak)}
+             for d in series]
+    return {"today_cents": series[-1]["revenue_cents"], "today_count": series[-1]["paid"],
             "chart": chart}
 
 
