@@ -62,6 +62,19 @@ class Worker:
     exited: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+class InstanceLock(asyncio.Lock):
+    """The per-instance lock; `epoch` counts the locked sections that ended, so a caller that
+    read the instance's record before taking the lock knows whether it may be stale."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch = 0
+
+    def release(self) -> None:
+        self.epoch += 1
+        super().release()
+
+
 class TokenBucket:
     """Paces worker starts so a mass start does not IDENTIFY hundreds of bots in one second."""
 
@@ -101,7 +114,7 @@ class Supervisor:
         self.workers: dict[int, Worker] = {}
         self.by_pid: dict[int, Worker] = {}
         self.timers: dict[int, asyncio.TimerHandle] = {}
-        self.locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.locks: defaultdict[int, InstanceLock] = defaultdict(InstanceLock)
         self.desired: dict[int, Desired] = {}
         self.drained = False
         self.adopted = 0
@@ -125,18 +138,24 @@ class Supervisor:
             for iid in ids:
                 self.desired.pop(iid, None)
             self.desired.update(desired)
+        epochs = {i: self.locks[i].epoch for i in ids}
         records = await self.store.get_many(ids)
         holders = await self.leases.holders(ids)
-        await asyncio.gather(*(self.reconcile_one(i, records.get(i), holder=holders.get(i))
-                               for i in ids))
+        await asyncio.gather(*(self.reconcile_one(i, records.get(i), holder=holders.get(i),
+                                                  epoch=epochs[i]) for i in ids))
         return len(ids)
 
     async def reconcile_one(self, iid: int, rec: RuntimeRecord | None = None,
                             fetch: bool = False, holder: Lease | None | object = _UNKNOWN,
-                            ) -> None:
-        async with self.locks[iid]:
-            if fetch:
+                            epoch: int | None = None) -> None:
+        """Converge one instance. `rec`/`holder` read before the lock (a batch) are read again
+        if anything ran under the instance's lock since `epoch` (e.g. an exit was handled:
+        acting on the older record would start a bot that just ended in `error`)."""
+        lock = self.locks[iid]
+        async with lock:
+            if fetch or (epoch is not None and lock.epoch != epoch):
                 rec = await self.store.get(iid)
+                holder = _UNKNOWN
             desired = self.desired.get(iid)
             worker = self.workers.get(iid)
             actual = Actual(alive=worker is not None, state=rec.state if rec else None,
