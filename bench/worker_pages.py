@@ -64,16 +64,6 @@ def frames(pid: int) -> dict[int, tuple[int, str]]:
     return found
 
 
-def rollup(pid: int) -> dict[str, int]:
-    fields: dict[str, int] = {}
-    with open(f"/proc/{pid}/smaps_rollup") as fh:
-        for line in fh:
-            parts = line.split()
-            if len(parts) >= 2 and parts[1].isdigit():
-                fields[parts[0].rstrip(":")] = int(parts[1])
-    return fields
-
-
 def object_spans() -> tuple[list[int], list[tuple[int, int, object]]]:
     """Every object reachable from the GC roots and modules: (starts, [(start, end, obj)])."""
     seen: set[int] = set()
@@ -181,14 +171,13 @@ def main() -> None:
             client.hset(keys.runtime(iid), mapping={"pid": worker, "state": "starting"})
             client.close()
             time.sleep(args.wait)
-            usage = rollup(worker)
+            uss_kb, rss_kb = fo.uss_kb(worker)
             ref, own = frames(sibling), frames(worker)
             copied = sorted(p for p, (f, _) in own.items() if p in ref and ref[p][0] != f)
             fresh = [p for p in own if p not in ref]
             by_map = collections.Counter(own[p][1] for p in copied)
-            uss = (usage.get("Private_Dirty", 0) + usage.get("Private_Clean", 0)) / 1024
-            print(f"worker USS after {args.wait:.0f} s: {uss:.1f} MB "
-                  f"(RSS {usage.get('Rss', 0) / 1024:.1f} MB)")
+            print(f"worker USS after {args.wait:.0f} s: {uss_kb / 1024:.1f} MB "
+                  f"(RSS {rss_kb / 1024:.1f} MB)")
             print(f"zygote pages the worker copied: {len(copied)} "
                   f"({len(copied) * PAGE / 2**20:.1f} MB): "
                   + ", ".join(f"{n} {c}" for n, c in by_map.most_common()))

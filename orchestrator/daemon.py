@@ -44,24 +44,26 @@ class DaemonConfig:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | os._Environ[str]) -> DaemonConfig:
-        return cls(pass_every=float(env.get("VITRINE_ORCH_PASS_S", cls.pass_every)),
-                   full_every=float(env.get("VITRINE_ORCH_FULL_S", cls.full_every)),
-                   spawn_rate=float(env.get("VITRINE_SPAWN_RATE", cls.spawn_rate)),
-                   spawn_burst=int(env.get("VITRINE_SPAWN_BURST", cls.spawn_burst)),
-                   heartbeat_every=float(env.get("VITRINE_ORCH_HEARTBEAT_S",
-                                                 cls.heartbeat_every)))
+        """Defaults, overridden by the environment; ValueError names a bad variable."""
+        def number(name: str, default: float) -> float:
+            raw = env.get(name)
+            if raw is None:
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                raise ValueError(f"{name}={raw!r}: expected a number") from None
+
+        return cls(pass_every=number("VITRINE_ORCH_PASS_S", cls.pass_every),
+                   full_every=number("VITRINE_ORCH_FULL_S", cls.full_every),
+                   spawn_rate=number("VITRINE_SPAWN_RATE", cls.spawn_rate),
+                   spawn_burst=int(number("VITRINE_SPAWN_BURST", cls.spawn_burst)),
+                   heartbeat_every=number("VITRINE_ORCH_HEARTBEAT_S", cls.heartbeat_every))
 
 
 def check_tuning(env: dict[str, str] | os._Environ[str]) -> None:
     """Parse every VITRINE_* tuning knob the daemon reads; ValueError names the bad one."""
-    for name in ("VITRINE_ORCH_PASS_S", "VITRINE_ORCH_FULL_S", "VITRINE_SPAWN_RATE",
-                 "VITRINE_SPAWN_BURST", "VITRINE_ORCH_HEARTBEAT_S"):
-        raw = env.get(name)
-        if raw is not None:
-            try:
-                float(raw)
-            except ValueError:
-                raise ValueError(f"{name}={raw!r}: expected a number") from None
+    DaemonConfig.from_env(env)
     PolicyConfig.from_env(env)
     lease_ttl(env)
 

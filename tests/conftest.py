@@ -48,6 +48,16 @@ def redis_url(redis_server: str) -> Iterator[str]:
     yield redis_server
 
 
+@pytest.fixture
+async def redis_client(redis_url):
+    """An asyncio Redis client (str responses) on the flushed test database."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path, monkeypatch):
     """Each test gets its own DATA_DIR/LOG_DIR so nothing leaks into the work tree."""

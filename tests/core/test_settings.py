@@ -118,3 +118,15 @@ def test_concurrent_first_starts_agree_on_generated_secrets(tmp_path):
                               text=True) for _ in range(4)]
     outputs = {p.communicate(timeout=30)[0].strip() for p in procs}
     assert len(outputs) == 1
+
+
+@pytest.mark.parametrize("var,value", [("VITRINE_LEASE_TTL_S", "soon"),
+                                       ("VITRINE_ORCH_HEARTBEAT_S", "5s"),
+                                       ("VITRINE_POLICY_BASE_DELAY", "ten")])
+def test_orchestrator_with_a_bad_tuning_knob_exits_with_one_line(tmp_path, var, value):
+    environ = {**os.environ, **env(tmp_path), var: value, "REDIS_URL": "redis://127.0.0.1:9/0"}
+    proc = subprocess.run([sys.executable, "-m", "orchestrator"], env=environ, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 78, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("configuration error: ") and var in lines[0]

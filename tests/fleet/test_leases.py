@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import redis.asyncio as aioredis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,10 +13,8 @@ from fleet.leases import Lease, LeaseBook, lease_ttl, live_nodes, preferred_node
 
 
 @pytest.fixture
-async def redis(redis_url):
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
+def redis(redis_client):
+    return redis_client
 
 
 async def test_one_holder_at_a_time_and_tokens_only_grow(redis):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import redis.asyncio as aioredis
 
 from fleet.crashpolicy import PolicyConfig
 from fleet.runtime import RuntimeRecord, RuntimeStore
@@ -20,10 +19,8 @@ class NoSpawn:
 
 
 @pytest.fixture
-async def redis(redis_url):
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
+def redis(redis_client):
+    return redis_client
 
 
 async def test_a_batch_record_read_before_an_exit_was_handled_is_read_again(redis):

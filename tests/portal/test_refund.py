@@ -10,6 +10,18 @@ from tests.portal.conftest import make_seller, portal_settings
 from tests.shop.helpers import MP_FAST, make_order, make_store
 
 
+async def paid_order(app, mp):
+    """A seller with an R$ 25,00 order paid by PIX (synced)."""
+    seller = await make_seller(app)
+    store = await make_store(price_cents=2500, tenant=seller.tenant)
+    order = await make_order(store)
+    svc = services_for(app.config)
+    payment = await create_pix_payment(svc, order.id, "buyer:555")
+    await mp.control.approve(int(payment.provider_payment_id))
+    await sync_payment(svc, str(payment.id), "test")
+    return seller, order, svc, payment
+
+
 async def test_seller_refunds_a_paid_order_from_the_portal(db, redis_url, tmp_path):
     from sandbox.mercadopago.testing import mp_harness
     from web.portal import create_app
@@ -18,13 +30,7 @@ async def test_seller_refunds_a_paid_order_from_the_portal(db, redis_url, tmp_pa
         app = create_app(portal_settings(tmp_path, db, redis_url, MERCADOPAGO_API_BASE=mp.url,
                                          MERCADOPAGO_ACCESS_TOKEN="TEST-token"))
         async with app.test_app():
-            seller = await make_seller(app)
-            store = await make_store(price_cents=2500, tenant=seller.tenant)
-            order = await make_order(store)
-            svc = services_for(app.config)
-            payment = await create_pix_payment(svc, order.id, "buyer:555")
-            await mp.control.approve(int(payment.provider_payment_id))
-            await sync_payment(svc, str(payment.id), "test")
+            seller, order, svc, payment = await paid_order(app, mp)
             assert (await ledger.balance(seller.tenant.id)).total_cents > 0
 
             resp = await seller.post(f"/orders/{order.id}/refund")
@@ -46,13 +52,7 @@ async def test_after_a_partial_refund_the_portal_offers_to_refund_the_rest(db, r
         app = create_app(portal_settings(tmp_path, db, redis_url, MERCADOPAGO_API_BASE=mp.url,
                                          MERCADOPAGO_ACCESS_TOKEN="TEST-token"))
         async with app.test_app():
-            seller = await make_seller(app)
-            store = await make_store(price_cents=2500, tenant=seller.tenant)
-            order = await make_order(store)
-            svc = services_for(app.config)
-            payment = await create_pix_payment(svc, order.id, "buyer:555")
-            await mp.control.approve(int(payment.provider_payment_id))
-            await sync_payment(svc, str(payment.id), "test")
+            seller, order, svc, payment = await paid_order(app, mp)
             await svc.gateway.refund(payment.provider_payment_id, "part-1", amount_cents=1000)
             await sync_payment(svc, str(payment.id), "test")
             _, html = await seller.text(f"/orders/{order.id}")
