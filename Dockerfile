@@ -25,16 +25,20 @@ COPY ops ops
 COPY migrations migrations
 COPY supervisord.conf ./
 RUN pip install -e . \
-    && mkdir -p data logs \
-    && chown -R vitrine:vitrine /app/data /app/logs
+    && mkdir -p data logs backups \
+    && chown -R vitrine:vitrine /app/data /app/logs /app/backups \
+    && chmod 700 /app/backups
 
 USER vitrine
+# Production unless told otherwise: every secret must be given (nothing is generated into
+# data/secrets.env); set VITRINE_ENV=development to try the embedded default.
 # The admin API must be reachable through the published port; compose publishes it on the
 # host's loopback only.
-ENV ADMIN_BIND=0.0.0.0 \
+ENV VITRINE_ENV=production \
+    ADMIN_BIND=0.0.0.0 \
     DATA_DIR=/app/data \
     LOG_DIR=/app/logs
-VOLUME ["/app/data", "/app/logs"]
+VOLUME ["/app/data", "/app/logs", "/app/backups"]
 EXPOSE 3100 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:3100/health', timeout=4).status == 200 else 1)"

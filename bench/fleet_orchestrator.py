@@ -94,7 +94,12 @@ class Bench:
         ids = []
         for n, bot in enumerate(bots):
             owner = await Account.create(discord_id=str(10**17 + n), username=f"seller{n}")
-            tenant = await Tenant.create(owner=owner, name=f"Loja {n}")
+            # --store-guilds: each store's bot sits in the store's guild, as in production
+            # (its commands are then registered in that guild)
+            guild = await dc.create_guild(f"Servidor {n}", bots=[bot]) \
+                if self.args.store_guilds else None
+            tenant = await Tenant.create(owner=owner, name=f"Loja {n}",
+                                         guild_id=guild.id if guild else None)
             inst = await BotInstance.create(tenant=tenant, token_enc=vault.encrypt(bot.token))
             ids.append(inst.id)
         await close_db()
@@ -223,6 +228,8 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=30.0)
     parser.add_argument("--spawn-rate", type=float, default=50.0)
     parser.add_argument("--timeout", type=float, default=150.0)
+    parser.add_argument("--store-guilds", action="store_true",
+                        help="give each store a guild with its bot in it (tenant.guild_id set)")
     args = parser.parse_args()
     bench = Bench(args)
     try:

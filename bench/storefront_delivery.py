@@ -63,7 +63,8 @@ async def make_stores(fleet: Fleet, dc: DiscordSandbox, bots: int, per_bot: int)
         variation = await Variation.create(tenant=tenant, product=product, name="v",
                                            price_cents=1990)
         await add_stock(fleet.vault, tenant.id, variation.id,
-                        "\n".join(f"KEY-{n}-{i}" for i in range(per_bot)), "bench")
+                        "\n".join(f"KEY-{n}-{i}" for i in range(per_bot)), "bench",
+                        hash_key=fleet.stock_hash_key)
         stores.append((bot, guild, tenant, inst, variation))
     return stores
 

@@ -80,8 +80,14 @@ def prepare_models(database_url: str, probe: bool = False) -> None:
             conn = ctx.connections.get("default")
             try:
                 from fleet.models import BotInstance
+                from shop.models import Tenant
 
                 await asyncio.wait_for(BotInstance.filter(id=0).first(), 5)
+                # the other queries every worker runs at start (its store's guild, the
+                # application's bot_public): they match nothing, but warm their code paths
+                await asyncio.wait_for(Tenant.filter(id=0).first().values_list(
+                    "guild_id", flat=True), 5)
+                await asyncio.wait_for(BotInstance.filter(id=0).update(bot_public=None), 5)
             finally:
                 await conn.close()
                 ctx.connections.discard("default")

@@ -7,6 +7,7 @@ print it and exit with `ExitCode.CONFIG` (see `core.cli_support.run_or_exit`).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ from core.secrets_store import GENERATED_SECRETS, load_or_create_secrets
 EMBEDDED_REDIS_PORT = 6390
 EMBEDDED_REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
 ENVIRONMENTS = ("development", "production")
+ProxyNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,19 @@ class Settings:
     discord_oauth_base: str
     mercadopago_access_token: str = field(repr=False)
     mercadopago_webhook_secret: str = field(repr=False)
+    stock_hash_key: str = field(repr=False)
     mercadopago_api_base: str
     public_base_url: str
     platform_fee_bps: int
     withdrawal_hold_days: int
     log_level: str
     default_locale: str
+    # Peers whose X-Forwarded-For/-Proto/-Host are believed (the TLS proxy); empty = nobody.
+    trusted_proxies: tuple[ProxyNetwork, ...] = ()
+    # Mercado Pago webhook endpoint (see docs/payments.md, "Flood protection").
+    webhook_retention_days: int = 30  # processed webhook_events older than this are pruned
+    webhook_rate_limit_per_minute: int = 600  # unsigned/bad deliveries per client address
+    webhook_forgery_alert_per_minute: int = 120  # bad signatures/min that raise an alert
 
     @property
     def embedded_redis(self) -> bool:
@@ -137,6 +146,22 @@ def _database_url(env: _Env, data_dir: Path) -> str:
     if scheme == "postgresql":
         raw = "postgres" + raw[len("postgresql"):]
     return raw
+
+
+def _trusted_proxies(env: _Env) -> tuple[ProxyNetwork, ...]:
+    raw = env.get("TRUSTED_PROXIES", "") or ""
+    if len(raw) > 4000:
+        raise ConfigError("TRUSTED_PROXIES", "is too long", "127.0.0.1,10.0.0.0/8")
+    networks = []
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ConfigError("TRUSTED_PROXIES", f"{item.strip()!r} is not an IP address or "
+                              "network", "127.0.0.1,10.0.0.0/8") from None
+    return tuple(networks)
 
 
 def _fernet_keys(env: _Env) -> tuple[str, ...]:
@@ -233,6 +258,7 @@ def load_settings(
         mercadopago_access_token=env.get("MERCADOPAGO_ACCESS_TOKEN", "") or "",
         mercadopago_webhook_secret=_secret(env, "MERCADOPAGO_WEBHOOK_SECRET",
                                            "<secret from the Mercado Pago panel>"),
+        stock_hash_key=_secret(env, "STOCK_HASH_KEY", "<64 random characters>"),
         mercadopago_api_base=_url(env, "MERCADOPAGO_API_BASE", "https://api.mercadopago.com",
                                   ("http", "https"), "https://api.mercadopago.com"),
         public_base_url=_url(env, "PUBLIC_BASE_URL", "http://127.0.0.1:3100",
@@ -241,6 +267,12 @@ def load_settings(
         withdrawal_hold_days=_int(env, "WITHDRAWAL_HOLD_DAYS", 7, 0, 180, "7"),
         log_level=log_level,
         default_locale=locale,
+        trusted_proxies=_trusted_proxies(env),
+        webhook_retention_days=_int(env, "WEBHOOK_RETENTION_DAYS", 30, 1, 3650, "30"),
+        webhook_rate_limit_per_minute=_int(env, "WEBHOOK_RATE_LIMIT_PER_MINUTE", 600, 1,
+                                           1_000_000, "600"),
+        webhook_forgery_alert_per_minute=_int(env, "WEBHOOK_FORGERY_ALERT_PER_MINUTE", 120, 1,
+                                              1_000_000, "120"),
     )
     if environment == "production":
         _require_production_values(settings)

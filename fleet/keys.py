@@ -123,6 +123,27 @@ def service_heartbeat(service: str) -> str:
     return f"{PREFIX}:svc:{service}:hb"
 
 
+# --- Mercado Pago webhook flood guard (shop.webhook_guard) ----------------------------------
+# Hash reason -> count: webhook deliveries answered without being stored (bad signature,
+# unknown IPN id, duplicate, rate limited…). Never expires: a Prometheus counter, exposed by
+# the admin's /metrics (a Redis flush resets it, which Prometheus treats as a counter reset).
+WEBHOOK_REJECTED = f"{PREFIX}:wh:rejected"
+# String with TTL (the alert window): set when a webhook_forgery alert was raised, so at most
+# one is raised per window.
+WEBHOOK_FORGERY_ALERTED = f"{PREFIX}:wh:forgery:alerted"
+
+
+def webhook_forgery(minute: int) -> str:
+    """Counter with TTL 120 s: bad-signature webhook deliveries in one minute (epoch // 60)."""
+    return f"{PREFIX}:wh:forgery:{minute}"
+
+
+def webhook_ipn(provider_payment_id: str) -> str:
+    """String with TTL (IPN_DEDUPE_S): a legacy IPN for this payment was accepted recently;
+    others within the window are acknowledged without a fetch."""
+    return f"{PREFIX}:wh:ipn:{provider_payment_id}"
+
+
 HEARTBEAT_TTL = 60
 ORCHESTRATOR_TTL = 15  # at most; a node beats every 5 s and its key lives 3 beats
 CONTROL_REPLY_TTL = 120

@@ -17,10 +17,15 @@ class BotInstance(Model):
     name = fields.CharField(max_length=100, default="")
     # Fernet ciphertext from core.vault; the plain token never touches the database.
     token_enc = fields.TextField()
-    application_id = fields.CharField(max_length=32, null=True)
+    # One bot serves one store: the same Discord application under two stores would mix
+    # their commands, guilds and deliveries.
+    application_id = fields.CharField(max_length=32, null=True, unique=True)
     bot_user_id = fields.CharField(max_length=32, null=True)
     bot_username = fields.CharField(max_length=100, null=True)
     bot_avatar = fields.CharField(max_length=200, null=True)
+    # Discord's `bot_public` as last read (onboarding and every bot start); None: not read yet.
+    # True: anyone can add the bot to their server, so the dashboard warns the seller.
+    bot_public = fields.BooleanField(null=True)
     desired_state = fields.CharEnumField(DesiredState, max_length=16,
                                          default=DesiredState.RUNNING)
     suspended = fields.BooleanField(default=False)
@@ -44,6 +49,9 @@ class AlertKind(StrEnum):
     AUTO_SUSPENDED = "auto_suspended"
     LOW_STOCK = "low_stock"
     WAITING_STOCK = "waiting_stock"
+    WEBHOOK_FORGERY = "webhook_forgery"  # many bad-signature webhooks per minute
+    NEGATIVE_BALANCE = "negative_balance"  # a refund/chargeback left a seller owing us money
+    FOREIGN_GUILD = "foreign_guild"  # the bot was in a server that is not its store's; it left
 
 
 class Alert(Model):

@@ -4,6 +4,10 @@ An archive (`.tar.gz`) holds `data/` (with a consistent database snapshot taken 
 SQLite's online backup API, or a `pg_dump` of PostgreSQL), `logs/`, and a manifest with the
 row counts of the tables that hold money and stock, which `restore` checks after restoring.
 
+`data/secrets.env` (the keys that decrypt the bot tokens and stock in the same archive) is left
+out unless asked for; then the whole archive is encrypted (`ops.backup_crypto`). Archives are
+written 0600, in a folder that is 0700 when Vitrine creates it (and always for `backups/`).
+
 Redis is not in the archive on purpose: nothing about money lives only there. Runtime records
 are rewritten by the workers, paid-but-undelivered orders are re-enqueued from the database by
 the delivery sweeper, and crash history is fine to lose.
@@ -26,21 +30,20 @@ from typing import Any
 from urllib.parse import urlparse
 
 from core.db import close_db, init_db
-from core.errors import VitrineError
+from core.secrets_store import SECRETS_FILE
 from core.settings import Settings
+from ops.backup_crypto import BackupError, EncryptingWriter
 
 FORMAT_VERSION = 1
+DEFAULT_FOLDER = Path("backups")
 # Files in data/ that are live process state, not business state.
-SKIP_IN_DATA = {"supervisord.sock", "supervisord.pid", "secrets.env.lock"}
+SKIP_IN_DATA = {"supervisord.sock", "supervisord.pid", "secrets.env.lock", "secrets.tmp"}
 SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 COUNTED = ("orders", "payments", "ledger_entries", "stock_items", "withdrawals", "accounts",
            "tenants", "bot_instances", "products", "variations")
 
 Progress = Callable[[str], None]
-
-
-class BackupError(VitrineError):
-    """A backup or restore could not be completed; the message says what to do."""
+__all__ = ["BackupError", "create_backup", "read_manifest", "restore_files", "table_counts"]
 
 
 def _sqlite_path(settings: Settings) -> Path:
@@ -132,16 +135,54 @@ def _copy_tree(source: Path, target: Path, skip: set[str]) -> int:
     return copied
 
 
+def _private_folder(folder: Path) -> None:
+    """0700 when we create it (and for our own `backups/`); an existing folder of the
+    operator's keeps its mode (it may be shared, like /tmp): the archive itself is 0600."""
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700)
+        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
+    elif folder.resolve() == DEFAULT_FOLDER.resolve():
+        os.chmod(folder, 0o700)
+
+
+def _write_archive(staging: Path, to: Path, secret: tuple[bytes, str] | None) -> None:
+    """Write the archive 0600 under a temporary name, then move it into place."""
+    partial = to.with_name(f".{to.name}.{os.getpid()}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            sink: Any = EncryptingWriter(out, *secret) if secret else out
+            with tarfile.open(fileobj=sink, mode="w|gz") as tar:
+                for name in ("manifest.json", "data", "logs", "db.dump"):
+                    if (staging / name).exists():
+                        tar.add(staging / name, arcname=name)
+            if secret:
+                sink.close()
+        os.replace(partial, to)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
 def create_backup(settings: Settings, to: Path | None = None,
-                  progress: Progress = lambda _: None) -> Path:
-    """Write a backup archive of the running platform and return its path."""
+                  progress: Progress = lambda _: None,
+                  secret: tuple[bytes, str] | None = None) -> tuple[Path, dict[str, Any]]:
+    """Write a backup archive of the running platform; return its path and manifest.
+
+    Without `secret` the archive leaves `data/secrets.env` out; with `(secret bytes, "passphrase"
+    or "key-file")` it keeps it and the whole archive is encrypted.
+    """
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    to = to or Path("backups") / f"vitrine-{stamp}.tar.gz"
-    to.parent.mkdir(parents=True, exist_ok=True)
+    suffix = ".tar.gz.enc" if secret else ".tar.gz"
+    to = to or DEFAULT_FOLDER / f"vitrine-{stamp}{suffix}"
+    _private_folder(to.parent)
     with tempfile.TemporaryDirectory(prefix="vitrine-backup-") as tmp:
         staging = Path(tmp)
         (staging / "data").mkdir()
         skip = set(SKIP_IN_DATA) | {"redis"}
+        if not secret:
+            skip.add(SECRETS_FILE)
         if settings.is_sqlite:
             skip |= {_sqlite_path(settings).name + s for s in SQLITE_SUFFIXES}
         kind = _snapshot_database(settings, staging, progress)
@@ -154,14 +195,12 @@ def create_backup(settings: Settings, to: Path | None = None,
         else:
             counts = json.loads((staging / "counts.json").read_text())
         manifest = {"format": FORMAT_VERSION, "created_at": stamp, "database": kind,
-                    "files": files, "counts": counts}
+                    "files": files, "counts": counts, "encrypted": bool(secret),
+                    "secrets": (staging / "data" / SECRETS_FILE).exists()}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        progress(f"writing {to}")
-        with tarfile.open(to, "w:gz") as tar:
-            for name in ("manifest.json", "data", "logs", "db.dump"):
-                if (staging / name).exists():
-                    tar.add(staging / name, arcname=name)
-    return to
+        progress(f"writing {to}" + (" (encrypted)" if secret else ""))
+        _write_archive(staging, to, secret)
+    return to, manifest
 
 
 def read_manifest(archive: Path) -> dict[str, Any]:
@@ -192,6 +231,9 @@ def restore_files(settings: Settings, archive: Path, progress: Progress = lambda
                 Path(str(target) + suffix).unlink(missing_ok=True)
         progress(f"restoring {settings.data_dir}/ and {settings.log_dir}/")
         _copy_tree(staging / "data", settings.data_dir, set())
+        if (staging / "data" / SECRETS_FILE).exists():
+            os.chmod(settings.data_dir / SECRETS_FILE, 0o600)
+            progress(f"restored {settings.data_dir / SECRETS_FILE} (the keys of this backup)")
         _copy_tree(staging / "logs", settings.log_dir, set())
         if manifest["database"] == "postgres":
             _pg_restore(settings, staging / "db.dump", progress)

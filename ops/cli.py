@@ -100,32 +100,61 @@ def cmd_rotate_token_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_backup(args: argparse.Namespace) -> int:
-    """Archive data/ (with a consistent database snapshot) and logs/."""
-    from ops.backup import BackupError, create_backup, read_manifest
+def _backup_secret(args: argparse.Namespace, confirm: bool) -> bytes:
+    from ops.backup_crypto import obtain_secret
 
+    return obtain_secret(args.passphrase_file, args.key_file, os.environ,
+                         interactive=sys.stdin.isatty(), confirm=confirm)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Archive data/ (with a consistent database snapshot) and logs/; keys only encrypted."""
+    from ops.backup import BackupError, create_backup
+
+    if (args.passphrase_file or args.key_file) and not args.with_secrets:
+        raise CliError("--passphrase-file and --key-file encrypt a --with-secrets backup: "
+                       "add --with-secrets")
     settings = load_settings_or_exit()
     try:
-        path = create_backup(settings, Path(args.to) if args.to else None,
-                             progress=lambda msg: print(msg, flush=True))
+        secret = None
+        if args.with_secrets:
+            secret = (_backup_secret(args, confirm=True),
+                      "key-file" if args.key_file else "passphrase")
+        path, manifest = create_backup(settings, Path(args.to) if args.to else None,
+                                       progress=lambda msg: print(msg, flush=True),
+                                       secret=secret)
     except BackupError as exc:
         raise CliError(str(exc)) from None
-    counts = read_manifest(path)["counts"]
+    counts = manifest["counts"]
     print(f"backup written: {path} ({path.stat().st_size // 1024} KiB; "
           f"{counts['orders']} orders, {counts['payments']} payments, "
           f"{counts['ledger_entries']} ledger entries, {counts['stock_items']} stock items)")
+    if secret and manifest["secrets"]:
+        print("encrypted, with data/secrets.env inside: `vitrine restore` asks for the same "
+              "passphrase or key file; without it this archive cannot be read")
+    elif secret:
+        print("encrypted; there is no data/secrets.env here (the secrets come from the "
+              "environment or .env): keep TOKEN_ENCRYPTION_KEYS safe apart from the backups")
+    else:
+        print("data/secrets.env was left out: this archive holds no keys. Keep "
+              "TOKEN_ENCRYPTION_KEYS (and the rest of data/secrets.env) safe apart from the "
+              "backups: without them the bot tokens and stock in it cannot be decrypted. "
+              "`vitrine backup --with-secrets` writes an encrypted archive that carries them")
     return 0
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
     """Stop the services, restore an archive, migrate, verify, start, health-check."""
     from ops.backup import BackupError
+    from ops.backup_crypto import is_encrypted
     from ops.restore import restore
 
     settings = load_settings_or_exit()
     conf = Path(args.config).resolve() if args.config else _default_conf()
     try:
-        return restore(settings, Path(args.file), conf, progress=lambda m: print(m, flush=True))
+        secret = _backup_secret(args, confirm=False) if is_encrypted(Path(args.file)) else None
+        return restore(settings, Path(args.file), conf, progress=lambda m: print(m, flush=True),
+                       secret=secret)
     except BackupError as exc:
         raise CliError(str(exc)) from None
 
@@ -134,7 +163,8 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     """Give a Discord user the admin role (created if they never logged in)."""
     from ops.accounts import make_admin
 
-    if not args.discord_id.isdigit() or not 15 <= len(args.discord_id) <= 21:
+    if not (args.discord_id.isascii() and args.discord_id.isdigit()) \
+            or not 15 <= len(args.discord_id) <= 21:
         raise CliError(f"{args.discord_id!r} is not a Discord user id (a 17-20 digit number)")
     settings = load_settings_or_exit()
     created = asyncio.run(make_admin(settings.database_url, args.discord_id))
@@ -195,14 +225,24 @@ def build_parser() -> argparse.ArgumentParser:
             add_arguments(p)
         if name == "fleet":
             p.add_argument("action", choices=["stop"], help="stop: stop every worker cleanly")
-            p.add_argument("--timeout", type=float, default=30.0)
+            p.add_argument("--timeout", type=opscmds.seconds_arg, default=30.0)
         if name == "create-admin":
             p.add_argument("discord_id", help="the user's Discord id")
         if name == "backup":
-            p.add_argument("--to", help="archive path (default backups/vitrine-<UTC time>.tar.gz)")
+            p.add_argument("--to", help="archive path (default backups/vitrine-<UTC time>.tar.gz"
+                                        ", .tar.gz.enc with --with-secrets)")
+            p.add_argument("--with-secrets", action="store_true",
+                           help="keep data/secrets.env, encrypting the whole archive with a "
+                                "passphrase (asked, or --passphrase-file, or "
+                                "VITRINE_BACKUP_PASSPHRASE) or --key-file")
         if name == "restore":
-            p.add_argument("file", help="a .tar.gz written by `vitrine backup`")
+            p.add_argument("file", help="an archive written by `vitrine backup`")
             p.add_argument("--config", help="supervisord.conf of the running platform")
+        if name in ("backup", "restore"):
+            p.add_argument("--passphrase-file", metavar="FILE",
+                           help="encrypted archive: the passphrase is this file's first line")
+            p.add_argument("--key-file", metavar="FILE",
+                           help="encrypted archive: this file is the key (vitrine gen-key > FILE)")
         if name == "makemigration":
             p.add_argument("name", help="short name, e.g. add_coupon_limits")
             p.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres",

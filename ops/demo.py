@@ -270,7 +270,8 @@ async def seed(cfg: DemoConfig, settings: Any) -> dict[str, Any]:
             if have < cfg.stock:
                 stamp = time.strftime("%Y%m%d%H%M%S")
                 lines = [f"DEMO-{variation.id}-{stamp}-{n:03d}" for n in range(cfg.stock - have)]
-                await add_stock(vault, tenant.id, variation.id, "\n".join(lines), "demo")
+                await add_stock(vault, tenant.id, variation.id, "\n".join(lines), "demo",
+                                hash_key=settings.stock_hash_key)
             variations.append({"id": variation.id, "name": name, "price_cents": price})
     finally:
         await close_db()

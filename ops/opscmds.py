@@ -1,4 +1,4 @@
-"""`vitrine status|instances|restart|suspend|resume|orders|retry-waiting-stock|withdrawals`.
+"""`vitrine status|instances|restart|suspend|resume|orders|retry-waiting-stock|withdrawals|refund`.
 
 Each talks to the admin API (`ops.adminclient`); `status` also checks the database and Redis
 directly when the admin API does not answer.
@@ -14,12 +14,15 @@ from typing import Any
 import httpx
 
 from core.bootstrap import load_settings_or_exit
+from core.i18n import format_brl
 from core.settings import Settings
 from ops.adminclient import AdminClient, AdminUnreachable
 from ops.errors import CliError
+from shop import inputs
 
 # Tests inject an httpx transport here (None: real network).
 TRANSPORT: httpx.BaseTransport | None = None
+LIST_LIMIT_MAX = 500  # the admin API answers at most this many rows
 
 
 def client(settings: Settings) -> AdminClient:
@@ -215,28 +218,83 @@ def cmd_withdrawals(args: argparse.Namespace) -> int:
     return 0
 
 
+def id_arg(text: str) -> int:
+    """argparse type: a database id (1..2**31-1, digits only), checked before any request."""
+    try:
+        return inputs.parse_id(text)
+    except inputs.InvalidInput as refusal:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r}: {refusal.message('en')}") from None
+
+
+def limit_arg(text: str) -> int:
+    """argparse type: how many rows to list (1..500, the admin API's page limit)."""
+    try:
+        return inputs.parse_quantity(text, lo=1, hi=LIST_LIMIT_MAX)
+    except inputs.InvalidInput as refusal:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r}: {refusal.message('en')}") from None
+
+
+def seconds_arg(text: str) -> float:
+    """argparse type: a timeout in seconds, 0.01..3600 ('30', '2.5'; no 'nan', 'inf' or '1e9')."""
+    try:
+        return inputs.parse_money(text, min_cents=1, max_cents=3600_00) / 100
+    except inputs.InvalidInput as refusal:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r}: {refusal.message('en')}") from None
+
+
+def cmd_refund(args: argparse.Namespace) -> int:
+    """Refund an order as an operator (no balance check: the seller's balance may go
+    negative); --reason is required and kept in the audit log."""
+    reason = (args.reason or "").strip()
+    if not reason:
+        raise CliError('refund needs a reason: vitrine refund ORDER --reason "..."')
+    body: dict[str, Any] = {"reason": reason}
+    if args.amount is not None:
+        try:
+            body["amount_cents"] = inputs.parse_money(args.amount, min_cents=1)
+        except inputs.InvalidInput:
+            raise CliError(f"--amount {args.amount[:40]!r} is not an amount in reais "
+                           "(e.g. 12,50)") from None
+    settings = load_settings_or_exit()
+    with client(settings) as api:
+        answer = api.post(f"/api/orders/{args.order}/refund", body)
+    what = "all that was left" if args.amount is None else format_brl(body["amount_cents"])
+    print(f"order {answer['order_id']}: refund of {what} requested; order "
+          f"{answer['order_status']}, payment {answer['payment_status']} "
+          f"({format_brl(answer['refunded_cents'])} refunded in all)")
+    print(f"seller balance now {format_brl(answer['balance_cents'])}"
+          + (" (negative: withdrawals blocked)" if answer["balance_cents"] < 0 else ""))
+    for change in answer["changes"]:
+        print(f"  {change}")
+    return 0
+
+
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     """The options of the commands defined here."""
     if name == "instances":
         p.add_argument("--state", help="runtime state: online, starting, backoff, error, "
                                        "crashloop, suspended, stopped")
-        p.add_argument("--tenant", type=int, help="only this tenant (store) id")
+        p.add_argument("--tenant", type=id_arg, help="only this tenant (store) id")
     if name in ("restart", "suspend", "resume"):
-        p.add_argument("id", type=int, help="instance id (see `vitrine instances`)")
+        p.add_argument("id", type=id_arg, help="instance id (see `vitrine instances`)")
         p.add_argument("--reason", help="why (required for suspend; kept in the audit log)")
     if name == "orders":
         p.add_argument("--status", help="e.g. waiting_stock, pending, paid, delivered")
-        p.add_argument("--tenant", type=int)
-        p.add_argument("--product", type=int)
-        p.add_argument("--limit", type=int, default=100)
+        p.add_argument("--tenant", type=id_arg)
+        p.add_argument("--product", type=id_arg)
+        p.add_argument("--limit", type=limit_arg, default=100)
     if name == "retry-waiting-stock":
-        p.add_argument("--tenant", type=int, help="only this tenant id")
-        p.add_argument("--product", type=int, help="only this product id")
+        p.add_argument("--tenant", type=id_arg, help="only this tenant id")
+        p.add_argument("--product", type=id_arg, help="only this product id")
+    if name == "refund":
+        p.add_argument("order", type=id_arg, help="order id (see `vitrine orders`)")
+        p.add_argument("--reason", required=True, help="why (kept in the audit log)")
+        p.add_argument("--amount", help="partial refund in reais, e.g. 12,50 (default: all)")
     if name == "withdrawals":
         group = p.add_mutually_exclusive_group()
         group.add_argument("--pending", action="store_true", help="requested and processing")
         group.add_argument("--status", help="requested, processing, completed, rejected")
-        p.add_argument("--tenant", type=int)
+        p.add_argument("--tenant", type=id_arg)
 
 
 COMMANDS = {
@@ -249,4 +307,6 @@ COMMANDS = {
     "retry-waiting-stock": (cmd_retry_waiting_stock,
                             "fill waiting_stock orders from the stock now available"),
     "withdrawals": (cmd_withdrawals, "list withdrawals, e.g. --pending"),
+    "refund": (cmd_refund, "refund an order as an operator: --reason required, "
+                           "optional --amount 12,50 (may leave the seller's balance negative)"),
 }

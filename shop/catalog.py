@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlparse
 
+from shop import inputs
 from shop.models import CouponKind
 
 NAME_MAX = 100
@@ -20,6 +20,7 @@ DESCRIPTION_MAX = 2000
 IMAGE_URL_MAX = 500
 PRICE_MAX_CENTS = 100_000_00  # R$ 100.000,00 per unit
 MAX_PER_ORDER_MAX = 100
+MIN_ORDER_MAX_CENTS = PRICE_MAX_CENTS * MAX_PER_ORDER_MAX  # a bigger minimum is never met
 COUPON_CODE_RE = re.compile(r"^[A-Z0-9_-]{3,40}$")
 SNOWFLAKE_RE = re.compile(r"^\d{15,21}$")
 
@@ -27,20 +28,13 @@ Errors = dict[str, tuple[str, dict[str, Any]]]
 
 
 def parse_money(raw: str | None) -> int | None:
-    """'12,50' / '12.50' / 'R$ 1.234,56' -> centavos; None when it is not an amount."""
-    text = (raw or "").strip().replace("R$", "").replace(" ", "")
-    if not text:
-        return None
-    if "," in text:  # Brazilian: '.' groups thousands, ',' is the decimal separator
-        text = text.replace(".", "").replace(",", ".")
+    """'12,50' / '12.50' / 'R$ 1.234,56' -> centavos; None when it is not an amount.
+
+    Bounded (`shop.inputs`): no exponent or sign, at most 2 decimals, at most R$ 1 bilhão."""
     try:
-        value = Decimal(text)
-    except InvalidOperation:
+        return inputs.parse_money(raw or "")
+    except inputs.InvalidInput:
         return None
-    cents = value * 100
-    if not cents.is_finite() or cents != cents.to_integral_value():
-        return None
-    return int(cents)
 
 
 def cents_to_input(cents: int | None) -> str:
@@ -68,13 +62,13 @@ def _int(form: Mapping[str, str], name: str, errors: Errors, lo: int, hi: int,
             errors[name] = ("portal.error.required", {})
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        errors[name] = ("portal.error.whole_number", {})
+        return inputs.parse_quantity(raw, lo=lo, hi=hi)
+    except inputs.InvalidInput as refusal:
+        if refusal.reason in ("too_small", "too_large"):
+            errors[name] = ("portal.error.between", {"lo": lo, "hi": hi})
+        else:
+            errors[name] = ("portal.error.whole_number", {})
         return default
-    if not lo <= value <= hi:
-        errors[name] = ("portal.error.between", {"lo": lo, "hi": hi})
-    return value
 
 
 def _checked(form: Mapping[str, str], name: str) -> bool:
@@ -127,7 +121,7 @@ def clean_coupon(form: Mapping[str, str]) -> tuple[dict[str, Any], Errors]:
         values["kind"] = CouponKind(kind)
     values["value"] = _coupon_value(form, kind, errors)
     min_order = parse_money(form.get("min_order")) if (form.get("min_order") or "").strip() else 0
-    if min_order is None or min_order < 0:
+    if min_order is None or not 0 <= min_order <= MIN_ORDER_MAX_CENTS:
         errors["min_order"] = ("portal.error.price", {})
     values["min_order_cents"] = min_order or 0
     max_uses = (form.get("max_uses") or "").strip()
@@ -139,7 +133,10 @@ def clean_coupon(form: Mapping[str, str]) -> tuple[dict[str, Any], Errors]:
 def _coupon_value(form: Mapping[str, str], kind: str, errors: Errors) -> int | None:
     raw = form.get("value")
     if kind == CouponKind.PERCENT:
-        amount = parse_money(raw)  # same syntax: '10' or '12,5' percent -> basis points
+        try:  # same syntax as money: '10' or '12,5' percent -> basis points
+            amount: int | None = inputs.parse_percent(raw or "")
+        except inputs.InvalidInput:
+            amount = None
         if amount is None or not 0 < amount <= 100_00:
             errors["value"] = ("portal.error.percent", {})
         return amount

@@ -4,7 +4,9 @@ The order is keyed by a Discord id (`Order.interaction_id`): the storefront pass
 the checkout card message, so a double click on "Confirmar" (two interactions on the same
 message) or a replayed interaction finds the order the first one created. Order, coupon use
 and reservation are one DB transaction: when stock runs out between the click and the
-confirmation nothing is written and nothing is charged.
+confirmation nothing is written and nothing is charged. A blocked buyer, or one already
+holding the store's maximum of unpaid orders, is refused in that same transaction
+(`shop.buyer_limits`), before anything is reserved or charged.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from core import audit
-from shop import allocation, pricing
+from shop import allocation, buyer_limits, pricing
 from shop.errors import InvalidStateChange, ShopError
 from shop.models import Order, Payment, Product, StockItem, Variation
 from shop.orders import cancel_order
@@ -100,8 +102,8 @@ async def place_order(req: CheckoutRequest, *, hold: timedelta = PIX_VALIDITY,
                       now: datetime | None = None) -> tuple[Order, bool]:
     """Create the order and reserve its stock, once per `req.key`; (order, created).
 
-    Raises `ProductUnavailable`, `InvalidQuantity`, `CouponRejected` or `OutOfStock`
-    (then nothing was written).
+    Raises `ProductUnavailable`, `InvalidQuantity`, `CouponRejected`, `OutOfStock`,
+    `BuyerBlocked` or `TooManyOpenOrders` (then nothing was written).
     """
     existing = await Order.get_or_none(interaction_id=req.key, tenant_id=req.tenant_id)
     if existing is not None:
@@ -126,6 +128,8 @@ async def _create_reserved(req: CheckoutRequest, offer: Offer, now: datetime,
     code = pricing.normalize_code(req.coupon_code)
     subtotal = offer.variation.price_cents * req.quantity
     async with in_transaction() as conn:
+        # Blocklist and open-order cap, under a per-buyer lock: counted and created at once.
+        await buyer_limits.guard(conn, req.tenant_id, req.buyer_id)
         coupon = None
         if code:
             coupon = await pricing.find_coupon(req.tenant_id, code, offer.product.id, subtotal,

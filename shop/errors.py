@@ -90,3 +90,18 @@ class NegativeBalance(InsufficientBalance):
 
     code = "negative_balance"
     message_key = "shop.error.negative_balance"
+
+
+class RefundNotCovered(InsufficientBalance):
+    """A seller refund would take more than the seller's balance (available + on hold) holds:
+    the platform would pay the rest. Refused before anything reaches Mercado Pago."""
+
+    code = "refund_not_covered"
+    message_key = "shop.error.refund_not_covered"
+
+
+class ReasonRequired(ShopError):
+    """An operator action that must say why (kept in the audit log) came without a reason."""
+
+    code = "reason_required"
+    message_key = "shop.error.reason_required"

@@ -7,7 +7,9 @@ index enforces that under any concurrency. Nothing is ever updated or deleted; a
 new transaction with the opposite legs.
 
 Accounts: `seller:<tenant>` (what the platform owes a seller), `platform:fees` (our revenue),
-`platform:clearing` (money held at Mercado Pago), `platform:payouts` (withdrawals in flight).
+`platform:clearing` (money held at Mercado Pago), `platform:payouts` (withdrawals in flight),
+`platform:refund_holds` (what seller refunds in flight reserved: `refund_hold:<payment>:
+<refunded total>:<nonce>`, given back by `refund_release:…` once the refund is booked).
 A seller's balance is the sum of their entries; credits from sales become *available* only at
 `available_at` (the hold), debits count at once.
 """
@@ -27,6 +29,7 @@ from shop.money import fee_cents
 FEES = "platform:fees"
 CLEARING = "platform:clearing"
 PAYOUTS = "platform:payouts"
+HOLDS = "platform:refund_holds"
 
 
 def seller_account(tenant_id: int) -> str:
@@ -148,17 +151,10 @@ def _share(total: int, part: int, whole: int) -> int:
     return (2 * total * part + whole) // (2 * whole)
 
 
-async def book_partial_refund(payment_id: str, refunded_total_cents: int,
-                              using_db: Any = None) -> PartialRefund | None:
-    """Take the newly refunded part of a sale back: the payment now has `refunded_total_cents`
-    refunded in all. Books only the increase over what earlier partial refunds booked; None
-    when there is none, no sale, or the sale was reversed already.
-
-    The fee given back is the sale's fee times the refunded share, for the cumulative total
-    (rounded half up) minus what was given back before, so repeated partial refunds never
-    drift. Callers serialise per payment (the sync holds the payment row lock).
-    """
-    entries = await payment_entries(payment_id, using_db)
+def plan_partial_refund(payment_id: str, entries: list[LedgerEntry],
+                        refunded_total_cents: int) -> tuple[PartialRefund, LedgerEntry] | None:
+    """What `book_partial_refund` would book (and the sale's seller entry), from the payment's
+    entries; None when nothing: no sale, reversed already, or this total booked already."""
     sale = [e for e in entries if e.idempotency_key == f"sale:{payment_id}"]
     if not sale or any(e.idempotency_key == f"reversal:{payment_id}" for e in entries):
         return None
@@ -173,13 +169,45 @@ async def book_partial_refund(payment_id: str, refunded_total_cents: int,
         return None
     fee = _share(sold.get(FEES, 0), refunded_total_cents, amount) + refunded.get(FEES, 0)
     seller = next(e for e in sale if e.account.startswith("seller:"))
+    return PartialRefund(refunded_total_cents, delta, fee), seller
+
+
+async def book_partial_refund(payment_id: str, refunded_total_cents: int,
+                              using_db: Any = None) -> PartialRefund | None:
+    """Take the newly refunded part of a sale back: the payment now has `refunded_total_cents`
+    refunded in all. Books only the increase over what earlier partial refunds booked; None
+    when there is none, no sale, or the sale was reversed already.
+
+    The fee given back is the sale's fee times the refunded share, for the cumulative total
+    (rounded half up) minus what was given back before, so repeated partial refunds never
+    drift. Callers serialise per payment (the sync holds the payment row lock).
+    """
+    planned = plan_partial_refund(payment_id, await payment_entries(payment_id, using_db),
+                                  refunded_total_cents)
+    if planned is None:
+        return None
+    part, seller = planned
     booked = await post(refund_key(payment_id, refunded_total_cents), "refund", [
-        Leg(CLEARING, delta),
-        Leg(seller.account, -(delta - fee), seller.tenant_id),
-        Leg(FEES, -fee),
+        Leg(CLEARING, part.amount_cents),
+        Leg(seller.account, -part.seller_cents, seller.tenant_id),
+        Leg(FEES, -part.fee_cents),
     ], order_id=seller.order_id, using_db=using_db,
         memo=f"partial refund of payment {payment_id}, {refunded_total_cents} in all")
-    return PartialRefund(refunded_total_cents, delta, fee) if booked else None
+    return part if booked else None
+
+
+async def refund_debit(payment_id: str, refunded_total_cents: int,
+                       using_db: Any = None) -> int:
+    """What a refund bringing the payment to `refunded_total_cents` refunded in all would take
+    from the seller, as the ledger would book it: the partial refund's seller leg, or, for the
+    whole sale, the reversal's (what is left of the sale after earlier partial refunds)."""
+    entries = await payment_entries(payment_id, using_db)
+    sale = net_by_account([e for e in entries if e.idempotency_key == f"sale:{payment_id}"])
+    if refunded_total_cents >= -sale.get(CLEARING, 0):
+        left = net_by_account(entries)
+        return sum(cents for account, cents in left.items() if account.startswith("seller:"))
+    planned = plan_partial_refund(payment_id, entries, refunded_total_cents)
+    return planned[0].seller_cents if planned else 0
 
 
 async def book_reversal(payment_id: str, kind: str, using_db: Any = None) -> bool:
@@ -193,6 +221,65 @@ async def book_reversal(payment_id: str, kind: str, using_db: Any = None) -> boo
             for account, left in net_by_account(entries).items()]
     return await post(f"reversal:{payment_id}", kind, legs, order_id=entries[0].order_id,
                       memo=f"{kind} of payment {payment_id}", using_db=using_db)
+
+
+@dataclass(frozen=True)
+class RefundHold:
+    """An outstanding reservation of `cents` of a seller's balance for a refund in flight."""
+
+    key: str
+    refunded_total_cents: int
+    cents: int
+    created_at: datetime
+    order_id: int | None = None
+
+
+async def hold_refund(payment_id: str, refunded_total_cents: int, tenant_id: int, cents: int,
+                      order_id: int | None = None, using_db: Any = None) -> str:
+    """Reserve `cents` of the seller's balance (effective at once) for a refund bringing the
+    payment to `refunded_total_cents`; the caller holds the tenant lock. Returns the key."""
+    key = f"refund_hold:{payment_id}:{refunded_total_cents}:{uuid.uuid4().hex[:12]}"
+    await post(key, "refund_hold", [
+        Leg(seller_account(tenant_id), -cents, tenant_id),
+        Leg(HOLDS, cents),
+    ], order_id=order_id, memo=f"refund of payment {payment_id} in flight", using_db=using_db)
+    return key
+
+
+async def refund_holds(payment_id: str, tenant_id: int, using_db: Any = None) -> list[RefundHold]:
+    """The payment's holds not released yet, oldest first."""
+    rows = await LedgerEntry.filter(
+        account=seller_account(tenant_id), idempotency_key__startswith=f"refund_hold:{payment_id}:",
+    ).using_db(using_db).order_by("id")
+    released = set(await LedgerEntry.filter(
+        account=seller_account(tenant_id),
+        idempotency_key__startswith=f"refund_release:{payment_id}:",
+    ).using_db(using_db).values_list("idempotency_key", flat=True))
+    return [RefundHold(e.idempotency_key, int(e.idempotency_key.split(":")[2]),
+                       -e.amount_cents, e.created_at, e.order_id) for e in rows
+            if "refund_release:" + e.idempotency_key.split(":", 1)[1] not in released]
+
+
+async def release_refund_holds(payment_id: str, tenant_id: int, *,
+                               covered_total_cents: int | None = None,
+                               created_before: datetime | None = None,
+                               only_key: str | None = None, using_db: Any = None) -> int:
+    """Give back the holds that a booked refund now covers (target ≤ `covered_total_cents`),
+    that are older than `created_before`, or the one `only_key`; callers hold the payment row
+    lock. Returns how many were released."""
+    released = 0
+    for hold in await refund_holds(payment_id, tenant_id, using_db):
+        if not ((covered_total_cents is not None
+                 and hold.refunded_total_cents <= covered_total_cents)
+                or (created_before is not None and hold.created_at < created_before)
+                or hold.key == only_key):
+            continue
+        released += await post("refund_release:" + hold.key.split(":", 1)[1], "refund_release", [
+            Leg(HOLDS, -hold.cents),
+            Leg(seller_account(tenant_id), hold.cents, tenant_id),
+        ], order_id=hold.order_id, memo=f"refund of payment {payment_id} settled",
+            using_db=using_db)
+    return released
 
 
 async def _sum(using_db: Any = None, **filters: Any) -> int:

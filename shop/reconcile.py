@@ -7,6 +7,8 @@ One pass (`reconcile_once`):
 4. paid orders not delivered after a grace period, and `waiting_stock` orders a restock filled
    whose delivery never reached their worker → delivery re-enqueued (never re-allocated). This is
    the only sweeper: bot workers do not poll the database for it.
+Once a day (`run_forever`, and every `--once` run) finished `webhook_events` older than
+WEBHOOK_RETENTION_DAYS are deleted (`shop.webhook_retention`).
 
 Run it as a process: `python -m shop.reconcile [--interval 30] [--once]`.
 """
@@ -18,6 +20,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -37,6 +40,7 @@ from shop.payments.mercadopago import MercadoPagoGateway
 from shop.payments.service import PaymentServices, enqueue_delivery
 from shop.payments.sync import sync_payment
 from shop.states import OrderStatus, PaymentStatus
+from shop.webhook_retention import prune_webhook_events
 from shop.webhooks import ACCEPTED, TRANSIENT, process_events
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,8 @@ class Policy:
     delivery_grace: timedelta = timedelta(seconds=60)  # paid but undelivered after this
     event_retry_window: timedelta = timedelta(hours=24)
     batch: int = 100
+    webhook_retention: timedelta = timedelta(days=30)  # WEBHOOK_RETENTION_DAYS
+    prune_every: timedelta = timedelta(days=1)
 
 
 @dataclass
@@ -152,9 +158,21 @@ async def reconcile_once(svc: PaymentServices, policy: Policy | None = None,
     return report
 
 
+async def prune_events(policy: Policy, now: datetime | None = None) -> int:
+    """Delete finished webhook events older than the retention; returns how many."""
+    cutoff = (now or datetime.now(UTC)) - policy.webhook_retention
+    deleted = await prune_webhook_events(cutoff)
+    if deleted:
+        log.info("pruned %d webhook events received before %s", deleted, cutoff.isoformat())
+    return deleted
+
+
 async def run_forever(svc: PaymentServices, interval: float, stop: asyncio.Event,
                       policy: Policy | None = None) -> None:
-    """Reconcile every `interval` seconds until `stop` is set; a failed pass is logged."""
+    """Reconcile every `interval` seconds until `stop` is set (pruning old webhook events on
+    the first pass and then once per `policy.prune_every`); a failed pass is logged."""
+    policy = policy or Policy()
+    last_prune: float | None = None
     while not stop.is_set():
         try:
             report = await reconcile_once(svc, policy)
@@ -162,6 +180,13 @@ async def run_forever(svc: PaymentServices, interval: float, stop: asyncio.Event
                 log.info("reconcile: %s", report)
         except Exception:  # noqa: BLE001 - keep the loop alive; the next pass retries
             log.exception("reconcile pass failed")
+        if last_prune is None or \
+                time.monotonic() - last_prune >= policy.prune_every.total_seconds():
+            try:
+                await prune_events(policy)
+                last_prune = time.monotonic()
+            except Exception:  # noqa: BLE001 - tried again next pass
+                log.exception("pruning webhook events failed")
         try:
             await asyncio.wait_for(stop.wait(), interval)
         except TimeoutError:
@@ -179,11 +204,13 @@ async def _main(settings: Settings, interval: float, once: bool) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    policy = Policy(webhook_retention=timedelta(days=settings.webhook_retention_days))
     try:
         if once:
-            print(await reconcile_once(svc))
+            print(await reconcile_once(svc, policy))
+            print(f"pruned {await prune_events(policy)} old webhook events")
         else:
-            await run_forever(svc, interval, stop)
+            await run_forever(svc, interval, stop, policy)
     finally:
         await gateway.aclose()
         await redis.aclose()

@@ -1,13 +1,17 @@
 """Stock: bulk add (one item per line, encrypted), counts, masked preview, delete unused.
 
 Shared by the portal (paste / file upload) and the storefront (staff "add stock" command).
-Items are encrypted with the token vault; `content_hash` (sha256 of the plain text) refuses
-duplicates within a variation, whether already stored or repeated in the same paste.
+Items are encrypted with the token vault; `content_hash` (an HMAC-SHA256 of the plain text,
+keyed with the platform's `STOCK_HASH_KEY`) refuses duplicates within a variation, whether
+already stored or repeated in the same paste. A bare hash would let anyone holding the database
+check which known keys or accounts a seller has in stock; the keyed one cannot be matched
+without the key. Callers pass the key in (`settings.stock_hash_key`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,6 +31,7 @@ MAX_ITEM_CHARS = 2000  # one key / account / code; longer lines are rejected
 MAX_LINES_PER_ADD = 10_000  # one paste or file; bigger imports go in several batches
 MAX_UPLOAD_BYTES = 1024 * 1024  # 1 MiB text file
 PREVIEW_PAGE = 50
+MAX_DELETE_IDS = 1000  # item ids one "delete checked" form may name
 _CHUNK = 500  # rows per bulk insert
 log = logging.getLogger(__name__)
 
@@ -57,8 +62,12 @@ class AddResult:
                 "rejected_lines": self.rejected[:100]}
 
 
-def content_hash(content: str) -> str:
-    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+def content_hash(content: str, key: bytes | str) -> str:
+    """The duplicate-detection digest of one item: HMAC-SHA256 keyed with `key`, hex."""
+    raw_key = key.encode("utf-8") if isinstance(key, str) else key
+    if not raw_key:
+        raise ValueError("stock hash key is empty")
+    return hmac.new(raw_key, content.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def mask(content: str) -> str:
@@ -78,7 +87,8 @@ def split_lines(text: str) -> list[str]:
     return [line.rstrip() for line in lines]
 
 
-def classify_lines(lines: list[str]) -> tuple[list[tuple[int, str, str]], AddResult]:
+def classify_lines(lines: list[str],
+                   key: bytes | str) -> tuple[list[tuple[int, str, str]], AddResult]:
     """Split into candidates (line no, content, hash) and the rejected / in-paste duplicates."""
     result = AddResult(total_lines=len(lines))
     seen: set[str] = set()
@@ -91,7 +101,7 @@ def classify_lines(lines: list[str]) -> tuple[list[tuple[int, str, str]], AddRes
         if len(item) > MAX_ITEM_CHARS:
             result.rejected.append((number, "too_long"))
             continue
-        digest = content_hash(item)
+        digest = content_hash(item, key)
         if digest in seen:
             result.duplicates.append(number)
             continue
@@ -101,8 +111,9 @@ def classify_lines(lines: list[str]) -> tuple[list[tuple[int, str, str]], AddRes
 
 
 async def add_stock(vault: TokenVault, tenant_id: int, variation_id: int, text: str,
-                    actor: str, redis: Any = None) -> AddResult:
-    """Add one item per line of `text` to a variation of `tenant_id` (encrypted).
+                    actor: str, redis: Any = None, *, hash_key: bytes | str) -> AddResult:
+    """Add one item per line of `text` to a variation of `tenant_id` (encrypted; duplicates
+    found by an HMAC keyed with `hash_key`, the platform's `STOCK_HASH_KEY`).
 
     Raises `StockError` if the variation is not the tenant's, `TooManyLines` past the limit.
     """
@@ -113,7 +124,7 @@ async def add_stock(vault: TokenVault, tenant_id: int, variation_id: int, text: 
     lines = split_lines(text)
     if len(lines) > MAX_LINES_PER_ADD:
         raise TooManyLines(f"{len(lines)} lines; at most {MAX_LINES_PER_ADD} per add")
-    candidates, result = classify_lines(lines)
+    candidates, result = classify_lines(lines, hash_key)
     for start in range(0, len(candidates), _CHUNK):
         await _insert_chunk(vault, variation, candidates[start:start + _CHUNK], result)
     result.duplicates.sort()

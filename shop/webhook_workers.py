@@ -17,13 +17,14 @@ from tortoise.transactions import in_transaction
 
 from shop.models import WebhookEvent
 from shop.payments.service import PaymentServices
-from shop.webhooks import ACCEPTED, as_duplicate, process_events, record_one
+from shop.webhooks import ACCEPTED, DUPLICATE, process_events, record_one
 
 log = logging.getLogger(__name__)
 
 
 class EventWriter:
-    """A `Recorder` that batches concurrent inserts into one transaction."""
+    """A `Recorder` that batches concurrent inserts into one transaction; an accepted event
+    whose dedupe_key is stored already (or earlier in the batch) is a duplicate, not stored."""
 
     def __init__(self, max_batch: int = 256) -> None:
         self.max_batch = max_batch
@@ -67,11 +68,13 @@ class EventWriter:
                 key = fields.get("dedupe_key")
                 if key and fields["outcome"] == ACCEPTED:
                     if key in seen:
-                        fields = as_duplicate(fields)
+                        outcomes.append(DUPLICATE)
+                        continue
                     seen.add(key)
                 rows.append(WebhookEvent(**fields))
                 outcomes.append(str(fields["outcome"]))
-            await WebhookEvent.bulk_create(rows, using_db=conn)
+            if rows:
+                await WebhookEvent.bulk_create(rows, using_db=conn)
         return outcomes
 
     async def _write_each(self, batch: list[tuple[dict[str, Any], asyncio.Future[str]]],

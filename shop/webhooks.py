@@ -1,9 +1,13 @@
-"""Mercado Pago notifications: verify, record every delivery, deduplicate, then reconcile.
+"""Mercado Pago notifications: verify, record what is worth acting on, then reconcile.
 
 `receive_mercadopago` is the fast part the HTTP handler awaits (signature check + the insert);
 `process_events` is the slow part (GET the payment, move states), run after the answer by a
 `WebhookProcessor`. A crash between the two leaves the event `accepted`; the reconciler
 processes it again. Accepted events are identified by their unique `dedupe_key`.
+
+Only deliveries Mercado Pago signed, and legacy IPNs about a payment we created, are stored
+or fetched; forged, unsigned, unknown and repeated ones are answered and counted
+(`shop.webhook_guard`), so a flood costs neither rows nor Mercado Pago requests.
 """
 
 from __future__ import annotations
@@ -23,6 +27,13 @@ from shop.models import WebhookEvent
 from shop.payments.service import PaymentServices
 from shop.payments.signature import SignatureCheck, verify
 from shop.payments.sync import SyncResult, sync_provider_payment
+from shop.webhook_guard import (
+    IPN_IGNORED,
+    IPN_REPEATED,
+    IPN_UNKNOWN,
+    WebhookGuard,
+    is_our_payment,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +41,10 @@ ACCEPTED = "accepted"  # recorded, processing pending (or lost: the reconciler r
 DUPLICATE = "duplicate"
 TRANSIENT = "transient: "  # prefix of `detail` for errors worth retrying
 _MAX_BODY = 4096
+MP_PAYMENT_ID_MAX = 20  # Mercado Pago payment ids are ~11 digits today; an int64 has 19
 
-# Stores one event (WebhookEvent fields) and returns the outcome stored: an `accepted`
-# event whose dedupe_key exists already is stored as a `duplicate` instead.
+# Stores one event (WebhookEvent fields) and returns its outcome: an `accepted` event whose
+# dedupe_key exists already is a `duplicate`, and is not stored (a replay costs no row).
 Recorder = Callable[[dict[str, Any]], Awaitable[str]]
 
 
@@ -50,20 +62,14 @@ class Receipt:
         return self.outcome == ACCEPTED and self.provider_payment_id is not None
 
 
-def as_duplicate(fields: dict[str, Any]) -> dict[str, Any]:
-    return {**fields, "outcome": DUPLICATE, "dedupe_key": None,
-            "detail": f"duplicate of {fields['dedupe_key']}"}
-
-
 async def record_one(fields: dict[str, Any]) -> str:
-    """The plain recorder: one INSERT (see `shop.webhook_writer` for the batched one)."""
+    """The plain recorder: one INSERT (see `shop.webhook_workers.EventWriter` for batches)."""
     try:
         await WebhookEvent.create(**fields)
     except IntegrityError:  # the same notification again (retry, duplicate, replay)
         if not fields.get("dedupe_key"):
             raise
-        fields = as_duplicate(fields)
-        await WebhookEvent.create(**fields)
+        return DUPLICATE
     return str(fields["outcome"])
 
 
@@ -84,25 +90,49 @@ async def _store(recorder: Recorder, outcome: str, status: int, provider_id: str
     return Receipt(status, stored, key, provider_id if stored == ACCEPTED else None)
 
 
+def _is_payment_id(pid: str) -> bool:
+    """A Mercado Pago payment id: ASCII digits ('²'.isdigit() is True too), at most 20."""
+    return 0 < len(pid) <= MP_PAYMENT_ID_MAX and pid.isascii() and pid.isdigit()
+
+
 async def _receive_ipn(recorder: Recorder, query: Mapping[str, str],
-                       headers: Mapping[str, str]) -> Receipt:
-    """Legacy IPN (`?topic=payment&id=…`): unsigned, so it only triggers a fetch."""
+                       headers: Mapping[str, str], guard: WebhookGuard) -> Receipt:
+    """Legacy IPN (`?topic=payment&id=…`): unsigned, so it only triggers a fetch, and only of
+    a payment we created, once per window. Every IPN about a payment id gets the same answer,
+    whether we know it or not."""
     topic, pid = query.get("topic", ""), query.get("id", "")
+    if topic != "payment" or not _is_payment_id(pid):
+        await guard.count(IPN_IGNORED)
+        return Receipt(200, "ignored")
+    if await guard.throttled():
+        return Receipt(429, "rate_limited")
+    if not await is_our_payment(pid):
+        await guard.count(IPN_UNKNOWN)
+        return Receipt(200, ACCEPTED)
+    if not await guard.claim_ipn(pid):
+        await guard.count(IPN_REPEATED)
+        return Receipt(200, ACCEPTED)
     common = {"topic": topic[:40], "data_id": pid[:64],
               "request_id": headers.get("x-request-id", "")[:100]}
-    if topic != "payment" or not pid.isdigit():
-        return await _store(recorder, "ignored", 200, detail="IPN topic not handled", **common)
-    return await _store(recorder, ACCEPTED, 200, pid, dedupe_key=f"ipn:{pid}:{uuid.uuid4().hex}",
-                        detail="legacy IPN: verified by fetching the payment", **common)
+    try:
+        return await _store(recorder, ACCEPTED, 200, pid,
+                            dedupe_key=f"ipn:{pid}:{uuid.uuid4().hex}",
+                            detail="legacy IPN: verified by fetching the payment", **common)
+    except Exception:
+        await guard.release_ipn(pid)  # not stored: Mercado Pago's retry must not be dropped
+        raise
 
 
 async def receive_mercadopago(secret: str, query: Mapping[str, str],
                               headers: Mapping[str, str], raw_body: bytes,
                               now: float | None = None,
-                              recorder: Recorder = record_one) -> Receipt:
-    """Check and record one delivery; 401 on a bad signature (nothing else changes)."""
+                              recorder: Recorder = record_one,
+                              guard: WebhookGuard | None = None) -> Receipt:
+    """Check and record one delivery; 401 on a bad signature (counted, nothing stored), 429
+    when an unsigned caller is over its limit."""
+    guard = guard or WebhookGuard()
     if "topic" in query and "data.id" not in query:
-        return await _receive_ipn(recorder, query, headers)
+        return await _receive_ipn(recorder, query, headers, guard)
     data_id = query.get("data.id")
     request_id = headers.get("x-request-id")
     check = verify(secret, headers.get("x-signature"), request_id, data_id,
@@ -115,19 +145,28 @@ async def receive_mercadopago(secret: str, query: Mapping[str, str],
         "action": str((body or {}).get("action", ""))[:60],
     }
     if check is not SignatureCheck.VALID:
-        outcome = "stale" if check is SignatureCheck.STALE else "invalid_signature"
-        return await _store(recorder, outcome, 401, detail=str(check), **common)
+        # Not stored: anyone can send these. Mercado Pago retries a delivery we refuse
+        # (it expects 200/201, https://www.mercadopago.com.br/developers/en/docs/
+        # your-integrations/notifications/webhooks), so after a secret mix-up is fixed its
+        # real notifications still arrive.
+        await guard.bad_signature(str(check), now)
+        if await guard.throttled():
+            return Receipt(429, "rate_limited")
+        return Receipt(401, "stale" if check is SignatureCheck.STALE else "invalid_signature")
     if body is None:
         return await _store(recorder, "ignored", 400, signature_valid=True,
                             detail="body is not a JSON object", **common)
     pid = data_id or str((body.get("data") or {}).get("id", ""))
-    if common["topic"] != "payment" or not pid.isdigit():
+    if common["topic"] != "payment" or not _is_payment_id(pid):
         return await _store(recorder, "ignored", 200, signature_valid=True,
                             detail="not a payment notification", **common)
     common["data_id"] = pid[:64]
     dedupe = f"mp:{common['notification_id']}:{pid}:{common['action']}"[:200]
-    return await _store(recorder, ACCEPTED, 200, pid, signature_valid=True, dedupe_key=dedupe,
-                        **common)
+    receipt = await _store(recorder, ACCEPTED, 200, pid, signature_valid=True,
+                           dedupe_key=dedupe, **common)
+    if receipt.outcome == DUPLICATE:  # a retry or a replay: answered, not stored
+        await guard.count(DUPLICATE)
+    return receipt
 
 
 async def process_events(svc: PaymentServices, dedupe_keys: list[str], provider_id: str,

@@ -7,16 +7,20 @@ import logging
 import signal
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 from quart import Quart, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from core import redis as core_redis
 from core.db import close_db, init_db, ping_db
 from core.settings import Settings
 from fleet import keys
+from shop.inputs import MAX_ID
+from web.proxy import TrustedProxyMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +35,55 @@ SECURITY_HEADERS = {
 }
 
 
+NEXT_PATH_MAX = 2000
+# A spreadsheet runs a cell starting with one of these as a formula (tab and CR included:
+# some strip them first). OWASP "CSV Injection".
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_next_path(raw: str | None, default: str) -> str:
+    """`raw` if it is a path of this site (`/x`, query allowed), else `default`.
+
+    Browsers read `\\` as `/` and drop tabs and newlines, so `/\\evil.com` or `/<TAB>/evil.com`
+    is `//evil.com`: another site. Control characters are refused outright.
+    """
+    if not raw or len(raw) > NEXT_PATH_MAX or any(c < " " or c == "\x7f" for c in raw):
+        return default
+    path = raw.replace("\\", "/")
+    if not path.startswith("/") or path.startswith("//"):
+        return default
+    parts = urlsplit(path)
+    if parts.scheme or parts.netloc:
+        return default
+    return path
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula, prefixed with `'` (shown as text)."""
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class BoundedIntConverter(IntegerConverter):
+    """`<int:x>` limited to 0..2**31-1, so a huge number is a 404 rather than a DB overflow."""
+
+    def __init__(self, map, *args: Any, **kwargs: Any) -> None:  # type: ignore[no-untyped-def]  # noqa: A002
+        kwargs.setdefault("min", 0)
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_base_app(name: str, settings: Settings) -> Quart:
     """A Quart app connected to the DB and Redis while serving, with JSON errors."""
     app = Quart(name)
+    app.url_map.converters["int"] = BoundedIntConverter  # before any route is added
     app.config["VITRINE_SETTINGS"] = settings
     app.config["SERVICE_NAME"] = name
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
+    if settings.trusted_proxies:  # the real client's address behind the TLS proxy
+        app.asgi_app = TrustedProxyMiddleware(  # type: ignore[method-assign]
+            app.asgi_app, settings.trusted_proxies)
 
     @app.before_serving
     async def _connect() -> None:

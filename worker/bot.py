@@ -6,16 +6,17 @@ import asyncio
 import importlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import disnake
 import redis.asyncio as aioredis
+from disnake import ApplicationCommand
 from disnake.ext import commands
 
 from core.settings import Settings
 from fleet.runtime import RuntimeStore
-from worker import extensions
+from worker import extensions, guild_scope
 
 log = logging.getLogger("worker")
 
@@ -32,6 +33,7 @@ class WorkerContext:
     redis: aioredis.Redis
     store: RuntimeStore
     locale: str = "pt-BR"
+    store_guild_id: int | None = None  # the only guild the bot serves (None: not set yet)
 
 
 class WorkerBot(commands.InteractionBot):
@@ -45,6 +47,9 @@ class WorkerBot(commands.InteractionBot):
             member_cache_flags=disnake.MemberCacheFlags.none(),
             chunk_guilds_at_startup=False,
             guild_ready_timeout=guild_ready_timeout,
+            # every message pings nobody unless a send names who (a product called
+            # "@everyone" must not ping a server)
+            allowed_mentions=disnake.AllowedMentions.none(),
         )
         self.ctx = ctx
         self.ready_at: float | None = None  # gateway READY of this process (first one)
@@ -73,6 +78,23 @@ class WorkerBot(commands.InteractionBot):
                 log.exception("background task %s failed; restarting it in 1 s", name)
                 await asyncio.sleep(1.0)
 
+    def _ordered_unsynced_commands(self, test_guilds: Sequence[int] | None = None
+                                   ) -> tuple[list[ApplicationCommand],
+                                              dict[int, list[ApplicationCommand]]]:
+        """Where disnake registers each command: one usable in DMs (/meus-pedidos, /status)
+        globally, every other one in the store's guild only, so that no other server even
+        offers it (guild commands exist only in their guild). The commands themselves are
+        the zygote's, shared by every worker: only this placement is per bot."""
+        global_cmds, guild_cmds = super()._ordered_unsynced_commands(test_guilds)
+        keep: list[ApplicationCommand] = []
+        for body in global_cmds:
+            contexts = body.contexts
+            if contexts is None or contexts.bot_dm or contexts.private_channel:
+                keep.append(body)
+            elif self.ctx.store_guild_id is not None:
+                guild_cmds.setdefault(self.ctx.store_guild_id, []).append(body)
+        return keep, guild_cmds
+
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -84,6 +106,7 @@ def build_bot(ctx: WorkerContext, modules: list[str], guild_ready_timeout: float
     """Build the bot inside the running loop (disnake binds the loop at construction)."""
     disnake.http.Route.BASE = ctx.settings.discord_api_base
     bot = WorkerBot(ctx, extensions.required_intents(modules), guild_ready_timeout)
+    guild_scope.install(bot)  # before any extension: it sees interactions first
     for name in modules:
         # The module the zygote imported, not `bot.load_extension`: that executes the module's
         # code again (a fresh module object, new classes and functions) in every worker.

@@ -30,6 +30,7 @@ from fleet.exitcodes import ExitCode
 from fleet.leases import lease_ttl
 from fleet.models import BotInstance
 from fleet.runtime import RuntimeStore
+from shop.models import Tenant
 from worker import extensions
 from worker.bot import WorkerContext, build_bot, mark_ready
 from worker.lifecycle import Lifecycle, Outcome
@@ -135,7 +136,11 @@ async def serve(instance_id: int, settings: Settings, policy: PolicyConfig,
         except VaultError:
             return (outcome := Outcome(ExitCode.CONFIG, "vault", t("runtime.error.vault", locale)))
         register_secret(token.reveal())
-        ctx = WorkerContext(instance_id, instance.tenant_id, settings, redis, store, locale)  # type: ignore[attr-defined]
+        # the only guild this bot serves (worker.guild_scope)
+        guild_id = await Tenant.filter(id=instance.tenant_id).first().values_list(  # type: ignore[attr-defined]
+            "guild_id", flat=True)
+        ctx = WorkerContext(instance_id, instance.tenant_id, settings, redis, store, locale,  # type: ignore[attr-defined]
+                            store_guild_id=int(guild_id) if guild_id else None)
         bot = build_bot(ctx, extensions.enabled(os.environ),
                         float(os.environ.get("VITRINE_GUILD_READY_TIMEOUT", "0.5")))
         life = Lifecycle(instance_id, store, beat_every=_beat_every(policy),

@@ -320,11 +320,15 @@ class DiscordSandbox:
     async def guild(self, guild_id: str) -> GuildInfo:
         return _guild_info(await self.call("GET", f"/_sandbox/guilds/{guild_id}"))
 
-    async def add_bot_to_guild(self, guild: Any, bot: Any, permissions: int | None = None
-                               ) -> GuildInfo:
+    async def add_bot_to_guild(self, guild: Any, bot: Any, permissions: int | None = None,
+                               added_by: str | None = None) -> GuildInfo:
+        """A user (`added_by`; None: the bot's owner) adds the bot; it gets GUILD_CREATE.
+        A private bot (`set_bot_public(bot, False)`) refuses anyone but its owner."""
         body: dict[str, Any] = {"application_id": _id(bot)}
         if permissions is not None:
             body["permissions"] = permissions
+        if added_by is not None:
+            body["added_by"] = added_by
         return _guild_info(await self.call("POST", f"/_sandbox/guilds/{_id(guild)}/bots",
                                            json=body))
 
@@ -361,6 +365,11 @@ class DiscordSandbox:
         """kind: "ratelimit" (retry_after, is_global), "error" (status) or "delay" (delay_ms)."""
         rule = dict(kind=kind, method=method, path=path, count=count, **extra)
         return await self.set_faults(bot, rules=[rule])
+
+    async def set_bot_public(self, bot: Any, public: bool) -> dict[str, Any]:
+        """The owner switches "Public Bot" in the Developer Portal (`bot_public`)."""
+        return await self.call("PATCH", f"/_sandbox/bots/{_id(bot)}/application",
+                               json={"bot_public": public})
 
     async def clear_faults(self, bot: Any) -> dict[str, Any]:
         return await self.call("DELETE", f"/_sandbox/bots/{_id(bot)}/faults")

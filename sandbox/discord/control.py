@@ -45,7 +45,7 @@ def bot_view(state: DiscordState, app: BotApp) -> dict[str, Any]:
     return {
         "application_id": app.application_id, "name": app.name, "token": app.token,
         "bot_user_id": app.user_id, "owner_id": app.owner_id,
-        "enabled_intents": app.enabled_intents,
+        "enabled_intents": app.enabled_intents, "bot_public": app.bot_public,
         "identify_count": s.identify_count, "resume_count": s.resume_count,
         "login_count": s.login_count,
         "open_connections": state.hub.open_count(app.application_id) if state.hub else 0,
@@ -104,7 +104,7 @@ async def create_guild(request: web.Request) -> web.Response:
         state.create_role(guild, r["name"], int(r.get("permissions", 0)),
                           color=int(r.get("color", 0)))
     for app_id in body.get("bots") or []:
-        _add_bot(state, guild, app_id, BOT_PERMISSIONS)
+        _add_bot(state, guild, app_id, BOT_PERMISSIONS, body.get("owner_id"))
     for m in body.get("members") or []:
         state.add_member(guild, m["user_id"], _role_ids(guild, m.get("roles")))
     return json_response(guild_view(state, guild), 201)
@@ -115,8 +115,14 @@ def _role_ids(guild: Guild, refs: list[str] | None) -> list[str]:
     return [by_name.get(ref, ref) for ref in refs or []]
 
 
-def _add_bot(state: DiscordState, guild: Guild, app_id: str, permissions: int) -> None:
+def _add_bot(state: DiscordState, guild: Guild, app_id: str, permissions: int,
+             added_by: str | None = None) -> None:
+    """A user adds the bot (None: its owner). A private bot (`bot_public` false) can only be
+    added by its owner (https://discord.com/developers/docs/resources/application#application-object).
+    The bot gets a GUILD_CREATE, as on a join while connected."""
     app = state.bot(app_id)
+    if not app.bot_public and added_by not in (None, app.owner_id):
+        raise SandboxError(403, 50001, "Private application: only its owner can add it")
     state.add_bot_to_guild(guild, app, permissions)
     state.dispatch(app, "GUILD_CREATE", payloads.guild(state, guild, full=True))
 
@@ -130,7 +136,8 @@ async def add_guild_bot(request: web.Request) -> web.Response:
     state = state_of(request)
     guild = state.guild(request.match_info["guild_id"])
     body = await _json(request)
-    _add_bot(state, guild, body["application_id"], int(body.get("permissions", BOT_PERMISSIONS)))
+    _add_bot(state, guild, body["application_id"], int(body.get("permissions", BOT_PERMISSIONS)),
+             body.get("added_by"))
     return json_response(guild_view(state, guild), 201)
 
 
@@ -200,6 +207,16 @@ async def patch_faults(request: web.Request) -> web.Response:
         app.enabled_intents = _intents(body["privileged_intents"])
     for rule in body.get("rules") or []:
         f.rules.append(FaultRule(**rule))
+    return json_response(bot_view(state, app))
+
+
+async def patch_application(request: web.Request) -> web.Response:
+    """{bot_public}: what the owner switches in the Developer Portal (Bot → Public Bot)."""
+    state = state_of(request)
+    app = state.bot(request.match_info["app_id"])
+    body = await _json(request)
+    if "bot_public" in body:
+        app.bot_public = bool(body["bot_public"])
     return json_response(bot_view(state, app))
 
 
@@ -335,6 +352,7 @@ ROUTES = [
     ("GET", f"{P}/bots/{{app_id}}/commands", bot_commands),
     ("GET", f"{P}/bots/{{app_id}}/requests", bot_requests),
     ("PATCH", f"{P}/bots/{{app_id}}/faults", patch_faults),
+    ("PATCH", f"{P}/bots/{{app_id}}/application", patch_application),
     ("DELETE", f"{P}/bots/{{app_id}}/faults", clear_faults),
     ("POST", f"{P}/bots/{{app_id}}/disconnect", disconnect),
     ("PATCH", f"{P}/bots/{{app_id}}/session_start_limit", patch_session_limit),

@@ -116,6 +116,7 @@ def message_view(state: DiscordState, m: Message) -> dict[str, Any]:
     out["ephemeral"] = m.ephemeral
     out["loading"] = bool(m.flags & LOADING)
     out["interaction_id"] = m.interaction_id
+    out["allowed_mentions"] = m.allowed_mentions  # as the sender asked (None: field absent)
     return out
 
 

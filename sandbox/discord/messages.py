@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -9,6 +10,7 @@ from sandbox.discord import payloads
 from sandbox.discord.models import (
     INTENT_DIRECT_MESSAGES,
     INTENT_GUILD_MESSAGES,
+    MENTION_EVERYONE,
     Attachment,
     Channel,
     Message,
@@ -16,6 +18,8 @@ from sandbox.discord.models import (
 from sandbox.discord.state import DiscordState, SandboxError
 
 ALLOWED_FLAGS = 4 | 64 | 4096 | 32768
+_USER_MENTION = re.compile(r"<@!?(\d{1,25})>")
+_EVERYONE = re.compile(r"@(?:everyone|here)\b")
 
 
 def invalid_form(detail: str) -> SandboxError:
@@ -50,11 +54,31 @@ def message_fields(payload: dict[str, Any], files: dict[int, Attachment]) -> dic
     }
 
 
+def apply_mentions(state: DiscordState, msg: Message, allowed: Any) -> None:
+    """Record the request's `allowed_mentions` and who the message pings. Discord parses the
+    content only (never embeds); with the field absent every mention type is parsed, with
+    `parse: []` and no ids nothing pings; @everyone/@here also needs the author's Mention
+    Everyone permission. https://discord.com/developers/docs/resources/message#allowed-mentions-object"""
+    msg.allowed_mentions = allowed if isinstance(allowed, dict) else None
+    parse = {"users", "roles", "everyone"} if msg.allowed_mentions is None \
+        else set(msg.allowed_mentions.get("parse") or [])
+    listed = set() if msg.allowed_mentions is None \
+        else {str(u) for u in msg.allowed_mentions.get("users") or []}
+    msg.mentions = [u for u in dict.fromkeys(_USER_MENTION.findall(msg.content))
+                    if u in state.users and ("users" in parse or u in listed)]
+    guild = state.guilds.get(msg.guild_id or "")
+    msg.mention_everyone = bool(
+        guild is not None and not msg.ephemeral and "everyone" in parse
+        and _EVERYONE.search(msg.content)
+        and state.permissions(guild, msg.author_id) & MENTION_EVERYONE)
+
+
 def create_message(state: DiscordState, channel: Channel, author_id: str,
                    payload: dict[str, Any], files: dict[int, Attachment], **extra: Any) -> Message:
     fields = message_fields(payload, files)
     fields.update(extra)
     msg = state.add_message(channel, author_id, **fields)
+    apply_mentions(state, msg, payload.get("allowed_mentions"))
     if not msg.ephemeral:
         announce(state, msg, "MESSAGE_CREATE")
     return msg
@@ -65,6 +89,7 @@ def edit_message(state: DiscordState, msg: Message, payload: dict[str, Any],
     """Apply an edit payload: only the fields present change."""
     if "content" in payload:
         msg.content = str(payload["content"] or "")
+        apply_mentions(state, msg, payload.get("allowed_mentions"))
     if "embeds" in payload:
         msg.embeds = list(payload["embeds"] or [])
     elif "embed" in payload:

@@ -9,6 +9,7 @@ from typing import Any
 # Permission bits (https://discord.com/developers/docs/topics/permissions).
 ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
+MENTION_EVERYONE = 1 << 17
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11
 EMBED_LINKS = 1 << 14
@@ -136,6 +137,10 @@ class Message:
     reference: dict[str, Any] | None = None
     deleted: bool = False
     visible_to: str | None = None  # ephemeral: the only user who sees it
+    # what the sender asked for (None: the field was absent, so Discord parses every mention)
+    allowed_mentions: dict[str, Any] | None = None
+    mention_everyone: bool = False  # @everyone/@here in the content actually pinged
+    mentions: list[str] = field(default_factory=list)  # user ids pinged
 
     @property
     def ephemeral(self) -> bool:
@@ -214,6 +219,9 @@ class BotApp:
     stats: BotStats = field(default_factory=BotStats)
     session_limit: SessionStartLimit = field(default_factory=SessionStartLimit)
     verify_key: str = "0" * 64
+    # "Public Bot" in the Developer Portal: true for a new application, anyone can add the bot
+    # to a server (https://discord.com/developers/docs/resources/application#application-object)
+    bot_public: bool = True
 
 
 @dataclass

@@ -73,6 +73,20 @@ async def users_me_guilds(request: web.Request) -> web.Response:
     return json_response(out[: int(request.query.get("limit", 200))])
 
 
+async def leave_guild(request: web.Request) -> web.Response:
+    """The bot leaves a guild: 204, then a GUILD_DELETE (without `unavailable`) on its gateway
+    (https://discord.com/developers/docs/resources/user#leave-guild,
+    https://discord.com/developers/docs/events/gateway-events#guild-delete)."""
+    state = state_of(request)
+    app = require_bot(request)
+    guild = state.guild(request.match_info["guild_id"])
+    if app.application_id not in guild.bots:
+        raise SandboxError(404, 10004, "Unknown Guild")
+    state.remove_bot_from_guild(guild, app)
+    state.dispatch(app, "GUILD_DELETE", {"id": guild.id})
+    return no_content()
+
+
 async def get_user(request: web.Request) -> web.Response:
     require_bot(request)
     return json_response(payloads.user(state_of(request).user(request.match_info["user_id"])))
@@ -290,6 +304,7 @@ ROUTES = [
     ("GET", "/users/@me", users_me),
     ("GET", "/users/@me/guilds", users_me_guilds),
     ("POST", "/users/@me/channels", create_dm),
+    ("DELETE", "/users/@me/guilds/{guild_id}", leave_guild),
     ("GET", "/users/{user_id}", get_user),
     ("GET", "/gateway", gateway),
     ("GET", "/gateway/bot", gateway_bot),

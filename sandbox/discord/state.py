@@ -158,6 +158,14 @@ class DiscordState:
             guild.bots.append(app.application_id)
         return role
 
+    def remove_bot_from_guild(self, guild: Guild, app: BotApp) -> None:
+        """The bot is no longer a member: its managed role goes with it."""
+        if app.application_id in guild.bots:
+            guild.bots.remove(app.application_id)
+        guild.members.pop(app.user_id, None)
+        for role_id in [r.id for r in guild.roles.values() if r.bot_id == app.user_id]:
+            del guild.roles[role_id]
+
     def dm_channel(self, bot_user_id: str, user_id: str) -> Channel:
         key = (bot_user_id, user_id)
         channel_id = self.dm_channels.get(key)

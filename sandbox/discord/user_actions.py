@@ -25,14 +25,28 @@ def bad(msg: str) -> SandboxError:
     return SandboxError(400, 0, msg)
 
 
+def _offered(cmd: dict[str, Any], guild_id: str | None) -> bool:
+    """Whether Discord offers a global command here: only in the interaction contexts it
+    lists (0 guild, 1 bot DM; all of them when absent), and not in DMs with the legacy
+    `dm_permission: false`. Guild commands exist only in their guild (they are looked up
+    there only). https://discord.com/developers/docs/interactions/application-commands#interaction-contexts"""
+    contexts = cmd.get("contexts")
+    if contexts is not None and (0 if guild_id else 1) not in contexts:
+        return False
+    return bool(guild_id) or cmd.get("dm_permission") is not False
+
+
 def _find_command(app: BotApp, name: str, guild_id: str | None) -> dict[str, Any]:
     pools = [app.guild_commands.get(guild_id, {})] if guild_id else []
     pools.append(app.commands)
     for pool in pools:
         for cmd in pool.values():
-            if cmd["name"] == name and cmd["type"] == 1:
+            if cmd["name"] == name and cmd["type"] == 1 and (
+                    cmd.get("guild_id") or _offered(cmd, guild_id)):
                 return cmd
-    raise SandboxError(404, 10063, f"Unknown application command {name!r} (not registered)")
+    where = f"guild {guild_id}" if guild_id else "DMs"
+    raise SandboxError(404, 10063,
+                       f"Unknown application command {name!r} (not registered for {where})")
 
 
 def _resolve(state: DiscordState, guild: Guild | None, otype: int, value: Any,

@@ -15,9 +15,12 @@ from .errors import MPError, bad_request
 from .util import parse_cents, parse_mp_date, snake_keys
 
 MAX_CENTS = 999_999_999_999  # "9999999999.99" fills the 13 chars of BR Code field 54
+# PIX `date_of_expiration` must be "between 30 minutes and 30 days" from the payment's issue
+# (mercadopago/devsite-docs guides/checkout-api-v2/integrate-pix.*.md, minimum raised from
+# 5 to 30 minutes in devsite-docs PR #2062), measured by Mercado Pago's clock when it reads
+# the request: no slack, so a client asking for exactly now+30min is refused like by MP.
 MIN_EXPIRY = timedelta(minutes=30)
 MAX_EXPIRY = timedelta(days=30)
-EXPIRY_SLACK = timedelta(seconds=60)  # clients compute now+30min before sending
 DEFAULT_EXPIRY = timedelta(hours=24)
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _KNOWN_FIELDS = frozenset({
@@ -94,7 +97,7 @@ def _expiration(body: dict[str, Any], now: datetime) -> datetime:
     moment = parse_mp_date(raw)
     if moment is None:
         raise bad_request(DATE_FORMAT_MESSAGE, 23)
-    if not (MIN_EXPIRY - EXPIRY_SLACK <= moment - now <= MAX_EXPIRY):
+    if not (MIN_EXPIRY <= moment - now <= MAX_EXPIRY):
         raise bad_request(
             "date_of_expiration must be between 30 minutes and 30 days from now", 4027)
     return moment

@@ -1,13 +1,15 @@
 """Tortoise models of the commerce side, split by responsibility; all in app `models`."""
 
 from shop.models.accounts import Account, AccountRole, Tenant, WebSession
+from shop.models.buyers import BlockedBuyer, BlockSource
 from shop.models.catalog import Coupon, CouponKind, Product, StockItem, Variation
 from shop.models.money import LedgerEntry, Withdrawal
 from shop.models.orders import DeliveryPath, Order, Payment, WebhookEvent
 from shop.models.support import AdminRequest, AdminRequestKind, AdminRequestStatus
 
 __all__ = [
-    "Account", "AccountRole", "AdminRequest", "AdminRequestKind", "AdminRequestStatus", "Coupon",
+    "Account", "AccountRole", "AdminRequest", "AdminRequestKind", "AdminRequestStatus",
+    "BlockSource", "BlockedBuyer", "Coupon",
     "CouponKind", "DeliveryPath", "LedgerEntry", "Order", "Payment", "Product", "StockItem",
     "Tenant", "Variation", "WebSession", "WebhookEvent", "Withdrawal",
 ]

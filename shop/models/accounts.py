@@ -66,6 +66,8 @@ class Tenant(Model):
                                          default=DeliveryMode.DM_THEN_CHANNEL)
     locale = fields.CharField(max_length=8, default="pt-BR")
     low_stock_threshold = fields.IntField(default=5)
+    # Unpaid (pending) orders one buyer may hold at once: each one reserves stock.
+    max_open_orders_per_buyer = fields.IntField(default=2)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

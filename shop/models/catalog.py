@@ -54,7 +54,8 @@ class StockItem(Model):
                                        on_delete=fields.CASCADE)
     # Encrypted with the token vault: stock is the seller's merchandise.
     content_enc = fields.TextField()
-    # sha256 of the plain content, to refuse duplicates within a variation.
+    # HMAC-SHA256 (keyed with STOCK_HASH_KEY) of the plain content, to refuse duplicates
+    # within a variation without storing a digest anyone could match against known keys.
     content_hash = fields.CharField(max_length=64)
     status = fields.CharEnumField(StockStatus, max_length=16, default=StockStatus.AVAILABLE)
     order = fields.ForeignKeyField("models.Order", related_name="stock_items", null=True,

@@ -84,7 +84,8 @@ class Payment(Model):
 
 
 class WebhookEvent(Model):
-    """Every webhook delivery, valid or not, with what we did about it."""
+    """Webhook deliveries worth keeping (signed, or an IPN about our payment), with what we
+    did about it; forged and repeated ones are only counted (shop.webhook_guard)."""
 
     id = fields.BigIntField(primary_key=True)
     provider = fields.CharField(max_length=20, default="mercadopago")
@@ -95,7 +96,8 @@ class WebhookEvent(Model):
     action = fields.CharField(max_length=60, default="")
     data_id = fields.CharField(max_length=64, default="", db_index=True)
     signature_valid = fields.BooleanField(default=False)
-    # processed | duplicate | invalid_signature | stale | unknown_payment | ignored | error
+    # accepted | processed | unknown_payment | ignored | error (older rows: duplicate,
+    # invalid_signature, stale)
     outcome = fields.CharField(max_length=24, db_index=True)
     # Set only for accepted deliveries; unique, so a replay is recognised.
     dedupe_key = fields.CharField(max_length=200, unique=True, null=True)

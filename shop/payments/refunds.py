@@ -1,20 +1,99 @@
 """Refunds the seller or an operator asks for: Mercado Pago returns the money, then the same
-sync path as a webhook moves the order to `refunded` and reverses the sale in the ledger."""
+sync path as a webhook moves the order to `refunded` and reverses the sale in the ledger.
+
+Mercado Pago pays a refund from the platform's account, which holds every seller's money. So a
+seller's refund must be covered by their own balance (available + on hold): under the tenant
+lock it is checked (`refund_policy.decide_seller_refund`) and the debit reserved in the ledger
+(a refund hold) before the request leaves, so two refunds, or a refund and a withdrawal, cannot
+spend the same money; the sync releases the hold in the transaction that books the refund.
+Operators refund without the check (`operator_refund`, audited with their reason).
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
 from core import audit
-from shop.errors import InvalidStateChange, OrderNotFound, PaymentNotFound
-from shop.models import Order, Payment
+from core.i18n import format_brl
+from shop import ledger
+from shop.errors import (
+    InvalidAmount,
+    InvalidStateChange,
+    OrderNotFound,
+    PaymentNotFound,
+    ReasonRequired,
+    RefundNotCovered,
+    ShopError,
+)
+from shop.models import Order, Payment, Tenant
+from shop.payments.refund_policy import decide_seller_refund
 from shop.payments.service import PaymentServices
 from shop.payments.sync import SyncResult, sync_provider_payment
 from shop.states import PAID_ORDER_STATES, OrderStatus, PaymentStatus
 
+# A hold still outstanding after this long belongs to a request that never reached Mercado
+# Pago (the process died in between); if Mercado Pago did refund, the sync books it anyway.
+STALE_HOLD = timedelta(minutes=15)
+MAX_REASON = 1000
 
-async def refund_order(svc: PaymentServices, order_id: int, actor: str) -> SyncResult:
-    """Fully refund a paid order's PIX (what partial refunds left of it). Safe to call twice:
-    the refund request carries an idempotency key per payment, and the sync only moves
-    forward."""
+
+async def refund_order(svc: PaymentServices, order_id: int, actor: str,
+                       amount_cents: int | None = None) -> SyncResult:
+    """The seller refunds a paid order's PIX: all that is left of it, or `amount_cents`.
+
+    Raises `RefundNotCovered` (nothing sent to Mercado Pago) when the seller's balance does not
+    cover what the refund would take from it. Safe to call twice: the request carries an
+    idempotency key, and the sync only moves forward.
+    """
+    return await _refund(svc, order_id, actor, amount_cents, reason=None)
+
+
+async def operator_refund(svc: PaymentServices, order_id: int, actor: str, reason: str,
+                          amount_cents: int | None = None) -> SyncResult:
+    """An operator refunds without the balance check, knowingly leaving the seller's balance
+    negative (withdrawals stay blocked until it is covered); audited with `reason`."""
+    reason = reason.strip()[:MAX_REASON]
+    if not reason:
+        raise ReasonRequired("an operator refund needs a reason")
+    return await _refund(svc, order_id, actor, amount_cents, reason=reason)
+
+
+async def _refund(svc: PaymentServices, order_id: int, actor: str, amount_cents: int | None,
+                  reason: str | None) -> SyncResult:
+    order, payment, provider_id = await _refundable(order_id)
+    if payment.status == PaymentStatus.APPROVED:
+        target, amount = _target(payment, amount_cents)
+        hold = None
+        if reason is None:
+            try:
+                hold = await _reserve(payment, target)
+            except RefundNotCovered as exc:
+                await audit.record(actor, "payment.refund_refused", "payment", payment.id,
+                                   tenant_id=order.tenant_id, before=None,
+                                   after={"order_id": order.id, **exc.params})
+                raise
+        key = f"refund-{payment.id}" if amount is None else f"refund-{payment.id}-{target}"
+        try:
+            await svc.gateway.refund(provider_id, key, amount)
+        except ShopError:
+            if hold is not None:  # nothing was refunded: the money is the seller's again
+                await _release(payment, only_key=hold)
+            raise
+        await audit.record(actor, "payment.refund_requested", "payment", payment.id,
+                           tenant_id=order.tenant_id, before={"status": "approved"},
+                           after={"order_id": order.id,
+                                  "amount_cents": target - payment.refunded_cents,
+                                  "reason": reason,
+                                  "balance_check": "covered" if reason is None
+                                  else "skipped (operator)"})
+    result = await sync_provider_payment(svc, provider_id, actor)
+    await _release(payment)  # holds the booked refund now covers (if the sync did not)
+    return result
+
+
+async def _refundable(order_id: int) -> tuple[Order, Payment, str]:
     order = await Order.get_or_none(id=order_id)
     if order is None:
         raise OrderNotFound(f"order {order_id} does not exist")
@@ -24,10 +103,50 @@ async def refund_order(svc: PaymentServices, order_id: int, actor: str) -> SyncR
         PaymentStatus.APPROVED, PaymentStatus.REFUNDED)).order_by("-created_at").first()
     if payment is None or not payment.provider_payment_id:
         raise PaymentNotFound(f"order {order_id} has no approved payment")
-    if payment.status == PaymentStatus.APPROVED:
-        await svc.gateway.refund(payment.provider_payment_id, f"refund-{payment.id}")
-        await audit.record(actor, "payment.refund_requested", "payment", payment.id,
-                           tenant_id=order.tenant_id, before={"status": "approved"},
-                           after={"order_id": order.id,
-                                  "amount_cents": payment.amount_cents - payment.refunded_cents})
-    return await sync_provider_payment(svc, payment.provider_payment_id, actor)
+    return order, payment, payment.provider_payment_id
+
+
+def _target(payment: Payment, amount_cents: int | None) -> tuple[int, int | None]:
+    """(refunded total after this refund, amount to ask for; None = all that is left)."""
+    left = payment.amount_cents - payment.refunded_cents
+    if amount_cents is None or amount_cents == left:
+        return payment.amount_cents, None
+    if not 0 < amount_cents < left:
+        raise InvalidAmount(f"refund of {amount_cents} with {left} left to refund")
+    return payment.refunded_cents + amount_cents, amount_cents
+
+
+async def _reserve(payment: Payment, target: int) -> str | None:
+    """Check the seller's balance covers the refund and hold the debit, under the tenant lock
+    (the one withdrawals take); raises `RefundNotCovered`. None when it takes nothing."""
+    await _release(payment, created_before=datetime.now(UTC) - STALE_HOLD)
+    async with in_transaction() as conn:
+        await Tenant.filter(id=payment.tenant_id).using_db(conn).select_for_update().first()
+        debit = await ledger.refund_debit(str(payment.id), target, using_db=conn)
+        balance = await ledger.balance(payment.tenant_id, using_db=conn)
+        decision = decide_seller_refund(balance.total_cents, debit)
+        if not decision.allowed:
+            raise RefundNotCovered(
+                f"refund takes {debit}, balance is {balance.total_cents}",
+                balance=format_brl(balance.total_cents), debit=format_brl(debit),
+                missing=format_brl(decision.shortfall_cents))
+        if debit <= 0:
+            return None
+        return await ledger.hold_refund(str(payment.id), target, payment.tenant_id, debit,
+                                        payment.order_id, using_db=conn)
+
+
+async def _release(payment: Payment, *, only_key: str | None = None,
+                   created_before: datetime | None = None) -> None:
+    """Release the payment's holds: `only_key`, those older than `created_before`, or (with
+    neither) those the refunds booked so far cover; under the payment row lock, as the sync."""
+    async with in_transaction() as conn:
+        locked = await Payment.filter(id=payment.id).using_db(conn).select_for_update().get()
+        covered = None
+        if only_key is None and created_before is None:
+            covered = locked.amount_cents if locked.status in (
+                PaymentStatus.REFUNDED, PaymentStatus.CHARGED_BACK) else locked.refunded_cents
+        await ledger.release_refund_holds(str(locked.id), locked.tenant_id,
+                                          covered_total_cents=covered,
+                                          created_before=created_before, only_key=only_key,
+                                          using_db=conn)

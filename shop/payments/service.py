@@ -23,6 +23,12 @@ from shop.states import OrderStatus, PaymentStatus
 log = logging.getLogger(__name__)
 
 PIX_VALIDITY = timedelta(minutes=30)  # Mercado Pago's minimum; reserve stock for as long
+# Mercado Pago refuses a PIX `date_of_expiration` under 30 minutes from the moment it reads the
+# request, by its own clock (docs: "between 30 minutes and 30 days" from issue,
+# mercadopago/devsite-docs guides/checkout-api-v2/integrate-pix; raised from 5 min in 2023).
+# now + 30 min computed here is a few milliseconds short by then, more if its clock is ahead
+# of ours or the request is retried after a backoff, so we ask for a minute more.
+PIX_EXPIRY_MARGIN = timedelta(seconds=60)
 DELIVERY_STREAM_MAXLEN = 10_000
 
 
@@ -99,7 +105,7 @@ async def create_pix_payment(svc: PaymentServices, order_id: int, actor: str, *,
     payment = await _payment_for(order)
     if payment.provider_payment_id:
         return payment
-    floor = datetime.now(UTC) + PIX_VALIDITY
+    floor = datetime.now(UTC) + PIX_VALIDITY + PIX_EXPIRY_MARGIN
     expiry = max(expires_at or order.reserved_until or floor, floor)
     charge = PixCharge(
         payment_id=str(payment.id), amount_cents=order.total_cents,

@@ -18,9 +18,10 @@ from tortoise.transactions import in_transaction
 
 from core import audit
 from core.i18n import format_brl
-from shop import ledger
+from shop import blocklist, ledger
+from shop.balance_alerts import alert_if_negative
 from shop.errors import PaymentNotFound, ShopError
-from shop.models import Order, Payment
+from shop.models import BlockSource, Order, Payment
 from shop.money import fee_cents
 from shop.orders import transition
 from shop.payments.gateway import ProviderPayment
@@ -47,6 +48,7 @@ class SyncResult:
     order_id: int | None = None
     changes: list[str] = field(default_factory=list)
     detail: str = ""
+    refund_booked: str = ""  # what was booked against the seller now: refund, chargeback…
 
     @property
     def changed(self) -> bool:
@@ -156,6 +158,7 @@ async def _move_order(svc: PaymentServices, payment: Payment, order_id: int, act
             kind = "chargeback" if status == P.CHARGED_BACK else "refund"
             if await ledger.book_reversal(str(payment.id), kind, using_db=conn):
                 result.changes.append(f"ledger: {kind} reversal booked")
+                result.refund_booked = kind
     return became_paid, False
 
 
@@ -179,6 +182,7 @@ async def _book_partial_refund(payment: Payment, remote: ProviderPayment, actor:
     booked = await ledger.book_partial_refund(str(payment.id), total, using_db=conn)
     if booked is None:  # no sale (order closed unpaid), or this total was booked already
         return
+    result.refund_booked = "partial refund"
     result.changes.append(
         f"ledger: partial refund {format_brl(booked.amount_cents)} booked "
         f"(seller −{format_brl(booked.seller_cents)}, fee −{format_brl(booked.fee_cents)}; "
@@ -189,6 +193,19 @@ async def _book_partial_refund(payment: Payment, remote: ProviderPayment, actor:
                        after={"refunded_cents": total, "seller_cents": -booked.seller_cents,
                               "fee_cents": -booked.fee_cents,
                               "provider_payment_id": remote.id}, using_db=conn)
+
+
+async def _settle_refund(payment: Payment, conn: Any, result: SyncResult) -> None:
+    """In the booking's transaction: give back the seller-refund holds the refunded total now
+    covers, and alert operators once per booking that leaves the seller's balance negative."""
+    reversed_ = payment.status in (P.REFUNDED, P.CHARGED_BACK)
+    covered = payment.amount_cents if reversed_ else payment.refunded_cents
+    if covered > 0 and await ledger.release_refund_holds(
+            str(payment.id), payment.tenant_id, covered_total_cents=covered, using_db=conn):
+        result.changes.append("ledger: refund hold released")
+    if result.refund_booked:
+        await alert_if_negative(payment.tenant_id, str(payment.id), payment.order_id,
+                                result.refund_booked, using_db=conn)
 
 
 async def _book_sale(svc: PaymentServices, payment: Payment, order: Order, conn: Any,
@@ -203,12 +220,22 @@ async def _book_sale(svc: PaymentServices, payment: Payment, order: Order, conn:
             f"(seller {format_brl(payment.amount_cents - fee)}, fee {format_brl(fee)})")
 
 
+def _dispute(local: Payment, target: PaymentStatus) -> BlockSource | None:
+    """A chargeback or MED reversal this picture brings (only when the status moves now)."""
+    if not payment_path(PaymentStatus(local.status), target):
+        return None
+    return blocklist.dispute_source((local.provider_data or {}).get("status"), target)
+
+
 async def _needs_write(local: Payment, remote: ProviderPayment,
                        target: PaymentStatus) -> bool:
     """False when applying `remote` would change nothing (checked again under the lock)."""
     status = PaymentStatus(local.status)
     if payment_path(status, target) or local.provider_payment_id != remote.id:
         return True
+    last_seen = (local.provider_data or {}).get("status")
+    if remote.status == "in_mediation" and last_seen != "in_mediation":
+        return True  # a dispute opened: kept, so a refund after it is known as a MED
     if _older_refund_picture(local, remote):
         return False
     if (local.status_detail != remote.status_detail[:60]
@@ -248,10 +275,14 @@ async def apply_provider_payment(svc: PaymentServices, remote: ProviderPayment,
         return result
     async with in_transaction() as conn:
         payment = await Payment.filter(id=local.id).using_db(conn).select_for_update().get()
+        dispute = _dispute(payment, target)  # before the update overwrites the last picture
         await _update_payment(payment, remote, target, actor, conn, result)
         became_paid, needs_refund = await _move_order(svc, payment, payment.order_id, actor,
                                                       conn, result)
         await _book_partial_refund(payment, remote, actor, conn, result)
+        await _settle_refund(payment, conn, result)
+        if dispute and await blocklist.block_disputing_buyer(payment, dispute, actor, conn):
+            result.changes.append(f"buyer blocked in the store ({dispute})")
     if became_paid:
         order = await Order.get(id=payment.order_id)
         if await enqueue_delivery(svc.redis, order):

@@ -84,7 +84,8 @@ def test_production_requires_outside_credentials_and_generates_nothing(tmp_path)
     assert not (tmp_path / "data" / "secrets.env").exists()
     full = env(tmp_path, VITRINE_ENV="production", PORTAL_SESSION_SECRET="s" * 40,
                ADMIN_API_TOKEN="t" * 40, TOKEN_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
-               MERCADOPAGO_WEBHOOK_SECRET="w" * 40, PUBLIC_BASE_URL="https://loja.example")
+               MERCADOPAGO_WEBHOOK_SECRET="w" * 40, STOCK_HASH_KEY="h" * 40,
+               PUBLIC_BASE_URL="https://loja.example")
     with pytest.raises(ConfigError) as info:
         load_settings(full, env_file=None)
     assert info.value.var == "MERCADOPAGO_ACCESS_TOKEN"

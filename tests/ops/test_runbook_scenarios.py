@@ -145,7 +145,8 @@ async def scenario_d_no_stock(demo: Demo, settings: Any, dc: Any, mp: Any, store
     from shop.stock import add_stock
 
     await add_stock(TokenVault(settings.token_encryption_keys), demo.state["tenant_id"],
-                    variation_id, "RESTOCK-D-1\n", "seller")
+                    variation_id, "RESTOCK-D-1\n", "seller",
+                    hash_key=settings.stock_hash_key)
     retried = demo.vitrine("retry-waiting-stock")
     assert retried.returncode == 0, retried.stderr
     await await_for("delivered after restock", lambda: _is(order_status(order_id), "delivered"))

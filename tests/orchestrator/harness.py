@@ -53,6 +53,7 @@ class Fleet:
         self.node = f"test-{uuid.uuid4().hex[:10]}"
         self.key = generate_key()
         self.vault = TokenVault([self.key])
+        self.stock_hash_key = "fleet-stock-hash-key-0123456789"  # what workers hash stock with
         self.database_url = database_url
         self.redis_url = redis_url
         self.env = {
@@ -63,6 +64,7 @@ class Fleet:
             "LOG_DIR": str(tmp / "logs"), "TOKEN_ENCRYPTION_KEYS": self.key,
             "ADMIN_API_TOKEN": "t" * 32, "PORTAL_SESSION_SECRET": "s" * 32,
             "MERCADOPAGO_WEBHOOK_SECRET": "w" * 32, "ORCHESTRATOR_NODE": self.node,
+            "STOCK_HASH_KEY": self.stock_hash_key,
             "LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT), **FAST_POLICY, **(extra_env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -8,6 +8,7 @@ from fleet.models import BotInstance
 from shop.models import (
     AdminRequest,
     AdminRequestKind,
+    BlockedBuyer,
     Coupon,
     CouponKind,
     Order,
@@ -21,7 +22,7 @@ from tests.portal.conftest import make_seller
 
 # Every URL variable of the portal and the model it names; a new one must be added here.
 ID_KINDS = {"product_id", "variation_id", "coupon_id", "order_id", "withdrawal_id",
-            "instance_id", "request_id", "tenant_id"}
+            "instance_id", "request_id", "tenant_id", "block_id"}
 
 
 async def _store_a_objects(tenant: Tenant) -> dict[str, int]:
@@ -40,9 +41,11 @@ async def _store_a_objects(tenant: Tenant) -> dict[str, int]:
                                          pix_key="a@b.co")
     req = await AdminRequest.create(kind=AdminRequestKind.SUPPORT, tenant=tenant,
                                     subject="help")
+    block = await BlockedBuyer.create(tenant=tenant, discord_id="123456789012345678",
+                                      created_by="test")
     return {"product_id": product.id, "variation_id": variation.id, "coupon_id": coupon.id,
             "order_id": order.id, "withdrawal_id": withdrawal.id, "instance_id": instance.id,
-            "request_id": req.id, "tenant_id": tenant.id}
+            "request_id": req.id, "tenant_id": tenant.id, "block_id": block.id}
 
 
 async def test_tenant_b_gets_404_for_every_tenant_a_id_on_every_route(portal, redis_url):
@@ -71,6 +74,8 @@ async def test_tenant_b_gets_404_for_every_tenant_a_id_on_every_route(portal, re
     assert await Variation.filter(id=ids["variation_id"], deleted_at__isnull=True).exists()
     assert await Coupon.filter(id=ids["coupon_id"], code="A10").exists()
     assert await StockItem.filter(variation_id=ids["variation_id"]).count() == 1
+    assert await BlockedBuyer.filter(id=ids["block_id"], tenant_id=a.tenant.id).exists()
+    assert not await BlockedBuyer.filter(tenant_id=b.tenant.id).exists()
     # The same routes work for A itself (the ids are real).
     status, _ = await a.text(f"/orders/{ids['order_id']}")
     assert status == 200

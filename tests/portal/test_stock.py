@@ -16,6 +16,8 @@ from shop.models import Account, Product, StockItem, Tenant, Variation
 from shop.states import StockStatus
 from tests.portal.conftest import make_seller
 
+KEY = "test-stock-hash-key"
+
 LINES_20_WITH_2_DUPLICATES = "\n".join(
     [f"KEY-{i:04d}-ABCD" for i in range(18)] + ["KEY-0003-ABCD", "KEY-0010-ABCD"]) + "\n"
 
@@ -35,14 +37,15 @@ async def _variation(name="Loja"):
 async def test_bulk_add_counts_added_duplicates_and_rejected(db, vault):
     v = await _variation()
     text = LINES_20_WITH_2_DUPLICATES.replace("KEY-0017-ABCD", "   ") + "x" * 2001 + "\n"
-    result = await stock.add_stock(vault, v.tenant_id, v.id, text, "test")
+    result = await stock.add_stock(vault, v.tenant_id, v.id, text, "test", hash_key=KEY)
     assert (result.added, result.duplicates, result.total_lines) == (17, [19, 20], 21)
     assert result.rejected == [(18, "empty"), (21, "too_long")]
     items = await StockItem.filter(variation_id=v.id)
     assert len(items) == 17
     assert all("KEY" not in i.content_enc for i in items)  # encrypted at rest
     assert sorted(vault.decrypt(i.content_enc).reveal() for i in items)[0] == "KEY-0000-ABCD"
-    again = await stock.add_stock(vault, v.tenant_id, v.id, "KEY-0001-ABCD\nNEW-1\n", "test")
+    again = await stock.add_stock(vault, v.tenant_id, v.id, "KEY-0001-ABCD\nNEW-1\n", "test",
+                                  hash_key=KEY)
     assert (again.added, again.duplicates) == (1, [1])
     assert (await stock.counts([v.id]))[v.id] == {"available": 18, "reserved": 0, "sold": 0}
 
@@ -51,20 +54,22 @@ async def test_same_item_may_exist_in_two_variations(db, vault):
     v1 = await _variation("a")
     v2 = await Variation.create(tenant_id=v1.tenant_id, product_id=v1.product_id, name="2",
                                 price_cents=1)
-    assert (await stock.add_stock(vault, v1.tenant_id, v1.id, "SAME", "t")).added == 1
-    assert (await stock.add_stock(vault, v1.tenant_id, v2.id, "SAME", "t")).added == 1
+    for variation in (v1, v2):
+        added = await stock.add_stock(vault, v1.tenant_id, variation.id, "SAME", "t",
+                                      hash_key=KEY)
+        assert added.added == 1
 
 
 async def test_another_tenants_variation_is_refused(db, vault):
     v = await _variation("a")
     other = await _variation("b")
     with pytest.raises(stock.StockError):
-        await stock.add_stock(vault, other.tenant_id, v.id, "X", "t")
+        await stock.add_stock(vault, other.tenant_id, v.id, "X", "t", hash_key=KEY)
 
 
 async def test_delete_unused_never_touches_reserved_or_sold(db, vault):
     v = await _variation()
-    await stock.add_stock(vault, v.tenant_id, v.id, "A\nB\nC\nD\n", "t")
+    await stock.add_stock(vault, v.tenant_id, v.id, "A\nB\nC\nD\n", "t", hash_key=KEY)
     items = await StockItem.filter(variation_id=v.id).order_by("id")
     await StockItem.filter(id=items[0].id).update(status=StockStatus.SOLD)
     await StockItem.filter(id=items[1].id).update(status=StockStatus.RESERVED)

@@ -23,7 +23,7 @@ async def gateway(mp):
 def charge(amount_cents=1010, **kw):
     base = {"payment_id": str(uuid.uuid4()), "amount_cents": amount_cents,
             "description": "Pedido #1", "payer_email": "buyer555@example.com",
-            "expires_at": datetime.now(UTC) + timedelta(minutes=30)}
+            "expires_at": datetime.now(UTC) + timedelta(minutes=31)}  # MP's minimum + margin
     return PixCharge(**{**base, **kw})
 
 

@@ -77,7 +77,8 @@ async def make_store(fleet: Fleet, dc: DiscordSandbox, *, stock: dict[str, list[
         variation = await Variation.create(tenant=tenant, product=product, name=vname,
                                            price_cents=price)
         if items:
-            await add_stock(fleet.vault, tenant.id, variation.id, "\n".join(items), "test")
+            await add_stock(fleet.vault, tenant.id, variation.id, "\n".join(items), "test",
+                            hash_key=fleet.stock_hash_key)
         variations.append(variation)
     staff = await dc.buyer("equipe", guilds=[])
     await dc.add_member(guild, staff.id, roles=["Equipe"])

@@ -31,7 +31,8 @@ async def _store(items: int = ITEMS, max_per_order: int = 5):
                                        price_cents=1000)
     if items:
         await add_stock(VAULT, tenant.id, variation.id,
-                        "\n".join(f"ITEM-{uuid.uuid4().hex}" for _ in range(items)), "t")
+                        "\n".join(f"ITEM-{uuid.uuid4().hex}" for _ in range(items)), "t",
+                        hash_key="test-stock-hash-key")
     return tenant, inst, product, variation
 
 

@@ -92,7 +92,7 @@ async def test_stock_empty_waiting_stock_then_restock_delivers_oldest_first(
     await dc.wait_channel_message(store.log_channel, lambda m: "aguardando estoque" in m.content)
     assert await Alert.filter(kind=AlertKind.WAITING_STOCK).count() == 1
     await add_stock(fleet.vault, store.tenant.id, store.variations[0].id, "RESTOCK-1\n",
-                    "seller", redis=svc.redis)
+                    "seller", redis=svc.redis, hash_key=fleet.stock_hash_key)
     order = await wait_status(first, "delivered", timeout=15)
     dm = await store.buyer.wait_dm(lambda m: m.embeds, timeout=10)
     assert "RESTOCK-1" in dm.text() and order.delivery_path == "dm"

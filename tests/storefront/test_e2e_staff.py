@@ -95,7 +95,8 @@ async def test_estoque_lists_each_variation_and_only_staff_can_run_staff_command
     trial = await Variation.create(tenant=store.tenant, product=store.product, name="Teste",
                                    price_cents=100)
     for variation in (gone, trial):
-        await add_stock(fleet.vault, store.tenant.id, variation.id, "HIDDEN", "test")
+        await add_stock(fleet.vault, store.tenant.id, variation.id, "HIDDEN", "test",
+                        hash_key=fleet.stock_hash_key)
     await Product.filter(id=old.id).update(deleted_at=datetime.now(UTC))
     await Variation.filter(id=trial.id).update(deleted_at=datetime.now(UTC))
 

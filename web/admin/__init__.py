@@ -16,6 +16,7 @@ from web.admin.monitor import bp as monitor_bp
 from web.admin.openapi import install_openapi
 from web.admin.orders import bp as orders_bp
 from web.admin.payments import bp as payments_bp
+from web.admin.refunds import bp as refunds_bp
 from web.admin.status import bp as status_bp
 from web.admin.transactions import bp as transactions_bp
 from web.admin.withdrawals import bp as withdrawals_bp
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> Quart:
     app.register_blueprint(monitor_bp)
     app.register_blueprint(instances_bp)
     app.register_blueprint(orders_bp)
+    app.register_blueprint(refunds_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(transactions_bp)
     app.register_blueprint(alerts_bp)

@@ -14,22 +14,15 @@ from quart import Quart, current_app, g, request
 from quart_schema import RequestSchemaValidationError, ResponseSchemaValidationError
 from quart_schema.validation import QUART_SCHEMA_REQUEST_ATTRIBUTE, DataSource
 from tortoise.exceptions import ValidationError as TortoiseValidationError
-from werkzeug.routing import IntegerConverter
+
+from shop import inputs
+from shop.inputs import MAX_ID  # one bound for every id (re-exported)
+from web.common import BoundedIntConverter  # noqa: F401 - re-exported for web.admin
 
 log = logging.getLogger(__name__)
 
-MAX_ID = 2**31 - 1  # every id in a path or a filter fits a 32-bit signed column
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
-
-
-class BoundedIntConverter(IntegerConverter):
-    """`<int:x>` limited to 0..2**31-1, so a huge number is a 404 rather than a DB overflow."""
-
-    def __init__(self, map, *args: Any, **kwargs: Any) -> None:  # type: ignore[no-untyped-def]  # noqa: A002
-        kwargs.setdefault("min", 0)
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(map, *args, **kwargs)
 
 
 class Strict(BaseModel):
@@ -117,7 +110,28 @@ def error(status: int, code: str, message: str, **extra: Any) -> tuple[dict[str,
     return {"error": code, "message": message, **extra}, status
 
 
+class QueryArgError(ValueError):
+    """A query argument that `shop.inputs` refused; `field` names it in the 400 body."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+def query_id(name: str) -> int | None:
+    """An optional id in the query string (0..2**31-1, ASCII digits); a 400 naming it if not."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return inputs.parse_quantity(raw, lo=0, hi=MAX_ID)
+    except inputs.InvalidInput as refusal:
+        raise RequestSchemaValidationError(QueryArgError(name, refusal.message("en"))) from None
+
+
 def _field_errors(exc: Exception) -> list[dict[str, Any]]:
+    if isinstance(exc, QueryArgError):
+        return [{"field": exc.field, "message": str(exc)}]
     if isinstance(exc, ValidationError):
         return [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
                 for e in exc.errors(include_url=False)]

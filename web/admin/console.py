@@ -27,6 +27,7 @@ from quart import (
 from quart_schema import hide
 
 from core.i18n import SUPPORTED, format_brl, t
+from shop import inputs
 from shop.indicators import daily_sales
 from web.admin.alerts import acknowledge_alert
 from web.admin.api import MAX_ID, actor
@@ -36,6 +37,7 @@ from web.admin.instances import ACTIONS, InstancesQuery, control_instance, list_
 from web.admin.monitor import resolve_request, work_queue
 from web.admin.orders import run_retry
 from web.admin.status import collect_status
+from web.common import safe_next_path
 
 bp = Blueprint("console", __name__, template_folder="templates", static_folder="static",
                static_url_path="/console/static")
@@ -106,7 +108,16 @@ async def logout():  # type: ignore[no-untyped-def]
 @hide
 async def set_language(lang: str):  # type: ignore[no-untyped-def]
     session["locale"] = lang
-    return redirect(request.referrer or url_for("console.dashboard"))
+    return redirect(_back_to(url_for("console.dashboard")))
+
+
+def _back_to(default: str) -> str:
+    """The console page the operator came from (a same-origin Referer's path), else `default`:
+    never the Referer itself, which another site chooses when it links here."""
+    parts = urlsplit(request.referrer or "")
+    if parts[:2] != urlsplit(request.host_url)[:2]:
+        return default
+    return safe_next_path(parts.path + (f"?{parts.query}" if parts.query else ""), default)
 
 
 def _chart(title: str, values: dict[str, Any], label_prefix: str = "") -> dict[str, Any]:
@@ -190,7 +201,7 @@ async def instance_action(instance_id: int, action: str):  # type: ignore[no-unt
     else:
         await flash(t("admin.flash.action_failed", locale(), action=action, id=instance_id,
                       message=body.get("message", "")), "bad")
-    return redirect(request.referrer or url_for("console.instances"))
+    return redirect(_back_to(url_for("console.instances")))
 
 
 @bp.post("/console/requests/<int:request_id>/resolve")
@@ -216,8 +227,10 @@ async def acknowledge(alert_id: int):  # type: ignore[no-untyped-def]
 
 
 def _form_id(form: Any, name: str) -> int | None:
-    raw = (form.get(name) or "").strip()
-    return int(raw) if raw.isdigit() and int(raw) <= MAX_ID else None
+    try:
+        return inputs.parse_quantity((form.get(name) or "").strip(), lo=0, hi=MAX_ID)
+    except inputs.InvalidInput:
+        return None
 
 
 @bp.post("/console/orders/retry-waiting-stock")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -32,6 +32,7 @@ from shop.models import (
     Withdrawal,
 )
 from shop.states import WithdrawalStatus
+from shop.webhook_guard import rejected_counts
 from web.admin.status import instance_counts, pending_withdrawals
 from web.common import dependency_health
 
@@ -147,7 +148,7 @@ async def indicators_daily(query_args: DailyQuery):  # type: ignore[no-untyped-d
 class _Figures:
     """A one-shot collector that yields pre-computed gauges."""
 
-    def __init__(self, families: list[GaugeMetricFamily]) -> None:
+    def __init__(self, families: list[GaugeMetricFamily | CounterMetricFamily]) -> None:
         self.families = families
 
     def collect(self):  # type: ignore[no-untyped-def]
@@ -190,6 +191,24 @@ async def _business_families() -> list[GaugeMetricFamily]:
     return [inst, orders, pending, mean, hooks, received, deliveries, work]
 
 
+async def _webhook_rejections() -> CounterMetricFamily:
+    """Webhook deliveries the portal answered without storing them (shop.webhook_guard): the
+    portal processes count in Redis, so every process's requests add up here."""
+    family = CounterMetricFamily(
+        "vitrine_webhook_rejected", "Mercado Pago webhook deliveries answered without being "
+        "stored or fetched, by reason (missing/malformed/stale/mismatch signature, "
+        "ipn_unknown_payment, ipn_repeated, ipn_ignored, duplicate, rate_limited)",
+        labels=["reason"])
+    try:
+        counts = await rejected_counts(current_app.config["REDIS"])
+    except Exception:  # noqa: BLE001 - a scrape must answer even when a figure fails
+        log.warning("webhook rejection counts unavailable (Redis)", exc_info=True)
+        counts = {}
+    for reason, n in sorted(counts.items()):
+        family.add_metric([reason], n)
+    return family
+
+
 @bp.get("/metrics")
 @tag(["indicators"])
 async def metrics():  # type: ignore[no-untyped-def]
@@ -198,7 +217,9 @@ async def metrics():  # type: ignore[no-untyped-def]
     up = _gauge("vitrine_dependency_up", "Whether the admin reaches a dependency", ["dependency"])
     for name in ("db", "redis"):
         up.add_metric([name], 1 if deps[name]["ok"] else 0)
-    families = [up]
+    families: list[GaugeMetricFamily | CounterMetricFamily] = [up]
+    if deps["redis"]["ok"]:
+        families.append(await _webhook_rejections())
     if deps["db"]["ok"]:
         try:
             families += await _business_families()

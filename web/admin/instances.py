@@ -21,6 +21,7 @@ from fleet.control import (
 from fleet.models import Alert, BotInstance
 from fleet.runtime import RuntimeRecord, RuntimeStore
 from fleet.states import DesiredState, InstanceState
+from shop import inputs
 from web.admin.api import (
     MAX_ID,
     ErrorBody,
@@ -57,6 +58,7 @@ class InstanceOut(BaseModel):
     bot_username: str | None
     bot_user_id: str | None
     application_id: str | None
+    bot_public: bool | None = None  # Discord's "Public Bot" as last read (None: not read)
     desired_state: DesiredState
     suspended: bool
     suspension_reason: str | None
@@ -103,7 +105,8 @@ def instance_json(inst: BotInstance, record: RuntimeRecord | None) -> dict[str, 
         "id": inst.id, "tenant_id": inst.tenant_id,
         "tenant_name": getattr(inst.tenant, "name", None) if _tenant_loaded(inst) else None,
         "name": inst.name, "bot_username": inst.bot_username, "bot_user_id": inst.bot_user_id,
-        "application_id": inst.application_id, "desired_state": str(inst.desired_state),
+        "application_id": inst.application_id, "bot_public": inst.bot_public,
+        "desired_state": str(inst.desired_state),
         "suspended": inst.suspended, "suspension_reason": inst.suspension_reason,
         "suspended_by": inst.suspended_by, "config_version": inst.config_version,
         "created_at": iso(inst.created_at),
@@ -132,8 +135,10 @@ def _filtered(args: InstancesQuery):  # type: ignore[no-untyped-def]
                 | Q(tenant__name__icontains=text))
         if len(text) <= 32:  # a Discord snowflake; longer cannot match the column
             cond |= Q(bot_user_id=text)
-        if text.isdigit() and int(text) <= MAX_ID:
-            cond |= Q(id=int(text))
+        try:
+            cond |= Q(id=inputs.parse_id(text, max_id=MAX_ID))
+        except inputs.InvalidInput:
+            pass  # not an instance id: the name searches above still apply
         query = query.filter(cond)
     return query.order_by("id")
 

@@ -30,7 +30,8 @@ from web.admin.status import PENDING_WITHDRAWALS
 bp = Blueprint("monitor", __name__)
 
 WAITING_STOCK_AFTER = timedelta(hours=1)
-QUEUE_ALERTS = (AlertKind.CRASHLOOP, AlertKind.AUTO_SUSPENDED, AlertKind.REPEATED_ERROR)
+QUEUE_ALERTS = (AlertKind.CRASHLOOP, AlertKind.AUTO_SUSPENDED, AlertKind.REPEATED_ERROR,
+                AlertKind.NEGATIVE_BALANCE, AlertKind.FOREIGN_GUILD, AlertKind.WEBHOOK_FORGERY)
 ItemType = Literal["request", "withdrawal", "waiting_stock", "alert"]
 
 

@@ -16,6 +16,7 @@ from shop.models import Payment, WebhookEvent
 from shop.payments.service import close_services, services_for
 from shop.payments.sync import sync_payment
 from shop.states import IllegalTransition, PaymentStatus
+from web.admin.api import query_id
 
 bp = Blueprint("admin_payments", __name__)
 
@@ -93,7 +94,7 @@ async def list_payments():  # type: ignore[no-untyped-def]
             return jsonify({"error": "bad_request", "message": f"unknown status {status}"}), 400
         query = query.filter(status=status)
     for name in ("tenant_id", "order_id"):
-        if (value := request.args.get(name, type=int)) is not None:
+        if (value := query_id(name)) is not None:
             query = query.filter(**{name: value})
     limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), 500)
     return jsonify({"payments": [payment_json(p) for p in await query.limit(limit)]})

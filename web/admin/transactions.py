@@ -15,6 +15,7 @@ from quart_schema import tag, validate_querystring, validate_response
 from shop.models import LedgerEntry, Payment, Withdrawal
 from shop.states import PaymentStatus, WithdrawalStatus
 from web.admin.api import MAX_ID, PageInfo, PageQuery, iso
+from web.common import csv_safe
 
 bp = Blueprint("transactions", __name__)
 
@@ -140,12 +141,12 @@ async def select(kind: str, args: TxQuery) -> tuple[list[dict[str, Any]], int]:
 
 def to_csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    # RFC 4180 line ends: with "\n" alone the writer leaves a CR inside a cell unquoted, and a
+    # spreadsheet starts a new row (whose first cell could be a formula) at it.
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        # a cell starting with = + - @ would be a formula in a spreadsheet: quote it as text
-        writer.writerow({k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v)
-                         for k, v in row.items()})
+        writer.writerow({k: csv_safe(v) for k, v in row.items()})
     return out.getvalue()
 
 

@@ -10,8 +10,10 @@ from shop import ledger
 from shop.models import Tenant, Withdrawal
 from shop.states import WithdrawalStatus
 from shop.withdrawals import approve_withdrawal, complete_withdrawal, reject_withdrawal
+from web.admin.api import query_id
 
 bp = Blueprint("admin_withdrawals", __name__)
+REASON_MAX = 1000  # like every other admin reason (web.admin.api.ActionReason)
 
 
 def withdrawal_json(w: Withdrawal) -> dict[str, Any]:
@@ -40,7 +42,7 @@ async def list_withdrawals():  # type: ignore[no-untyped-def]
         if status not in {s.value for s in WithdrawalStatus}:
             return jsonify({"error": "bad_request", "message": f"unknown status {status}"}), 400
         query = query.filter(status=status)
-    if (tenant_id := request.args.get("tenant_id", type=int)) is not None:
+    if (tenant_id := query_id("tenant_id")) is not None:
         query = query.filter(tenant_id=tenant_id)
     return jsonify({"withdrawals": [withdrawal_json(w) for w in await query.limit(500)]})
 
@@ -61,9 +63,10 @@ async def complete(withdrawal_id: int):  # type: ignore[no-untyped-def]
 @bp.post("/api/withdrawals/<int:withdrawal_id>/reject")
 async def reject(withdrawal_id: int):  # type: ignore[no-untyped-def]
     reason = str((await _json_body()).get("reason") or "").strip()
-    if not reason:
+    if not reason or len(reason) > REASON_MAX:
         return jsonify({"error": "bad_request",
-                        "message": "a reason is required to reject a withdrawal"}), 400
+                        "message": f"a reason (1–{REASON_MAX} characters) is required to "
+                                   "reject a withdrawal"}), 400
     return jsonify(withdrawal_json(await reject_withdrawal(withdrawal_id, g.actor, reason)))
 
 

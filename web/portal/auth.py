@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from quart import Blueprint, current_app, g, redirect, request, session, url_for
 from quart_auth import AuthUser, login_user, logout_user
@@ -13,9 +12,10 @@ from quart_auth import AuthUser, login_user, logout_user
 from core import audit
 from core.i18n import SUPPORTED
 from shop.models import Account, AccountRole, WebSession
+from web.common import safe_next_path
 from web.portal import discord_api
 from web.portal.context import LANG_COOKIE, _, render, say
-from web.portal.security import client_ip, rate_limited
+from web.portal.security import client_ip, rate_limited, rotate_csrf_token
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -68,12 +68,10 @@ async def callback():  # type: ignore[no-untyped-def]
                                           user_agent=request.headers.get("User-Agent", "")[:300])
     login_user(AuthUser(web_session.id), remember=True)
     session.pop("tenant_id", None)
+    rotate_csrf_token()  # a token seen or planted before login must not work after it
     await audit.record(f"account:{account.id}", "portal.login", "account", account.id,
                        after={"ip": client_ip()})
-    target = session.pop("next", None) or url_for("dashboard.index")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("dashboard.index")
-    return redirect(target)
+    return redirect(safe_next_path(session.pop("next", None), url_for("dashboard.index")))
 
 
 async def _upsert_account(user: dict) -> Account:
@@ -132,11 +130,7 @@ async def set_language():  # type: ignore[no-untyped-def]
         await g.account.save(update_fields=["locale"])
     g.locale = locale
     await say("portal.lang.changed")
-    back = form.get("next") or ""
-    parts = urlsplit(back)
-    target = back if back.startswith("/") and not back.startswith("//") and not parts.netloc \
-        else url_for("dashboard.index")
-    response = redirect(target)
+    response = redirect(safe_next_path(form.get("next"), url_for("dashboard.index")))
     settings = current_app.config["VITRINE_SETTINGS"]
     response.set_cookie(LANG_COOKIE, locale, max_age=365 * 86400, samesite="Lax",
                         httponly=True, secure=settings.public_base_url.startswith("https://"))

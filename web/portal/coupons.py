@@ -8,6 +8,7 @@ from quart import Blueprint, g, redirect, request, url_for
 from tortoise.transactions import in_transaction
 
 from core import audit
+from shop import inputs
 from shop.catalog import cents_to_input, clean_coupon
 from shop.models import Coupon, CouponKind, Product
 from web.portal.context import actor, form_errors, owned, render, say, store_required
@@ -15,6 +16,7 @@ from web.portal.context import actor, form_errors, owned, render, say, store_req
 bp = Blueprint("coupons", __name__)
 
 MAX_COUPONS = 500
+MAX_COUPON_PRODUCTS = 1000  # checkboxes one coupon form may send
 
 
 def _snapshot(c: Coupon) -> dict[str, Any]:
@@ -40,7 +42,7 @@ async def _store_products() -> list[Product]:
 
 async def _chosen_products(form: Any) -> list[Product]:
     """Only this store's products count; another store's ids are silently dropped."""
-    ids = [int(v) for v in form.getlist("products") if str(v).isdigit()]
+    ids = inputs.parse_ids(form.getlist("products"), limit=MAX_COUPON_PRODUCTS)
     if not ids:
         return []
     return await Product.filter(tenant_id=g.tenant.id, id__in=ids, deleted_at__isnull=True)
@@ -86,7 +88,7 @@ async def new_coupon():  # type: ignore[no-untyped-def]
 
 def _sticky(form: Any) -> dict[str, Any]:
     data = dict(form)
-    data["products"] = [int(v) for v in form.getlist("products") if str(v).isdigit()]
+    data["products"] = inputs.parse_ids(form.getlist("products"), limit=MAX_COUPON_PRODUCTS)
     return data
 
 

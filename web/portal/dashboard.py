@@ -10,6 +10,7 @@ from quart import Blueprint, g, redirect, url_for
 
 from core import audit
 from fleet.control import Action, ControlError, ControlTimeout, send_command
+from fleet.guildscope import recent_foreign_guilds
 from fleet.models import BotInstance
 from fleet.runtime import RuntimeRecord, RuntimeStore
 from fleet.states import InstanceState
@@ -84,6 +85,9 @@ async def live_context() -> dict[str, Any]:
         "orders": await open_order_counts(tenant.id),
         "balance": await ledger.balance(tenant.id),
         "low_stock": await stock.low_stock(tenant.id, tenant.low_stock_threshold),
+        "foreign_guilds": [dict(row, when=row["at"].astimezone(BRT).strftime("%d/%m %H:%M"))
+                           for row in await recent_foreign_guilds(tenant.id)],
+        "no_guild": bool(instances) and not tenant.guild_id,
         "updated_at": datetime.now(BRT).strftime("%H:%M:%S"),
     }
 

@@ -59,6 +59,7 @@ class BotIdentity:
     avatar: str | None
     application_id: str
     flags: int
+    bot_public: bool = True  # anyone can add the bot to a server (Discord's default)
 
     def intents_enabled(self) -> dict[str, bool]:
         return {name: bool(self.flags & bits) for name, bits in INTENT_FLAGS.items()}
@@ -126,10 +127,11 @@ async def validate_bot_token(settings: Settings, token: str) -> BotIdentity:
     me = await _get(settings, "/users/@me", f"Bot {token}", InvalidBotToken)
     if not me.get("bot"):
         raise NotABotToken("the token belongs to a user account")
-    app = await _get(settings, "/oauth2/applications/@me", f"Bot {token}", InvalidBotToken)
+    app = await _get(settings, "/applications/@me", f"Bot {token}", InvalidBotToken)
     return BotIdentity(user_id=str(me["id"]), username=str(me.get("username") or ""),
                        avatar=me.get("avatar"), application_id=str(app.get("id") or ""),
-                       flags=int(app.get("flags") or 0))
+                       flags=int(app.get("flags") or 0),
+                       bot_public=bool(app.get("bot_public", True)))
 
 
 async def _get(settings: Settings, path: str, authorization: str,

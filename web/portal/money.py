@@ -9,12 +9,12 @@ from typing import Any
 
 from quart import Blueprint, Response, g, redirect, request, url_for
 
-from shop import ledger
-from shop.catalog import parse_money
+from shop import inputs, ledger
 from shop.errors import ShopError
 from shop.models import LedgerEntry, Withdrawal
 from shop.pix_keys import PixKeyType
 from shop.withdrawals import request_withdrawal
+from web.common import csv_safe
 from web.portal.context import _, actor, owned, render, say, store_required
 from web.portal.dashboard import BRT
 
@@ -47,7 +47,7 @@ def _ledger_query() -> tuple[Any, dict[str, str]]:
 async def _page(form: dict[str, str] | None = None, error: str | None = None,
                 status: int = 200):  # type: ignore[no-untyped-def]
     qs, shown = _ledger_query()
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = inputs.page_number(request.args.get("page"))
     entries = await qs.order_by("-id").offset((page - 1) * LEDGER_PAGE).limit(LEDGER_PAGE)
     withdrawals = await Withdrawal.filter(tenant_id=g.tenant.id).order_by("-id").limit(50)
     return await render("portal/money.html", status=status,
@@ -76,15 +76,10 @@ async def ledger_csv():  # type: ignore[no-untyped-def]
         writer.writerow([e.id, e.created_at.astimezone(BRT).isoformat(), e.kind,
                          e.amount_cents, f"{e.amount_cents / 100:.2f}".replace(".", ","),
                          e.available_at.astimezone(BRT).isoformat(), e.order_id or "",
-                         e.withdrawal_id or "", _csv_safe(e.memo)])
+                         e.withdrawal_id or "", csv_safe(e.memo)])
     name = f"extrato-loja-{g.tenant.id}-{datetime.now(BRT):%Y%m%d}.csv"
     return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
-
-
-def _csv_safe(text: str) -> str:
-    """No spreadsheet formulas from data (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 @bp.post("/money/withdrawals")
@@ -92,9 +87,12 @@ def _csv_safe(text: str) -> str:
 async def withdraw():  # type: ignore[no-untyped-def]
     form = await request.form
     data = {k: (form.get(k) or "").strip() for k in ("amount", "pix_key", "pix_key_type")}
-    amount = parse_money(data["amount"])
-    if amount is None or amount <= 0:
-        return await _page(data, _("portal.money.bad_amount"), 400)
+    try:
+        amount = inputs.parse_money(data["amount"], min_cents=1)
+    except inputs.InvalidInput as refusal:
+        message = _("portal.money.bad_amount") if refusal.reason in ("too_small", "not_a_number") \
+            else refusal.message(g.locale)
+        return await _page(data, message, 400)
     if not data["pix_key"]:
         return await _page(data, _("portal.error.required"), 400)
     key_type = data["pix_key_type"] if data["pix_key_type"] in {k.value for k in PixKeyType} \

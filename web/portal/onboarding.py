@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from quart import Blueprint, abort, current_app, g, redirect, request, session, url_for
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from core import audit
@@ -116,7 +117,10 @@ async def save_token():  # type: ignore[no-untyped-def]
         .exclude(tenant_id=g.tenant.id).exists()
     if clash:
         return await _bot_page(instance, _("portal.bot.in_use"), 409)
-    instance = await _store_token(instance, identity, token)
+    try:
+        instance = await _store_token(instance, identity, token)
+    except IntegrityError:  # another store saved the same bot between the check and now
+        return await _bot_page(await store_instance(), _("portal.bot.in_use"), 409)
     session["bot_intents"] = identity.intents_enabled()
     await say("portal.bot.saved", name=identity.username)
     return redirect(url_for("onboarding.bot"))
@@ -126,7 +130,8 @@ async def _store_token(instance: BotInstance | None, identity: discord_api.BotId
                        token: str) -> BotInstance:
     fields = {"token_enc": vault().encrypt(token), "application_id": identity.application_id,
               "bot_user_id": identity.user_id, "bot_username": identity.username,
-              "bot_avatar": identity.avatar, "name": identity.username[:100]}
+              "bot_avatar": identity.avatar, "name": identity.username[:100],
+              "bot_public": identity.bot_public}
     async with in_transaction() as conn:
         if instance is None:
             instance = await BotInstance.create(tenant_id=g.tenant.id, using_db=conn, **fields)

@@ -11,6 +11,7 @@ from quart import Blueprint, current_app, g, redirect, request, url_for
 
 from core import audit
 from core.models import AuditLog
+from shop import inputs
 from shop.errors import ShopError
 from shop.models import Order, Payment
 from shop.payments.service import enqueue_delivery, services_for
@@ -57,7 +58,7 @@ async def orders():  # type: ignore[no-untyped-def]
         buyer = shown["buyer"][:100]
         qs = qs.filter(buyer_discord_id=buyer) if buyer.isdigit() else \
             qs.filter(buyer_name__icontains=buyer)
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = inputs.page_number(request.args.get("page"))
     total = await qs.count()
     items = await qs.order_by("-id").offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE) \
         .prefetch_related("product", "variation")
@@ -143,7 +144,11 @@ async def refund(order_id: int):  # type: ignore[no-untyped-def]
         await say("portal.order.refund_unavailable", "error")
     else:
         try:
-            await refund_order(services_for(current_app.config), order.id, actor())
+            # empty: all that is left; else a partial refund (bounded before it is parsed)
+            raw = ((await request.form).get("amount") or "").strip()
+            amount = inputs.parse_money(raw, min_cents=1) if raw else None
+            await refund_order(services_for(current_app.config), order.id, actor(),
+                               amount_cents=amount)
         except ShopError as exc:
             await say("portal.order.refund_failed", "error", reason=exc.message(g.locale))
         else:

@@ -31,6 +31,11 @@ def csrf_token() -> str:
     return token
 
 
+def rotate_csrf_token() -> None:
+    """Forget this session's token (at login): the next page gets a fresh one."""
+    session.pop(_SESSION_KEY, None)
+
+
 def _origin_of(url: str) -> str | None:
     parts = urlsplit(url)
     if not parts.scheme or not parts.netloc:

@@ -1,5 +1,5 @@
 """Store settings: name, guild, sales-log channel, buyer role, delivery mode, language,
-low-stock threshold."""
+low-stock threshold, unpaid orders one buyer may hold."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from core import audit
 from core.i18n import SUPPORTED
 from fleet.control import mark_dirty
 from fleet.models import BotInstance
+from shop import inputs
+from shop.buyer_limits import MAX_OPEN_ORDERS_LIMIT
 from shop.catalog import clean_snowflake
 from shop.models.accounts import DeliveryMode
 from web.portal.context import actor, form_errors, redis, render, say, store_required
@@ -18,7 +20,7 @@ from web.portal.context import actor, form_errors, redis, render, say, store_req
 bp = Blueprint("settings", __name__)
 
 FIELDS = ("name", "guild_id", "sales_log_channel_id", "buyer_role_id", "delivery_mode",
-          "locale", "low_stock_threshold")
+          "locale", "low_stock_threshold", "max_open_orders_per_buyer")
 
 
 def _current() -> dict[str, Any]:
@@ -47,12 +49,17 @@ def _clean(form: Any) -> tuple[dict[str, Any], dict[str, tuple[str, dict[str, An
         errors["locale"] = ("portal.error.required", {})
     values["locale"] = locale
     try:
-        threshold = int(form.get("low_stock_threshold") or "")
-        if not 0 <= threshold <= 100_000:
-            raise ValueError
-        values["low_stock_threshold"] = threshold
-    except ValueError:
+        values["low_stock_threshold"] = inputs.parse_quantity(
+            (form.get("low_stock_threshold") or "").strip(), lo=0, hi=100_000)
+    except inputs.InvalidInput:
         errors["low_stock_threshold"] = ("portal.error.between", {"lo": 0, "hi": 100_000})
+    try:
+        values["max_open_orders_per_buyer"] = inputs.parse_quantity(
+            (form.get("max_open_orders_per_buyer") or "").strip(), lo=1,
+            hi=MAX_OPEN_ORDERS_LIMIT)
+    except inputs.InvalidInput:
+        errors["max_open_orders_per_buyer"] = ("portal.error.between",
+                                               {"lo": 1, "hi": MAX_OPEN_ORDERS_LIMIT})
     return values, errors
 
 

@@ -14,6 +14,7 @@ from core.i18n import format_brl
 from core.settings import Settings
 from web.portal import (
     auth,
+    blocklist,
     catalog,
     coupons,
     dashboard,
@@ -31,7 +32,7 @@ from web.portal.security import csrf_token, protect_request
 WEB_DIR = Path(__file__).resolve().parent.parent
 SESSION_DAYS = 30
 BLUEPRINTS = (auth.bp, onboarding.bp, dashboard.bp, catalog.bp, coupons.bp, stock.bp,
-              orders.bp, money.bp, settings_page.bp, support.bp)
+              orders.bp, money.bp, settings_page.bp, support.bp, blocklist.bp)
 # The portal's own scripts and styles come from /static; htmx needs no eval.
 PORTAL_CSP = ("default-src 'self'; img-src 'self' data: https:; style-src 'self'; "
               "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, g, redirect, request, url_for
+from quart import Blueprint, current_app, g, redirect, request, url_for
 
-from shop import stock
+from shop import inputs, stock
 from shop.models import Product, Variation
 from shop.states import StockStatus
 from web.portal.context import _, actor, owned, render, say, store_required, vault, wants_partial
@@ -17,7 +17,7 @@ ALLOWED_UPLOAD_TYPES = ("text/plain", "text/csv", "application/octet-stream", ""
 async def _page(variation: Variation, summary: dict | None = None, error: str | None = None,
                 status: int = 200):  # type: ignore[no-untyped-def]
     product = await Product.get(id=variation.product_id)
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = inputs.page_number(request.args.get("page"))
     wanted = request.args.get("status") or ""
     status_filter = StockStatus(wanted) if wanted in {s.value for s in StockStatus} else None
     items = await stock.preview(vault(), g.tenant.id, variation.id, status=status_filter,
@@ -67,7 +67,9 @@ async def add(variation_id: int):  # type: ignore[no-untyped-def]
     summary = None
     if text is not None:
         try:
-            result = await stock.add_stock(vault(), g.tenant.id, variation.id, text, actor())
+            result = await stock.add_stock(
+                vault(), g.tenant.id, variation.id, text, actor(),
+                hash_key=current_app.config["VITRINE_SETTINGS"].stock_hash_key)
         except stock.TooManyLines:
             error = "portal.stock.too_many_lines"
         else:
@@ -93,7 +95,7 @@ async def delete(variation_id: int):  # type: ignore[no-untyped-def]
     if form.get("all") == "1":
         ids = None
     else:
-        ids = [int(v) for v in form.getlist("item") if str(v).isdigit()]
+        ids = inputs.parse_ids(form.getlist("item"), limit=stock.MAX_DELETE_IDS)
     deleted = await stock.delete_unused(g.tenant.id, variation.id, ids, actor())
     await say("portal.stock.deleted", count=deleted)
     return redirect(url_for("stock.view", variation_id=variation.id))

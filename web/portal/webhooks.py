@@ -5,6 +5,10 @@ deliveries are group-committed); the payment is then fetched and reconciled by a
 background workers that outlive each response. Anything left unprocessed (crash, full queue)
 stays `accepted` in `webhook_events`, and the reconciler (`python -m shop.reconcile`)
 finishes it.
+
+Only what Mercado Pago signed is stored and fetched (see `shop.webhook_guard`). Unsigned or
+badly signed requests count against a per-client limit (the portal's Redis rate limiter, keyed
+on the client address); validly signed deliveries never do, so Mercado Pago is not refused.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from quart import Blueprint, Quart, current_app, jsonify, request
 from core.settings import Settings
 from shop.payments.mercadopago import WEBHOOK_PATH
 from shop.payments.service import close_services, services_for
+from shop.webhook_guard import WebhookGuard
 from shop.webhook_workers import EventWriter, WebhookProcessor
 from shop.webhooks import receive_mercadopago
+from web.portal.security import client_ip, rate_limited
 
 bp = Blueprint("mercadopago_webhooks", __name__)
 
@@ -42,9 +48,14 @@ async def mercadopago_webhook():  # type: ignore[no-untyped-def]
     settings: Settings = current_app.config["VITRINE_SETTINGS"]
     writer, processor = _workers(current_app._get_current_object())  # type: ignore[attr-defined]
     raw = await request.get_data()
+    guard = WebhookGuard(current_app.config.get("REDIS"),
+                         settings.webhook_forgery_alert_per_minute,
+                         lambda: rate_limited("webhook", client_ip(),
+                                              settings.webhook_rate_limit_per_minute, 60))
     receipt = await receive_mercadopago(settings.mercadopago_webhook_secret, request.args,
-                                        request.headers, raw, recorder=writer)
+                                        request.headers, raw, recorder=writer, guard=guard)
     if receipt.to_process:
         assert receipt.dedupe_key and receipt.provider_payment_id
         processor.submit(receipt.dedupe_key, receipt.provider_payment_id)
-    return jsonify({"status": receipt.outcome}), receipt.status
+    headers = {"Retry-After": "60"} if receipt.status == 429 else {}
+    return jsonify({"status": receipt.outcome}), receipt.status, headers

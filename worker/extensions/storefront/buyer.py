@@ -9,12 +9,11 @@ import disnake
 from disnake.ext import commands
 
 from core.i18n import format_brl, t
-from shop import delivery
+from shop import delivery, inputs
 from shop.models import Order, Product
 from shop.states import OrderStatus
 from worker.extensions.storefront import views
 from worker.extensions.storefront.common import (
-    GUILD_ONLY,
     Storefront,
     locale_of,
     reply,
@@ -54,7 +53,8 @@ async def my_orders(sf: Storefront, inter: disnake.ApplicationCommandInteraction
 async def on_resend(sf: Storefront, inter: Any, args: list[str]) -> None:
     """Send a delivered order's items again: by DM, or right here when DMs are closed."""
     locale = locale_of(inter)
-    order = await Order.get_or_none(id=int(inter.values[0]), tenant_id=sf.ctx.tenant_id,
+    order = await Order.get_or_none(id=inputs.parse_id(inter.values[0]),
+                                    tenant_id=sf.ctx.tenant_id,
                                     buyer_discord_id=str(inter.author.id),
                                     status=OrderStatus.DELIVERED)
     if order is None:
@@ -74,8 +74,10 @@ async def on_resend(sf: Storefront, inter: Any, args: list[str]) -> None:
                 **({"file": file} if file else {}))
 
 
+# Also in the bot's DMs (registered globally for that): a buyer finds their orders from the
+# delivery DM; the list is this store's and this buyer's only.
 @commands.slash_command(name="meus-pedidos", description="Seus pedidos nesta loja / My orders",
-                        contexts=GUILD_ONLY)
+                        contexts=disnake.InteractionContextTypes(guild=True, bot_dm=True))
 async def meus_pedidos(inter: disnake.ApplicationCommandInteraction) -> None:
     sf = storefront_of(inter)
     await sf.guarded(inter, my_orders(sf, inter))

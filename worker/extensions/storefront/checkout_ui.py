@@ -10,7 +10,7 @@ import disnake
 from disnake.ext import commands
 
 from core.i18n import t
-from shop import checkout, pricing, qr
+from shop import buyer_limits, checkout, inputs, pricing, qr
 from shop.errors import InvalidStateChange
 from shop.models import Order, Payment, Product, Variation
 from shop.orders import cancel_order
@@ -32,6 +32,8 @@ async def show_card(sf: Storefront, inter: disnake.Interaction, variation_id: in
                     quantity: int = 1, coupon: str | None = None, *, update: bool = False) -> None:
     """The checkout card for a variation (a new ephemeral message, or edit the card)."""
     locale = locale_of(inter)
+    # Blocked (neutral answer) or too many unpaid orders: refuse before showing a card.
+    await buyer_limits.precheck(sf.ctx.tenant_id, str(inter.author.id))
     offer, quote = await checkout.preview(sf.ctx.tenant_id, variation_id, quantity, coupon)
     embed = views.card_embed(offer.product, offer.variation, quote, offer.available, locale)
     components = views.card_components(variation_id, quote, offer.max_quantity, locale)
@@ -41,17 +43,23 @@ async def show_card(sf: Storefront, inter: disnake.Interaction, variation_id: in
         await inter.response.send_message(embed=embed, components=components, ephemeral=True)
 
 
+def _quantity(raw: object) -> int:
+    """A quantity from a component: 1..HARD_MAX_QUANTITY (the product's cap is checked later)."""
+    return inputs.parse_quantity(raw, hi=checkout.HARD_MAX_QUANTITY)
+
+
 async def on_buy(sf: Storefront, inter: Any, args: list[str]) -> None:
-    await show_card(sf, inter, int(args[0]))
+    await show_card(sf, inter, inputs.parse_id(args[0]))
 
 
 async def on_pick(sf: Storefront, inter: Any, args: list[str]) -> None:
-    await show_card(sf, inter, int(inter.values[0]))
+    await show_card(sf, inter, inputs.parse_id(inter.values[0]))
 
 
 async def on_quantity(sf: Storefront, inter: Any, args: list[str]) -> None:
     code = args[1] if len(args) > 1 else None
-    await show_card(sf, inter, int(args[0]), int(inter.values[0]), code or None, update=True)
+    await show_card(sf, inter, inputs.parse_id(args[0]), _quantity(inter.values[0]),
+                    code or None, update=True)
 
 
 async def on_coupon_button(sf: Storefront, inter: Any, args: list[str]) -> None:
@@ -66,7 +74,7 @@ async def on_coupon_modal(sf: Storefront, inter: Any, args: list[str]) -> None:
     code = pricing.normalize_code(inter.text_values.get("code"))
     if code is None:
         raise pricing.CouponRejected("empty code", code="")
-    await show_card(sf, inter, int(args[0]), int(args[1]), code, update=True)
+    await show_card(sf, inter, inputs.parse_id(args[0]), _quantity(args[1]), code, update=True)
 
 
 async def on_abort(sf: Storefront, inter: Any, args: list[str]) -> None:
@@ -76,7 +84,7 @@ async def on_abort(sf: Storefront, inter: Any, args: list[str]) -> None:
 
 async def on_confirm(sf: Storefront, inter: Any, args: list[str]) -> None:
     """Create (once per card message) the order, its reservation and the PIX charge."""
-    variation_id, quantity = int(args[0]), int(args[1])
+    variation_id, quantity = inputs.parse_id(args[0]), _quantity(args[1])
     code = args[2] if len(args) > 2 and args[2] else None
     key = str(inter.message.id) if inter.message else str(inter.id)
     await inter.response.defer(with_message=True, ephemeral=True)
@@ -110,14 +118,14 @@ async def _own_order(sf: Storefront, inter: Any, order_id: int) -> Order:
 
 async def on_copy_code(sf: Storefront, inter: Any, args: list[str]) -> None:
     """The bare copia-e-cola string, alone in a message: easy to copy on a phone."""
-    order = await _own_order(sf, inter, int(args[0]))
+    order = await _own_order(sf, inter, inputs.parse_id(args[0]))
     payment = await Payment.filter(order_id=order.id).order_by("-created_at").first()
     await reply(inter, payment.qr_code if payment and payment.qr_code else "-")
 
 
 async def on_cancel(sf: Storefront, inter: Any, args: list[str]) -> None:
     locale = locale_of(inter)
-    order = await _own_order(sf, inter, int(args[0]))
+    order = await _own_order(sf, inter, inputs.parse_id(args[0]))
     if order.status != OrderStatus.PENDING:
         raise InvalidStateChange(f"order {order.id} is {order.status}")
     await cancel_order(order.id, f"buyer:{inter.author.id}")
@@ -137,9 +145,16 @@ async def find_product(tenant_id: int, name: str, *, paused_too: bool = False) -
     query = Product.filter(tenant_id=tenant_id, deleted_at__isnull=True)
     if not paused_too:
         query = query.filter(active=True)
+    if len(name) > inputs.NAME_OPTION_MAX:  # Discord enforces it too; this is the backstop
+        raise checkout.ProductUnavailable(f"product name of {len(name)} characters")
     found = await query.filter(name__iexact=name.strip()).first()
-    if found is None and name.strip().isdigit():
-        found = await query.filter(id=int(name.strip())).first()
+    if found is None:
+        try:
+            product_id = inputs.parse_id(name)
+        except inputs.InvalidInput:
+            product_id = None
+        if product_id is not None:
+            found = await query.filter(id=product_id).first()
     if found is None:
         raise checkout.ProductUnavailable(f"no product {name!r}")
     return found
@@ -168,8 +183,9 @@ async def buy_command(sf: Storefront, inter: disnake.ApplicationCommandInteracti
 
 @commands.slash_command(name="comprar", description="Comprar um produto / Buy a product",
                         contexts=GUILD_ONLY)
-async def comprar(inter: disnake.ApplicationCommandInteraction, produto: str,
-                  quantidade: int = 1) -> None:
+async def comprar(inter: disnake.ApplicationCommandInteraction,
+                  produto: commands.String[str, 1, inputs.NAME_OPTION_MAX],
+                  quantidade: commands.Range[int, 1, checkout.HARD_MAX_QUANTITY] = 1) -> None:
     sf = storefront_of(inter)
     await sf.guarded(inter, buy_command(sf, inter, produto, quantidade))
 

@@ -153,7 +153,10 @@ class DeliveryConsumer:
             channel = self.bot.get_partial_messageable(int(thread["id"]))
             kwargs = {"file": file} if file else {}
             await channel.send(t("storefront.delivery.thread", order.locale,
-                                 user=f"<@{order.buyer_discord_id}>"), embed=embed, **kwargs)
+                                 user=f"<@{order.buyer_discord_id}>"), embed=embed,
+                               allowed_mentions=disnake.AllowedMentions(
+                                   users=[disnake.Object(int(order.buyer_discord_id))]),
+                               **kwargs)
         except disnake.HTTPException as exc:
             log.warning("order %s: channel fallback failed: %s", order.id, exc)
             return False
@@ -169,7 +172,8 @@ class DeliveryConsumer:
 
     async def grant_role(self, order: Order) -> None:
         tenant = await self.sf.tenant()
-        guild_id = order.guild_id or tenant.guild_id
+        # the store's guild, never the one the order names: the role exists only there
+        guild_id = tenant.guild_id
         if not tenant.buyer_role_id or not guild_id:
             return
         try:

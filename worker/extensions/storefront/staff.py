@@ -9,7 +9,7 @@ from disnake.ext import commands
 from tortoise.functions import Count, Sum
 
 from core.i18n import format_brl, t
-from shop import stock
+from shop import inputs, stock
 from shop.checkout import ProductUnavailable
 from shop.errors import ShopError
 from shop.models import Order, Product, Variation
@@ -101,13 +101,17 @@ async def add_stock_file(sf: Storefront, inter: disnake.ApplicationCommandIntera
     product = await find_product(sf.ctx.tenant_id, produto, paused_too=True)
     variation = await pick_variation(product, variacao)
     await inter.response.defer(ephemeral=True)
+    raw = await arquivo.read()
+    if len(raw) > stock.MAX_UPLOAD_BYTES:  # the size Discord announced is not the last word
+        raise StockFileRefused("storefront.stock.too_big")
     try:  # utf-8-sig: Windows Notepad's BOM must not end up in the first item
-        text = (await arquivo.read()).decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise StockFileRefused("storefront.stock.not_utf8") from None
     try:
         result = await stock.add_stock(sf.vault, sf.ctx.tenant_id, variation.id, text,
-                                       f"discord:{inter.author.id}", redis=sf.ctx.redis)
+                                       f"discord:{inter.author.id}", redis=sf.ctx.redis,
+                                       hash_key=sf.ctx.settings.stock_hash_key)
     except stock.TooManyLines:
         raise StockFileRefused("storefront.stock.too_many_lines",
                                maximum=stock.MAX_LINES_PER_ADD) from None
@@ -160,8 +164,11 @@ async def estoque(inter: disnake.ApplicationCommandInteraction) -> None:
 @commands.slash_command(name="estoque-adicionar", contexts=GUILD_ONLY,
                         default_member_permissions=STAFF,
                         description="Adicionar estoque de um arquivo .txt, um item por linha")
-async def estoque_adicionar(inter: disnake.ApplicationCommandInteraction, produto: str,
-                            arquivo: disnake.Attachment, variacao: str = "") -> None:
+async def estoque_adicionar(inter: disnake.ApplicationCommandInteraction,
+                            produto: commands.String[str, 1, inputs.NAME_OPTION_MAX],
+                            arquivo: disnake.Attachment,
+                            variacao: commands.String[str, 0, inputs.NAME_OPTION_MAX] = ""
+                            ) -> None:
     await staff_only(inter, add_stock_file(storefront_of(inter), inter, produto, arquivo,
                                            variacao))
 
