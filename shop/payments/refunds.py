@@ -27,7 +27,7 @@ from shop.errors import (
     RefundNotCovered,
     ShopError,
 )
-from shop.models import Order, Payment, Tenant
+from shop.models import LedgerEntry, Order, Payment, Tenant
 from shop.payments.refund_policy import decide_seller_refund
 from shop.payments.service import PaymentServices
 from shop.payments.sync import SyncResult, sync_provider_payment
@@ -150,3 +150,26 @@ async def _release(payment: Payment, *, only_key: str | None = None,
                                           covered_total_cents=covered,
                                           created_before=created_before, only_key=only_key,
                                           using_db=conn)
+
+
+async def release_stale_holds(svc: PaymentServices, now: datetime | None = None,
+                              batch: int = 50) -> int:
+    """Give back refund holds left by a process that died between the hold and Mercado Pago's
+    answer: each such payment is synced first (a refund that did reach Mercado Pago is booked),
+    then what is still held is released. The reconciler calls this every pass; holds older than
+    a day were already seen by earlier passes. Returns how many payments were settled."""
+    cutoff = (now or datetime.now(UTC)) - STALE_HOLD
+    payment_ids = {key.split(":")[1] for key in await LedgerEntry.filter(
+        account=ledger.HOLDS, idempotency_key__startswith="refund_hold:",
+        created_at__lt=cutoff, created_at__gte=cutoff - timedelta(days=1),
+    ).order_by("id").limit(batch * 4).values_list("idempotency_key", flat=True)}
+    settled = 0
+    for payment in await Payment.filter(id__in=sorted(payment_ids)[:batch]):
+        if not await ledger.refund_holds(str(payment.id), payment.tenant_id):
+            continue
+        if payment.provider_payment_id:
+            await sync_provider_payment(svc, payment.provider_payment_id, "reconciler")
+        await _release(payment, created_before=cutoff)
+        settled += 1
+    return settled
+

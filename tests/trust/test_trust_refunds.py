@@ -295,6 +295,58 @@ async def test_a_refund_mercado_pago_refuses_gives_the_reserved_money_back(svc, 
     assert await ledger.account_total(ledger.HOLDS) == 0
 
 
+async def test_a_hold_left_by_a_dead_process_is_settled_by_the_reconciler(svc, mp):  # noqa: F811
+    """The process dies after holding the debit: once the hold is stale the reconciler asks
+    Mercado Pago first (a refund that got there is booked once), then frees the rest."""
+    from shop.payments import refunds
+    from shop.reconcile import reconcile_once
+
+    class Died(BaseException):  # not a ShopError: nothing in refund_order cleans up
+        pass
+
+    async def crash(*_a, **_kw):
+        raise Died
+
+    for reached_mp in (False, True):
+        order, payment = await sold(svc, mp, None)
+        tid = order.tenant_id
+        gateway = svc.gateway
+        if reached_mp:  # the request reached Mercado Pago, the answer never came back
+            real = gateway.refund
+
+            async def refund_then_die(*a, **kw):
+                await real(*a, **kw)
+                raise Died
+            dead = dataclasses.replace(svc, gateway=_Gw(gateway, refund_then_die))
+        else:
+            dead = dataclasses.replace(svc, gateway=_Gw(gateway, crash))
+        with pytest.raises(Died):
+            await refunds.refund_order(dead, order.id, "account:1")
+        assert (await ledger.balance(tid)).total_cents == 0  # the debit is held
+        assert await ledger.account_total(ledger.HOLDS) == 95_000
+
+        await reconcile_once(svc)  # too early: the request may still be in flight
+        assert await ledger.account_total(ledger.HOLDS) == 95_000
+        report = await reconcile_once(svc, now=datetime.now(UTC) + refunds.STALE_HOLD
+                                      + timedelta(seconds=1))
+        assert report.refund_holds_released == 1
+        assert await ledger.account_total(ledger.HOLDS) == 0
+        expected = (0 if reached_mp else 95_000)
+        assert (await ledger.balance(tid)).total_cents == expected
+        assert (await Order.get(id=order.id)).status == (
+            OrderStatus.REFUNDED if reached_mp else OrderStatus.PAID)
+
+
+class _Gw:
+    """The real gateway with `refund` replaced."""
+
+    def __init__(self, real, refund) -> None:
+        self._real, self.refund = real, refund
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
 @pytest.mark.parametrize(("balance", "debit", "allowed", "shortfall"), [
     (0, 95_000, False, 95_000),          # the attack: everything withdrawn
     (95_000, 95_000, True, 0),           # exactly covered
