@@ -62,6 +62,10 @@ class Settings:
     webhook_retention_days: int = 30  # processed webhook_events older than this are pruned
     webhook_rate_limit_per_minute: int = 600  # unsigned/bad deliveries per client address
     webhook_forgery_alert_per_minute: int = 120  # bad signatures/min that raise an alert
+    delivery_relay_interval_ms: int = 500  # the reconciler's outbox relay (shop.outbox)
+    # Requests per minute (all processes) polling open PIX charges and answering the buyers'
+    # "Verificar pagamento" (shop.payment_polling). Mercado Pago publishes no rate limit.
+    mp_poll_budget_per_min: int = 120
 
     @property
     def embedded_redis(self) -> bool:
@@ -273,6 +277,10 @@ def load_settings(
                                            1_000_000, "600"),
         webhook_forgery_alert_per_minute=_int(env, "WEBHOOK_FORGERY_ALERT_PER_MINUTE", 120, 1,
                                               1_000_000, "120"),
+        delivery_relay_interval_ms=_int(env, "DELIVERY_RELAY_INTERVAL_MS", 500, 50, 10_000,
+                                        "500"),
+        mp_poll_budget_per_min=_int(env, "VITRINE_MP_POLL_BUDGET_PER_MIN", 120, 0, 100_000,
+                                    "120"),
     )
     if environment == "production":
         _require_production_values(settings)

@@ -144,6 +144,24 @@ def webhook_ipn(provider_payment_id: str) -> str:
     return f"{PREFIX}:wh:ipn:{provider_payment_id}"
 
 
+# --- PIX polling and the buyer's "Verificar pagamento" button (shop.payment_polling) --------
+# Sorted set: one member per request to Mercado Pago made by polling or a button press in the
+# last 60 s (score = epoch seconds); trimmed on every use, expires 61 s after the last one.
+MP_POLL_BUDGET = f"{PREFIX}:mp:poll:budget"
+
+
+def payment_check_cooldown(order_id: int) -> str:
+    """String with TTL (CHECK_COOLDOWN_S): the buyer asked about this order's payment just now;
+    another press before it expires is told how long to wait."""
+    return f"{PREFIX}:mp:check:{order_id}:cd"
+
+
+def payment_check_count(order_id: int) -> str:
+    """Counter with TTL (CHECK_COUNT_TTL s): button presses that reached Mercado Pago for this
+    order (at most CHECK_MAX_PER_ORDER)."""
+    return f"{PREFIX}:mp:check:{order_id}:n"
+
+
 HEARTBEAT_TTL = 60
 ORCHESTRATOR_TTL = 15  # at most; a node beats every 5 s and its key lives 3 beats
 CONTROL_REPLY_TTL = 120

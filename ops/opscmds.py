@@ -59,11 +59,16 @@ def format_status(body: dict[str, Any]) -> str:
         out.append("instances:    " + ", ".join(f"{k} {v}" for k, v in body["instances"].items()))
     if body.get("orders") is not None:
         out.append("orders:       " + ", ".join(f"{k} {v}" for k, v in body["orders"].items()))
+    if body.get("deliveries") is not None:
+        out.append("deliveries:   " + ", ".join(f"{k} {v}" for k, v in body["deliveries"].items()))
     if body.get("withdrawals") is not None:
         out.append(f"withdrawals:  pending {body['withdrawals']['pending']}")
     if body.get("webhooks") is not None:
         rate = body["webhooks"].get("success_rate_24h")
         out.append("webhooks:     success 24h " + ("n/a" if rate is None else f"{rate:.0%}"))
+    if body.get("confirmations"):
+        out.append("confirmed by: " + ", ".join(
+            f"{k} {v['last_24h']} (24h) / {v['total']}" for k, v in body["confirmations"].items()))
     if body.get("attention") is not None:
         out.append("attention:    " + ", ".join(f"{k} {v}" for k, v in body["attention"].items()))
     out += _node_lines(body["services"].get("orchestrator") or {})

@@ -107,7 +107,10 @@ class RunningSandbox:
 
 
 async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+    # handler_cancellation off (aiohttp's default, said out loud): a request fully received
+    # takes effect even when its client hangs up first, as on Discord's side
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0,
+                           handler_cancellation=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()

@@ -5,14 +5,21 @@ the plain items; an order already delivered is reported `done` and nothing is al
 again, so a delivery job sent twice (or re-claimed after a crash) never takes stock twice.
 Orders filled by `shop.waiting_stock` arrive here still `waiting_stock` with their items
 sold; they are delivered like paid ones. The adapter (the worker) then sends the items and
-calls `mark_delivered` with the path it used. Delivery to Discord is at-least-once: a crash
-between the DM and `mark_delivered` sends the same items again, never other items.
+calls `mark_delivered` with the path it used.
+
+The delivery message is created once (docs/storefront.md, "Exactly once"): its nonce
+(`delivery_nonce`) names the order and the items it carries; `record_send_attempt` notes the
+channel and the time before each create and `record_sent` the message Discord returned;
+`resend_plan` tells a re-run job whether to send again under the same nonce (Discord returns
+the first message), to look in the channel first (beyond the nonce window), or nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from tortoise.expressions import F
@@ -28,6 +35,7 @@ from shop.states import OrderStatus
 O = OrderStatus  # noqa: E741 - as in shop.states
 INLINE_MAX_ITEMS = 10
 INLINE_MAX_CHARS = 1500
+NONCE_MAX_LEN = 25  # Discord's limit on Create Message's `nonce`
 
 
 class Outcome(StrEnum):
@@ -45,6 +53,7 @@ class Prepared:
     product_name: str = ""
     variation_name: str = ""
     newly_waiting: bool = False  # this call moved it to waiting_stock (tell buyer and seller)
+    nonce: str = ""  # of the delivery message (Outcome.DELIVER only)
 
 
 async def _allocate(order_id: int, actor: str) -> tuple[Outcome, Order | None, bool]:
@@ -79,7 +88,10 @@ async def prepare(order_id: int, vault: TokenVault, actor: str) -> Prepared:
         if newly and order is not None:
             await _alert_waiting(order)
         return await _named(prepared) if order is not None else prepared
-    return await _named(Prepared(outcome, order, await plain_items(order.id, vault)))
+    sold = await allocation.sold_items(order.id)
+    items = [vault.decrypt(item.content_enc).reveal() for item in sold]
+    return await _named(Prepared(outcome, order, items,
+                                 nonce=delivery_nonce(order.id, [i.id for i in sold])))
 
 
 async def _named(prepared: Prepared) -> Prepared:
@@ -117,6 +129,54 @@ async def mark_failed(order_id: int) -> None:
     await Order.filter(id=order_id).update(delivery_path=DeliveryPath.FAILED,
                                            delivery_attempts=F("delivery_attempts") + 1,
                                            updated_at=datetime.now(UTC))
+
+
+def delivery_nonce(order_id: int, item_ids: Iterable[int]) -> str:
+    """The nonce of an order's delivery message: the same order and items give the same nonce
+    (a re-sent job is recognised), other items (a re-sale after a refund) another one."""
+    digest = hashlib.sha256(",".join(map(str, sorted(item_ids))).encode()).hexdigest()
+    return f"v1-o{order_id}-{digest}"[:NONCE_MAX_LEN]
+
+
+class Resend(StrEnum):
+    SEND = "send"  # no earlier create in this channel: send
+    NONCE = "nonce"  # an earlier create, within the nonce window: send, Discord dedupes
+    CHECK = "check"  # an earlier create, beyond the window: look in the channel first
+    KNOWN = "known"  # the message is recorded: nothing to send
+
+
+def resend_plan(order: Order, nonce: str, channel_id: str, window_s: float,
+                now: datetime | None = None) -> Resend:
+    """What a delivery job does before creating the message in `channel_id` (pure)."""
+    same = order.delivery_nonce == nonce and order.delivery_channel_id == str(channel_id)
+    if not same or order.delivery_attempted_at is None:
+        return Resend.SEND
+    if order.delivery_message_id:
+        return Resend.KNOWN
+    age = (now or datetime.now(UTC)) - order.delivery_attempted_at
+    return Resend.NONCE if age <= timedelta(seconds=window_s) else Resend.CHECK
+
+
+async def record_send_attempt(order_id: int, nonce: str, channel_id: str) -> None:
+    """Before a create: the nonce and channel it goes to. The time is the first attempt with
+    this nonce in this channel (the nonce window counts from there); the order's in-memory
+    copy is not updated, `resend_plan` is for the state the job started from."""
+    channel_id = str(channel_id)
+    async with in_transaction() as conn:
+        order = await Order.filter(id=order_id).using_db(conn).select_for_update().first()
+        if order is None or (order.delivery_attempted_at is not None
+                             and order.delivery_nonce == nonce
+                             and order.delivery_channel_id == channel_id):
+            return
+        await Order.filter(id=order_id).using_db(conn).update(
+            delivery_nonce=nonce, delivery_channel_id=channel_id,
+            delivery_attempted_at=datetime.now(UTC), delivery_message_id=None)
+
+
+async def record_sent(order_id: int, channel_id: str, message_id: str) -> None:
+    """After a create (or a message found in the channel): what Discord holds."""
+    await Order.filter(id=order_id).update(delivery_channel_id=str(channel_id),
+                                           delivery_message_id=str(message_id))
 
 
 def render_items(items: list[str]) -> tuple[str | None, bytes | None]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-from shop.models import Order, WebhookEvent, Withdrawal
+from tortoise.functions import Count
+
+from shop.models import Order, Payment, WebhookEvent, Withdrawal
 from shop.states import PAID_ORDER_STATES, OrderStatus, WithdrawalStatus
 
 BRT = timezone(timedelta(hours=-3))  # Brasília time (no daylight saving since 2019)
@@ -25,6 +27,24 @@ async def webhook_success_rate(since: datetime, until: datetime | None = None) -
         return None
     failed = await query.filter(outcome__in=WEBHOOK_FAILURES).count()
     return round((total - failed) / total, 4)
+
+
+CONFIRMATION_SOURCES = ("webhook", "poll", "button", "reconcile")
+
+
+async def confirmation_counts(since: datetime) -> dict[str, dict[str, int]]:
+    """Payments approved per path that first saw the approval (`Payment.confirmed_via`):
+    {source: {"last_24h": n approved since `since`, "total": n}}. Many by polling or the button
+    means webhooks are being lost."""
+    out = {s: {"last_24h": 0, "total": 0} for s in CONFIRMATION_SOURCES}
+    for field, query in (("total", Payment.exclude(confirmed_via="")),
+                         ("last_24h", Payment.exclude(confirmed_via="").filter(
+                             approved_at__gte=since))):
+        rows = await query.group_by("confirmed_via").annotate(n=Count("id")) \
+            .values_list("confirmed_via", "n")
+        for source, n in rows:
+            out.setdefault(source, {"last_24h": 0, "total": 0})[field] = n
+    return out
 
 
 async def open_order_counts(tenant_id: int | None = None) -> dict[str, int]:

@@ -1,6 +1,7 @@
 """The one function every order state change goes through.
 
-`transition` checks the table in `shop.states`, sets the timestamps, releases reserved stock
+`transition` checks the table in `shop.states`, sets the timestamps (and the delivery a paid
+order owes, `wake_at`: see `shop.outbox`), releases reserved stock
 when an order closes unpaid (or is refunded before delivery), gives back the coupon use of
 an order that closes without ever being paid (abandoned checkouts do not use up a limited
 coupon), and writes the audit log — all in one DB transaction (the caller's, if it passes
@@ -20,6 +21,7 @@ from tortoise.transactions import in_transaction
 from core import audit
 from shop.errors import OrderNotFound
 from shop.models import Coupon, Order, StockItem
+from shop.outbox import WAKE_GRACE
 from shop.states import ORDER_TRANSITIONS, OrderStatus, StockStatus, check
 
 RELEASING_STATES = frozenset({OrderStatus.EXPIRED, OrderStatus.CANCELLED, OrderStatus.REFUNDED})
@@ -71,6 +73,12 @@ async def _apply(order: Order, new: OrderStatus, actor: str, reason: str,
     if stamp:
         setattr(order, stamp, now)
         fields.append(stamp)
+    if new == OrderStatus.PAID:  # the delivery it now owes, in this same UPDATE (shop.outbox)
+        order.wake_at = now + WAKE_GRACE
+        fields.append("wake_at")
+    elif order.wake_at is not None:  # delivered, waiting for stock or closed: nothing owed
+        order.wake_at = None
+        fields.append("wake_at")
     for name, value in (updates or {}).items():
         setattr(order, name, value)
         fields.append(name)

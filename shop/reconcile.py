@@ -5,8 +5,10 @@ One pass (`reconcile_once`):
 2. payments still pending/in process after their webhook should have arrived → asked about;
 3. pending orders past their reservation with no charge at the provider → expired;
 4. paid orders not delivered after a grace period, and `waiting_stock` orders a restock filled
-   whose delivery never reached their worker → delivery re-enqueued (never re-allocated). This is
-   the only sweeper: bot workers do not poll the database for it.
+   whose delivery never reached their worker → delivery re-enqueued (never re-allocated): the
+   backstop behind the relay below. Bot workers do not poll the database for it.
+Beside the passes, `run_forever` runs the delivery relay (`shop.outbox.Relay`): owed
+deliveries (`Order.wake_at`) are woken within seconds, also after a Redis outage.
 Once a day (`run_forever`, and every `--once` run) finished `webhook_events` older than
 WEBHOOK_RETENTION_DAYS are deleted (`shop.webhook_retention`).
 
@@ -21,8 +23,10 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tortoise.expressions import Q
 
@@ -36,7 +40,10 @@ from shop.allocation import sold_items
 from shop.errors import ShopError
 from shop.models import Order, Payment, WebhookEvent
 from shop.orders import transition
+from shop.outbox import Relay
+from shop.payment_polling import PollBudget, poll_forever
 from shop.payments.mercadopago import MercadoPagoGateway
+from shop.payments.refunds import release_stale_holds
 from shop.payments.service import PaymentServices, enqueue_delivery
 from shop.payments.sync import sync_payment
 from shop.states import OrderStatus, PaymentStatus
@@ -45,6 +52,7 @@ from shop.webhooks import ACCEPTED, TRANSIENT, process_events
 
 log = logging.getLogger(__name__)
 ACTOR = "system:reconciler"
+RELAY_INTERVAL_S = 0.5  # DELIVERY_RELAY_INTERVAL_MS
 
 
 
@@ -65,6 +73,7 @@ class ReconcileReport:
     payments_checked: int = 0
     orders_expired: int = 0
     deliveries_requeued: int = 0
+    refund_holds_released: int = 0
     changes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -155,6 +164,7 @@ async def reconcile_once(svc: PaymentServices, policy: Policy | None = None,
     await _check_payments(svc, now, policy, report)
     await _expire_orphan_orders(now, policy, report)
     await _requeue_deliveries(svc, now, policy, report)
+    report.refund_holds_released = await release_stale_holds(svc, now, policy.batch)
     return report
 
 
@@ -168,7 +178,23 @@ async def prune_events(policy: Policy, now: datetime | None = None) -> int:
 
 
 async def run_forever(svc: PaymentServices, interval: float, stop: asyncio.Event,
-                      policy: Policy | None = None) -> None:
+                      policy: Policy | None = None, *,
+                      relay_interval: float = RELAY_INTERVAL_S) -> None:
+    """Reconcile every `interval` seconds until `stop` is set, with the delivery relay
+    (`shop.outbox.Relay`: owed deliveries woken every `relay_interval` s) beside it."""
+    if svc.redis is None:
+        await _reconcile_forever(svc, interval, stop, policy)
+        return
+    relay = asyncio.create_task(Relay(svc.redis, relay_interval).run(stop))
+    try:
+        await _reconcile_forever(svc, interval, stop, policy)
+    finally:
+        stop.set()
+        await relay
+
+
+async def _reconcile_forever(svc: PaymentServices, interval: float, stop: asyncio.Event,
+                             policy: Policy | None = None) -> None:
     """Reconcile every `interval` seconds until `stop` is set (pruning old webhook events on
     the first pass and then once per `policy.prune_every`); a failed pass is logged."""
     policy = policy or Policy()
@@ -193,6 +219,20 @@ async def run_forever(svc: PaymentServices, interval: float, stop: asyncio.Event
             pass
 
 
+async def _with_poller(work: Coroutine[Any, Any, None], svc: PaymentServices,
+                       budget_per_min: int, stop: asyncio.Event) -> None:
+    """Run `work` with the open-PIX poller (shop.payment_polling) beside it, every 1 s."""
+    if budget_per_min <= 0:  # polling turned off
+        await work
+        return
+    poller = asyncio.create_task(poll_forever(svc, PollBudget(svc.redis, budget_per_min), stop))
+    try:
+        await work
+    finally:
+        stop.set()
+        await poller
+
+
 async def _main(settings: Settings, interval: float, once: bool) -> None:
     setup_logging("reconcile", settings.log_dir, settings.log_level)
     register_secret(settings.mercadopago_access_token, settings.mercadopago_webhook_secret)
@@ -210,7 +250,10 @@ async def _main(settings: Settings, interval: float, once: bool) -> None:
             print(await reconcile_once(svc, policy))
             print(f"pruned {await prune_events(policy)} old webhook events")
         else:
-            await run_forever(svc, interval, stop, policy)
+            relay_s = settings.delivery_relay_interval_ms / 1000
+            await _with_poller(run_forever(svc, interval, stop, policy, relay_interval=relay_s),
+                               svc,
+                               settings.mp_poll_budget_per_min, stop)
     finally:
         await gateway.aclose()
         await redis.aclose()

@@ -5,8 +5,9 @@ take the stock it still lacks (`SKIP LOCKED` on PostgreSQL, so two runs never pi
 item; SQLite serialises writers) and mark those items sold to it. An order is filled whole or
 not at all, so a big order never holds back smaller ones behind it. After the commit the
 order is handed to its instance's delivery stream; it stays `waiting_stock` until the worker
-delivers it (`waiting_stock → delivered` is in the table; `→ paid` is not), and the
-reconciler's re-enqueue of undelivered paid orders covers a lost hand-off.
+delivers it (`waiting_stock → delivered` is in the table; `→ paid` is not). The fill sets the
+order's `wake_at` in its transaction, so a lost hand-off is woken by the reconciler's relay
+(`shop.outbox`) within seconds.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tortoise.transactions import in_transaction
 
 from core import audit
 from shop.models import Order, StockItem
+from shop.outbox import WAKE_GRACE
 from shop.payments.service import enqueue_delivery
 from shop.states import OrderStatus, StockStatus
 
@@ -65,6 +67,9 @@ async def _fill_one(order_id: int, actor: str) -> bool:
         # held items that were only reserved become sold: they now belong to a paid order
         await StockItem.filter(order_id=order.id, status=StockStatus.RESERVED).using_db(conn) \
             .update(status=StockStatus.SOLD, sold_at=datetime.now(UTC), reserved_until=None)
+        # filled: it owes a delivery again, recorded with the items it now holds (shop.outbox)
+        await Order.filter(id=order.id).using_db(conn).update(
+            wake_at=datetime.now(UTC) + WAKE_GRACE)
         await audit.record(actor, "order.stock_allocated", "order", order.id,
                            tenant_id=order.tenant_id, before={"status": str(order.status)},
                            after={"status": str(order.status), "allocated": max(need, 0)},

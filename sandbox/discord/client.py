@@ -362,7 +362,8 @@ class DiscordSandbox:
 
     async def add_fault_rule(self, bot: Any, kind: str, *, method: str = "*", path: str = "*",
                              count: int = 1, **extra: Any) -> dict[str, Any]:
-        """kind: "ratelimit" (retry_after, is_global), "error" (status) or "delay" (delay_ms)."""
+        """kind: "ratelimit" (retry_after, is_global), "error" (status), "delay" (delay_ms) or
+        "hold" (the request takes effect, its answer is held until the client hangs up)."""
         rule = dict(kind=kind, method=method, path=path, count=count, **extra)
         return await self.set_faults(bot, rules=[rule])
 

@@ -12,7 +12,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import MultipartReader, web
+from aiohttp.streams import StreamReader
 
 from sandbox.discord.models import Attachment, BotApp, FaultRule, OAuthToken
 from sandbox.discord.state import DiscordState, SandboxError
@@ -22,6 +23,7 @@ log = logging.getLogger("sandbox.discord")
 STATE_KEY: web.AppKey[DiscordState] = web.AppKey("discord_state", DiscordState)
 BOT_AUTH: web.RequestKey[BotApp | None] = web.RequestKey("bot_auth")
 BEARER: web.RequestKey[OAuthToken | None] = web.RequestKey("bearer")
+HOLD: web.RequestKey[FaultRule] = web.RequestKey("hold", FaultRule)
 API_PREFIXES = ("/api/v10", "/api/v9", "/api")
 _API_RE = re.compile(r"^/api(?:/v\d+)?(?=/)")
 _INTERACTION_RE = re.compile(r"^/interactions/(\d+)/")
@@ -39,8 +41,12 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return web.Response(body=json.dumps(data).encode(), status=status, headers=hdrs)
 
 
-def error_response(status: int, code: int, message: str) -> web.Response:
-    return json_response({"message": message, "code": code}, status)
+def error_response(status: int, code: int, message: str,
+                   errors: dict[str, Any] | None = None) -> web.Response:
+    body: dict[str, Any] = {"message": message, "code": code}
+    if errors:
+        body["errors"] = errors
+    return json_response(body, status)
 
 
 def no_content() -> web.Response:
@@ -75,13 +81,21 @@ def require_bearer(request: web.Request) -> OAuthToken:
     return tok
 
 
+def _replay(request: web.Request, raw: bytes) -> StreamReader:
+    """The body read in full by `api_middleware`, as a stream again (for multipart)."""
+    stream = StreamReader(request.protocol, 2**16, loop=asyncio.get_running_loop())
+    stream.feed_data(raw)
+    stream.feed_eof()
+    return stream
+
+
 async def read_body(request: web.Request) -> tuple[dict[str, Any], dict[int, Attachment]]:
     """Parse a JSON or multipart (payload_json + files[n]) body."""
     state = state_of(request)
     payload: dict[str, Any] = {}
     files: dict[int, Attachment] = {}
     if request.content_type.startswith("multipart/"):
-        reader = await request.multipart()
+        reader = MultipartReader(request.headers, _replay(request, await request.read()))
         async for part in reader:
             name = getattr(part, "name", None) or ""
             if name == "payload_json":
@@ -92,7 +106,7 @@ async def read_body(request: web.Request) -> tuple[dict[str, Any], dict[int, Att
                 ctype = part.headers.get("Content-Type", "application/octet-stream")
                 files[idx] = Attachment(state.snowflake(), part.filename or f"file{idx}", data,
                                         ctype)
-    elif request.can_read_body:
+    elif request.body_exists:  # read in full already (api_middleware)
         raw = await request.read()
         if raw:
             try:
@@ -169,7 +183,21 @@ async def _apply_faults(app: BotApp, request: web.Request, rel: str) -> web.Resp
         return None
     if rule.kind == "ratelimit":
         return _rate_limited(rule)
+    if rule.kind == "hold":  # applied by the handler; its answer is held (`_hold`)
+        request[HOLD] = rule
+        return None
     return error_response(rule.status, 0, f"{rule.status}: Sandbox injected error")
+
+
+async def _hold(request: web.Request, rule: FaultRule) -> None:
+    """The request took effect; keep its answer until the client hangs up (or the rule's
+    `delay_ms`, 60 s when 0), as when a client dies right after Discord received the call."""
+    deadline = time.monotonic() + (rule.delay_ms / 1000 if rule.delay_ms else 60.0)
+    while time.monotonic() < deadline:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return
+        await asyncio.sleep(0.02)
 
 
 def _record(app: BotApp | None, request: web.Request, rel: str, status: int) -> None:
@@ -191,11 +219,17 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     app: BotApp | None = None
     try:
         app = _resolve_bot(state, request, rel)
+        if request.body_exists:
+            # the whole request first: once Discord has it, a client hanging up (which makes
+            # aiohttp fail later reads of the body) cannot undo it
+            await request.read()
         resp = await _apply_faults(app, request, rel) if app else None
         if resp is None:
             resp = await handler(request)
+        if HOLD in request:
+            await _hold(request, request[HOLD])
     except SandboxError as exc:
-        resp = error_response(exc.status, exc.code, exc.message)
+        resp = error_response(exc.status, exc.code, exc.message, exc.errors)
     except web.HTTPException as exc:
         if exc.status in (404, 405):
             log.warning("sandbox: unhandled Discord route %s %s", request.method, request.path)

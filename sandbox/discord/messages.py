@@ -73,6 +73,53 @@ def apply_mentions(state: DiscordState, msg: Message, allowed: Any) -> None:
         and state.permissions(guild, msg.author_id) & MENTION_EVERYONE)
 
 
+NONCE_MAX_LEN = 25
+
+
+def check_nonce(payload: dict[str, Any]) -> str | None:
+    """The payload's nonce as a lookup key, or None. Create Message documents `nonce` as an
+    integer or a string of at most 25 characters
+    (https://discord.com/developers/docs/resources/message#create-message)."""
+    nonce = payload.get("nonce")
+    if nonce is None:
+        return None
+    if isinstance(nonce, bool) or not isinstance(nonce, int | str):
+        raise SandboxError(400, 50035, "Invalid Form Body", {"nonce": {"_errors": [
+            {"code": "NONCE_TYPE_INVALID", "message": "Must be an integer or a string."}]}})
+    if isinstance(nonce, str) and len(nonce) > NONCE_MAX_LEN:
+        raise SandboxError(400, 50035, "Invalid Form Body", {"nonce": {"_errors": [
+            {"code": "BASE_TYPE_MAX_LENGTH",
+             "message": f"Must be {NONCE_MAX_LEN} or fewer in length."}]}})
+    return str(nonce)
+
+
+def enforced_nonce_hit(state: DiscordState, channel: Channel, author_id: str,
+                       payload: dict[str, Any]) -> Message | None:
+    """With `enforce_nonce: true`, "the nonce will be checked for uniqueness in the past few
+    minutes. If another message was created by the same author with the same nonce, that
+    message will be returned and no new message will be created." (Create Message, link
+    above.) The sandbox keys it by author and channel and keeps it `nonce_window_s`."""
+    nonce = check_nonce(payload)
+    if nonce is None or payload.get("enforce_nonce") is not True:
+        return None
+    seen = state.nonces.get((author_id, channel.id, nonce))
+    if seen is None or time.monotonic() - seen[1] > state.config.nonce_window_s:
+        return None
+    msg = state.messages.get(seen[0])
+    return msg if msg is not None and not msg.deleted else None
+
+
+def remember_nonce(state: DiscordState, msg: Message) -> None:
+    if msg.nonce is None:
+        return
+    now = time.monotonic()
+    window = state.config.nonce_window_s
+    if len(state.nonces) > 10_000:  # forget the expired ones now and then
+        for key in [k for k, (_, at) in state.nonces.items() if now - at > window]:
+            del state.nonces[key]
+    state.nonces[(msg.author_id, msg.channel_id, str(msg.nonce))] = (msg.id, now)
+
+
 def create_message(state: DiscordState, channel: Channel, author_id: str,
                    payload: dict[str, Any], files: dict[int, Attachment], **extra: Any) -> Message:
     fields = message_fields(payload, files)
@@ -122,6 +169,8 @@ def delete_message(state: DiscordState, msg: Message) -> None:
 def announce(state: DiscordState, msg: Message, event: str) -> None:
     """Dispatch MESSAGE_CREATE/UPDATE to every bot that can see the channel."""
     full = payloads.message(state, msg)
+    if msg.nonce is not None and event == "MESSAGE_CREATE":
+        full["nonce"] = msg.nonce
     if msg.guild_id:
         guild = state.guilds[msg.guild_id]
         member = guild.members.get(msg.author_id)

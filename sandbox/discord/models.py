@@ -141,6 +141,7 @@ class Message:
     allowed_mentions: dict[str, Any] | None = None
     mention_everyone: bool = False  # @everyone/@here in the content actually pinged
     mentions: list[str] = field(default_factory=list)  # user ids pinged
+    nonce: str | int | None = None  # as sent on Create Message (echoed in its answer only)
 
     @property
     def ephemeral(self) -> bool:
@@ -151,7 +152,10 @@ class Message:
 class FaultRule:
     """Answer the next `count` matching REST requests with an error or a delay."""
 
-    kind: str  # "ratelimit" | "error" | "delay"
+    # "ratelimit" | "error" | "delay" | "hold": apply the request, then do not answer for
+    # `delay_ms` (0: 60 s) or until the client hangs up — "it reached Discord, the answer
+    # never came back" (a client killed or cut off right after its request)
+    kind: str
     method: str = "*"
     path: str = "*"  # fnmatch pattern on the path after /api/v10
     count: int = 1

@@ -15,7 +15,14 @@ from sandbox.discord.http_util import (
     state_of,
     unauthorized,
 )
-from sandbox.discord.messages import create_message, delete_message, edit_message, invalid_form
+from sandbox.discord.messages import (
+    create_message,
+    delete_message,
+    edit_message,
+    enforced_nonce_hit,
+    invalid_form,
+    remember_nonce,
+)
 from sandbox.discord.models import (
     ATTACH_FILES,
     DM,
@@ -157,10 +164,20 @@ async def post_message(request: web.Request) -> web.Response:
     app = require_bot(request)
     channel = _visible_channel(state, app, request.match_info["channel_id"])
     body, files = await read_body(request)
+    # From here to the answer nothing awaits: once Discord has the whole request the message
+    # exists, even if the client hangs up before reading the answer (and the runner never
+    # cancels handlers on disconnect: sandbox.server).
     _check_send(state, app, channel, bool(files))
+    first = enforced_nonce_hit(state, channel, app.user_id, body)
+    if first is not None:  # same author, same nonce, within the window: nothing new
+        return json_response(dict(payloads.message(state, first), nonce=first.nonce))
     body["flags"] = int(body.get("flags") or 0) & ~64  # no ephemeral outside interactions
-    msg = create_message(state, channel, app.user_id, body, files)
-    return json_response(payloads.message(state, msg))
+    msg = create_message(state, channel, app.user_id, body, files, nonce=body.get("nonce"))
+    remember_nonce(state, msg)
+    data = payloads.message(state, msg)
+    if msg.nonce is not None:  # echoed in the create answer (and MESSAGE_CREATE), not in GETs
+        data["nonce"] = msg.nonce
+    return json_response(data)
 
 
 async def list_messages(request: web.Request) -> web.Response:

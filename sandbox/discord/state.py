@@ -38,9 +38,11 @@ DISCORD_EPOCH_MS = 1420070400000
 class SandboxError(Exception):
     """A Discord-shaped API error: HTTP status, JSON code and message."""
 
-    def __init__(self, status: int, code: int, message: str) -> None:
+    def __init__(self, status: int, code: int, message: str,
+                 errors: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.errors = errors  # Discord's per-field `errors` object (Invalid Form Body)
 
 
 def unknown(kind: str, code: int) -> SandboxError:
@@ -55,6 +57,10 @@ class DiscordConfig:
     oauth_code_ttl_s: float = 600.0
     oauth_token_ttl_s: int = 604800
     session_buffer_size: int = 1000
+    # Create Message with `enforce_nonce`: "checked for uniqueness in the past few minutes"
+    # (https://discord.com/developers/docs/resources/message#create-message); Discord does not
+    # say how many, so the sandbox picks 5 min (PATCH /_sandbox/config {"nonce_window_s": …}).
+    nonce_window_s: float = 300.0
     base_url: str = "http://127.0.0.1"  # set by the runner once bound
 
 
@@ -78,6 +84,8 @@ class DiscordState:
     oauth_tokens: dict[str, OAuthToken] = field(default_factory=dict)
     oauth_refresh: dict[str, str] = field(default_factory=dict)
     unknown_routes: list[str] = field(default_factory=list)
+    # (author id, channel id, nonce) -> (message id, monotonic time it was created)
+    nonces: dict[tuple[str, str, str], tuple[str, float]] = field(default_factory=dict)
     hub: GatewayHub | None = None
     _seq: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -51,9 +51,10 @@ class MercadoPagoSandboxClient:
         return body
 
     # --- payment status changes (each sends a webhook) -------------------
-    async def approve(self, payment_id: int) -> dict[str, Any]:
-        """pending -> approved/accredited."""
-        return await self._call("POST", f"/payments/{payment_id}/approve")
+    async def approve(self, payment_id: int, *, notify: bool = True) -> dict[str, Any]:
+        """pending -> approved/accredited; `notify=False`: silently (no webhook is sent)."""
+        query = "" if notify else "?notify=false"
+        return await self._call("POST", f"/payments/{payment_id}/approve{query}")
 
     async def reject(self, payment_id: int) -> dict[str, Any]:
         """pending -> rejected."""

@@ -46,10 +46,17 @@ def summary(payment: Payment, state: MPState) -> dict[str, Any]:
 
 
 async def change_status(request: web.Request) -> web.Response:
-    """POST /_sandbox/mp/payments/{id}/{action}: approve, reject, expire, cancel, ..."""
+    """POST /_sandbox/mp/payments/{id}/{action}: approve, reject, expire, cancel, ...
+
+    `?notify=false` changes the payment without any webhook: the notification that never
+    arrives. Mercado Pago delivers notifications at least once but late or not at all is real
+    (a failed delivery is retried every 15 min, test credentials send none: developers/en/docs/
+    your-integrations/notifications/webhooks), so integrations must also ask GET /v1/payments.
+    The global `drop` fault does the same for every notification."""
     state = _state(request)
     payment = _payment(request)
-    state.transition(payment, request.match_info["action"])
+    silent = request.query.get("notify", "true").lower() in ("false", "0", "no")
+    state.transition(payment, request.match_info["action"], notify=not silent)
     if request.query.get("redirect") == "ticket":
         raise web.HTTPSeeOther(f"{PREFIX}/payments/{payment.id}/ticket")
     return web.json_response(payment_json(payment, state.config))

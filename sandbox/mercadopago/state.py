@@ -155,23 +155,26 @@ class MPState:
             raise not_found()
         return payment
 
-    def transition(self, payment: Payment, action: str) -> Payment:
-        """Apply a control action (approve, expire, …); 409 if illegal."""
+    def transition(self, payment: Payment, action: str, *, notify: bool = True) -> Payment:
+        """Apply a control action (approve, expire, …); 409 if illegal. `notify=False`: no
+        webhook for this change (a notification lost on the way, see control.change_status)."""
         allowed, status, detail = TRANSITIONS[action]
         if payment.status not in allowed:
             raise MPError(409, "conflict",
                           f"cannot {action} a payment in status {payment.status}",
                           "invalid_status_transition")
         if action == "refund":
-            return self.refund(payment, None)
+            return self.refund(payment, None, notify=notify)
         now = self.now()
         payment.status, payment.status_detail, payment.updated = status, detail, now
         if action == "approve":
             payment.approved = now
-        self.notify(payment, "payment.updated")
+        if notify:
+            self.notify(payment, "payment.updated")
         return payment
 
-    def refund(self, payment: Payment, amount_cents: int | None) -> Payment:
+    def refund(self, payment: Payment, amount_cents: int | None, *,
+               notify: bool = True) -> Payment:
         """Refund ``amount_cents`` (None = the rest); updates status and notifies."""
         if payment.status != "approved":
             raise bad_request(f"Payment in status {payment.status} cannot be refunded", 2063)
@@ -188,7 +191,8 @@ class MPState:
             payment.status, payment.status_detail = "refunded", "refunded"
         else:
             payment.status_detail = "partially_refunded"
-        self.notify(payment, "payment.updated")
+        if notify:
+            self.notify(payment, "payment.updated")
         return payment
 
     def expire_due(self) -> list[Payment]:

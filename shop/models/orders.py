@@ -44,6 +44,17 @@ class Order(Model):
     reserved_until = fields.DatetimeField(null=True)
     delivery_path = fields.CharEnumField(DeliveryPath, max_length=16, null=True)
     delivery_attempts = fields.IntField(default=0)
+    # The delivery owed (shop.outbox): set in the same UPDATE that makes the order paid (or
+    # fills it from a restock), cleared by the one that moves it on (delivered, waiting_stock,
+    # refunded). The relay wakes the order's worker when it is due. NULL: nothing owed.
+    wake_at = fields.DatetimeField(null=True, db_index=True)
+    # The delivery message (shop.delivery.record_send_attempt / record_sent): the nonce it is
+    # created with (Discord's enforce_nonce), the channel it goes to, when a create there was
+    # first attempted, and the message Discord returned (NULL: not known to exist yet).
+    delivery_nonce = fields.CharField(max_length=25, null=True)
+    delivery_channel_id = fields.CharField(max_length=32, null=True)
+    delivery_attempted_at = fields.DatetimeField(null=True)
+    delivery_message_id = fields.CharField(max_length=32, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     paid_at = fields.DatetimeField(null=True)
@@ -78,6 +89,12 @@ class Payment(Model):
     updated_at = fields.DatetimeField(auto_now=True)
     last_checked_at = fields.DatetimeField(null=True)
     provider_data = fields.JSONField(null=True)  # last payment object seen from the provider
+    # While the PIX is open the reconciler polls it (shop.payment_polling): when next, and how
+    # many times so far. NULL next_poll_at with poll_attempts > 0: polling stopped.
+    next_poll_at = fields.DatetimeField(null=True, db_index=True)
+    poll_attempts = fields.IntField(default=0)
+    # Which path first moved the payment to approved: webhook, poll, button, reconcile, admin…
+    confirmed_via = fields.CharField(max_length=16, default="", db_index=True)
 
     class Meta:
         table = "payments"

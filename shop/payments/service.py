@@ -14,7 +14,7 @@ from tortoise.transactions import in_transaction
 
 from core import audit
 from core.settings import Settings
-from fleet import keys
+from shop import outbox
 from shop.errors import InvalidStateChange, OrderNotFound, PaymentProviderUnavailable
 from shop.models import Order, Payment
 from shop.payments.gateway import PaymentGateway, PixCharge, ProviderPayment
@@ -29,7 +29,6 @@ PIX_VALIDITY = timedelta(minutes=30)  # Mercado Pago's minimum; reserve stock fo
 # now + 30 min computed here is a few milliseconds short by then, more if its clock is ahead
 # of ours or the request is retried after a backoff, so we ask for a minute more.
 PIX_EXPIRY_MARGIN = timedelta(seconds=60)
-DELIVERY_STREAM_MAXLEN = 10_000
 
 
 @dataclass
@@ -62,21 +61,12 @@ def provider_snapshot(remote: ProviderPayment) -> dict[str, Any]:
 
 
 async def enqueue_delivery(redis: Redis | None, order: Order) -> str | None:
-    """XADD the order to its instance's delivery stream; None if that was not possible.
+    """Wake the order's worker (XADD to its delivery stream); None if Redis refused now.
 
-    Losing this is safe: the reconciler re-enqueues paid orders that stay undelivered.
+    The delivery is owed in the database whatever this returns (`shop.outbox`): a refused
+    wake is retried by this process for a few seconds and by the reconciler's relay.
     """
-    if redis is None or order.instance_id is None:
-        log.warning("order %s paid but not enqueued (redis=%s, instance=%s)",
-                    order.id, redis is not None, order.instance_id)
-        return None
-    try:
-        return await redis.xadd(keys.delivery_stream(order.instance_id),
-                                {"order_id": str(order.id)},
-                                maxlen=DELIVERY_STREAM_MAXLEN, approximate=True)
-    except Exception:  # noqa: BLE001 - Redis down: the reconciler repairs it
-        log.exception("could not enqueue delivery of order %s", order.id)
-        return None
+    return await outbox.wake(redis, order)
 
 
 async def _payment_for(order: Order) -> Payment:

@@ -104,7 +104,7 @@ async def find_local(remote: ProviderPayment) -> Payment | None:
 
 
 async def _update_payment(payment: Payment, remote: ProviderPayment, target: PaymentStatus,
-                          actor: str, conn: Any, result: SyncResult) -> None:
+                          actor: str, conn: Any, result: SyncResult, via: str = "") -> None:
     before = PaymentStatus(payment.status)
     path = payment_path(before, target)
     if path is None:  # older news than what we know (or an impossible move): ignore
@@ -118,6 +118,8 @@ async def _update_payment(payment: Payment, remote: ProviderPayment, target: Pay
         return
     if path:
         payment.status = target
+        if P.APPROVED in path and not payment.confirmed_via:
+            payment.confirmed_via = via or confirmation_source(actor)
         result.changes.append(f"payment {' → '.join([before, *path])}")
         await audit.record(actor, f"payment.{target}", "payment", payment.id,
                            tenant_id=payment.tenant_id, before={"status": str(before)},
@@ -251,9 +253,21 @@ async def _needs_write(local: Payment, remote: ProviderPayment,
         status == P.APPROVED and order_status in _CLOSED_UNPAID)
 
 
+def confirmation_source(actor: str) -> str:
+    """The path an actor stands for, as recorded in `Payment.confirmed_via`."""
+    if actor == "system:webhook":
+        return "webhook"
+    if actor == "system:reconciler":
+        return "reconcile"
+    if actor == "system:poller":
+        return "poll"
+    return actor.split(":", 1)[0][:16] or "other"  # admin:…, buyer:…, test:…
+
+
 async def apply_provider_payment(svc: PaymentServices, remote: ProviderPayment,
-                                 actor: str) -> SyncResult:
-    """Apply what the provider says about one payment to our payment, order and ledger."""
+                                 actor: str, *, via: str = "") -> SyncResult:
+    """Apply what the provider says about one payment to our payment, order and ledger;
+    `via` names the path (webhook, poll, button…) recorded if this approves the payment."""
     local = await find_local(remote)
     if local is None:
         return SyncResult("unknown_payment", provider_payment_id=remote.id,
@@ -276,7 +290,7 @@ async def apply_provider_payment(svc: PaymentServices, remote: ProviderPayment,
     async with in_transaction() as conn:
         payment = await Payment.filter(id=local.id).using_db(conn).select_for_update().get()
         dispute = _dispute(payment, target)  # before the update overwrites the last picture
-        await _update_payment(payment, remote, target, actor, conn, result)
+        await _update_payment(payment, remote, target, actor, conn, result, via)
         became_paid, needs_refund = await _move_order(svc, payment, payment.order_id, actor,
                                                       conn, result)
         await _book_partial_refund(payment, remote, actor, conn, result)
@@ -309,28 +323,30 @@ async def _refund_orphan(svc: PaymentServices, payment: Payment, remote: Provide
 
 
 async def sync_provider_payment(svc: PaymentServices, provider_id: str,
-                                actor: str) -> SyncResult:
+                                actor: str, *, via: str = "") -> SyncResult:
     """Fetch a provider payment by its id and apply it (the webhook path)."""
     try:
         remote = await svc.gateway.get_payment(provider_id)
     except PaymentNotFound as exc:
         return SyncResult("unknown_payment", provider_payment_id=provider_id, detail=str(exc))
-    return await apply_provider_payment(svc, remote, actor)
+    return await apply_provider_payment(svc, remote, actor, via=via)
 
 
-async def sync_payment(svc: PaymentServices, payment_ref: str, actor: str) -> SyncResult:
-    """Resync one of our payments (UUID, or the provider's numeric id) with the provider."""
+async def sync_payment(svc: PaymentServices, payment_ref: str, actor: str, *,
+                       via: str = "") -> SyncResult:
+    """Resync one of our payments (UUID, or the provider's numeric id) with the provider;
+    `via` is recorded as how it was confirmed if this approves it (default: from `actor`)."""
     local = await _find_by_ref(payment_ref)
     if local is None:
         raise PaymentNotFound(f"no payment {payment_ref!r}")
     if local.provider_payment_id:
-        return await sync_provider_payment(svc, local.provider_payment_id, actor)
+        return await sync_provider_payment(svc, local.provider_payment_id, actor, via=via)
     found = await svc.gateway.find_by_reference(str(local.id))
     if not found:
         await Payment.filter(id=local.id).update(last_checked_at=datetime.now(UTC))
         return SyncResult("not_at_provider", str(local.id), order_id=local.order_id,
                           detail="Mercado Pago has no payment with this external reference")
-    return await apply_provider_payment(svc, found[0], actor)
+    return await apply_provider_payment(svc, found[0], actor, via=via)
 
 
 async def _find_by_ref(ref: str) -> Payment | None:

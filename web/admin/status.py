@@ -17,7 +17,8 @@ from fleet import keys
 from fleet.models import Alert, BotInstance
 from fleet.runtime import RuntimeStore
 from fleet.states import InstanceState
-from shop.indicators import open_order_counts, webhook_success_rate
+from shop import outbox
+from shop.indicators import confirmation_counts, open_order_counts, webhook_success_rate
 from shop.models import AdminRequest, AdminRequestStatus, Withdrawal
 from shop.states import WithdrawalStatus
 from web.common import dependency_health
@@ -61,6 +62,12 @@ class StatusOut(BaseModel):
     orders: dict[str, int] | None = None
     withdrawals: dict[str, int] | None = None
     webhooks: dict[str, float | None] | None = None
+    # payments approved per path that saw it first (webhook, poll, button, reconcile…):
+    # {source: {last_24h, total}}; many by poll/button = webhooks are being lost
+    confirmations: dict[str, dict[str, int]] | None = None
+    # deliveries owed in the database (shop.outbox): {owed, unwoken}; unwoken > 0 means owed
+    # deliveries due for over 10 s that no relay woke (reconciler down, or Redis down)
+    deliveries: dict[str, int] | None = None
     attention: dict[str, int] | None = None
 
 
@@ -126,7 +133,9 @@ async def _business(body: dict[str, Any], redis_ok: bool, redis) -> None:  # typ
     since = datetime.now(UTC) - timedelta(hours=24)
     body["orders"] = await open_order_counts()
     body["withdrawals"] = {"pending": await pending_withdrawals()}
+    body["deliveries"] = await outbox.owed_counts()
     body["webhooks"] = {"success_rate_24h": await webhook_success_rate(since)}
+    body["confirmations"] = await confirmation_counts(since)
     body["attention"] = {
         "open_requests": await AdminRequest.filter(status=AdminRequestStatus.OPEN).count(),
         "open_alerts": await Alert.filter(acknowledged_at__isnull=True).count(),

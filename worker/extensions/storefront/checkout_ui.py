@@ -14,6 +14,8 @@ from shop import buyer_limits, checkout, inputs, pricing, qr
 from shop.errors import InvalidStateChange
 from shop.models import Order, Payment, Product, Variation
 from shop.orders import cancel_order
+from shop.payment_check import check_payment
+from shop.payment_polling import PollBudget
 from shop.payments.cancel import cancel_charge
 from shop.states import OrderStatus
 from worker.extensions.storefront import views
@@ -123,6 +125,18 @@ async def on_copy_code(sf: Storefront, inter: Any, args: list[str]) -> None:
     await reply(inter, payment.qr_code if payment and payment.qr_code else "-")
 
 
+async def on_check_payment(sf: Storefront, inter: Any, args: list[str]) -> None:
+    """"Já paguei / Verificar pagamento": ask Mercado Pago now (rate-limited per order)."""
+    locale = locale_of(inter)
+    order_id = inputs.parse_id(args[0] if args else None)
+    await inter.response.defer(with_message=True, ephemeral=True)
+    budget = PollBudget(sf.ctx.redis, sf.ctx.settings.mp_poll_budget_per_min)
+    outcome = await check_payment(sf.payments(), sf.ctx.tenant_id, order_id,
+                                  str(inter.author.id), budget)
+    await reply(inter, t(f"paycheck.{outcome.kind}", locale, order=order_id,
+                         seconds=outcome.wait_s))
+
+
 async def on_cancel(sf: Storefront, inter: Any, args: list[str]) -> None:
     locale = locale_of(inter)
     order = await _own_order(sf, inter, inputs.parse_id(args[0]))
@@ -193,7 +207,7 @@ async def comprar(inter: disnake.ApplicationCommandInteraction,
 def setup(sf: Storefront) -> None:
     for action, handler in {"buy": on_buy, "pick": on_pick, "qty": on_quantity,
                             "cpn": on_coupon_button, "cpm": on_coupon_modal, "abort": on_abort,
-                            "ok": on_confirm, "pix": on_copy_code,
+                            "ok": on_confirm, "pix": on_copy_code, "chk": on_check_payment,
                             "cancel": on_cancel}.items():
         sf.route(action, lambda inter, args, h=handler: h(sf, inter, args))
     sf.bot.add_slash_command(comprar)

@@ -2,19 +2,23 @@
 allocated once (`shop.delivery`), sent by DM (or in a private thread when DMs are closed),
 the buyer role granted, the sale logged, the order marked `delivered`, and only then the
 stream entry acknowledged. Entries left pending by a dead worker are re-claimed
-(XAUTOCLAIM); a sweeper re-enqueues this instance's paid orders that stayed undelivered.
+(XAUTOCLAIM). The stream only wakes the worker: what is owed lives in the database
+(`shop.outbox`), and the reconciler's relay wakes it again when a wake was lost.
+The delivery message is created once (`send_once`, Discord's `enforce_nonce`): the attempt is
+recorded before the create and the message after it; a re-run within the nonce window sends
+again under the same nonce (Discord returns the first message), beyond it looks first.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import os
 import uuid
+from typing import Any
 
 import disnake
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from core.i18n import t
 from fleet import keys
@@ -23,9 +27,11 @@ from shop.models import DeliveryPath, Order
 from shop.models.accounts import DeliveryMode
 from worker.extensions.storefront import views
 from worker.extensions.storefront.common import Storefront, env_float
+from worker.extensions.storefront.send_once import create_message, find_own_message
 
 log = logging.getLogger("worker.storefront.delivery")
 ACTOR = "worker:delivery"
+RECONNECT_DELAYS = (0.2, 2.0)  # after a Redis error: first wait, longest wait
 
 
 class DeliveryConsumer:
@@ -36,6 +42,8 @@ class DeliveryConsumer:
         self.stream = keys.delivery_stream(sf.ctx.instance_id)
         self.consumer = f"w{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.claim_idle_ms = int(env_float("VITRINE_DELIVERY_CLAIM_IDLE_S", 30.0) * 1000)
+        # how long after a create we count on Discord's nonce check ("a few minutes")
+        self.nonce_window_s = env_float("VITRINE_DELIVERY_NONCE_WINDOW_S", 60.0)
         self.slots = asyncio.Semaphore(8)
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -48,8 +56,29 @@ class DeliveryConsumer:
                 raise
 
     async def run(self) -> None:
-        """Read, re-claim and handle entries until the bot closes."""
-        await self.ensure_group()
+        """Read, re-claim and handle entries until the bot closes. A Redis outage or restart
+        costs a short wait (0.2 s, doubling to 2 s), never the loop: then the group is made
+        again if Redis came back empty, and this consumer's own unacknowledged entries (read
+        just before the outage) are handled first."""
+        delay, outage = RECONNECT_DELAYS[0], False
+        while not self.bot.is_closed():
+            try:
+                await self.ensure_group()
+                if outage:
+                    await self.read_own_pending()
+                    outage = False
+                await self.consume()
+            except (RedisError, OSError) as exc:
+                if isinstance(exc, ResponseError) and "NOGROUP" not in str(exc):
+                    raise
+                log.warning("delivery stream unreachable (%s): retrying in %.1f s",
+                            type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay, outage = min(RECONNECT_DELAYS[1], delay * 2), True
+                continue
+            delay = RECONNECT_DELAYS[0]
+
+    async def consume(self) -> None:
         last_claim = 0.0
         loop = asyncio.get_running_loop()
         while not self.bot.is_closed():
@@ -60,6 +89,16 @@ class DeliveryConsumer:
                                                   {self.stream: ">"}, count=16, block=1000)
             for _, entries in batches or []:
                 for entry_id, fields in entries:
+                    self.spawn(entry_id, fields)
+
+    async def read_own_pending(self) -> None:
+        """Entries Redis handed to this consumer whose answer the outage may have eaten
+        (a duplicate of one still in hand is harmless: the delivery is recorded once)."""
+        batches = await self.redis.xreadgroup(keys.DELIVERY_GROUP, self.consumer,
+                                              {self.stream: "0"}, count=100)
+        for _, entries in batches or []:
+            for entry_id, fields in entries:
+                if fields:
                     self.spawn(entry_id, fields)
 
     async def claim_stale(self) -> None:
@@ -95,7 +134,11 @@ class DeliveryConsumer:
                 log.exception("delivery of order %s failed; will retry", order_id)
                 return
         if done:
-            await self.redis.xack(self.stream, keys.DELIVERY_GROUP, entry_id)
+            try:
+                await self.redis.xack(self.stream, keys.DELIVERY_GROUP, entry_id)
+            except (RedisError, OSError) as exc:  # re-claimed later: prepare says DONE
+                log.warning("entry %s of order %s not acknowledged: %s", entry_id, order_id,
+                            type(exc).__name__)
 
     async def deliver(self, order_id: int) -> bool:
         """One delivery job; True when the entry can be acknowledged."""
@@ -123,52 +166,110 @@ class DeliveryConsumer:
         return True
 
     async def send_items(self, order: Order, prepared: delivery.Prepared) -> DeliveryPath:
-        """DM first (unless the store delivers in the channel), then a private thread."""
+        """DM first (unless the store delivers in the channel), then a private thread; a job
+        re-run after a crash goes back to the channel its first attempt used."""
         locale = order.locale
         inline, blob = delivery.render_items(prepared.items)
         embed = views.delivery_embed(order, prepared.product_name, prepared.variation_name,
                                      inline, locale)
+        file = (f"pedido-{order.id}.txt", blob) if blob else None
+        title = embed.title
 
-        def file() -> disnake.File | None:
-            return disnake.File(io.BytesIO(blob), f"pedido-{order.id}.txt") if blob else None
+        def is_delivery(msg: dict[str, Any]) -> bool:
+            return (any(a.get("filename") == f"pedido-{order.id}.txt"
+                        for a in msg.get("attachments") or [])
+                    or any(e.get("title") == title for e in msg.get("embeds") or []))
 
         tenant = await self.sf.tenant()
+        dm_id = None
         if tenant.delivery_mode != DeliveryMode.CHANNEL:
-            if await send_dm(self.bot, order.buyer_discord_id, embed=embed, file=file()):
-                return DeliveryPath.DM
-        if await self.send_in_thread(order, embed, file()):
+            dm_id = await open_dm(self.bot, order.buyer_discord_id)
+        earlier = order.delivery_channel_id
+        if earlier and earlier != dm_id and order.delivery_attempted_at is not None:
+            # the first attempt went to a private thread: finish there, never open another
+            if await self.send_in_thread(order, embed, file, prepared.nonce, is_delivery,
+                                         thread_id=earlier):
+                return DeliveryPath.CHANNEL
+        if dm_id is not None and await self.send_once(order, prepared.nonce, dm_id, is_delivery,
+                                                      embed=embed, file=file):
+            return DeliveryPath.DM
+        if await self.send_in_thread(order, embed, file, prepared.nonce, is_delivery):
             return DeliveryPath.CHANNEL
         return DeliveryPath.FAILED
 
+    async def send_once(self, order: Order, nonce: str, channel_id: str,
+                        is_delivery: Any, **message: Any) -> bool:
+        """Create the delivery message in the channel once; False if Discord refuses it
+        (DMs closed, no access)."""
+        plan = delivery.resend_plan(order, nonce, channel_id, self.nonce_window_s)
+        if plan == delivery.Resend.KNOWN:
+            return True
+        if plan == delivery.Resend.CHECK:
+            found = await find_own_message(self.bot, channel_id, is_delivery)
+            if found is not None:
+                log.info("order %s: delivery message %s already in channel %s", order.id, found,
+                         channel_id)
+                await delivery.record_sent(order.id, channel_id, found)
+                return True
+        await delivery.record_send_attempt(order.id, nonce, channel_id)
+        try:
+            msg = await create_message(self.bot, channel_id, nonce=nonce, **message)
+        except (disnake.Forbidden, disnake.NotFound) as exc:
+            log.info("order %s: channel %s refused the delivery: %s", order.id, channel_id, exc)
+            return False
+        await delivery.record_sent(order.id, channel_id, str(msg["id"]))
+        return True
+
     async def send_in_thread(self, order: Order, embed: disnake.Embed,
-                             file: disnake.File | None) -> bool:
-        """A private thread in the buying channel with only the buyer (and the staff)."""
+                             file: tuple[str, bytes] | None, nonce: str, is_delivery: Any,
+                             thread_id: str | None = None) -> bool:
+        """A private thread in the buying channel with only the buyer (and the staff); a
+        new one unless `thread_id` (the thread an earlier attempt created) is given."""
         if not order.channel_id:
             return False
+        buyer = int(order.buyer_discord_id)
         try:
-            thread = await self.bot.http.start_thread_without_message(
-                int(order.channel_id), name=f"pedido-{order.id}", auto_archive_duration=1440,
-                type=disnake.ChannelType.private_thread.value, invitable=False)
-            await self.bot.http.add_user_to_thread(int(thread["id"]), int(order.buyer_discord_id))
-            channel = self.bot.get_partial_messageable(int(thread["id"]))
-            kwargs = {"file": file} if file else {}
-            await channel.send(t("storefront.delivery.thread", order.locale,
-                                 user=f"<@{order.buyer_discord_id}>"), embed=embed,
-                               allowed_mentions=disnake.AllowedMentions(
-                                   users=[disnake.Object(int(order.buyer_discord_id))]),
-                               **kwargs)
+            if thread_id is None:
+                thread_id = await self.open_thread(order)
+                # noted before the buyer is added: a re-run finishes in this thread
+                await delivery.record_send_attempt(order.id, nonce, thread_id)
+            await self.bot.http.add_user_to_thread(int(thread_id), buyer)
+            return await self.send_once(
+                order, nonce, thread_id, is_delivery, embed=embed, file=file,
+                content=t("storefront.delivery.thread", order.locale, user=f"<@{buyer}>"),
+                allowed_mentions=disnake.AllowedMentions(users=[disnake.Object(buyer)]))
         except disnake.HTTPException as exc:
             log.warning("order %s: channel fallback failed: %s", order.id, exc)
             return False
-        return True
+
+    async def open_thread(self, order: Order) -> str:
+        thread = await self.bot.http.start_thread_without_message(
+            int(order.channel_id or 0), name=f"pedido-{order.id}", auto_archive_duration=1440,
+            type=disnake.ChannelType.private_thread.value, invitable=False)
+        return str(thread["id"])
 
     async def tell_waiting(self, order: Order, prepared: delivery.Prepared) -> None:
         text = t("storefront.waiting.buyer", order.locale, order=order.id,
                  product=prepared.product_name)
-        if not await send_dm(self.bot, order.buyer_discord_id, content=text):
-            await self.send_in_thread(order, disnake.Embed(description=text), None)
+        nonce = f"v1-w{order.id}"[:delivery.NONCE_MAX_LEN]
+        if not await send_dm(self.bot, order.buyer_discord_id, content=text, nonce=nonce):
+            await self.tell_waiting_in_thread(order, text, nonce)
         await self.post_log(t("storefront.waiting.seller", "pt-BR", order=order.id,
                               product=prepared.product_name, quantity=order.quantity))
+
+    async def tell_waiting_in_thread(self, order: Order, text: str, nonce: str) -> None:
+        if not order.channel_id:
+            return
+        buyer = int(order.buyer_discord_id)
+        try:
+            thread_id = await self.open_thread(order)
+            await self.bot.http.add_user_to_thread(int(thread_id), buyer)
+            await create_message(self.bot, thread_id, nonce=nonce, content=f"<@{buyer}>",
+                                 embed=disnake.Embed(description=text),
+                                 allowed_mentions=disnake.AllowedMentions(
+                                     users=[disnake.Object(buyer)]))
+        except disnake.HTTPException as exc:
+            log.warning("order %s: channel fallback failed: %s", order.id, exc)
 
     async def grant_role(self, order: Order) -> None:
         tenant = await self.sf.tenant()
@@ -200,12 +301,30 @@ class DeliveryConsumer:
             log.warning("sales log not posted: %s", exc)
 
 
-async def send_dm(bot: disnake.Client, user_id: str, **kwargs: object) -> bool:
-    """DM a user; False when they do not accept DMs from the bot (50007) or are unknown."""
+async def open_dm(bot: disnake.Client, user_id: str) -> str | None:
+    """The id of the bot's DM channel with the user, or None for an unknown user."""
     try:
         data = await bot.http.start_private_message(int(user_id))
-        channel = bot.get_partial_messageable(int(data["id"]), type=disnake.ChannelType.private)
-        await channel.send(**{k: v for k, v in kwargs.items() if v is not None})
+    except (disnake.Forbidden, disnake.NotFound) as exc:
+        log.info("DM channel with %s not opened: %s", user_id, exc)
+        return None
+    return str(data["id"])
+
+
+async def send_dm(bot: disnake.Client, user_id: str, **kwargs: object) -> bool:
+    """DM a user; False when they do not accept DMs from the bot (50007) or are unknown.
+    With `nonce` the message is created once (`enforce_nonce`); without, as `send` does."""
+    channel_id = await open_dm(bot, user_id)
+    if channel_id is None:
+        return False
+    nonce = kwargs.pop("nonce", None)
+    try:
+        if nonce is not None:
+            await create_message(bot, channel_id, nonce=str(nonce), **kwargs)  # type: ignore[arg-type]
+        else:
+            channel = bot.get_partial_messageable(int(channel_id),
+                                                  type=disnake.ChannelType.private)
+            await channel.send(**{k: v for k, v in kwargs.items() if v is not None})
     except (disnake.Forbidden, disnake.NotFound) as exc:
         log.info("DM to %s refused: %s", user_id, exc)
         return False

@@ -116,6 +116,9 @@ def pix_embed(order: Order, product_name: str, code: str, expires_at: datetime |
 def pix_components(order_id: int, locale: str) -> list[Any]:
     return [disnake.ui.Button(label=t("storefront.pix.copy", locale), emoji="📋",
                               custom_id=f"vt:pix:{order_id}", style=disnake.ButtonStyle.primary),
+            disnake.ui.Button(label=t("paycheck.button", locale), emoji="🔄",
+                              custom_id=f"vt:chk:{order_id}",
+                              style=disnake.ButtonStyle.success),
             disnake.ui.Button(label=t("storefront.pix.cancel", locale),
                               custom_id=f"vt:cancel:{order_id}",
                               style=disnake.ButtonStyle.danger)]
