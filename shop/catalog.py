@@ -1,7 +1,10 @@
-"""Catalog rules: validating products, variations and coupons from a form (no HTTP here).
+"""Catalog rules and writes: products, variations and coupons from a form (no HTTP here).
 
 Each `clean_*` takes a plain mapping of strings and returns `(values, errors)`: `values` is
 ready for the model, `errors` maps a field name to an i18n key (plus params) for the message.
+The `create_*`/`save_*`/`delete_*` services validate, write and audit, so the portal, the admin
+API and staff commands share them; callers pass objects already loaded with their store's id.
+Coupons' writes are in `shop.coupons`.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
+from core import audit
 from shop import inputs
-from shop.models import CouponKind
+from shop.models import CouponKind, Product, Variation
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 2000
@@ -23,6 +27,8 @@ MAX_PER_ORDER_MAX = 100
 MIN_ORDER_MAX_CENTS = PRICE_MAX_CENTS * MAX_PER_ORDER_MAX  # a bigger minimum is never met
 COUPON_CODE_RE = re.compile(r"^[A-Z0-9_-]{3,40}$")
 SNOWFLAKE_RE = re.compile(r"^\d{15,21}$")
+MAX_PRODUCTS = 500  # per store
+MAX_VARIATIONS = 50  # per product
 
 Errors = dict[str, tuple[str, dict[str, Any]]]
 
@@ -166,3 +172,90 @@ def clean_snowflake(raw: str | None, name: str, errors: Errors) -> str | None:
     if not SNOWFLAKE_RE.match(value):
         errors[name] = ("portal.error.snowflake", {})
     return value
+
+
+# --- writes: products and variations -------------------------------------------------------
+
+
+def snapshot(obj: Product | Variation) -> dict[str, Any]:
+    """What the audit log keeps of a product or variation."""
+    fields = ("name", "active", "price_cents", "max_per_order", "image_url")
+    return {f: getattr(obj, f) for f in fields if hasattr(obj, f)}
+
+
+async def _update_audited(obj: Product | Variation, values: dict[str, Any], kind: str,
+                          actor: str) -> None:
+    """Apply a validated edit and audit it, before and after."""
+    before = snapshot(obj)
+    obj.update_from_dict(values)
+    await obj.save()
+    await audit.record(actor, f"{kind}.updated", kind, obj.id, tenant_id=obj.tenant_id,
+                       before=before, after=snapshot(obj))
+
+
+async def create_product(tenant_id: int, form: Mapping[str, str],
+                         actor: str) -> tuple[Product | None, Errors]:
+    """Add a product to the store (at most `MAX_PRODUCTS`); `(None, errors)` if refused."""
+    values, errors = clean_product(form)
+    if await Product.filter(tenant_id=tenant_id, deleted_at__isnull=True).count() \
+            >= MAX_PRODUCTS:
+        errors["name"] = ("portal.error.too_many", {"max": MAX_PRODUCTS})
+    if errors:
+        return None, errors
+    product = await Product.create(tenant_id=tenant_id, **values)
+    await audit.record(actor, "product.created", "product", product.id, tenant_id=tenant_id,
+                       after=snapshot(product))
+    return product, {}
+
+
+async def save_product(product: Product, form: Mapping[str, str], actor: str) -> Errors:
+    """Edit a product from a form; the errors, empty when it was saved."""
+    values, errors = clean_product(form)
+    if not errors:
+        await _update_audited(product, values, "product", actor)
+    return errors
+
+
+async def delete_product(product: Product, actor: str) -> None:
+    """Soft delete, with its variations: past orders keep pointing at it; bots stop offering it."""
+    now = datetime.now(UTC)
+    product.deleted_at = now
+    product.active = False
+    await product.save(update_fields=["deleted_at", "active", "updated_at"])
+    await Variation.filter(product_id=product.id, deleted_at__isnull=True) \
+        .update(deleted_at=now, active=False)
+    await audit.record(actor, "product.deleted", "product", product.id,
+                       tenant_id=product.tenant_id, before=snapshot(product))
+
+
+async def create_variation(product: Product, form: Mapping[str, str],
+                           actor: str) -> tuple[Variation | None, Errors]:
+    """Add a variation to a product (at most `MAX_VARIATIONS`); `(None, errors)` if refused."""
+    values, errors = clean_variation(form)
+    if await Variation.filter(product_id=product.id, deleted_at__isnull=True).count() \
+            >= MAX_VARIATIONS:
+        errors["name"] = ("portal.error.too_many", {"max": MAX_VARIATIONS})
+    if errors:
+        return None, errors
+    variation = await Variation.create(tenant_id=product.tenant_id, product_id=product.id,
+                                       **values)
+    await audit.record(actor, "variation.created", "variation", variation.id,
+                       tenant_id=product.tenant_id, after=snapshot(variation))
+    return variation, {}
+
+
+async def save_variation(variation: Variation, form: Mapping[str, str], actor: str) -> Errors:
+    """Edit a variation from a form; the errors, empty when it was saved."""
+    values, errors = clean_variation(form)
+    if not errors:
+        await _update_audited(variation, values, "variation", actor)
+    return errors
+
+
+async def delete_variation(variation: Variation, actor: str) -> None:
+    """Soft delete: past orders keep pointing at it."""
+    variation.deleted_at = datetime.now(UTC)
+    variation.active = False
+    await variation.save(update_fields=["deleted_at", "active", "updated_at"])
+    await audit.record(actor, "variation.deleted", "variation", variation.id,
+                       tenant_id=variation.tenant_id, before=snapshot(variation))

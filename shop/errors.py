@@ -1,7 +1,7 @@
 """Errors of the commerce side: one root, subclasses named for what happened.
 
 Each error carries an i18n key for the message a person reads; the web and Discord adapters
-translate them once (HTTP status in `web.admin.payments.SHOP_ERROR_STATUS`).
+translate them once (HTTP status in `web.admin.api.SHOP_ERROR_STATUS`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""What every admin API blueprint shares: paging, error bodies, JSON helpers, error handlers."""
+"""What every admin API blueprint shares: paging, error bodies, JSON helpers, error handlers.
+
+Every route validates its query string (`validate_querystring`) and JSON body (`json_body`)
+with the pydantic models below; `install_api_errors` is the one place that turns a refused
+request, a `ShopError` or an illegal state change into the JSON error body."""
 
 from __future__ import annotations
 
@@ -9,14 +13,16 @@ from datetime import datetime
 from functools import wraps
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from quart import Quart, current_app, g, request
 from quart_schema import RequestSchemaValidationError, ResponseSchemaValidationError
 from quart_schema.validation import QUART_SCHEMA_REQUEST_ATTRIBUTE, DataSource
 from tortoise.exceptions import ValidationError as TortoiseValidationError
 
-from shop import inputs
-from shop.inputs import MAX_ID  # one bound for every id (re-exported)
+from core.i18n import normalize_locale
+from shop import errors
+from shop.inputs import MAX_ID  # noqa: F401 - one bound for every id (re-exported)
+from shop.states import IllegalTransition
 from web.common import BoundedIntConverter  # noqa: F401 - re-exported for web.admin
 
 log = logging.getLogger(__name__)
@@ -36,6 +42,17 @@ class PageQuery(BaseModel):
 
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     offset: int = Field(0, ge=0, le=100_000)
+
+
+class BlankIsAbsent(BaseModel):
+    """A query whose blank values (`?status=&tenant_id=`) mean "no filter", not a bad value."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_blanks(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v != ""}
+        return data
 
 
 class PageInfo(BaseModel):
@@ -110,28 +127,32 @@ def error(status: int, code: str, message: str, **extra: Any) -> tuple[dict[str,
     return {"error": code, "message": message, **extra}, status
 
 
-class QueryArgError(ValueError):
-    """A query argument that `shop.inputs` refused; `field` names it in the 400 body."""
+SHOP_ERROR_STATUS: dict[type[errors.ShopError], int] = {
+    errors.OrderNotFound: 404,
+    errors.PaymentNotFound: 404,
+    errors.WithdrawalNotFound: 404,
+    errors.InvalidStateChange: 409,
+    errors.InvalidAmount: 400,
+    errors.InvalidPixKey: 400,
+    errors.InsufficientBalance: 409,
+    errors.PaymentProviderUnavailable: 503,
+    errors.PaymentProviderError: 502,
+}
 
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(message)
+
+def shop_error_status(exc: errors.ShopError) -> int:
+    """The HTTP status of a shop error (most specific class wins)."""
+    for cls in type(exc).__mro__:
+        if cls in SHOP_ERROR_STATUS:
+            return SHOP_ERROR_STATUS[cls]
+    return 400
 
 
-def query_id(name: str) -> int | None:
-    """An optional id in the query string (0..2**31-1, ASCII digits); a 400 naming it if not."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return inputs.parse_quantity(raw, lo=0, hi=MAX_ID)
-    except inputs.InvalidInput as refusal:
-        raise RequestSchemaValidationError(QueryArgError(name, refusal.message("en"))) from None
+def _locale() -> str:
+    return normalize_locale(request.accept_languages.best_match(["pt-BR", "en"]) or None)
 
 
 def _field_errors(exc: Exception) -> list[dict[str, Any]]:
-    if isinstance(exc, QueryArgError):
-        return [{"field": exc.field, "message": str(exc)}]
     if isinstance(exc, ValidationError):
         return [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
                 for e in exc.errors(include_url=False)]
@@ -139,7 +160,9 @@ def _field_errors(exc: Exception) -> list[dict[str, Any]]:
 
 
 def install_api_errors(app: Quart) -> None:
-    """Validation errors → 400 naming the fields; a response that breaks its schema → logged 500."""
+    """Validation errors → 400 naming the fields; shop errors → their status
+    (`SHOP_ERROR_STATUS`), in the caller's language; an illegal state change → 409; a response
+    that breaks its schema → logged 500."""
 
     @app.errorhandler(RequestSchemaValidationError)
     async def _invalid(exc: RequestSchemaValidationError):  # type: ignore[no-untyped-def]
@@ -151,6 +174,17 @@ def install_api_errors(app: Quart) -> None:
     async def _bad_value(exc: TortoiseValidationError):  # type: ignore[no-untyped-def]
         # A filter value the column cannot hold (e.g. a 45-character payment id): bad input.
         return error(400, "validation_error", str(exc))
+
+    @app.errorhandler(errors.ShopError)
+    async def _shop_error(exc: errors.ShopError):  # type: ignore[no-untyped-def]
+        extra: dict[str, Any] = {}
+        if isinstance(exc, errors.PaymentProviderError):
+            extra["provider_message"] = exc.provider_message
+        return error(shop_error_status(exc), exc.code, exc.message(_locale()), **extra)
+
+    @app.errorhandler(IllegalTransition)
+    async def _illegal(exc: IllegalTransition):  # type: ignore[no-untyped-def]
+        return error(409, "invalid_state", str(exc))
 
     @app.errorhandler(ResponseSchemaValidationError)
     async def _bad_response(exc: ResponseSchemaValidationError):  # type: ignore[no-untyped-def]

@@ -1,5 +1,8 @@
 """Authentication for every admin route: a bearer token (several allowed, for rotation), or —
-for the console's pages only — the same token entered once and kept in a signed session."""
+for the console's pages only — the same token entered once and kept in a signed session.
+
+The console uses the helpers here; this module needs only the console's login form, which
+lives in `web.admin.login` so that neither imports the other's module in a cycle."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from datetime import timedelta
 from quart import Quart, g, jsonify, request, session
 
 from core.settings import Settings
+from web.admin.login import login_page
 
 PUBLIC_PATHS = frozenset({"/favicon.ico"})
 # The console's login form must be reachable without a session (it answers 401 to a bad token).
@@ -66,8 +70,6 @@ def _session_label(settings: Settings) -> str | None:
 
 async def _unauthorized():  # type: ignore[no-untyped-def]
     if is_console_path(request.path) and request.method == "GET":
-        from web.admin.console import login_page  # the console renders its own login form
-
         return await login_page(status=401)
     response = jsonify({"error": "unauthorized",
                         "message": "missing or invalid admin token "
@@ -77,6 +79,7 @@ async def _unauthorized():  # type: ignore[no-untyped-def]
 
 
 def install_auth(app: Quart, settings: Settings) -> None:
+    """Require a token (or, on console pages, a session) on every route but the public ones."""
     app.secret_key = session_secret(settings.admin_api_tokens)
     app.config.update(SESSION_COOKIE_NAME="vitrine_admin", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict", PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME)

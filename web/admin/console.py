@@ -34,6 +34,7 @@ from web.admin.api import MAX_ID, actor
 from web.admin.auth import check_token, start_console_session
 from web.admin.indicators import PERIODS, compute
 from web.admin.instances import ACTIONS, InstancesQuery, control_instance, list_instances
+from web.admin.login import login_page
 from web.admin.monitor import resolve_request, work_queue
 from web.admin.orders import run_retry
 from web.admin.status import collect_status
@@ -56,10 +57,6 @@ def _helpers() -> dict[str, Any]:
     loc = locale()
     return {"_": lambda key, **kw: t(key, loc, **kw), "locale": loc, "brl": format_brl,
             "csrf_token": session.get("csrf", "")}
-
-
-async def login_page(status: int = 200, error: str | None = None):  # type: ignore[no-untyped-def]
-    return await render_template("admin/login.html", error=error), status
 
 
 @bp.before_request

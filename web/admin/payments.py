@@ -1,6 +1,6 @@
 """Admin payments API: list/inspect payments, resync one with Mercado Pago.
 
-Also the single translation of `ShopError`s to HTTP for the admin app.
+Shop errors raised here become HTTP answers in `web.admin.api.install_api_errors`.
 """
 
 from __future__ import annotations
@@ -8,54 +8,27 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from quart import Blueprint, current_app, g, jsonify, request
+from pydantic import Field
+from quart import Blueprint, current_app, g, jsonify
+from quart_schema import tag, validate_querystring
 
-from core.i18n import normalize_locale
 from shop import errors, ledger
 from shop.models import Payment, WebhookEvent
 from shop.payments.service import close_services, services_for
 from shop.payments.sync import sync_payment
-from shop.states import IllegalTransition, PaymentStatus
-from web.admin.api import query_id
+from shop.states import PaymentStatus
+from web.admin.api import MAX_ID, MAX_LIMIT, BlankIsAbsent
 
 bp = Blueprint("admin_payments", __name__)
 
-SHOP_ERROR_STATUS: dict[type[errors.ShopError], int] = {
-    errors.OrderNotFound: 404,
-    errors.PaymentNotFound: 404,
-    errors.WithdrawalNotFound: 404,
-    errors.InvalidStateChange: 409,
-    errors.InvalidAmount: 400,
-    errors.InvalidPixKey: 400,
-    errors.InsufficientBalance: 409,
-    errors.PaymentProviderUnavailable: 503,
-    errors.PaymentProviderError: 502,
-}
 
+class PaymentsQuery(BlankIsAbsent):
+    """`GET /api/payments`: newest first, at most `limit` (1–500, default 100)."""
 
-def shop_error_status(exc: errors.ShopError) -> int:
-    """The HTTP status of a shop error (most specific class wins)."""
-    for cls in type(exc).__mro__:
-        if cls in SHOP_ERROR_STATUS:
-            return SHOP_ERROR_STATUS[cls]
-    return 400
-
-
-def _locale() -> str:
-    return normalize_locale(request.accept_languages.best_match(["pt-BR", "en"]) or None)
-
-
-@bp.app_errorhandler(errors.ShopError)
-async def _shop_error(exc: errors.ShopError):  # type: ignore[no-untyped-def]
-    body: dict[str, Any] = {"error": exc.code, "message": exc.message(_locale())}
-    if isinstance(exc, errors.PaymentProviderError):
-        body["provider_message"] = exc.provider_message
-    return jsonify(body), shop_error_status(exc)
-
-
-@bp.app_errorhandler(IllegalTransition)
-async def _illegal(exc: IllegalTransition):  # type: ignore[no-untyped-def]
-    return jsonify({"error": "invalid_state", "message": str(exc)}), 409
+    status: PaymentStatus | None = None
+    tenant_id: int | None = Field(None, ge=0, le=MAX_ID)
+    order_id: int | None = Field(None, ge=0, le=MAX_ID)
+    limit: int = Field(100, ge=1, le=MAX_LIMIT)
 
 
 @bp.after_app_serving
@@ -86,21 +59,20 @@ async def _find(ref: str) -> Payment:
 
 
 @bp.get("/api/payments")
-async def list_payments():  # type: ignore[no-untyped-def]
+@tag(["payments"])
+@validate_querystring(PaymentsQuery)
+async def list_payments(query_args: PaymentsQuery):  # type: ignore[no-untyped-def]
     """Newest first; filters: status, tenant_id, order_id; limit (≤ 500)."""
     query = Payment.all().order_by("-created_at")
-    if status := request.args.get("status"):
-        if status not in {s.value for s in PaymentStatus}:
-            return jsonify({"error": "bad_request", "message": f"unknown status {status}"}), 400
-        query = query.filter(status=status)
-    for name in ("tenant_id", "order_id"):
-        if (value := query_id(name)) is not None:
+    for name in ("status", "tenant_id", "order_id"):
+        if (value := getattr(query_args, name)) is not None:
             query = query.filter(**{name: value})
-    limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), 500)
-    return jsonify({"payments": [payment_json(p) for p in await query.limit(limit)]})
+    rows = await query.limit(query_args.limit)
+    return jsonify({"payments": [payment_json(p) for p in rows]})
 
 
 @bp.get("/api/payments/<ref>")
+@tag(["payments"])
 async def get_payment(ref: str):  # type: ignore[no-untyped-def]
     """One payment (our UUID or the Mercado Pago id), its webhooks and ledger entries."""
     payment = await _find(ref)
@@ -119,6 +91,7 @@ async def get_payment(ref: str):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/api/payments/<ref>/resync")
+@tag(["payments"])
 async def resync_payment(ref: str):  # type: ignore[no-untyped-def]
     """Ask Mercado Pago about this payment now and apply it; says what changed."""
     payment = await _find(ref)

@@ -4,16 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, g, jsonify, request
+from pydantic import ConfigDict, Field
+from quart import Blueprint, g, jsonify
+from quart_schema import tag, validate_querystring
 
 from shop import ledger
 from shop.models import Tenant, Withdrawal
 from shop.states import WithdrawalStatus
 from shop.withdrawals import approve_withdrawal, complete_withdrawal, reject_withdrawal
-from web.admin.api import query_id
+from web.admin.api import MAX_ID, BlankIsAbsent, Strict, json_body
 
 bp = Blueprint("admin_withdrawals", __name__)
 REASON_MAX = 1000  # like every other admin reason (web.admin.api.ActionReason)
+TRANSFER_ID_MAX = 100
+LIST_MAX = 500
+
+
+class WithdrawalsQuery(BlankIsAbsent):
+    """`GET /api/withdrawals`: oldest first, at most 500."""
+
+    status: WithdrawalStatus | None = None
+    tenant_id: int | None = Field(None, ge=0, le=MAX_ID)
+
+
+class CompleteBody(Strict):
+    transfer_id: str | None = Field(None, max_length=TRANSFER_ID_MAX,
+                                    description="the PIX transfer id (E2E id)")
+
+
+class RejectBody(Strict):
+    """The reason is kept without surrounding blanks; blanks alone are no reason."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    reason: str = Field(min_length=1, max_length=REASON_MAX)
 
 
 def withdrawal_json(w: Withdrawal) -> dict[str, Any]:
@@ -29,48 +52,44 @@ def withdrawal_json(w: Withdrawal) -> dict[str, Any]:
     }
 
 
-async def _json_body() -> dict[str, Any]:
-    body = await request.get_json(silent=True)
-    return body if isinstance(body, dict) else {}
-
-
 @bp.get("/api/withdrawals")
-async def list_withdrawals():  # type: ignore[no-untyped-def]
+@tag(["withdrawals"])
+@validate_querystring(WithdrawalsQuery)
+async def list_withdrawals(query_args: WithdrawalsQuery):  # type: ignore[no-untyped-def]
     """Oldest first (the work queue); filters: status, tenant_id."""
     query = Withdrawal.all().order_by("requested_at")
-    if status := request.args.get("status"):
-        if status not in {s.value for s in WithdrawalStatus}:
-            return jsonify({"error": "bad_request", "message": f"unknown status {status}"}), 400
-        query = query.filter(status=status)
-    if (tenant_id := query_id("tenant_id")) is not None:
-        query = query.filter(tenant_id=tenant_id)
-    return jsonify({"withdrawals": [withdrawal_json(w) for w in await query.limit(500)]})
+    for name in ("status", "tenant_id"):
+        if (value := getattr(query_args, name)) is not None:
+            query = query.filter(**{name: value})
+    return jsonify({"withdrawals": [withdrawal_json(w) for w in await query.limit(LIST_MAX)]})
 
 
 @bp.post("/api/withdrawals/<int:withdrawal_id>/approve")
+@tag(["withdrawals"])
 async def approve(withdrawal_id: int):  # type: ignore[no-untyped-def]
+    """`requested` → `processing`."""
     return jsonify(withdrawal_json(await approve_withdrawal(withdrawal_id, g.actor)))
 
 
 @bp.post("/api/withdrawals/<int:withdrawal_id>/complete")
-async def complete(withdrawal_id: int):  # type: ignore[no-untyped-def]
-    transfer_id = (await _json_body()).get("transfer_id")
-    w = await complete_withdrawal(withdrawal_id, g.actor,
-                                  str(transfer_id)[:100] if transfer_id else None)
+@tag(["withdrawals"])
+@json_body(CompleteBody, optional=True)
+async def complete(withdrawal_id: int, data: CompleteBody):  # type: ignore[no-untyped-def]
+    """`processing` → `completed`, with the PIX transfer id if given."""
+    w = await complete_withdrawal(withdrawal_id, g.actor, data.transfer_id or None)
     return jsonify(withdrawal_json(w))
 
 
 @bp.post("/api/withdrawals/<int:withdrawal_id>/reject")
-async def reject(withdrawal_id: int):  # type: ignore[no-untyped-def]
-    reason = str((await _json_body()).get("reason") or "").strip()
-    if not reason or len(reason) > REASON_MAX:
-        return jsonify({"error": "bad_request",
-                        "message": f"a reason (1–{REASON_MAX} characters) is required to "
-                                   "reject a withdrawal"}), 400
-    return jsonify(withdrawal_json(await reject_withdrawal(withdrawal_id, g.actor, reason)))
+@tag(["withdrawals"])
+@json_body(RejectBody)
+async def reject(withdrawal_id: int, data: RejectBody):  # type: ignore[no-untyped-def]
+    """The amount returns to the seller's balance; the reason is required."""
+    return jsonify(withdrawal_json(await reject_withdrawal(withdrawal_id, g.actor, data.reason)))
 
 
 @bp.get("/api/tenants/<int:tenant_id>/balance")
+@tag(["withdrawals"])
 async def tenant_balance(tenant_id: int):  # type: ignore[no-untyped-def]
     """The seller's balance: total, available (past the hold), on hold, withdrawable."""
     if not await Tenant.exists(id=tenant_id):

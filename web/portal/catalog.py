@@ -1,37 +1,18 @@
-"""Catalog: products and their variations (name, description, image, price, limit, active)."""
+"""Catalog: products and their variations (name, description, image, price, limit, active).
+
+The views parse and render; `shop.catalog` validates, writes and audits.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from quart import Blueprint, g, redirect, request, url_for
 
-from core import audit
-from shop import stock
-from shop.catalog import cents_to_input, clean_product, clean_variation
+from shop import catalog, stock
+from shop.catalog import cents_to_input
 from shop.models import Product, Variation
 from web.portal.context import actor, form_errors, owned, render, say, store_required
 
 bp = Blueprint("catalog", __name__)
-
-MAX_PRODUCTS = 500
-MAX_VARIATIONS = 50
-
-
-def _snapshot(obj: Product | Variation) -> dict[str, Any]:
-    fields = ("name", "active", "price_cents", "max_per_order", "image_url")
-    return {f: getattr(obj, f) for f in fields if hasattr(obj, f)}
-
-
-async def _save_audited(obj: Any, values: dict[str, Any], kind: str) -> None:
-    """Apply a validated edit, audit before/after, and tell the seller it was saved."""
-    before = _snapshot(obj)
-    obj.update_from_dict(values)
-    await obj.save()
-    await audit.record(actor(), f"{kind}.updated", kind, obj.id, tenant_id=g.tenant.id,
-                       before=before, after=_snapshot(obj))
-    await say("portal.saved")
 
 
 @bp.get("/products")
@@ -52,16 +33,10 @@ async def new_product():  # type: ignore[no-untyped-def]
         return await render("portal/product_form.html", product=None,
                             form={"active": "on", "max_per_order": "10"}, errors={})
     form = await request.form
-    values, errors = clean_product(form)
-    if await Product.filter(tenant_id=g.tenant.id, deleted_at__isnull=True).count() \
-            >= MAX_PRODUCTS:
-        errors["name"] = ("portal.error.too_many", {"max": MAX_PRODUCTS})
-    if errors:
+    product, errors = await catalog.create_product(g.tenant.id, form, actor())
+    if product is None:
         return await render("portal/product_form.html", status=400, product=None, form=form,
                             errors=form_errors(errors))
-    product = await Product.create(tenant_id=g.tenant.id, **values)
-    await audit.record(actor(), "product.created", "product", product.id,
-                       tenant_id=g.tenant.id, after=_snapshot(product))
     await say("portal.product.created", name=product.name)
     return redirect(url_for("catalog.edit_product", product_id=product.id))
 
@@ -81,11 +56,10 @@ async def edit_product(product_id: int):  # type: ignore[no-untyped-def]
                 "active": "on" if product.active else ""}
         return await render("portal/product_form.html", form=form, errors={}, **page)
     form = await request.form
-    values, errors = clean_product(form)
-    if errors:
+    if errors := await catalog.save_product(product, form, actor()):
         return await render("portal/product_form.html", status=400, form=form,
                             errors=form_errors(errors), **page)
-    await _save_audited(product, values, "product")
+    await say("portal.saved")
     return redirect(url_for("catalog.edit_product", product_id=product.id))
 
 
@@ -94,14 +68,7 @@ async def edit_product(product_id: int):  # type: ignore[no-untyped-def]
 async def delete_product(product_id: int):  # type: ignore[no-untyped-def]
     """Soft delete: past orders keep pointing at it; the bot stops offering it."""
     product = await owned(Product, product_id, deleted_at__isnull=True)
-    now = datetime.now(UTC)
-    product.deleted_at = now
-    product.active = False
-    await product.save(update_fields=["deleted_at", "active", "updated_at"])
-    await Variation.filter(product_id=product.id, deleted_at__isnull=True) \
-        .update(deleted_at=now, active=False)
-    await audit.record(actor(), "product.deleted", "product", product.id,
-                       tenant_id=g.tenant.id, before=_snapshot(product))
+    await catalog.delete_product(product, actor())
     await say("portal.product.deleted", name=product.name)
     return redirect(url_for("catalog.products"))
 
@@ -111,11 +78,8 @@ async def delete_product(product_id: int):  # type: ignore[no-untyped-def]
 async def add_variation(product_id: int):  # type: ignore[no-untyped-def]
     product = await owned(Product, product_id, deleted_at__isnull=True)
     form = await request.form
-    values, errors = clean_variation(form)
-    if await Variation.filter(product_id=product.id, deleted_at__isnull=True).count() \
-            >= MAX_VARIATIONS:
-        errors["name"] = ("portal.error.too_many", {"max": MAX_VARIATIONS})
-    if errors:
+    variation, errors = await catalog.create_variation(product, form, actor())
+    if variation is None:
         variations = await Variation.filter(product_id=product.id, deleted_at__isnull=True)
         product_form = {"name": product.name, "description": product.description,
                         "image_url": product.image_url or "",
@@ -126,9 +90,6 @@ async def add_variation(product_id: int):  # type: ignore[no-untyped-def]
                             counts=await stock.counts(v.id for v in variations),
                             price_input=cents_to_input, form=product_form, errors={},
                             vform=form, verrors=form_errors(errors))
-    variation = await Variation.create(tenant_id=g.tenant.id, product_id=product.id, **values)
-    await audit.record(actor(), "variation.created", "variation", variation.id,
-                       tenant_id=g.tenant.id, after=_snapshot(variation))
     await say("portal.variation.created", name=variation.name)
     return redirect(url_for("catalog.edit_product", product_id=product.id))
 
@@ -143,11 +104,10 @@ async def edit_variation(variation_id: int):  # type: ignore[no-untyped-def]
         return await render("portal/variation_form.html", variation=variation, form=form,
                             errors={})
     form = await request.form
-    values, errors = clean_variation(form)
-    if errors:
+    if errors := await catalog.save_variation(variation, form, actor()):
         return await render("portal/variation_form.html", status=400, variation=variation,
                             form=form, errors=form_errors(errors))
-    await _save_audited(variation, values, "variation")
+    await say("portal.saved")
     return redirect(url_for("catalog.edit_product", product_id=variation.product_id))
 
 
@@ -155,10 +115,6 @@ async def edit_variation(variation_id: int):  # type: ignore[no-untyped-def]
 @store_required
 async def delete_variation(variation_id: int):  # type: ignore[no-untyped-def]
     variation = await owned(Variation, variation_id, deleted_at__isnull=True)
-    variation.deleted_at = datetime.now(UTC)
-    variation.active = False
-    await variation.save(update_fields=["deleted_at", "active", "updated_at"])
-    await audit.record(actor(), "variation.deleted", "variation", variation.id,
-                       tenant_id=g.tenant.id, before=_snapshot(variation))
+    await catalog.delete_variation(variation, actor())
     await say("portal.variation.deleted", name=variation.name)
     return redirect(url_for("catalog.edit_product", product_id=variation.product_id))

@@ -1,28 +1,20 @@
-"""Coupons: percent or fixed discounts, with expiry, use limit, minimum order, product scope."""
+"""Coupons: percent or fixed discounts, with expiry, use limit, minimum order, product scope.
+
+The views parse and render; `shop.coupons` validates, writes and audits.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from quart import Blueprint, g, redirect, request, url_for
-from tortoise.transactions import in_transaction
 
-from core import audit
-from shop import inputs
-from shop.catalog import cents_to_input, clean_coupon
+from shop import coupons as coupon_service
+from shop.catalog import cents_to_input
 from shop.models import Coupon, CouponKind, Product
 from web.portal.context import actor, form_errors, owned, render, say, store_required
 
 bp = Blueprint("coupons", __name__)
-
-MAX_COUPONS = 500
-MAX_COUPON_PRODUCTS = 1000  # checkboxes one coupon form may send
-
-
-def _snapshot(c: Coupon) -> dict[str, Any]:
-    return {"code": c.code, "kind": str(c.kind), "value": c.value, "active": c.active,
-            "max_uses": c.max_uses, "min_order_cents": c.min_order_cents,
-            "expires_at": c.expires_at}
 
 
 def _form_of(c: Coupon, product_ids: list[int]) -> dict[str, Any]:
@@ -38,14 +30,6 @@ def _form_of(c: Coupon, product_ids: list[int]) -> dict[str, Any]:
 
 async def _store_products() -> list[Product]:
     return await Product.filter(tenant_id=g.tenant.id, deleted_at__isnull=True).order_by("name")
-
-
-async def _chosen_products(form: Any) -> list[Product]:
-    """Only this store's products count; another store's ids are silently dropped."""
-    ids = inputs.parse_ids(form.getlist("products"), limit=MAX_COUPON_PRODUCTS)
-    if not ids:
-        return []
-    return await Product.filter(tenant_id=g.tenant.id, id__in=ids, deleted_at__isnull=True)
 
 
 @bp.get("/coupons")
@@ -68,27 +52,17 @@ async def new_coupon():  # type: ignore[no-untyped-def]
     if request.method == "GET":
         return await _form_page(None, {"active": "on", "kind": "percent", "products": []}, {})
     form = await request.form
-    values, errors = clean_coupon(form)
-    if not errors and await Coupon.filter(tenant_id=g.tenant.id, code=values["code"]).exists():
-        errors["code"] = ("portal.coupon.code_taken", {})
-    if await Coupon.filter(tenant_id=g.tenant.id).count() >= MAX_COUPONS:
-        errors["code"] = ("portal.error.too_many", {"max": MAX_COUPONS})
-    if errors:
+    coupon, errors = await coupon_service.create_coupon(g.tenant.id, form,
+                                                        form.getlist("products"), actor())
+    if coupon is None:
         return await _form_page(None, _sticky(form), form_errors(errors), 400)
-    chosen = await _chosen_products(form)
-    async with in_transaction() as conn:
-        coupon = await Coupon.create(tenant_id=g.tenant.id, using_db=conn, **values)
-        if chosen:
-            await coupon.products.add(*chosen, using_db=conn)
-        await audit.record(actor(), "coupon.created", "coupon", coupon.id,
-                           tenant_id=g.tenant.id, after=_snapshot(coupon), using_db=conn)
     await say("portal.coupon.created", code=coupon.code)
     return redirect(url_for("coupons.coupons"))
 
 
 def _sticky(form: Any) -> dict[str, Any]:
     data = dict(form)
-    data["products"] = inputs.parse_ids(form.getlist("products"), limit=MAX_COUPON_PRODUCTS)
+    data["products"] = coupon_service.parse_product_ids(form.getlist("products"))
     return data
 
 
@@ -100,23 +74,9 @@ async def edit_coupon(coupon_id: int):  # type: ignore[no-untyped-def]
         ids = [p.id for p in await coupon.products.all()]
         return await _form_page(coupon, _form_of(coupon, ids), {})
     form = await request.form
-    values, errors = clean_coupon(form)
-    if not errors and await Coupon.filter(tenant_id=g.tenant.id, code=values["code"]) \
-            .exclude(id=coupon.id).exists():
-        errors["code"] = ("portal.coupon.code_taken", {})
-    if errors:
+    if errors := await coupon_service.save_coupon(coupon, form, form.getlist("products"),
+                                                  actor()):
         return await _form_page(coupon, _sticky(form), form_errors(errors), 400)
-    before = _snapshot(coupon)
-    chosen = await _chosen_products(form)
-    async with in_transaction() as conn:
-        coupon.update_from_dict(values)
-        await coupon.save(using_db=conn)
-        await coupon.products.clear(using_db=conn)
-        if chosen:
-            await coupon.products.add(*chosen, using_db=conn)
-        await audit.record(actor(), "coupon.updated", "coupon", coupon.id,
-                           tenant_id=g.tenant.id, before=before, after=_snapshot(coupon),
-                           using_db=conn)
     await say("portal.saved")
     return redirect(url_for("coupons.coupons"))
 
@@ -126,9 +86,7 @@ async def edit_coupon(coupon_id: int):  # type: ignore[no-untyped-def]
 async def delete_coupon(coupon_id: int):  # type: ignore[no-untyped-def]
     """Orders keep their discount (coupon FK is SET NULL)."""
     coupon = await owned(Coupon, coupon_id)
-    before = _snapshot(coupon)
-    await coupon.delete()
-    await audit.record(actor(), "coupon.deleted", "coupon", coupon_id, tenant_id=g.tenant.id,
-                       before=before)
-    await say("portal.coupon.deleted", code=before["code"])
+    code = coupon.code
+    await coupon_service.delete_coupon(coupon, actor())
+    await say("portal.coupon.deleted", code=code)
     return redirect(url_for("coupons.coupons"))
