@@ -21,6 +21,7 @@ COPY sandbox sandbox
 COPY web web
 COPY worker worker
 COPY orchestrator orchestrator
+COPY reconciler reconciler
 COPY ops ops
 COPY migrations migrations
 COPY supervisord.conf ./

@@ -30,12 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.storefront_delivery import _database, make_stores, pct, start_redis  # noqa: E402
 from core.db import close_db, init_db  # noqa: E402
+from ops.fleet_harness import STOREFRONT_ENV, Fleet, payment_services  # noqa: E402
 from ops.migrations import apply  # noqa: E402
 from sandbox.discord.client import DiscordSandbox  # noqa: E402
 from sandbox.mercadopago.client import MercadoPagoSandboxClient  # noqa: E402
 from sandbox.server import run_sandbox  # noqa: E402
-from tests.orchestrator.harness import Fleet  # noqa: E402
-from tests.storefront.conftest import STOREFRONT_ENV, payment_services  # noqa: E402
 
 ENV = {
     "VITRINE_DELIVERY_CLAIM_IDLE_S": "1",  # re-claim a dead worker's entry after 1 s

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/input_parsers.py [--random 20000] [--seed 13] [--repeat 200]
 
-Feeds each parser of `shop.inputs` (money, percent, quantity, id) and `shop.money.reais_to_cents`
+Feeds each parser of `shop.inputs` (money, percent, quantity, id) and `shop.cents.reais_to_cents`
 (Mercado Pago's amounts) the worst inputs we could construct — exponents ('1e999999999'),
 10,000-digit numbers, thousands of separators, unicode digits, padding just under and over the
 length bound — each `--repeat` times, then `--random` random texts of up to 10,000 characters.
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from shop import inputs  # noqa: E402
-from shop.money import reais_to_cents  # noqa: E402
+from shop.cents import reais_to_cents  # noqa: E402
 
 PARSERS: dict[str, Callable[[str], int]] = {
     "parse_money": lambda s: inputs.parse_money(s),

@@ -10,7 +10,7 @@ private redis-server, SQLite, and the orchestrator with one worker process per b
 2. Portal down: `--payments` PIX charges are created; while the portal is down for
    `--outage` seconds (every webhook lost) they are all approved, spread over the outage. No
    webhook ever arrives afterwards (Mercado Pago would retry minutes later). The reconciler's
-   poller (`shop.payment_polling`, in this process, as in `python -m shop.reconcile`) runs
+   poller (`shop.payments.payment_polling`, in this process, as in `python -m reconciler`) runs
    throughout. Printed: approval → DM and "portal back" → DM (target ≤ 20 s after the portal
    returns; 0 when delivered while it was still down).
 
@@ -39,12 +39,11 @@ from bench.storefront_delivery import (  # noqa: E402
     start_redis,
 )
 from core.db import close_db, init_db  # noqa: E402
+from ops.fleet_harness import STOREFRONT_ENV, Fleet, make_store, payment_services  # noqa: E402
 from ops.migrations import apply  # noqa: E402
 from sandbox.discord.client import DiscordSandbox  # noqa: E402
 from sandbox.mercadopago.client import MercadoPagoSandboxClient  # noqa: E402
 from sandbox.server import run_sandbox  # noqa: E402
-from tests.orchestrator.harness import Fleet  # noqa: E402
-from tests.storefront.conftest import STOREFRONT_ENV, make_store, payment_services  # noqa: E402
 
 
 def summary(name: str, values: list[float], expected: int) -> str:
@@ -97,7 +96,7 @@ async def lost_webhooks(mpc, orders, outage: float) -> tuple[dict[str, float], f
 
 
 async def main(args: argparse.Namespace) -> None:
-    from shop.reconcile import _with_poller, run_forever
+    from shop.payments.payment_reconciler import run_forever, with_poller
 
     work = Path(tempfile.mkdtemp(prefix="vitrine-bench-lw-"))
     redis_proc, redis_url = start_redis(work)
@@ -132,7 +131,7 @@ async def main(args: argparse.Namespace) -> None:
                 orders = (await make_orders(svc, dc, stores, per_bot))[:args.payments]
                 dm_at = hook_dm_times(sb.discord_state)
                 stop = asyncio.Event()
-                reconciler = asyncio.create_task(_with_poller(
+                reconciler = asyncio.create_task(with_poller(
                     run_forever(svc, 30.0, stop), svc, 120, stop))
                 approved, back = await lost_webhooks(mpc, orders, args.outage)
                 deadline = time.monotonic() + 60

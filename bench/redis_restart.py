@@ -2,10 +2,10 @@
 
 Everything real on loopback: the sandbox (Discord + Mercado Pago) in this process, a private
 redis-server with `--appendonly yes`, a SQLite database, the orchestrator with one worker per
-bot, and the reconciler's loop (`shop.reconcile.run_forever`, default 30 s passes, with its
-delivery relay). Approvals are fired at a fixed rate and applied as the portal's webhook
-handler does (`sync_payment`); in the middle Redis is killed with SIGKILL and started again
-on the same port and AOF directory `--down` seconds later.
+bot, and the reconciler's loop (`shop.payments.payment_reconciler.run_forever`, default 30 s
+passes, with its delivery relay). Approvals are fired at a fixed rate and applied as the
+portal's webhook handler does (`sync_payment`); in the middle Redis is killed with SIGKILL and
+started again on the same port and AOF directory `--down` seconds later.
 
     .venv/bin/python bench/redis_restart.py [--bots 5] [--rate 5] [--seconds 30] [--down 1]
 
@@ -37,13 +37,12 @@ from storefront_delivery import (  # noqa: E402
 )
 
 from core.db import close_db, init_db  # noqa: E402
+from ops.fleet_harness import STOREFRONT_ENV, Fleet, payment_services  # noqa: E402
 from ops.migrations import apply  # noqa: E402
 from ops.procs import free_port, wait_port  # noqa: E402
 from sandbox.discord.client import DiscordSandbox  # noqa: E402
 from sandbox.mercadopago.client import MercadoPagoSandboxClient  # noqa: E402
 from sandbox.server import run_sandbox  # noqa: E402
-from tests.orchestrator.harness import Fleet  # noqa: E402
-from tests.storefront.conftest import STOREFRONT_ENV, payment_services  # noqa: E402
 
 
 class Redis:
@@ -89,7 +88,7 @@ async def approve_at_rate(mpc, svc, orders, rate: float, approved: dict[str, flo
 async def main(args: argparse.Namespace) -> None:
     from fleet.states import InstanceState
     from shop.models import Order
-    from shop.reconcile import run_forever
+    from shop.payments.payment_reconciler import run_forever
 
     work = Path(tempfile.mkdtemp(prefix="vitrine-bench-redis-"))
     redis = Redis(work)

@@ -28,13 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.db import close_db, init_db  # noqa: E402
+from ops.fleet_harness import STOREFRONT_ENV, Fleet, payment_services  # noqa: E402
 from ops.migrations import apply  # noqa: E402
 from ops.procs import free_port  # noqa: E402
 from sandbox.discord.client import DiscordSandbox  # noqa: E402
 from sandbox.mercadopago.client import MercadoPagoSandboxClient  # noqa: E402
 from sandbox.server import run_sandbox  # noqa: E402
-from tests.orchestrator.harness import Fleet  # noqa: E402
-from tests.storefront.conftest import STOREFRONT_ENV, payment_services  # noqa: E402
 
 
 def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:

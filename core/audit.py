@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -13,13 +12,14 @@ from typing import Any
 
 from core.logging import redact
 from core.models import AuditLog
+from core.tuning import tuning_path
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 
 
 def _audit_file() -> Path:
-    return Path(os.environ.get("LOG_DIR", "logs") or "logs") / "audit.jsonl"
+    return tuning_path("LOG_DIR", "logs") / "audit.jsonl"
 
 
 def _jsonable(value: Any) -> Any:

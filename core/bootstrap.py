@@ -5,10 +5,9 @@ from __future__ import annotations
 import sys
 
 from core.errors import ConfigError
+from core.exitcodes import ExitCode
 from core.logging import register_secret, setup_logging
 from core.settings import Settings, load_settings
-
-EXIT_CONFIG = 78  # sysexits EX_CONFIG; same value as fleet.exitcodes.ExitCode.CONFIG
 
 
 def load_settings_or_exit() -> Settings:
@@ -17,7 +16,7 @@ def load_settings_or_exit() -> Settings:
         return load_settings()
     except ConfigError as exc:
         print(exc.one_line(), file=sys.stderr, flush=True)
-        raise SystemExit(EXIT_CONFIG) from None
+        raise SystemExit(ExitCode.CONFIG) from None
 
 
 def start_service(service: str, stderr: bool = True) -> Settings:

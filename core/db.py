@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import warnings
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +65,14 @@ def __getattr__(name: str) -> Any:
 _prepared_url: str | None = None
 
 
-def prepare_models(database_url: str, probe: bool = False) -> None:
+def prepare_models(database_url: str,
+                   probe: bool | Callable[[], Awaitable[object]] = False) -> None:
     """Build tortoise's model registry (metadata, relations, base queries) in a process that
     forks children afterwards (the worker zygote): each child's first `init_db` then only
     opens its own connection instead of rebuilding ~1 MB of metadata in copy-on-write memory.
-    With `probe`, one query runs and its connection is closed again, so the driver's one-time
-    set-up is also done here. No connection, socket or event loop survives this call."""
+    With `probe`, `SELECT 1` runs (and then `probe()` itself when it is a coroutine function:
+    the caller's own warm-up queries) and the connection is closed again, so the driver's
+    one-time set-up is also done here. No connection, socket or event loop survives this call."""
     global _prepared_url
 
     async def build() -> None:
@@ -79,15 +82,9 @@ def prepare_models(database_url: str, probe: bool = False) -> None:
             assert ctx is not None
             conn = ctx.connections.get("default")
             try:
-                from fleet.models import BotInstance
-                from shop.models import Tenant
-
-                await asyncio.wait_for(BotInstance.filter(id=0).first(), 5)
-                # the other queries every worker runs at start (its store's guild, the
-                # application's bot_public): they match nothing, but warm their code paths
-                await asyncio.wait_for(Tenant.filter(id=0).first().values_list(
-                    "guild_id", flat=True), 5)
-                await asyncio.wait_for(BotInstance.filter(id=0).update(bot_public=None), 5)
+                await asyncio.wait_for(conn.execute_query("SELECT 1"), 5)
+                if callable(probe):
+                    await probe()
             finally:
                 await conn.close()
                 ctx.connections.discard("default")

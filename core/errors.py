@@ -17,3 +17,14 @@ class ConfigError(VitrineError):
     def one_line(self) -> str:
         """The single line printed before exiting."""
         return f"configuration error: {self}"
+
+
+class IllegalTransition(VitrineError, ValueError):
+    """A state change that a transition table does not allow (instances, orders, payments,
+    withdrawals: `fleet.states` and `shop.states` hold the tables)."""
+
+    def __init__(self, kind: str, current: str, new: str) -> None:
+        super().__init__(f"illegal {kind} transition {current} -> {new}")
+        self.kind = kind
+        self.current = current
+        self.new = new

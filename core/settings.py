@@ -2,7 +2,7 @@
 
 Every process calls `load_settings()` once at start-up. A missing or malformed value raises
 `ConfigError`, whose one-line message names the variable and shows a good value; entry points
-print it and exit with `ExitCode.CONFIG` (see `core.cli_support.run_or_exit`).
+print it and exit with `ExitCode.CONFIG` (see `core.bootstrap.load_settings_or_exit`).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class Settings:
     webhook_forgery_alert_per_minute: int = 120  # bad signatures/min that raise an alert
     delivery_relay_interval_ms: int = 500  # the reconciler's outbox relay (shop.outbox)
     # Requests per minute (all processes) polling open PIX charges and answering the buyers'
-    # "Verificar pagamento" (shop.payment_polling). Mercado Pago publishes no rate limit.
+    # "Verificar pagamento" (shop.payments.payment_polling). Mercado Pago publishes no rate limit.
     mp_poll_budget_per_min: int = 120
 
     @property

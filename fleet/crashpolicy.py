@@ -15,7 +15,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 
+from core.tuning import tuning_float, tuning_int
 from fleet.exitcodes import ExitCode
+
+_DAY = 86400.0
+# What each `VITRINE_POLICY_<FIELD>` may be; outside it the process does not start.
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "base_delay": (0.0, _DAY), "factor": (1.0, 100.0), "max_delay": (0.0, _DAY),
+    "jitter": (0.0, 1.0), "healthy_after": (0.0, 30 * _DAY), "crashloop_count": (1, 1_000_000),
+    "crashloop_window": (0.0, 30 * _DAY), "suspend_after": (1, 1_000_000),
+    "daily_budget": (1, 1_000_000), "session_reserve": (0, 1000), "stuck_after": (0.1, _DAY),
+    "stop_grace": (0.0, 3600.0),
+}
 
 
 @dataclass(frozen=True)
@@ -37,17 +48,16 @@ class PolicyConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> PolicyConfig:
-        """Defaults, overridden by `VITRINE_POLICY_<FIELD>` variables (e.g. ..._BASE_DELAY=0.5)."""
+        """Defaults, overridden by `VITRINE_POLICY_<FIELD>` variables (e.g. ..._BASE_DELAY=0.5);
+        `TuningError` names a bad one."""
         changes: dict[str, float | int] = {}
         for f in fields(cls):
-            raw = environ.get(f"VITRINE_POLICY_{f.name.upper()}")
-            if raw:
-                kind = int if f.type in ("int", int) else float
-                try:
-                    changes[f.name] = kind(raw)
-                except ValueError:
-                    raise ValueError(f"VITRINE_POLICY_{f.name.upper()}={raw!r} is not a "
-                                     f"{kind.__name__}") from None
+            name, (lo, hi) = f"VITRINE_POLICY_{f.name.upper()}", _BOUNDS[f.name]
+            default = getattr(cls, f.name)
+            if f.type in ("int", int):
+                changes[f.name] = tuning_int(name, default, int(lo), int(hi), environ)
+            else:
+                changes[f.name] = tuning_float(name, default, lo, hi, environ)
         return replace(cls(), **changes)  # type: ignore[arg-type]
 
 

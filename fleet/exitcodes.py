@@ -1,17 +1,9 @@
-"""Worker exit codes, shared by the worker (which exits with them) and the orchestrator."""
+"""Worker exit codes as the fleet sees them: `ExitCode` (defined in `core.exitcodes`, so the
+start-up code of every process uses the same 78) and the Discord close codes that mean a
+configuration error."""
 
-from enum import IntEnum
+from core.exitcodes import ExitCode
 
-
-class ExitCode(IntEnum):
-    """How a process ended; the orchestrator's restart decision starts from this."""
-
-    CLEAN = 0  # asked to stop, stopped
-    CRASH = 1  # unexpected exception
-    RESTART_REQUESTED = 26  # the worker asks to be started again at once
-    LEASE_LOST = 27  # another orchestrator node holds the instance's lease now: not ours
-    SESSION_LIMIT = 75  # Discord session_start_limit exhausted; wait for reset_after
-    CONFIG = 78  # configuration error (bad token, intents): never restart automatically
-
+__all__ = ["CONFIG_CLOSE_CODES", "ExitCode"]
 
 CONFIG_CLOSE_CODES = frozenset({4004, 4010, 4011, 4012, 4013, 4014})

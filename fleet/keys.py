@@ -123,7 +123,7 @@ def service_heartbeat(service: str) -> str:
     return f"{PREFIX}:svc:{service}:hb"
 
 
-# --- Mercado Pago webhook flood guard (shop.webhook_guard) ----------------------------------
+# --- Mercado Pago webhook flood guard (shop.payments.webhook_guard) -------------------------
 # Hash reason -> count: webhook deliveries answered without being stored (bad signature,
 # unknown IPN id, duplicate, rate limited…). Never expires: a Prometheus counter, exposed by
 # the admin's /metrics (a Redis flush resets it, which Prometheus treats as a counter reset).
@@ -144,7 +144,7 @@ def webhook_ipn(provider_payment_id: str) -> str:
     return f"{PREFIX}:wh:ipn:{provider_payment_id}"
 
 
-# --- PIX polling and the buyer's "Verificar pagamento" button (shop.payment_polling) --------
+# --- PIX polling and the buyer's "Verificar pagamento" button (shop.payments.payment_polling)
 # Sorted set: one member per request to Mercado Pago made by polling or a button press in the
 # last 60 s (score = epoch seconds); trimmed on every use, expires 61 s after the last one.
 MP_POLL_BUDGET = f"{PREFIX}:mp:poll:budget"

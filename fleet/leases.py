@@ -1,6 +1,7 @@
 """Which orchestrator node owns an instance: a Redis lease with a fencing token.
 
-Several orchestrator nodes may share one database and one Redis (ARCHITECTURE, decision 8).
+Several orchestrator nodes may share one database and one Redis (docs/decisions.md, "Several
+orchestrator nodes").
 An instance is run by the node that holds its lease `keys.lease(id)` = `"<node>:<token>"`,
 a string with a TTL. The token comes from one counter (`keys.FENCING_COUNTER`) and grows with
 every grant, so a later owner always carries a larger token than an earlier one.
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from core.tuning import tuning_float
 from fleet import keys
 
 DEFAULT_TTL_S = 30.0
@@ -33,18 +35,9 @@ TTL_ENV = "VITRINE_LEASE_TTL_S"
 
 
 def lease_ttl(environ: Mapping[str, str]) -> float:
-    """The lease TTL in seconds (VITRINE_LEASE_TTL_S, default 30); ValueError names the
-    variable when it is not a number of at least 1."""
-    raw = environ.get(TTL_ENV, "").strip()
-    if not raw:
-        return DEFAULT_TTL_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not value >= 1.0:
-        raise ValueError(f"{TTL_ENV}={raw!r}: expected seconds >= 1, e.g. 30")
-    return value
+    """The lease TTL in seconds (VITRINE_LEASE_TTL_S, default 30); `TuningError` (a
+    ValueError) names the variable when it is not a number of at least 1."""
+    return tuning_float(TTL_ENV, DEFAULT_TTL_S, 1.0, 3600.0, environ)
 
 # KEYS[1] lease, KEYS[2] fencing counter, KEYS[3] the node's lease set; ARGV[1] node,
 # ARGV[2] ttl ms, ARGV[3] instance id.

@@ -1,8 +1,11 @@
-"""Bot instance states: one enum, named groups, one transition table. Imports nothing of ours."""
+"""Bot instance states: one enum, named groups, one transition table. Imports only the shared
+`core.errors.IllegalTransition` (which imports nothing)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from core.errors import IllegalTransition
 
 
 class InstanceState(StrEnum):
@@ -45,19 +48,10 @@ TRANSITIONS: dict[InstanceState, frozenset[InstanceState]] = {
 }
 
 
-class IllegalTransition(Exception):
-    """A state change that the transition table does not allow."""
-
-    def __init__(self, current: str, new: str) -> None:
-        super().__init__(f"illegal instance transition {current} -> {new}")
-        self.current = current
-        self.new = new
-
-
 def check_transition(current: InstanceState | None, new: InstanceState) -> InstanceState:
     """Return `new` when the table allows `current -> new`; raise `IllegalTransition` otherwise."""
     if current is None:
         return new
     if new not in TRANSITIONS[current]:
-        raise IllegalTransition(current, new)
+        raise IllegalTransition("instance", current, new)
     return new

@@ -10,7 +10,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from core.bootstrap import EXIT_CONFIG, load_settings_or_exit
+from core.bootstrap import load_settings_or_exit
+from core.errors import ConfigError
+from core.exitcodes import ExitCode
 from core.settings import Settings
 from ops import opscmds
 from ops.errors import CliError
@@ -257,8 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except ConfigError as exc:  # a tuning knob read by the command itself
+        print(exc.one_line(), file=sys.stderr)
+        return ExitCode.CONFIG
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_CONFIG
+        return exc.code if isinstance(exc.code, int) else ExitCode.CONFIG
     except KeyboardInterrupt:
         return 130
     except OSError as exc:

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from core.tuning import tuning_int, tuning_path
 from ops.errors import CliError
 from ops.procs import pids_with_env
 
@@ -78,10 +79,10 @@ class DemoConfig:
 
 def config_from_args(args: argparse.Namespace) -> DemoConfig:
     def port(value: int | None, var: str, default: int) -> int:
-        return int(value if value is not None else os.environ.get(var, default))
+        return value if value is not None else tuning_int(var, default, 1, 65535)
 
     return DemoConfig(
-        dir=Path(args.dir or os.environ.get("VITRINE_DEMO_DIR_PATH") or ROOT / "demo").resolve(),
+        dir=Path(args.dir or tuning_path("VITRINE_DEMO_DIR_PATH", str(ROOT / "demo"))).resolve(),
         discord_port=port(args.discord_port, "VITRINE_DEMO_DISCORD_PORT", 8900),
         mp_port=port(args.mp_port, "VITRINE_DEMO_MP_PORT", 8901),
         portal_port=port(args.portal_port, "VITRINE_DEMO_PORTAL_PORT", 3100),

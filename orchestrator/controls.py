@@ -9,7 +9,6 @@ from core import audit
 from fleet.control import Action, Command, ControlResult, ResultCode, result
 from fleet.models import BotInstance
 from fleet.states import DesiredState, InstanceState
-from orchestrator.reconciler import load_desired
 from orchestrator.supervisor import Supervisor
 
 log = logging.getLogger("orchestrator.control")
@@ -40,10 +39,10 @@ async def _instance_command(sup: Supervisor, cmd: Command, inst: BotInstance) ->
         if inst.suspended:
             return result(False, ResultCode.SUSPENDED, "instance is suspended by an admin"
                           + (f": {inst.suspension_reason}" if inst.suspension_reason else ""),
-                          await _state(sup, iid))
+                          await sup.state(iid))
         if inst.tenant.owner.blocked:  # type: ignore[attr-defined]
             return result(False, ResultCode.BLOCKED, "the tenant's owner account is blocked",
-                          await _state(sup, iid))
+                          await sup.state(iid))
     changes: dict[str, object] = {}
     if cmd.action == Action.SUSPEND:
         changes = {"suspended": True, "suspension_reason": cmd.reason, "suspended_by": cmd.actor}
@@ -60,30 +59,17 @@ async def _instance_command(sup: Supervisor, cmd: Command, inst: BotInstance) ->
                        after={k: str(v) if v is not None else None for k, v in changes.items()}
                        | ({"reason": cmd.reason} if cmd.reason else {}))
     if cmd.action in (Action.RESUME, Action.RESTART, Action.START):
-        await sup.store.clear_crashes(iid)  # a human looked at it: a fresh streak
+        await sup.clear_crashes(iid)  # a human looked at it: a fresh streak
     await _converge(sup, iid, force=cmd.action)
-    return result(True, ResultCode.OK, f"{cmd.action} done", await _state(sup, iid))
+    return result(True, ResultCode.OK, f"{cmd.action} done", await sup.state(iid))
 
 
 async def _converge(sup: Supervisor, iid: int, force: Action) -> None:
     """Reconcile the instance; restart/start also leave error, backoff and crash-loop now."""
-    desired = await load_desired([iid])
-    if iid in desired:
-        sup.desired[iid] = desired[iid]
+    await sup.refresh_desired(iid)
+    if force == Action.RESTART:
+        await sup.restart(iid)
+    elif force == Action.START:
+        await sup.start(iid)
     else:
-        sup.desired.pop(iid, None)
-    wanted = sup.desired.get(iid)
-    if force in (Action.RESTART, Action.START) and wanted and wanted.run and not sup.drained:
-        async with sup.locks[iid]:
-            sup.cancel_timer(iid)
-            if force == Action.RESTART:
-                await sup.stop_locked(iid, "restart")
-            if iid not in sup.workers:
-                await sup.start(iid, wanted.config_version)
-        return
-    await sup.reconcile_one(iid, fetch=True)
-
-
-async def _state(sup: Supervisor, iid: int) -> str | None:
-    rec = await sup.store.get(iid)
-    return str(rec.state) if rec else None
+        await sup.reconcile_one(iid, fetch=True)

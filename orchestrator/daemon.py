@@ -10,7 +10,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -18,13 +18,13 @@ import redis.asyncio as aioredis
 from core import redis as core_redis
 from core.db import close_db, init_db
 from core.settings import Settings
+from core.tuning import tuning_float, tuning_int, tuning_name
 from fleet import control, keys
 from fleet.crashpolicy import PolicyConfig
 from fleet.leases import lease_ttl
-from fleet.states import LIVE_STATES
 from orchestrator import controls
 from orchestrator.procs import Spawner
-from orchestrator.reconciler import ChangeFeed, load_desired
+from orchestrator.reconciler import ChangeFeed
 from orchestrator.supervisor import Supervisor
 
 log = logging.getLogger("orchestrator")
@@ -44,33 +44,28 @@ class DaemonConfig:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | os._Environ[str]) -> DaemonConfig:
-        """Defaults, overridden by the environment; ValueError names a bad variable."""
-        def number(name: str, default: float) -> float:
-            raw = env.get(name)
-            if raw is None:
-                return default
-            try:
-                return float(raw)
-            except ValueError:
-                raise ValueError(f"{name}={raw!r}: expected a number") from None
-
-        return cls(pass_every=number("VITRINE_ORCH_PASS_S", cls.pass_every),
-                   full_every=number("VITRINE_ORCH_FULL_S", cls.full_every),
-                   spawn_rate=number("VITRINE_SPAWN_RATE", cls.spawn_rate),
-                   spawn_burst=int(number("VITRINE_SPAWN_BURST", cls.spawn_burst)),
-                   heartbeat_every=number("VITRINE_ORCH_HEARTBEAT_S", cls.heartbeat_every))
+        """Defaults, overridden by the environment; `TuningError` names a bad variable."""
+        return cls(
+            pass_every=tuning_float("VITRINE_ORCH_PASS_S", cls.pass_every, 0.01, 3600, env),
+            full_every=tuning_float("VITRINE_ORCH_FULL_S", cls.full_every, 0.1, 86400, env),
+            spawn_rate=tuning_float("VITRINE_SPAWN_RATE", cls.spawn_rate, 0.01, 100_000, env),
+            spawn_burst=tuning_int("VITRINE_SPAWN_BURST", cls.spawn_burst, 1, 100_000, env),
+            heartbeat_every=tuning_float("VITRINE_ORCH_HEARTBEAT_S", cls.heartbeat_every, 0.05,
+                                         3600, env))
 
 
 def check_tuning(env: dict[str, str] | os._Environ[str]) -> None:
-    """Parse every VITRINE_* tuning knob the daemon reads; ValueError names the bad one."""
+    """Parse every tuning knob the daemon reads; `TuningError` (a ConfigError and a
+    ValueError) names the bad one."""
     DaemonConfig.from_env(env)
     PolicyConfig.from_env(env)
     lease_ttl(env)
+    node_name(env)
 
 
-def node_name() -> str:
+def node_name(env: Mapping[str, str] | None = None) -> str:
     """This node's name in Redis: ORCHESTRATOR_NODE, or the host name."""
-    return os.environ.get("ORCHESTRATOR_NODE") or socket.gethostname()
+    return tuning_name("ORCHESTRATOR_NODE", "", env) or socket.gethostname()
 
 
 async def heartbeat(redis: aioredis.Redis, node: str, sup: Supervisor | None = None,
@@ -83,9 +78,7 @@ async def heartbeat(redis: aioredis.Redis, node: str, sup: Supervisor | None = N
     pipe.sadd(keys.ORCHESTRATOR_NODES, node)
     if sup is not None:
         pipe.hset(keys.orchestrator_status(node), mapping={
-            "managed": len(sup.desired), "live": len(sup.workers), "adopted": sup.adopted,
-            "leases": len(sup.held), "drained": int(sup.drained), "pid": os.getpid(),
-            "at": f"{time.time():.3f}"})
+            **sup.figures(), "pid": os.getpid(), "at": f"{time.time():.3f}"})
         pipe.pexpire(keys.orchestrator_status(node), ttl_ms)
     await pipe.execute()
 
@@ -111,21 +104,6 @@ async def _every(stop: asyncio.Event, period: float, what: str,
             pass
 
 
-async def adopt_all(sup: Supervisor) -> None:
-    """Take over the workers a previous orchestrator of this node left running, handle the
-    ones that ended meanwhile, then converge everything."""
-    sup.desired = await load_desired()
-    records = await sup.store.get_many(sup.desired)
-    for iid, rec in records.items():
-        if rec.node not in (None, sup.node) or rec.pid is None or rec.state not in LIVE_STATES:
-            continue
-        if iid not in sup.workers and not sup.adopt(rec, spawned_at=time.time()):
-            sup.adopt_gone(rec)  # it ended while no orchestrator watched
-    await sup.claim_adopted(records)
-    log.info("adopted %d live worker(s)", sup.adopted)
-    await sup.reconcile()
-
-
 async def control_loop(redis: aioredis.Redis, sup: Supervisor, node: str,
                        stop: asyncio.Event) -> None:
     pending = True  # first re-read what a previous run of this node left unacknowledged
@@ -144,11 +122,10 @@ async def control_loop(redis: aioredis.Redis, sup: Supervisor, node: str,
 
 
 async def _answer(redis: aioredis.Redis, sup: Supervisor, cmd: control.Command) -> None:
-    if not cmd.forwarded and cmd.action != control.Action.STOP_ALL \
-            and cmd.instance_id not in sup.held:
-        lease = (await sup.leases.holders([cmd.instance_id]))[cmd.instance_id]
-        if lease is not None and lease.node != sup.node and lease.node in await sup.live_nodes():
-            await control.forward(redis, cmd, lease.node)  # the node that runs it answers
+    if not cmd.forwarded and cmd.action != control.Action.STOP_ALL:
+        owner = await sup.owner_elsewhere(cmd.instance_id)
+        if owner is not None:
+            await control.forward(redis, cmd, owner)  # the node that runs it answers
             return
     if cmd.sent_at and time.time() - cmd.sent_at > keys.CONTROL_REPLY_TTL:
         res = control.result(False, control.ResultCode.FAILED, "command expired before it ran")
@@ -203,7 +180,11 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     try:
         # adoption does not wait for the zygote's imports (~1 s): live bots are watched first
         zygote = loop.create_task(spawner.ensure_started())
-        await _until_done(stop, "adoption", lambda: adopt_all(sup))
+        await _until_done(stop, "adoption", sup.adopt_all)
+        try:  # publish what was adopted now, not after the zygote's warm-up (seconds under load)
+            await heartbeat(redis, node, sup, cfg.heartbeat_every)
+        except Exception as exc:  # noqa: BLE001 - the heartbeat task retries in a moment
+            log.warning("first node heartbeat failed: %s: %s", type(exc).__name__, exc)
         await zygote
         feed = ChangeFeed()
         await feed.prime()

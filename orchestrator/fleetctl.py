@@ -12,11 +12,12 @@ import time
 import redis.asyncio as aioredis
 
 from core import redis as core_redis
+from core.errors import IllegalTransition
 from core.settings import Settings
 from fleet import keys
 from fleet.control import Action, ControlTimeout, send_command
 from fleet.runtime import RuntimeStore
-from fleet.states import IllegalTransition, InstanceState
+from fleet.states import InstanceState
 from orchestrator.procs import is_same_process, send_signal
 
 HEARTBEAT_EVERY_S = 5  # orchestrator.daemon's period (not imported: keep this module light)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import Callable
+
+from fleet import zygote_protocol as zp
 
 log = logging.getLogger("orchestrator.procs")
 
@@ -98,21 +99,22 @@ class Spawner:
         assert proc.stdout is not None
         async for raw in proc.stdout:
             try:
-                msg = json.loads(raw)
+                msg = zp.decode(raw)
             except ValueError:
                 continue
-            op = msg.get("op")
-            if op == "ready" and self._ready and not self._ready.done():
+            op = msg.get(zp.OP)
+            if op == zp.READY and self._ready and not self._ready.done():
                 self._ready.set_result(None)
-            elif op == "spawned":
-                fut = self._pending.pop(int(msg["seq"]), None)
+            elif op == zp.SPAWNED:
+                seq, pid = zp.spawned_args(msg)
+                fut = self._pending.pop(seq, None)
                 if fut is not None and not fut.done():
-                    fut.set_result(int(msg["pid"]))
-            elif op == "exited":
-                fut = self._exits.setdefault(int(msg["pid"]), asyncio.get_running_loop()
-                                             .create_future())
+                    fut.set_result(pid)
+            elif op == zp.EXITED:
+                pid, code = zp.exited_args(msg)
+                fut = self._exits.setdefault(pid, asyncio.get_running_loop().create_future())
                 if not fut.done():
-                    fut.set_result(int(msg["code"]))
+                    fut.set_result(code)
         for fut in self._pending.values():
             if not fut.done():
                 fut.set_exception(ZygoteError("zygote exited"))
@@ -135,9 +137,7 @@ class Spawner:
         self._seq += 1
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pending[self._seq] = fut
-        self.proc.stdin.write(json.dumps({"op": "spawn", "seq": self._seq,
-                                          "instance_id": instance_id,
-                                          "lease": lease}).encode() + b"\n")
+        self.proc.stdin.write(zp.spawn(self._seq, instance_id, lease))
         await self.proc.stdin.drain()
         # No timeout here: the zygote answers every request or dies (then the reader fails
         # the future). Giving up early would leave a forked worker nobody watches.

@@ -23,8 +23,8 @@ from typing import Any
 
 from tortoise.functions import Sum
 
+from shop.cents import fee_cents
 from shop.models import LedgerEntry
-from shop.money import fee_cents
 
 FEES = "platform:fees"
 CLEARING = "platform:clearing"

@@ -76,6 +76,12 @@ async def wake(redis: Redis | None, order: Order) -> str | None:
     return None
 
 
+async def enqueue_delivery(redis: Redis | None, order: Order) -> str | None:
+    """Hand a paid (or restock-filled) order to its worker: `wake` it after the commit that
+    made it owed; None if Redis refused now (the delivery stays owed, see `wake`)."""
+    return await wake(redis, order)
+
+
 async def _retry_wake(redis: Redis, instance_id: int, order_id: int) -> None:
     for delay in WRITER_RETRY_DELAYS:
         await asyncio.sleep(delay)

@@ -1,8 +1,13 @@
-"""Commerce states: orders, payments, withdrawals, stock items. One table each; imports nothing."""
+"""Commerce states: orders, payments, withdrawals and stock items; a transition table for each
+of the first three. Stock items have none: they move by conditional updates (the expected
+status in the WHERE clause) where they are reserved, sold and released.
+Imports only the shared `core.errors.IllegalTransition` (which imports nothing)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from core.errors import IllegalTransition
 
 
 class OrderStatus(StrEnum):
@@ -73,16 +78,6 @@ WITHDRAWAL_TRANSITIONS: dict[WithdrawalStatus, frozenset[WithdrawalStatus]] = {
     _W.COMPLETED: frozenset(),
     _W.REJECTED: frozenset(),
 }
-
-
-class IllegalTransition(ValueError):
-    """A state change that the transition table does not allow."""
-
-    def __init__(self, kind: str, current: str, new: str) -> None:
-        super().__init__(f"illegal {kind} transition {current} -> {new}")
-        self.kind = kind
-        self.current = current
-        self.new = new
 
 
 def check(table: dict, kind: str, current: StrEnum, new: StrEnum) -> None:

@@ -165,39 +165,20 @@ async def on_stock_added(variation_id: int, added: int, redis: Any = None) -> in
     """Hook run after items were added to a variation; returns `added`.
 
     Fills this variation's `waiting_stock` orders, oldest first (`shop.waiting_stock`), and
-    hands them to their worker through `redis` (when None, a short-lived client from the
-    settings; if Redis cannot be reached the reconciler, `python -m shop.reconcile`, enqueues
-    them within a minute or two).
+    hands them to their worker through the caller's `redis` client. Without one (or if Redis
+    refuses) the filled orders stay owed in the database and the reconciler's relay
+    (`python -m reconciler`) wakes their worker within a second or two.
     """
     from shop.waiting_stock import retry_waiting_stock
 
     variation = await Variation.get_or_none(id=variation_id)
     if variation is None or not added:
         return added
-    client, owned = redis, False
-    if client is None:
-        client, owned = _settings_redis(), True
-    try:
-        report = await retry_waiting_stock(variation.tenant_id, variation.product_id,
-                                           redis=client, actor="system:restock")
-        if report.delivered:
-            log.info("restock of variation %s filled orders %s", variation_id,
-                     report.order_ids)
-    finally:
-        if owned and client is not None:
-            await client.aclose()
+    report = await retry_waiting_stock(variation.tenant_id, variation.product_id,
+                                       redis=redis, actor="system:restock")
+    if report.delivered:
+        log.info("restock of variation %s filled orders %s", variation_id, report.order_ids)
     return added
-
-
-def _settings_redis() -> Any:
-    from core import redis as core_redis
-    from core.settings import load_settings
-
-    try:
-        return core_redis.connect(load_settings().redis_url)
-    except Exception as exc:  # noqa: BLE001 - no settings here: the reconciler enqueues
-        log.warning("restock: no Redis client (%s)", type(exc).__name__)
-        return None
 
 
 async def counts(variation_ids: Iterable[int]) -> dict[int, dict[str, int]]:

@@ -22,8 +22,7 @@ from tortoise.transactions import in_transaction
 
 from core import audit
 from shop.models import Order, StockItem
-from shop.outbox import WAKE_GRACE
-from shop.payments.service import enqueue_delivery
+from shop.outbox import WAKE_GRACE, enqueue_delivery
 from shop.states import OrderStatus, StockStatus
 
 log = logging.getLogger(__name__)

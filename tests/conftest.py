@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.procs import free_port, wait_port  # noqa: F401 - tests import free_port from here
+from ops.procs import free_port, wait_port
+from tests.helpers.db import PG_ADMIN_URL
 
 
 @pytest.fixture(scope="session")
@@ -70,10 +71,6 @@ def _isolated_env(tmp_path, monkeypatch):
 
 
 # --- databases -------------------------------------------------------------------------------
-PG_ADMIN_URL = os.environ.get("VITRINE_TEST_POSTGRES_URL",
-                              "postgres://postgres@127.0.0.1:5432/postgres")
-
-
 def _pg_reachable() -> bool:
     from urllib.parse import urlparse
 
@@ -265,7 +262,7 @@ def fleet_env() -> dict[str, str]:
 async def fleet(tmp_path, sqlite_db, redis_url, sandbox, fleet_env):
     """A real orchestrator (with its zygote and workers) against the stand-ins; every process
     it started is gone after the test."""
-    from tests.orchestrator.harness import Fleet
+    from ops.fleet_harness import Fleet
 
     env = dict(fleet_env)
     if sandbox.mp_api_base:

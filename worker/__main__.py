@@ -4,9 +4,8 @@ forks workers from its zygote instead; this entry is for debugging and benchmark
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
+from core.tuning import tuning_path
 from worker.main import detach, run_instance
 
 
@@ -16,7 +15,7 @@ def main() -> None:
     parser.add_argument("--detach", action="store_true", help="own session, stdio to logs")
     args = parser.parse_args()
     if args.detach:
-        detach(args.instance, Path(os.environ.get("LOG_DIR", "logs") or "logs"))
+        detach(args.instance, tuning_path("LOG_DIR", "logs"))
     raise SystemExit(run_instance(args.instance))
 
 

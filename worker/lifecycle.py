@@ -14,12 +14,13 @@ from dataclasses import dataclass
 import disnake
 from redis.exceptions import RedisError
 
+from core.errors import IllegalTransition
 from core.i18n import t
 from fleet import keys
 from fleet.exitcodes import CONFIG_CLOSE_CODES, ExitCode
 from fleet.leases import Lease, LeaseBook
 from fleet.runtime import RuntimeStore, StaleWriter
-from fleet.states import IllegalTransition, InstanceState
+from fleet.states import InstanceState
 from worker import extensions
 from worker.bot import WorkerBot
 

@@ -23,6 +23,7 @@ from core.errors import ConfigError
 from core.i18n import t
 from core.logging import JsonFormatter, register_secret
 from core.settings import Settings, load_settings
+from core.tuning import tuning_float
 from core.vault import TokenVault, VaultError
 from fleet import keys
 from fleet.crashpolicy import PolicyConfig
@@ -141,8 +142,7 @@ async def serve(instance_id: int, settings: Settings, policy: PolicyConfig,
             "guild_id", flat=True)
         ctx = WorkerContext(instance_id, instance.tenant_id, settings, redis, store, locale,  # type: ignore[attr-defined]
                             store_guild_id=int(guild_id) if guild_id else None)
-        bot = build_bot(ctx, extensions.enabled(os.environ),
-                        float(os.environ.get("VITRINE_GUILD_READY_TIMEOUT", "0.5")))
+        bot = build_bot(ctx, extensions.enabled(os.environ), guild_ready_timeout())
         life = Lifecycle(instance_id, store, beat_every=_beat_every(policy),
                          gateway_grace=policy.stuck_after, locale=locale, lease=lease,
                          lease_ttl=ttl)
@@ -162,10 +162,32 @@ async def serve(instance_id: int, settings: Settings, policy: PolicyConfig,
                 await asyncio.wait_for(closing, 3)
 
 
+async def warm_queries() -> None:
+    """The queries every worker runs at start (its instance, its store's guild, the
+    application's `bot_public`), matching nothing: the zygote runs them once through
+    `core.db.prepare_models(..., probe=warm_queries)` so their code paths are warm for all."""
+    await asyncio.wait_for(BotInstance.filter(id=0).first(), 5)
+    await asyncio.wait_for(Tenant.filter(id=0).first().values_list("guild_id", flat=True), 5)
+    await asyncio.wait_for(BotInstance.filter(id=0).update(bot_public=None), 5)
+
+
 def _beat_every(policy: PolicyConfig) -> float:
     """A few beats per stuck window, at most every 10 s (VITRINE_WORKER_HEARTBEAT_S overrides)."""
-    raw = os.environ.get("VITRINE_WORKER_HEARTBEAT_S")
-    return float(raw) if raw else max(0.2, min(10.0, policy.stuck_after / 4))
+    return tuning_float("VITRINE_WORKER_HEARTBEAT_S", max(0.2, min(10.0, policy.stuck_after / 4)),
+                        0.05, 3600.0)
+
+
+def guild_ready_timeout() -> float:
+    """How long READY waits for the guilds (VITRINE_GUILD_READY_TIMEOUT, default 0.5 s)."""
+    return tuning_float("VITRINE_GUILD_READY_TIMEOUT", 0.5, 0.0, 60.0)
+
+
+def check_tuning(policy: PolicyConfig) -> None:
+    """Parse every tuning knob a worker reads, its extensions' too, before anything runs:
+    `TuningError` names the bad one and the worker exits with `ExitCode.CONFIG`."""
+    _beat_every(policy)
+    guild_ready_timeout()
+    extensions.check_tuning(os.environ)
 
 
 def run_instance(instance_id: int, lease: str | None = None) -> int:
@@ -175,6 +197,7 @@ def run_instance(instance_id: int, lease: str | None = None) -> int:
         settings = load_settings()
         policy = PolicyConfig.from_env(os.environ)
         ttl = lease_ttl(os.environ)
+        check_tuning(policy)
     except (ConfigError, ValueError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr, flush=True)
         return ExitCode.CONFIG

@@ -1,11 +1,9 @@
 """The zygote: a template process that imported disnake and the project once, then forks one
 worker per request (`python -m worker.zygote`, started by the orchestrator).
 
-Protocol: JSON lines. stdin: {"op": "spawn", "seq": N, "instance_id": ID, "lease": "node:token"
-or null}. stdout:
-{"op": "spawned", "seq": N, "instance_id": ID, "pid": P} and, when a child ends,
-{"op": "exited", "pid": P, "code": C} (C < 0: killed by signal -C). EOF on stdin (the
-orchestrator is gone) ends the zygote; its children are in their own sessions and keep running.
+Protocol: JSON lines, spawn requests on stdin, `ready`, `spawned` and `exited` on stdout
+(`fleet.zygote_protocol`). EOF on stdin (the orchestrator is gone) ends the zygote; its
+children are in their own sessions and keep running.
 """
 
 from __future__ import annotations
@@ -13,16 +11,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib
-import json
 import logging
 import os
 import selectors
 import signal
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.logging import JsonFormatter
+from core.tuning import tuning_path
+from fleet import zygote_protocol as zp
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -164,8 +162,9 @@ def _warm_vault(settings: Settings) -> None:
 
 def _warm_db(settings: Settings) -> None:
     from core.db import prepare_models
+    from worker.main import warm_queries
 
-    prepare_models(settings.database_url, probe=True)
+    prepare_models(settings.database_url, probe=warm_queries)
 
 
 def _warm_redis(settings: Settings) -> None:
@@ -191,7 +190,7 @@ def _child(instance_id: int, fds: list[int], lease: str | None = None) -> None:
         os.close(fd)
     code = 70  # EX_SOFTWARE if something below raises
     try:
-        detach(instance_id, Path(os.environ.get("LOG_DIR", "logs") or "logs"))
+        detach(instance_id, tuning_path("LOG_DIR", "logs"))
         code = run_instance(instance_id, lease=lease)
     finally:
         os._exit(code)
@@ -208,8 +207,8 @@ class Zygote:
         signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd fires
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C is for the orchestrator to handle
 
-    def send(self, msg: dict[str, object]) -> None:
-        os.write(1, (json.dumps(msg) + "\n").encode())
+    def send(self, msg: bytes) -> None:
+        os.write(1, msg)
 
     def reap(self) -> None:
         while True:
@@ -219,21 +218,19 @@ class Zygote:
                 return
             if pid == 0:
                 return
-            self.send({"op": "exited", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
+            self.send(zp.exited(pid, os.waitstatus_to_exitcode(status)))
 
     def spawn(self, seq: int, instance_id: int, lease: str | None = None) -> None:
         pid = os.fork()
         if pid == 0:
             _child(instance_id, [self.wake_r, self.wake_w, *self.extra_fds], lease)
-        self.send({"op": "spawned", "seq": seq, "instance_id": instance_id, "pid": pid})
+        self.send(zp.spawned(seq, instance_id, pid))
 
     def handle(self, line: bytes) -> None:
         try:
-            msg = json.loads(line)
-            if msg.get("op") == "spawn":
-                lease = msg.get("lease")
-                self.spawn(int(msg["seq"]), int(msg["instance_id"]),
-                           str(lease) if lease else None)
+            msg = zp.decode(line)
+            if msg.get(zp.OP) == zp.SPAWN:
+                self.spawn(*zp.spawn_args(msg))
         except (ValueError, KeyError, TypeError) as exc:
             print(f"zygote: bad request {line[:200]!r}: {exc}", file=sys.stderr, flush=True)
 
@@ -242,7 +239,7 @@ class Zygote:
         self.extra_fds.append(sel.fileno())
         sel.register(0, selectors.EVENT_READ, "stdin")
         sel.register(self.wake_r, selectors.EVENT_READ, "signal")
-        self.send({"op": "ready", "pid": os.getpid()})
+        self.send(zp.ready(os.getpid()))
         while True:
             for key, _ in sel.select():
                 if key.data == "signal":

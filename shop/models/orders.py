@@ -89,8 +89,8 @@ class Payment(Model):
     updated_at = fields.DatetimeField(auto_now=True)
     last_checked_at = fields.DatetimeField(null=True)
     provider_data = fields.JSONField(null=True)  # last payment object seen from the provider
-    # While the PIX is open the reconciler polls it (shop.payment_polling): when next, and how
-    # many times so far. NULL next_poll_at with poll_attempts > 0: polling stopped.
+    # While the PIX is open the reconciler polls it (shop.payments.payment_polling): when next,
+    # and how many times so far. NULL next_poll_at with poll_attempts > 0: polling stopped.
     next_poll_at = fields.DatetimeField(null=True, db_index=True)
     poll_attempts = fields.IntField(default=0)
     # Which path first moved the payment to approved: webhook, poll, button, reconcile, admin…
@@ -102,7 +102,7 @@ class Payment(Model):
 
 class WebhookEvent(Model):
     """Webhook deliveries worth keeping (signed, or an IPN about our payment), with what we
-    did about it; forged and repeated ones are only counted (shop.webhook_guard)."""
+    did about it; forged and repeated ones are only counted (shop.payments.webhook_guard)."""
 
     id = fields.BigIntField(primary_key=True)
     provider = fields.CharField(max_length=20, default="mercadopago")

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 
 from core.settings import Settings
+from shop.cents import cents_to_reais, reais_to_cents
 from shop.errors import PaymentNotFound, PaymentProviderError, PaymentProviderUnavailable
-from shop.money import cents_to_reais, reais_to_cents
 from shop.payments.gateway import PixCharge, ProviderPayment
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Creating PIX charges for orders, and handing paid orders to the tenant's worker."""
+"""Creating PIX charges for orders (handing paid orders to their worker is `shop.outbox`)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from tortoise.transactions import in_transaction
 
 from core import audit
 from core.settings import Settings
-from shop import outbox
 from shop.errors import InvalidStateChange, OrderNotFound, PaymentProviderUnavailable
 from shop.models import Order, Payment
 from shop.payments.gateway import PaymentGateway, PixCharge, ProviderPayment
+from shop.payments.payment_transitions import transition_payment
 from shop.states import OrderStatus, PaymentStatus
 
 log = logging.getLogger(__name__)
@@ -58,15 +58,6 @@ def provider_snapshot(remote: ProviderPayment) -> dict[str, Any]:
         tx = {k: v for k, v in poi["transaction_data"].items() if k != "qr_code_base64"}
         raw["point_of_interaction"] = {**poi, "transaction_data": tx}
     return raw
-
-
-async def enqueue_delivery(redis: Redis | None, order: Order) -> str | None:
-    """Wake the order's worker (XADD to its delivery stream); None if Redis refused now.
-
-    The delivery is owed in the database whatever this returns (`shop.outbox`): a refused
-    wake is retried by this process for a few seconds and by the reconciler's relay.
-    """
-    return await outbox.wake(redis, order)
 
 
 async def _payment_for(order: Order) -> Payment:
@@ -126,13 +117,12 @@ async def create_pix_payment(svc: PaymentServices, order_id: int, actor: str, *,
 
 async def _mark_create_failed(payment: Payment, actor: str, exc: Exception) -> None:
     """A refused create (bad request) will not get better by retrying the same body."""
-    payment.status = PaymentStatus.REJECTED
-    payment.status_detail = f"create_failed: {exc}"[:60]
     async with in_transaction() as conn:
+        await transition_payment(payment, [PaymentStatus.REJECTED], actor, using_db=conn,
+                                 action="payment.create_failed", before=None,
+                                 after={"error": str(exc)})
+        payment.status_detail = f"create_failed: {exc}"[:60]
         await payment.save(using_db=conn, update_fields=["status", "status_detail", "updated_at"])
-        await audit.record(actor, "payment.create_failed", "payment", payment.id,
-                           tenant_id=payment.tenant_id, before=None,
-                           after={"error": str(exc)}, using_db=conn)
 
 
 def services_for(config: Any) -> PaymentServices:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,13 +19,15 @@ from core import audit
 from core.i18n import format_brl
 from shop import blocklist, ledger
 from shop.balance_alerts import alert_if_negative
+from shop.cents import fee_cents
 from shop.errors import PaymentNotFound, ShopError
 from shop.models import BlockSource, Order, Payment
-from shop.money import fee_cents
 from shop.orders import transition
+from shop.outbox import enqueue_delivery
 from shop.payments.gateway import ProviderPayment
-from shop.payments.service import PaymentServices, enqueue_delivery, provider_snapshot
-from shop.states import PAYMENT_TRANSITIONS, OrderStatus, PaymentStatus
+from shop.payments.payment_transitions import payment_path, transition_payment
+from shop.payments.service import PaymentServices, provider_snapshot
+from shop.states import OrderStatus, PaymentStatus
 
 log = logging.getLogger(__name__)
 O, P = OrderStatus, PaymentStatus  # noqa: E741 - as in shop.states
@@ -59,23 +60,6 @@ class SyncResult:
                 "provider_payment_id": self.provider_payment_id, "order_id": self.order_id,
                 "changed": self.changed, "changes": self.changes or ["no change"],
                 "detail": self.detail}
-
-
-def payment_path(current: PaymentStatus, target: PaymentStatus) -> list[PaymentStatus] | None:
-    """The shortest forward path current → target in the table ([] if equal, None if none)."""
-    if current == target:
-        return []
-    queue: deque[tuple[PaymentStatus, list[PaymentStatus]]] = deque([(current, [])])
-    seen = {current}
-    while queue:
-        state, path = queue.popleft()
-        for nxt in PAYMENT_TRANSITIONS[state]:
-            if nxt == target:
-                return [*path, nxt]
-            if nxt not in seen:
-                seen.add(nxt)
-                queue.append((nxt, [*path, nxt]))
-    return None
 
 
 def order_plan(order: OrderStatus, payment: PaymentStatus) -> list[OrderStatus]:
@@ -117,14 +101,13 @@ async def _update_payment(payment: Payment, remote: ProviderPayment, target: Pay
         await payment.save(using_db=conn, update_fields=["last_checked_at"])
         return
     if path:
-        payment.status = target
+        await transition_payment(payment, path, actor, using_db=conn,
+                                 after={"status": str(target),
+                                        "status_detail": remote.status_detail,
+                                        "provider_payment_id": remote.id})
         if P.APPROVED in path and not payment.confirmed_via:
             payment.confirmed_via = via or confirmation_source(actor)
         result.changes.append(f"payment {' → '.join([before, *path])}")
-        await audit.record(actor, f"payment.{target}", "payment", payment.id,
-                           tenant_id=payment.tenant_id, before={"status": str(before)},
-                           after={"status": str(target), "status_detail": remote.status_detail,
-                                  "provider_payment_id": remote.id}, using_db=conn)
     if not payment.provider_payment_id:
         payment.provider_payment_id = remote.id
         result.changes.append(f"provider payment id {remote.id} recorded")

@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 from fleet import keys
-from tests.admin.conftest import (
+from tests.helpers.admin import (
     AUTH,
     add_stock,
     make_account,

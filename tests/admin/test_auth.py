@@ -6,7 +6,7 @@ from __future__ import annotations
 from werkzeug.routing import AnyConverter, IntegerConverter
 
 from core.settings import load_settings
-from tests.admin.conftest import AUTH, OLD_TOKEN, TOKEN
+from tests.helpers.admin import AUTH, OLD_TOKEN, TOKEN
 from web.admin import create_app
 from web.admin.auth import PUBLIC_ENDPOINTS
 

@@ -9,8 +9,8 @@ import signal
 import pytest
 
 from fleet.states import InstanceState
-from tests.admin.conftest import AUTH, admin_settings
-from tests.orchestrator.harness import alive
+from ops.fleet_harness import alive
+from tests.helpers.admin import AUTH, admin_settings
 from web.admin import create_app
 
 pytestmark = pytest.mark.e2e

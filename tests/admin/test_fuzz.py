@@ -16,7 +16,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.conftest import free_port
+from ops.procs import free_port
 
 pytestmark = pytest.mark.e2e
 TOKEN = "fuzz-token-0123456789abcdef"
@@ -30,7 +30,7 @@ async def _seed(url: str) -> None:
     from core.db import close_db, init_db
     from fleet.models import Alert, AlertKind
     from shop.models import AdminRequest, AdminRequestKind, Withdrawal
-    from tests.admin.conftest import (
+    from tests.helpers.admin import (
         add_stock,
         make_instance,
         make_order,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from fleet.runtime import RuntimeStore
 from fleet.states import InstanceState
-from tests.admin.conftest import AUTH, TOKEN, make_instance, make_order, make_tenant, make_variation
+from tests.helpers.admin import AUTH, TOKEN, make_instance, make_order, make_tenant, make_variation
 
 
 async def _seed_figures(redis):

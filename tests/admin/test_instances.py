@@ -5,7 +5,7 @@ from __future__ import annotations
 from fleet.control import ResultCode
 from fleet.runtime import RuntimeStore
 from fleet.states import InstanceState
-from tests.admin.conftest import AUTH, make_instance, make_tenant
+from tests.helpers.admin import AUTH, make_instance, make_tenant
 
 
 async def _online(redis, instance_id):

@@ -6,7 +6,7 @@ import csv
 import io
 from datetime import timedelta
 
-from tests.admin.conftest import (
+from tests.helpers.admin import (
     AUTH,
     make_account,
     make_instance,

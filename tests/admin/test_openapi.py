@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.admin.conftest import AUTH
+from tests.helpers.admin import AUTH
 
 
 async def test_openapi_documents_every_api_route_with_schemas(app, client):

@@ -15,11 +15,11 @@ import aiohttp
 import pytest
 
 from fleet.states import InstanceState
+from ops.fleet_harness import make_store
 from sandbox.discord.client import DiscordSandbox
 from shop import delivery
 from shop.models import Order
 from tests.storefront import conftest as storefront
-from tests.storefront.conftest import make_store
 from tests.storefront.helpers import (
     approve_and_sync,
     buy,

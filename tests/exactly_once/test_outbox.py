@@ -24,9 +24,9 @@ from shop.models import Order, Payment
 from shop.outbox import Relay, relay_once
 from shop.payments import sync
 from shop.payments.mercadopago import MercadoPagoGateway
+from shop.payments.payment_reconciler import run_forever
 from shop.payments.service import PaymentServices, create_pix_payment
 from shop.payments.sync import sync_payment
-from shop.reconcile import run_forever
 from shop.states import OrderStatus
 from tests.shop.conftest import mp  # noqa: F401 - the Mercado Pago stand-in fixture
 from tests.shop.helpers import eventually, make_order, make_store
@@ -175,8 +175,7 @@ async def test_relay_wakes_every_owed_delivery_again_after_a_redis_restart(
 @pytest.fixture
 async def fleet_on_private_redis(tmp_path, sqlite_db, sandbox, private_redis):
     """The storefront fleet (orchestrator + workers) on this test's own Redis."""
-    from tests.orchestrator.harness import Fleet
-    from tests.storefront.conftest import STOREFRONT_ENV
+    from ops.fleet_harness import STOREFRONT_ENV, Fleet
 
     env = dict(STOREFRONT_ENV, MERCADOPAGO_API_BASE=sandbox.mp_api_base)
     fleet = Fleet(tmp_path, sqlite_db, private_redis.url, sandbox.discord_api_base,
@@ -190,8 +189,8 @@ async def fleet_on_private_redis(tmp_path, sqlite_db, sandbox, private_redis):
 @pytest.mark.e2e
 async def test_worker_survives_a_redis_restart_and_delivers_what_was_paid_during_it(
         fleet_on_private_redis, dc, mpc, sandbox, private_redis):
-    from tests.storefront.conftest import make_store as make_discord_store
-    from tests.storefront.conftest import payment_services
+    from ops.fleet_harness import make_store as make_discord_store
+    from ops.fleet_harness import payment_services
     from tests.storefront.helpers import (
         approve_and_sync,
         buy,

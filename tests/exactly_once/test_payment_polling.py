@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shop.models import Order, Payment
-from shop.payment_polling import FRESH_GAP, MAX_GAP, PollBudget, next_poll, poll_once
+from shop.payments.payment_polling import FRESH_GAP, MAX_GAP, PollBudget, next_poll, poll_once
+from shop.payments.payment_reconciler import run_forever, with_poller
 from shop.payments.service import create_pix_payment
 from shop.payments.sync import sync_payment
-from shop.reconcile import _with_poller, run_forever
 from shop.states import OrderStatus, PaymentStatus
 from tests.shop.conftest import mp, svc  # noqa: F401 - fixtures
 from tests.shop.helpers import make_order, make_store
@@ -78,7 +78,7 @@ async def test_budget_is_a_sliding_minute_shared_by_processes(redis_client):
 async def test_budget_falls_back_to_a_quarter_locally_when_redis_is_down():
     import redis.asyncio as aioredis
 
-    from tests.conftest import free_port
+    from ops.procs import free_port
 
     dead = aioredis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0",
                                    socket_connect_timeout=0.2)
@@ -122,7 +122,7 @@ async def test_silent_approval_is_found_by_polling_within_seconds(svc, mp):  # n
     approved_at = time.monotonic()
     stop = asyncio.Event()
     # the reconciler process as it runs: its 30 s pass and, beside it, the poller
-    task = asyncio.create_task(_with_poller(run_forever(svc, 30.0, stop), svc, 120, stop))
+    task = asyncio.create_task(with_poller(run_forever(svc, 30.0, stop), svc, 120, stop))
     try:
         while (await Order.get(id=payment.order_id)).status != OrderStatus.PAID:
             assert time.monotonic() - approved_at < 8.0, "not found by polling"
@@ -157,7 +157,7 @@ async def test_polling_stops_for_final_payments_and_expired_orders(svc, mp):  # 
 # --- the button's rules, without Discord ----------------------------------------------------------
 async def test_check_refuses_another_buyer_and_limits_presses_without_asking_mp(svc, mp):  # noqa: F811
     from fleet import keys
-    from shop.payment_check import CHECK_MAX_PER_ORDER, NotYourOrder, check_payment
+    from shop.payments.payment_check import CHECK_MAX_PER_ORDER, NotYourOrder, check_payment
 
     (payment,) = await _open_pix(svc, 1)
     order = await Order.get(id=payment.order_id)
@@ -180,7 +180,7 @@ async def test_check_refuses_another_buyer_and_limits_presses_without_asking_mp(
 # --- operators see how payments were confirmed ------------------------------------------------
 async def test_confirmation_counts_reach_the_admin_status(tmp_path, svc, mp, db,  # noqa: F811
                                                           redis_url):
-    from tests.admin.conftest import AUTH, admin_settings
+    from tests.helpers.admin import AUTH, admin_settings
     from web.admin import create_app
 
     by_webhook, by_poll, open_ = await _open_pix(svc, 3)
@@ -198,7 +198,7 @@ async def test_confirmation_counts_reach_the_admin_status(tmp_path, svc, mp, db,
 
 # --- end to end with a real worker: the DM arrives without any webhook -----------------------
 async def _discord_purchase(fleet, dc, key: str):
-    from tests.storefront.conftest import make_store as make_discord_store
+    from ops.fleet_harness import make_store as make_discord_store
     from tests.storefront.helpers import buy, post_panel, wait_ready
 
     store = await make_discord_store(fleet, dc, stock={"1 mês": [key]})
@@ -211,7 +211,7 @@ async def _discord_purchase(fleet, dc, key: str):
 @pytest.mark.e2e
 async def test_lost_webhook_poll_delivers_the_dm_once_within_seconds(fleet, dc, mpc, sandbox,
                                                                      redis_url):
-    from tests.storefront.conftest import payment_services
+    from ops.fleet_harness import payment_services
     from tests.storefront.helpers import order_id_of
 
     store, pix = await _discord_purchase(fleet, dc, "KEY-POLL")
@@ -220,7 +220,7 @@ async def test_lost_webhook_poll_delivers_the_dm_once_within_seconds(fleet, dc, 
     approved = time.monotonic()
     reconciler = payment_services(sandbox, redis_url)
     stop = asyncio.Event()
-    task = asyncio.create_task(_with_poller(run_forever(reconciler, 30.0, stop), reconciler,
+    task = asyncio.create_task(with_poller(run_forever(reconciler, 30.0, stop), reconciler,
                                             120, stop))
     try:
         dm = await store.buyer.wait_dm(lambda m: m.embeds, timeout=10)

@@ -3,10 +3,11 @@ import time
 
 import pytest
 
+from core.errors import IllegalTransition
 from core.redis import connect
 from fleet import keys
 from fleet.runtime import RuntimeStore
-from fleet.states import IllegalTransition, InstanceState
+from fleet.states import InstanceState
 
 
 @pytest.fixture

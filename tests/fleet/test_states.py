@@ -2,10 +2,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.errors import IllegalTransition
 from fleet.states import (
     HUMAN_STATES,
     TRANSITIONS,
-    IllegalTransition,
     InstanceState,
     check_transition,
 )
@@ -57,7 +57,7 @@ def test_orders_move_only_forward():
     shop_states.check(shop_states.ORDER_TRANSITIONS, "order", O.PAID, O.WAITING_STOCK)
     for final in shop_states.FINAL_ORDER_STATES:
         for target in O:
-            with pytest.raises(shop_states.IllegalTransition):
+            with pytest.raises(IllegalTransition):
                 shop_states.check(shop_states.ORDER_TRANSITIONS, "order", final, target)
-    with pytest.raises(shop_states.IllegalTransition):
+    with pytest.raises(IllegalTransition):
         shop_states.check(shop_states.ORDER_TRANSITIONS, "order", O.DELIVERED, O.PAID)

@@ -24,7 +24,7 @@ from ops.demo import (
     STATE_FILE,
     demo_processes,
 )
-from tests.conftest import free_port
+from ops.procs import free_port
 
 BIN = Path(sys.executable).parent
 VITRINE = str(BIN / "vitrine")

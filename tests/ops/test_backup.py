@@ -79,7 +79,7 @@ async def restore_target(database_url, tmp_path):
         return
     import asyncpg
 
-    from tests.conftest import PG_ADMIN_URL
+    from tests.helpers.db import PG_ADMIN_URL
 
     name = f"vitrine_restore_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(PG_ADMIN_URL)

@@ -16,7 +16,9 @@ from hypercorn.config import Config
 from fleet.runtime import RuntimeStore
 from fleet.states import InstanceState
 from ops.cli import main
-from tests.admin.conftest import (  # noqa: F401 - `orchestrator` is a fixture
+from ops.procs import free_port
+from tests.admin.conftest import orchestrator  # noqa: F401 - a fixture
+from tests.helpers.admin import (
     TOKEN,
     add_stock,
     admin_settings,
@@ -24,9 +26,7 @@ from tests.admin.conftest import (  # noqa: F401 - `orchestrator` is a fixture
     make_order,
     make_tenant,
     make_variation,
-    orchestrator,
 )
-from tests.conftest import free_port
 from web.admin import create_app
 
 

@@ -11,7 +11,7 @@ import pytest
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from ops.cli import build_parser
-from tests.admin.conftest import admin_settings
+from tests.helpers.admin import admin_settings
 from web.admin import create_app
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -12,8 +12,8 @@ import pytest
 from fleet.control import Action, ResultCode, send_command
 from fleet.models import Alert, AlertKind, BotInstance
 from fleet.states import InstanceState
+from ops.fleet_harness import alive
 from shop.models.accounts import Account
-from tests.orchestrator.harness import alive
 
 pytestmark = pytest.mark.e2e
 S = InstanceState

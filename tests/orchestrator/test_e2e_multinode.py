@@ -15,7 +15,7 @@ from fleet import keys
 from fleet.control import mark_dirty, send_command
 from fleet.leases import Lease
 from fleet.states import InstanceState
-from tests.orchestrator.harness import Fleet, alive, node_processes
+from ops.fleet_harness import Fleet, alive, node_processes
 
 pytestmark = pytest.mark.e2e
 S = InstanceState

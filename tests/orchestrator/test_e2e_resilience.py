@@ -18,9 +18,9 @@ import pytest
 from fleet.control import send_command
 from fleet.models import BotInstance
 from fleet.states import InstanceState
+from ops.fleet_harness import Fleet, alive, node_processes
 from ops.procs import free_port, wait_port
 from shop.models.accounts import Account
-from tests.orchestrator.harness import Fleet, alive, node_processes
 
 pytestmark = pytest.mark.e2e
 S = InstanceState

@@ -15,7 +15,7 @@ from fleet.models import BotInstance
 from sandbox.discord.client import DiscordSandbox
 from sandbox.server import run_sandbox
 from shop.models import Account, WebSession
-from tests.portal.conftest import make_seller, portal_settings
+from tests.helpers.portal import make_seller, portal_settings
 from web.portal import create_app
 
 REDIRECT_PATH = "/auth/callback"

@@ -19,14 +19,14 @@ import pytest
 from core.i18n import format_brl
 from fleet.models import BotInstance
 from ops.demo_buyer import buy, order_id_of, post_panel
+from ops.fleet_harness import Fleet
+from ops.procs import free_port
 from sandbox.discord.client import Buyer, DiscordSandbox
 from sandbox.mercadopago.client import MercadoPagoSandboxClient
 from sandbox.server import run_sandbox
 from shop import ledger
 from shop.models import Order, Payment, StockItem, Variation
-from tests.conftest import free_port
-from tests.orchestrator.harness import Fleet
-from tests.portal.conftest import portal_settings
+from tests.helpers.portal import portal_settings
 from tests.portal.test_stock import LINES_20_WITH_2_DUPLICATES
 from tests.shop.helpers import serve_quart
 from web.portal import create_app

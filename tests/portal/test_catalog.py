@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.models import AuditLog
 from shop.catalog import parse_money
 from shop.models import Coupon, Product, Variation
-from tests.portal.conftest import make_seller
+from tests.helpers.portal import make_seller
 
 
 def test_parse_money_accepts_brazilian_and_dot_decimals():

@@ -12,7 +12,7 @@ from fleet.runtime import RuntimeStore
 from fleet.states import InstanceState
 from shop import ledger
 from shop.models import Order, Product, Variation, Withdrawal
-from tests.portal.conftest import make_seller
+from tests.helpers.portal import make_seller
 
 
 async def _store(seller):

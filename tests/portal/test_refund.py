@@ -6,7 +6,7 @@ from shop.models import Order
 from shop.payments.service import create_pix_payment, services_for
 from shop.payments.sync import sync_payment
 from shop.states import OrderStatus
-from tests.portal.conftest import make_seller, portal_settings
+from tests.helpers.portal import make_seller, portal_settings
 from tests.shop.helpers import MP_FAST, make_order, make_store
 
 

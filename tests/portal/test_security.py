@@ -18,7 +18,7 @@ from shop.models import (
     Variation,
     Withdrawal,
 )
-from tests.portal.conftest import make_seller
+from tests.helpers.portal import make_seller
 
 # Every URL variable of the portal and the model it names; a new one must be added here.
 ID_KINDS = {"product_id", "variation_id", "coupon_id", "order_id", "withdrawal_id",

@@ -1,4 +1,4 @@
-from tests.portal.conftest import make_seller
+from tests.helpers.portal import make_seller
 
 
 async def test_pages_render_for_a_store(portal):

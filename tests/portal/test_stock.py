@@ -14,7 +14,7 @@ from core.vault import TokenVault
 from shop import stock
 from shop.models import Account, Product, StockItem, Tenant, Variation
 from shop.states import StockStatus
-from tests.portal.conftest import make_seller
+from tests.helpers.portal import make_seller
 
 KEY = "test-stock-hash-key"
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from shop.cents import cents_to_reais, fee_cents, reais_to_cents
 from shop.errors import PaymentNotFound, PaymentProviderError, PaymentProviderUnavailable
-from shop.money import cents_to_reais, fee_cents, reais_to_cents
 from shop.payments.gateway import PixCharge
 from shop.payments.mercadopago import MercadoPagoGateway, format_mp_date
 

@@ -2,10 +2,11 @@
 
 import pytest
 
+from core.errors import IllegalTransition
 from core.models import AuditLog
 from shop.models import Order, StockItem
 from shop.orders import cancel_order, transition
-from shop.states import IllegalTransition, OrderStatus, StockStatus
+from shop.states import OrderStatus, StockStatus
 from tests.shop.helpers import make_order, make_store
 
 

@@ -10,9 +10,9 @@ from shop import ledger
 from shop.errors import PaymentProviderUnavailable
 from shop.models import LedgerEntry, Order, Payment, StockItem
 from shop.orders import cancel_order, transition
+from shop.payments.payment_reconciler import Policy, reconcile_once
 from shop.payments.service import create_pix_payment
 from shop.payments.sync import sync_payment
-from shop.reconcile import Policy, reconcile_once
 from shop.states import OrderStatus, PaymentStatus, StockStatus
 from tests.shop.helpers import SECRET, make_order, make_store
 
@@ -164,7 +164,7 @@ async def test_event_accepted_but_never_processed_is_finished_by_the_reconciler(
 
     from shop.models import WebhookEvent
     from shop.payments.signature import sign
-    from shop.webhooks import receive_mercadopago
+    from shop.payments.webhook_intake import receive_mercadopago
 
     await mp.control.set_faults(drop=True)
     store, order, payment = await paid_setup(svc, mp)
@@ -187,7 +187,7 @@ async def test_event_writer_groups_concurrent_deliveries_and_dedupes_within_a_ba
     import asyncio
 
     from shop.models import WebhookEvent
-    from shop.webhook_workers import EventWriter
+    from shop.payments.webhook_workers import EventWriter
 
     writer = EventWriter()
     fields = [{"outcome": "accepted", "dedupe_key": f"mp:{i % 5}:1:payment.updated"}

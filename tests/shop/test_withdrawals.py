@@ -5,12 +5,13 @@ import uuid
 
 import pytest
 
+from core.errors import IllegalTransition
 from core.models import AuditLog
 from shop import ledger
 from shop.errors import InsufficientBalance, InvalidAmount, InvalidPixKey
 from shop.models import Withdrawal
 from shop.pix_keys import PixKeyType, validate_pix_key
-from shop.states import IllegalTransition, WithdrawalStatus
+from shop.states import WithdrawalStatus
 from shop.withdrawals import (
     approve_withdrawal,
     complete_withdrawal,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ops.fleet_harness import make_store
 from shop.models import Coupon, CouponKind, Payment, StockItem
 from shop.states import PaymentStatus, StockStatus
-from tests.storefront.conftest import make_store
 from tests.storefront.helpers import buy, order_id_of, post_panel, wait_ready, wait_status
 
 pytestmark = pytest.mark.e2e

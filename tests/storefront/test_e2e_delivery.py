@@ -11,10 +11,10 @@ import pytest
 
 from fleet.models import Alert, AlertKind
 from fleet.states import InstanceState
+from ops.fleet_harness import make_store
 from shop.models import Order, Product, StockItem
 from shop.states import StockStatus
 from shop.stock import add_stock
-from tests.storefront.conftest import make_store
 from tests.storefront.helpers import (
     approve_and_sync,
     buy,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ops.fleet_harness import make_store
 from shop.models import Coupon, CouponKind, StockItem
 from shop.states import StockStatus
-from tests.storefront.conftest import make_store
 from tests.storefront.helpers import (
     approve_and_sync,
     buy,

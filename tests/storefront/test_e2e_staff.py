@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from ops.fleet_harness import Store, make_store
 from sandbox.discord.client import upload
 from shop.models import Order, Product, StockItem, Variation
 from shop.states import OrderStatus, StockStatus
 from shop.stock import MAX_LINES_PER_ADD, MAX_UPLOAD_BYTES, add_stock
-from tests.storefront.conftest import Store, make_store
 from tests.storefront.helpers import (
     STAFF_COMMANDS,
     approve_and_sync,

@@ -12,7 +12,8 @@ from shop.buyer_limits import BuyerBlocked
 from shop.models import BlockedBuyer, Tenant
 from shop.payments.service import create_pix_payment, services_for
 from shop.payments.sync import sync_payment
-from tests.portal.conftest import make_seller, portal  # noqa: F401
+from tests.helpers.portal import make_seller
+from tests.portal.conftest import portal  # noqa: F401
 from tests.shop.helpers import MP_FAST, make_order, make_store
 
 BUYER = "555"  # make_order's buyer
@@ -115,7 +116,7 @@ async def test_open_order_cap_is_a_store_setting(portal):  # noqa: F811
 async def test_chargeback_block_shows_in_the_portal_and_the_seller_lifts_it(db, redis_url,
                                                                              tmp_path):
     from sandbox.mercadopago.testing import mp_harness
-    from tests.portal.conftest import portal_settings
+    from tests.helpers.portal import portal_settings
     from web.portal import create_app
 
     async with mp_harness(MP_FAST) as mp:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from ops.fleet_harness import make_store
 from shop.blocklist import block_buyer
 from shop.models import Order, StockItem
 from shop.states import StockStatus
-from tests.storefront.conftest import fleet_env, make_store, svc  # noqa: F401
+from tests.storefront.conftest import fleet_env, svc  # noqa: F401
 from tests.storefront.helpers import buy, order_id_of, post_panel, run_command, wait_ready
 
 pytestmark = pytest.mark.e2e

@@ -16,10 +16,11 @@ import pytest
 from fleet import keys
 from fleet.models import Alert, AlertKind, BotInstance
 from fleet.states import InstanceState
+from ops.fleet_harness import Store, make_store
 from sandbox.discord.client import Buyer, GuildInfo, SandboxAPIError, upload
 from shop.models import Order, Product, StockItem
 from shop.states import StockStatus
-from tests.storefront.conftest import Store, fleet_env, make_store, svc  # noqa: F401
+from tests.storefront.conftest import fleet_env, svc  # noqa: F401
 from tests.storefront.helpers import (
     STAFF_COMMANDS,
     approve_and_sync,

@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from shop import inputs
 from shop.catalog import cents_to_input
+from shop.cents import reais_to_cents
 from shop.checkout import HARD_MAX_QUANTITY, ProductUnavailable
 from shop.models import Coupon, Product, Variation, Withdrawal
-from shop.money import reais_to_cents
-from tests.portal.conftest import make_seller, portal  # noqa: F401
+from tests.helpers.portal import make_seller
+from tests.portal.conftest import portal  # noqa: F401
 
 EXPONENT_ATTACKS = ("1e999990", "1e999999999")
 
@@ -83,7 +84,7 @@ async def test_long_digit_amounts_and_ids_are_4xx_not_500(portal):  # noqa: F811
 
 
 async def test_admin_api_refuses_out_of_range_ids_and_amounts_with_4xx(tmp_path, db, redis_url):
-    from tests.admin.conftest import AUTH, admin_settings
+    from tests.helpers.admin import AUTH, admin_settings
     from web.admin import create_app
 
     app = create_app(admin_settings(tmp_path, db, redis_url))
@@ -109,7 +110,7 @@ async def test_admin_api_refuses_out_of_range_ids_and_amounts_with_4xx(tmp_path,
 
 
 async def test_unsigned_ipn_with_a_non_ascii_or_huge_id_fetches_nothing():
-    from shop.webhooks import receive_mercadopago
+    from shop.payments.webhook_intake import receive_mercadopago
 
     stored: list[dict] = []
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import ConfigError
-from tests.portal.conftest import portal_settings
+from tests.helpers.portal import portal_settings
 from web.portal import create_app
 
 PROXY = "10.0.0.7"

@@ -19,6 +19,7 @@ from hypercorn.config import Config
 
 from core.models import AuditLog
 from fleet.models import Alert, AlertKind
+from ops.procs import free_port
 from shop import ledger
 from shop.errors import InsufficientBalance, NegativeBalance
 from shop.models import LedgerEntry, Order, Payment
@@ -26,9 +27,8 @@ from shop.payments.service import create_pix_payment, services_for
 from shop.payments.sync import sync_payment
 from shop.states import OrderStatus
 from shop.withdrawals import request_withdrawal
-from tests.admin.conftest import AUTH, TOKEN, admin_settings
-from tests.conftest import free_port
-from tests.portal.conftest import make_seller, portal_settings
+from tests.helpers.admin import AUTH, TOKEN, admin_settings
+from tests.helpers.portal import make_seller, portal_settings
 from tests.shop.conftest import mp, svc  # noqa: F401 - fixtures
 from tests.shop.helpers import MP_FAST, make_order, make_store
 
@@ -299,7 +299,7 @@ async def test_a_hold_left_by_a_dead_process_is_settled_by_the_reconciler(svc, m
     """The process dies after holding the debit: once the hold is stale the reconciler asks
     Mercado Pago first (a refund that got there is booked once), then frees the rest."""
     from shop.payments import refunds
-    from shop.reconcile import reconcile_once
+    from shop.payments.payment_reconciler import reconcile_once
 
     class Died(BaseException):  # not a ShopError: nothing in refund_order cleans up
         pass

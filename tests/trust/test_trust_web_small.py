@@ -8,9 +8,10 @@ import io
 from urllib.parse import urlsplit
 
 from shop import ledger
-from tests.admin.conftest import AUTH, make_tenant
 from tests.admin.conftest import app as admin_app  # noqa: F401
-from tests.portal.conftest import CSRF_RE, make_seller, portal  # noqa: F401
+from tests.helpers.admin import AUTH, make_tenant
+from tests.helpers.portal import CSRF_RE, make_seller
+from tests.portal.conftest import portal  # noqa: F401
 from tests.portal.test_auth_onboarding import _login
 from tests.portal.test_auth_onboarding import env as login_env  # noqa: F401
 

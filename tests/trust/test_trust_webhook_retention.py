@@ -9,8 +9,8 @@ import pytest
 
 from core.errors import ConfigError
 from shop.models import WebhookEvent
+from shop.payments.payment_reconciler import Policy, run_forever
 from shop.payments.service import PaymentServices
-from shop.reconcile import Policy, run_forever
 from tests.shop.helpers import make_settings
 
 NO_PROVIDER = PaymentServices(gateway=None, redis=None, fee_bps=0, hold_days=0)  # type: ignore[arg-type]

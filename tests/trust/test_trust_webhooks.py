@@ -21,13 +21,13 @@ import pytest
 from core import redis as core_redis
 from fleet import keys
 from fleet.models import Alert
+from ops.procs import free_port
 from sandbox.mercadopago.testing import mp_harness
 from shop.models import Order, WebhookEvent
 from shop.payments.mercadopago import MercadoPagoGateway
 from shop.payments.service import PaymentServices, create_pix_payment
 from shop.payments.signature import sign
 from shop.states import OrderStatus
-from tests.conftest import free_port
 from tests.shop.helpers import (
     ADMIN_TOKEN,
     MP_FAST,
@@ -236,8 +236,8 @@ async def test_bad_signatures_are_counted_and_one_alert_is_raised_above_the_thre
 async def test_redis_outage_never_turns_an_unsigned_webhook_into_an_error(db):
     """Counting, the rate limit and IPN de-duplication live in Redis; without it the endpoint
     still answers (and still stores nothing for what is not signed)."""
-    from shop.webhook_guard import WebhookGuard
-    from shop.webhooks import receive_mercadopago
+    from shop.payments.webhook_guard import WebhookGuard
+    from shop.payments.webhook_intake import receive_mercadopago
 
     async def broken_limiter() -> bool:
         raise ConnectionError("Redis is down")

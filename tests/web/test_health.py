@@ -30,7 +30,7 @@ async def test_portal_health_reports_db_and_redis(tmp_path, database_url, redis_
 
 
 async def test_portal_health_is_503_when_redis_is_unreachable(tmp_path, database_url):
-    from tests.conftest import free_port
+    from ops.procs import free_port
 
     app = create_portal(settings_for(tmp_path, database_url,
                                      f"redis://127.0.0.1:{free_port()}/0"))

@@ -15,6 +15,7 @@ import pytest
 from core import redis as core_redis
 from core.models import AuditLog
 from fleet import keys
+from ops.procs import free_port, wait_port
 from sandbox.mercadopago.client import MercadoPagoSandboxClient
 from sandbox.mercadopago.testing import mp_harness
 from shop import ledger
@@ -22,9 +23,8 @@ from shop.models import LedgerEntry, Order, WebhookEvent
 from shop.payments.mercadopago import MercadoPagoGateway
 from shop.payments.service import PaymentServices, create_pix_payment
 from shop.payments.signature import sign
+from shop.payments.webhook_guard import rejected_counts
 from shop.states import OrderStatus
-from shop.webhook_guard import rejected_counts
-from tests.conftest import free_port, wait_port
 from tests.shop.helpers import (
     MP_FAST,
     SECRET,

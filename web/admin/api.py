@@ -19,10 +19,10 @@ from quart_schema import RequestSchemaValidationError, ResponseSchemaValidationE
 from quart_schema.validation import QUART_SCHEMA_REQUEST_ATTRIBUTE, DataSource
 from tortoise.exceptions import ValidationError as TortoiseValidationError
 
+from core.errors import IllegalTransition
 from core.i18n import normalize_locale
 from shop import errors
 from shop.inputs import MAX_ID  # noqa: F401 - one bound for every id (re-exported)
-from shop.states import IllegalTransition
 from web.common import BoundedIntConverter  # noqa: F401 - re-exported for web.admin
 
 log = logging.getLogger(__name__)

@@ -31,8 +31,8 @@ from shop.models import (
     WebhookEvent,
     Withdrawal,
 )
+from shop.payments.webhook_guard import rejected_counts
 from shop.states import WithdrawalStatus
-from shop.webhook_guard import rejected_counts
 from web.admin.status import instance_counts, pending_withdrawals
 from web.common import dependency_health
 
@@ -192,8 +192,8 @@ async def _business_families() -> list[GaugeMetricFamily]:
 
 
 async def _webhook_rejections() -> CounterMetricFamily:
-    """Webhook deliveries the portal answered without storing them (shop.webhook_guard): the
-    portal processes count in Redis, so every process's requests add up here."""
+    """Webhook deliveries the portal answered without storing them (shop.payments.webhook_guard):
+    the portal processes count in Redis, so every process's requests add up here."""
     family = CounterMetricFamily(
         "vitrine_webhook_rejected", "Mercado Pago webhook deliveries answered without being "
         "stored or fetched, by reason (missing/malformed/stale/mismatch signature, "

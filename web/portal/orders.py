@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +13,9 @@ from core.models import AuditLog
 from shop import inputs
 from shop.errors import ShopError
 from shop.models import Order, Payment
-from shop.payments.service import enqueue_delivery, services_for
+from shop.outbox import enqueue_delivery
+from shop.payments.refunds import refund_order
+from shop.payments.service import services_for
 from shop.states import OrderStatus, PaymentStatus
 from web.portal.context import _, actor, owned, redis, render, say, store_required
 from web.portal.dashboard import BRT
@@ -123,25 +124,12 @@ async def redeliver(order_id: int):  # type: ignore[no-untyped-def]
     return redirect(url_for("orders.order_detail", order_id=order.id))
 
 
-def _refund_function() -> Any:
-    """The Payments refund entry point, `shop.payments.refunds.refund_order(svc, order_id,
-    actor)`; None while that module has not landed."""
-    try:
-        module = importlib.import_module("shop.payments.refunds")
-    except ImportError:
-        return None
-    return getattr(module, "refund_order", None)
-
-
 @bp.post("/orders/<int:order_id>/refund")
 @store_required
 async def refund(order_id: int):  # type: ignore[no-untyped-def]
     order = await owned(Order, order_id)
-    refund_order = _refund_function()
     if OrderStatus(order.status) not in REFUNDABLE:
         await say("portal.order.cannot_refund", "error")
-    elif refund_order is None:
-        await say("portal.order.refund_unavailable", "error")
     else:
         try:
             # empty: all that is left; else a partial refund (bounded before it is parsed)

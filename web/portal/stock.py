@@ -7,7 +7,17 @@ from quart import Blueprint, current_app, g, redirect, request, url_for
 from shop import inputs, stock
 from shop.models import Product, Variation
 from shop.states import StockStatus
-from web.portal.context import _, actor, owned, render, say, store_required, vault, wants_partial
+from web.portal.context import (
+    _,
+    actor,
+    owned,
+    redis,
+    render,
+    say,
+    store_required,
+    vault,
+    wants_partial,
+)
 
 bp = Blueprint("stock", __name__)
 
@@ -68,7 +78,7 @@ async def add(variation_id: int):  # type: ignore[no-untyped-def]
     if text is not None:
         try:
             result = await stock.add_stock(
-                vault(), g.tenant.id, variation.id, text, actor(),
+                vault(), g.tenant.id, variation.id, text, actor(), redis(),
                 hash_key=current_app.config["VITRINE_SETTINGS"].stock_hash_key)
         except stock.TooManyLines:
             error = "portal.stock.too_many_lines"

@@ -3,10 +3,10 @@
 Answers as soon as the delivery is verified and durably recorded (inserts of concurrent
 deliveries are group-committed); the payment is then fetched and reconciled by a few
 background workers that outlive each response. Anything left unprocessed (crash, full queue)
-stays `accepted` in `webhook_events`, and the reconciler (`python -m shop.reconcile`)
+stays `accepted` in `webhook_events`, and the reconciler (`python -m reconciler`)
 finishes it.
 
-Only what Mercado Pago signed is stored and fetched (see `shop.webhook_guard`). Unsigned or
+Only what Mercado Pago signed is stored and fetched (see `shop.payments.webhook_guard`). Unsigned or
 badly signed requests count against a per-client limit (the portal's Redis rate limiter, keyed
 on the client address); validly signed deliveries never do, so Mercado Pago is not refused.
 """
@@ -18,9 +18,9 @@ from quart import Blueprint, Quart, current_app, jsonify, request
 from core.settings import Settings
 from shop.payments.mercadopago import WEBHOOK_PATH
 from shop.payments.service import close_services, services_for
-from shop.webhook_guard import WebhookGuard
-from shop.webhook_workers import EventWriter, WebhookProcessor
-from shop.webhooks import receive_mercadopago
+from shop.payments.webhook_guard import WebhookGuard
+from shop.payments.webhook_intake import receive_mercadopago
+from shop.payments.webhook_workers import EventWriter, WebhookProcessor
 from web.portal.security import client_ip, rate_limited
 
 bp = Blueprint("mercadopago_webhooks", __name__)

@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from worker.extensions.storefront import buyer, checkout_ui, delivery, panels, staff
-from worker.extensions.storefront.common import PREFIX, Storefront
+from worker.extensions.storefront.common import PREFIX, Storefront, check_tuning
 
 if TYPE_CHECKING:
     from worker.bot import WorkerBot
 
 INTENTS: tuple[str, ...] = ()  # interactions and REST only: no privileged intent
+__all__ = ["INTENTS", "check_tuning", "setup"]
 
 
 def setup(bot: WorkerBot) -> None:

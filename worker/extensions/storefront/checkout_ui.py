@@ -14,9 +14,9 @@ from shop import buyer_limits, checkout, inputs, pricing, qr
 from shop.errors import InvalidStateChange
 from shop.models import Order, Payment, Product, Variation
 from shop.orders import cancel_order
-from shop.payment_check import check_payment
-from shop.payment_polling import PollBudget
 from shop.payments.cancel import cancel_charge
+from shop.payments.payment_check import check_payment
+from shop.payments.payment_polling import PollBudget
 from shop.states import OrderStatus
 from worker.extensions.storefront import views
 from worker.extensions.storefront.common import (

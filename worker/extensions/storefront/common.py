@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import disnake
 
 from core.i18n import normalize_locale, t
+from core.tuning import tuning_float
 from core.vault import TokenVault
 from shop.errors import ShopError
 from shop.models import Tenant
@@ -26,9 +26,24 @@ PREFIX = "vt:"  # every storefront custom_id starts with it
 Handler = Callable[[Any, list[str]], Awaitable[None]]
 
 
-def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw else default
+# The storefront's tuning knobs (docs/storefront.md): name -> (default, lowest, highest).
+TUNING: dict[str, tuple[float, float, float]] = {
+    "VITRINE_PANEL_REFRESH_S": (15.0, 0.1, 86400.0),
+    "VITRINE_DELIVERY_CLAIM_IDLE_S": (30.0, 0.1, 3600.0),
+    "VITRINE_DELIVERY_NONCE_WINDOW_S": (60.0, 0.0, 3600.0),
+}
+
+
+def knob(name: str, environ: Mapping[str, str] | None = None) -> float:
+    """The value of one of the storefront's `TUNING` knobs; `TuningError` names a bad one."""
+    default, lo, hi = TUNING[name]
+    return tuning_float(name, default, lo, hi, environ)
+
+
+def check_tuning(environ: Mapping[str, str]) -> None:
+    """Parse every storefront knob (called by the worker at start: a bad one exits 78)."""
+    for name in TUNING:
+        knob(name, environ)
 
 
 def locale_of(inter: disnake.Interaction) -> str:

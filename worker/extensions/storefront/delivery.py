@@ -26,7 +26,7 @@ from shop import delivery
 from shop.models import DeliveryPath, Order
 from shop.models.accounts import DeliveryMode
 from worker.extensions.storefront import views
-from worker.extensions.storefront.common import Storefront, env_float
+from worker.extensions.storefront.common import Storefront, knob
 from worker.extensions.storefront.send_once import create_message, find_own_message
 
 log = logging.getLogger("worker.storefront.delivery")
@@ -41,9 +41,9 @@ class DeliveryConsumer:
         self.redis = sf.ctx.redis
         self.stream = keys.delivery_stream(sf.ctx.instance_id)
         self.consumer = f"w{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.claim_idle_ms = int(env_float("VITRINE_DELIVERY_CLAIM_IDLE_S", 30.0) * 1000)
+        self.claim_idle_ms = int(knob("VITRINE_DELIVERY_CLAIM_IDLE_S") * 1000)
         # how long after a create we count on Discord's nonce check ("a few minutes")
-        self.nonce_window_s = env_float("VITRINE_DELIVERY_NONCE_WINDOW_S", 60.0)
+        self.nonce_window_s = knob("VITRINE_DELIVERY_NONCE_WINDOW_S")
         self.slots = asyncio.Semaphore(8)
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -334,6 +334,6 @@ async def send_dm(bot: disnake.Client, user_id: str, **kwargs: object) -> bool:
 def setup(sf: Storefront) -> None:
     consumer = DeliveryConsumer(sf)
     sf.bot.add_background_task(consumer.run, "storefront-delivery")
-    # No sweeper here: `python -m shop.reconcile` re-enqueues paid-but-undelivered orders for
+    # No sweeper here: `python -m reconciler` re-enqueues paid-but-undelivered orders for
     # every instance in one query (500 workers polling the database cost each ~0.6 MB of
     # copy-on-write memory and 500 queries every 30 s).

@@ -23,8 +23,8 @@ from worker.extensions.storefront import views
 from worker.extensions.storefront.common import (
     GUILD_ONLY,
     Storefront,
-    env_float,
     is_staff,
+    knob,
     locale_of,
     reply,
     storefront_of,
@@ -109,7 +109,7 @@ async def refresh_once(sf: Storefront) -> int:
 async def refresher(sf: Storefront) -> None:
     """Background task: refresh at once when this worker sold or restocked, else every
     VITRINE_PANEL_REFRESH_S seconds (portal edits are seen then)."""
-    every = env_float("VITRINE_PANEL_REFRESH_S", 15.0)
+    every = knob("VITRINE_PANEL_REFRESH_S")
     while True:
         try:
             await asyncio.wait_for(sf.panel_dirty.wait(), every)

@@ -7,7 +7,7 @@ processes it again. Accepted events are identified by their unique `dedupe_key`.
 
 Only deliveries Mercado Pago signed, and legacy IPNs about a payment we created, are stored
 or fetched; forged, unsigned, unknown and repeated ones are answered and counted
-(`shop.webhook_guard`), so a flood costs neither rows nor Mercado Pago requests.
+(`shop.payments.webhook_guard`), so a flood costs neither rows nor Mercado Pago requests.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from shop.models import WebhookEvent
 from shop.payments.service import PaymentServices
 from shop.payments.signature import SignatureCheck, verify
 from shop.payments.sync import SyncResult, sync_provider_payment
-from shop.webhook_guard import (
+from shop.payments.webhook_guard import (
     IPN_IGNORED,
     IPN_REPEATED,
     IPN_UNKNOWN,
@@ -63,7 +63,7 @@ class Receipt:
 
 
 async def record_one(fields: dict[str, Any]) -> str:
-    """The plain recorder: one INSERT (see `shop.webhook_workers.EventWriter` for batches)."""
+    """The plain recorder: one INSERT (`shop.payments.webhook_workers.EventWriter` batches)."""
     try:
         await WebhookEvent.create(**fields)
     except IntegrityError:  # the same notification again (retry, duplicate, replay)

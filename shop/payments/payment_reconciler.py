@@ -10,18 +10,15 @@ One pass (`reconcile_once`):
 Beside the passes, `run_forever` runs the delivery relay (`shop.outbox.Relay`): owed
 deliveries (`Order.wake_at`) are woken within seconds, also after a Redis outage.
 Once a day (`run_forever`, and every `--once` run) finished `webhook_events` older than
-WEBHOOK_RETENTION_DAYS are deleted (`shop.webhook_retention`).
+WEBHOOK_RETENTION_DAYS are deleted (`shop.payments.webhook_retention`).
 
-Run it as a process: `python -m shop.reconcile [--interval 30] [--once]`.
+The process that runs it is `python -m reconciler [--interval 30] [--once]`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import signal
-import sys
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -29,31 +26,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
 
-from core import redis as core_redis
-from core.db import close_db, init_db
-from core.errors import ConfigError
-from core.logging import register_secret, setup_logging
-from core.settings import Settings, load_settings
-from fleet.exitcodes import ExitCode
 from shop.allocation import sold_items
 from shop.errors import ShopError
 from shop.models import Order, Payment, WebhookEvent
 from shop.orders import transition
-from shop.outbox import Relay
-from shop.payment_polling import PollBudget, poll_forever
-from shop.payments.mercadopago import MercadoPagoGateway
+from shop.outbox import Relay, enqueue_delivery
+from shop.payments.payment_polling import PollBudget, poll_forever
+from shop.payments.payment_transitions import transition_payment
 from shop.payments.refunds import release_stale_holds
-from shop.payments.service import PaymentServices, enqueue_delivery
+from shop.payments.service import PaymentServices
 from shop.payments.sync import sync_payment
+from shop.payments.webhook_intake import ACCEPTED, TRANSIENT, process_events
+from shop.payments.webhook_retention import prune_webhook_events
 from shop.states import OrderStatus, PaymentStatus
-from shop.webhook_retention import prune_webhook_events
-from shop.webhooks import ACCEPTED, TRANSIENT, process_events
 
 log = logging.getLogger(__name__)
 ACTOR = "system:reconciler"
 RELAY_INTERVAL_S = 0.5  # DELIVERY_RELAY_INTERVAL_MS
-
 
 
 @dataclass
@@ -114,10 +105,22 @@ async def _check_payments(svc: PaymentServices, now: datetime, policy: Policy,
             continue
         if result.outcome == "not_at_provider" and payment.created_at <= now - timedelta(
                 minutes=10):
-            await Payment.filter(id=payment.id, status=PaymentStatus.PENDING).update(
-                status=PaymentStatus.CANCELLED, status_detail="never_created")
+            await _cancel_never_created(payment.id)
         if result.changed:
             report.changes.append(f"payment {payment.id}: " + "; ".join(result.changes))
+
+
+async def _cancel_never_created(payment_id: object) -> None:
+    """A charge Mercado Pago never got (10 minutes on): cancelled, if it is still pending."""
+    async with in_transaction() as conn:
+        payment = await Payment.filter(id=payment_id).using_db(conn).select_for_update().first()
+        if payment is None or payment.status != PaymentStatus.PENDING:
+            return  # moved on meanwhile (a late answer from the provider)
+        await transition_payment(payment, [PaymentStatus.CANCELLED], ACTOR, using_db=conn,
+                                 after={"status": str(PaymentStatus.CANCELLED),
+                                        "status_detail": "never_created"})
+        payment.status_detail = "never_created"
+        await payment.save(using_db=conn, update_fields=["status", "status_detail", "updated_at"])
 
 
 async def _expire_orphan_orders(now: datetime, policy: Policy, report: ReconcileReport) -> None:
@@ -219,9 +222,9 @@ async def _reconcile_forever(svc: PaymentServices, interval: float, stop: asynci
             pass
 
 
-async def _with_poller(work: Coroutine[Any, Any, None], svc: PaymentServices,
+async def with_poller(work: Coroutine[Any, Any, None], svc: PaymentServices,
                        budget_per_min: int, stop: asyncio.Event) -> None:
-    """Run `work` with the open-PIX poller (shop.payment_polling) beside it, every 1 s."""
+    """Run `work` with the open-PIX poller (`shop.payments.payment_polling`) beside it."""
     if budget_per_min <= 0:  # polling turned off
         await work
         return
@@ -231,48 +234,3 @@ async def _with_poller(work: Coroutine[Any, Any, None], svc: PaymentServices,
     finally:
         stop.set()
         await poller
-
-
-async def _main(settings: Settings, interval: float, once: bool) -> None:
-    setup_logging("reconcile", settings.log_dir, settings.log_level)
-    register_secret(settings.mercadopago_access_token, settings.mercadopago_webhook_secret)
-    await init_db(settings.database_url)
-    redis = core_redis.connect(settings.redis_url)
-    gateway = MercadoPagoGateway.from_settings(settings)
-    svc = PaymentServices.from_settings(settings, gateway, redis)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    policy = Policy(webhook_retention=timedelta(days=settings.webhook_retention_days))
-    try:
-        if once:
-            print(await reconcile_once(svc, policy))
-            print(f"pruned {await prune_events(policy)} old webhook events")
-        else:
-            relay_s = settings.delivery_relay_interval_ms / 1000
-            await _with_poller(run_forever(svc, interval, stop, policy, relay_interval=relay_s),
-                               svc,
-                               settings.mp_poll_budget_per_min, stop)
-    finally:
-        await gateway.aclose()
-        await redis.aclose()
-        await close_db()
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m shop.reconcile",
-                                     description="Reconcile payments with Mercado Pago.")
-    parser.add_argument("--interval", type=float, default=30.0, help="seconds between passes")
-    parser.add_argument("--once", action="store_true", help="run one pass and exit")
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(exc.one_line(), file=sys.stderr)
-        raise SystemExit(ExitCode.CONFIG) from None
-    asyncio.run(_main(settings, args.interval, args.once))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Retention of `webhook_events`: finished events older than WEBHOOK_RETENTION_DAYS go.
 
-The reconciler (`python -m shop.reconcile`) calls `prune_webhook_events` once a day. Events
+The reconciler (`python -m reconciler`) calls `prune_webhook_events` once a day. Events
 still `accepted` (work not done yet) are kept whatever their age; every other outcome is final
 (`error` events are only retried for `Policy.event_retry_window`, a day), and the payment,
 order, ledger and audit log keep what they changed.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from shop.models import WebhookEvent
-from shop.webhooks import ACCEPTED
+from shop.payments.webhook_intake import ACCEPTED
 
 PRUNE_BATCH = 5_000  # rows per DELETE: short transactions, bounded IN lists
 

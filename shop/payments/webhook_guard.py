@@ -45,7 +45,7 @@ async def _never() -> bool:
 
 @dataclass
 class WebhookGuard:
-    """Per-request helpers for `shop.webhooks.receive_mercadopago`.
+    """Per-request helpers for `shop.payments.webhook_intake.receive_mercadopago`.
 
     `throttle` counts one unsigned (or badly signed) request of the caller and says whether it
     is over its limit; validly signed deliveries never call it, so Mercado Pago is not refused.

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from fleet import keys
 from shop.errors import ShopError
 from shop.models import Order, Payment
-from shop.payment_polling import PollBudget
+from shop.payments.payment_polling import PollBudget
 from shop.payments.service import PaymentServices
 from shop.payments.sync import sync_payment
 from shop.states import OrderStatus, PaymentStatus

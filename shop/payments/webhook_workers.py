@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 
 from shop.models import WebhookEvent
 from shop.payments.service import PaymentServices
-from shop.webhooks import ACCEPTED, DUPLICATE, process_events, record_one
+from shop.payments.webhook_intake import ACCEPTED, DUPLICATE, process_events, record_one
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,72 @@
+"""The zygote protocol: JSON lines between the orchestrator (`orchestrator.procs.Spawner`)
+and the zygote (`python -m worker.zygote`).
+
+    orchestrator -> zygote (stdin)   {"op": "spawn", "seq": N, "instance_id": ID,
+                                      "lease": "node:token" or null}
+    zygote -> orchestrator (stdout)  {"op": "ready", "pid": P}             once, after preloading
+                                     {"op": "spawned", "seq": N, "instance_id": ID, "pid": P}
+                                     {"op": "exited", "pid": P, "code": C}  C < 0: signal -C
+
+EOF on the zygote's stdin (the orchestrator is gone) ends the zygote; its children run on.
+
+The zygote imports this module before it forks, so every worker shares it: it stays tiny and
+imports nothing but the standard library's `json`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+OP = "op"  # the field that names a message
+SPAWN = "spawn"
+READY = "ready"
+SPAWNED = "spawned"
+EXITED = "exited"
+
+
+def encode(op: str, **fields: Any) -> bytes:
+    """One message as a JSON line: `op` first, then `fields` in the order given."""
+    return json.dumps({OP: op, **fields}).encode() + b"\n"
+
+
+def decode(line: bytes) -> dict[str, Any]:
+    """A message from one line; ValueError when it is not a JSON object."""
+    msg = json.loads(line)
+    if not isinstance(msg, dict):
+        raise ValueError("not a JSON object")
+    return msg
+
+
+def spawn(seq: int, instance_id: int, lease: str | None) -> bytes:
+    return encode(SPAWN, seq=seq, instance_id=instance_id, lease=lease)
+
+
+def ready(pid: int) -> bytes:
+    return encode(READY, pid=pid)
+
+
+def spawned(seq: int, instance_id: int, pid: int) -> bytes:
+    return encode(SPAWNED, seq=seq, instance_id=instance_id, pid=pid)
+
+
+def exited(pid: int, code: int) -> bytes:
+    return encode(EXITED, pid=pid, code=code)
+
+
+# The fields of a decoded message; each raises KeyError, ValueError or TypeError when the
+# message is malformed.
+def spawn_args(msg: dict[str, Any]) -> tuple[int, int, str | None]:
+    """(seq, instance_id, lease) of a `spawn` request."""
+    lease = msg.get("lease")
+    return int(msg["seq"]), int(msg["instance_id"]), str(lease) if lease else None
+
+
+def spawned_args(msg: dict[str, Any]) -> tuple[int, int]:
+    """(seq, pid) of a `spawned` answer."""
+    return int(msg["seq"]), int(msg["pid"])
+
+
+def exited_args(msg: dict[str, Any]) -> tuple[int, int]:
+    """(pid, code) of an `exited` message."""
+    return int(msg["pid"]), int(msg["code"])

@@ -1,0 +1,186 @@
+"""Exits and crash decisions: what happens after a worker ended on its own (or was killed).
+
+The exit code comes from the zygote (our child) or from the note the worker left in Redis
+(adopted); the crash is recorded, `fleet.crashpolicy.decide` says what to do, and this module
+carries it out: rest, `error`, suspension, a restart now or at a later time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+
+from core.i18n import t
+from fleet import keys
+from fleet.crashpolicy import (
+    Crash,
+    Decision,
+    PolicyConfig,
+    SessionLimit,
+    Verdict,
+    WaitReason,
+    decide,
+)
+from fleet.exitcodes import ExitCode
+from fleet.runtime import RuntimeRecord, RuntimeStore
+from fleet.states import InstanceState
+from orchestrator import alerts
+from orchestrator.placement import Placement
+from orchestrator.procs import Spawner
+from orchestrator.reconciler import Desired
+from orchestrator.worker_table import Worker
+
+log = logging.getLogger("orchestrator")
+S = InstanceState
+
+
+class ExitHost(Protocol):
+    """What exit handling uses of the supervisor (its public side)."""
+
+    redis: aioredis.Redis
+    store: RuntimeStore
+    spawner: Spawner
+    policy: PolicyConfig
+    rng: random.Random
+    locale: str
+    desired: dict[int, Desired]
+    drained: bool
+    placement: Placement
+
+    async def start_locked(self, iid: int, config_version: int | None) -> Worker | None: ...
+
+    def schedule(self, iid: int, at: float) -> None: ...
+
+    def spawn_task(self, coro: Coroutine[Any, Any, Any]) -> None: ...
+
+    async def reconcile(self, ids: set[int] | None = None) -> int: ...
+
+
+class ExitHandler:
+    """Runs an ended worker through the crash policy; the caller holds the instance lock."""
+
+    def __init__(self, host: ExitHost) -> None:
+        self.host = host
+
+    async def exit_code(self, worker: Worker) -> int | None:
+        code = await self.host.spawner.exit_code(worker.pid)
+        if code is not None:
+            return code
+        info = await self.host.redis.hgetall(keys.exit_info(worker.instance_id))
+        if info.get("pid") == str(worker.pid) and info.get("code", "").lstrip("-").isdigit():
+            return int(info["code"])
+        return None  # not our child and it left no note: killed
+
+    async def after_exit(self, worker: Worker) -> None:
+        """Decide and act on a worker's exit (not one the supervisor asked for and awaited)."""
+        host = self.host
+        iid, now, code = worker.instance_id, time.time(), worker.code
+        if code == ExitCode.LEASE_LOST or worker.stopping == "lease":
+            # fenced off: the node that holds the lease now runs it and writes its record
+            host.placement.forget(iid, worker.lease)
+            log.info("instance %s: worker %s let go (lease held elsewhere)", iid, worker.pid,
+                     extra={"instance_id": iid})
+            return
+        if worker.stopping == "restart":
+            code = ExitCode.RESTART_REQUESTED
+        if worker.stopping in ("stop", "drain"):
+            desired = host.desired.get(iid)
+            rest = desired.rest_state if desired and not desired.run else S.STOPPED
+            await host.store.transition(iid, rest, pid=None)
+            await host.placement.release(iid)
+            return
+        rec = await host.store.get(iid)
+        if code not in (ExitCode.CONFIG, ExitCode.SESSION_LIMIT, ExitCode.RESTART_REQUESTED):
+            await self._record_crash(worker, rec, now)
+        facts = await self._facts(iid)
+        decision = decide(code, facts[0], now, starts_today=facts[1], session=facts[2],
+                          cfg=host.policy, rng=host.rng)
+        log.info("instance %s: worker %s ended (code %s, %s): %s", iid, worker.pid, code,
+                 worker.stopping or "unexpected", decision, extra={"instance_id": iid})
+        await self._apply_decision(iid, decision, facts[0], now)
+
+    async def _record_crash(self, worker: Worker, rec: RuntimeRecord | None, now: float) -> None:
+        iid, code, locale = worker.instance_id, worker.code, self.host.locale
+        online_s = now - rec.online_since if rec and rec.online_since and \
+            rec.state == S.ONLINE else 0.0
+        label = ("stuck" if worker.stopping == "stuck" else
+                 f"signal:{-code}" if code is not None and code < 0 else
+                 "killed" if code is None else str(code))
+        if worker.stopping == "stuck":
+            message = t("runtime.error.stuck", locale)
+        elif code == ExitCode.CRASH and rec and rec.last_error \
+                and rec.last_error.at > worker.spawned_at:
+            message = rec.last_error.message  # the worker said why
+        else:
+            detail = f"sinal {-code}" if code is not None and code < 0 else f"código {label}"
+            message = t("runtime.error.crash", locale, detail=detail)
+        if not (rec and rec.last_error and rec.last_error.message == message
+                and rec.last_error.at > worker.spawned_at):
+            await self.host.store.set_last_error(iid, message, label)
+        crash = Crash(at=now, code=label, online_s=online_s, error=message)
+        await self.host.store.record_crash(iid, crash.to_dict())
+
+    async def _facts(self, iid: int) -> tuple[list[Crash], int, SessionLimit | None]:
+        day = time.strftime("%Y%m%d", time.gmtime())
+        pipe = self.host.redis.pipeline(transaction=False)
+        pipe.lrange(keys.crashes(iid), 0, keys.CRASH_HISTORY_MAX - 1)
+        pipe.get(keys.restart_budget(iid, day))
+        pipe.hgetall(keys.session_limit(iid))
+        raw_crashes, starts, ssl = await pipe.execute()
+        history = [Crash.from_dict(json.loads(c)) for c in raw_crashes]
+        session = None
+        if ssl.get("remaining") and ssl.get("reset_at"):
+            session = SessionLimit(int(ssl["remaining"]), float(ssl["reset_at"]))
+        return history, int(starts or 0), session
+
+    async def _apply_decision(self, iid: int, decision: Decision, history: list[Crash],
+                              now: float) -> None:
+        host = self.host
+        desired = host.desired.get(iid)
+        errors = [c.to_dict() for c in history[:10]]
+        if decision.verdict != Verdict.RESTART and decision.verdict != Verdict.CRASHLOOP or \
+                desired is None or not desired.run or host.drained:
+            await host.placement.release(iid)  # it rests: nobody runs it until something changes
+        if decision.verdict == Verdict.ERROR:
+            await host.store.transition(iid, S.ERROR, pid=None, next_start_at=None)
+        elif decision.verdict == Verdict.SUSPEND:
+            reason = t("runtime.error.auto_suspended", host.locale, count=decision.streak)
+            await alerts.auto_suspend(iid, desired.tenant_id if desired else None, reason, errors)
+            await host.store.set_last_error(iid, reason, "auto_suspended")
+            await host.store.transition(iid, S.SUSPENDED, pid=None, next_start_at=None)
+            host.desired.pop(iid, None)
+            host.spawn_task(host.reconcile({iid}))
+        elif desired is None or not desired.run or host.drained:
+            rest = desired.rest_state if desired else S.STOPPED
+            await host.store.transition(iid, rest, pid=None, next_start_at=None)
+        else:
+            await self._restart_later(iid, decision, errors, now, desired)
+
+    async def _restart_later(self, iid: int, decision: Decision, errors: list[dict[str, object]],
+                             now: float, desired: Desired) -> None:
+        host = self.host
+        at = decision.at if decision.at is not None else now
+        when = time.strftime("%H:%M:%S UTC", time.gmtime(at))
+        if decision.reason == WaitReason.SESSION_LIMIT:
+            await host.store.set_last_error(
+                iid, t("runtime.error.session_limit", host.locale, when=when), "session_limit")
+        elif decision.reason == WaitReason.DAILY_BUDGET:
+            await host.store.set_last_error(
+                iid, t("runtime.error.restart_budget", host.locale, when=when), "restart_budget")
+        if decision.verdict == Verdict.CRASHLOOP:
+            await host.store.set_last_error(iid, t("runtime.error.crashloop", host.locale,
+                                                   count=decision.streak, when=when), "crashloop")
+            if decision.new_loop:
+                await alerts.crashloop_alert(iid, desired.tenant_id, decision.streak, errors)
+        if at <= now + 0.001:
+            await host.start_locked(iid, desired.config_version)
+            return
+        state = S.CRASHLOOP if decision.verdict == Verdict.CRASHLOOP else S.BACKOFF
+        await host.store.transition(iid, state, pid=None, next_start_at=f"{at:.3f}")
+        host.schedule(iid, at)
