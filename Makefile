@@ -50,6 +50,7 @@ test: venv test-deps
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 fmt: venv
 	$(BIN)/ruff format .

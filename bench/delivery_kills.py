@@ -39,8 +39,10 @@ from sandbox.server import run_sandbox  # noqa: E402
 ENV = {
     "VITRINE_DELIVERY_CLAIM_IDLE_S": "1",  # re-claim a dead worker's entry after 1 s
     # restart a killed worker at once, however often it is killed (no crash-loop back-off)
-    "VITRINE_POLICY_HEALTHY_AFTER": "1", "VITRINE_POLICY_BASE_DELAY": "0.2",
-    "VITRINE_POLICY_CRASHLOOP_COUNT": "10000", "VITRINE_POLICY_SUSPEND_AFTER": "10000",
+    "VITRINE_POLICY_HEALTHY_AFTER": "1",
+    "VITRINE_POLICY_BASE_DELAY": "0.2",
+    "VITRINE_POLICY_CRASHLOOP_COUNT": "10000",
+    "VITRINE_POLICY_SUSPEND_AFTER": "10000",
     "LOG_LEVEL": "WARNING",
 }
 ROUND_TIMEOUT_S = 60.0
@@ -71,9 +73,19 @@ async def one_round(fleet: Fleet, sb, dc, mpc, svc, store, n: int) -> dict:
 
     bot, guild, tenant, inst, variation = store
     buyer = await dc.buyer(f"k{n}", guilds=[guild])
-    order, _ = await checkout(svc, CheckoutRequest(
-        tenant.id, inst.id, variation.id, 1, buyer.id, key=uuid.uuid4().hex,
-        guild_id=guild.id, channel_id=guild.channel("loja")))
+    order, _ = await checkout(
+        svc,
+        CheckoutRequest(
+            tenant.id,
+            inst.id,
+            variation.id,
+            1,
+            buyer.id,
+            key=uuid.uuid4().hex,
+            guild_id=guild.id,
+            channel_id=guild.channel("loja"),
+        ),
+    )
     dm = sb.discord_state.dm_channel(bot.user_id, buyer.id)
     await dc.add_fault_rule(bot, "hold", method="POST", path=f"/channels/{dm.id}/messages")
     payment = await Payment.get(order_id=order.id)
@@ -96,8 +108,14 @@ async def one_round(fleet: Fleet, sb, dc, mpc, svc, store, n: int) -> dict:
     await wait_until(f"order {order.id} delivered", delivered, ROUND_TIMEOUT_S)
     recovered = time.monotonic() - killed_at
     await fleet.wait_state(inst.id, InstanceState.ONLINE, timeout=ROUND_TIMEOUT_S)
-    return {"order": order.id, "buyer": buyer.id, "dm": dm.id, "bot": bot,
-            "recover_s": recovered, "worst": worst}
+    return {
+        "order": order.id,
+        "buyer": buyer.id,
+        "dm": dm.id,
+        "bot": bot,
+        "recover_s": recovered,
+        "worst": worst,
+    }
 
 
 async def run_bot(fleet, sb, dc, mpc, svc, store, rounds: int, first: int) -> list[dict]:
@@ -112,13 +130,19 @@ def count(sb, results: list[dict]) -> tuple[int, int, int]:
     state = sb.discord_state
     dupes = resent = missing = 0
     for r in results:
-        dms = [m for m in state.channel_history(r["dm"])
-               if m.author_id == r["bot"].user_id and m.embeds]
+        dms = [
+            m
+            for m in state.channel_history(r["dm"])
+            if m.author_id == r["bot"].user_id and m.embeds
+        ]
         dupes += max(0, len(dms) - 1)
         missing += len(dms) == 0
         app = state.bots[r["bot"].application_id]
-        posts = [q for q in app.stats.requests
-                 if q["method"] == "POST" and q["path"] == f"/channels/{r['dm']}/messages"]
+        posts = [
+            q
+            for q in app.stats.requests
+            if q["method"] == "POST" and q["path"] == f"/channels/{r['dm']}/messages"
+        ]
         resent += max(0, len(posts) - 1)
     return dupes, resent, missing
 
@@ -133,9 +157,11 @@ async def main(args: argparse.Namespace) -> None:
     per_bot = -(-args.kills // args.bots)
     mem_before = mem_available_mb()
     try:
-        async with run_sandbox("127.0.0.1", 0, mp_port=0) as sb, \
-                DiscordSandbox(sb.discord_base) as dc, \
-                MercadoPagoSandboxClient(sb.mp_api_base) as mpc:
+        async with (
+            run_sandbox("127.0.0.1", 0, mp_port=0) as sb,
+            DiscordSandbox(sb.discord_base) as dc,
+            MercadoPagoSandboxClient(sb.mp_api_base) as mpc,
+        ):
             env = dict(STOREFRONT_ENV, MERCADOPAGO_API_BASE=sb.mp_api_base, **ENV)
             fleet = Fleet(work, db_url, redis_url, sb.discord_api_base, extra_env=env)
             svc = payment_services(sb, redis_url)
@@ -143,30 +169,44 @@ async def main(args: argparse.Namespace) -> None:
                 stores = await make_stores(fleet, dc, args.bots, per_bot)
                 fleet.start()
                 from fleet.states import InstanceState
+
                 for store in stores:
                     await fleet.wait_state(store[3].id, InstanceState.ONLINE, timeout=60)
                 await asyncio.sleep(1.0)  # consumers subscribed after READY
                 t0 = time.monotonic()
                 async with asyncio.timeout(args.timeout):
-                    batches = await asyncio.gather(*(
-                        run_bot(fleet, sb, dc, mpc, svc, store, per_bot, b * per_bot)
-                        for b, store in enumerate(stores)))
+                    batches = await asyncio.gather(
+                        *(
+                            run_bot(fleet, sb, dc, mpc, svc, store, per_bot, b * per_bot)
+                            for b, store in enumerate(stores)
+                        )
+                    )
                 wall = time.monotonic() - t0
                 await asyncio.sleep(2.0)  # time for a late duplicate to show up
                 results = [r for batch in batches for r in batch]
                 dupes, resent, missing = count(sb, results)
                 from shop.models import Order
-                lost = await Order.filter(id__in=[r["order"] for r in results]) \
-                    .exclude(status="delivered").count()
+
+                lost = (
+                    await Order.filter(id__in=[r["order"] for r in results])
+                    .exclude(status="delivered")
+                    .count()
+                )
                 rec = [r["recover_s"] for r in results]
-                print(f"bots={args.bots} kills={len(results)} "
-                      f"killed_at_worst_moment={sum(r['worst'] for r in results)} "
-                      f"wall={wall:.1f}s cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} "
-                      f"MemAvailable={mem_before}->{mem_available_mb()} MB db={db_url[:8]}")
-                print(f"deliveries={len(results) - lost} duplicate_dms={dupes} "
-                      f"lost_deliveries={lost + missing} resent_same_nonce={resent}")
-                print(f"kill->delivered s: p50={pct(rec, 50):.1f} max={max(rec):.1f} "
-                      f"mean={statistics.mean(rec):.1f}")
+                print(
+                    f"bots={args.bots} kills={len(results)} "
+                    f"killed_at_worst_moment={sum(r['worst'] for r in results)} "
+                    f"wall={wall:.1f}s cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} "
+                    f"MemAvailable={mem_before}->{mem_available_mb()} MB db={db_url[:8]}"
+                )
+                print(
+                    f"deliveries={len(results) - lost} duplicate_dms={dupes} "
+                    f"lost_deliveries={lost + missing} resent_same_nonce={resent}"
+                )
+                print(
+                    f"kill->delivered s: p50={pct(rec, 50):.1f} max={max(rec):.1f} "
+                    f"mean={statistics.mean(rec):.1f}"
+                )
             finally:
                 await fleet.cleanup()
                 await svc.gateway.aclose()
@@ -189,6 +229,10 @@ if __name__ == "__main__":
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--bots", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after (s)")
-    parser.add_argument("--postgres", metavar="ADMIN_URL", default="",
-                        help="run on a new PostgreSQL database created through this URL")
+    parser.add_argument(
+        "--postgres",
+        metavar="ADMIN_URL",
+        default="",
+        help="run on a new PostgreSQL database created through this URL",
+    )
     asyncio.run(main(parser.parse_args()))

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from core.db import close_db, init_db  # noqa: E402
 from core.vault import TokenVault, generate_key  # noqa: E402
 from fleet import keys  # noqa: E402
-from ops.procs import free_port, pids_with_env  # noqa: E402
+from ops.process_tools import free_port, pids_with_env  # noqa: E402
 from sandbox.discord.client import DiscordSandbox  # noqa: E402
 from sandbox.server import SandboxProcess  # noqa: E402
 
@@ -71,14 +71,23 @@ class Bench:
         self.node = f"bench-{os.getpid()}"
 
     def env(self, api_base: str, redis_url: str) -> dict[str, str]:
-        return {**os.environ, "DATABASE_URL": f"sqlite://{self.tmp}/db.sqlite3",
-                "REDIS_URL": redis_url, "DISCORD_API_BASE": api_base,
-                "DATA_DIR": str(self.tmp / "data"), "LOG_DIR": str(self.tmp / "logs"),
-                "TOKEN_ENCRYPTION_KEYS": self.key, "ADMIN_API_TOKEN": "t" * 32,
-                "PORTAL_SESSION_SECRET": "s" * 32, "MERCADOPAGO_WEBHOOK_SECRET": "w" * 32,
-                "ORCHESTRATOR_NODE": self.node, "LOG_LEVEL": "WARNING",
-                "VITRINE_SPAWN_RATE": str(self.args.spawn_rate), "VITRINE_SPAWN_BURST": "20",
-                "PYTHONPATH": str(ROOT)}
+        return {
+            **os.environ,
+            "DATABASE_URL": f"sqlite://{self.tmp}/db.sqlite3",
+            "REDIS_URL": redis_url,
+            "DISCORD_API_BASE": api_base,
+            "DATA_DIR": str(self.tmp / "data"),
+            "LOG_DIR": str(self.tmp / "logs"),
+            "TOKEN_ENCRYPTION_KEYS": self.key,
+            "ADMIN_API_TOKEN": "t" * 32,
+            "PORTAL_SESSION_SECRET": "s" * 32,
+            "MERCADOPAGO_WEBHOOK_SECRET": "w" * 32,
+            "ORCHESTRATOR_NODE": self.node,
+            "LOG_LEVEL": "WARNING",
+            "VITRINE_SPAWN_RATE": str(self.args.spawn_rate),
+            "VITRINE_SPAWN_BURST": "20",
+            "PYTHONPATH": str(ROOT),
+        }
 
     async def make_world(self, dc: DiscordSandbox, count: int) -> list[int]:
         from fleet.models import BotInstance
@@ -96,10 +105,14 @@ class Bench:
             owner = await Account.create(discord_id=str(10**17 + n), username=f"seller{n}")
             # --store-guilds: each store's bot sits in the store's guild, as in production
             # (its commands are then registered in that guild)
-            guild = await dc.create_guild(f"Servidor {n}", bots=[bot]) \
-                if self.args.store_guilds else None
-            tenant = await Tenant.create(owner=owner, name=f"Loja {n}",
-                                         guild_id=guild.id if guild else None)
+            guild = (
+                await dc.create_guild(f"Servidor {n}", bots=[bot])
+                if self.args.store_guilds
+                else None
+            )
+            tenant = await Tenant.create(
+                owner=owner, name=f"Loja {n}", guild_id=guild.id if guild else None
+            )
             inst = await BotInstance.create(tenant=tenant, token_enc=vault.encrypt(bot.token))
             ids.append(inst.id)
         await close_db()
@@ -109,11 +122,18 @@ class Bench:
         pipe = redis.pipeline(transaction=False)
         for iid in ids:
             pipe.hgetall(keys.runtime(iid))
-        return {i: r for i, r in zip(ids, await pipe.execute(), strict=True)
-                if r.get("state") == "online"}
+        return {
+            i: r
+            for i, r in zip(ids, await pipe.execute(), strict=True)
+            if r.get("state") == "online"
+        }
 
-    async def wait_online(self, redis: aioredis.Redis, ids: list[int], timeout: float,
-                          ) -> dict[int, dict[str, str]]:
+    async def wait_online(
+        self,
+        redis: aioredis.Redis,
+        ids: list[int],
+        timeout: float,
+    ) -> dict[int, dict[str, str]]:
         deadline = time.monotonic() + timeout
         while True:
             recs = await self.online(redis, ids)
@@ -123,9 +143,13 @@ class Bench:
 
     async def plain_process(self, env: dict[str, str], iid: int) -> tuple[int, int]:
         """USS/RSS of `python -m worker --instance ID`: a disnake bot without the zygote."""
-        proc = subprocess.Popen([sys.executable, "-m", "worker", "--instance", str(iid)],
-                                env=env, cwd=self.tmp, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "worker", "--instance", str(iid)],
+            env=env,
+            cwd=self.tmp,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.procs.append(proc)
         redis = aioredis.Redis.from_url(env["REDIS_URL"], decode_responses=True)
         await redis.hset(keys.runtime(iid), mapping={"state": "starting", "pid": proc.pid})
@@ -137,8 +161,9 @@ class Bench:
         proc.wait(10)
         return usage
 
-    async def crashes(self, redis: aioredis.Redis, recs: dict[int, dict[str, str]]
-                      ) -> tuple[list[float], list[float]]:
+    async def crashes(
+        self, redis: aioredis.Redis, recs: dict[int, dict[str, str]]
+    ) -> tuple[list[float], list[float]]:
         """Kill healthy workers one by one: kill -> replacement started, and its spawn->READY."""
         to_start, to_ready = [], []
         for iid in random.sample(sorted(recs), min(self.args.crashes, len(recs))):
@@ -159,9 +184,24 @@ class Bench:
     async def run(self) -> None:
         args = self.args
         port = free_port()
-        self.procs.append(subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--maxclients", "10000"], stdout=subprocess.DEVNULL))
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--maxclients",
+                    "10000",
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+        )
         redis_url = f"redis://127.0.0.1:{port}/0"
         with SandboxProcess("--no-mp") as sb:
             env = self.env(sb.urls["DISCORD_API_BASE"], redis_url)
@@ -173,41 +213,65 @@ class Bench:
             t0 = time.monotonic()
             out_path = Path(tempfile.gettempdir()) / f"{self.node}.orchestrator.log"
             with open(out_path, "wb") as out:
-                orch = subprocess.Popen([sys.executable, "-m", "orchestrator"], env=env,
-                                        cwd=self.tmp, stdout=out, stderr=subprocess.STDOUT)
+                orch = subprocess.Popen(
+                    [sys.executable, "-m", "orchestrator"],
+                    env=env,
+                    cwd=self.tmp,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
             self.procs.append(orch)
             recs = await self.wait_online(redis, ids, args.timeout)
             if not recs:
                 raise SystemExit(f"no bot online; orchestrator output in {out_path}")
             all_online_s = time.monotonic() - t0
-            print(f"bots online: {len(recs)}/{len(ids)} in {all_online_s:.1f} s "
-                  f"(spawn rate {args.spawn_rate}/s)", flush=True)
-            mass_ready = [(float(r["online_since"]) - float(r["spawned_at"])) * 1000
-                          for r in recs.values()]
+            print(
+                f"bots online: {len(recs)}/{len(ids)} in {all_online_s:.1f} s "
+                f"(spawn rate {args.spawn_rate}/s)",
+                flush=True,
+            )
+            mass_ready = [
+                (float(r["online_since"]) - float(r["spawned_at"])) * 1000 for r in recs.values()
+            ]
             await asyncio.sleep(3)
             usages = [uss_kb(int(r["pid"])) for r in recs.values()]
             plain = await self.plain_process(env, plain_id)
             uss = [u for u, _ in usages]
-            print(f"USS per worker: p50 {statistics.median(uss) / 1024:.1f} MB, "
-                  f"max {max(uss) / 1024:.1f} MB (RSS p50 "
-                  f"{statistics.median([r for _, r in usages]) / 1024:.1f} MB); plain "
-                  f"`python -m worker` disnake process: USS {plain[0] / 1024:.1f} MB, "
-                  f"RSS {plain[1] / 1024:.1f} MB", flush=True)
+            print(
+                f"USS per worker: p50 {statistics.median(uss) / 1024:.1f} MB, "
+                f"max {max(uss) / 1024:.1f} MB (RSS p50 "
+                f"{statistics.median([r for _, r in usages]) / 1024:.1f} MB); plain "
+                f"`python -m worker` disnake process: USS {plain[0] / 1024:.1f} MB, "
+                f"RSS {plain[1] / 1024:.1f} MB",
+                flush=True,
+            )
             before = cpu_ticks(orch.pid)
             await asyncio.sleep(args.idle)
             idle_cpu = (cpu_ticks(orch.pid) - before) / CLK / args.idle * 100
-            print(f"orchestrator CPU while {len(recs)} bots idle: {idle_cpu:.2f} % of one core "
-                  f"over {args.idle:.0f} s", flush=True)
+            print(
+                f"orchestrator CPU while {len(recs)} bots idle: {idle_cpu:.2f} % of one core "
+                f"over {args.idle:.0f} s",
+                flush=True,
+            )
             later = [uss_kb(int(r["pid"]))[0] for r in recs.values()]
-            print(f"USS per worker after {args.idle:.0f} s more idle (heartbeats, lease "
-                  f"renewals): p50 {statistics.median(later) / 1024:.1f} MB, "
-                  f"max {max(later) / 1024:.1f} MB", flush=True)
+            print(
+                f"USS per worker after {args.idle:.0f} s more idle (heartbeats, lease "
+                f"renewals): p50 {statistics.median(later) / 1024:.1f} MB, "
+                f"max {max(later) / 1024:.1f} MB",
+                flush=True,
+            )
             to_start, to_ready = await self.crashes(redis, recs)
-            print(f"crash -> replacement started: p50 {statistics.median(to_start):.0f} ms, "
-                  f"p90 {pct(to_start, 0.9):.0f} ms (n={len(to_start)})", flush=True)
-            print(f"spawn -> READY (idle fleet): p50 {statistics.median(to_ready):.0f} ms, "
-                  f"p90 {pct(to_ready, 0.9):.0f} ms; during the mass start: p50 "
-                  f"{statistics.median(mass_ready):.0f} ms", flush=True)
+            print(
+                f"crash -> replacement started: p50 {statistics.median(to_start):.0f} ms, "
+                f"p90 {pct(to_start, 0.9):.0f} ms (n={len(to_start)})",
+                flush=True,
+            )
+            print(
+                f"spawn -> READY (idle fleet): p50 {statistics.median(to_ready):.0f} ms, "
+                f"p90 {pct(to_ready, 0.9):.0f} ms; during the mass start: p50 "
+                f"{statistics.median(mass_ready):.0f} ms",
+                flush=True,
+            )
             await redis.aclose()
 
     def cleanup(self) -> None:
@@ -228,8 +292,11 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=30.0)
     parser.add_argument("--spawn-rate", type=float, default=50.0)
     parser.add_argument("--timeout", type=float, default=150.0)
-    parser.add_argument("--store-guilds", action="store_true",
-                        help="give each store a guild with its bot in it (tenant.guild_id set)")
+    parser.add_argument(
+        "--store-guilds",
+        action="store_true",
+        help="give each store a guild with its bot in it (tenant.guild_id set)",
+    )
     args = parser.parse_args()
     bench = Bench(args)
     try:

@@ -41,17 +41,39 @@ ALPHABET = "0123456789" * 4 + "eE,.+-_ R$\u00a0١٢٣²½\x00x"
 def worst_inputs() -> list[str]:
     edge = inputs.MAX_TEXT
     return [
-        "1e999990", "1e999999999", "-1e999999999", "1E+999999999", "9" * 10_000,
-        "1" + "0" * 9_999, "1." + "0" * 9_998, "0," + "9" * 9_998, "1.000" * 2_000,
-        ",".join(["1"] * 5_000), "R$ " * 3_333, " " * 10_000, "١" * 10_000, "²" * 10_000,
-        "9" * edge, "9" * (edge + 1), " " * (edge - 2) + "10", "1.234.567.890,12",
-        "NaN", "Infinity", "-0", "0" * edge, "1_000_000", "\x00" * 10_000,
-        "1e9" * 3_333, "9" * 4_300, "9" * 4_301,
+        "1e999990",
+        "1e999999999",
+        "-1e999999999",
+        "1E+999999999",
+        "9" * 10_000,
+        "1" + "0" * 9_999,
+        "1." + "0" * 9_998,
+        "0," + "9" * 9_998,
+        "1.000" * 2_000,
+        ",".join(["1"] * 5_000),
+        "R$ " * 3_333,
+        " " * 10_000,
+        "١" * 10_000,
+        "²" * 10_000,
+        "9" * edge,
+        "9" * (edge + 1),
+        " " * (edge - 2) + "10",
+        "1.234.567.890,12",
+        "NaN",
+        "Infinity",
+        "-0",
+        "0" * edge,
+        "1_000_000",
+        "\x00" * 10_000,
+        "1e9" * 3_333,
+        "9" * 4_300,
+        "9" * 4_301,
     ]
 
 
-def time_calls(parser: Callable[[str], int], texts: list[str],
-               repeat: int) -> tuple[list[float], float, int]:
+def time_calls(
+    parser: Callable[[str], int], texts: list[str], repeat: int
+) -> tuple[list[float], float, int]:
     """All call times, the costliest input's median time (scheduler noise removed), refusals."""
     times: list[float] = []
     costliest = 0.0
@@ -73,10 +95,12 @@ def time_calls(parser: Callable[[str], int], texts: list[str],
 def report(name: str, times: list[float], costliest: float, refused: int) -> str:
     ordered = sorted(times)
     p99 = ordered[int(len(ordered) * 0.99) - 1]
-    return (f"{name:<15} {len(times):>7} calls  max {max(times) * 1e6:7.1f} µs  "
-            f"p99 {p99 * 1e6:5.1f} µs  p50 {statistics.median(times) * 1e6:4.1f} µs  "
-            f"costliest input (median) {costliest * 1e6:5.1f} µs  "
-            f"refused {refused / len(times):6.1%}")
+    return (
+        f"{name:<15} {len(times):>7} calls  max {max(times) * 1e6:7.1f} µs  "
+        f"p99 {p99 * 1e6:5.1f} µs  p50 {statistics.median(times) * 1e6:4.1f} µs  "
+        f"costliest input (median) {costliest * 1e6:5.1f} µs  "
+        f"refused {refused / len(times):6.1%}"
+    )
 
 
 def main() -> None:
@@ -91,8 +115,10 @@ def main() -> None:
         for i in range(args.random)
     ]
     worst = worst_inputs()
-    print(f"Python {sys.version.split()[0]}; worst inputs x{args.repeat}, "
-          f"{args.random} random texts x3 (1 in 10 up to 10,000 chars)")
+    print(
+        f"Python {sys.version.split()[0]}; worst inputs x{args.repeat}, "
+        f"{args.random} random texts x3 (1 in 10 up to 10,000 chars)"
+    )
     for label, texts, repeat in (("worst", worst, args.repeat), ("random", randoms, 3)):
         print(f"-- {label}")
         for name, parse in PARSERS.items():

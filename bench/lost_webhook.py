@@ -49,8 +49,10 @@ from sandbox.server import run_sandbox  # noqa: E402
 def summary(name: str, values: list[float], expected: int) -> str:
     if not values:
         return f"{name}: nothing delivered of {expected}"
-    return (f"{name} s: n={len(values)}/{expected} p50={pct(values, 50):.1f} "
-            f"p90={pct(values, 90):.1f} max={max(values):.1f}")
+    return (
+        f"{name} s: n={len(values)}/{expected} p50={pct(values, 50):.1f} "
+        f"p90={pct(values, 90):.1f} max={max(values):.1f}"
+    )
 
 
 async def button_presses(dc, mpc, store, presses: int) -> list[float]:
@@ -106,33 +108,42 @@ async def main(args: argparse.Namespace) -> None:
     await init_db(db_url)
     per_bot = max(1, -(-args.payments // args.bots))
     try:
-        async with run_sandbox("127.0.0.1", 0, mp_port=0) as sb, \
-                DiscordSandbox(sb.discord_base) as dc, \
-                MercadoPagoSandboxClient(sb.mp_api_base) as mpc:
+        async with (
+            run_sandbox("127.0.0.1", 0, mp_port=0) as sb,
+            DiscordSandbox(sb.discord_base) as dc,
+            MercadoPagoSandboxClient(sb.mp_api_base) as mpc,
+        ):
             env = dict(STOREFRONT_ENV, MERCADOPAGO_API_BASE=sb.mp_api_base, LOG_LEVEL="WARNING")
             fleet = Fleet(work, db_url, redis_url, sb.discord_api_base, extra_env=env)
             svc = payment_services(sb, redis_url)
             try:
                 stores = await make_stores(fleet, dc, args.bots, per_bot)
-                button_store = await make_store(fleet, dc, stock={"1 mês": [
-                    f"PRESS-{i}" for i in range(args.presses)]}, name="Botao")
+                button_store = await make_store(
+                    fleet,
+                    dc,
+                    stock={"1 mês": [f"PRESS-{i}" for i in range(args.presses)]},
+                    name="Botao",
+                )
                 fleet.start()
                 from fleet.states import InstanceState
+
                 for _, _, _, inst, _ in stores:
                     await fleet.wait_state(inst.id, InstanceState.ONLINE, timeout=60)
                 await asyncio.sleep(1.0)
                 print(f"bots={args.bots} cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}")
                 if args.presses:
-                    await fleet.wait_state(button_store.instance_id, InstanceState.ONLINE,
-                                           timeout=60)
+                    await fleet.wait_state(
+                        button_store.instance_id, InstanceState.ONLINE, timeout=60
+                    )
                     await dc.wait_commands(button_store.bot, ["painel", "comprar"], timeout=20)
                     presses = await button_presses(dc, mpc, button_store, args.presses)
                     print(summary("button: press -> DM", presses, args.presses))
-                orders = (await make_orders(svc, dc, stores, per_bot))[:args.payments]
+                orders = (await make_orders(svc, dc, stores, per_bot))[: args.payments]
                 dm_at = hook_dm_times(sb.discord_state)
                 stop = asyncio.Event()
-                reconciler = asyncio.create_task(with_poller(
-                    run_forever(svc, 30.0, stop), svc, 120, stop))
+                reconciler = asyncio.create_task(
+                    with_poller(run_forever(svc, 30.0, stop), svc, 120, stop)
+                )
                 approved, back = await lost_webhooks(mpc, orders, args.outage)
                 deadline = time.monotonic() + 60
                 while len(dm_at) < len(orders) and time.monotonic() < deadline:  # noqa: ASYNC110
@@ -141,8 +152,10 @@ async def main(args: argparse.Namespace) -> None:
                 await reconciler
                 after_approval = [dm_at[b] - approved[b] for b in approved if b in dm_at]
                 after_back = [max(0.0, dm_at[b] - back) for b in approved if b in dm_at]
-                print(f"portal down {args.outage:.0f}s, {len(orders)} approvals, no webhook; "
-                      f"load={os.getloadavg()[0]:.1f}")
+                print(
+                    f"portal down {args.outage:.0f}s, {len(orders)} approvals, no webhook; "
+                    f"load={os.getloadavg()[0]:.1f}"
+                )
                 print(summary("poll: approval -> DM", after_approval, len(orders)))
                 print(summary("poll: portal back -> DM", after_back, len(orders)))
             finally:

@@ -39,7 +39,7 @@ from storefront_delivery import (  # noqa: E402
 from core.db import close_db, init_db  # noqa: E402
 from ops.fleet_harness import STOREFRONT_ENV, Fleet, payment_services  # noqa: E402
 from ops.migrations import apply  # noqa: E402
-from ops.procs import free_port, wait_port  # noqa: E402
+from ops.process_tools import free_port, wait_port  # noqa: E402
 from sandbox.discord.client import DiscordSandbox  # noqa: E402
 from sandbox.mercadopago.client import MercadoPagoSandboxClient  # noqa: E402
 from sandbox.server import run_sandbox  # noqa: E402
@@ -52,9 +52,21 @@ class Redis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--port", str(self.port),
-             "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-             "--dir", str(self.dir)], stdout=subprocess.DEVNULL)
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         wait_port(self.port, timeout=10)
 
     def kill(self) -> None:
@@ -100,9 +112,11 @@ async def main(args: argparse.Namespace) -> None:
     await init_db(db_url)
     per_bot = max(1, int(args.rate * args.seconds / args.bots))
     try:
-        async with run_sandbox("127.0.0.1", 0, mp_port=0) as sb, \
-                DiscordSandbox(sb.discord_base) as dc, \
-                MercadoPagoSandboxClient(sb.mp_api_base) as mpc:
+        async with (
+            run_sandbox("127.0.0.1", 0, mp_port=0) as sb,
+            DiscordSandbox(sb.discord_base) as dc,
+            MercadoPagoSandboxClient(sb.mp_api_base) as mpc,
+        ):
             env = dict(STOREFRONT_ENV, MERCADOPAGO_API_BASE=sb.mp_api_base, LOG_LEVEL="WARNING")
             fleet = Fleet(work, db_url, redis_url, sb.discord_api_base, extra_env=env)
             svc = payment_services(sb, redis_url)
@@ -118,8 +132,7 @@ async def main(args: argparse.Namespace) -> None:
                 await asyncio.sleep(1.0)  # consumers subscribed after READY
                 dm_at = hook_dm_times(sb.discord_state)
                 approved: dict[str, float] = {}
-                load = asyncio.create_task(approve_at_rate(mpc, svc, orders, args.rate,
-                                                           approved))
+                load = asyncio.create_task(approve_at_rate(mpc, svc, orders, args.rate, approved))
                 await asyncio.sleep(args.seconds / 2)
                 killed_at = time.monotonic()
                 redis.kill()
@@ -135,16 +148,23 @@ async def main(args: argparse.Namespace) -> None:
                 hit = [v for b, v in lat.items() if killed_at <= approved[b] <= back_at + 2]
                 delivered = await Order.filter(status="delivered").count()
                 paid = len(approved)
-                print(f"bots={args.bots} rate={args.rate}/s seconds={args.seconds} "
-                      f"redis down {back_at - killed_at:.1f}s (SIGKILL, AOF restart) "
-                      f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}")
-                print(f"orders paid={paid} delivered={delivered} DMs={len(lat)} "
-                      f"lost={paid - len(lat)}")
+                print(
+                    f"bots={args.bots} rate={args.rate}/s seconds={args.seconds} "
+                    f"redis down {back_at - killed_at:.1f}s (SIGKILL, AOF restart) "
+                    f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}"
+                )
+                print(
+                    f"orders paid={paid} delivered={delivered} DMs={len(lat)} "
+                    f"lost={paid - len(lat)}"
+                )
                 ms = sorted(v * 1000 for v in lat.values())
-                print(f"payment->DM ms: p50={pct(ms, 50):.0f} p99={pct(ms, 99):.0f} "
-                      f"max={max(ms):.0f}")
-                print(f"paid during the outage: {len(hit)} orders, max payment->DM "
-                      f"{max(hit, default=0) * 1000:.0f} ms")
+                print(
+                    f"payment->DM ms: p50={pct(ms, 50):.0f} p99={pct(ms, 99):.0f} max={max(ms):.0f}"
+                )
+                print(
+                    f"paid during the outage: {len(hit)} orders, max payment->DM "
+                    f"{max(hit, default=0) * 1000:.0f} ms"
+                )
                 now = {}
                 for iid in pids:
                     for _ in range(3):

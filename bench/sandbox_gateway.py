@@ -36,8 +36,11 @@ def memory_kb(pid: int) -> dict[str, int]:
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
         key, value = line.split(":", 1)
         fields[key] = int(value.split()[0])
-    return {"rss": fields["Rss"], "pss": fields["Pss"],
-            "uss": fields["Private_Clean"] + fields["Private_Dirty"]}
+    return {
+        "rss": fields["Rss"],
+        "pss": fields["Pss"],
+        "uss": fields["Private_Clean"] + fields["Private_Dirty"],
+    }
 
 
 # ---- worker side (a separate process holding some of the connections) -------------------
@@ -62,10 +65,16 @@ class Holder:
 
                 hello = await recv()
                 interval = hello["d"]["heartbeat_interval"] / 1000
-                await ws.send_json({"op": 2, "d": {"token": self.token, "intents": 513,
-                                                   "properties": {"os": "linux",
-                                                                  "browser": "bench",
-                                                                  "device": "bench"}}})
+                await ws.send_json(
+                    {
+                        "op": 2,
+                        "d": {
+                            "token": self.token,
+                            "intents": 513,
+                            "properties": {"os": "linux", "browser": "bench", "device": "bench"},
+                        },
+                    }
+                )
                 while (await recv()).get("t") != "READY":
                     pass
                 self.ready.set()
@@ -116,9 +125,15 @@ async def create_tenants(base: str, n: int) -> list[str]:
         async def one(i: int) -> str:
             async with sem:
                 bot = (await http.post("/_sandbox/bots", json={"name": f"bot{i}"})).json()
-                await http.post("/_sandbox/guilds", json={
-                    "name": f"tenant{i}", "bots": [bot["application_id"]],
-                    "channels": [{"name": "loja"}], "roles": [{"name": "VIP"}]})
+                await http.post(
+                    "/_sandbox/guilds",
+                    json={
+                        "name": f"tenant{i}",
+                        "bots": [bot["application_id"]],
+                        "channels": [{"name": "loja"}],
+                        "roles": [{"name": "VIP"}],
+                    },
+                )
                 return bot["token"]
 
         return list(await asyncio.gather(*(one(i) for i in range(n))))
@@ -145,11 +160,20 @@ async def run(args: argparse.Namespace) -> None:
             url += "&compress=zlib-stream"
         procs = []
         for i in range(args.workers):
-            chunk = tokens[i::args.workers]
-            procs.append(await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--worker", url, str(args.hold),
-                "0" if args.no_zlib else "1", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                limit=64 * 1024 * 1024))
+            chunk = tokens[i :: args.workers]
+            procs.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    url,
+                    str(args.hold),
+                    "0" if args.no_zlib else "1",
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    limit=64 * 1024 * 1024,
+                )
+            )
             procs[-1].stdin.write(("\n".join(chunk) + "\n").encode())
             await procs[-1].stdin.drain()
             procs[-1].stdin.close()
@@ -171,17 +195,25 @@ async def run(args: argparse.Namespace) -> None:
 def report(args, connected, server_conns, idle, populated, held, lat, fails) -> None:
     mb = 1024
     print("--- sandbox gateway bench ---")
-    print(f"encoding: json{'' if args.no_zlib else ' + zlib-stream'}; "
-          f"heartbeat every {args.heartbeat_ms} ms; hold {args.hold:.0f} s; "
-          f"{args.workers} client processes")
+    print(
+        f"encoding: json{'' if args.no_zlib else ' + zlib-stream'}; "
+        f"heartbeat every {args.heartbeat_ms} ms; hold {args.hold:.0f} s; "
+        f"{args.workers} client processes"
+    )
     print(f"connections held: {connected}/{args.connections} (sandbox counts {server_conns})")
     print(f"sandbox memory idle:      RSS {idle['rss'] / mb:.1f} MB, USS {idle['uss'] / mb:.1f} MB")
-    print(f"  with {args.connections} bots+guilds: RSS {populated['rss'] / mb:.1f} MB, "
-          f"USS {populated['uss'] / mb:.1f} MB")
-    print(f"  holding sessions:       RSS {held['rss'] / mb:.1f} MB, USS {held['uss'] / mb:.1f} MB"
-          f" (~{(held['uss'] - populated['uss']) / max(connected, 1):.0f} kB/connection)")
-    print(f"heartbeat ACK latency: n={len(lat)} p50={pct(lat, 50):.2f} ms "
-          f"p99={pct(lat, 99):.2f} ms max={max(lat, default=0) * 1000:.2f} ms")
+    print(
+        f"  with {args.connections} bots+guilds: RSS {populated['rss'] / mb:.1f} MB, "
+        f"USS {populated['uss'] / mb:.1f} MB"
+    )
+    print(
+        f"  holding sessions:       RSS {held['rss'] / mb:.1f} MB, USS {held['uss'] / mb:.1f} MB"
+        f" (~{(held['uss'] - populated['uss']) / max(connected, 1):.0f} kB/connection)"
+    )
+    print(
+        f"heartbeat ACK latency: n={len(lat)} p50={pct(lat, 50):.2f} ms "
+        f"p99={pct(lat, 99):.2f} ms max={max(lat, default=0) * 1000:.2f} ms"
+    )
     if fails:
         print(f"failures (first): {fails[:3]}")
 

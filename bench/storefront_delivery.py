@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from core.db import close_db, init_db  # noqa: E402
 from ops.fleet_harness import STOREFRONT_ENV, Fleet, payment_services  # noqa: E402
 from ops.migrations import apply  # noqa: E402
-from ops.procs import free_port  # noqa: E402
+from ops.process_tools import free_port  # noqa: E402
 from sandbox.discord.client import DiscordSandbox  # noqa: E402
 from sandbox.mercadopago.client import MercadoPagoSandboxClient  # noqa: E402
 from sandbox.server import run_sandbox  # noqa: E402
@@ -38,9 +38,22 @@ from sandbox.server import run_sandbox  # noqa: E402
 
 def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port),
-                             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(workdir)], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     time.sleep(0.3)
     return proc, f"redis://127.0.0.1:{port}/0"
 
@@ -56,14 +69,21 @@ async def make_stores(fleet: Fleet, dc: DiscordSandbox, bots: int, per_bot: int)
         guild = await dc.create_guild(f"S{n}", channels=["loja"], bots=[bot])
         owner = await Account.create(discord_id=uuid.uuid4().hex[:18], username=f"s{n}")
         tenant = await Tenant.create(owner=owner, name=f"Loja{n}", guild_id=guild.id)
-        inst = await BotInstance.create(tenant=tenant, name=f"Loja{n}",
-                                        token_enc=fleet.vault.encrypt(bot.token))
+        inst = await BotInstance.create(
+            tenant=tenant, name=f"Loja{n}", token_enc=fleet.vault.encrypt(bot.token)
+        )
         product = await Product.create(tenant=tenant, name="Key")
-        variation = await Variation.create(tenant=tenant, product=product, name="v",
-                                           price_cents=1990)
-        await add_stock(fleet.vault, tenant.id, variation.id,
-                        "\n".join(f"KEY-{n}-{i}" for i in range(per_bot)), "bench",
-                        hash_key=fleet.stock_hash_key)
+        variation = await Variation.create(
+            tenant=tenant, product=product, name="v", price_cents=1990
+        )
+        await add_stock(
+            fleet.vault,
+            tenant.id,
+            variation.id,
+            "\n".join(f"KEY-{n}-{i}" for i in range(per_bot)),
+            "bench",
+            hash_key=fleet.stock_hash_key,
+        )
         stores.append((bot, guild, tenant, inst, variation))
     return stores
 
@@ -76,9 +96,19 @@ async def make_orders(svc, dc, stores, per_bot: int) -> list[tuple[int, str, str
     for i in range(per_bot):
         for bot, guild, tenant, inst, variation in stores:
             buyer = await dc.buyer(f"b{i}", guilds=[guild])
-            order, _ = await checkout(svc, CheckoutRequest(
-                tenant.id, inst.id, variation.id, 1, buyer.id, key=uuid.uuid4().hex,
-                guild_id=guild.id, channel_id=guild.channel("loja")))
+            order, _ = await checkout(
+                svc,
+                CheckoutRequest(
+                    tenant.id,
+                    inst.id,
+                    variation.id,
+                    1,
+                    buyer.id,
+                    key=uuid.uuid4().hex,
+                    guild_id=guild.id,
+                    channel_id=guild.channel("loja"),
+                ),
+            )
             out.append((order.id, buyer.id, bot.user_id))
     return out
 
@@ -151,9 +181,11 @@ async def main(args: argparse.Namespace) -> None:
     await init_db(db_url)
     per_bot = max(1, int(args.rate * args.seconds / args.bots))
     try:
-        async with run_sandbox("127.0.0.1", 0, mp_port=0) as sb, \
-                DiscordSandbox(sb.discord_base) as dc, \
-                MercadoPagoSandboxClient(sb.mp_api_base) as mpc:
+        async with (
+            run_sandbox("127.0.0.1", 0, mp_port=0) as sb,
+            DiscordSandbox(sb.discord_base) as dc,
+            MercadoPagoSandboxClient(sb.mp_api_base) as mpc,
+        ):
             env = dict(STOREFRONT_ENV, MERCADOPAGO_API_BASE=sb.mp_api_base, LOG_LEVEL="WARNING")
             fleet = Fleet(work, db_url, redis_url, sb.discord_api_base, extra_env=env)
             svc = payment_services(sb, redis_url)
@@ -162,6 +194,7 @@ async def main(args: argparse.Namespace) -> None:
                 orders = await make_orders(svc, dc, stores, per_bot)
                 fleet.start()
                 from fleet.states import InstanceState
+
                 for _, _, _, inst, _ in stores:
                     await fleet.wait_state(inst.id, InstanceState.ONLINE, timeout=60)
                 await asyncio.sleep(1.0)  # consumers subscribed after READY
@@ -173,12 +206,16 @@ async def main(args: argparse.Namespace) -> None:
                     await asyncio.sleep(0.05)
                 wall = time.monotonic() - t0
                 lat = [(dm_at[b] - approved[b]) * 1000 for b in approved if b in dm_at]
-                print(f"bots={args.bots} rate={args.rate}/s approvals={len(orders)} "
-                      f"delivered={len(lat)} wall={wall:.1f}s cpus={os.cpu_count()} "
-                      f"load={os.getloadavg()[0]:.1f}")
-                print(f"approved->DM ms: p50={pct(lat, 50):.0f} p90={pct(lat, 90):.0f} "
-                      f"p99={pct(lat, 99):.0f} max={max(lat):.0f} "
-                      f"mean={statistics.mean(lat):.0f}")
+                print(
+                    f"bots={args.bots} rate={args.rate}/s approvals={len(orders)} "
+                    f"delivered={len(lat)} wall={wall:.1f}s cpus={os.cpu_count()} "
+                    f"load={os.getloadavg()[0]:.1f}"
+                )
+                print(
+                    f"approved->DM ms: p50={pct(lat, 50):.0f} p90={pct(lat, 90):.0f} "
+                    f"p99={pct(lat, 99):.0f} max={max(lat):.0f} "
+                    f"mean={statistics.mean(lat):.0f}"
+                )
             finally:
                 await fleet.cleanup()
                 await svc.gateway.aclose()
@@ -201,7 +238,11 @@ if __name__ == "__main__":
     parser.add_argument("--bots", type=int, default=20)
     parser.add_argument("--rate", type=float, default=20.0, help="approvals per second")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--postgres", metavar="ADMIN_URL", default="",
-                        help="run on a new PostgreSQL database created through this URL "
-                             "(e.g. postgres://postgres@127.0.0.1:5432/postgres)")
+    parser.add_argument(
+        "--postgres",
+        metavar="ADMIN_URL",
+        default="",
+        help="run on a new PostgreSQL database created through this URL "
+        "(e.g. postgres://postgres@127.0.0.1:5432/postgres)",
+    )
     asyncio.run(main(parser.parse_args()))

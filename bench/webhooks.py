@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ops.procs import free_port, wait_port  # noqa: E402
+from ops.process_tools import free_port, wait_port  # noqa: E402
 from shop.payments.signature import sign  # noqa: E402
 
 SECRET = "bench-webhook-secret-0123456789"
@@ -61,8 +61,7 @@ def serve(port: int) -> None:
 
 
 # ---- the load generator: raw HTTP/1.1 keep-alive, so the client costs little ---------------
-async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-               request: bytes) -> int:
+async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
@@ -75,22 +74,33 @@ async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
 
 
 def _request(port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}",
-             "Content-Type: application/json", f"Content-Length: {len(body)}",
-             *(f"{k}: {v}" for k, v in headers.items())]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 def webhook_request(port: int, payment_id: str, notification_id: int) -> bytes:
     rid = str(uuid.uuid4())
     ts = str(int(time.time() * 1000))
-    body = json.dumps({"action": "payment.updated", "api_version": "v1",
-                       "data": {"id": payment_id}, "id": notification_id,
-                       "live_mode": False, "type": "payment", "user_id": 1}).encode()
+    body = json.dumps(
+        {
+            "action": "payment.updated",
+            "api_version": "v1",
+            "data": {"id": payment_id},
+            "id": notification_id,
+            "live_mode": False,
+            "type": "payment",
+            "user_id": 1,
+        }
+    ).encode()
     signature = f"ts={ts},v1={sign(SECRET, payment_id, rid, ts)}"
     headers = {"x-request-id": rid, "x-signature": signature}
-    return _request(port, f"/webhooks/mercadopago?data.id={payment_id}&type=payment", body,
-                    headers)
+    return _request(port, f"/webhooks/mercadopago?data.id={payment_id}&type=payment", body, headers)
 
 
 async def phase(port: int, requests: list[bytes], concurrency: int) -> tuple[float, dict]:
@@ -129,17 +139,24 @@ async def make_payments(env: dict[str, str], count: int) -> list[str]:
     tenant = await Tenant.create(owner=owner, name="Bench")
     inst = await BotInstance.create(tenant=tenant, token_enc="x")
     product = await Product.create(tenant=tenant, name="Key")
-    variation = await Variation.create(tenant=tenant, product=product, name="v",
-                                       price_cents=1990)
-    gateway = MercadoPagoGateway(env["MERCADOPAGO_API_BASE"], "TEST-bench",
-                                 "http://127.0.0.1:9/unused")
+    variation = await Variation.create(tenant=tenant, product=product, name="v", price_cents=1990)
+    gateway = MercadoPagoGateway(
+        env["MERCADOPAGO_API_BASE"], "TEST-bench", "http://127.0.0.1:9/unused"
+    )
     svc = PaymentServices(gateway, None, 500, 7)
 
     async def one(i: int) -> str:
-        order = await Order.create(tenant=tenant, instance=inst, product=product,
-                                   variation=variation, interaction_id=str(i),
-                                   buyer_discord_id="2", quantity=1, unit_price_cents=1990,
-                                   total_cents=1990)
+        order = await Order.create(
+            tenant=tenant,
+            instance=inst,
+            product=product,
+            variation=variation,
+            interaction_id=str(i),
+            buyer_discord_id="2",
+            quantity=1,
+            unit_price_cents=1990,
+            total_cents=1990,
+        )
         return str((await create_pix_payment(svc, order.id, "bench")).provider_payment_id)
 
     ids = []
@@ -187,8 +204,9 @@ def start(cmd: list[str], env: dict[str, str], port: int, log: Path) -> subproce
     return proc
 
 
-async def bench(args: argparse.Namespace, env: dict[str, str], port: int,
-                payment_ids: list[str]) -> None:
+async def bench(
+    args: argparse.Namespace, env: dict[str, str], port: int, payment_ids: list[str]
+) -> None:
     payment_id, distinct = payment_ids[0], payment_ids[1:]
     noop = [_request(port, "/webhooks/noop", b'{"id": 1}', {}) for _ in range(args.requests)]
     await phase(port, noop[:200], args.concurrency)  # warm-up
@@ -210,17 +228,27 @@ async def bench(args: argparse.Namespace, env: dict[str, str], port: int,
     await wait_processed(env["DATABASE_URL"])
     reconciled_rate = len(hooks) / (time.perf_counter() - started)
     noop_rate, hook_rate = max(rates["noop"]), max(rates["webhook"])
-    print(f"requests per phase: {args.requests}, concurrency: {args.concurrency}, "
-          f"rounds: {args.rounds}, cpus: {os.cpu_count()}")
-    print(f"no-op endpoint      : {noop_rate:8.0f} req/s  (rounds: "
-          f"{', '.join(f'{r:.0f}' for r in rates['noop'])})")
-    print(f"verified webhooks   : {hook_rate:8.0f} req/s  (rounds: "
-          f"{', '.join(f'{r:.0f}' for r in rates['webhook'])})")
+    print(
+        f"requests per phase: {args.requests}, concurrency: {args.concurrency}, "
+        f"rounds: {args.rounds}, cpus: {os.cpu_count()}"
+    )
+    print(
+        f"no-op endpoint      : {noop_rate:8.0f} req/s  (rounds: "
+        f"{', '.join(f'{r:.0f}' for r in rates['noop'])})"
+    )
+    print(
+        f"verified webhooks   : {hook_rate:8.0f} req/s  (rounds: "
+        f"{', '.join(f'{r:.0f}' for r in rates['webhook'])})"
+    )
     print(f"ratio               : {hook_rate / noop_rate:8.1%}  (target >= 50 %)")
-    print(f"distinct payments   : {distinct_rate:8.0f} req/s  ({len(distinct)} webhooks, one "
-          f"per payment; ratio {distinct_rate / noop_rate:.1%})")
-    print(f"  ... reconciled    : {reconciled_rate:8.0f} payments/s (GET from the stand-in + "
-          f"state check, 4 workers; until no event is left `accepted`)")
+    print(
+        f"distinct payments   : {distinct_rate:8.0f} req/s  ({len(distinct)} webhooks, one "
+        f"per payment; ratio {distinct_rate / noop_rate:.1%})"
+    )
+    print(
+        f"  ... reconciled    : {reconciled_rate:8.0f} payments/s (GET from the stand-in + "
+        f"state check, 4 workers; until no event is left `accepted`)"
+    )
     print(f"webhook_events      : {await outcomes(env['DATABASE_URL'], show_errors=True)}")
 
 
@@ -229,10 +257,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--distinct", type=int, default=300,
-                        help="payments for the one-webhook-per-payment phase")
-    parser.add_argument("--database-url", default=None,
-                        help="default: a fresh SQLite file in a temp dir")
+    parser.add_argument(
+        "--distinct", type=int, default=300, help="payments for the one-webhook-per-payment phase"
+    )
+    parser.add_argument(
+        "--database-url", default=None, help="default: a fresh SQLite file in a temp dir"
+    )
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
@@ -242,24 +272,65 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     try:
         redis_port, mp_port, portal_port = free_port(), free_port(), free_port()
-        procs.append(start([shutil.which("redis-server") or "redis-server", "--port",
-                            str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                            "--appendonly", "no", "--dir", str(tmp)], os.environ.copy(),
-                           redis_port, tmp / "redis.stderr"))
-        procs.append(start([sys.executable, "-m", "sandbox.mercadopago", "--port",
-                            str(mp_port), "--webhook-secret", SECRET], os.environ.copy(),
-                           mp_port, tmp / "mercadopago.stderr"))
-        env = {**os.environ, "DATA_DIR": str(tmp / "data"), "LOG_DIR": str(tmp / "logs"),
-               "DATABASE_URL": args.database_url or f"sqlite://{tmp / 'bench.sqlite3'}",
-               "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-               "MERCADOPAGO_API_BASE": f"http://127.0.0.1:{mp_port}",
-               "MERCADOPAGO_ACCESS_TOKEN": "TEST-bench", "MERCADOPAGO_WEBHOOK_SECRET": SECRET,
-               "PUBLIC_BASE_URL": f"http://127.0.0.1:{portal_port}",
-               "PORTAL_PORT": str(portal_port), "LOG_LEVEL": "WARNING",
-               "VITRINE_ENV": "development"}
+        procs.append(
+            start(
+                [
+                    shutil.which("redis-server") or "redis-server",
+                    "--port",
+                    str(redis_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(tmp),
+                ],
+                os.environ.copy(),
+                redis_port,
+                tmp / "redis.stderr",
+            )
+        )
+        procs.append(
+            start(
+                [
+                    sys.executable,
+                    "-m",
+                    "sandbox.mercadopago",
+                    "--port",
+                    str(mp_port),
+                    "--webhook-secret",
+                    SECRET,
+                ],
+                os.environ.copy(),
+                mp_port,
+                tmp / "mercadopago.stderr",
+            )
+        )
+        env = {
+            **os.environ,
+            "DATA_DIR": str(tmp / "data"),
+            "LOG_DIR": str(tmp / "logs"),
+            "DATABASE_URL": args.database_url or f"sqlite://{tmp / 'bench.sqlite3'}",
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "MERCADOPAGO_API_BASE": f"http://127.0.0.1:{mp_port}",
+            "MERCADOPAGO_ACCESS_TOKEN": "TEST-bench",
+            "MERCADOPAGO_WEBHOOK_SECRET": SECRET,
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{portal_port}",
+            "PORTAL_PORT": str(portal_port),
+            "LOG_LEVEL": "WARNING",
+            "VITRINE_ENV": "development",
+        }
         payment_ids = asyncio.run(make_payments(env, 1 + args.distinct))
-        procs.append(start([sys.executable, __file__, "--serve", str(portal_port)], env,
-                           portal_port, tmp / "portal.stderr"))
+        procs.append(
+            start(
+                [sys.executable, __file__, "--serve", str(portal_port)],
+                env,
+                portal_port,
+                tmp / "portal.stderr",
+            )
+        )
         asyncio.run(bench(args, env, portal_port, payment_ids))
     finally:
         for proc in reversed(procs):

@@ -82,8 +82,12 @@ def object_spans() -> tuple[list[int], list[tuple[int, int, object]]]:
     return [s[0] for s in spans], spans
 
 
-def classify(worker: int, sibling: int, copied: list[int],
-             spans: tuple[list[int], list[tuple[int, int, object]]]) -> collections.Counter:
+def classify(
+    worker: int,
+    sibling: int,
+    copied: list[int],
+    spans: tuple[list[int], list[tuple[int, int, object]]],
+) -> collections.Counter:
     starts, table = spans
     why: collections.Counter[str] = collections.Counter()
     with open(f"/proc/{worker}/mem", "rb") as mine, open(f"/proc/{sibling}/mem", "rb") as ref:
@@ -93,24 +97,36 @@ def classify(worker: int, sibling: int, copied: list[int],
             a, b = mine.read(PAGE), ref.read(PAGE)
             reasons = set()
             for off in range(0, PAGE, 8):
-                if a[off:off + 8] == b[off:off + 8]:
+                if a[off : off + 8] == b[off : off + 8]:
                     continue
                 addr = page + off
                 j = bisect.bisect_right(starts, addr) - 1
                 if j >= 0 and table[j][0] <= addr < table[j][1]:
                     obj = table[j][2]
                     kind = type(obj).__name__
-                    reasons.add("refcount" if addr == table[j][0] else
-                                "code object" if kind == "code" else f"body of {kind}"
-                                if kind in ("type", "function", "dict") else "other object body")
+                    reasons.add(
+                        "refcount"
+                        if addr == table[j][0]
+                        else "code object"
+                        if kind == "code"
+                        else f"body of {kind}"
+                        if kind in ("type", "function", "dict")
+                        else "other object body"
+                    )
                 else:
                     reasons.add("outside objects (allocations in free holes)")
             if not reasons:
                 why["written back unchanged (incref/decref)"] += 1
             else:
-                for label in ("code object", "outside objects (allocations in free holes)",
-                              "refcount", "body of type", "body of function", "body of dict",
-                              "other object body"):
+                for label in (
+                    "code object",
+                    "outside objects (allocations in free holes)",
+                    "refcount",
+                    "body of type",
+                    "body of function",
+                    "body of dict",
+                    "other object body",
+                ):
                     if label in reasons:
                         why[label] += 1
                         break
@@ -132,15 +148,26 @@ def main() -> None:
     import redis as redis_sync
 
     from fleet import keys
-    from ops.procs import free_port
+    from ops.process_tools import free_port
     from sandbox.discord.client import DiscordSandbox
     from sandbox.server import SandboxProcess
 
     bench = fo.Bench(argparse.Namespace(spawn_rate=50.0))
     port = free_port()
     redis_proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     children: list[int] = []
     try:
         with SandboxProcess("--no-mp") as sb:
@@ -176,13 +203,19 @@ def main() -> None:
             copied = sorted(p for p, (f, _) in own.items() if p in ref and ref[p][0] != f)
             fresh = [p for p in own if p not in ref]
             by_map = collections.Counter(own[p][1] for p in copied)
-            print(f"worker USS after {args.wait:.0f} s: {uss_kb / 1024:.1f} MB "
-                  f"(RSS {rss_kb / 1024:.1f} MB)")
-            print(f"zygote pages the worker copied: {len(copied)} "
-                  f"({len(copied) * PAGE / 2**20:.1f} MB): "
-                  + ", ".join(f"{n} {c}" for n, c in by_map.most_common()))
-            print(f"pages only the worker has (new mappings): {len(fresh)} "
-                  f"({len(fresh) * PAGE / 2**20:.1f} MB)")
+            print(
+                f"worker USS after {args.wait:.0f} s: {uss_kb / 1024:.1f} MB "
+                f"(RSS {rss_kb / 1024:.1f} MB)"
+            )
+            print(
+                f"zygote pages the worker copied: {len(copied)} "
+                f"({len(copied) * PAGE / 2**20:.1f} MB): "
+                + ", ".join(f"{n} {c}" for n, c in by_map.most_common())
+            )
+            print(
+                f"pages only the worker has (new mappings): {len(fresh)} "
+                f"({len(fresh) * PAGE / 2**20:.1f} MB)"
+            )
             if spans is not None:
                 why = classify(worker, sibling, copied, spans)
                 print("copied pages by reason (first that applies):")

@@ -26,20 +26,41 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str)) if value is not None else None
 
 
-async def record(actor: str, action: str, target_type: str, target_id: object,
-                 tenant_id: int | None = None, before: Any = None, after: Any = None,
-                 using_db: Any = None) -> AuditLog:
+async def record(
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: object,
+    tenant_id: int | None = None,
+    before: Any = None,
+    after: Any = None,
+    using_db: Any = None,
+) -> AuditLog:
     """Write one audit entry (pass `using_db` to join the caller's transaction)."""
     entry = await AuditLog.create(
-        actor=actor, action=action, target_type=target_type, target_id=str(target_id),
-        tenant_id=tenant_id, before=_jsonable(before), after=_jsonable(after), using_db=using_db,
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        tenant_id=tenant_id,
+        before=_jsonable(before),
+        after=_jsonable(after),
+        using_db=using_db,
     )
-    line = json.dumps({
-        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "id": entry.id,
-        "actor": actor, "action": action, "target_type": target_type,
-        "target_id": str(target_id), "tenant_id": tenant_id,
-        "before": _jsonable(before), "after": _jsonable(after),
-    }, ensure_ascii=False)
+    line = json.dumps(
+        {
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "id": entry.id,
+            "actor": actor,
+            "action": action,
+            "target_type": target_type,
+            "target_id": str(target_id),
+            "tenant_id": tenant_id,
+            "before": _jsonable(before),
+            "after": _jsonable(after),
+        },
+        ensure_ascii=False,
+    )
     try:
         await asyncio.to_thread(_append, _audit_file(), redact(line) + "\n")
     except OSError:  # the DB row is the record of truth; a full disk must not block it

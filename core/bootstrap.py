@@ -23,9 +23,12 @@ def start_service(service: str, stderr: bool = True) -> Settings:
     """Settings + JSON logging for a long-lived service; registers secrets for redaction."""
     settings = load_settings_or_exit()
     register_secret(
-        settings.portal_session_secret, settings.mercadopago_access_token,
-        settings.mercadopago_webhook_secret, settings.discord_client_secret,
-        *settings.admin_api_tokens, *settings.token_encryption_keys,
+        settings.portal_session_secret,
+        settings.mercadopago_access_token,
+        settings.mercadopago_webhook_secret,
+        settings.discord_client_secret,
+        *settings.admin_api_tokens,
+        *settings.token_encryption_keys,
     )
     setup_logging(service, settings.log_dir, settings.log_level, stderr=stderr)
     return settings

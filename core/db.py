@@ -22,7 +22,7 @@ def _with_sqlite_defaults(url: str) -> str:
     """Wait for a locked database instead of failing at once; create the directory."""
     if not url.startswith("sqlite://") or url == "sqlite://:memory:":
         return url
-    path = url[len("sqlite://"):].split("?", 1)[0]
+    path = url[len("sqlite://") :].split("?", 1)[0]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     if "busy_timeout" not in url:
         url += ("&" if "?" in url else "?") + "busy_timeout=10000"
@@ -48,7 +48,7 @@ def database_url_from_env() -> str:
     """DATABASE_URL as `core.settings` computes it, without needing the secrets."""
     url = os.environ.get("DATABASE_URL", "").strip()
     if url:
-        return "postgres" + url[len("postgresql"):] if url.startswith("postgresql") else url
+        return "postgres" + url[len("postgresql") :] if url.startswith("postgresql") else url
     data_dir = os.environ.get("DATA_DIR", "data").strip() or "data"
     return f"sqlite://{Path(data_dir) / 'vitrine.sqlite3'}"
 
@@ -65,8 +65,9 @@ def __getattr__(name: str) -> Any:
 _prepared_url: str | None = None
 
 
-def prepare_models(database_url: str,
-                   probe: bool | Callable[[], Awaitable[object]] = False) -> None:
+def prepare_models(
+    database_url: str, probe: bool | Callable[[], Awaitable[object]] = False
+) -> None:
     """Build tortoise's model registry (metadata, relations, base queries) in a process that
     forks children afterwards (the worker zygote): each child's first `init_db` then only
     opens its own connection instead of rebuilding ~1 MB of metadata in copy-on-write memory.

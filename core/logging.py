@@ -59,9 +59,14 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(data, ensure_ascii=False, default=str))
 
 
-def setup_logging(service: str, log_dir: Path, level: str = "INFO",
-                  stderr: bool = True, filename: str | None = None,
-                  quiet: Iterable[str] = ("tortoise", "aiosqlite", "asyncio", "hpack")) -> None:
+def setup_logging(
+    service: str,
+    log_dir: Path,
+    level: str = "INFO",
+    stderr: bool = True,
+    filename: str | None = None,
+    quiet: Iterable[str] = ("tortoise", "aiosqlite", "asyncio", "hpack"),
+) -> None:
     """Route the root logger to `log_dir/<service>.log` (rotated) and optionally stderr."""
     log_dir.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
@@ -70,7 +75,9 @@ def setup_logging(service: str, log_dir: Path, level: str = "INFO",
         handler.close()
     formatter = JsonFormatter(service)
     file_handler = logging.handlers.RotatingFileHandler(
-        log_dir / (filename or f"{service}.log"), maxBytes=10 * 1024 * 1024, backupCount=5,
+        log_dir / (filename or f"{service}.log"),
+        maxBytes=10 * 1024 * 1024,
+        backupCount=5,
         encoding="utf-8",
     )
     file_handler.setFormatter(formatter)

@@ -144,11 +144,12 @@ def _database_url(env: _Env, data_dir: Path) -> str:
     scheme = urlparse(raw).scheme
     if scheme not in ("sqlite", "postgres", "postgresql", "asyncpg"):
         raise ConfigError(
-            "DATABASE_URL", f"unsupported scheme {scheme!r}",
+            "DATABASE_URL",
+            f"unsupported scheme {scheme!r}",
             "postgres://vitrine:secret@db:5432/vitrine or sqlite://data/vitrine.sqlite3",
         )
     if scheme == "postgresql":
-        raw = "postgres" + raw[len("postgresql"):]
+        raw = "postgres" + raw[len("postgresql") :]
     return raw
 
 
@@ -163,8 +164,11 @@ def _trusted_proxies(env: _Env) -> tuple[ProxyNetwork, ...]:
         try:
             networks.append(ipaddress.ip_network(item.strip(), strict=False))
         except ValueError:
-            raise ConfigError("TRUSTED_PROXIES", f"{item.strip()!r} is not an IP address or "
-                              "network", "127.0.0.1,10.0.0.0/8") from None
+            raise ConfigError(
+                "TRUSTED_PROXIES",
+                f"{item.strip()!r} is not an IP address or network",
+                "127.0.0.1,10.0.0.0/8",
+            ) from None
     return tuple(networks)
 
 
@@ -200,7 +204,8 @@ def _tokens(env: _Env) -> tuple[str, ...]:
     short = [t for t in tokens if len(t) < _SECRET_MIN]
     if short:
         raise ConfigError(
-            "ADMIN_API_TOKEN", f"every token needs at least {_SECRET_MIN} characters",
+            "ADMIN_API_TOKEN",
+            f"every token needs at least {_SECRET_MIN} characters",
             "<long random token>[,<previous token>]",
         )
     return tokens
@@ -218,8 +223,9 @@ def load_settings(
 
     environment = (env.get("VITRINE_ENV", "development") or "").lower()
     if environment not in ENVIRONMENTS:
-        raise ConfigError("VITRINE_ENV", f"{environment!r} is not one of {ENVIRONMENTS}",
-                          "production")
+        raise ConfigError(
+            "VITRINE_ENV", f"{environment!r} is not one of {ENVIRONMENTS}", "production"
+        )
     data_dir = Path(env.get("DATA_DIR", "data") or "data")
     log_dir = Path(env.get("LOG_DIR", "logs") or "logs")
     if environment == "development":
@@ -244,8 +250,13 @@ def load_settings(
         data_dir=data_dir,
         log_dir=log_dir,
         database_url=_database_url(env, data_dir),
-        redis_url=_url(env, "REDIS_URL", EMBEDDED_REDIS_URL, ("redis", "rediss", "unix"),
-                       "redis://127.0.0.1:6379/0"),
+        redis_url=_url(
+            env,
+            "REDIS_URL",
+            EMBEDDED_REDIS_URL,
+            ("redis", "rediss", "unix"),
+            "redis://127.0.0.1:6379/0",
+        ),
         portal_port=_int(env, "PORTAL_PORT", 3100, 1, 65535, "3100"),
         admin_port=_int(env, "ADMIN_PORT", 3000, 1, 65535, "3000"),
         admin_bind=admin_bind,
@@ -255,32 +266,53 @@ def load_settings(
         token_encryption_keys=_fernet_keys(env),
         discord_client_id=env.get("DISCORD_CLIENT_ID", "") or "",
         discord_client_secret=env.get("DISCORD_CLIENT_SECRET", "") or "",
-        discord_api_base=_url(env, "DISCORD_API_BASE", "https://discord.com/api/v10",
-                              ("http", "https"), "https://discord.com/api/v10"),
-        discord_oauth_base=_url(env, "DISCORD_OAUTH_BASE", "https://discord.com",
-                                ("http", "https"), "https://discord.com"),
+        discord_api_base=_url(
+            env,
+            "DISCORD_API_BASE",
+            "https://discord.com/api/v10",
+            ("http", "https"),
+            "https://discord.com/api/v10",
+        ),
+        discord_oauth_base=_url(
+            env,
+            "DISCORD_OAUTH_BASE",
+            "https://discord.com",
+            ("http", "https"),
+            "https://discord.com",
+        ),
         mercadopago_access_token=env.get("MERCADOPAGO_ACCESS_TOKEN", "") or "",
-        mercadopago_webhook_secret=_secret(env, "MERCADOPAGO_WEBHOOK_SECRET",
-                                           "<secret from the Mercado Pago panel>"),
+        mercadopago_webhook_secret=_secret(
+            env, "MERCADOPAGO_WEBHOOK_SECRET", "<secret from the Mercado Pago panel>"
+        ),
         stock_hash_key=_secret(env, "STOCK_HASH_KEY", "<64 random characters>"),
-        mercadopago_api_base=_url(env, "MERCADOPAGO_API_BASE", "https://api.mercadopago.com",
-                                  ("http", "https"), "https://api.mercadopago.com"),
-        public_base_url=_url(env, "PUBLIC_BASE_URL", "http://127.0.0.1:3100",
-                             ("http", "https"), "https://loja.example.com.br"),
+        mercadopago_api_base=_url(
+            env,
+            "MERCADOPAGO_API_BASE",
+            "https://api.mercadopago.com",
+            ("http", "https"),
+            "https://api.mercadopago.com",
+        ),
+        public_base_url=_url(
+            env,
+            "PUBLIC_BASE_URL",
+            "http://127.0.0.1:3100",
+            ("http", "https"),
+            "https://loja.example.com.br",
+        ),
         platform_fee_bps=_fee_bps(env),
         withdrawal_hold_days=_int(env, "WITHDRAWAL_HOLD_DAYS", 7, 0, 180, "7"),
         log_level=log_level,
         default_locale=locale,
         trusted_proxies=_trusted_proxies(env),
         webhook_retention_days=_int(env, "WEBHOOK_RETENTION_DAYS", 30, 1, 3650, "30"),
-        webhook_rate_limit_per_minute=_int(env, "WEBHOOK_RATE_LIMIT_PER_MINUTE", 600, 1,
-                                           1_000_000, "600"),
-        webhook_forgery_alert_per_minute=_int(env, "WEBHOOK_FORGERY_ALERT_PER_MINUTE", 120, 1,
-                                              1_000_000, "120"),
-        delivery_relay_interval_ms=_int(env, "DELIVERY_RELAY_INTERVAL_MS", 500, 50, 10_000,
-                                        "500"),
-        mp_poll_budget_per_min=_int(env, "VITRINE_MP_POLL_BUDGET_PER_MIN", 120, 0, 100_000,
-                                    "120"),
+        webhook_rate_limit_per_minute=_int(
+            env, "WEBHOOK_RATE_LIMIT_PER_MINUTE", 600, 1, 1_000_000, "600"
+        ),
+        webhook_forgery_alert_per_minute=_int(
+            env, "WEBHOOK_FORGERY_ALERT_PER_MINUTE", 120, 1, 1_000_000, "120"
+        ),
+        delivery_relay_interval_ms=_int(env, "DELIVERY_RELAY_INTERVAL_MS", 500, 50, 10_000, "500"),
+        mp_poll_budget_per_min=_int(env, "VITRINE_MP_POLL_BUDGET_PER_MIN", 120, 0, 100_000, "120"),
     )
     if environment == "production":
         _require_production_values(settings)
@@ -298,5 +330,6 @@ def _require_production_values(settings: Settings) -> None:
         if not value:
             raise ConfigError(name, "is required when VITRINE_ENV=production", example)
     if settings.public_base_url.startswith("http://"):
-        raise ConfigError("PUBLIC_BASE_URL", "must be https in production",
-                          "https://loja.example.com.br")
+        raise ConfigError(
+            "PUBLIC_BASE_URL", "must be https in production", "https://loja.example.com.br"
+        )

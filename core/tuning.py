@@ -37,8 +37,9 @@ def _example(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def tuning_float(name: str, default: float, lo: float, hi: float,
-                 environ: Environ | None = None) -> float:
+def tuning_float(
+    name: str, default: float, lo: float, hi: float, environ: Environ | None = None
+) -> float:
     """A number in lo..hi (seconds, rates, fractions); `default` when unset."""
     raw = _raw(name, environ)
     if raw is None:
@@ -48,8 +49,9 @@ def tuning_float(name: str, default: float, lo: float, hi: float,
     except ValueError:
         raise TuningError(name, f"{raw!r} is not a number", _example(default)) from None
     if not math.isfinite(value) or not lo <= value <= hi:
-        raise TuningError(name, f"{raw} is outside {_example(lo)}..{_example(hi)}",
-                          _example(default))
+        raise TuningError(
+            name, f"{raw} is outside {_example(lo)}..{_example(hi)}", _example(default)
+        )
     return value
 
 
@@ -75,8 +77,11 @@ def tuning_name(name: str, default: str, environ: Environ | None = None) -> str:
     if raw is None:
         return default
     if not _NAME.fullmatch(raw):
-        raise TuningError(name, f"{raw[:40]!r} is not a name of letters, digits, '.', '_', "
-                          "'-' (at most 100)", "node-1")
+        raise TuningError(
+            name,
+            f"{raw[:40]!r} is not a name of letters, digits, '.', '_', '-' (at most 100)",
+            "node-1",
+        )
     return raw
 
 

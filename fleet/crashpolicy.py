@@ -21,10 +21,17 @@ from fleet.exitcodes import ExitCode
 _DAY = 86400.0
 # What each `VITRINE_POLICY_<FIELD>` may be; outside it the process does not start.
 _BOUNDS: dict[str, tuple[float, float]] = {
-    "base_delay": (0.0, _DAY), "factor": (1.0, 100.0), "max_delay": (0.0, _DAY),
-    "jitter": (0.0, 1.0), "healthy_after": (0.0, 30 * _DAY), "crashloop_count": (1, 1_000_000),
-    "crashloop_window": (0.0, 30 * _DAY), "suspend_after": (1, 1_000_000),
-    "daily_budget": (1, 1_000_000), "session_reserve": (0, 1000), "stuck_after": (0.1, _DAY),
+    "base_delay": (0.0, _DAY),
+    "factor": (1.0, 100.0),
+    "max_delay": (0.0, _DAY),
+    "jitter": (0.0, 1.0),
+    "healthy_after": (0.0, 30 * _DAY),
+    "crashloop_count": (1, 1_000_000),
+    "crashloop_window": (0.0, 30 * _DAY),
+    "suspend_after": (1, 1_000_000),
+    "daily_budget": (1, 1_000_000),
+    "session_reserve": (0, 1000),
+    "stuck_after": (0.1, _DAY),
     "stop_grace": (0.0, 3600.0),
 }
 
@@ -75,9 +82,12 @@ class Crash:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> Crash:
-        return cls(at=float(data.get("at", 0.0)), code=str(data.get("code", "")),  # type: ignore[arg-type]
-                   online_s=float(data.get("online_s", 0.0) or 0.0),  # type: ignore[arg-type]
-                   error=data.get("error") or None)  # type: ignore[arg-type]
+        return cls(
+            at=float(data.get("at", 0.0)),
+            code=str(data.get("code", "")),  # type: ignore[arg-type]
+            online_s=float(data.get("online_s", 0.0) or 0.0),  # type: ignore[arg-type]
+            error=data.get("error") or None,
+        )  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -143,8 +153,9 @@ def next_utc_midnight(now: float) -> float:
     return calendar.timegm((day.tm_year, day.tm_mon, day.tm_mday, 0, 0, 0)) + 86400.0
 
 
-def gate_start(at: float, *, starts_today: int, session: SessionLimit | None,
-               cfg: PolicyConfig) -> tuple[float, WaitReason | None]:
+def gate_start(
+    at: float, *, starts_today: int, session: SessionLimit | None, cfg: PolicyConfig
+) -> tuple[float, WaitReason | None]:
     """Push a start time later when a daily budget is spent; (when, why it waits)."""
     if session is not None and session.remaining <= cfg.session_reserve and session.reset_at > at:
         return session.reset_at, WaitReason.SESSION_LIMIT
@@ -153,10 +164,17 @@ def gate_start(at: float, *, starts_today: int, session: SessionLimit | None,
     return at, None
 
 
-def decide(exit_code: int | None, history: Sequence[Crash], now: float, *,
-           starts_today: int = 0, session: SessionLimit | None = None,
-           stop_requested: bool = False, cfg: PolicyConfig = PolicyConfig(),
-           rng: random.Random | None = None) -> Decision:
+def decide(
+    exit_code: int | None,
+    history: Sequence[Crash],
+    now: float,
+    *,
+    starts_today: int = 0,
+    session: SessionLimit | None = None,
+    stop_requested: bool = False,
+    cfg: PolicyConfig = PolicyConfig(),
+    rng: random.Random | None = None,
+) -> Decision:
     """What to do after a worker ended. `history` is newest first and already holds this crash
     when the end was a crash (the caller records it first)."""
     if stop_requested:
@@ -172,9 +190,15 @@ def decide(exit_code: int | None, history: Sequence[Crash], now: float, *,
     n = streak(history, cfg)
     if n >= cfg.suspend_after:
         return Decision(Verdict.SUSPEND, streak=n)
-    at, why = gate_start(now + backoff_delay(n, cfg, rng), starts_today=starts_today,
-                         session=session, cfg=cfg)
+    at, why = gate_start(
+        now + backoff_delay(n, cfg, rng), starts_today=starts_today, session=session, cfg=cfg
+    )
     looping = in_window(history[:n], now, cfg) >= cfg.crashloop_count
     was_looping = n >= 2 and in_window(history[1:n], history[1].at, cfg) >= cfg.crashloop_count
-    return Decision(Verdict.CRASHLOOP if looping else Verdict.RESTART, at=at, streak=n,
-                    reason=why or WaitReason.BACKOFF, new_loop=looping and not was_looping)
+    return Decision(
+        Verdict.CRASHLOOP if looping else Verdict.RESTART,
+        at=at,
+        streak=n,
+        reason=why or WaitReason.BACKOFF,
+        new_loop=looping and not was_looping,
+    )

@@ -16,35 +16,61 @@ RECENT_LIMIT = 5
 GUILD_NAME_MAX = 100
 
 
-async def record_foreign_guild(instance_id: int, tenant_id: int, guild_id: str,
-                               guild_name: str, member_count: int | None, *,
-                               left: bool = True) -> Alert:
+async def record_foreign_guild(
+    instance_id: int,
+    tenant_id: int,
+    guild_id: str,
+    guild_name: str,
+    member_count: int | None,
+    *,
+    left: bool = True,
+) -> Alert:
     """One `foreign_guild` alert: the bot was in a server that is not its store's and left
     it (`left` false: leaving failed; the bot still refuses everything there). Operators see
     it with the other alerts; the seller on the dashboard."""
     name = (guild_name or "?")[:GUILD_NAME_MAX]
     what = "it left" if left else "leaving failed"
-    log.warning("instance %s was in foreign guild %s (%s): %s", instance_id, guild_id, name,
-                what, extra={"instance_id": instance_id, "event": "foreign_guild"})
+    log.warning(
+        "instance %s was in foreign guild %s (%s): %s",
+        instance_id,
+        guild_id,
+        name,
+        what,
+        extra={"instance_id": instance_id, "event": "foreign_guild"},
+    )
     return await Alert.create(
-        kind=AlertKind.FOREIGN_GUILD, instance_id=instance_id, tenant_id=tenant_id,
-        message=f"instance {instance_id} was in guild {guild_id} ({name}), not its store's: "
-                f"{what}",
-        details={"guild_id": str(guild_id), "guild_name": name, "member_count": member_count,
-                 "left": left})
+        kind=AlertKind.FOREIGN_GUILD,
+        instance_id=instance_id,
+        tenant_id=tenant_id,
+        message=f"instance {instance_id} was in guild {guild_id} ({name}), not its store's: {what}",
+        details={
+            "guild_id": str(guild_id),
+            "guild_name": name,
+            "member_count": member_count,
+            "left": left,
+        },
+    )
 
 
 async def recent_foreign_guilds(tenant_id: int) -> list[dict[str, Any]]:
     """The servers this store's bot left lately (newest first), for the dashboard."""
     since = datetime.now(UTC) - timedelta(days=RECENT_DAYS)
-    rows = await Alert.filter(tenant_id=tenant_id, kind=AlertKind.FOREIGN_GUILD,
-                              created_at__gte=since).order_by("-id").limit(RECENT_LIMIT)
+    rows = (
+        await Alert.filter(tenant_id=tenant_id, kind=AlertKind.FOREIGN_GUILD, created_at__gte=since)
+        .order_by("-id")
+        .limit(RECENT_LIMIT)
+    )
     out = []
     for alert in rows:
         details = alert.details or {}
-        out.append({"at": alert.created_at, "guild_id": details.get("guild_id", "?"),
-                    "guild_name": details.get("guild_name", "?"),
-                    "left": details.get("left", True)})
+        out.append(
+            {
+                "at": alert.created_at,
+                "guild_id": details.get("guild_id", "?"),
+                "guild_name": details.get("guild_name", "?"),
+                "left": details.get("left", True),
+            }
+        )
     return out
 
 

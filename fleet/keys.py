@@ -7,6 +7,7 @@ from __future__ import annotations
 
 PREFIX = "vitrine"
 
+
 # --- bot instances -------------------------------------------------------------------------
 def runtime(instance_id: int) -> str:
     """Hash: the runtime record (state, pid, pid_start, node, since, latency_ms, guilds,
@@ -57,8 +58,9 @@ def lease(instance_id: int) -> str:
 
 FENCING_COUNTER = f"{PREFIX}:fence"  # INCR'd for every lease grant (fencing tokens)
 # Set of instance ids whose desired state changed in the database; the web tier SADDs them
-# (fleet.control.mark_dirty) after an edit, the orchestrator SPOPs them. No expiry.
+# (fleet.control_protocol.mark_dirty) after an edit, the orchestrator SPOPs them. No expiry.
 INSTANCES_DIRTY = f"{PREFIX}:inst:dirty"
+
 
 # --- orchestrator ----------------------------------------------------------------------------
 def orchestrator_heartbeat(node: str) -> str:
@@ -73,6 +75,7 @@ def orchestrator_status(node: str) -> str:
     """Hash with TTL (ORCHESTRATOR_TTL s), rewritten every heartbeat: the node's figures
     {started_at, managed, live, online, adopted, drained, pass_at, pass_ms}."""
     return f"{PREFIX}:orch:{node}:status"
+
 
 # --- control commands (web tier -> orchestrator) ---------------------------------------------
 CONTROL_STREAM = f"{PREFIX}:control"  # Stream of {cmd_id, action, instance_id, reason, actor}
@@ -111,6 +114,7 @@ def panels(instance_id: int) -> str:
     each product panel and the catalog fingerprint it shows. No expiry; losing it only means
     the staff runs /painel again."""
     return f"{PREFIX}:inst:{instance_id}:panels"
+
 
 # --- web -------------------------------------------------------------------------------------
 def rate_limit(scope: str, who: str, window: int) -> str:

@@ -39,6 +39,7 @@ def lease_ttl(environ: Mapping[str, str]) -> float:
     ValueError) names the variable when it is not a number of at least 1."""
     return tuning_float(TTL_ENV, DEFAULT_TTL_S, 1.0, 3600.0, environ)
 
+
 # KEYS[1] lease, KEYS[2] fencing counter, KEYS[3] the node's lease set; ARGV[1] node,
 # ARGV[2] ttl ms, ARGV[3] instance id.
 # -> {1, "node:token"} granted, or {0, current value} held by another node.
@@ -101,6 +102,7 @@ class Lease:
 def preferred_node(instance_id: int, nodes: Iterable[str]) -> str | None:
     """Rendezvous hashing: the live node that should take an unowned instance. Every node
     computes the same answer, and a node joining or leaving moves only its share."""
+
     def weight(node: str) -> bytes:
         return hashlib.blake2b(f"{node}\0{instance_id}".encode(), digest_size=8).digest()
 
@@ -118,8 +120,15 @@ class LeaseBook:
     async def acquire(self, instance_id: int) -> tuple[Lease | None, Lease | None]:
         """(granted lease, None), or (None, the other node's lease)."""
         ok, value = await self.redis.eval(  # type: ignore[misc]
-            _ACQUIRE, 3, keys.lease(instance_id), keys.FENCING_COUNTER,
-            keys.node_leases(self.node), self.node, self.ttl_ms, instance_id)
+            _ACQUIRE,
+            3,
+            keys.lease(instance_id),
+            keys.FENCING_COUNTER,
+            keys.node_leases(self.node),
+            self.node,
+            self.ttl_ms,
+            instance_id,
+        )
         lease = Lease.parse(value)
         return (lease, None) if int(ok) == 1 else (None, lease)
 
@@ -130,8 +139,8 @@ class LeaseBook:
             return set()
         ids = list(held)
         lost = await self.redis.eval(  # type: ignore[misc]
-            _RENEW, len(ids), *[keys.lease(i) for i in ids], self.ttl_ms,
-            *[held[i] for i in ids])
+            _RENEW, len(ids), *[keys.lease(i) for i in ids], self.ttl_ms, *[held[i] for i in ids]
+        )
         gone = {ids[int(i) - 1] for i in lost or []}
         if gone:
             await self.redis.srem(keys.node_leases(self.node), *gone)

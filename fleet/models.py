@@ -12,8 +12,9 @@ from fleet.states import DesiredState
 
 class BotInstance(Model):
     id = fields.IntField(primary_key=True)
-    tenant = fields.ForeignKeyField("models.Tenant", related_name="instances",
-                                    on_delete=fields.CASCADE)
+    tenant = fields.ForeignKeyField(
+        "models.Tenant", related_name="instances", on_delete=fields.CASCADE
+    )
     name = fields.CharField(max_length=100, default="")
     # Fernet ciphertext from core.vault; the plain token never touches the database.
     token_enc = fields.TextField()
@@ -26,8 +27,7 @@ class BotInstance(Model):
     # Discord's `bot_public` as last read (onboarding and every bot start); None: not read yet.
     # True: anyone can add the bot to their server, so the dashboard warns the seller.
     bot_public = fields.BooleanField(null=True)
-    desired_state = fields.CharEnumField(DesiredState, max_length=16,
-                                         default=DesiredState.RUNNING)
+    desired_state = fields.CharEnumField(DesiredState, max_length=16, default=DesiredState.RUNNING)
     suspended = fields.BooleanField(default=False)
     suspension_reason = fields.TextField(null=True)
     suspended_by = fields.CharField(max_length=100, null=True)
@@ -57,10 +57,12 @@ class AlertKind(StrEnum):
 class Alert(Model):
     id = fields.IntField(primary_key=True)
     kind = fields.CharEnumField(AlertKind, max_length=24)
-    instance = fields.ForeignKeyField("models.BotInstance", related_name="alerts", null=True,
-                                      on_delete=fields.CASCADE)
-    tenant = fields.ForeignKeyField("models.Tenant", related_name="alerts", null=True,
-                                    on_delete=fields.CASCADE)
+    instance = fields.ForeignKeyField(
+        "models.BotInstance", related_name="alerts", null=True, on_delete=fields.CASCADE
+    )
+    tenant = fields.ForeignKeyField(
+        "models.Tenant", related_name="alerts", null=True, on_delete=fields.CASCADE
+    )
     message = fields.TextField()
     details = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)

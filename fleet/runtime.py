@@ -74,8 +74,9 @@ def _num(value: str | None, kind: type = float) -> Any:
     return kind(float(value)) if kind is int else kind(value)
 
 
-def _record(instance_id: int, raw: dict[str, str], hb: str | None,
-            crashes: list[str]) -> RuntimeRecord:
+def _record(
+    instance_id: int, raw: dict[str, str], hb: str | None, crashes: list[str]
+) -> RuntimeRecord:
     return RuntimeRecord(
         instance_id=instance_id,
         state=InstanceState(raw.get("state", InstanceState.STOPPED)),
@@ -139,13 +140,18 @@ class RuntimeStore:
         results = await pipe.execute()
         records: dict[int, RuntimeRecord] = {}
         for index, iid in enumerate(ids):
-            raw, hb, crash_list = results[index * 3: index * 3 + 3]
+            raw, hb, crash_list = results[index * 3 : index * 3 + 3]
             if raw:
                 records[iid] = _record(iid, raw, hb, crash_list)
         return records
 
-    async def transition(self, instance_id: int, new_state: InstanceState,
-                         expect_pid: int | None = None, **fields: Any) -> InstanceState | None:
+    async def transition(
+        self,
+        instance_id: int,
+        new_state: InstanceState,
+        expect_pid: int | None = None,
+        **fields: Any,
+    ) -> InstanceState | None:
         """Move to `new_state` (checked, compare-and-set); return the previous state.
 
         `expect_pid`: only when the record still names this process (raises `StaleWriter`),
@@ -188,8 +194,13 @@ class RuntimeStore:
             pipe.hdel(keys.runtime(instance_id), *to_del)
         await pipe.execute()
 
-    async def beat(self, instance_id: int, latency_ms: float | None, guilds: int | None,
-                   ttl: int = keys.HEARTBEAT_TTL) -> None:
+    async def beat(
+        self,
+        instance_id: int,
+        latency_ms: float | None,
+        guilds: int | None,
+        ttl: int = keys.HEARTBEAT_TTL,
+    ) -> None:
         """A worker's heartbeat: TTL key plus the figures the dashboard shows."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(keys.heartbeat(instance_id), f"{time.time():.3f}", ex=ttl)
@@ -230,5 +241,9 @@ class RuntimeStore:
         await pipe.execute()
 
     async def delete(self, instance_id: int) -> None:
-        await self.redis.delete(keys.runtime(instance_id), keys.heartbeat(instance_id),
-                                keys.crashes(instance_id), keys.errors(instance_id))
+        await self.redis.delete(
+            keys.runtime(instance_id),
+            keys.heartbeat(instance_id),
+            keys.crashes(instance_id),
+            keys.errors(instance_id),
+        )

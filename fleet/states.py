@@ -37,10 +37,12 @@ HUMAN_STATES = frozenset({InstanceState.ERROR, InstanceState.SUSPENDED})
 _S = InstanceState
 TRANSITIONS: dict[InstanceState, frozenset[InstanceState]] = {
     _S.STOPPED: frozenset({_S.STARTING, _S.SUSPENDED, _S.ERROR}),
-    _S.STARTING: frozenset({_S.ONLINE, _S.BACKOFF, _S.CRASHLOOP, _S.ERROR, _S.STOPPED,
-                            _S.SUSPENDED, _S.STARTING}),
-    _S.ONLINE: frozenset({_S.STARTING, _S.BACKOFF, _S.CRASHLOOP, _S.ERROR, _S.STOPPED,
-                          _S.SUSPENDED}),
+    _S.STARTING: frozenset(
+        {_S.ONLINE, _S.BACKOFF, _S.CRASHLOOP, _S.ERROR, _S.STOPPED, _S.SUSPENDED, _S.STARTING}
+    ),
+    _S.ONLINE: frozenset(
+        {_S.STARTING, _S.BACKOFF, _S.CRASHLOOP, _S.ERROR, _S.STOPPED, _S.SUSPENDED}
+    ),
     _S.BACKOFF: frozenset({_S.STARTING, _S.STOPPED, _S.SUSPENDED, _S.ERROR, _S.CRASHLOOP}),
     _S.CRASHLOOP: frozenset({_S.STARTING, _S.STOPPED, _S.SUSPENDED, _S.ERROR}),
     _S.ERROR: frozenset({_S.STARTING, _S.STOPPED, _S.SUSPENDED}),

@@ -1,4 +1,4 @@
-"""The zygote protocol: JSON lines between the orchestrator (`orchestrator.procs.Spawner`)
+"""The zygote protocol: JSON lines between the orchestrator (`orchestrator.zygote_client.Spawner`)
 and the zygote (`python -m worker.zygote`).
 
     orchestrator -> zygote (stdin)   {"op": "spawn", "seq": N, "instance_id": ID,

@@ -28,11 +28,17 @@ class AdminUnreachable(CliError):
 class AdminClient:
     """Bearer-authenticated calls; every failure becomes one readable CliError line."""
 
-    def __init__(self, settings: Settings, transport: httpx.BaseTransport | None = None,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
         self.base_url = admin_base_url(settings)
         self._client = httpx.Client(
-            base_url=self.base_url, transport=transport, timeout=timeout,
+            base_url=self.base_url,
+            transport=transport,
+            timeout=timeout,
             headers={"Authorization": f"Bearer {settings.admin_api_tokens[0]}"},
         )
 
@@ -46,12 +52,14 @@ class AdminClient:
         try:
             response = self._client.request(method, path, **kw)
         except httpx.TimeoutException:
-            raise AdminUnreachable(f"admin API at {self.base_url} did not answer in time "
-                                   f"({method} {path})") from None
+            raise AdminUnreachable(
+                f"admin API at {self.base_url} did not answer in time ({method} {path})"
+            ) from None
         except httpx.HTTPError as exc:
-            raise AdminUnreachable(f"admin API unreachable at {self.base_url} "
-                                   f"({type(exc).__name__}); is the admin service running?") \
-                from None
+            raise AdminUnreachable(
+                f"admin API unreachable at {self.base_url} "
+                f"({type(exc).__name__}); is the admin service running?"
+            ) from None
         if response.status_code >= 400:
             raise CliError(_error_line(response))
         return response.json()
@@ -74,11 +82,15 @@ def _error_line(response: httpx.Response) -> str:
     if response.status_code == 401:
         return "admin API refused the token (401): check ADMIN_API_TOKEN"
     if body.get("error") == "orchestrator_timeout" or response.status_code == 504:
-        return ("no orchestrator answered in time (504): the command stays queued; "
-                "check `vitrine status` before repeating it")
+        return (
+            "no orchestrator answered in time (504): the command stays queued; "
+            "check `vitrine status` before repeating it"
+        )
     message = body.get("message") or response.reason_phrase
     fields = body.get("fields") or []
-    detail = "; ".join(f"{f.get('field')}: {f.get('message')}" for f in fields
-                       if isinstance(f, dict))
-    return f"admin API answered {response.status_code}: {message}" + (f" ({detail})"
-                                                                      if detail else "")
+    detail = "; ".join(
+        f"{f.get('field')}: {f.get('message')}" for f in fields if isinstance(f, dict)
+    )
+    return f"admin API answered {response.status_code}: {message}" + (
+        f" ({detail})" if detail else ""
+    )

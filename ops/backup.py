@@ -39,15 +39,25 @@ DEFAULT_FOLDER = Path("backups")
 # Files in data/ that are live process state, not business state.
 SKIP_IN_DATA = {"supervisord.sock", "supervisord.pid", "secrets.env.lock", "secrets.tmp"}
 SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
-COUNTED = ("orders", "payments", "ledger_entries", "stock_items", "withdrawals", "accounts",
-           "tenants", "bot_instances", "products", "variations")
+COUNTED = (
+    "orders",
+    "payments",
+    "ledger_entries",
+    "stock_items",
+    "withdrawals",
+    "accounts",
+    "tenants",
+    "bot_instances",
+    "products",
+    "variations",
+)
 
 Progress = Callable[[str], None]
 __all__ = ["BackupError", "create_backup", "read_manifest", "restore_files", "table_counts"]
 
 
 def _sqlite_path(settings: Settings) -> Path:
-    return Path(settings.database_url[len("sqlite://"):].split("?", 1)[0])
+    return Path(settings.database_url[len("sqlite://") :].split("?", 1)[0])
 
 
 def _pg_env(url: str) -> tuple[list[str], dict[str, str]]:
@@ -56,8 +66,16 @@ def _pg_env(url: str) -> tuple[list[str], dict[str, str]]:
     env = {**os.environ}
     if parsed.password:
         env["PGPASSWORD"] = parsed.password
-    args = ["-h", parsed.hostname or "127.0.0.1", "-p", str(parsed.port or 5432),
-            "-U", parsed.username or "postgres", "-d", parsed.path.lstrip("/")]
+    args = [
+        "-h",
+        parsed.hostname or "127.0.0.1",
+        "-p",
+        str(parsed.port or 5432),
+        "-U",
+        parsed.username or "postgres",
+        "-d",
+        parsed.path.lstrip("/"),
+    ]
     return args, env
 
 
@@ -102,13 +120,23 @@ async def _pg_dump_with_counts(url: str, staging: Path) -> None:
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
-            counts = {t: await conn.fetchval(f'SELECT COUNT(*) FROM "{t}"')  # noqa: S608
-                      for t in COUNTED}
+            counts = {
+                t: await conn.fetchval(f'SELECT COUNT(*) FROM "{t}"')  # noqa: S608
+                for t in COUNTED
+            }
             args, env = _pg_env(url)
             proc = await asyncio.create_subprocess_exec(
-                "pg_dump", "-Fc", "--no-owner", f"--snapshot={snapshot}",
-                "-f", str(staging / "db.dump"), *args, env=env,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+                "pg_dump",
+                "-Fc",
+                "--no-owner",
+                f"--snapshot={snapshot}",
+                "-f",
+                str(staging / "db.dump"),
+                *args,
+                env=env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
             _, err = await proc.communicate()
             if proc.returncode != 0:
                 raise BackupError(f"pg_dump failed: {err.decode().strip()[-300:]}")
@@ -165,9 +193,12 @@ def _write_archive(staging: Path, to: Path, secret: tuple[bytes, str] | None) ->
         raise
 
 
-def create_backup(settings: Settings, to: Path | None = None,
-                  progress: Progress = lambda _: None,
-                  secret: tuple[bytes, str] | None = None) -> tuple[Path, dict[str, Any]]:
+def create_backup(
+    settings: Settings,
+    to: Path | None = None,
+    progress: Progress = lambda _: None,
+    secret: tuple[bytes, str] | None = None,
+) -> tuple[Path, dict[str, Any]]:
     """Write a backup archive of the running platform; return its path and manifest.
 
     Without `secret` the archive leaves `data/secrets.env` out; with `(secret bytes, "passphrase"
@@ -190,13 +221,20 @@ def create_backup(settings: Settings, to: Path | None = None,
         files = _copy_tree(settings.data_dir, staging / "data", skip)
         files += _copy_tree(settings.log_dir, staging / "logs", set())
         if kind == "sqlite":
-            counts = asyncio.run(table_counts(
-                f"sqlite://{staging / 'data' / _sqlite_path(settings).name}"))
+            counts = asyncio.run(
+                table_counts(f"sqlite://{staging / 'data' / _sqlite_path(settings).name}")
+            )
         else:
             counts = json.loads((staging / "counts.json").read_text())
-        manifest = {"format": FORMAT_VERSION, "created_at": stamp, "database": kind,
-                    "files": files, "counts": counts, "encrypted": bool(secret),
-                    "secrets": (staging / "data" / SECRETS_FILE).exists()}
+        manifest = {
+            "format": FORMAT_VERSION,
+            "created_at": stamp,
+            "database": kind,
+            "files": files,
+            "counts": counts,
+            "encrypted": bool(secret),
+            "secrets": (staging / "data" / SECRETS_FILE).exists(),
+        }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
         progress(f"writing {to}" + (" (encrypted)" if secret else ""))
         _write_archive(staging, to, secret)
@@ -245,7 +283,12 @@ def _pg_restore(settings: Settings, dump: Path, progress: Progress) -> None:
         raise BackupError("pg_restore not found: apt-get install postgresql-client")
     args, env = _pg_env(settings.database_url)
     progress("pg_restore into the PostgreSQL database")
-    proc = subprocess.run(["pg_restore", "--clean", "--if-exists", "--no-owner", *args,
-                           str(dump)], env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["pg_restore", "--clean", "--if-exists", "--no-owner", *args, str(dump)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         raise BackupError(f"pg_restore failed: {proc.stderr.strip().splitlines()[-1:]}")

@@ -66,9 +66,18 @@ class EncryptingWriter:
     def __init__(self, out: BinaryIO, secret: bytes, kind: str) -> None:
         salt, prefix = os.urandom(16), os.urandom(7)
         key, check = _derive(secret, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
-        header = {"kdf": "scrypt", "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P,
-                  "salt": _b64(salt), "check": _b64(check), "nonce": _b64(prefix),
-                  "cipher": "AES-256-GCM", "chunk": CHUNK, "secret": kind}
+        header = {
+            "kdf": "scrypt",
+            "n": SCRYPT_N,
+            "r": SCRYPT_R,
+            "p": SCRYPT_P,
+            "salt": _b64(salt),
+            "check": _b64(check),
+            "nonce": _b64(prefix),
+            "cipher": "AES-256-GCM",
+            "chunk": CHUNK,
+            "secret": kind,
+        }
         self._aad = MAGIC + json.dumps(header).encode() + b"\n"
         self._out, self._aes, self._prefix = out, AESGCM(key), prefix
         self._buffer = bytearray()
@@ -105,9 +114,14 @@ def _read_header(fh: BinaryIO) -> tuple[dict, bytes]:
     line = fh.readline(MAX_HEADER)
     try:
         header = json.loads(line)
-        bounded = (header["kdf"] == "scrypt" and header["cipher"] == "AES-256-GCM"
-                   and 2 <= header["n"] <= 2**20 and 1 <= header["r"] <= 16
-                   and 1 <= header["p"] <= 4 and 1 <= header["chunk"] <= 16 * CHUNK)
+        bounded = (
+            header["kdf"] == "scrypt"
+            and header["cipher"] == "AES-256-GCM"
+            and 2 <= header["n"] <= 2**20
+            and 1 <= header["r"] <= 16
+            and 1 <= header["p"] <= 4
+            and 1 <= header["chunk"] <= 16 * CHUNK
+        )
     except (ValueError, KeyError, TypeError):
         bounded = False
     if not line.endswith(b"\n") or not bounded:
@@ -121,16 +135,19 @@ def decrypt_to(archive: Path, secret: bytes, target: Path) -> None:
         fh.read(len(MAGIC))
         header, aad = _read_header(fh)
         try:
-            key, check = _derive(secret, base64.b64decode(header["salt"]), header["n"],
-                                 header["r"], header["p"])
+            key, check = _derive(
+                secret, base64.b64decode(header["salt"]), header["n"], header["r"], header["p"]
+            )
             prefix = base64.b64decode(header["nonce"])
             expected = base64.b64decode(header["check"])
         except (ValueError, TypeError):
             raise BackupError("the archive's encryption header is damaged") from None
         if not hmac.compare_digest(check, expected):
             how = "--key-file" if header.get("secret") == "key-file" else "the passphrase"
-            raise BackupError(f"wrong passphrase or key file for this backup (it was encrypted "
-                              f"with {how}): nothing was restored")
+            raise BackupError(
+                f"wrong passphrase or key file for this backup (it was encrypted "
+                f"with {how}): nothing was restored"
+            )
         aes, size = AESGCM(key), header["chunk"] + TAG
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out:
@@ -141,9 +158,11 @@ def decrypt_to(archive: Path, secret: bytes, target: Path) -> None:
                 try:
                     out.write(aes.decrypt(_nonce(prefix, counter, last), block, aad))
                 except InvalidTag:
-                    raise BackupError("the archive is damaged or was altered (chunk "
-                                      f"{counter + 1} fails its check): nothing was "
-                                      "restored") from None
+                    raise BackupError(
+                        "the archive is damaged or was altered (chunk "
+                        f"{counter + 1} fails its check): nothing was "
+                        "restored"
+                    ) from None
                 if last:
                     return
                 block, counter = following, counter + 1
@@ -160,14 +179,22 @@ def _read_secret_file(path: str, what: str) -> bytes:
     return data
 
 
-def obtain_secret(passphrase_file: str | None, key_file: str | None, environ: Mapping[str, str],
-                  *, interactive: bool, confirm: bool) -> bytes:
+def obtain_secret(
+    passphrase_file: str | None,
+    key_file: str | None,
+    environ: Mapping[str, str],
+    *,
+    interactive: bool,
+    confirm: bool,
+) -> bytes:
     """The secret bytes from a key file, a passphrase file, the environment or a prompt."""
     if key_file:
         data = _read_secret_file(key_file, "key file").strip()
         if len(data) < KEY_FILE_MIN:
-            raise BackupError(f"the key file {key_file} holds fewer than {KEY_FILE_MIN} bytes: "
-                              "make one with `vitrine gen-key > FILE`")
+            raise BackupError(
+                f"the key file {key_file} holds fewer than {KEY_FILE_MIN} bytes: "
+                "make one with `vitrine gen-key > FILE`"
+            )
         return data
     if passphrase_file:
         lines = _read_secret_file(passphrase_file, "passphrase file").splitlines()
@@ -179,9 +206,11 @@ def obtain_secret(passphrase_file: str | None, key_file: str | None, environ: Ma
         if confirm and getpass.getpass("the same passphrase again: ") != phrase:
             raise BackupError("the two passphrases do not match: nothing was written")
     else:
-        raise BackupError("no passphrase for the encrypted archive (and no terminal to ask "
-                          "on): give --passphrase-file FILE, --key-file FILE or "
-                          f"{PASSPHRASE_ENV}")
+        raise BackupError(
+            "no passphrase for the encrypted archive (and no terminal to ask "
+            "on): give --passphrase-file FILE, --key-file FILE or "
+            f"{PASSPHRASE_ENV}"
+        )
     if confirm and len(phrase) < PASSPHRASE_MIN:
         raise BackupError(f"the passphrase needs at least {PASSPHRASE_MIN} characters")
     if not phrase:

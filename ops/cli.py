@@ -70,8 +70,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings_or_exit()
     _prepare_dirs(settings)
     if settings.embedded_redis and shutil.which("redis-server") is None:
-        raise CliError("redis-server is not installed (Debian: apt-get install redis-server), "
-                       "or set REDIS_URL to an existing Redis")
+        raise CliError(
+            "redis-server is not installed (Debian: apt-get install redis-server), "
+            "or set REDIS_URL to an existing Redis"
+        )
     if cmd_migrate(args) != 0:
         return 1
     conf = Path(args.config).resolve() if args.config else _default_conf()
@@ -81,8 +83,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     supervisord = Path(sys.executable).parent / "supervisord"
     binary = str(supervisord) if supervisord.exists() else "supervisord"
-    print(f"starting supervisord ({conf.name}): portal :{settings.portal_port}, "
-          f"admin {settings.admin_bind}:{settings.admin_port}, orchestrator", flush=True)
+    print(
+        f"starting supervisord ({conf.name}): portal :{settings.portal_port}, "
+        f"admin {settings.admin_bind}:{settings.admin_port}, orchestrator",
+        flush=True,
+    )
     os.execvpe(binary, [binary, "-n", "-c", str(conf)], env)
     return 0  # not reached
 
@@ -105,8 +110,13 @@ def cmd_rotate_token_key(args: argparse.Namespace) -> int:
 def _backup_secret(args: argparse.Namespace, confirm: bool) -> bytes:
     from ops.backup_crypto import obtain_secret
 
-    return obtain_secret(args.passphrase_file, args.key_file, os.environ,
-                         interactive=sys.stdin.isatty(), confirm=confirm)
+    return obtain_secret(
+        args.passphrase_file,
+        args.key_file,
+        os.environ,
+        interactive=sys.stdin.isatty(),
+        confirm=confirm,
+    )
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -114,34 +124,48 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from ops.backup import BackupError, create_backup
 
     if (args.passphrase_file or args.key_file) and not args.with_secrets:
-        raise CliError("--passphrase-file and --key-file encrypt a --with-secrets backup: "
-                       "add --with-secrets")
+        raise CliError(
+            "--passphrase-file and --key-file encrypt a --with-secrets backup: add --with-secrets"
+        )
     settings = load_settings_or_exit()
     try:
         secret = None
         if args.with_secrets:
-            secret = (_backup_secret(args, confirm=True),
-                      "key-file" if args.key_file else "passphrase")
-        path, manifest = create_backup(settings, Path(args.to) if args.to else None,
-                                       progress=lambda msg: print(msg, flush=True),
-                                       secret=secret)
+            secret = (
+                _backup_secret(args, confirm=True),
+                "key-file" if args.key_file else "passphrase",
+            )
+        path, manifest = create_backup(
+            settings,
+            Path(args.to) if args.to else None,
+            progress=lambda msg: print(msg, flush=True),
+            secret=secret,
+        )
     except BackupError as exc:
         raise CliError(str(exc)) from None
     counts = manifest["counts"]
-    print(f"backup written: {path} ({path.stat().st_size // 1024} KiB; "
-          f"{counts['orders']} orders, {counts['payments']} payments, "
-          f"{counts['ledger_entries']} ledger entries, {counts['stock_items']} stock items)")
+    print(
+        f"backup written: {path} ({path.stat().st_size // 1024} KiB; "
+        f"{counts['orders']} orders, {counts['payments']} payments, "
+        f"{counts['ledger_entries']} ledger entries, {counts['stock_items']} stock items)"
+    )
     if secret and manifest["secrets"]:
-        print("encrypted, with data/secrets.env inside: `vitrine restore` asks for the same "
-              "passphrase or key file; without it this archive cannot be read")
+        print(
+            "encrypted, with data/secrets.env inside: `vitrine restore` asks for the same "
+            "passphrase or key file; without it this archive cannot be read"
+        )
     elif secret:
-        print("encrypted; there is no data/secrets.env here (the secrets come from the "
-              "environment or .env): keep TOKEN_ENCRYPTION_KEYS safe apart from the backups")
+        print(
+            "encrypted; there is no data/secrets.env here (the secrets come from the "
+            "environment or .env): keep TOKEN_ENCRYPTION_KEYS safe apart from the backups"
+        )
     else:
-        print("data/secrets.env was left out: this archive holds no keys. Keep "
-              "TOKEN_ENCRYPTION_KEYS (and the rest of data/secrets.env) safe apart from the "
-              "backups: without them the bot tokens and stock in it cannot be decrypted. "
-              "`vitrine backup --with-secrets` writes an encrypted archive that carries them")
+        print(
+            "data/secrets.env was left out: this archive holds no keys. Keep "
+            "TOKEN_ENCRYPTION_KEYS (and the rest of data/secrets.env) safe apart from the "
+            "backups: without them the bot tokens and stock in it cannot be decrypted. "
+            "`vitrine backup --with-secrets` writes an encrypted archive that carries them"
+        )
     return 0
 
 
@@ -155,8 +179,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     conf = Path(args.config).resolve() if args.config else _default_conf()
     try:
         secret = _backup_secret(args, confirm=False) if is_encrypted(Path(args.file)) else None
-        return restore(settings, Path(args.file), conf, progress=lambda m: print(m, flush=True),
-                       secret=secret)
+        return restore(
+            settings, Path(args.file), conf, progress=lambda m: print(m, flush=True), secret=secret
+        )
     except BackupError as exc:
         raise CliError(str(exc)) from None
 
@@ -165,13 +190,16 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     """Give a Discord user the admin role (created if they never logged in)."""
     from ops.accounts import make_admin
 
-    if not (args.discord_id.isascii() and args.discord_id.isdigit()) \
-            or not 15 <= len(args.discord_id) <= 21:
+    if (
+        not (args.discord_id.isascii() and args.discord_id.isdigit())
+        or not 15 <= len(args.discord_id) <= 21
+    ):
         raise CliError(f"{args.discord_id!r} is not a Discord user id (a 17-20 digit number)")
     settings = load_settings_or_exit()
     created = asyncio.run(make_admin(settings.database_url, args.discord_id))
-    print(f"{'created' if created else 'promoted'} admin account for Discord user "
-          f"{args.discord_id}")
+    print(
+        f"{'created' if created else 'promoted'} admin account for Discord user {args.discord_id}"
+    )
     return 0
 
 
@@ -185,7 +213,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_fleet(args: argparse.Namespace) -> int:
     """`vitrine fleet stop`: stop every bot worker of this node cleanly."""
     from orchestrator.daemon import node_name
-    from orchestrator.fleetctl import stop_all
+    from orchestrator.stop_all import stop_all
 
     settings = load_settings_or_exit()
     print(f"stopping every bot worker of node {node_name()} ...", flush=True)
@@ -196,8 +224,11 @@ def cmd_fleet(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "run the whole platform in the foreground (supervisord)"),
     **opscmds.COMMANDS,
-    "demo": (cmd_demo, "the whole platform on the offline sandbox with a seeded store; "
-                       "`vitrine demo buy` runs a purchase"),
+    "demo": (
+        cmd_demo,
+        "the whole platform on the offline sandbox with a seeded store; "
+        "`vitrine demo buy` runs a purchase",
+    ),
     "migrate": (cmd_migrate, "apply pending database migrations"),
     "makemigration": (cmd_makemigration, "generate a migration for model changes (developers)"),
     "check-config": (cmd_check_config, "validate the configuration and print it"),
@@ -206,8 +237,10 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "fleet": (cmd_fleet, "fleet-wide actions: `vitrine fleet stop` stops every bot worker"),
     "create-admin": (cmd_create_admin, "give a Discord user the operator (admin) role"),
     "gen-key": (cmd_gen_key, "print a new token encryption key"),
-    "rotate-token-key": (cmd_rotate_token_key,
-                         "re-encrypt stored tokens under the first TOKEN_ENCRYPTION_KEYS key"),
+    "rotate-token-key": (
+        cmd_rotate_token_key,
+        "re-encrypt stored tokens under the first TOKEN_ENCRYPTION_KEYS key",
+    ),
 }
 
 
@@ -219,8 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         opscmds.add_arguments(name, p)
         if name == "run":
-            p.add_argument("--config", help="supervisord.conf to use (default: ./supervisord.conf "
-                                             "or the one shipped with Vitrine)")
+            p.add_argument(
+                "--config",
+                help="supervisord.conf to use (default: ./supervisord.conf "
+                "or the one shipped with Vitrine)",
+            )
         if name == "demo":
             from ops.demo import add_arguments
 
@@ -231,24 +267,39 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "create-admin":
             p.add_argument("discord_id", help="the user's Discord id")
         if name == "backup":
-            p.add_argument("--to", help="archive path (default backups/vitrine-<UTC time>.tar.gz"
-                                        ", .tar.gz.enc with --with-secrets)")
-            p.add_argument("--with-secrets", action="store_true",
-                           help="keep data/secrets.env, encrypting the whole archive with a "
-                                "passphrase (asked, or --passphrase-file, or "
-                                "VITRINE_BACKUP_PASSPHRASE) or --key-file")
+            p.add_argument(
+                "--to",
+                help="archive path (default backups/vitrine-<UTC time>.tar.gz"
+                ", .tar.gz.enc with --with-secrets)",
+            )
+            p.add_argument(
+                "--with-secrets",
+                action="store_true",
+                help="keep data/secrets.env, encrypting the whole archive with a "
+                "passphrase (asked, or --passphrase-file, or "
+                "VITRINE_BACKUP_PASSPHRASE) or --key-file",
+            )
         if name == "restore":
             p.add_argument("file", help="an archive written by `vitrine backup`")
             p.add_argument("--config", help="supervisord.conf of the running platform")
         if name in ("backup", "restore"):
-            p.add_argument("--passphrase-file", metavar="FILE",
-                           help="encrypted archive: the passphrase is this file's first line")
-            p.add_argument("--key-file", metavar="FILE",
-                           help="encrypted archive: this file is the key (vitrine gen-key > FILE)")
+            p.add_argument(
+                "--passphrase-file",
+                metavar="FILE",
+                help="encrypted archive: the passphrase is this file's first line",
+            )
+            p.add_argument(
+                "--key-file",
+                metavar="FILE",
+                help="encrypted archive: this file is the key (vitrine gen-key > FILE)",
+            )
         if name == "makemigration":
             p.add_argument("name", help="short name, e.g. add_coupon_limits")
-            p.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres",
-                           help="a PostgreSQL URL allowed to CREATE DATABASE (scratch db)")
+            p.add_argument(
+                "--postgres",
+                default="postgres://postgres@127.0.0.1:5432/postgres",
+                help="a PostgreSQL URL allowed to CREATE DATABASE (scratch db)",
+            )
     return parser
 
 
@@ -267,8 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except OSError as exc:
-        print(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "),
-              file=sys.stderr)
+        print(
+            f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "),
+            file=sys.stderr,
+        )
         return 1
 
 

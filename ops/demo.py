@@ -28,7 +28,7 @@ import httpx
 
 from core.tuning import tuning_int, tuning_path
 from ops.errors import CliError
-from ops.procs import pids_with_env
+from ops.process_tools import pids_with_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,13 +96,17 @@ def settings_env(cfg: DemoConfig) -> dict[str, str]:
     """The platform settings of the demo (the generated secrets stay in data/secrets.env)."""
     env = {
         "VITRINE_ENV": "development",
-        "DATA_DIR": str(cfg.dir / "data"), "LOG_DIR": str(cfg.dir / "logs"),
-        "PORTAL_PORT": str(cfg.portal_port), "PORTAL_BIND": "127.0.0.1",
-        "ADMIN_PORT": str(cfg.admin_port), "ADMIN_BIND": "127.0.0.1",
+        "DATA_DIR": str(cfg.dir / "data"),
+        "LOG_DIR": str(cfg.dir / "logs"),
+        "PORTAL_PORT": str(cfg.portal_port),
+        "PORTAL_BIND": "127.0.0.1",
+        "ADMIN_PORT": str(cfg.admin_port),
+        "ADMIN_BIND": "127.0.0.1",
         "PUBLIC_BASE_URL": cfg.portal,
         "DISCORD_API_BASE": f"{cfg.discord_base}/api/v10",
         "DISCORD_OAUTH_BASE": cfg.discord_base,
-        "DISCORD_CLIENT_ID": DEMO_CLIENT_ID, "DISCORD_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+        "DISCORD_CLIENT_ID": DEMO_CLIENT_ID,
+        "DISCORD_CLIENT_SECRET": DEMO_CLIENT_SECRET,
         "MERCADOPAGO_API_BASE": cfg.mp_base,
         "MERCADOPAGO_ACCESS_TOKEN": DEMO_MP_ACCESS_TOKEN,
         "MERCADOPAGO_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET,
@@ -141,7 +145,7 @@ def prepare_dir(cfg: DemoConfig) -> None:
     The sandbox keeps nothing between runs and numbers its payments from the same first id, so
     orders, payments and delivery queues of an earlier run would point at payments that no
     longer exist, or at the new run's payments with the same id: each start begins afresh."""
-    from ops.supervisor import is_running
+    from ops.supervisorctl import is_running
 
     if cfg.conf.is_file() and is_running(cfg.conf):
         raise CliError(f"a supervisord already runs for {cfg.conf}: is another demo running?")
@@ -152,10 +156,11 @@ def prepare_dir(cfg: DemoConfig) -> None:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     shutil.copy(ROOT / "supervisord.conf", cfg.conf)
     # `cd demo && vitrine instances` etc. read this .env (the services get the same values).
-    lines = [f"{k}={v}" for k, v in settings_env(cfg).items()
-             if k not in ("DATA_DIR", "LOG_DIR")]
-    (cfg.dir / ".env").write_text("# written by `vitrine demo`: sandbox settings\n"
-                                  "DATA_DIR=data\nLOG_DIR=logs\n" + "\n".join(lines) + "\n")
+    lines = [f"{k}={v}" for k, v in settings_env(cfg).items() if k not in ("DATA_DIR", "LOG_DIR")]
+    (cfg.dir / ".env").write_text(
+        "# written by `vitrine demo`: sandbox settings\n"
+        "DATA_DIR=data\nLOG_DIR=logs\n" + "\n".join(lines) + "\n"
+    )
 
 
 # --- child processes ----------------------------------------------------------------------
@@ -164,17 +169,34 @@ def start_sandbox(cfg: DemoConfig) -> subprocess.Popen[bytes]:
     ready.unlink(missing_ok=True)
     out = open(cfg.dir / "sandbox.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--discord-port", str(cfg.discord_port),
-         "--mp-port", str(cfg.mp_port), "--mp-webhook-secret", DEMO_WEBHOOK_SECRET,
-         "--ready-file", str(ready)],
-        cwd=ROOT, env=process_env(cfg), stdout=out, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "--discord-port",
+            str(cfg.discord_port),
+            "--mp-port",
+            str(cfg.mp_port),
+            "--mp-webhook-secret",
+            DEMO_WEBHOOK_SECRET,
+            "--ready-file",
+            str(ready),
+        ],
+        cwd=ROOT,
+        env=process_env(cfg),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     out.close()
     deadline = time.monotonic() + 20
     while not ready.exists():
         if proc.poll() is not None:
-            raise CliError(f"the sandbox did not start (ports {cfg.discord_port}/{cfg.mp_port} "
-                           f"busy? use --discord-port/--mp-port); see {cfg.dir / 'sandbox.log'}")
+            raise CliError(
+                f"the sandbox did not start (ports {cfg.discord_port}/{cfg.mp_port} "
+                f"busy? use --discord-port/--mp-port); see {cfg.dir / 'sandbox.log'}"
+            )
         if time.monotonic() > deadline:
             stop_process(proc)
             raise CliError("the sandbox did not become ready in 20 s")
@@ -186,8 +208,13 @@ def start_supervisord(cfg: DemoConfig) -> subprocess.Popen[bytes]:
     binary = Path(sys.executable).parent / "supervisord"
     return subprocess.Popen(
         [str(binary) if binary.exists() else "supervisord", "-n", "-c", str(cfg.conf)],
-        cwd=cfg.dir, env=process_env(cfg), stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)
+        cwd=cfg.dir,
+        env=process_env(cfg),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
@@ -221,17 +248,26 @@ async def seed(cfg: DemoConfig, settings: Any) -> dict[str, Any]:
     async with DiscordSandbox(cfg.discord_base) as dc:
         bot = await dc.create_bot(STORE_NAME, token=DEMO_BOT_TOKEN)
         seller = await dc.create_user("vendedor")
-        raw = await dc.call("POST", "/_sandbox/guilds", json={
-            "name": "Servidor Demo", "owner_id": seller["id"],
-            "channels": [{"name": "loja"}, {"name": "vendas"}],
-            "roles": [{"name": "Cliente"}, {"name": "Equipe", "permissions": MANAGE_GUILD}],
-            "bots": [bot.application_id]})
+        raw = await dc.call(
+            "POST",
+            "/_sandbox/guilds",
+            json={
+                "name": "Servidor Demo",
+                "owner_id": seller["id"],
+                "channels": [{"name": "loja"}, {"name": "vendas"}],
+                "roles": [{"name": "Cliente"}, {"name": "Equipe", "permissions": MANAGE_GUILD}],
+                "bots": [bot.application_id],
+            },
+        )
         guild = await dc.guild(raw["id"])
         staff = await dc.buyer("equipe")
         await dc.add_member(guild, staff.id, roles=["Equipe"])
         buyer = await dc.buyer("ana", guilds=[guild])
-        await dc.create_oauth_app([f"{cfg.portal}/auth/callback"], client_id=DEMO_CLIENT_ID,
-                                  client_secret=DEMO_CLIENT_SECRET)
+        await dc.create_oauth_app(
+            [f"{cfg.portal}/auth/callback"],
+            client_id=DEMO_CLIENT_ID,
+            client_secret=DEMO_CLIENT_SECRET,
+        )
 
     vault = TokenVault(settings.token_encryption_keys)
     await init_db(settings.database_url)
@@ -241,16 +277,19 @@ async def seed(cfg: DemoConfig, settings: Any) -> dict[str, Any]:
             owner = await Account.create(discord_id=seller["id"], username="vendedor")
             tenant = await Tenant.create(owner=owner, name=STORE_NAME)
         else:
-            await Account.filter(id=tenant.owner_id).update(discord_id=seller["id"],  # type: ignore[attr-defined]
-                                                            blocked=False)
+            await Account.filter(id=tenant.owner_id).update(
+                discord_id=seller["id"],  # type: ignore[attr-defined]
+                blocked=False,
+            )
         tenant.guild_id = guild.id
         tenant.sales_log_channel_id = guild.channel("vendas")
         tenant.buyer_role_id = guild.role("Cliente")
         await tenant.save()
         inst = await BotInstance.filter(tenant=tenant).order_by("id").first()
         if inst is None:
-            inst = await BotInstance.create(tenant=tenant, name=STORE_NAME,
-                                            token_enc=vault.encrypt(DEMO_BOT_TOKEN))
+            inst = await BotInstance.create(
+                tenant=tenant, name=STORE_NAME, token_enc=vault.encrypt(DEMO_BOT_TOKEN)
+            )
         else:
             inst.token_enc = vault.encrypt(DEMO_BOT_TOKEN)
             inst.config_version += 1
@@ -258,31 +297,45 @@ async def seed(cfg: DemoConfig, settings: Any) -> dict[str, Any]:
             await inst.save()
         product = await Product.filter(tenant=tenant, name=PRODUCT).first()
         if product is None:
-            product = await Product.create(tenant=tenant, name=PRODUCT,
-                                           description="Conta premium (demo)", max_per_order=5)
+            product = await Product.create(
+                tenant=tenant, name=PRODUCT, description="Conta premium (demo)", max_per_order=5
+            )
         variations = []
         for name, price in VARIATIONS:
             variation = await Variation.filter(product=product, name=name).first()
             if variation is None:
-                variation = await Variation.create(tenant=tenant, product=product, name=name,
-                                                   price_cents=price)
-            have = await StockItem.filter(variation=variation,
-                                          status=StockStatus.AVAILABLE).count()
+                variation = await Variation.create(
+                    tenant=tenant, product=product, name=name, price_cents=price
+                )
+            have = await StockItem.filter(variation=variation, status=StockStatus.AVAILABLE).count()
             if have < cfg.stock:
                 stamp = time.strftime("%Y%m%d%H%M%S")
                 lines = [f"DEMO-{variation.id}-{stamp}-{n:03d}" for n in range(cfg.stock - have)]
-                await add_stock(vault, tenant.id, variation.id, "\n".join(lines), "demo",
-                                hash_key=settings.stock_hash_key)
+                await add_stock(
+                    vault,
+                    tenant.id,
+                    variation.id,
+                    "\n".join(lines),
+                    "demo",
+                    hash_key=settings.stock_hash_key,
+                )
             variations.append({"id": variation.id, "name": name, "price_cents": price})
     finally:
         await close_db()
     state = {
-        "discord_base": cfg.discord_base, "mp_base": cfg.mp_base, "portal": cfg.portal,
+        "discord_base": cfg.discord_base,
+        "mp_base": cfg.mp_base,
+        "portal": cfg.portal,
         "admin": f"http://127.0.0.1:{cfg.admin_port}",
         "bot": {"application_id": bot.application_id, "user_id": bot.user_id, "name": bot.name},
-        "guild_id": guild.id, "shop_channel": guild.channel("loja"),
-        "seller": seller, "staff": staff.user, "buyer": buyer.user,
-        "tenant_id": tenant.id, "instance_id": inst.id, "product": PRODUCT,
+        "guild_id": guild.id,
+        "shop_channel": guild.channel("loja"),
+        "seller": seller,
+        "staff": staff.user,
+        "buyer": buyer.user,
+        "tenant_id": tenant.id,
+        "instance_id": inst.id,
+        "product": PRODUCT,
         "variations": variations,
     }
     (cfg.dir / "data" / STATE_FILE).write_text(json.dumps(state, indent=1))
@@ -352,8 +405,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     try:
         print(f"demo directory: {cfg.dir}", flush=True)
-        print(f"starting the sandbox (Discord :{cfg.discord_port}, Mercado Pago :{cfg.mp_port})"
-              " ...", flush=True)
+        print(
+            f"starting the sandbox (Discord :{cfg.discord_port}, Mercado Pago :{cfg.mp_port}) ...",
+            flush=True,
+        )
         sandbox = start_sandbox(cfg)
         print("applying migrations ...", flush=True)
         asyncio.run(_migrate(apply, settings.database_url))
@@ -392,7 +447,7 @@ async def _migrate(apply: Any, url: str) -> None:
 
 def _shutdown(cfg: DemoConfig, settings: Any, sandbox: Any, supervisord: Any) -> None:
     if supervisord is not None and supervisord.poll() is None:
-        from orchestrator.fleetctl import stop_all
+        from orchestrator.stop_all import stop_all
 
         with contextlib.suppress(Exception):
             asyncio.run(stop_all(settings, cfg.node, 15))
@@ -406,7 +461,8 @@ def _shutdown(cfg: DemoConfig, settings: Any, sandbox: Any, supervisord: Any) ->
 
 def _print_welcome(cfg: DemoConfig, state: dict[str, Any]) -> None:
     here = "" if cfg.dir == (ROOT / "demo") else f" --dir {cfg.dir}"
-    print(f"""
+    print(
+        f"""
 Vitrine demo is running (offline: Discord and Mercado Pago are the sandbox).
 
   portal:        {cfg.portal}/
@@ -420,7 +476,9 @@ Buy something as the sandbox buyer (another terminal):
   .venv/bin/vitrine demo buy{here}
 
 Ctrl-C stops the bot, the services and the sandbox.
-demo ready""", flush=True)
+demo ready""",
+        flush=True,
+    )
 
 
 def cmd_demo_buy(args: argparse.Namespace) -> int:
@@ -429,13 +487,15 @@ def cmd_demo_buy(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise CliError(f"no demo found in {cfg.dir}: start `vitrine demo` first")
     state = json.loads(path.read_text())
-    variation = state["variations"][args.variation - 1] if args.variation else \
-        state["variations"][0]
+    variation = (
+        state["variations"][args.variation - 1] if args.variation else state["variations"][0]
+    )
     try:
         item = asyncio.run(demo_purchase(state, variation, echo=True))
     except httpx.HTTPError as exc:
-        raise CliError(f"the demo does not answer ({type(exc).__name__}): is `vitrine demo` "
-                       "running?") from None
+        raise CliError(
+            f"the demo does not answer ({type(exc).__name__}): is `vitrine demo` running?"
+        ) from None
     print(f"delivered item: {item}", flush=True)
     return 0
 
@@ -448,8 +508,9 @@ class _Store:
     shop_channel: str
 
 
-async def demo_purchase(state: dict[str, Any], variation: dict[str, Any],
-                        echo: bool = False, approve: bool = True) -> str | None:
+async def demo_purchase(
+    state: dict[str, Any], variation: dict[str, Any], echo: bool = False, approve: bool = True
+) -> str | None:
     """The real storefront flow as the sandbox buyer; returns the delivered item (or None
     when `approve` is false: the order then stays pending with its PIX)."""
     from ops.demo_buyer import buy, order_id_of, post_panel
@@ -460,8 +521,10 @@ async def demo_purchase(state: dict[str, Any], variation: dict[str, Any],
         if echo:
             print(msg, flush=True)
 
-    async with DiscordSandbox(state["discord_base"]) as dc, \
-            MercadoPagoSandboxClient(state["mp_base"]) as mp:
+    async with (
+        DiscordSandbox(state["discord_base"]) as dc,
+        MercadoPagoSandboxClient(state["mp_base"]) as mp,
+    ):
         b = state["bot"]
         bot = Bot(b["application_id"], "", b["user_id"], b["name"])
         guild = await dc.guild(state["guild_id"])
@@ -474,12 +537,14 @@ async def demo_purchase(state: dict[str, Any], variation: dict[str, Any],
         before = {p["id"] for p in await mp.payments()}
         say(f"2. buyer {state['buyer']['username']} picks {variation['name']} and confirms")
         pix = await buy(buyer, panel, variation["id"])
-        if pix.message is None or not any(i.startswith("vt:cancel:")
-                                          for i in pix.message.custom_ids()):
+        if pix.message is None or not any(
+            i.startswith("vt:cancel:") for i in pix.message.custom_ids()
+        ):
             raise CliError(f"the bot answered without a PIX: {pix.content or pix.message}")
         order_id = order_id_of(pix)
-        code = next((line for line in pix.message.text().split("\n")
-                     if line.startswith("000201")), "")
+        code = next(
+            (line for line in pix.message.text().split("\n") if line.startswith("000201")), ""
+        )
         say(f"3. PIX shown for order #{order_id}" + (f": {code[:40]}…" if code else ""))
         new = [p for p in await mp.payments() if p["id"] not in before]
         payment = max(new, key=lambda p: p["id"])
@@ -487,8 +552,10 @@ async def demo_purchase(state: dict[str, Any], variation: dict[str, Any],
             return None
         had = {m["id"] for m in await buyer.dms()}
         await mp.approve(payment["id"])
-        say(f"4. payment {payment['id']} approved in the Mercado Pago sandbox; the sandbox "
-            "sends the signed webhook to the portal")
+        say(
+            f"4. payment {payment['id']} approved in the Mercado Pago sandbox; the sandbox "
+            "sends the signed webhook to the portal"
+        )
         dm = await buyer.wait_dm(lambda m: m["id"] not in had and m.embeds, timeout=30)
         items = [line for line in dm.text().split("\n") if line.startswith("DEMO-")]
         say(f"5. the bot delivered order #{order_id} by DM")
@@ -496,8 +563,12 @@ async def demo_purchase(state: dict[str, Any], variation: dict[str, Any],
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", nargs="?", choices=["buy"],
-                   help="buy: run a purchase as the sandbox buyer against a running demo")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["buy"],
+        help="buy: run a purchase as the sandbox buyer against a running demo",
+    )
     p.add_argument("--dir", help="demo directory (default: demo/ in the repository)")
     p.add_argument("--discord-port", type=int, help="sandbox Discord port (8900)")
     p.add_argument("--mp-port", type=int, help="sandbox Mercado Pago port (8901)")

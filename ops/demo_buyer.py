@@ -12,8 +12,9 @@ async def post_panel(store: Any, product: str = "Netflix") -> Msg:
     """The staff posts the panel; returns the product's panel message as buyers see it.
 
     `store` needs `staff`, `bot`, `guild` and `shop_channel`."""
-    reply = await (await store.staff.slash(store.bot, store.guild, "loja", "painel")
-                   ).wait_reply(timeout=10)
+    reply = await (await store.staff.slash(store.bot, store.guild, "loja", "painel")).wait_reply(
+        timeout=10
+    )
     assert "1" in reply.content, reply
     msgs = await store.staff.sandbox.channel_messages(store.shop_channel)
     return next(m for m in reversed(msgs) if m.embeds and m.embeds[0]["title"] == product)
@@ -36,8 +37,9 @@ async def confirm(buyer: Buyer, card: Msg) -> Any:
     return await (await buyer.click(card, ok)).wait_reply(timeout=15)
 
 
-async def buy(buyer: Buyer, panel: Msg, variation_id: int, quantity: int = 1,
-              coupon: str | None = None) -> Any:
+async def buy(
+    buyer: Buyer, panel: Msg, variation_id: int, quantity: int = 1, coupon: str | None = None
+) -> Any:
     """Panel → card → quantity → coupon → confirm; returns the PIX reply."""
     card = await open_card(buyer, panel, variation_id)
     if quantity != 1:

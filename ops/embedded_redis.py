@@ -22,11 +22,28 @@ def main() -> None:
         raise SystemExit(78)
     redis_dir = settings.data_dir.resolve() / "redis"
     redis_dir.mkdir(parents=True, exist_ok=True)
-    os.execv(binary, [
-        binary, "--bind", "127.0.0.1", "--port", str(EMBEDDED_REDIS_PORT),
-        "--dir", str(redis_dir), "--appendonly", "yes", "--appendfsync", "everysec",
-        "--save", "", "--protected-mode", "yes", "--daemonize", "no",
-    ])
+    os.execv(
+        binary,
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(EMBEDDED_REDIS_PORT),
+            "--dir",
+            str(redis_dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--protected-mode",
+            "yes",
+            "--daemonize",
+            "no",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from core.vault import TokenVault, generate_key
 from fleet import keys
 from fleet.runtime import RuntimeRecord, RuntimeStore
 from fleet.states import InstanceState
-from ops.procs import pids_with_env
+from ops.process_tools import pids_with_env
 
 if TYPE_CHECKING:
     from sandbox.discord.client import Buyer, DiscordSandbox, GuildInfo
@@ -56,8 +56,14 @@ def node_processes(node: str) -> list[int]:
 class Fleet:
     """One test's orchestrator node: env, database rows, the daemon process, observations."""
 
-    def __init__(self, tmp: Path, database_url: str, redis_url: str, api_base: str,
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        database_url: str,
+        redis_url: str,
+        api_base: str,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.tmp = tmp
         self.node = f"test-{uuid.uuid4().hex[:10]}"
         self.key = generate_key()
@@ -68,13 +74,21 @@ class Fleet:
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", str(tmp)),
-            "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-            "DISCORD_API_BASE": api_base, "DATA_DIR": str(tmp / "data"),
-            "LOG_DIR": str(tmp / "logs"), "TOKEN_ENCRYPTION_KEYS": self.key,
-            "ADMIN_API_TOKEN": "t" * 32, "PORTAL_SESSION_SECRET": "s" * 32,
-            "MERCADOPAGO_WEBHOOK_SECRET": "w" * 32, "ORCHESTRATOR_NODE": self.node,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "DISCORD_API_BASE": api_base,
+            "DATA_DIR": str(tmp / "data"),
+            "LOG_DIR": str(tmp / "logs"),
+            "TOKEN_ENCRYPTION_KEYS": self.key,
+            "ADMIN_API_TOKEN": "t" * 32,
+            "PORTAL_SESSION_SECRET": "s" * 32,
+            "MERCADOPAGO_WEBHOOK_SECRET": "w" * 32,
+            "ORCHESTRATOR_NODE": self.node,
             "STOCK_HASH_KEY": self.stock_hash_key,
-            "LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT), **FAST_POLICY, **(extra_env or {}),
+            "LOG_LEVEL": "INFO",
+            "PYTHONPATH": str(ROOT),
+            **FAST_POLICY,
+            **(extra_env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
@@ -96,9 +110,14 @@ class Fleet:
     def start(self) -> None:
         self.runs += 1
         out = open(self.tmp / f"orchestrator.{self.runs}.out", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator"], cwd=self.tmp,
-                                     env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator"],
+            cwd=self.tmp,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         out.close()
 
     async def stop(self, sig: int = signal.SIGTERM) -> int:
@@ -129,16 +148,22 @@ class Fleet:
 
         owner = await Account.create(discord_id=uuid.uuid4().hex[:18], username=name)
         tenant = await Tenant.create(owner=owner, name=name)
-        inst = await BotInstance.create(tenant=tenant, name=name,
-                                        token_enc=self.vault.encrypt(token), **fields)
+        inst = await BotInstance.create(
+            tenant=tenant, name=name, token_enc=self.vault.encrypt(token), **fields
+        )
         return inst.id
 
     # --- observations -------------------------------------------------------------------
     async def record(self, iid: int) -> RuntimeRecord | None:
         return await self.store.get(iid)
 
-    async def wait_for(self, what: str, check, timeout: float = 15.0,  # noqa: ASYNC109
-                       every: float = 0.05) -> Any:
+    async def wait_for(
+        self,
+        what: str,
+        check,
+        timeout: float = 15.0,  # noqa: ASYNC109
+        every: float = 0.05,
+    ) -> Any:
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
@@ -150,8 +175,13 @@ class Fleet:
             await asyncio.sleep(every)
         raise AssertionError(f"timeout waiting for {what} (last {last!r})\n{self.output()}")
 
-    async def wait_state(self, iid: int, state: InstanceState, timeout: float = 15.0,  # noqa: ASYNC109
-                         new_pid_than: int | None = None) -> RuntimeRecord:
+    async def wait_state(
+        self,
+        iid: int,
+        state: InstanceState,
+        timeout: float = 15.0,  # noqa: ASYNC109
+        new_pid_than: int | None = None,
+    ) -> RuntimeRecord:
         async def check() -> RuntimeRecord | None:
             rec = await self.record(iid)
             if rec and rec.state == state and (new_pid_than is None or rec.pid != new_pid_than):
@@ -205,9 +235,15 @@ class Store:
         return self.guild.channel("vendas")
 
 
-async def make_store(fleet: Fleet, dc: DiscordSandbox, *, stock: dict[str, list[str]],
-                     prices: dict[str, int] | None = None, buyer_locale: str = "pt-BR",
-                     name: str = "Loja") -> Store:
+async def make_store(
+    fleet: Fleet,
+    dc: DiscordSandbox,
+    *,
+    stock: dict[str, list[str]],
+    prices: dict[str, int] | None = None,
+    buyer_locale: str = "pt-BR",
+    name: str = "Loja",
+) -> Store:
     """A tenant with a bot in a guild (#loja, #vendas, roles Cliente/Equipe), one product
     with the given variations and stock, a staff member and a buyer."""
     from fleet.models import BotInstance
@@ -215,27 +251,46 @@ async def make_store(fleet: Fleet, dc: DiscordSandbox, *, stock: dict[str, list[
     from shop.stock import add_stock
 
     bot = await dc.create_bot(name)
-    raw = await dc.call("POST", "/_sandbox/guilds", json={
-        "name": "Servidor", "channels": [{"name": "loja"}, {"name": "vendas"}],
-        "roles": [{"name": "Cliente"}, {"name": "Equipe", "permissions": MANAGE_GUILD}],
-        "bots": [bot.application_id]})
+    raw = await dc.call(
+        "POST",
+        "/_sandbox/guilds",
+        json={
+            "name": "Servidor",
+            "channels": [{"name": "loja"}, {"name": "vendas"}],
+            "roles": [{"name": "Cliente"}, {"name": "Equipe", "permissions": MANAGE_GUILD}],
+            "bots": [bot.application_id],
+        },
+    )
     guild = await dc.guild(raw["id"])
     owner = await Account.create(discord_id=uuid.uuid4().hex[:18], username="seller")
-    tenant = await Tenant.create(owner=owner, name=name, guild_id=guild.id,
-                                 sales_log_channel_id=guild.channel("vendas"),
-                                 buyer_role_id=guild.role("Cliente"))
-    inst = await BotInstance.create(tenant=tenant, name=name,
-                                    token_enc=fleet.vault.encrypt(bot.token))
-    product = await Product.create(tenant=tenant, name="Netflix", description="Conta premium",
-                                   max_per_order=5)
+    tenant = await Tenant.create(
+        owner=owner,
+        name=name,
+        guild_id=guild.id,
+        sales_log_channel_id=guild.channel("vendas"),
+        buyer_role_id=guild.role("Cliente"),
+    )
+    inst = await BotInstance.create(
+        tenant=tenant, name=name, token_enc=fleet.vault.encrypt(bot.token)
+    )
+    product = await Product.create(
+        tenant=tenant, name="Netflix", description="Conta premium", max_per_order=5
+    )
     variations = []
     for vname, items in stock.items():
         price = (prices or {}).get(vname, 1990)
-        variation = await Variation.create(tenant=tenant, product=product, name=vname,
-                                           price_cents=price)
+        variation = await Variation.create(
+            tenant=tenant, product=product, name=vname, price_cents=price
+        )
         if items:
-            await add_stock(fleet.vault, tenant.id, variation.id, "\n".join(items), "test",
-                            hash_key=fleet.stock_hash_key)
+            await add_stock(
+                fleet.vault,
+                tenant.id,
+                variation.id,
+                "\n".join(items),
+                "test",
+                hash_key=fleet.stock_hash_key,
+            )
         variations.append(variation)
     staff = await dc.buyer("equipe", guilds=[])
     await dc.add_member(guild, staff.id, roles=["Equipe"])
@@ -248,7 +303,8 @@ def payment_services(sandbox: RunningSandbox, redis_url: str) -> Any:
     from shop.payments.mercadopago import MercadoPagoGateway
     from shop.payments.service import PaymentServices
 
-    gateway = MercadoPagoGateway(sandbox.mp_api_base, "TEST-storefront",
-                                 "http://127.0.0.1:9/webhooks/mercadopago")
+    gateway = MercadoPagoGateway(
+        sandbox.mp_api_base, "TEST-storefront", "http://127.0.0.1:9/webhooks/mercadopago"
+    )
     redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
     return PaymentServices(gateway, redis, fee_bps=500, hold_days=7)

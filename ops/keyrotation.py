@@ -15,8 +15,13 @@ from shop.models import StockItem
 BATCH = 500
 
 
-async def _rotate(vault: TokenVault, model, field: str,  # type: ignore[no-untyped-def]
-                  progress: Callable[[str], None], label: str) -> int:
+async def _rotate(
+    vault: TokenVault,
+    model,
+    field: str,  # type: ignore[no-untyped-def]
+    progress: Callable[[str], None],
+    label: str,
+) -> int:
     done = checked = 0
     last_id = 0
     total = await model.all().count()
@@ -37,8 +42,9 @@ async def _rotate(vault: TokenVault, model, field: str,  # type: ignore[no-untyp
     return done
 
 
-async def rotate_all(settings: Settings,
-                     progress: Callable[[str], None] = lambda _: None) -> dict[str, int]:
+async def rotate_all(
+    settings: Settings, progress: Callable[[str], None] = lambda _: None
+) -> dict[str, int]:
     """Return how many bot tokens and stock items were rewritten."""
     vault = TokenVault(settings.token_encryption_keys)
     await init_db(settings.database_url)

@@ -75,7 +75,12 @@ async def _generate(database_url: str, location: Path, name: str) -> Path | None
 async def _generate_in_child(database_url: str, location: Path, name: str) -> Path | None:
     # tortoise caches compiled SQL per model class, so each dialect gets a fresh interpreter.
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ops.migrations", database_url, str(location), name,
+        sys.executable,
+        "-m",
+        "ops.migrations",
+        database_url,
+        str(location),
+        name,
         stdout=asyncio.subprocess.PIPE,
     )
     out, _ = await proc.communicate()

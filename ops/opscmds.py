@@ -34,8 +34,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     cells = [[("" if v is None else str(v)) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-              for r in cells]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     return "\n".join(lines)
 
 
@@ -51,8 +50,7 @@ def _service_detail(name: str, health: dict[str, Any]) -> str:
 
 
 def format_status(body: dict[str, Any]) -> str:
-    rows = [(name, _yes(h["ok"]), _service_detail(name, h))
-            for name, h in body["services"].items()]
+    rows = [(name, _yes(h["ok"]), _service_detail(name, h)) for name, h in body["services"].items()]
     rows += [(dep, _yes(body[dep]["ok"]), body[dep].get("detail") or "") for dep in ("db", "redis")]
     out = [f"status: {body['status']}", "", table(("component", "state", "detail"), rows), ""]
     if body.get("instances") is not None:
@@ -67,8 +65,13 @@ def format_status(body: dict[str, Any]) -> str:
         rate = body["webhooks"].get("success_rate_24h")
         out.append("webhooks:     success 24h " + ("n/a" if rate is None else f"{rate:.0%}"))
     if body.get("confirmations"):
-        out.append("confirmed by: " + ", ".join(
-            f"{k} {v['last_24h']} (24h) / {v['total']}" for k, v in body["confirmations"].items()))
+        out.append(
+            "confirmed by: "
+            + ", ".join(
+                f"{k} {v['last_24h']} (24h) / {v['total']}"
+                for k, v in body["confirmations"].items()
+            )
+        )
     if body.get("attention") is not None:
         out.append("attention:    " + ", ".join(f"{k} {v}" for k, v in body["attention"].items()))
     out += _node_lines(body["services"].get("orchestrator") or {})
@@ -81,11 +84,22 @@ def _node_lines(health: dict[str, Any]) -> list[str]:
     nodes = health.get("node_status") or {}
     lines: list[str] = []
     if nodes:
-        rows = [(name, n.get("workers"), n.get("leases"), n.get("adopted"),
-                 "yes" if n.get("drained") else "no", f"{n.get('heartbeat_age_s', 0):.0f}s",
-                 n.get("pid")) for name, n in sorted(nodes.items())]
-        lines += ["", table(("node", "workers", "leases", "adopted", "drained", "heartbeat",
-                             "pid"), rows)]
+        rows = [
+            (
+                name,
+                n.get("workers"),
+                n.get("leases"),
+                n.get("adopted"),
+                "yes" if n.get("drained") else "no",
+                f"{n.get('heartbeat_age_s', 0):.0f}s",
+                n.get("pid"),
+            )
+            for name, n in sorted(nodes.items())
+        ]
+        lines += [
+            "",
+            table(("node", "workers", "leases", "adopted", "drained", "heartbeat", "pid"), rows),
+        ]
     if health.get("down_nodes"):
         lines.append("nodes down:   " + ", ".join(health["down_nodes"]))
     return lines
@@ -122,9 +136,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     except AdminUnreachable as exc:
         print(f"admin: {exc}")
         checks = asyncio.run(_direct_checks(settings))
-        print(table(("component", "state", "detail"),
-                    [("admin", "DOWN", "unreachable")]
-                    + [(k, _yes(ok), detail) for k, (ok, detail) in checks.items()]))
+        print(
+            table(
+                ("component", "state", "detail"),
+                [("admin", "DOWN", "unreachable")]
+                + [(k, _yes(ok), detail) for k, (ok, detail) in checks.items()],
+            )
+        )
         print("status: degraded")
         return 1
     print(format_status(body))
@@ -143,14 +161,25 @@ def cmd_instances(args: argparse.Namespace) -> int:
     settings = load_settings_or_exit()
     with client(settings) as api:
         body = api.get("/api/instances", state=args.state, tenant_id=args.tenant, limit=500)
-    rows = [(i["id"], i["tenant_id"], i["name"], i["bot_username"], i["state"],
-             i["desired_state"], "yes" if i["suspended"] else "", _last_error(i))
-            for i in body["items"]]
+    rows = [
+        (
+            i["id"],
+            i["tenant_id"],
+            i["name"],
+            i["bot_username"],
+            i["state"],
+            i["desired_state"],
+            "yes" if i["suspended"] else "",
+            _last_error(i),
+        )
+        for i in body["items"]
+    ]
     if not rows:
         print("no instances" + (f" in state {args.state}" if args.state else ""))
         return 0
-    print(table(("id", "tenant", "name", "bot", "state", "desired", "suspended", "last error"),
-                rows))
+    print(
+        table(("id", "tenant", "name", "bot", "state", "desired", "suspended", "last error"), rows)
+    )
     print(f"{body['page']['total']} instance(s)")
     return 0
 
@@ -159,7 +188,7 @@ def cmd_instance_action(args: argparse.Namespace) -> int:
     """restart | suspend | resume one instance, waiting for the orchestrator's answer."""
     action = args.command
     if action == "suspend" and not (args.reason or "").strip():
-        raise CliError("suspend needs a reason: vitrine suspend ID --reason \"...\"")
+        raise CliError('suspend needs a reason: vitrine suspend ID --reason "..."')
     settings = load_settings_or_exit()
     print(f"{action} instance {args.id}: waiting for the orchestrator ...", flush=True)
     body = {"reason": args.reason} if args.reason else {}
@@ -173,16 +202,46 @@ def cmd_orders(args: argparse.Namespace) -> int:
     """Orders by status (newest first)."""
     settings = load_settings_or_exit()
     with client(settings) as api:
-        body = api.get("/api/orders", status=args.status, tenant_id=args.tenant,
-                       product_id=args.product, limit=args.limit)
-    rows = [(o["id"], o["tenant_id"], o["product_id"], o["variation_id"], o["quantity"],
-             f"{o['total_cents'] / 100:.2f}", o["status"], o["buyer_name"],
-             (o["paid_at"] or o["created_at"] or "")[:19]) for o in body["items"]]
+        body = api.get(
+            "/api/orders",
+            status=args.status,
+            tenant_id=args.tenant,
+            product_id=args.product,
+            limit=args.limit,
+        )
+    rows = [
+        (
+            o["id"],
+            o["tenant_id"],
+            o["product_id"],
+            o["variation_id"],
+            o["quantity"],
+            f"{o['total_cents'] / 100:.2f}",
+            o["status"],
+            o["buyer_name"],
+            (o["paid_at"] or o["created_at"] or "")[:19],
+        )
+        for o in body["items"]
+    ]
     if not rows:
         print("no orders" + (f" with status {args.status}" if args.status else ""))
         return 0
-    print(table(("id", "tenant", "product", "variation", "qty", "total R$", "status", "buyer",
-                 "paid/created (UTC)"), rows))
+    print(
+        table(
+            (
+                "id",
+                "tenant",
+                "product",
+                "variation",
+                "qty",
+                "total R$",
+                "status",
+                "buyer",
+                "paid/created (UTC)",
+            ),
+            rows,
+        )
+    )
     print(f"{body['page']['total']} order(s)")
     return 0
 
@@ -195,8 +254,9 @@ def cmd_retry_waiting_stock(args: argparse.Namespace) -> int:
     with client(settings) as api:
         answer = api.post("/api/orders/retry-waiting-stock", body)
     ids = ", ".join(str(i) for i in answer["order_ids"]) or "none"
-    print(f"delivered {answer['delivered']} (orders: {ids}); still waiting "
-          f"{answer['still_waiting']}")
+    print(
+        f"delivered {answer['delivered']} (orders: {ids}); still waiting {answer['still_waiting']}"
+    )
     if answer["not_enqueued"]:
         print(f"not handed to delivery yet (the reconciler retries): {answer['not_enqueued']}")
     return 0
@@ -215,10 +275,22 @@ def cmd_withdrawals(args: argparse.Namespace) -> int:
     if not items:
         print("no pending withdrawals" if args.pending else "no withdrawals")
         return 0
-    print(table(("id", "tenant", "amount R$", "status", "pix key", "requested (UTC)"),
-                [(w["id"], w["tenant_id"], f"{w['amount_cents'] / 100:.2f}", w["status"],
-                  f"{w['pix_key_type']}:{w['pix_key']}", (w["requested_at"] or "")[:19])
-                 for w in items]))
+    print(
+        table(
+            ("id", "tenant", "amount R$", "status", "pix key", "requested (UTC)"),
+            [
+                (
+                    w["id"],
+                    w["tenant_id"],
+                    f"{w['amount_cents'] / 100:.2f}",
+                    w["status"],
+                    f"{w['pix_key_type']}:{w['pix_key']}",
+                    (w["requested_at"] or "")[:19],
+                )
+                for w in items
+            ],
+        )
+    )
     print(f"{len(items)} withdrawal(s)")
     return 0
 
@@ -258,17 +330,22 @@ def cmd_refund(args: argparse.Namespace) -> int:
         try:
             body["amount_cents"] = inputs.parse_money(args.amount, min_cents=1)
         except inputs.InvalidInput:
-            raise CliError(f"--amount {args.amount[:40]!r} is not an amount in reais "
-                           "(e.g. 12,50)") from None
+            raise CliError(
+                f"--amount {args.amount[:40]!r} is not an amount in reais (e.g. 12,50)"
+            ) from None
     settings = load_settings_or_exit()
     with client(settings) as api:
         answer = api.post(f"/api/orders/{args.order}/refund", body)
     what = "all that was left" if args.amount is None else format_brl(body["amount_cents"])
-    print(f"order {answer['order_id']}: refund of {what} requested; order "
-          f"{answer['order_status']}, payment {answer['payment_status']} "
-          f"({format_brl(answer['refunded_cents'])} refunded in all)")
-    print(f"seller balance now {format_brl(answer['balance_cents'])}"
-          + (" (negative: withdrawals blocked)" if answer["balance_cents"] < 0 else ""))
+    print(
+        f"order {answer['order_id']}: refund of {what} requested; order "
+        f"{answer['order_status']}, payment {answer['payment_status']} "
+        f"({format_brl(answer['refunded_cents'])} refunded in all)"
+    )
+    print(
+        f"seller balance now {format_brl(answer['balance_cents'])}"
+        + (" (negative: withdrawals blocked)" if answer["balance_cents"] < 0 else "")
+    )
     for change in answer["changes"]:
         print(f"  {change}")
     return 0
@@ -277,8 +354,10 @@ def cmd_refund(args: argparse.Namespace) -> int:
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     """The options of the commands defined here."""
     if name == "instances":
-        p.add_argument("--state", help="runtime state: online, starting, backoff, error, "
-                                       "crashloop, suspended, stopped")
+        p.add_argument(
+            "--state",
+            help="runtime state: online, starting, backoff, error, crashloop, suspended, stopped",
+        )
         p.add_argument("--tenant", type=id_arg, help="only this tenant (store) id")
     if name in ("restart", "suspend", "resume"):
         p.add_argument("id", type=id_arg, help="instance id (see `vitrine instances`)")
@@ -309,9 +388,14 @@ COMMANDS = {
     "suspend": (cmd_instance_action, "suspend an instance: --reason is required"),
     "resume": (cmd_instance_action, "resume a suspended instance"),
     "orders": (cmd_orders, "list orders, e.g. --status waiting_stock"),
-    "retry-waiting-stock": (cmd_retry_waiting_stock,
-                            "fill waiting_stock orders from the stock now available"),
+    "retry-waiting-stock": (
+        cmd_retry_waiting_stock,
+        "fill waiting_stock orders from the stock now available",
+    ),
     "withdrawals": (cmd_withdrawals, "list withdrawals, e.g. --pending"),
-    "refund": (cmd_refund, "refund an order as an operator: --reason required, "
-                           "optional --amount 12,50 (may leave the seller's balance negative)"),
+    "refund": (
+        cmd_refund,
+        "refund an order as an operator: --reason required, "
+        "optional --amount 12,50 (may leave the seller's balance negative)",
+    ),
 }

@@ -13,7 +13,7 @@ import httpx
 from core.db import close_db, init_db
 from core.errors import ConfigError
 from core.settings import Settings, load_settings
-from ops import supervisor
+from ops import supervisorctl
 from ops.backup import BackupError, read_manifest, restore_files, table_counts
 from ops.backup_crypto import decrypt_to, is_encrypted
 from ops.migrations import apply
@@ -45,8 +45,10 @@ async def unreadable_secrets(database_url: str, keys: Sequence[str]) -> list[str
     vault = TokenVault(keys)
     await init_db(database_url)
     try:
-        samples = {"bot tokens": await BotInstance.all().order_by("-id").first(),
-                   "stock items": await StockItem.all().order_by("-id").first()}
+        samples = {
+            "bot tokens": await BotInstance.all().order_by("-id").first(),
+            "stock items": await StockItem.all().order_by("-id").first(),
+        }
         unreadable = []
         for what, row in samples.items():
             if row is None:
@@ -70,8 +72,13 @@ def _keys_after_restore(settings: Settings, manifest: dict) -> tuple[str, ...]:
     return settings.token_encryption_keys
 
 
-def restore(settings: Settings, archive: Path, conf: Path,
-            progress: Callable[[str], None] = print, secret: bytes | None = None) -> int:
+def restore(
+    settings: Settings,
+    archive: Path,
+    conf: Path,
+    progress: Callable[[str], None] = print,
+    secret: bytes | None = None,
+) -> int:
     """Return 0 when the platform is restored (and healthy, if it was running).
 
     An encrypted archive is decrypted (and checked whole) before anything is stopped or
@@ -80,8 +87,10 @@ def restore(settings: Settings, archive: Path, conf: Path,
     with tempfile.TemporaryDirectory(prefix="vitrine-restore-") as tmp:  # 0700
         if is_encrypted(archive):
             if secret is None:
-                raise RestoreError("this backup is encrypted: give --passphrase-file FILE, "
-                                   "--key-file FILE or VITRINE_BACKUP_PASSPHRASE")
+                raise RestoreError(
+                    "this backup is encrypted: give --passphrase-file FILE, "
+                    "--key-file FILE or VITRINE_BACKUP_PASSPHRASE"
+                )
             progress(f"decrypting {archive}")
             plain = Path(tmp) / "backup.tar.gz"
             decrypt_to(archive, secret, plain)
@@ -89,15 +98,16 @@ def restore(settings: Settings, archive: Path, conf: Path,
         return _restore(settings, archive, conf, progress)
 
 
-def _restore(settings: Settings, archive: Path, conf: Path,
-             progress: Callable[[str], None]) -> int:
+def _restore(settings: Settings, archive: Path, conf: Path, progress: Callable[[str], None]) -> int:
     manifest = read_manifest(archive)
-    progress(f"backup of {manifest['created_at']} ({manifest['database']}): "
-             f"{manifest['counts']['orders']} orders")
-    running = supervisor.is_running(conf)
+    progress(
+        f"backup of {manifest['created_at']} ({manifest['database']}): "
+        f"{manifest['counts']['orders']} orders"
+    )
+    running = supervisorctl.is_running(conf)
     if running:
-        progress("stopping " + ", ".join(supervisor.SERVICES))
-        supervisor.ctl(conf, "stop", *supervisor.SERVICES)
+        progress("stopping " + ", ".join(supervisorctl.SERVICES))
+        supervisorctl.ctl(conf, "stop", *supervisorctl.SERVICES)
     restore_files(settings, archive, progress)
     applied = asyncio.run(apply(settings.database_url))
     progress(f"migrations: {len(applied)} applied" if applied else "migrations: up to date")
@@ -106,20 +116,25 @@ def _restore(settings: Settings, archive: Path, conf: Path,
     if missing:
         raise RestoreError(f"restored database differs from the backup: {missing}")
     progress("verified: " + ", ".join(f"{n} {t}" for t, n in counts.items() if n))
-    unreadable = asyncio.run(unreadable_secrets(settings.database_url,
-                                                _keys_after_restore(settings, manifest)))
+    unreadable = asyncio.run(
+        unreadable_secrets(settings.database_url, _keys_after_restore(settings, manifest))
+    )
     if unreadable:
-        progress(f"WARNING: the current TOKEN_ENCRYPTION_KEYS cannot decrypt the restored "
-                 f"{' and '.join(unreadable)}: put back the keys this backup was made with "
-                 "(data/secrets.env or TOKEN_ENCRYPTION_KEYS) and restart; without them bots "
-                 "cannot log in and stock cannot be delivered")
+        progress(
+            f"WARNING: the current TOKEN_ENCRYPTION_KEYS cannot decrypt the restored "
+            f"{' and '.join(unreadable)}: put back the keys this backup was made with "
+            "(data/secrets.env or TOKEN_ENCRYPTION_KEYS) and restart; without them bots "
+            "cannot log in and stock cannot be delivered"
+        )
     if not running:
         progress("services were not running: start them with `vitrine run` (or make run)")
         return 0
-    progress("starting " + ", ".join(supervisor.SERVICES))
-    supervisor.ctl(conf, "start", *supervisor.SERVICES)
+    progress("starting " + ", ".join(supervisorctl.SERVICES))
+    supervisorctl.ctl(conf, "start", *supervisorctl.SERVICES)
     if not _wait_healthy(settings):
-        raise RestoreError("restored, but the portal health check did not pass within 60 s: "
-                           "see logs/portal.out.log")
+        raise RestoreError(
+            "restored, but the portal health check did not pass within 60 s: "
+            "see logs/portal.out.log"
+        )
     progress("health check passed: restore complete")
     return 0

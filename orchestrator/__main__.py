@@ -18,7 +18,7 @@ def main() -> None:
     stop.add_argument("--timeout", type=float, default=30.0)
     args = parser.parse_args()
     if args.command == "stop-all":
-        from orchestrator.fleetctl import stop_all
+        from orchestrator.stop_all import stop_all
 
         settings = start_service("orchestrator-cli", stderr=False)
         print(asyncio.run(stop_all(settings, node_name(), args.timeout)), flush=True)

@@ -19,13 +19,13 @@ from core import redis as core_redis
 from core.db import close_db, init_db
 from core.settings import Settings
 from core.tuning import tuning_float, tuning_int, tuning_name
-from fleet import control, keys
+from fleet import control_protocol, keys
 from fleet.crashpolicy import PolicyConfig
 from fleet.leases import lease_ttl
-from orchestrator import controls
-from orchestrator.procs import Spawner
-from orchestrator.reconciler import ChangeFeed
+from orchestrator import control_handler
+from orchestrator.desired_state import ChangeFeed
 from orchestrator.supervisor import Supervisor
+from orchestrator.zygote_client import Spawner
 
 log = logging.getLogger("orchestrator")
 
@@ -50,8 +50,10 @@ class DaemonConfig:
             full_every=tuning_float("VITRINE_ORCH_FULL_S", cls.full_every, 0.1, 86400, env),
             spawn_rate=tuning_float("VITRINE_SPAWN_RATE", cls.spawn_rate, 0.01, 100_000, env),
             spawn_burst=tuning_int("VITRINE_SPAWN_BURST", cls.spawn_burst, 1, 100_000, env),
-            heartbeat_every=tuning_float("VITRINE_ORCH_HEARTBEAT_S", cls.heartbeat_every, 0.05,
-                                         3600, env))
+            heartbeat_every=tuning_float(
+                "VITRINE_ORCH_HEARTBEAT_S", cls.heartbeat_every, 0.05, 3600, env
+            ),
+        )
 
 
 def check_tuning(env: dict[str, str] | os._Environ[str]) -> None:
@@ -68,8 +70,12 @@ def node_name(env: Mapping[str, str] | None = None) -> str:
     return tuning_name("ORCHESTRATOR_NODE", "", env) or socket.gethostname()
 
 
-async def heartbeat(redis: aioredis.Redis, node: str, sup: Supervisor | None = None,
-                    every: float = HEARTBEAT_EVERY_S) -> None:
+async def heartbeat(
+    redis: aioredis.Redis,
+    node: str,
+    sup: Supervisor | None = None,
+    every: float = HEARTBEAT_EVERY_S,
+) -> None:
     """The node's heartbeat key (it expires after three missed beats: the node counts as
     dead for the others) and its status figures."""
     ttl_ms = int(min(3 * every, keys.ORCHESTRATOR_TTL) * 1000)
@@ -77,14 +83,17 @@ async def heartbeat(redis: aioredis.Redis, node: str, sup: Supervisor | None = N
     pipe.set(keys.orchestrator_heartbeat(node), f"{time.time():.3f}", px=ttl_ms)
     pipe.sadd(keys.ORCHESTRATOR_NODES, node)
     if sup is not None:
-        pipe.hset(keys.orchestrator_status(node), mapping={
-            **sup.figures(), "pid": os.getpid(), "at": f"{time.time():.3f}"})
+        pipe.hset(
+            keys.orchestrator_status(node),
+            mapping={**sup.figures(), "pid": os.getpid(), "at": f"{time.time():.3f}"},
+        )
         pipe.pexpire(keys.orchestrator_status(node), ttl_ms)
     await pipe.execute()
 
 
-async def _every(stop: asyncio.Event, period: float, what: str,
-                 step: Callable[[], Awaitable[None]]) -> None:
+async def _every(
+    stop: asyncio.Event, period: float, what: str, step: Callable[[], Awaitable[None]]
+) -> None:
     """Run `step` every `period` s until stop; a failure (Redis restarting, database locked)
     is logged and the next round tries again."""
     failing = False
@@ -104,14 +113,15 @@ async def _every(stop: asyncio.Event, period: float, what: str,
             pass
 
 
-async def control_loop(redis: aioredis.Redis, sup: Supervisor, node: str,
-                       stop: asyncio.Event) -> None:
+async def control_loop(
+    redis: aioredis.Redis, sup: Supervisor, node: str, stop: asyncio.Event
+) -> None:
     pending = True  # first re-read what a previous run of this node left unacknowledged
     while not stop.is_set():
         try:
             if pending:
-                await control.ensure_group(redis, node)
-            commands = await control.read_commands(redis, node, pending=pending)
+                await control_protocol.ensure_group(redis, node)
+            commands = await control_protocol.read_commands(redis, node, pending=pending)
             pending = False
             for cmd in commands:
                 sup.spawn_task(_answer(redis, sup, cmd))
@@ -121,21 +131,24 @@ async def control_loop(redis: aioredis.Redis, sup: Supervisor, node: str,
             await asyncio.sleep(0.5)
 
 
-async def _answer(redis: aioredis.Redis, sup: Supervisor, cmd: control.Command) -> None:
-    if not cmd.forwarded and cmd.action != control.Action.STOP_ALL:
+async def _answer(redis: aioredis.Redis, sup: Supervisor, cmd: control_protocol.Command) -> None:
+    if not cmd.forwarded and cmd.action != control_protocol.Action.STOP_ALL:
         owner = await sup.owner_elsewhere(cmd.instance_id)
         if owner is not None:
-            await control.forward(redis, cmd, owner)  # the node that runs it answers
+            await control_protocol.forward(redis, cmd, owner)  # the node that runs it answers
             return
     if cmd.sent_at and time.time() - cmd.sent_at > keys.CONTROL_REPLY_TTL:
-        res = control.result(False, control.ResultCode.FAILED, "command expired before it ran")
+        res = control_protocol.result(
+            False, control_protocol.ResultCode.FAILED, "command expired before it ran"
+        )
     else:
-        res = await controls.handle(sup, cmd)
-    await control.reply(redis, cmd, res)
+        res = await control_handler.handle(sup, cmd)
+    await control_protocol.reply(redis, cmd, res)
 
 
-async def _changes(sup: Supervisor, feed: ChangeFeed, full_every: float,
-                   last_full: list[float]) -> None:
+async def _changes(
+    sup: Supervisor, feed: ChangeFeed, full_every: float, last_full: list[float]
+) -> None:
     if time.monotonic() - last_full[0] >= full_every:
         await sup.reconcile()
         await feed.prime()
@@ -171,9 +184,16 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     policy = PolicyConfig.from_env(os.environ)
     spawner = Spawner()
     ttl = lease_ttl(os.environ)
-    sup = Supervisor(redis, spawner, policy, node, spawn_rate=cfg.spawn_rate,
-                     spawn_burst=cfg.spawn_burst, lease_ttl=ttl,
-                     placement_grace=max(1.0, 2 * cfg.pass_every))
+    sup = Supervisor(
+        redis,
+        spawner,
+        policy,
+        node,
+        spawn_rate=cfg.spawn_rate,
+        spawn_burst=cfg.spawn_burst,
+        lease_ttl=ttl,
+        placement_grace=max(1.0, 2 * cfg.pass_every),
+    )
     sup.locale = settings.default_locale
     log.info("orchestrator node %s starting (pid %s)", node, os.getpid())
     tasks: list[asyncio.Task[None]] = []
@@ -191,10 +211,22 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         last_full = [time.monotonic()]
         check_every = max(0.2, min(5.0, policy.stuck_after / 4))
         tasks = [
-            loop.create_task(_every(stop, cfg.heartbeat_every, "node heartbeat",
-                                    lambda: heartbeat(redis, node, sup, cfg.heartbeat_every))),
-            loop.create_task(_every(stop, cfg.pass_every, "change pass",
-                                    lambda: _changes(sup, feed, cfg.full_every, last_full))),
+            loop.create_task(
+                _every(
+                    stop,
+                    cfg.heartbeat_every,
+                    "node heartbeat",
+                    lambda: heartbeat(redis, node, sup, cfg.heartbeat_every),
+                )
+            ),
+            loop.create_task(
+                _every(
+                    stop,
+                    cfg.pass_every,
+                    "change pass",
+                    lambda: _changes(sup, feed, cfg.full_every, last_full),
+                )
+            ),
             loop.create_task(_every(stop, check_every, "heartbeat check", sup.check_health)),
             loop.create_task(_every(stop, ttl / 3, "lease renewal", sup.leases_round)),
             loop.create_task(control_loop(redis, sup, node, stop)),
@@ -212,8 +244,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await close_db()
 
 
-async def _until_done(stop: asyncio.Event, what: str,
-                      step: Callable[[], Awaitable[None]]) -> None:
+async def _until_done(stop: asyncio.Event, what: str, step: Callable[[], Awaitable[None]]) -> None:
     while not stop.is_set():
         try:
             await step()

@@ -31,10 +31,10 @@ from fleet.exitcodes import ExitCode
 from fleet.runtime import RuntimeRecord, RuntimeStore
 from fleet.states import InstanceState
 from orchestrator import alerts
+from orchestrator.desired_state import Desired
 from orchestrator.placement import Placement
-from orchestrator.procs import Spawner
-from orchestrator.reconciler import Desired
 from orchestrator.worker_table import Worker
+from orchestrator.zygote_client import Spawner
 
 log = logging.getLogger("orchestrator")
 S = InstanceState
@@ -84,8 +84,12 @@ class ExitHandler:
         if code == ExitCode.LEASE_LOST or worker.stopping == "lease":
             # fenced off: the node that holds the lease now runs it and writes its record
             host.placement.forget(iid, worker.lease)
-            log.info("instance %s: worker %s let go (lease held elsewhere)", iid, worker.pid,
-                     extra={"instance_id": iid})
+            log.info(
+                "instance %s: worker %s let go (lease held elsewhere)",
+                iid,
+                worker.pid,
+                extra={"instance_id": iid},
+            )
             return
         if worker.stopping == "restart":
             code = ExitCode.RESTART_REQUESTED
@@ -99,29 +103,58 @@ class ExitHandler:
         if code not in (ExitCode.CONFIG, ExitCode.SESSION_LIMIT, ExitCode.RESTART_REQUESTED):
             await self._record_crash(worker, rec, now)
         facts = await self._facts(iid)
-        decision = decide(code, facts[0], now, starts_today=facts[1], session=facts[2],
-                          cfg=host.policy, rng=host.rng)
-        log.info("instance %s: worker %s ended (code %s, %s): %s", iid, worker.pid, code,
-                 worker.stopping or "unexpected", decision, extra={"instance_id": iid})
+        decision = decide(
+            code,
+            facts[0],
+            now,
+            starts_today=facts[1],
+            session=facts[2],
+            cfg=host.policy,
+            rng=host.rng,
+        )
+        log.info(
+            "instance %s: worker %s ended (code %s, %s): %s",
+            iid,
+            worker.pid,
+            code,
+            worker.stopping or "unexpected",
+            decision,
+            extra={"instance_id": iid},
+        )
         await self._apply_decision(iid, decision, facts[0], now)
 
     async def _record_crash(self, worker: Worker, rec: RuntimeRecord | None, now: float) -> None:
         iid, code, locale = worker.instance_id, worker.code, self.host.locale
-        online_s = now - rec.online_since if rec and rec.online_since and \
-            rec.state == S.ONLINE else 0.0
-        label = ("stuck" if worker.stopping == "stuck" else
-                 f"signal:{-code}" if code is not None and code < 0 else
-                 "killed" if code is None else str(code))
+        online_s = (
+            now - rec.online_since if rec and rec.online_since and rec.state == S.ONLINE else 0.0
+        )
+        label = (
+            "stuck"
+            if worker.stopping == "stuck"
+            else f"signal:{-code}"
+            if code is not None and code < 0
+            else "killed"
+            if code is None
+            else str(code)
+        )
         if worker.stopping == "stuck":
             message = t("runtime.error.stuck", locale)
-        elif code == ExitCode.CRASH and rec and rec.last_error \
-                and rec.last_error.at > worker.spawned_at:
+        elif (
+            code == ExitCode.CRASH
+            and rec
+            and rec.last_error
+            and rec.last_error.at > worker.spawned_at
+        ):
             message = rec.last_error.message  # the worker said why
         else:
             detail = f"sinal {-code}" if code is not None and code < 0 else f"código {label}"
             message = t("runtime.error.crash", locale, detail=detail)
-        if not (rec and rec.last_error and rec.last_error.message == message
-                and rec.last_error.at > worker.spawned_at):
+        if not (
+            rec
+            and rec.last_error
+            and rec.last_error.message == message
+            and rec.last_error.at > worker.spawned_at
+        ):
             await self.host.store.set_last_error(iid, message, label)
         crash = Crash(at=now, code=label, online_s=online_s, error=message)
         await self.host.store.record_crash(iid, crash.to_dict())
@@ -139,13 +172,19 @@ class ExitHandler:
             session = SessionLimit(int(ssl["remaining"]), float(ssl["reset_at"]))
         return history, int(starts or 0), session
 
-    async def _apply_decision(self, iid: int, decision: Decision, history: list[Crash],
-                              now: float) -> None:
+    async def _apply_decision(
+        self, iid: int, decision: Decision, history: list[Crash], now: float
+    ) -> None:
         host = self.host
         desired = host.desired.get(iid)
         errors = [c.to_dict() for c in history[:10]]
-        if decision.verdict != Verdict.RESTART and decision.verdict != Verdict.CRASHLOOP or \
-                desired is None or not desired.run or host.drained:
+        if (
+            decision.verdict != Verdict.RESTART
+            and decision.verdict != Verdict.CRASHLOOP
+            or desired is None
+            or not desired.run
+            or host.drained
+        ):
             await host.placement.release(iid)  # it rests: nobody runs it until something changes
         if decision.verdict == Verdict.ERROR:
             await host.store.transition(iid, S.ERROR, pid=None, next_start_at=None)
@@ -162,20 +201,31 @@ class ExitHandler:
         else:
             await self._restart_later(iid, decision, errors, now, desired)
 
-    async def _restart_later(self, iid: int, decision: Decision, errors: list[dict[str, object]],
-                             now: float, desired: Desired) -> None:
+    async def _restart_later(
+        self,
+        iid: int,
+        decision: Decision,
+        errors: list[dict[str, object]],
+        now: float,
+        desired: Desired,
+    ) -> None:
         host = self.host
         at = decision.at if decision.at is not None else now
         when = time.strftime("%H:%M:%S UTC", time.gmtime(at))
         if decision.reason == WaitReason.SESSION_LIMIT:
             await host.store.set_last_error(
-                iid, t("runtime.error.session_limit", host.locale, when=when), "session_limit")
+                iid, t("runtime.error.session_limit", host.locale, when=when), "session_limit"
+            )
         elif decision.reason == WaitReason.DAILY_BUDGET:
             await host.store.set_last_error(
-                iid, t("runtime.error.restart_budget", host.locale, when=when), "restart_budget")
+                iid, t("runtime.error.restart_budget", host.locale, when=when), "restart_budget"
+            )
         if decision.verdict == Verdict.CRASHLOOP:
-            await host.store.set_last_error(iid, t("runtime.error.crashloop", host.locale,
-                                                   count=decision.streak, when=when), "crashloop")
+            await host.store.set_last_error(
+                iid,
+                t("runtime.error.crashloop", host.locale, count=decision.streak, when=when),
+                "crashloop",
+            )
             if decision.new_loop:
                 await alerts.crashloop_alert(iid, desired.tenant_id, decision.streak, errors)
         if at <= now + 0.001:

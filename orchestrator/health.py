@@ -20,8 +20,9 @@ S = InstanceState
 
 
 class HealthCheck:
-    def __init__(self, redis: aioredis.Redis, store: RuntimeStore, node: str,
-                 policy: PolicyConfig) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, store: RuntimeStore, node: str, policy: PolicyConfig
+    ) -> None:
         self.redis, self.store, self.node, self.policy = redis, store, node, policy
 
     async def check(self, workers: Iterable[Worker], replace: Callable[[Worker], None]) -> None:
@@ -40,8 +41,13 @@ class HealthCheck:
             beat, state = values[2 * index], values[2 * index + 1]
             last = max(float(beat) if beat else 0.0, w.spawned_at)
             if now - last > self.policy.stuck_after:
-                log.warning("instance %s: no heartbeat for %.0f s; replacing worker %s",
-                            w.instance_id, now - last, w.pid, extra={"instance_id": w.instance_id})
+                log.warning(
+                    "instance %s: no heartbeat for %.0f s; replacing worker %s",
+                    w.instance_id,
+                    now - last,
+                    w.pid,
+                    extra={"instance_id": w.instance_id},
+                )
                 replace(w)
             elif state is None:  # Redis lost our record (restart without persistence)
                 await self._repair(w, online=beat is not None)
@@ -49,6 +55,11 @@ class HealthCheck:
     async def _repair(self, worker: Worker, online: bool) -> None:
         log.warning("instance %s: runtime record missing; rewriting it", worker.instance_id)
         await self.store.transition(
-            worker.instance_id, S.ONLINE if online else S.STARTING, pid=worker.pid,
-            pid_start=worker.start, node=self.node, config_version=worker.config_version,
-            spawned_at=f"{worker.spawned_at:.3f}")
+            worker.instance_id,
+            S.ONLINE if online else S.STARTING,
+            pid=worker.pid,
+            pid_start=worker.start,
+            node=self.node,
+            config_version=worker.config_version,
+            spawned_at=f"{worker.spawned_at:.3f}",
+        )

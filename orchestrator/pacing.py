@@ -40,8 +40,7 @@ class StartPacer:
     """Admits one worker start at a time through the bucket and counts it in the bot's daily
     start budget (`keys.restart_budget`, read by the crash policy)."""
 
-    def __init__(self, redis: aioredis.Redis, rate: float, burst: int,
-                 rng: random.Random) -> None:
+    def __init__(self, redis: aioredis.Redis, rate: float, burst: int, rng: random.Random) -> None:
         self.redis = redis
         self.bucket = TokenBucket(rate, burst, rng)
 

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from fleet.leases import DEFAULT_TTL_S, Lease, LeaseBook, live_nodes, preferred_node
 from fleet.runtime import RuntimeRecord
-from orchestrator.reconciler import Step
+from orchestrator.desired_state import Step
 from orchestrator.worker_table import Worker, WorkerTable
 
 log = logging.getLogger("orchestrator")
@@ -27,8 +27,15 @@ class Placement:
     """This node's leases (`held`) and its placement decisions. `look_again(iid, at)` is
     called when an instance should be reconsidered at `at` (its placement grace ends)."""
 
-    def __init__(self, redis: aioredis.Redis, node: str, look_again: Callable[[int, float], None],
-                 *, ttl: float = DEFAULT_TTL_S, grace: float = 5.0) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        node: str,
+        look_again: Callable[[int, float], None],
+        *,
+        ttl: float = DEFAULT_TTL_S,
+        grace: float = 5.0,
+    ) -> None:
         self.redis = redis
         self.node = node
         self.book = LeaseBook(redis, node, ttl)
@@ -45,8 +52,11 @@ class Placement:
     async def gate(self, iid: int, step: Step, holder: Lease | None | object = UNKNOWN) -> Step:
         """For an instance this node neither runs nor holds: act only if no other node holds
         its lease, and start it only if this node is where it belongs (or nobody took it)."""
-        lease = holder if isinstance(holder, Lease) or holder is None else \
-            (await self.book.holders([iid]))[iid]
+        lease = (
+            holder
+            if isinstance(holder, Lease) or holder is None
+            else (await self.book.holders([iid]))[iid]
+        )
         if lease is not None and lease.node != self.node:
             return Step.NONE  # another node's bot: its orchestrator acts on it
         if lease is not None:  # ours from before a restart (a backoff timer): keep it
@@ -97,8 +107,12 @@ class Placement:
             self.held[iid] = lease.value
         return lease, other
 
-    async def claim_adopted(self, records: dict[int, RuntimeRecord], workers: WorkerTable,
-                            fence: Callable[[Worker], None]) -> None:
+    async def claim_adopted(
+        self,
+        records: dict[int, RuntimeRecord],
+        workers: WorkerTable,
+        fence: Callable[[Worker], None],
+    ) -> None:
         """Hold the leases of the workers adopted after a restart: the value each was started
         with, if nobody else holds the lease meanwhile (else `fence` stops the worker)."""
         ids = [i for i in records if i in workers]
@@ -106,8 +120,13 @@ class Placement:
         for iid in ids:
             rec, lease, worker = records[iid], current[iid], workers[iid]
             if lease is not None and lease.node != self.node:
-                log.warning("instance %s: adopted worker %s is fenced off by node %s",
-                            iid, worker.pid, lease.node, extra={"instance_id": iid})
+                log.warning(
+                    "instance %s: adopted worker %s is fenced off by node %s",
+                    iid,
+                    worker.pid,
+                    lease.node,
+                    extra={"instance_id": iid},
+                )
                 fence(worker)
                 continue
             value = lease.value if lease is not None else rec.lease

@@ -27,14 +27,14 @@ from fleet.crashpolicy import PolicyConfig
 from fleet.leases import DEFAULT_TTL_S, Lease
 from fleet.runtime import RuntimeRecord, RuntimeStore
 from fleet.states import LIVE_STATES, InstanceState
+from orchestrator.desired_state import Actual, Desired, Step, load_desired, plan
 from orchestrator.exits import ExitHandler
 from orchestrator.health import HealthCheck
 from orchestrator.pacing import StartPacer
 from orchestrator.placement import UNKNOWN, Placement
-from orchestrator.procs import Spawner, is_same_process, proc_start_time
-from orchestrator.reconciler import Actual, Desired, Step, load_desired, plan
 from orchestrator.timers import InstanceTimers
 from orchestrator.worker_table import Worker, WorkerTable
+from orchestrator.zygote_client import Spawner, is_same_process, proc_start_time
 
 log = logging.getLogger("orchestrator")
 S = InstanceState
@@ -54,10 +54,19 @@ class InstanceLock(asyncio.Lock):
 
 
 class Supervisor:
-    def __init__(self, redis: aioredis.Redis, spawner: Spawner, policy: PolicyConfig, node: str,
-                 *, spawn_rate: float = 20.0, spawn_burst: int = 10,
-                 rng: random.Random | None = None, lease_ttl: float = DEFAULT_TTL_S,
-                 placement_grace: float = 5.0) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        spawner: Spawner,
+        policy: PolicyConfig,
+        node: str,
+        *,
+        spawn_rate: float = 20.0,
+        spawn_burst: int = 10,
+        rng: random.Random | None = None,
+        lease_ttl: float = DEFAULT_TTL_S,
+        placement_grace: float = 5.0,
+    ) -> None:
         self.redis = redis
         self.store = RuntimeStore(redis)
         self.spawner = spawner
@@ -73,8 +82,7 @@ class Supervisor:
         self.adopted = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self.locale = "pt-BR"
-        self.placement = Placement(redis, node, self.schedule, ttl=lease_ttl,
-                                   grace=placement_grace)
+        self.placement = Placement(redis, node, self.schedule, ttl=lease_ttl, grace=placement_grace)
         self.exits = ExitHandler(self)
         self.health = HealthCheck(redis, self.store, node, policy)
 
@@ -92,13 +100,22 @@ class Supervisor:
         epochs = {i: self.locks[i].epoch for i in ids}
         records = await self.store.get_many(ids)
         holders = await self.placement.holders(ids)
-        await asyncio.gather(*(self.reconcile_one(i, records.get(i), holder=holders.get(i),
-                                                  epoch=epochs[i]) for i in ids))
+        await asyncio.gather(
+            *(
+                self.reconcile_one(i, records.get(i), holder=holders.get(i), epoch=epochs[i])
+                for i in ids
+            )
+        )
         return len(ids)
 
-    async def reconcile_one(self, iid: int, rec: RuntimeRecord | None = None,
-                            fetch: bool = False, holder: Lease | None | object = UNKNOWN,
-                            epoch: int | None = None) -> None:
+    async def reconcile_one(
+        self,
+        iid: int,
+        rec: RuntimeRecord | None = None,
+        fetch: bool = False,
+        holder: Lease | None | object = UNKNOWN,
+        epoch: int | None = None,
+    ) -> None:
         """Converge one instance. `rec`/`holder` read before the lock (a batch) are read again
         if anything ran under the instance's lock since `epoch` (e.g. an exit was handled:
         acting on the older record would start a bot that just ended in `error`)."""
@@ -109,16 +126,25 @@ class Supervisor:
                 holder = UNKNOWN
             desired = self.desired.get(iid)
             worker = self.workers.get(iid)
-            actual = Actual(alive=worker is not None, state=rec.state if rec else None,
-                            config_version=(worker.config_version if worker else
-                                            rec.config_version if rec else None),
-                            next_start_at=rec.next_start_at if rec else None)
+            actual = Actual(
+                alive=worker is not None,
+                state=rec.state if rec else None,
+                config_version=(
+                    worker.config_version if worker else rec.config_version if rec else None
+                ),
+                next_start_at=rec.next_start_at if rec else None,
+            )
             step = plan(desired, actual, time.time(), self.drained)
             if step != Step.NONE and worker is None and iid not in self.placement.held:
                 step = await self.placement.gate(iid, step, holder)
             if step != Step.NONE:
-                log.info("instance %s: %s (state %s)", iid, step, actual.state,
-                         extra={"instance_id": iid})
+                log.info(
+                    "instance %s: %s (state %s)",
+                    iid,
+                    step,
+                    actual.state,
+                    extra={"instance_id": iid},
+                )
             await self._apply(iid, step, desired, actual)
 
     async def _apply(self, iid: int, step: Step, desired: Desired | None, actual: Actual) -> None:
@@ -185,8 +211,13 @@ class Supervisor:
 
     def figures(self) -> dict[str, int]:
         """The node's figures for its status record."""
-        return {"managed": len(self.desired), "live": len(self.workers), "adopted": self.adopted,
-                "leases": len(self.placement.held), "drained": int(self.drained)}
+        return {
+            "managed": len(self.desired),
+            "live": len(self.workers),
+            "adopted": self.adopted,
+            "leases": len(self.placement.held),
+            "drained": int(self.drained),
+        }
 
     # --- leases ----------------------------------------------------------------------------
     async def leases_round(self) -> None:
@@ -196,15 +227,17 @@ class Supervisor:
             return
         orphans = await self.placement.orphans()
         if orphans:
-            log.info("%d instance(s) of stopped nodes without a lease: reconciling",
-                     len(orphans))
+            log.info("%d instance(s) of stopped nodes without a lease: reconciling", len(orphans))
             await self.reconcile(orphans)
 
     async def renew_leases(self) -> None:
         """Renew every lease this node holds; let go of the instances another node took."""
         for iid in await self.placement.renew():
-            log.warning("instance %s: its lease is held by another node now; letting go",
-                        iid, extra={"instance_id": iid})
+            log.warning(
+                "instance %s: its lease is held by another node now; letting go",
+                iid,
+                extra={"instance_id": iid},
+            )
             self.cancel_timer(iid)
             worker = self.workers.get(iid)
             if worker is not None:
@@ -216,8 +249,12 @@ class Supervisor:
         None: another node holds the lease."""
         lease, other = await self.placement.acquire(iid)
         if lease is None:
-            log.info("instance %s: not started, node %s holds it", iid,
-                     other.node if other else "?", extra={"instance_id": iid})
+            log.info(
+                "instance %s: not started, node %s holds it",
+                iid,
+                other.node if other else "?",
+                extra={"instance_id": iid},
+            )
             self.cancel_timer(iid)
             return None
         try:
@@ -231,10 +268,18 @@ class Supervisor:
         pid = await self.spawner.spawn(iid, lease)
         worker = Worker(iid, pid, proc_start_time(pid), time.time(), config_version, lease=lease)
         self.workers.add(worker)  # before any await that can fail: a live worker is watched
-        await self.store.transition(iid, S.STARTING, pid=pid, pid_start=worker.start,
-                                    node=self.node, config_version=config_version,
-                                    spawned_at=f"{worker.spawned_at:.3f}", next_start_at=None,
-                                    online_since=None, lease=lease)
+        await self.store.transition(
+            iid,
+            S.STARTING,
+            pid=pid,
+            pid_start=worker.start,
+            node=self.node,
+            config_version=config_version,
+            spawned_at=f"{worker.spawned_at:.3f}",
+            next_start_at=None,
+            online_since=None,
+            lease=lease,
+        )
         log.info("instance %s: worker %s started", iid, pid, extra={"instance_id": iid})
         return worker
 
@@ -244,8 +289,7 @@ class Supervisor:
         self.desired = await load_desired()
         records = await self.store.get_many(self.desired)
         for iid, rec in records.items():
-            if rec.node not in (None, self.node) or rec.pid is None or \
-                    rec.state not in LIVE_STATES:
+            if rec.node not in (None, self.node) or rec.pid is None or rec.state not in LIVE_STATES:
                 continue
             if iid not in self.workers and not self.adopt(rec, spawned_at=time.time()):
                 self.adopt_gone(rec)  # it ended while no orchestrator watched
@@ -257,8 +301,14 @@ class Supervisor:
         """Watch a live worker left by a previous orchestrator; False when it is gone."""
         if rec.pid is None or not is_same_process(rec.pid, rec.pid_start):
             return False
-        worker = Worker(rec.instance_id, rec.pid, rec.pid_start, spawned_at or rec.since or
-                        time.time(), rec.config_version, lease=rec.lease)
+        worker = Worker(
+            rec.instance_id,
+            rec.pid,
+            rec.pid_start,
+            spawned_at or rec.since or time.time(),
+            rec.config_version,
+            lease=rec.lease,
+        )
         self.workers.add(worker)
         self.adopted += 1
         return True
@@ -267,15 +317,17 @@ class Supervisor:
         """A worker that ended while no orchestrator watched: its exit goes through the policy
         (exit code from its note in Redis, else counted as killed)."""
         assert rec.pid is not None
-        ghost = Worker(rec.instance_id, rec.pid, rec.pid_start, rec.since or time.time(),
-                       rec.config_version)
+        ghost = Worker(
+            rec.instance_id, rec.pid, rec.pid_start, rec.since or time.time(), rec.config_version
+        )
         self.workers.add(ghost, watch=False)
         self.spawn_task(self._exited(ghost))
 
     async def claim_adopted(self, records: dict[int, RuntimeRecord]) -> None:
         """Hold the leases of the adopted workers (fencing off those another node took)."""
-        await self.placement.claim_adopted(records, self.workers,
-                                           lambda worker: self.signal_stop(worker, "lease"))
+        await self.placement.claim_adopted(
+            records, self.workers, lambda worker: self.signal_stop(worker, "lease")
+        )
 
     def signal_stop(self, worker: Worker, why: str) -> None:
         """SIGTERM now, SIGKILL after the grace period."""
@@ -313,8 +365,11 @@ class Supervisor:
             try:
                 await self.exits.after_exit(worker)
             except Exception:
-                log.exception("instance %s: handling the exit failed; retrying soon",
-                              worker.instance_id, extra={"instance_id": worker.instance_id})
+                log.exception(
+                    "instance %s: handling the exit failed; retrying soon",
+                    worker.instance_id,
+                    extra={"instance_id": worker.instance_id},
+                )
                 self.schedule(worker.instance_id, time.time() + self.policy.base_delay)
 
     # --- timers ---------------------------------------------------------------------------

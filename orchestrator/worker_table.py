@@ -1,7 +1,8 @@
 """The workers a node watches: one `Worker` per instance, found by instance id or by pid.
 
 Workers are not the orchestrator's children, so each is watched through a pidfd
-(`orchestrator.procs.PidWatch`); the table calls its `on_exit` once when a watched process ends.
+(`orchestrator.zygote_client.PidWatch`); the table calls its `on_exit` once when a watched
+process ends.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from orchestrator.procs import PidWatch, send_signal
+from orchestrator.zygote_client import PidWatch, send_signal
 
 
 @dataclass(eq=False)
@@ -39,7 +40,8 @@ class Worker:
         send_signal(self.pid, signal.SIGTERM, self.start)
         if self.kill_timer is None:
             self.kill_timer = asyncio.get_running_loop().call_later(
-                grace, send_signal, self.pid, signal.SIGKILL, self.start)
+                grace, send_signal, self.pid, signal.SIGKILL, self.start
+            )
 
     def let_go(self) -> None:
         """Stop watching the process and cancel its pending SIGKILL (it may keep running)."""

@@ -40,8 +40,12 @@ async def _run(settings: Settings, interval: float, once: bool) -> None:
             print(f"pruned {await prune_events(policy)} old webhook events")
         else:
             relay_s = settings.delivery_relay_interval_ms / 1000
-            await with_poller(run_forever(svc, interval, stop, policy, relay_interval=relay_s),
-                               svc, settings.mp_poll_budget_per_min, stop)
+            await with_poller(
+                run_forever(svc, interval, stop, policy, relay_interval=relay_s),
+                svc,
+                settings.mp_poll_budget_per_min,
+                stop,
+            )
     finally:
         await gateway.aclose()
         await redis.aclose()
@@ -49,8 +53,9 @@ async def _run(settings: Settings, interval: float, once: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m reconciler",
-                                     description="Reconcile payments with Mercado Pago.")
+    parser = argparse.ArgumentParser(
+        prog="python -m reconciler", description="Reconcile payments with Mercado Pago."
+    )
     parser.add_argument("--interval", type=float, default=30.0, help="seconds between passes")
     parser.add_argument("--once", action="store_true", help="run one pass and exit")
     args = parser.parse_args(argv)

@@ -101,16 +101,20 @@ class RunningSandbox:
         return f"http://{self.host}:{self.mp_port}" if self.mp_port else None
 
     def urls(self) -> dict[str, str | None]:
-        return {"DISCORD_API_BASE": self.discord_api_base, "DISCORD_OAUTH_BASE": self.oauth_base,
-                "MERCADOPAGO_API_BASE": self.mp_api_base,
-                "SANDBOX_CONTROL_URL": self.discord_base}
+        return {
+            "DISCORD_API_BASE": self.discord_api_base,
+            "DISCORD_OAUTH_BASE": self.oauth_base,
+            "MERCADOPAGO_API_BASE": self.mp_api_base,
+            "SANDBOX_CONTROL_URL": self.discord_base,
+        }
 
 
 async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
     # handler_cancellation off (aiohttp's default, said out loud): a request fully received
     # takes effect even when its client hangs up first, as on Discord's side
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0,
-                           handler_cancellation=False)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=2.0, handler_cancellation=False
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
@@ -118,10 +122,14 @@ async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRun
 
 
 @contextlib.asynccontextmanager
-async def run_sandbox(host: str = "127.0.0.1", discord_port: int = 0, mp_port: int | None = 0,
-                      *, mp_webhook_secret: str | None = None,
-                      discord_config: DiscordConfig | None = None
-                      ) -> AsyncIterator[RunningSandbox]:
+async def run_sandbox(
+    host: str = "127.0.0.1",
+    discord_port: int = 0,
+    mp_port: int | None = 0,
+    *,
+    mp_webhook_secret: str | None = None,
+    discord_config: DiscordConfig | None = None,
+) -> AsyncIterator[RunningSandbox]:
     """Serve both stand-ins on the current loop; port 0 picks a free port, None skips MP."""
     check_loopback(host)
     discord_app = build_discord_app(config=discord_config)
@@ -153,9 +161,13 @@ async def _serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with run_sandbox(args.host, args.discord_port, None if args.no_mp else args.mp_port,
-                           mp_webhook_secret=args.mp_webhook_secret,
-                           discord_config=config) as sb:
+    async with run_sandbox(
+        args.host,
+        args.discord_port,
+        None if args.no_mp else args.mp_port,
+        mp_webhook_secret=args.mp_webhook_secret,
+        discord_config=config,
+    ) as sb:
         urls = sb.urls()
         for key, value in urls.items():
             if value:
@@ -167,8 +179,9 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox",
-                                     description="Fake Discord + Mercado Pago on loopback")
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox", description="Fake Discord + Mercado Pago on loopback"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--discord-port", type=int, default=8900)
     parser.add_argument("--mp-port", type=int, default=8901)
@@ -178,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", default=None, help="write the base URLs here as JSON")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         check_loopback(args.host)
     except ValueError as exc:
@@ -191,8 +205,9 @@ def main(argv: list[str] | None = None) -> int:
 class SandboxProcess:
     """`python -m sandbox` as a child process; `.urls` once ready (for e2e tests, benches)."""
 
-    def __init__(self, *extra_args: str, env: dict[str, str] | None = None,
-                 timeout: float = 15.0) -> None:
+    def __init__(
+        self, *extra_args: str, env: dict[str, str] | None = None, timeout: float = 15.0
+    ) -> None:
         self.extra_args = list(extra_args)
         self.env = env
         self.timeout = timeout
@@ -207,8 +222,18 @@ class SandboxProcess:
 
     def start(self) -> SandboxProcess:
         ready = Path(self._dir.name) / "ready.json"
-        cmd = [sys.executable, "-m", "sandbox", "--discord-port", "0", "--mp-port", "0",
-               "--ready-file", str(ready), *self.extra_args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "--discord-port",
+            "0",
+            "--mp-port",
+            "0",
+            "--ready-file",
+            str(ready),
+            *self.extra_args,
+        ]
         root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ if self.env is None else self.env)
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")

@@ -35,9 +35,14 @@ class Raced(ShopError):
 
 async def _pick(variation_id: int, count: int, conn: Any) -> list[int]:
     # Model rows, not values_list(): tortoise drops FOR UPDATE from values queries.
-    rows = await StockItem.filter(variation_id=variation_id, status=S.AVAILABLE) \
-        .using_db(conn).select_for_update(skip_locked=True) \
-        .order_by("id").limit(count).only("id")
+    rows = (
+        await StockItem.filter(variation_id=variation_id, status=S.AVAILABLE)
+        .using_db(conn)
+        .select_for_update(skip_locked=True)
+        .order_by("id")
+        .limit(count)
+        .only("id")
+    )
     return [int(r.id) for r in rows]
 
 
@@ -47,8 +52,9 @@ async def _take(ids: list[int], conn: Any, **values: Any) -> None:
         raise Raced(f"wanted {len(ids)} items, got {moved}")
 
 
-async def reserve(conn: Any, order_id: int, variation_id: int, quantity: int,
-                  until: datetime) -> list[int]:
+async def reserve(
+    conn: Any, order_id: int, variation_id: int, quantity: int, until: datetime
+) -> list[int]:
     """Hold `quantity` items for a pending order until `until`; raises `OutOfStock`."""
     picked = await _pick(variation_id, quantity, conn)
     if len(picked) < quantity:
@@ -64,8 +70,11 @@ async def sell(conn: Any, order: Order) -> int:
     a short order keeps what it has and waits for a restock (`shop.waiting_stock`).
     """
     now = datetime.now(UTC)
-    await StockItem.filter(order_id=order.id, status=S.RESERVED).using_db(conn) \
+    await (
+        StockItem.filter(order_id=order.id, status=S.RESERVED)
+        .using_db(conn)
         .update(status=S.SOLD, sold_at=now, reserved_until=None)
+    )
     held = await StockItem.filter(order_id=order.id, status=S.SOLD).using_db(conn).count()
     need = order.quantity - held
     if need <= 0:

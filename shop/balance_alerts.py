@@ -14,12 +14,12 @@ from fleet.models import Alert, AlertKind
 from shop import ledger
 
 # How the operator console names what was booked (alert messages are pt-BR, like the others).
-_EVENTS = {"refund": "reembolso", "partial refund": "reembolso parcial",
-           "chargeback": "chargeback"}
+_EVENTS = {"refund": "reembolso", "partial refund": "reembolso parcial", "chargeback": "chargeback"}
 
 
-async def alert_if_negative(tenant_id: int, payment_id: str, order_id: int | None, event: str,
-                            using_db: Any = None) -> bool:
+async def alert_if_negative(
+    tenant_id: int, payment_id: str, order_id: int | None, event: str, using_db: Any = None
+) -> bool:
     """Alert when the seller's balance (available + on hold) is negative after `event` (the
     refund or chargeback just booked); True if an alert was created."""
     bal = await ledger.balance(tenant_id, using_db=using_db)
@@ -27,10 +27,19 @@ async def alert_if_negative(tenant_id: int, payment_id: str, order_id: int | Non
         return False
     what = _EVENTS.get(event, event)
     await Alert.create(
-        kind=AlertKind.NEGATIVE_BALANCE, tenant_id=tenant_id,
-        message=(f"Saldo da loja #{tenant_id} negativo ({format_brl(bal.total_cents)}) após "
-                 f"{what} do pedido #{order_id}: saques bloqueados até ser coberto"),
-        details={"event": event, "payment_id": payment_id, "order_id": order_id,
-                 "balance_cents": bal.total_cents, "available_cents": bal.available_cents},
-        using_db=using_db)
+        kind=AlertKind.NEGATIVE_BALANCE,
+        tenant_id=tenant_id,
+        message=(
+            f"Saldo da loja #{tenant_id} negativo ({format_brl(bal.total_cents)}) após "
+            f"{what} do pedido #{order_id}: saques bloqueados até ser coberto"
+        ),
+        details={
+            "event": event,
+            "payment_id": payment_id,
+            "order_id": order_id,
+            "balance_cents": bal.total_cents,
+            "available_cents": bal.available_cents,
+        },
+        using_db=using_db,
+    )
     return True

@@ -48,25 +48,51 @@ async def is_blocked(tenant_id: int, discord_id: str, using_db: Any = None) -> b
     return await query.exists()
 
 
-async def _create(tenant_id: int, discord_id: str, actor: str, reason: str,
-                  source: BlockSource, order_id: int | None,
-                  conn: Any) -> tuple[BlockedBuyer, bool]:
-    existing = await BlockedBuyer.filter(tenant_id=tenant_id, discord_id=discord_id) \
-        .using_db(conn).first()
+async def _create(
+    tenant_id: int,
+    discord_id: str,
+    actor: str,
+    reason: str,
+    source: BlockSource,
+    order_id: int | None,
+    conn: Any,
+) -> tuple[BlockedBuyer, bool]:
+    existing = (
+        await BlockedBuyer.filter(tenant_id=tenant_id, discord_id=discord_id).using_db(conn).first()
+    )
     if existing is not None:
         return existing, False
     entry = await BlockedBuyer.create(
-        using_db=conn, tenant_id=tenant_id, discord_id=discord_id, source=source,
-        reason=reason.strip()[:MAX_REASON], order_id=order_id, created_by=actor[:100])
-    await audit.record(actor, "buyer.blocked", "buyer", discord_id, tenant_id=tenant_id,
-                       after={"source": str(source), "reason": entry.reason,
-                              "order_id": order_id}, using_db=conn)
+        using_db=conn,
+        tenant_id=tenant_id,
+        discord_id=discord_id,
+        source=source,
+        reason=reason.strip()[:MAX_REASON],
+        order_id=order_id,
+        created_by=actor[:100],
+    )
+    await audit.record(
+        actor,
+        "buyer.blocked",
+        "buyer",
+        discord_id,
+        tenant_id=tenant_id,
+        after={"source": str(source), "reason": entry.reason, "order_id": order_id},
+        using_db=conn,
+    )
     return entry, True
 
 
-async def block_buyer(tenant_id: int, discord_id: str, actor: str, *, reason: str = "",
-                      source: BlockSource = BlockSource.MANUAL, order_id: int | None = None,
-                      using_db: Any = None) -> tuple[BlockedBuyer, bool]:
+async def block_buyer(
+    tenant_id: int,
+    discord_id: str,
+    actor: str,
+    *,
+    reason: str = "",
+    source: BlockSource = BlockSource.MANUAL,
+    order_id: int | None = None,
+    using_db: Any = None,
+) -> tuple[BlockedBuyer, bool]:
     """Block a Discord user in this store; (entry, created). Already blocked: no change."""
     if using_db is not None:
         return await _create(tenant_id, discord_id, actor, reason, source, order_id, using_db)
@@ -77,30 +103,44 @@ async def block_buyer(tenant_id: int, discord_id: str, actor: str, *, reason: st
         return await BlockedBuyer.get(tenant_id=tenant_id, discord_id=discord_id), False
 
 
-async def block_from_order(tenant_id: int, order_id: int, actor: str,
-                           reason: str = "") -> tuple[BlockedBuyer, bool]:
+async def block_from_order(
+    tenant_id: int, order_id: int, actor: str, reason: str = ""
+) -> tuple[BlockedBuyer, bool]:
     """Block the buyer of one of this store's orders; `OrderNotFound` for another store's."""
     order = await Order.get_or_none(id=order_id, tenant_id=tenant_id)
     if order is None:
         raise OrderNotFound(f"order {order_id} is not in store {tenant_id}")
-    return await block_buyer(tenant_id, order.buyer_discord_id, actor, reason=reason,
-                             order_id=order.id)
+    return await block_buyer(
+        tenant_id, order.buyer_discord_id, actor, reason=reason, order_id=order.id
+    )
 
 
 async def unblock_buyer(tenant_id: int, block_id: int, actor: str) -> bool:
     """Lift one of this store's blocks; False when there is no such block (or not this
     store's)."""
     async with in_transaction() as conn:
-        entry = await BlockedBuyer.filter(id=block_id, tenant_id=tenant_id).using_db(conn) \
-            .select_for_update().first()
+        entry = (
+            await BlockedBuyer.filter(id=block_id, tenant_id=tenant_id)
+            .using_db(conn)
+            .select_for_update()
+            .first()
+        )
         if entry is None:
             return False
         await entry.delete(using_db=conn)
-        await audit.record(actor, "buyer.unblocked", "buyer", entry.discord_id,
-                           tenant_id=tenant_id, before={"source": str(entry.source),
-                                                        "reason": entry.reason,
-                                                        "order_id": entry.order_id},  # type: ignore[attr-defined]
-                           using_db=conn)
+        await audit.record(
+            actor,
+            "buyer.unblocked",
+            "buyer",
+            entry.discord_id,
+            tenant_id=tenant_id,
+            before={
+                "source": str(entry.source),
+                "reason": entry.reason,
+                "order_id": entry.order_id,
+            },  # type: ignore[attr-defined]
+            using_db=conn,
+        )
     return True
 
 
@@ -124,14 +164,21 @@ def dispute_source(previous_status: str | None, target: PaymentStatus) -> BlockS
     return None
 
 
-async def block_disputing_buyer(payment: Payment, source: BlockSource, actor: str,
-                                conn: Any) -> bool:
+async def block_disputing_buyer(
+    payment: Payment, source: BlockSource, actor: str, conn: Any
+) -> bool:
     """Add the buyer of a charged-back / MED-returned payment to the store's blocklist, in
     the sync's transaction; True when a block was added (already blocked: False)."""
     order = await Order.filter(id=payment.order_id).using_db(conn).first()  # type: ignore[attr-defined]
     if order is None:
         return False
-    _, created = await _create(order.tenant_id, order.buyer_discord_id, actor,  # type: ignore[attr-defined]
-                               f"{source} of payment {payment.provider_payment_id}", source,
-                               order.id, conn)
+    _, created = await _create(
+        order.tenant_id,
+        order.buyer_discord_id,
+        actor,  # type: ignore[attr-defined]
+        f"{source} of payment {payment.provider_payment_id}",
+        source,
+        order.id,
+        conn,
+    )
     return created

@@ -41,8 +41,7 @@ class TooManyOpenOrders(ShopError):
 
 async def open_orders(tenant_id: int, buyer_id: str, conn: Any = None) -> int:
     """The buyer's unpaid (pending) orders in this store: each one holds stock."""
-    query = Order.filter(tenant_id=tenant_id, buyer_discord_id=buyer_id,
-                         status=OrderStatus.PENDING)
+    query = Order.filter(tenant_id=tenant_id, buyer_discord_id=buyer_id, status=OrderStatus.PENDING)
     if conn is not None:
         query = query.using_db(conn)
     return await query.count()

@@ -50,8 +50,7 @@ def cents_to_input(cents: int | None) -> str:
     return f"{cents // 100},{cents % 100:02d}"
 
 
-def _text(form: Mapping[str, str], name: str, errors: Errors, *, required: bool,
-          limit: int) -> str:
+def _text(form: Mapping[str, str], name: str, errors: Errors, *, required: bool, limit: int) -> str:
     value = (form.get(name) or "").strip()
     if required and not value:
         errors[name] = ("portal.error.required", {})
@@ -60,8 +59,9 @@ def _text(form: Mapping[str, str], name: str, errors: Errors, *, required: bool,
     return value
 
 
-def _int(form: Mapping[str, str], name: str, errors: Errors, lo: int, hi: int,
-         default: int | None = None) -> int | None:
+def _int(
+    form: Mapping[str, str], name: str, errors: Errors, lo: int, hi: int, default: int | None = None
+) -> int | None:
     raw = (form.get(name) or "").strip()
     if not raw:
         if default is None:
@@ -85,8 +85,7 @@ def clean_product(form: Mapping[str, str]) -> tuple[dict[str, Any], Errors]:
     errors: Errors = {}
     values: dict[str, Any] = {
         "name": _text(form, "name", errors, required=True, limit=NAME_MAX),
-        "description": _text(form, "description", errors, required=False,
-                             limit=DESCRIPTION_MAX),
+        "description": _text(form, "description", errors, required=False, limit=DESCRIPTION_MAX),
         "max_per_order": _int(form, "max_per_order", errors, 1, MAX_PER_ORDER_MAX, 10),
         "active": _checked(form, "active"),
     }
@@ -183,28 +182,42 @@ def snapshot(obj: Product | Variation) -> dict[str, Any]:
     return {f: getattr(obj, f) for f in fields if hasattr(obj, f)}
 
 
-async def _update_audited(obj: Product | Variation, values: dict[str, Any], kind: str,
-                          actor: str) -> None:
+async def _update_audited(
+    obj: Product | Variation, values: dict[str, Any], kind: str, actor: str
+) -> None:
     """Apply a validated edit and audit it, before and after."""
     before = snapshot(obj)
     obj.update_from_dict(values)
     await obj.save()
-    await audit.record(actor, f"{kind}.updated", kind, obj.id, tenant_id=obj.tenant_id,
-                       before=before, after=snapshot(obj))
+    await audit.record(
+        actor,
+        f"{kind}.updated",
+        kind,
+        obj.id,
+        tenant_id=obj.tenant_id,
+        before=before,
+        after=snapshot(obj),
+    )
 
 
-async def create_product(tenant_id: int, form: Mapping[str, str],
-                         actor: str) -> tuple[Product | None, Errors]:
+async def create_product(
+    tenant_id: int, form: Mapping[str, str], actor: str
+) -> tuple[Product | None, Errors]:
     """Add a product to the store (at most `MAX_PRODUCTS`); `(None, errors)` if refused."""
     values, errors = clean_product(form)
-    if await Product.filter(tenant_id=tenant_id, deleted_at__isnull=True).count() \
-            >= MAX_PRODUCTS:
+    if await Product.filter(tenant_id=tenant_id, deleted_at__isnull=True).count() >= MAX_PRODUCTS:
         errors["name"] = ("portal.error.too_many", {"max": MAX_PRODUCTS})
     if errors:
         return None, errors
     product = await Product.create(tenant_id=tenant_id, **values)
-    await audit.record(actor, "product.created", "product", product.id, tenant_id=tenant_id,
-                       after=snapshot(product))
+    await audit.record(
+        actor,
+        "product.created",
+        "product",
+        product.id,
+        tenant_id=tenant_id,
+        after=snapshot(product),
+    )
     return product, {}
 
 
@@ -222,25 +235,40 @@ async def delete_product(product: Product, actor: str) -> None:
     product.deleted_at = now
     product.active = False
     await product.save(update_fields=["deleted_at", "active", "updated_at"])
-    await Variation.filter(product_id=product.id, deleted_at__isnull=True) \
-        .update(deleted_at=now, active=False)
-    await audit.record(actor, "product.deleted", "product", product.id,
-                       tenant_id=product.tenant_id, before=snapshot(product))
+    await Variation.filter(product_id=product.id, deleted_at__isnull=True).update(
+        deleted_at=now, active=False
+    )
+    await audit.record(
+        actor,
+        "product.deleted",
+        "product",
+        product.id,
+        tenant_id=product.tenant_id,
+        before=snapshot(product),
+    )
 
 
-async def create_variation(product: Product, form: Mapping[str, str],
-                           actor: str) -> tuple[Variation | None, Errors]:
+async def create_variation(
+    product: Product, form: Mapping[str, str], actor: str
+) -> tuple[Variation | None, Errors]:
     """Add a variation to a product (at most `MAX_VARIATIONS`); `(None, errors)` if refused."""
     values, errors = clean_variation(form)
-    if await Variation.filter(product_id=product.id, deleted_at__isnull=True).count() \
-            >= MAX_VARIATIONS:
+    if (
+        await Variation.filter(product_id=product.id, deleted_at__isnull=True).count()
+        >= MAX_VARIATIONS
+    ):
         errors["name"] = ("portal.error.too_many", {"max": MAX_VARIATIONS})
     if errors:
         return None, errors
-    variation = await Variation.create(tenant_id=product.tenant_id, product_id=product.id,
-                                       **values)
-    await audit.record(actor, "variation.created", "variation", variation.id,
-                       tenant_id=product.tenant_id, after=snapshot(variation))
+    variation = await Variation.create(tenant_id=product.tenant_id, product_id=product.id, **values)
+    await audit.record(
+        actor,
+        "variation.created",
+        "variation",
+        variation.id,
+        tenant_id=product.tenant_id,
+        after=snapshot(variation),
+    )
     return variation, {}
 
 
@@ -257,5 +285,11 @@ async def delete_variation(variation: Variation, actor: str) -> None:
     variation.deleted_at = datetime.now(UTC)
     variation.active = False
     await variation.save(update_fields=["deleted_at", "active", "updated_at"])
-    await audit.record(actor, "variation.deleted", "variation", variation.id,
-                       tenant_id=variation.tenant_id, before=snapshot(variation))
+    await audit.record(
+        actor,
+        "variation.deleted",
+        "variation",
+        variation.id,
+        tenant_id=variation.tenant_id,
+        before=snapshot(variation),
+    )

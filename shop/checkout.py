@@ -66,12 +66,18 @@ class Offer:
 async def sellable(tenant_id: int, variation_id: int) -> Offer:
     """The variation with its product and what can be bought now; `ProductUnavailable`."""
     variation = await Variation.get_or_none(
-        id=variation_id, tenant_id=tenant_id, active=True, deleted_at__isnull=True,
-        product__active=True, product__deleted_at__isnull=True).prefetch_related("product")
+        id=variation_id,
+        tenant_id=tenant_id,
+        active=True,
+        deleted_at__isnull=True,
+        product__active=True,
+        product__deleted_at__isnull=True,
+    ).prefetch_related("product")
     if variation is None:
         raise ProductUnavailable(f"variation {variation_id} not for sale")
-    available = await StockItem.filter(variation_id=variation.id,
-                                       status=StockStatus.AVAILABLE).count()
+    available = await StockItem.filter(
+        variation_id=variation.id, status=StockStatus.AVAILABLE
+    ).count()
     cap = max(1, min(variation.product.max_per_order, HARD_MAX_QUANTITY))
     return Offer(variation.product, variation, available, min(cap, available))
 
@@ -83,8 +89,9 @@ def check_quantity(offer: Offer, quantity: int) -> None:
         raise InvalidQuantity(f"quantity {quantity} not in 1..{cap}", maximum=cap)
 
 
-async def preview(tenant_id: int, variation_id: int, quantity: int,
-                  coupon_code: str | None = None) -> tuple[Offer, pricing.Quote]:
+async def preview(
+    tenant_id: int, variation_id: int, quantity: int, coupon_code: str | None = None
+) -> tuple[Offer, pricing.Quote]:
     """What the buyer would pay (validates everything, reserves nothing)."""
     offer = await sellable(tenant_id, variation_id)
     check_quantity(offer, quantity)
@@ -93,13 +100,15 @@ async def preview(tenant_id: int, variation_id: int, quantity: int,
     coupon = None
     code = pricing.normalize_code(coupon_code)
     if code:
-        coupon = await pricing.find_coupon(tenant_id, code, offer.product.id,
-                                           offer.variation.price_cents * quantity)
+        coupon = await pricing.find_coupon(
+            tenant_id, code, offer.product.id, offer.variation.price_cents * quantity
+        )
     return offer, pricing.quote(offer.variation.price_cents, quantity, coupon)
 
 
-async def place_order(req: CheckoutRequest, *, hold: timedelta = PIX_VALIDITY,
-                      now: datetime | None = None) -> tuple[Order, bool]:
+async def place_order(
+    req: CheckoutRequest, *, hold: timedelta = PIX_VALIDITY, now: datetime | None = None
+) -> tuple[Order, bool]:
     """Create the order and reserve its stock, once per `req.key`; (order, created).
 
     Raises `ProductUnavailable`, `InvalidQuantity`, `CouponRejected`, `OutOfStock`,
@@ -123,8 +132,9 @@ async def place_order(req: CheckoutRequest, *, hold: timedelta = PIX_VALIDITY,
     return order, True
 
 
-async def _create_reserved(req: CheckoutRequest, offer: Offer, now: datetime,
-                           until: datetime) -> Order:
+async def _create_reserved(
+    req: CheckoutRequest, offer: Offer, now: datetime, until: datetime
+) -> Order:
     code = pricing.normalize_code(req.coupon_code)
     subtotal = offer.variation.price_cents * req.quantity
     async with in_transaction() as conn:
@@ -132,24 +142,45 @@ async def _create_reserved(req: CheckoutRequest, offer: Offer, now: datetime,
         await buyer_limits.guard(conn, req.tenant_id, req.buyer_id)
         coupon = None
         if code:
-            coupon = await pricing.find_coupon(req.tenant_id, code, offer.product.id, subtotal,
-                                               now=now, using_db=conn)
+            coupon = await pricing.find_coupon(
+                req.tenant_id, code, offer.product.id, subtotal, now=now, using_db=conn
+            )
             await pricing.claim_use(coupon, conn)
         q = pricing.quote(offer.variation.price_cents, req.quantity, coupon)
         order = await Order.create(
-            using_db=conn, tenant_id=req.tenant_id, instance_id=req.instance_id,
-            product_id=offer.product.id, variation_id=offer.variation.id,
-            coupon_id=coupon.id if coupon else None, interaction_id=req.key,
-            buyer_discord_id=req.buyer_id, buyer_name=req.buyer_name[:100],
-            guild_id=req.guild_id, channel_id=req.channel_id, locale=req.locale[:8],
-            quantity=req.quantity, unit_price_cents=q.unit_price_cents,
-            discount_cents=q.discount_cents, total_cents=q.total_cents, reserved_until=until)
+            using_db=conn,
+            tenant_id=req.tenant_id,
+            instance_id=req.instance_id,
+            product_id=offer.product.id,
+            variation_id=offer.variation.id,
+            coupon_id=coupon.id if coupon else None,
+            interaction_id=req.key,
+            buyer_discord_id=req.buyer_id,
+            buyer_name=req.buyer_name[:100],
+            guild_id=req.guild_id,
+            channel_id=req.channel_id,
+            locale=req.locale[:8],
+            quantity=req.quantity,
+            unit_price_cents=q.unit_price_cents,
+            discount_cents=q.discount_cents,
+            total_cents=q.total_cents,
+            reserved_until=until,
+        )
         await allocation.reserve(conn, order.id, offer.variation.id, req.quantity, until)
-        await audit.record(f"buyer:{req.buyer_id}", "order.created", "order", order.id,
-                           tenant_id=req.tenant_id, after={
-                               "variation_id": offer.variation.id, "quantity": req.quantity,
-                               "total_cents": q.total_cents, "coupon": q.coupon_code},
-                           using_db=conn)
+        await audit.record(
+            f"buyer:{req.buyer_id}",
+            "order.created",
+            "order",
+            order.id,
+            tenant_id=req.tenant_id,
+            after={
+                "variation_id": offer.variation.id,
+                "quantity": req.quantity,
+                "total_cents": q.total_cents,
+                "coupon": q.coupon_code,
+            },
+            using_db=conn,
+        )
     return order
 
 
@@ -163,8 +194,12 @@ async def checkout(svc: PaymentServices, req: CheckoutRequest) -> tuple[Order, P
     variation = await Variation.get(id=order.variation_id).prefetch_related("product")
     try:
         payment = await create_pix_payment(
-            svc, order.id, actor, expires_at=order.reserved_until,
-            description=f"{variation.product.name} - {variation.name}")
+            svc,
+            order.id,
+            actor,
+            expires_at=order.reserved_until,
+            description=f"{variation.product.name} - {variation.name}",
+        )
     except ShopError:
         await cancel_order(order.id, actor, reason="PIX charge could not be created")
         raise

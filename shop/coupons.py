@@ -23,9 +23,15 @@ MAX_COUPON_PRODUCTS = 1000  # product ids one coupon form may send
 
 def snapshot(c: Coupon) -> dict[str, Any]:
     """What the audit log keeps of a coupon."""
-    return {"code": c.code, "kind": str(c.kind), "value": c.value, "active": c.active,
-            "max_uses": c.max_uses, "min_order_cents": c.min_order_cents,
-            "expires_at": c.expires_at}
+    return {
+        "code": c.code,
+        "kind": str(c.kind),
+        "value": c.value,
+        "active": c.active,
+        "max_uses": c.max_uses,
+        "min_order_cents": c.min_order_cents,
+        "expires_at": c.expires_at,
+    }
 
 
 def parse_product_ids(raw: Iterable[object]) -> list[int]:
@@ -41,8 +47,9 @@ async def _chosen_products(tenant_id: int, raw_ids: Iterable[object]) -> list[Pr
     return await Product.filter(tenant_id=tenant_id, id__in=ids, deleted_at__isnull=True)
 
 
-async def create_coupon(tenant_id: int, form: Mapping[str, str], product_ids: Iterable[object],
-                        actor: str) -> tuple[Coupon | None, Errors]:
+async def create_coupon(
+    tenant_id: int, form: Mapping[str, str], product_ids: Iterable[object], actor: str
+) -> tuple[Coupon | None, Errors]:
     """Add a coupon limited to `product_ids` (none: every product); `(None, errors)` if refused."""
     values, errors = clean_coupon(form)
     if not errors and await Coupon.filter(tenant_id=tenant_id, code=values["code"]).exists():
@@ -56,17 +63,29 @@ async def create_coupon(tenant_id: int, form: Mapping[str, str], product_ids: It
         coupon = await Coupon.create(tenant_id=tenant_id, using_db=conn, **values)
         if chosen:
             await coupon.products.add(*chosen, using_db=conn)
-        await audit.record(actor, "coupon.created", "coupon", coupon.id, tenant_id=tenant_id,
-                           after=snapshot(coupon), using_db=conn)
+        await audit.record(
+            actor,
+            "coupon.created",
+            "coupon",
+            coupon.id,
+            tenant_id=tenant_id,
+            after=snapshot(coupon),
+            using_db=conn,
+        )
     return coupon, {}
 
 
-async def save_coupon(coupon: Coupon, form: Mapping[str, str], product_ids: Iterable[object],
-                      actor: str) -> Errors:
+async def save_coupon(
+    coupon: Coupon, form: Mapping[str, str], product_ids: Iterable[object], actor: str
+) -> Errors:
     """Edit a coupon and replace its products; the errors, empty when it was saved."""
     values, errors = clean_coupon(form)
-    if not errors and await Coupon.filter(tenant_id=coupon.tenant_id, code=values["code"]) \
-            .exclude(id=coupon.id).exists():
+    if (
+        not errors
+        and await Coupon.filter(tenant_id=coupon.tenant_id, code=values["code"])
+        .exclude(id=coupon.id)
+        .exists()
+    ):
         errors["code"] = ("portal.coupon.code_taken", {})
     if errors:
         return errors
@@ -78,9 +97,16 @@ async def save_coupon(coupon: Coupon, form: Mapping[str, str], product_ids: Iter
         await coupon.products.clear(using_db=conn)
         if chosen:
             await coupon.products.add(*chosen, using_db=conn)
-        await audit.record(actor, "coupon.updated", "coupon", coupon.id,
-                           tenant_id=coupon.tenant_id, before=before, after=snapshot(coupon),
-                           using_db=conn)
+        await audit.record(
+            actor,
+            "coupon.updated",
+            "coupon",
+            coupon.id,
+            tenant_id=coupon.tenant_id,
+            before=before,
+            after=snapshot(coupon),
+            using_db=conn,
+        )
     return {}
 
 
@@ -89,5 +115,6 @@ async def delete_coupon(coupon: Coupon, actor: str) -> None:
     before = snapshot(coupon)
     coupon_id, tenant_id = coupon.id, coupon.tenant_id
     await coupon.delete()
-    await audit.record(actor, "coupon.deleted", "coupon", coupon_id, tenant_id=tenant_id,
-                       before=before)
+    await audit.record(
+        actor, "coupon.deleted", "coupon", coupon_id, tenant_id=tenant_id, before=before
+    )

@@ -66,8 +66,13 @@ async def _allocate(order_id: int, actor: str) -> tuple[Outcome, Order | None, b
         if order.status == O.PAID:
             shortfall = await allocation.sell(conn, order)
             if shortfall:
-                moved = await transition(order.id, O.WAITING_STOCK, actor, using_db=conn,
-                                         reason=f"{shortfall} item(s) missing")
+                moved = await transition(
+                    order.id,
+                    O.WAITING_STOCK,
+                    actor,
+                    using_db=conn,
+                    reason=f"{shortfall} item(s) missing",
+                )
                 return Outcome.WAITING, moved.order, moved.changed
             return Outcome.DELIVER, order, False
         held = len(await allocation.sold_items(order.id, conn))  # waiting_stock
@@ -90,8 +95,9 @@ async def prepare(order_id: int, vault: TokenVault, actor: str) -> Prepared:
         return await _named(prepared) if order is not None else prepared
     sold = await allocation.sold_items(order.id)
     items = [vault.decrypt(item.content_enc).reveal() for item in sold]
-    return await _named(Prepared(outcome, order, items,
-                                 nonce=delivery_nonce(order.id, [i.id for i in sold])))
+    return await _named(
+        Prepared(outcome, order, items, nonce=delivery_nonce(order.id, [i.id for i in sold]))
+    )
 
 
 async def _named(prepared: Prepared) -> Prepared:
@@ -104,31 +110,41 @@ async def _named(prepared: Prepared) -> Prepared:
 
 async def plain_items(order_id: int, vault: TokenVault) -> list[str]:
     """The decrypted contents sold to an order (only ever called to deliver them)."""
-    return [vault.decrypt(item.content_enc).reveal()
-            for item in await allocation.sold_items(order_id)]
+    return [
+        vault.decrypt(item.content_enc).reveal() for item in await allocation.sold_items(order_id)
+    ]
 
 
 async def _alert_waiting(order: Order) -> None:
-    await Alert.create(kind=AlertKind.WAITING_STOCK, tenant_id=order.tenant_id,
-                       instance_id=order.instance_id,
-                       message=f"Pedido #{order.id} pago e aguardando estoque",
-                       details={"order_id": order.id, "quantity": order.quantity,
-                                "variation_id": order.variation_id})
+    await Alert.create(
+        kind=AlertKind.WAITING_STOCK,
+        tenant_id=order.tenant_id,
+        instance_id=order.instance_id,
+        message=f"Pedido #{order.id} pago e aguardando estoque",
+        details={
+            "order_id": order.id,
+            "quantity": order.quantity,
+            "variation_id": order.variation_id,
+        },
+    )
 
 
 async def mark_delivered(order_id: int, path: DeliveryPath, actor: str) -> bool:
     """Record the delivery (state `delivered`, the path used); False if it already was."""
     await Order.filter(id=order_id).update(delivery_attempts=F("delivery_attempts") + 1)
-    moved = await transition(order_id, O.DELIVERED, actor, reason=f"sent by {path}",
-                             updates={"delivery_path": path})
+    moved = await transition(
+        order_id, O.DELIVERED, actor, reason=f"sent by {path}", updates={"delivery_path": path}
+    )
     return moved.changed
 
 
 async def mark_failed(order_id: int) -> None:
     """Neither DM nor channel worked: the order stays paid; the reconciler re-enqueues it later."""
-    await Order.filter(id=order_id).update(delivery_path=DeliveryPath.FAILED,
-                                           delivery_attempts=F("delivery_attempts") + 1,
-                                           updated_at=datetime.now(UTC))
+    await Order.filter(id=order_id).update(
+        delivery_path=DeliveryPath.FAILED,
+        delivery_attempts=F("delivery_attempts") + 1,
+        updated_at=datetime.now(UTC),
+    )
 
 
 def delivery_nonce(order_id: int, item_ids: Iterable[int]) -> str:
@@ -145,8 +161,9 @@ class Resend(StrEnum):
     KNOWN = "known"  # the message is recorded: nothing to send
 
 
-def resend_plan(order: Order, nonce: str, channel_id: str, window_s: float,
-                now: datetime | None = None) -> Resend:
+def resend_plan(
+    order: Order, nonce: str, channel_id: str, window_s: float, now: datetime | None = None
+) -> Resend:
     """What a delivery job does before creating the message in `channel_id` (pure)."""
     same = order.delivery_nonce == nonce and order.delivery_channel_id == str(channel_id)
     if not same or order.delivery_attempted_at is None:
@@ -164,25 +181,34 @@ async def record_send_attempt(order_id: int, nonce: str, channel_id: str) -> Non
     channel_id = str(channel_id)
     async with in_transaction() as conn:
         order = await Order.filter(id=order_id).using_db(conn).select_for_update().first()
-        if order is None or (order.delivery_attempted_at is not None
-                             and order.delivery_nonce == nonce
-                             and order.delivery_channel_id == channel_id):
+        if order is None or (
+            order.delivery_attempted_at is not None
+            and order.delivery_nonce == nonce
+            and order.delivery_channel_id == channel_id
+        ):
             return
-        await Order.filter(id=order_id).using_db(conn).update(
-            delivery_nonce=nonce, delivery_channel_id=channel_id,
-            delivery_attempted_at=datetime.now(UTC), delivery_message_id=None)
+        await (
+            Order.filter(id=order_id)
+            .using_db(conn)
+            .update(
+                delivery_nonce=nonce,
+                delivery_channel_id=channel_id,
+                delivery_attempted_at=datetime.now(UTC),
+                delivery_message_id=None,
+            )
+        )
 
 
 async def record_sent(order_id: int, channel_id: str, message_id: str) -> None:
     """After a create (or a message found in the channel): what Discord holds."""
-    await Order.filter(id=order_id).update(delivery_channel_id=str(channel_id),
-                                           delivery_message_id=str(message_id))
+    await Order.filter(id=order_id).update(
+        delivery_channel_id=str(channel_id), delivery_message_id=str(message_id)
+    )
 
 
 def render_items(items: list[str]) -> tuple[str | None, bytes | None]:
     """(inline text, None) for a few short items, else (None, text file bytes)."""
     text = "\n".join(items)
-    if (len(items) <= INLINE_MAX_ITEMS and len(text) <= INLINE_MAX_CHARS
-            and "```" not in text):
+    if len(items) <= INLINE_MAX_ITEMS and len(text) <= INLINE_MAX_CHARS and "```" not in text:
         return text, None
     return None, (text + "\n").encode("utf-8")

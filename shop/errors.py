@@ -69,8 +69,9 @@ class PaymentProviderError(ShopError):
     code = "payment_provider_error"
     message_key = "shop.error.provider"
 
-    def __init__(self, status: int, provider_message: str, error: str = "",
-                 cause: list | None = None) -> None:
+    def __init__(
+        self, status: int, provider_message: str, error: str = "", cause: list | None = None
+    ) -> None:
         self.status = status
         self.provider_message = provider_message
         self.error = error

@@ -37,11 +37,15 @@ async def confirmation_counts(since: datetime) -> dict[str, dict[str, int]]:
     {source: {"last_24h": n approved since `since`, "total": n}}. Many by polling or the button
     means webhooks are being lost."""
     out = {s: {"last_24h": 0, "total": 0} for s in CONFIRMATION_SOURCES}
-    for field, query in (("total", Payment.exclude(confirmed_via="")),
-                         ("last_24h", Payment.exclude(confirmed_via="").filter(
-                             approved_at__gte=since))):
-        rows = await query.group_by("confirmed_via").annotate(n=Count("id")) \
+    for field, query in (
+        ("total", Payment.exclude(confirmed_via="")),
+        ("last_24h", Payment.exclude(confirmed_via="").filter(approved_at__gte=since)),
+    ):
+        rows = (
+            await query.group_by("confirmed_via")
+            .annotate(n=Count("id"))
             .values_list("confirmed_via", "n")
+        )
         for source, n in rows:
             out.setdefault(source, {"last_24h": 0, "total": 0})[field] = n
     return out
@@ -68,14 +72,18 @@ async def mean_withdrawal_seconds(since: datetime | None = None) -> float | None
     return round(total / len(rows), 1)
 
 
-async def daily_sales(days: int, tenant_id: int | None = None,
-                      now: datetime | None = None) -> list[dict[str, Any]]:
+async def daily_sales(
+    days: int, tenant_id: int | None = None, now: datetime | None = None
+) -> list[dict[str, Any]]:
     """Orders paid per Brasília day (oldest first; the last `days` days, today included): how
     many, their total in centavos, and how many could not be delivered automatically. Orders
     refunded since are not sales. One query; the days are bucketed here, the same way on
     SQLite and PostgreSQL."""
-    today = (now or datetime.now(UTC)).astimezone(BRT).replace(hour=0, minute=0, second=0,
-                                                              microsecond=0)
+    today = (
+        (now or datetime.now(UTC))
+        .astimezone(BRT)
+        .replace(hour=0, minute=0, second=0, microsecond=0)
+    )
     start = today - timedelta(days=days - 1)
     query = Order.filter(status__in=list(PAID_ORDER_STATES), paid_at__gte=start.astimezone(UTC))
     if tenant_id is not None:
@@ -83,7 +91,8 @@ async def daily_sales(days: int, tenant_id: int | None = None,
     rows = await query.values_list("paid_at", "total_cents", "delivery_path")
     buckets: dict[date, dict[str, Any]] = {
         (start + timedelta(days=i)).date(): {"paid": 0, "revenue_cents": 0, "failed": 0}
-        for i in range(days)}
+        for i in range(days)
+    }
     for paid_at, total, path in rows:
         bucket = buckets.get(paid_at.astimezone(BRT).date())
         if bucket is None:  # paid "tomorrow": a clock ahead of ours

@@ -84,9 +84,16 @@ async def already_booked(key: str, using_db: Any = None) -> bool:
     return await LedgerEntry.filter(idempotency_key=key).using_db(using_db).exists()
 
 
-async def post(key: str, kind: str, legs: list[Leg], *, order_id: int | None = None,
-               withdrawal_id: int | None = None, memo: str = "",
-               using_db: Any = None) -> bool:
+async def post(
+    key: str,
+    kind: str,
+    legs: list[Leg],
+    *,
+    order_id: int | None = None,
+    withdrawal_id: int | None = None,
+    memo: str = "",
+    using_db: Any = None,
+) -> bool:
     """Book one transaction; False (and nothing written) if `key` was booked before."""
     if sum(leg.amount_cents for leg in legs) != 0:
         raise UnbalancedTransaction(f"{key}: legs sum to {sum(x.amount_cents for x in legs)}")
@@ -94,26 +101,52 @@ async def post(key: str, kind: str, legs: list[Leg], *, order_id: int | None = N
         return False
     txn = uuid.uuid4()
     now = datetime.now(UTC)
-    await LedgerEntry.bulk_create([
-        LedgerEntry(txn_id=txn, idempotency_key=key, account=leg.account,
-                    tenant_id=leg.tenant_id, amount_cents=leg.amount_cents, kind=kind,
-                    order_id=order_id, withdrawal_id=withdrawal_id,
-                    available_at=leg.available_at or now, memo=memo[:200])
-        for leg in legs if leg.amount_cents != 0 or leg.account.startswith("seller:")
-    ], using_db=using_db)
+    await LedgerEntry.bulk_create(
+        [
+            LedgerEntry(
+                txn_id=txn,
+                idempotency_key=key,
+                account=leg.account,
+                tenant_id=leg.tenant_id,
+                amount_cents=leg.amount_cents,
+                kind=kind,
+                order_id=order_id,
+                withdrawal_id=withdrawal_id,
+                available_at=leg.available_at or now,
+                memo=memo[:200],
+            )
+            for leg in legs
+            if leg.amount_cents != 0 or leg.account.startswith("seller:")
+        ],
+        using_db=using_db,
+    )
     return True
 
 
-async def book_sale(payment_id: str, tenant_id: int, order_id: int, amount_cents: int,
-                    fee_bps: int, hold_days: int, using_db: Any = None) -> bool:
+async def book_sale(
+    payment_id: str,
+    tenant_id: int,
+    order_id: int,
+    amount_cents: int,
+    fee_bps: int,
+    hold_days: int,
+    using_db: Any = None,
+) -> bool:
     """Credit the seller with the sale minus the platform fee (held `hold_days`)."""
     fee = fee_cents(amount_cents, fee_bps)
     release = datetime.now(UTC) + timedelta(days=hold_days)
-    return await post(f"sale:{payment_id}", "sale", [
-        Leg(CLEARING, -amount_cents),
-        Leg(seller_account(tenant_id), amount_cents - fee, tenant_id, release),
-        Leg(FEES, fee),
-    ], order_id=order_id, memo=f"payment {payment_id}", using_db=using_db)
+    return await post(
+        f"sale:{payment_id}",
+        "sale",
+        [
+            Leg(CLEARING, -amount_cents),
+            Leg(seller_account(tenant_id), amount_cents - fee, tenant_id, release),
+            Leg(FEES, fee),
+        ],
+        order_id=order_id,
+        memo=f"payment {payment_id}",
+        using_db=using_db,
+    )
 
 
 def refund_key(payment_id: str, refunded_total_cents: int) -> str:
@@ -124,18 +157,30 @@ def refund_key(payment_id: str, refunded_total_cents: int) -> str:
 async def payment_entries(payment_id: str, using_db: Any = None) -> list[LedgerEntry]:
     """Every entry booked for one payment (sale, partial refunds, reversal), oldest first."""
     sale_key, reversal_key = f"sale:{payment_id}", f"reversal:{payment_id}"
-    seller = await LedgerEntry.filter(idempotency_key=sale_key, account__startswith="seller:") \
-        .using_db(using_db).values_list("account", flat=True)
+    seller = (
+        await LedgerEntry.filter(idempotency_key=sale_key, account__startswith="seller:")
+        .using_db(using_db)
+        .values_list("account", flat=True)
+    )
     if not seller:
         return []
     # Every booking has a seller leg (`post` keeps it even at zero), so the partial refunds
     # are found among that seller's entries: the account index bounds the prefix match.
-    refund_keys = await LedgerEntry.filter(
-        account=seller[0], idempotency_key__startswith=f"refund:{payment_id}:",
-    ).using_db(using_db).values_list("idempotency_key", flat=True)
-    return await LedgerEntry.filter(
-        idempotency_key__in=[sale_key, *refund_keys, reversal_key],
-    ).using_db(using_db).order_by("id")
+    refund_keys = (
+        await LedgerEntry.filter(
+            account=seller[0],
+            idempotency_key__startswith=f"refund:{payment_id}:",
+        )
+        .using_db(using_db)
+        .values_list("idempotency_key", flat=True)
+    )
+    return (
+        await LedgerEntry.filter(
+            idempotency_key__in=[sale_key, *refund_keys, reversal_key],
+        )
+        .using_db(using_db)
+        .order_by("id")
+    )
 
 
 def net_by_account(entries: list[LedgerEntry]) -> dict[str, int]:
@@ -151,8 +196,9 @@ def _share(total: int, part: int, whole: int) -> int:
     return (2 * total * part + whole) // (2 * whole)
 
 
-def plan_partial_refund(payment_id: str, entries: list[LedgerEntry],
-                        refunded_total_cents: int) -> tuple[PartialRefund, LedgerEntry] | None:
+def plan_partial_refund(
+    payment_id: str, entries: list[LedgerEntry], refunded_total_cents: int
+) -> tuple[PartialRefund, LedgerEntry] | None:
     """What `book_partial_refund` would book (and the sale's seller entry), from the payment's
     entries; None when nothing: no sale, reversed already, or this total booked already."""
     sale = [e for e in entries if e.idempotency_key == f"sale:{payment_id}"]
@@ -161,8 +207,10 @@ def plan_partial_refund(payment_id: str, entries: list[LedgerEntry],
     sold = net_by_account(sale)
     amount = -sold.get(CLEARING, 0)
     if not 0 <= refunded_total_cents <= amount:
-        raise ValueError(f"{payment_id}: refunded total {refunded_total_cents} is not "
-                         f"within the sale of {amount}")
+        raise ValueError(
+            f"{payment_id}: refunded total {refunded_total_cents} is not "
+            f"within the sale of {amount}"
+        )
     refunded = net_by_account([e for e in entries if e.idempotency_key.startswith("refund:")])
     delta = refunded_total_cents - refunded.get(CLEARING, 0)
     if delta <= 0:  # booked already, or older news than what we booked
@@ -172,8 +220,9 @@ def plan_partial_refund(payment_id: str, entries: list[LedgerEntry],
     return PartialRefund(refunded_total_cents, delta, fee), seller
 
 
-async def book_partial_refund(payment_id: str, refunded_total_cents: int,
-                              using_db: Any = None) -> PartialRefund | None:
+async def book_partial_refund(
+    payment_id: str, refunded_total_cents: int, using_db: Any = None
+) -> PartialRefund | None:
     """Take the newly refunded part of a sale back: the payment now has `refunded_total_cents`
     refunded in all. Books only the increase over what earlier partial refunds booked; None
     when there is none, no sale, or the sale was reversed already.
@@ -182,22 +231,28 @@ async def book_partial_refund(payment_id: str, refunded_total_cents: int,
     (rounded half up) minus what was given back before, so repeated partial refunds never
     drift. Callers serialise per payment (the sync holds the payment row lock).
     """
-    planned = plan_partial_refund(payment_id, await payment_entries(payment_id, using_db),
-                                  refunded_total_cents)
+    planned = plan_partial_refund(
+        payment_id, await payment_entries(payment_id, using_db), refunded_total_cents
+    )
     if planned is None:
         return None
     part, seller = planned
-    booked = await post(refund_key(payment_id, refunded_total_cents), "refund", [
-        Leg(CLEARING, part.amount_cents),
-        Leg(seller.account, -part.seller_cents, seller.tenant_id),
-        Leg(FEES, -part.fee_cents),
-    ], order_id=seller.order_id, using_db=using_db,
-        memo=f"partial refund of payment {payment_id}, {refunded_total_cents} in all")
+    booked = await post(
+        refund_key(payment_id, refunded_total_cents),
+        "refund",
+        [
+            Leg(CLEARING, part.amount_cents),
+            Leg(seller.account, -part.seller_cents, seller.tenant_id),
+            Leg(FEES, -part.fee_cents),
+        ],
+        order_id=seller.order_id,
+        using_db=using_db,
+        memo=f"partial refund of payment {payment_id}, {refunded_total_cents} in all",
+    )
     return part if booked else None
 
 
-async def refund_debit(payment_id: str, refunded_total_cents: int,
-                       using_db: Any = None) -> int:
+async def refund_debit(payment_id: str, refunded_total_cents: int, using_db: Any = None) -> int:
     """What a refund bringing the payment to `refunded_total_cents` refunded in all would take
     from the seller, as the ledger would book it: the partial refund's seller leg, or, for the
     whole sale, the reversal's (what is left of the sale after earlier partial refunds)."""
@@ -217,10 +272,17 @@ async def book_reversal(payment_id: str, kind: str, using_db: Any = None) -> boo
     if not entries:
         return False
     tenants = {e.account: e.tenant_id for e in entries}
-    legs = [Leg(account, -left, tenants[account])
-            for account, left in net_by_account(entries).items()]
-    return await post(f"reversal:{payment_id}", kind, legs, order_id=entries[0].order_id,
-                      memo=f"{kind} of payment {payment_id}", using_db=using_db)
+    legs = [
+        Leg(account, -left, tenants[account]) for account, left in net_by_account(entries).items()
+    ]
+    return await post(
+        f"reversal:{payment_id}",
+        kind,
+        legs,
+        order_id=entries[0].order_id,
+        memo=f"{kind} of payment {payment_id}",
+        using_db=using_db,
+    )
 
 
 @dataclass(frozen=True)
@@ -234,57 +296,103 @@ class RefundHold:
     order_id: int | None = None
 
 
-async def hold_refund(payment_id: str, refunded_total_cents: int, tenant_id: int, cents: int,
-                      order_id: int | None = None, using_db: Any = None) -> str:
+async def hold_refund(
+    payment_id: str,
+    refunded_total_cents: int,
+    tenant_id: int,
+    cents: int,
+    order_id: int | None = None,
+    using_db: Any = None,
+) -> str:
     """Reserve `cents` of the seller's balance (effective at once) for a refund bringing the
     payment to `refunded_total_cents`; the caller holds the tenant lock. Returns the key."""
     key = f"refund_hold:{payment_id}:{refunded_total_cents}:{uuid.uuid4().hex[:12]}"
-    await post(key, "refund_hold", [
-        Leg(seller_account(tenant_id), -cents, tenant_id),
-        Leg(HOLDS, cents),
-    ], order_id=order_id, memo=f"refund of payment {payment_id} in flight", using_db=using_db)
+    await post(
+        key,
+        "refund_hold",
+        [
+            Leg(seller_account(tenant_id), -cents, tenant_id),
+            Leg(HOLDS, cents),
+        ],
+        order_id=order_id,
+        memo=f"refund of payment {payment_id} in flight",
+        using_db=using_db,
+    )
     return key
 
 
 async def refund_holds(payment_id: str, tenant_id: int, using_db: Any = None) -> list[RefundHold]:
     """The payment's holds not released yet, oldest first."""
-    rows = await LedgerEntry.filter(
-        account=seller_account(tenant_id), idempotency_key__startswith=f"refund_hold:{payment_id}:",
-    ).using_db(using_db).order_by("id")
-    released = set(await LedgerEntry.filter(
-        account=seller_account(tenant_id),
-        idempotency_key__startswith=f"refund_release:{payment_id}:",
-    ).using_db(using_db).values_list("idempotency_key", flat=True))
-    return [RefundHold(e.idempotency_key, int(e.idempotency_key.split(":")[2]),
-                       -e.amount_cents, e.created_at, e.order_id) for e in rows
-            if "refund_release:" + e.idempotency_key.split(":", 1)[1] not in released]
+    rows = (
+        await LedgerEntry.filter(
+            account=seller_account(tenant_id),
+            idempotency_key__startswith=f"refund_hold:{payment_id}:",
+        )
+        .using_db(using_db)
+        .order_by("id")
+    )
+    released = set(
+        await LedgerEntry.filter(
+            account=seller_account(tenant_id),
+            idempotency_key__startswith=f"refund_release:{payment_id}:",
+        )
+        .using_db(using_db)
+        .values_list("idempotency_key", flat=True)
+    )
+    return [
+        RefundHold(
+            e.idempotency_key,
+            int(e.idempotency_key.split(":")[2]),
+            -e.amount_cents,
+            e.created_at,
+            e.order_id,
+        )
+        for e in rows
+        if "refund_release:" + e.idempotency_key.split(":", 1)[1] not in released
+    ]
 
 
-async def release_refund_holds(payment_id: str, tenant_id: int, *,
-                               covered_total_cents: int | None = None,
-                               created_before: datetime | None = None,
-                               only_key: str | None = None, using_db: Any = None) -> int:
+async def release_refund_holds(
+    payment_id: str,
+    tenant_id: int,
+    *,
+    covered_total_cents: int | None = None,
+    created_before: datetime | None = None,
+    only_key: str | None = None,
+    using_db: Any = None,
+) -> int:
     """Give back the holds that a booked refund now covers (target ≤ `covered_total_cents`),
     that are older than `created_before`, or the one `only_key`; callers hold the payment row
     lock. Returns how many were released."""
     released = 0
     for hold in await refund_holds(payment_id, tenant_id, using_db):
-        if not ((covered_total_cents is not None
-                 and hold.refunded_total_cents <= covered_total_cents)
-                or (created_before is not None and hold.created_at < created_before)
-                or hold.key == only_key):
+        if not (
+            (covered_total_cents is not None and hold.refunded_total_cents <= covered_total_cents)
+            or (created_before is not None and hold.created_at < created_before)
+            or hold.key == only_key
+        ):
             continue
-        released += await post("refund_release:" + hold.key.split(":", 1)[1], "refund_release", [
-            Leg(HOLDS, -hold.cents),
-            Leg(seller_account(tenant_id), hold.cents, tenant_id),
-        ], order_id=hold.order_id, memo=f"refund of payment {payment_id} settled",
-            using_db=using_db)
+        released += await post(
+            "refund_release:" + hold.key.split(":", 1)[1],
+            "refund_release",
+            [
+                Leg(HOLDS, -hold.cents),
+                Leg(seller_account(tenant_id), hold.cents, tenant_id),
+            ],
+            order_id=hold.order_id,
+            memo=f"refund of payment {payment_id} settled",
+            using_db=using_db,
+        )
     return released
 
 
 async def _sum(using_db: Any = None, **filters: Any) -> int:
-    rows = await LedgerEntry.filter(**filters).using_db(using_db) \
-        .annotate(total=Sum("amount_cents")).values_list("total", flat=True)
+    rows = (
+        await LedgerEntry.filter(**filters)
+        .using_db(using_db)
+        .annotate(total=Sum("amount_cents"))
+        .values_list("total", flat=True)
+    )
     return int(rows[0] or 0) if rows else 0
 
 

@@ -55,13 +55,22 @@ async def _locked_order(order_id: int, conn: Any) -> Order:
 
 async def release_reserved_stock(order: Order, conn: Any) -> int:
     """Give the order's reserved (not sold) items back to the shelf; returns how many."""
-    released = await StockItem.filter(order_id=order.id, status=StockStatus.RESERVED) \
-        .using_db(conn).update(status=StockStatus.AVAILABLE, order_id=None, reserved_until=None)
+    released = (
+        await StockItem.filter(order_id=order.id, status=StockStatus.RESERVED)
+        .using_db(conn)
+        .update(status=StockStatus.AVAILABLE, order_id=None, reserved_until=None)
+    )
     return int(released or 0)
 
 
-async def _apply(order: Order, new: OrderStatus, actor: str, reason: str,
-                 updates: dict[str, Any] | None, conn: Any) -> Transition:
+async def _apply(
+    order: Order,
+    new: OrderStatus,
+    actor: str,
+    reason: str,
+    updates: dict[str, Any] | None,
+    conn: Any,
+) -> Transition:
     before = OrderStatus(order.status)
     if before == new:
         return Transition(order, before, new, changed=False)
@@ -94,17 +103,35 @@ async def _apply(order: Order, new: OrderStatus, actor: str, reason: str,
     if released:
         after["released_items"] = released
     if new in UNPAID_CLOSES and before == OrderStatus.PENDING and order.coupon_id:  # type: ignore[attr-defined]
-        returned = await Coupon.filter(id=order.coupon_id, uses__gt=0).using_db(conn) \
-            .update(uses=F("uses") - 1)  # type: ignore[attr-defined]
+        returned = (
+            await Coupon.filter(id=order.coupon_id, uses__gt=0)
+            .using_db(conn)
+            .update(uses=F("uses") - 1)
+        )  # type: ignore[attr-defined]
         if returned:
             after["coupon_use_returned"] = True
-    await audit.record(actor, f"order.{new}", "order", order.id, tenant_id=order.tenant_id,
-                       before={"status": str(before)}, after=after, using_db=conn)
+    await audit.record(
+        actor,
+        f"order.{new}",
+        "order",
+        order.id,
+        tenant_id=order.tenant_id,
+        before={"status": str(before)},
+        after=after,
+        using_db=conn,
+    )
     return Transition(order, before, new, changed=True, released_items=released)
 
 
-async def transition(order_id: int, new: OrderStatus, actor: str, *, reason: str = "",
-                     updates: dict[str, Any] | None = None, using_db: Any = None) -> Transition:
+async def transition(
+    order_id: int,
+    new: OrderStatus,
+    actor: str,
+    *,
+    reason: str = "",
+    updates: dict[str, Any] | None = None,
+    using_db: Any = None,
+) -> Transition:
     """Move an order to `new` (checked, timestamped, audited); no-op if it is already there.
 
     Raises `IllegalTransition` for a move the table forbids and `OrderNotFound`. `updates`

@@ -49,8 +49,12 @@ _retries: set[asyncio.Task[None]] = set()
 
 
 async def _xadd(redis: Redis, instance_id: int, order_id: int) -> str:
-    return await redis.xadd(keys.delivery_stream(instance_id), {"order_id": str(order_id)},
-                            maxlen=DELIVERY_STREAM_MAXLEN, approximate=True)
+    return await redis.xadd(
+        keys.delivery_stream(instance_id),
+        {"order_id": str(order_id)},
+        maxlen=DELIVERY_STREAM_MAXLEN,
+        approximate=True,
+    )
 
 
 async def wake(redis: Redis | None, order: Order) -> str | None:
@@ -60,17 +64,25 @@ async def wake(redis: Redis | None, order: Order) -> str | None:
     seconds, and the relay wakes whatever is still owed.
     """
     if redis is None or order.instance_id is None:
-        log.warning("order %s owed but not woken (redis=%s, instance=%s)",
-                    order.id, redis is not None, order.instance_id)
+        log.warning(
+            "order %s owed but not woken (redis=%s, instance=%s)",
+            order.id,
+            redis is not None,
+            order.instance_id,
+        )
         return None
     try:
         return await _xadd(redis, order.instance_id, order.id)
     except (RedisError, OSError) as exc:
-        log.warning("order %s: wake refused (%s); owed in the database, retrying",
-                    order.id, type(exc).__name__)
+        log.warning(
+            "order %s: wake refused (%s); owed in the database, retrying",
+            order.id,
+            type(exc).__name__,
+        )
     with contextlib.suppress(RuntimeError):  # no running loop: the relay alone
         task = asyncio.get_running_loop().create_task(
-            _retry_wake(redis, order.instance_id, order.id))
+            _retry_wake(redis, order.instance_id, order.id)
+        )
         _retries.add(task)
         task.add_done_callback(_retries.discard)
     return None
@@ -109,15 +121,23 @@ async def relay_once(redis: Redis, now: datetime | None = None, batch: int = BAT
     Raises `RedisError`/`OSError` when Redis refuses: nothing is pushed back then.
     """
     now = now or datetime.now(UTC)
-    due = await Order.filter(wake_at__lte=now).order_by("wake_at").limit(batch) \
+    due = (
+        await Order.filter(wake_at__lte=now)
+        .order_by("wake_at")
+        .limit(batch)
         .values("id", "instance_id", "paid_at", "delivery_path")
+    )
     if not due:
         return 0
     pipe = redis.pipeline(transaction=False)
     for row in due:
         if row["instance_id"] is not None:
-            pipe.xadd(keys.delivery_stream(row["instance_id"]), {"order_id": str(row["id"])},
-                      maxlen=DELIVERY_STREAM_MAXLEN, approximate=True)
+            pipe.xadd(
+                keys.delivery_stream(row["instance_id"]),
+                {"order_id": str(row["id"])},
+                maxlen=DELIVERY_STREAM_MAXLEN,
+                approximate=True,
+            )
     await pipe.execute()
     later: dict[datetime, list[int]] = defaultdict(list)
     for row in due:
@@ -125,8 +145,7 @@ async def relay_once(redis: Redis, now: datetime | None = None, batch: int = BAT
         later[at + timedelta(seconds=1)].append(row["id"])
     async with in_transaction() as conn:
         for at, ids in later.items():  # only those still owed: a delivered order stays done
-            await Order.filter(id__in=ids, wake_at__isnull=False).using_db(conn) \
-                .update(wake_at=at)
+            await Order.filter(id__in=ids, wake_at__isnull=False).using_db(conn).update(wake_at=at)
     return len(due)
 
 
@@ -164,14 +183,19 @@ class Relay:
             run_id = str(info.get("run_id", ""))
             if self.down or (self.run_id is not None and run_id != self.run_id):
                 owed = await all_due_now()
-                log.warning("Redis is back (%s): %d owed deliveries woken now",
-                            "restarted" if run_id != self.run_id else "reachable again", owed)
+                log.warning(
+                    "Redis is back (%s): %d owed deliveries woken now",
+                    "restarted" if run_id != self.run_id else "reachable again",
+                    owed,
+                )
             self.run_id, self.down, self.backoff = run_id, False, RELAY_BACKOFF[0]
             woken = await relay_once(self.redis, batch=self.batch)
         except (RedisError, OSError) as exc:
             if not self.down:
-                log.warning("Redis unreachable (%s): owed deliveries wait in the database",
-                            type(exc).__name__)
+                log.warning(
+                    "Redis unreachable (%s): owed deliveries wait in the database",
+                    type(exc).__name__,
+                )
             self.down = True
             delay, self.backoff = self.backoff, min(RELAY_BACKOFF[1], self.backoff * 2)
             return delay

@@ -72,8 +72,14 @@ def quote(unit_price_cents: int, quantity: int, coupon: Coupon | None = None) ->
     """Subtotal, discount and total for `quantity` units at `unit_price_cents`."""
     subtotal = unit_price_cents * quantity
     discount = discount_for(coupon.kind, coupon.value, subtotal) if coupon else 0
-    return Quote(unit_price_cents, quantity, subtotal, discount, subtotal - discount,
-                 coupon.code if coupon else None)
+    return Quote(
+        unit_price_cents,
+        quantity,
+        subtotal,
+        discount,
+        subtotal - discount,
+        coupon.code if coupon else None,
+    )
 
 
 def normalize_code(raw: str | None) -> str | None:
@@ -81,8 +87,15 @@ def normalize_code(raw: str | None) -> str | None:
     return code[:40] or None
 
 
-async def find_coupon(tenant_id: int, code: str, product_id: int, subtotal_cents: int, *,
-                      now: datetime | None = None, using_db: Any = None) -> Coupon:
+async def find_coupon(
+    tenant_id: int,
+    code: str,
+    product_id: int,
+    subtotal_cents: int,
+    *,
+    now: datetime | None = None,
+    using_db: Any = None,
+) -> Coupon:
     """The coupon `code` if it applies to this order now; raises a `CouponRejected`."""
     now = now or datetime.now(UTC)
     query = Coupon.filter(tenant_id=tenant_id, code__iexact=code, active=True)
@@ -96,15 +109,17 @@ async def find_coupon(tenant_id: int, code: str, product_id: int, subtotal_cents
     if coupon.max_uses is not None and coupon.uses >= coupon.max_uses:
         raise CouponUsedUp(f"coupon {code} used up", code=coupon.code)
     if subtotal_cents < coupon.min_order_cents:
-        raise CouponBelowMinimum(f"order below {coupon.min_order_cents}", code=coupon.code,
-                                 minimum=format_brl(coupon.min_order_cents))
+        raise CouponBelowMinimum(
+            f"order below {coupon.min_order_cents}",
+            code=coupon.code,
+            minimum=format_brl(coupon.min_order_cents),
+        )
     bound = Product.filter(coupons__id=coupon.id)
     if using_db is not None:
         bound = bound.using_db(using_db)
     bound_ids = set(await bound.values_list("id", flat=True))
     if bound_ids and product_id not in bound_ids:
-        raise CouponNotForProduct(f"coupon {code} not for product {product_id}",
-                                  code=coupon.code)
+        raise CouponNotForProduct(f"coupon {code} not for product {product_id}", code=coupon.code)
     return coupon
 
 

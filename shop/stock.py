@@ -56,10 +56,14 @@ class AddResult:
     total_lines: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"added": self.added, "duplicates": len(self.duplicates),
-                "rejected": len(self.rejected), "total_lines": self.total_lines,
-                "duplicate_lines": self.duplicates[:100],
-                "rejected_lines": self.rejected[:100]}
+        return {
+            "added": self.added,
+            "duplicates": len(self.duplicates),
+            "rejected": len(self.rejected),
+            "total_lines": self.total_lines,
+            "duplicate_lines": self.duplicates[:100],
+            "rejected_lines": self.rejected[:100],
+        }
 
 
 def content_hash(content: str, key: bytes | str) -> str:
@@ -87,8 +91,9 @@ def split_lines(text: str) -> list[str]:
     return [line.rstrip() for line in lines]
 
 
-def classify_lines(lines: list[str],
-                   key: bytes | str) -> tuple[list[tuple[int, str, str]], AddResult]:
+def classify_lines(
+    lines: list[str], key: bytes | str
+) -> tuple[list[tuple[int, str, str]], AddResult]:
     """Split into candidates (line no, content, hash) and the rejected / in-paste duplicates."""
     result = AddResult(total_lines=len(lines))
     seen: set[str] = set()
@@ -110,15 +115,24 @@ def classify_lines(lines: list[str],
     return candidates, result
 
 
-async def add_stock(vault: TokenVault, tenant_id: int, variation_id: int, text: str,
-                    actor: str, redis: Any = None, *, hash_key: bytes | str) -> AddResult:
+async def add_stock(
+    vault: TokenVault,
+    tenant_id: int,
+    variation_id: int,
+    text: str,
+    actor: str,
+    redis: Any = None,
+    *,
+    hash_key: bytes | str,
+) -> AddResult:
     """Add one item per line of `text` to a variation of `tenant_id` (encrypted; duplicates
     found by an HMAC keyed with `hash_key`, the platform's `STOCK_HASH_KEY`).
 
     Raises `StockError` if the variation is not the tenant's, `TooManyLines` past the limit.
     """
-    variation = await Variation.get_or_none(id=variation_id, tenant_id=tenant_id,
-                                            deleted_at__isnull=True)
+    variation = await Variation.get_or_none(
+        id=variation_id, tenant_id=tenant_id, deleted_at__isnull=True
+    )
     if variation is None:
         raise StockError(f"variation {variation_id} not found for tenant {tenant_id}")
     lines = split_lines(text)
@@ -126,26 +140,45 @@ async def add_stock(vault: TokenVault, tenant_id: int, variation_id: int, text: 
         raise TooManyLines(f"{len(lines)} lines; at most {MAX_LINES_PER_ADD} per add")
     candidates, result = classify_lines(lines, hash_key)
     for start in range(0, len(candidates), _CHUNK):
-        await _insert_chunk(vault, variation, candidates[start:start + _CHUNK], result)
+        await _insert_chunk(vault, variation, candidates[start : start + _CHUNK], result)
     result.duplicates.sort()
     if result.added:
-        await audit.record(actor, "stock.added", "variation", variation_id, tenant_id=tenant_id,
-                           after={"added": result.added, "duplicates": len(result.duplicates),
-                                  "rejected": len(result.rejected)})
+        await audit.record(
+            actor,
+            "stock.added",
+            "variation",
+            variation_id,
+            tenant_id=tenant_id,
+            after={
+                "added": result.added,
+                "duplicates": len(result.duplicates),
+                "rejected": len(result.rejected),
+            },
+        )
         await on_stock_added(variation_id, result.added, redis)
     return result
 
 
-async def _insert_chunk(vault: TokenVault, variation: Variation,
-                        chunk: list[tuple[int, str, str]], result: AddResult) -> None:
+async def _insert_chunk(
+    vault: TokenVault, variation: Variation, chunk: list[tuple[int, str, str]], result: AddResult
+) -> None:
     hashes = [digest for _, _, digest in chunk]
-    stored = set(await StockItem.filter(variation_id=variation.id, content_hash__in=hashes)
-                 .values_list("content_hash", flat=True))
+    stored = set(
+        await StockItem.filter(variation_id=variation.id, content_hash__in=hashes).values_list(
+            "content_hash", flat=True
+        )
+    )
     fresh = [c for c in chunk if c[2] not in stored]
     result.duplicates.extend(number for number, _, digest in chunk if digest in stored)
-    rows = [StockItem(tenant_id=variation.tenant_id, variation_id=variation.id,
-                      content_enc=vault.encrypt(item), content_hash=digest)
-            for _, item, digest in fresh]
+    rows = [
+        StockItem(
+            tenant_id=variation.tenant_id,
+            variation_id=variation.id,
+            content_enc=vault.encrypt(item),
+            content_hash=digest,
+        )
+        for _, item, digest in fresh
+    ]
     try:
         async with in_transaction() as conn:
             await StockItem.bulk_create(rows, using_db=conn)
@@ -153,9 +186,12 @@ async def _insert_chunk(vault: TokenVault, variation: Variation,
     except IntegrityError:  # a concurrent add stored some of them: insert one by one
         for (number, _, _), row in zip(fresh, rows, strict=True):
             try:
-                await StockItem.create(tenant_id=row.tenant_id, variation_id=row.variation_id,
-                                       content_enc=row.content_enc,
-                                       content_hash=row.content_hash)
+                await StockItem.create(
+                    tenant_id=row.tenant_id,
+                    variation_id=row.variation_id,
+                    content_enc=row.content_enc,
+                    content_hash=row.content_hash,
+                )
                 result.added += 1
             except IntegrityError:
                 result.duplicates.append(number)
@@ -174,8 +210,9 @@ async def on_stock_added(variation_id: int, added: int, redis: Any = None) -> in
     variation = await Variation.get_or_none(id=variation_id)
     if variation is None or not added:
         return added
-    report = await retry_waiting_stock(variation.tenant_id, variation.product_id,
-                                       redis=redis, actor="system:restock")
+    report = await retry_waiting_stock(
+        variation.tenant_id, variation.product_id, redis=redis, actor="system:restock"
+    )
     if report.delivered:
         log.info("restock of variation %s filled orders %s", variation_id, report.order_ids)
     return added
@@ -187,16 +224,26 @@ async def counts(variation_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     out = {vid: {str(s): 0 for s in StockStatus} for vid in ids}
     if not ids:
         return out
-    rows = await StockItem.filter(variation_id__in=ids).group_by("variation_id", "status") \
-        .annotate(n=Count("id")).values_list("variation_id", "status", "n")
+    rows = (
+        await StockItem.filter(variation_id__in=ids)
+        .group_by("variation_id", "status")
+        .annotate(n=Count("id"))
+        .values_list("variation_id", "status", "n")
+    )
     for vid, status, n in rows:
         out[int(vid)][str(status)] = int(n)
     return out
 
 
-async def preview(vault: TokenVault, tenant_id: int, variation_id: int, *,
-                  status: StockStatus | None = None, offset: int = 0,
-                  limit: int = PREVIEW_PAGE) -> list[dict[str, Any]]:
+async def preview(
+    vault: TokenVault,
+    tenant_id: int,
+    variation_id: int,
+    *,
+    status: StockStatus | None = None,
+    offset: int = 0,
+    limit: int = PREVIEW_PAGE,
+) -> list[dict[str, Any]]:
     """A page of items, newest first, with masked content (never the plain text)."""
     query = StockItem.filter(tenant_id=tenant_id, variation_id=variation_id)
     if status is not None:
@@ -208,17 +255,26 @@ async def preview(vault: TokenVault, tenant_id: int, variation_id: int, *,
             masked = mask(vault.decrypt(item.content_enc).reveal())
         except Exception:  # noqa: BLE001 - a key was dropped: show that, do not fail the page
             masked = "????"
-        out.append({"id": item.id, "masked": masked, "status": str(item.status),
-                    "created_at": item.created_at, "sold_at": item.sold_at})
+        out.append(
+            {
+                "id": item.id,
+                "masked": masked,
+                "status": str(item.status),
+                "created_at": item.created_at,
+                "sold_at": item.sold_at,
+            }
+        )
     return out
 
 
-async def delete_unused(tenant_id: int, variation_id: int, item_ids: Iterable[int] | None,
-                        actor: str) -> int:
+async def delete_unused(
+    tenant_id: int, variation_id: int, item_ids: Iterable[int] | None, actor: str
+) -> int:
     """Delete available items (all of the variation's when `item_ids` is None); returns how
     many. Reserved and sold items are never deleted: they belong to orders."""
-    query = StockItem.filter(tenant_id=tenant_id, variation_id=variation_id,
-                             status=StockStatus.AVAILABLE)
+    query = StockItem.filter(
+        tenant_id=tenant_id, variation_id=variation_id, status=StockStatus.AVAILABLE
+    )
     if item_ids is not None:
         ids = [int(i) for i in item_ids]
         if not ids:
@@ -227,16 +283,30 @@ async def delete_unused(tenant_id: int, variation_id: int, item_ids: Iterable[in
     async with in_transaction() as conn:
         deleted = int(await query.using_db(conn).delete() or 0)
         if deleted:
-            await audit.record(actor, "stock.deleted", "variation", variation_id,
-                               tenant_id=tenant_id, after={"deleted": deleted}, using_db=conn)
+            await audit.record(
+                actor,
+                "stock.deleted",
+                "variation",
+                variation_id,
+                tenant_id=tenant_id,
+                after={"deleted": deleted},
+                using_db=conn,
+            )
     return deleted
 
 
 async def low_stock(tenant_id: int, threshold: int) -> list[dict[str, Any]]:
     """Active variations of active products whose available stock is below `threshold`."""
-    variations = await Variation.filter(tenant_id=tenant_id, active=True, deleted_at__isnull=True,
-                                        product__active=True, product__deleted_at__isnull=True) \
-        .prefetch_related("product")
+    variations = await Variation.filter(
+        tenant_id=tenant_id,
+        active=True,
+        deleted_at__isnull=True,
+        product__active=True,
+        product__deleted_at__isnull=True,
+    ).prefetch_related("product")
     numbers = await counts(v.id for v in variations)
-    return [{"variation": v, "product": v.product, "available": numbers[v.id]["available"]}
-            for v in variations if numbers[v.id]["available"] < threshold]
+    return [
+        {"variation": v, "product": v.product, "available": numbers[v.id]["available"]}
+        for v in variations
+        if numbers[v.id]["available"] < threshold
+    ]

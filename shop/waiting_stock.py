@@ -38,9 +38,13 @@ class RetryReport:
 
 
 async def _held_by(order_id: int, conn: Any) -> int:
-    return await StockItem.filter(order_id=order_id,
-                                  status__in=(StockStatus.SOLD, StockStatus.RESERVED)) \
-        .using_db(conn).count()
+    return (
+        await StockItem.filter(
+            order_id=order_id, status__in=(StockStatus.SOLD, StockStatus.RESERVED)
+        )
+        .using_db(conn)
+        .count()
+    )
 
 
 async def _fill_one(order_id: int, actor: str) -> bool:
@@ -51,28 +55,48 @@ async def _fill_one(order_id: int, actor: str) -> bool:
             return False
         need = order.quantity - await _held_by(order.id, conn)
         if need > 0:
-            picked = await StockItem.filter(variation_id=order.variation_id,
-                                            status=StockStatus.AVAILABLE) \
-                .using_db(conn).select_for_update(skip_locked=True) \
-                .order_by("id").limit(need).values_list("id", flat=True)
+            picked = (
+                await StockItem.filter(
+                    variation_id=order.variation_id, status=StockStatus.AVAILABLE
+                )
+                .using_db(conn)
+                .select_for_update(skip_locked=True)
+                .order_by("id")
+                .limit(need)
+                .values_list("id", flat=True)
+            )
             if len(picked) < need:
                 return False
             now = datetime.now(UTC)
-            updated = await StockItem.filter(id__in=list(picked), status=StockStatus.AVAILABLE) \
-                .using_db(conn).update(status=StockStatus.SOLD, order_id=order.id, sold_at=now,
-                                       reserved_until=None)
+            updated = (
+                await StockItem.filter(id__in=list(picked), status=StockStatus.AVAILABLE)
+                .using_db(conn)
+                .update(
+                    status=StockStatus.SOLD, order_id=order.id, sold_at=now, reserved_until=None
+                )
+            )
             if updated != need:  # another allocator won an item: roll back, try next time
                 raise _Raced()
         # held items that were only reserved become sold: they now belong to a paid order
-        await StockItem.filter(order_id=order.id, status=StockStatus.RESERVED).using_db(conn) \
+        await (
+            StockItem.filter(order_id=order.id, status=StockStatus.RESERVED)
+            .using_db(conn)
             .update(status=StockStatus.SOLD, sold_at=datetime.now(UTC), reserved_until=None)
+        )
         # filled: it owes a delivery again, recorded with the items it now holds (shop.outbox)
-        await Order.filter(id=order.id).using_db(conn).update(
-            wake_at=datetime.now(UTC) + WAKE_GRACE)
-        await audit.record(actor, "order.stock_allocated", "order", order.id,
-                           tenant_id=order.tenant_id, before={"status": str(order.status)},
-                           after={"status": str(order.status), "allocated": max(need, 0)},
-                           using_db=conn)
+        await (
+            Order.filter(id=order.id).using_db(conn).update(wake_at=datetime.now(UTC) + WAKE_GRACE)
+        )
+        await audit.record(
+            actor,
+            "order.stock_allocated",
+            "order",
+            order.id,
+            tenant_id=order.tenant_id,
+            before={"status": str(order.status)},
+            after={"status": str(order.status), "allocated": max(need, 0)},
+            using_db=conn,
+        )
     return True
 
 
@@ -80,9 +104,13 @@ class _Raced(Exception):
     """Another allocator won an item between our select and our update."""
 
 
-async def retry_waiting_stock(tenant_id: int | None = None, product_id: int | None = None, *,
-                              redis: Redis | None = None,
-                              actor: str = "system:waiting_stock") -> RetryReport:
+async def retry_waiting_stock(
+    tenant_id: int | None = None,
+    product_id: int | None = None,
+    *,
+    redis: Redis | None = None,
+    actor: str = "system:waiting_stock",
+) -> RetryReport:
     """Fill waiting orders oldest first; returns how many were filled and how many still wait."""
     query = Order.filter(status=OrderStatus.WAITING_STOCK)
     if tenant_id is not None:

@@ -29,8 +29,9 @@ def _snapshot(w: Withdrawal) -> dict[str, Any]:
     return {"status": str(w.status), "amount_cents": w.amount_cents, "acted_by": w.acted_by}
 
 
-async def request_withdrawal(tenant_id: int, amount_cents: int, pix_key: str, actor: str,
-                             pix_key_type: str | None = None) -> Withdrawal:
+async def request_withdrawal(
+    tenant_id: int, amount_cents: int, pix_key: str, actor: str, pix_key_type: str | None = None
+) -> Withdrawal:
     """Debit `amount_cents` from the seller's available balance and queue a PIX payout.
 
     Raises `InvalidAmount`, `InvalidPixKey`, or `InsufficientBalance` (with what is
@@ -45,28 +46,54 @@ async def request_withdrawal(tenant_id: int, amount_cents: int, pix_key: str, ac
             raise InvalidAmount(f"tenant {tenant_id} does not exist")
         bal = await ledger.balance(tenant_id, using_db=conn)
         if bal.total_cents < 0:
-            raise NegativeBalance(f"balance is {bal.total_cents}",
-                                  balance=format_brl(bal.total_cents))
+            raise NegativeBalance(
+                f"balance is {bal.total_cents}", balance=format_brl(bal.total_cents)
+            )
         if amount_cents > bal.withdrawable_cents:
             raise InsufficientBalance(
                 f"requested {amount_cents}, withdrawable {bal.withdrawable_cents}",
                 requested=format_brl(amount_cents),
-                available=format_brl(bal.withdrawable_cents))
-        w = await Withdrawal.create(tenant_id=tenant_id, amount_cents=amount_cents,
-                                    pix_key_type=str(key_type), pix_key=key, using_db=conn)
-        await ledger.post(f"withdrawal:{w.id}", "withdrawal", [
-            ledger.Leg(ledger.seller_account(tenant_id), -amount_cents, tenant_id),
-            ledger.Leg(ledger.PAYOUTS, amount_cents),
-        ], withdrawal_id=w.id, memo=f"withdrawal {w.id}", using_db=conn)
-        await audit.record(actor, "withdrawal.requested", "withdrawal", w.id,
-                           tenant_id=tenant_id, before=None,
-                           after={**_snapshot(w), "pix_key_type": str(key_type)},
-                           using_db=conn)
+                available=format_brl(bal.withdrawable_cents),
+            )
+        w = await Withdrawal.create(
+            tenant_id=tenant_id,
+            amount_cents=amount_cents,
+            pix_key_type=str(key_type),
+            pix_key=key,
+            using_db=conn,
+        )
+        await ledger.post(
+            f"withdrawal:{w.id}",
+            "withdrawal",
+            [
+                ledger.Leg(ledger.seller_account(tenant_id), -amount_cents, tenant_id),
+                ledger.Leg(ledger.PAYOUTS, amount_cents),
+            ],
+            withdrawal_id=w.id,
+            memo=f"withdrawal {w.id}",
+            using_db=conn,
+        )
+        await audit.record(
+            actor,
+            "withdrawal.requested",
+            "withdrawal",
+            w.id,
+            tenant_id=tenant_id,
+            before=None,
+            after={**_snapshot(w), "pix_key_type": str(key_type)},
+            using_db=conn,
+        )
     return w
 
 
-async def _move(withdrawal_id: int, new: WithdrawalStatus, actor: str, *,
-                reason: str | None = None, transfer_id: str | None = None) -> Withdrawal:
+async def _move(
+    withdrawal_id: int,
+    new: WithdrawalStatus,
+    actor: str,
+    *,
+    reason: str | None = None,
+    transfer_id: str | None = None,
+) -> Withdrawal:
     async with in_transaction() as conn:
         w = await Withdrawal.filter(id=withdrawal_id).using_db(conn).select_for_update().first()
         if w is None:
@@ -85,24 +112,44 @@ async def _move(withdrawal_id: int, new: WithdrawalStatus, actor: str, *,
             w.transfer_id = transfer_id
         await w.save(using_db=conn)
         await _book(w, new, conn)
-        await audit.record(actor, f"withdrawal.{new}", "withdrawal", w.id,
-                           tenant_id=w.tenant_id, before=before,
-                           after={**_snapshot(w), "reason": reason, "transfer_id": transfer_id},
-                           using_db=conn)
+        await audit.record(
+            actor,
+            f"withdrawal.{new}",
+            "withdrawal",
+            w.id,
+            tenant_id=w.tenant_id,
+            before=before,
+            after={**_snapshot(w), "reason": reason, "transfer_id": transfer_id},
+            using_db=conn,
+        )
     return w
 
 
 async def _book(w: Withdrawal, new: WithdrawalStatus, conn: Any) -> None:
     if new is W.REJECTED:  # the money goes back to the seller, available at once
-        await ledger.post(f"withdrawal_return:{w.id}", "withdrawal_return", [
-            ledger.Leg(ledger.PAYOUTS, -w.amount_cents),
-            ledger.Leg(ledger.seller_account(w.tenant_id), w.amount_cents, w.tenant_id),
-        ], withdrawal_id=w.id, memo=f"withdrawal {w.id} rejected", using_db=conn)
+        await ledger.post(
+            f"withdrawal_return:{w.id}",
+            "withdrawal_return",
+            [
+                ledger.Leg(ledger.PAYOUTS, -w.amount_cents),
+                ledger.Leg(ledger.seller_account(w.tenant_id), w.amount_cents, w.tenant_id),
+            ],
+            withdrawal_id=w.id,
+            memo=f"withdrawal {w.id} rejected",
+            using_db=conn,
+        )
     elif new is W.COMPLETED:  # the PIX left our Mercado Pago account
-        await ledger.post(f"withdrawal_paid:{w.id}", "withdrawal_paid", [
-            ledger.Leg(ledger.PAYOUTS, -w.amount_cents),
-            ledger.Leg(ledger.CLEARING, w.amount_cents),
-        ], withdrawal_id=w.id, memo=f"withdrawal {w.id} paid", using_db=conn)
+        await ledger.post(
+            f"withdrawal_paid:{w.id}",
+            "withdrawal_paid",
+            [
+                ledger.Leg(ledger.PAYOUTS, -w.amount_cents),
+                ledger.Leg(ledger.CLEARING, w.amount_cents),
+            ],
+            withdrawal_id=w.id,
+            memo=f"withdrawal {w.id} paid",
+            using_db=conn,
+        )
 
 
 async def approve_withdrawal(withdrawal_id: int, actor: str) -> Withdrawal:
@@ -110,8 +157,9 @@ async def approve_withdrawal(withdrawal_id: int, actor: str) -> Withdrawal:
     return await _move(withdrawal_id, W.PROCESSING, actor)
 
 
-async def complete_withdrawal(withdrawal_id: int, actor: str,
-                              transfer_id: str | None = None) -> Withdrawal:
+async def complete_withdrawal(
+    withdrawal_id: int, actor: str, transfer_id: str | None = None
+) -> Withdrawal:
     """processing → completed (the PIX was sent; `transfer_id` is the bank's id)."""
     return await _move(withdrawal_id, W.COMPLETED, actor, transfer_id=transfer_id)
 

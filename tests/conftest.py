@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.procs import free_port, wait_port
+from ops.process_tools import free_port, wait_port
 from tests.helpers.db import PG_ADMIN_URL
 
 
@@ -25,9 +25,23 @@ def redis_server() -> Iterator[str]:
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="vitrine-redis-")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", workdir, "--databases", "64"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+            "--databases",
+            "64",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_port(port, timeout=10.0)
@@ -76,8 +90,9 @@ def _pg_reachable() -> bool:
 
     parsed = urlparse(PG_ADMIN_URL)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 5432),
-                                      timeout=0.5):
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or 5432), timeout=0.5
+        ):
             pass
     except OSError:
         return False
@@ -102,8 +117,10 @@ BACKENDS = ["sqlite"] + (["postgres"] if PG_AVAILABLE else [])
 
 def pytest_report_header(config):
     where = PG_ADMIN_URL.split("@")[-1]
-    return [f"database backends: {', '.join(BACKENDS)}"
-            + ("" if PG_AVAILABLE else f" (PostgreSQL not reachable at {where})")]
+    return [
+        f"database backends: {', '.join(BACKENDS)}"
+        + ("" if PG_AVAILABLE else f" (PostgreSQL not reachable at {where})")
+    ]
 
 
 def _run_async(coro):
@@ -168,9 +185,13 @@ async def _truncate_postgres(url: str) -> None:
 
     conn = await asyncpg.connect(url)
     try:
-        tables = [r["tablename"] for r in await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename <> 'aerich'")]
+        tables = [
+            r["tablename"]
+            for r in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'aerich'"
+            )
+        ]
         if tables:
             quoted = ", ".join(f'"{t}"' for t in tables)
             await conn.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")

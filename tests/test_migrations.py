@@ -19,19 +19,34 @@ async def test_migrated_schema_stores_the_whole_commerce_chain(db):
     tenant = await Tenant.create(owner=owner, name="Loja")
     inst = await BotInstance.create(tenant=tenant, token_enc=vault.encrypt("tok"))
     product = await Product.create(tenant=tenant, name="Key")
-    variation = await Variation.create(tenant=tenant, product=product, name="1 mês",
-                                       price_cents=1990)
-    order = await Order.create(tenant=tenant, instance=inst, product=product,
-                               variation=variation, interaction_id="9001",
-                               buyer_discord_id="222", quantity=2, unit_price_cents=1990,
-                               total_cents=3980)
+    variation = await Variation.create(
+        tenant=tenant, product=product, name="1 mês", price_cents=1990
+    )
+    order = await Order.create(
+        tenant=tenant,
+        instance=inst,
+        product=product,
+        variation=variation,
+        interaction_id="9001",
+        buyer_discord_id="222",
+        quantity=2,
+        unit_price_cents=1990,
+        total_cents=3980,
+    )
     fetched = await Order.get(id=order.id).prefetch_related("variation")
     assert fetched.total_cents == 3980 and isinstance(fetched.total_cents, int)
     assert fetched.variation.price_cents == 1990
     with pytest.raises(IntegrityError):
-        await Order.create(tenant=tenant, product=product, variation=variation,
-                           interaction_id="9001", buyer_discord_id="222", quantity=1,
-                           unit_price_cents=1990, total_cents=1990)
+        await Order.create(
+            tenant=tenant,
+            product=product,
+            variation=variation,
+            interaction_id="9001",
+            buyer_discord_id="222",
+            quantity=1,
+            unit_price_cents=1990,
+            total_cents=1990,
+        )
 
 
 async def test_apply_is_idempotent(database_url):

@@ -83,7 +83,8 @@ def create_base_app(name: str, settings: Settings) -> Quart:
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     if settings.trusted_proxies:  # the real client's address behind the TLS proxy
         app.asgi_app = TrustedProxyMiddleware(  # type: ignore[method-assign]
-            app.asgi_app, settings.trusted_proxies)
+            app.asgi_app, settings.trusted_proxies
+        )
 
     @app.before_serving
     async def _connect() -> None:
@@ -114,8 +115,9 @@ def create_base_app(name: str, settings: Settings) -> Quart:
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return jsonify({"error": "internal_error",
-                        "message": "unexpected error; it was logged"}), 500
+        return jsonify(
+            {"error": "internal_error", "message": "unexpected error; it was logged"}
+        ), 500
 
     return app
 

@@ -39,8 +39,9 @@ class WorkerContext:
 class WorkerBot(commands.InteractionBot):
     """InteractionBot that knows its instance and runs extension background tasks after READY."""
 
-    def __init__(self, ctx: WorkerContext, intents: disnake.Intents,
-                 guild_ready_timeout: float = 0.5) -> None:
+    def __init__(
+        self, ctx: WorkerContext, intents: disnake.Intents, guild_ready_timeout: float = 0.5
+    ) -> None:
         super().__init__(
             intents=intents,
             max_messages=None,
@@ -78,9 +79,9 @@ class WorkerBot(commands.InteractionBot):
                 log.exception("background task %s failed; restarting it in 1 s", name)
                 await asyncio.sleep(1.0)
 
-    def _ordered_unsynced_commands(self, test_guilds: Sequence[int] | None = None
-                                   ) -> tuple[list[ApplicationCommand],
-                                              dict[int, list[ApplicationCommand]]]:
+    def _ordered_unsynced_commands(
+        self, test_guilds: Sequence[int] | None = None
+    ) -> tuple[list[ApplicationCommand], dict[int, list[ApplicationCommand]]]:
         """Where disnake registers each command: one usable in DMs (/meus-pedidos, /status)
         globally, every other one in the store's guild only, so that no other server even
         offers it (guild commands exist only in their guild). The commands themselves are

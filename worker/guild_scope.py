@@ -69,18 +69,25 @@ class GuildScope:
         """The only answer an interaction from another guild gets."""
         locale = normalize_locale(data.get("locale"))
         user = (data.get("member") or {}).get("user") or data.get("user") or {}
-        log.info("refused an interaction from foreign guild %s (user %s)",
-                 data.get("guild_id"), user.get("id"))
+        log.info(
+            "refused an interaction from foreign guild %s (user %s)",
+            data.get("guild_id"),
+            user.get("id"),
+        )
         if int(data.get("type") or 0) == APPLICATION_COMMAND_AUTOCOMPLETE:
             kind, body = AUTOCOMPLETE_RESULT, {"choices": []}
         else:
-            text = t("guildscope.refusal", locale, guild=self.store_label()) if self.guild_id \
+            text = (
+                t("guildscope.refusal", locale, guild=self.store_label())
+                if self.guild_id
                 else t("guildscope.no_guild", locale)
+            )
             kind = CHANNEL_MESSAGE
             body = {"content": text, "flags": EPHEMERAL, "allowed_mentions": {"parse": []}}
         try:
             await self.bot.http.create_interaction_response(
-                data["id"], data["token"], type=kind, data=body)  # type: ignore[arg-type]
+                data["id"], data["token"], type=kind, data=body
+            )  # type: ignore[arg-type]
         except disnake.HTTPException as exc:
             log.warning("could not refuse an interaction from a foreign guild: %s", exc)
 
@@ -96,8 +103,9 @@ class GuildScope:
         except disnake.HTTPException as exc:
             log.warning("could not leave foreign guild %s: %s", guild.id, exc)
             left = False
-        await record_foreign_guild(ctx.instance_id, ctx.tenant_id, str(guild.id), guild.name,
-                                   guild.member_count, left=left)
+        await record_foreign_guild(
+            ctx.instance_id, ctx.tenant_id, str(guild.id), guild.name, guild.member_count, left=left
+        )
 
     async def read_application(self) -> None:
         """`GET /applications/@me` once per start: is anyone allowed to add this bot?"""

@@ -45,21 +45,31 @@ def classify(exc: BaseException | None, bot: WorkerBot, locale: str) -> Outcome:
         return Outcome(ExitCode.CONFIG, "401", t("runtime.error.invalid_token", locale))
     if isinstance(exc, disnake.PrivilegedIntentsRequired):
         names = " / ".join(extensions.privileged_names(bot.intents)) or "privilegiado"
-        return Outcome(ExitCode.CONFIG, "4014",
-                       t("runtime.error.disallowed_intents", locale, intents=names))
+        return Outcome(
+            ExitCode.CONFIG, "4014", t("runtime.error.disallowed_intents", locale, intents=names)
+        )
     if isinstance(exc, disnake.ConnectionClosed) and exc.code in CONFIG_CLOSE_CODES:
-        key = {4004: "runtime.error.invalid_token", 4013: "runtime.error.invalid_intents",
-               4014: "runtime.error.disallowed_intents"}.get(exc.code,
-                                                             "runtime.error.gateway_config")
-        return Outcome(ExitCode.CONFIG, str(exc.code),
-                       t(key, locale, code=exc.code, intents="privilegiado"))
+        key = {
+            4004: "runtime.error.invalid_token",
+            4013: "runtime.error.invalid_intents",
+            4014: "runtime.error.disallowed_intents",
+        }.get(exc.code, "runtime.error.gateway_config")
+        return Outcome(
+            ExitCode.CONFIG, str(exc.code), t(key, locale, code=exc.code, intents="privilegiado")
+        )
     if isinstance(exc, disnake.SessionStartLimitReached):
-        when = time.strftime("%d/%m %H:%M UTC", time.gmtime(
-            exc.session_start_limit.reset_time.timestamp()))
-        return Outcome(ExitCode.SESSION_LIMIT, "session_start_limit",
-                       t("runtime.error.session_limit", locale, when=when),
-                       session=(exc.session_start_limit.remaining,
-                                exc.session_start_limit.reset_time.timestamp()))
+        when = time.strftime(
+            "%d/%m %H:%M UTC", time.gmtime(exc.session_start_limit.reset_time.timestamp())
+        )
+        return Outcome(
+            ExitCode.SESSION_LIMIT,
+            "session_start_limit",
+            t("runtime.error.session_limit", locale, when=when),
+            session=(
+                exc.session_start_limit.remaining,
+                exc.session_start_limit.reset_time.timestamp(),
+            ),
+        )
     detail = "gateway closed" if exc is None else type(exc).__name__
     return Outcome(ExitCode.CRASH, "crash", t("runtime.error.crash", locale, detail=detail))
 
@@ -67,9 +77,17 @@ def classify(exc: BaseException | None, bot: WorkerBot, locale: str) -> Outcome:
 class Lifecycle:
     """Heartbeats while the event loop and the gateway are healthy; writes READY and the end."""
 
-    def __init__(self, instance_id: int, store: RuntimeStore, *, beat_every: float,
-                 gateway_grace: float, locale: str, lease: str | None = None,
-                 lease_ttl: float = 30.0) -> None:
+    def __init__(
+        self,
+        instance_id: int,
+        store: RuntimeStore,
+        *,
+        beat_every: float,
+        gateway_grace: float,
+        locale: str,
+        lease: str | None = None,
+        lease_ttl: float = 30.0,
+    ) -> None:
         self.instance_id = instance_id
         self.store = store
         # the orchestrator node's lease for this process: renewed with every beat; another
@@ -115,10 +133,12 @@ class Lifecycle:
         latency = bot.latency
         latency_ms = None if math.isinf(latency) or math.isnan(latency) else round(latency * 1e3, 1)
         guilds = len(bot.guilds) if self.ready else None
-        if self.leases is not None and self.lease is not None and \
-                await self.leases.renew({self.instance_id: self.lease}):
-            log.warning("instance lease %s now held by another node: stopping (fenced)",
-                        self.lease)
+        if (
+            self.leases is not None
+            and self.lease is not None
+            and await self.leases.renew({self.instance_id: self.lease})
+        ):
+            log.warning("instance lease %s now held by another node: stopping (fenced)", self.lease)
             self.lease_lost = True
             if self.stop is not None:
                 self.stop.set()
@@ -130,8 +150,9 @@ class Lifecycle:
     async def _write_online(self, bot: WorkerBot) -> None:
         limit = bot.session_start_limit
         try:
-            await self.store.transition(self.instance_id, InstanceState.ONLINE,
-                                        expect_pid=self.pid, last_error=None)
+            await self.store.transition(
+                self.instance_id, InstanceState.ONLINE, expect_pid=self.pid, last_error=None
+            )
         except (StaleWriter, IllegalTransition) as exc:
             # the orchestrator has not written our pid yet, or is stopping us: try next beat
             if not (isinstance(exc, IllegalTransition) and exc.current == InstanceState.ONLINE):
@@ -139,10 +160,16 @@ class Lifecycle:
                 self._orphan_check(isinstance(exc, StaleWriter))
                 return
         if limit is not None:
-            await self.store.redis.hset(keys.session_limit(self.instance_id), mapping={
-                # read before this IDENTIFY, which spent one
-                "total": limit.total, "remaining": max(0, limit.remaining - 1),
-                "reset_at": f"{limit.reset_time.timestamp():.3f}", "read_at": f"{time.time():.3f}"})
+            await self.store.redis.hset(
+                keys.session_limit(self.instance_id),
+                mapping={
+                    # read before this IDENTIFY, which spent one
+                    "total": limit.total,
+                    "remaining": max(0, limit.remaining - 1),
+                    "reset_at": f"{limit.reset_time.timestamp():.3f}",
+                    "read_at": f"{time.time():.3f}",
+                },
+            )
         self.online_written = True
         log.info("online (READY) with %d guild(s)", len(bot.guilds))
 
@@ -191,9 +218,12 @@ class Lifecycle:
                 return Outcome(ExitCode.LEASE_LOST if self.lease_lost else ExitCode.CLEAN)
             exc = runner.exception()
             outcome = classify(exc, bot, self.locale)
-            log.error("bot ended: %s (%s)", outcome.error_code,
-                      type(exc).__name__ if exc else "no exception",
-                      exc_info=exc if outcome.code == ExitCode.CRASH else None)
+            log.error(
+                "bot ended: %s (%s)",
+                outcome.error_code,
+                type(exc).__name__ if exc else "no exception",
+                exc_info=exc if outcome.code == ExitCode.CRASH else None,
+            )
             return outcome
         finally:
             self.closing = True

@@ -54,8 +54,9 @@ def detach(instance_id: int, log_dir: Path) -> None:
     folder = instance_log_dir(log_dir)
     folder.mkdir(parents=True, exist_ok=True)
     devnull = os.open(os.devnull, os.O_RDWR)
-    err = os.open(folder / f"{instance_id}.stderr.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-                  0o600)
+    err = os.open(
+        folder / f"{instance_id}.stderr.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+    )
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.dup2(err, 2)
@@ -84,8 +85,11 @@ def setup_instance_logging(instance_id: int, settings: Settings) -> None:
     for handler in list(root.handlers):
         root.removeHandler(handler)
     handler = logging.handlers.RotatingFileHandler(
-        instance_log_dir(settings.log_dir) / f"{instance_id}.log", maxBytes=LOG_MAX_BYTES,
-        backupCount=LOG_BACKUPS, encoding="utf-8")
+        instance_log_dir(settings.log_dir) / f"{instance_id}.log",
+        maxBytes=LOG_MAX_BYTES,
+        backupCount=LOG_BACKUPS,
+        encoding="utf-8",
+    )
     handler.setFormatter(JsonFormatter("worker"))
     handler.addFilter(_InstanceFilter(instance_id))
     root.addHandler(handler)
@@ -98,7 +102,8 @@ def apply_log_levels(settings: Settings) -> None:
     level: int = logging.getLevelName(settings.log_level)  # "INFO" -> 20
     wanted = [(logging.getLogger(), level)] + [
         (logging.getLogger(name), max(logging.INFO, level))
-        for name in ("disnake", "tortoise", "aiosqlite", "asyncio")]
+        for name in ("disnake", "tortoise", "aiosqlite", "asyncio")
+    ]
     for logger, value in wanted:
         if logger.level != value:
             logger.setLevel(value)
@@ -110,18 +115,34 @@ async def _write_exit(store: RuntimeStore, instance_id: int, outcome: Outcome) -
         await store.set_last_error(instance_id, outcome.message, outcome.error_code or "")
     pipe = store.redis.pipeline(transaction=True)
     if outcome.session is not None:
-        pipe.hset(keys.session_limit(instance_id), mapping={
-            "remaining": outcome.session[0], "reset_at": f"{outcome.session[1]:.3f}",
-            "read_at": f"{time.time():.3f}"})
-    pipe.hset(keys.exit_info(instance_id), mapping={
-        "pid": os.getpid(), "code": int(outcome.code), "at": f"{time.time():.3f}",
-        "detail": outcome.error_code or ""})
+        pipe.hset(
+            keys.session_limit(instance_id),
+            mapping={
+                "remaining": outcome.session[0],
+                "reset_at": f"{outcome.session[1]:.3f}",
+                "read_at": f"{time.time():.3f}",
+            },
+        )
+    pipe.hset(
+        keys.exit_info(instance_id),
+        mapping={
+            "pid": os.getpid(),
+            "code": int(outcome.code),
+            "at": f"{time.time():.3f}",
+            "detail": outcome.error_code or "",
+        },
+    )
     pipe.expire(keys.exit_info(instance_id), keys.EXIT_INFO_TTL)
     await pipe.execute()
 
 
-async def serve(instance_id: int, settings: Settings, policy: PolicyConfig,
-                lease: str | None = None, ttl: float = 30.0) -> Outcome:
+async def serve(
+    instance_id: int,
+    settings: Settings,
+    policy: PolicyConfig,
+    lease: str | None = None,
+    ttl: float = 30.0,
+) -> Outcome:
     redis = core_redis.connect(settings.redis_url)
     store = RuntimeStore(redis)
     locale = settings.default_locale
@@ -138,14 +159,32 @@ async def serve(instance_id: int, settings: Settings, policy: PolicyConfig,
             return (outcome := Outcome(ExitCode.CONFIG, "vault", t("runtime.error.vault", locale)))
         register_secret(token.reveal())
         # the only guild this bot serves (worker.guild_scope)
-        guild_id = await Tenant.filter(id=instance.tenant_id).first().values_list(  # type: ignore[attr-defined]
-            "guild_id", flat=True)
-        ctx = WorkerContext(instance_id, instance.tenant_id, settings, redis, store, locale,  # type: ignore[attr-defined]
-                            store_guild_id=int(guild_id) if guild_id else None)
+        guild_id = (
+            await Tenant.filter(id=instance.tenant_id)
+            .first()
+            .values_list(  # type: ignore[attr-defined]
+                "guild_id", flat=True
+            )
+        )
+        ctx = WorkerContext(
+            instance_id,
+            instance.tenant_id,
+            settings,
+            redis,
+            store,
+            locale,  # type: ignore[attr-defined]
+            store_guild_id=int(guild_id) if guild_id else None,
+        )
         bot = build_bot(ctx, extensions.enabled(os.environ), guild_ready_timeout())
-        life = Lifecycle(instance_id, store, beat_every=_beat_every(policy),
-                         gateway_grace=policy.stuck_after, locale=locale, lease=lease,
-                         lease_ttl=ttl)
+        life = Lifecycle(
+            instance_id,
+            store,
+            beat_every=_beat_every(policy),
+            gateway_grace=policy.stuck_after,
+            locale=locale,
+            lease=lease,
+            lease_ttl=ttl,
+        )
         mark_ready(bot, life.on_ready)
         outcome = await life.run(bot, token.reveal())
         return outcome
@@ -173,8 +212,9 @@ async def warm_queries() -> None:
 
 def _beat_every(policy: PolicyConfig) -> float:
     """A few beats per stuck window, at most every 10 s (VITRINE_WORKER_HEARTBEAT_S overrides)."""
-    return tuning_float("VITRINE_WORKER_HEARTBEAT_S", max(0.2, min(10.0, policy.stuck_after / 4)),
-                        0.05, 3600.0)
+    return tuning_float(
+        "VITRINE_WORKER_HEARTBEAT_S", max(0.2, min(10.0, policy.stuck_after / 4)), 0.05, 3600.0
+    )
 
 
 def guild_ready_timeout() -> float:

@@ -10,8 +10,9 @@ from sandbox.discord.http_util import API_PREFIXES, STATE_KEY, api_middleware
 from sandbox.discord.state import DiscordConfig, DiscordState
 
 
-def build_app(state: DiscordState | None = None, config: DiscordConfig | None = None
-              ) -> web.Application:
+def build_app(
+    state: DiscordState | None = None, config: DiscordConfig | None = None
+) -> web.Application:
     """A new aiohttp app serving REST (/api/v10), the gateway (/gateway), OAuth and /_sandbox."""
     state = state or DiscordState(config=config or DiscordConfig())
     state.hub = GatewayHub(state)

@@ -29,8 +29,13 @@ def _target(request: web.Request) -> tuple[DiscordState, BotApp, dict[str, dict[
     return state, app, app.guild_commands.setdefault(guild.id, {})
 
 
-def _build(state: DiscordState, app: BotApp, data: dict[str, Any], guild_id: str | None,
-           existing: dict[str, Any] | None) -> dict[str, Any]:
+def _build(
+    state: DiscordState,
+    app: BotApp,
+    data: dict[str, Any],
+    guild_id: str | None,
+    existing: dict[str, Any] | None,
+) -> dict[str, Any]:
     ctype = int(data.get("type") or 1)
     name = data.get("name") or ""
     if not _NAME_RE.match(name) or (ctype == 1 and name != name.lower()):
@@ -76,8 +81,13 @@ async def bulk_overwrite(request: web.Request) -> web.Response:
     guild_id = request.match_info.get("guild_id")
     new: dict[str, dict[str, Any]] = {}
     for data in body:
-        cmd = _build(state, app, data, guild_id, _find(cmds, data.get("name", ""),
-                                                         int(data.get("type") or 1)))
+        cmd = _build(
+            state,
+            app,
+            data,
+            guild_id,
+            _find(cmds, data.get("name", ""), int(data.get("type") or 1)),
+        )
         new[cmd["id"]] = cmd
     cmds.clear()
     cmds.update(new)

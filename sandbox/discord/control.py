@@ -43,23 +43,37 @@ def bot_view(state: DiscordState, app: BotApp) -> dict[str, Any]:
     s, lim = app.stats, app.session_limit
     lim.refresh()
     return {
-        "application_id": app.application_id, "name": app.name, "token": app.token,
-        "bot_user_id": app.user_id, "owner_id": app.owner_id,
-        "enabled_intents": app.enabled_intents, "bot_public": app.bot_public,
-        "identify_count": s.identify_count, "resume_count": s.resume_count,
+        "application_id": app.application_id,
+        "name": app.name,
+        "token": app.token,
+        "bot_user_id": app.user_id,
+        "owner_id": app.owner_id,
+        "enabled_intents": app.enabled_intents,
+        "bot_public": app.bot_public,
+        "identify_count": s.identify_count,
+        "resume_count": s.resume_count,
         "login_count": s.login_count,
         "open_connections": state.hub.open_count(app.application_id) if state.hub else 0,
-        "total_connections": s.total_connections, "last_close_code": s.last_close_code,
-        "replayed_events": s.replayed_events, "invalid_sessions": s.invalid_sessions,
-        "session_start_limit": {"total": lim.total, "remaining": lim.remaining,
-                                "reset_after": lim.reset_after(),
-                                "max_concurrency": lim.max_concurrency},
+        "total_connections": s.total_connections,
+        "last_close_code": s.last_close_code,
+        "replayed_events": s.replayed_events,
+        "invalid_sessions": s.invalid_sessions,
+        "session_start_limit": {
+            "total": lim.total,
+            "remaining": lim.remaining,
+            "reset_after": lim.reset_after(),
+            "max_concurrency": lim.max_concurrency,
+        },
         "guilds": [g.id for g in state.bot_guilds(app)],
-        "faults": {"invalid_token": app.faults.invalid_token, "no_ready": app.faults.no_ready,
-                   "gateway_auth_fail": app.faults.gateway_auth_fail,
-                   "delay_ms": app.faults.delay_ms, "dms_closed": sorted(app.faults.dms_closed),
-                   "missing_permissions": sorted(app.faults.missing_permissions),
-                   "rules": [vars(r) for r in app.faults.rules]},
+        "faults": {
+            "invalid_token": app.faults.invalid_token,
+            "no_ready": app.faults.no_ready,
+            "gateway_auth_fail": app.faults.gateway_auth_fail,
+            "delay_ms": app.faults.delay_ms,
+            "dms_closed": sorted(app.faults.dms_closed),
+            "missing_permissions": sorted(app.faults.missing_permissions),
+            "rules": [vars(r) for r in app.faults.rules],
+        },
     }
 
 
@@ -71,9 +85,12 @@ def guild_view(state: DiscordState, guild: Guild) -> dict[str, Any]:
 async def create_bot(request: web.Request) -> web.Response:
     state = state_of(request)
     body = await _json(request)
-    app = state.create_bot(body.get("name") or "SandboxBot",
-                           enabled_intents=_intents(body.get("privileged_intents")),
-                           owner_id=body.get("owner_id"), token=body.get("token"))
+    app = state.create_bot(
+        body.get("name") or "SandboxBot",
+        enabled_intents=_intents(body.get("privileged_intents")),
+        owner_id=body.get("owner_id"),
+        token=body.get("token"),
+    )
     return json_response(bot_view(state, app), 201)
 
 
@@ -85,8 +102,12 @@ async def get_bot(request: web.Request) -> web.Response:
 async def create_user(request: web.Request) -> web.Response:
     state = state_of(request)
     body = await _json(request)
-    user = state.create_user(body.get("username") or "buyer", global_name=body.get("global_name"),
-                             locale=body.get("locale") or "pt-BR", email=body.get("email"))
+    user = state.create_user(
+        body.get("username") or "buyer",
+        global_name=body.get("global_name"),
+        locale=body.get("locale") or "pt-BR",
+        email=body.get("email"),
+    )
     return json_response(payloads.me(user, with_email=True), 201)
 
 
@@ -96,13 +117,15 @@ async def create_guild(request: web.Request) -> web.Response:
     state = state_of(request)
     body = await _json(request)
     owner_id = body.get("owner_id") or state.create_user("guild-owner").id
-    guild = state.create_guild(body.get("name") or "Sandbox Guild", owner_id,
-                               locale=body.get("locale") or "pt-BR")
+    guild = state.create_guild(
+        body.get("name") or "Sandbox Guild", owner_id, locale=body.get("locale") or "pt-BR"
+    )
     for ch in body.get("channels") or [{"name": "general"}]:
         state.create_channel(guild, ch.get("name"), type=int(ch.get("type", GUILD_TEXT)))
     for r in body.get("roles") or []:
-        state.create_role(guild, r["name"], int(r.get("permissions", 0)),
-                          color=int(r.get("color", 0)))
+        state.create_role(
+            guild, r["name"], int(r.get("permissions", 0)), color=int(r.get("color", 0))
+        )
     for app_id in body.get("bots") or []:
         _add_bot(state, guild, app_id, BOT_PERMISSIONS, body.get("owner_id"))
     for m in body.get("members") or []:
@@ -115,8 +138,9 @@ def _role_ids(guild: Guild, refs: list[str] | None) -> list[str]:
     return [by_name.get(ref, ref) for ref in refs or []]
 
 
-def _add_bot(state: DiscordState, guild: Guild, app_id: str, permissions: int,
-             added_by: str | None = None) -> None:
+def _add_bot(
+    state: DiscordState, guild: Guild, app_id: str, permissions: int, added_by: str | None = None
+) -> None:
     """A user adds the bot (None: its owner). A private bot (`bot_public` false) can only be
     added by its owner (https://discord.com/developers/docs/resources/application#application-object).
     The bot gets a GUILD_CREATE, as on a join while connected."""
@@ -136,8 +160,13 @@ async def add_guild_bot(request: web.Request) -> web.Response:
     state = state_of(request)
     guild = state.guild(request.match_info["guild_id"])
     body = await _json(request)
-    _add_bot(state, guild, body["application_id"], int(body.get("permissions", BOT_PERMISSIONS)),
-             body.get("added_by"))
+    _add_bot(
+        state,
+        guild,
+        body["application_id"],
+        int(body.get("permissions", BOT_PERMISSIONS)),
+        body.get("added_by"),
+    )
     return json_response(guild_view(state, guild), 201)
 
 
@@ -179,8 +208,13 @@ async def add_role(request: web.Request) -> web.Response:
     state = state_of(request)
     guild = state.guild(request.match_info["guild_id"])
     body = await _json(request)
-    role = state.create_role(guild, body["name"], int(body.get("permissions", 0)),
-                             color=int(body.get("color", 0)), position=body.get("position"))
+    role = state.create_role(
+        guild,
+        body["name"],
+        int(body.get("permissions", 0)),
+        color=int(body.get("color", 0)),
+        position=body.get("position"),
+    )
     data = {"guild_id": guild.id, "role": payloads.role(role)}
     for app_id in guild.bots:
         state.dispatch(state.bots[app_id], "GUILD_ROLE_CREATE", data)
@@ -264,8 +298,11 @@ async def bot_requests(request: web.Request) -> web.Response:
     state = state_of(request)
     app = state.bot(request.match_info["app_id"])
     method, path = request.query.get("method"), request.query.get("path")
-    rows = [r for r in app.stats.requests
-            if (not method or r["method"] == method) and (not path or r["path"] == path)]
+    rows = [
+        r
+        for r in app.stats.requests
+        if (not method or r["method"] == method) and (not path or r["path"] == path)
+    ]
     return json_response(rows)
 
 
@@ -308,10 +345,16 @@ async def attachment(request: web.Request) -> web.Response:
 
 async def health(request: web.Request) -> web.Response:
     state = state_of(request)
-    return json_response({"ok": True, "bots": len(state.bots), "users": len(state.users),
-                          "guilds": len(state.guilds),
-                          "connections": len(state.hub.connections) if state.hub else 0,
-                          "unknown_routes": state.unknown_routes[-50:]})
+    return json_response(
+        {
+            "ok": True,
+            "bots": len(state.bots),
+            "users": len(state.users),
+            "guilds": len(state.guilds),
+            "connections": len(state.hub.connections) if state.hub else 0,
+            "unknown_routes": state.unknown_routes[-50:],
+        }
+    )
 
 
 async def patch_config(request: web.Request) -> web.Response:
@@ -327,9 +370,12 @@ async def patch_config(request: web.Request) -> web.Response:
 async def create_oauth_app(request: web.Request) -> web.Response:
     state = state_of(request)
     body = await _json(request)
-    app = state.create_oauth_app(body.get("redirect_uris") or [], client_id=body.get("client_id"),
-                                 client_secret=body.get("client_secret"),
-                                 name=body.get("name") or "Sandbox OAuth app")
+    app = state.create_oauth_app(
+        body.get("redirect_uris") or [],
+        client_id=body.get("client_id"),
+        client_secret=body.get("client_secret"),
+        name=body.get("name") or "Sandbox OAuth app",
+    )
     return json_response(vars(app), 201)
 
 
@@ -338,8 +384,9 @@ async def user_message(request: web.Request) -> web.Response:
     state = state_of(request)
     channel = state.channel(request.match_info["channel_id"])
     body = await _json(request)
-    msg = create_message(state, channel, state.user(body["user_id"]).id,
-                         {"content": body.get("content", "")}, {})
+    msg = create_message(
+        state, channel, state.user(body["user_id"]).id, {"content": body.get("content", "")}, {}
+    )
     return json_response(message_view(state, msg), 201)
 
 

@@ -95,8 +95,15 @@ class GatewayHub:
         self.sessions: dict[str, Session] = {}
         self.connections: set[Connection] = set()
 
-    def dispatch(self, app_id: str, event: str, data: dict[str, Any], *,
-                 intent: int | None = None, stripped: dict[str, Any] | None = None) -> int:
+    def dispatch(
+        self,
+        app_id: str,
+        event: str,
+        data: dict[str, Any],
+        *,
+        intent: int | None = None,
+        stripped: dict[str, Any] | None = None,
+    ) -> int:
         sent = 0
         for session in list(self.sessions.values()):
             if session.app.application_id != app_id or not session.valid:
@@ -151,8 +158,14 @@ async def gateway_handler(request: web.Request) -> web.WebSocketResponse:
     hub.connections.add(conn)
     interval = state.config.heartbeat_interval_ms
     try:
-        conn.post({"op": OP_HELLO, "s": None, "t": None,
-                         "d": {"heartbeat_interval": interval, "_trace": ["sandbox-gw"]}})
+        conn.post(
+            {
+                "op": OP_HELLO,
+                "s": None,
+                "t": None,
+                "d": {"heartbeat_interval": interval, "_trace": ["sandbox-gw"]},
+            }
+        )
         await _receive_loop(state, hub, conn, interval)
     finally:
         hub.connections.discard(conn)
@@ -169,8 +182,9 @@ def _detach(conn: Connection, close_code: int | None) -> None:
         conn.session.conn = None
 
 
-async def _receive_loop(state: DiscordState, hub: GatewayHub, conn: Connection,
-                        interval_ms: int) -> None:
+async def _receive_loop(
+    state: DiscordState, hub: GatewayHub, conn: Connection, interval_ms: int
+) -> None:
     timeout = interval_ms / 1000 * 1.5 + 5
     while True:
         try:
@@ -190,8 +204,9 @@ async def _receive_loop(state: DiscordState, hub: GatewayHub, conn: Connection,
             return
 
 
-async def _handle_op(state: DiscordState, hub: GatewayHub, conn: Connection, op: int,
-                     d: Any) -> bool:
+async def _handle_op(
+    state: DiscordState, hub: GatewayHub, conn: Connection, op: int, d: Any
+) -> bool:
     """Handle one client frame; return False once the connection was closed."""
     if op == OP_HEARTBEAT:
         conn.post({"op": OP_HEARTBEAT_ACK, "s": None, "t": None, "d": None})
@@ -211,8 +226,9 @@ async def _handle_op(state: DiscordState, hub: GatewayHub, conn: Connection, op:
     return True
 
 
-async def _identify(state: DiscordState, hub: GatewayHub, conn: Connection,
-                    d: dict[str, Any]) -> bool:
+async def _identify(
+    state: DiscordState, hub: GatewayHub, conn: Connection, d: dict[str, Any]
+) -> bool:
     if conn.app is not None:
         await conn.close(4005, "Already authenticated.")
         return False
@@ -280,12 +296,12 @@ def _send_ready(state: DiscordState, conn: Connection, session: Session) -> None
     conn.post(session.frame("READY", ready))
     if session.intents & INTENT_GUILDS:
         for guild in guilds:
-            conn.post(session.frame("GUILD_CREATE", payloads.guild(state, guild,
-                                                                           full=True)))
+            conn.post(session.frame("GUILD_CREATE", payloads.guild(state, guild, full=True)))
 
 
-async def _resume(state: DiscordState, hub: GatewayHub, conn: Connection,
-                  d: dict[str, Any]) -> bool:
+async def _resume(
+    state: DiscordState, hub: GatewayHub, conn: Connection, d: dict[str, Any]
+) -> bool:
     app = state.bot_by_token(str(d.get("token", "")))
     if app is None or app.faults.invalid_token or app.faults.gateway_auth_fail:
         return await _reject(conn, app, 4004, "Authentication failed.")
@@ -318,6 +334,12 @@ def _members_chunk(state: DiscordState, conn: Connection, d: dict[str, Any]) -> 
     if session is None or guild is None:
         return
     members = [payloads.member(state, guild, m) for m in guild.members.values()]
-    data = {"guild_id": guild.id, "members": members, "chunk_index": 0, "chunk_count": 1,
-            "not_found": [], "nonce": d.get("nonce")}
+    data = {
+        "guild_id": guild.id,
+        "members": members,
+        "chunk_index": 0,
+        "chunk_count": 1,
+        "not_found": [],
+        "nonce": d.get("nonce"),
+    }
     conn.post(session.frame("GUILD_MEMBERS_CHUNK", data))

@@ -33,16 +33,18 @@ MAX_REQUEST_LOG = 5000
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
-                  ) -> web.Response:
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     """JSON reply with `Content-Type: application/json` exactly (no charset)."""
     hdrs = {"Content-Type": "application/json"}
     hdrs.update(headers or {})
     return web.Response(body=json.dumps(data).encode(), status=status, headers=hdrs)
 
 
-def error_response(status: int, code: int, message: str,
-                   errors: dict[str, Any] | None = None) -> web.Response:
+def error_response(
+    status: int, code: int, message: str, errors: dict[str, Any] | None = None
+) -> web.Response:
     body: dict[str, Any] = {"message": message, "code": code}
     if errors:
         body["errors"] = errors
@@ -60,7 +62,7 @@ def state_of(request: web.Request) -> DiscordState:
 def api_path(path: str) -> str | None:
     """Path after the /api[/vN] prefix, or None for non-API paths."""
     m = _API_RE.match(path)
-    return path[m.end():] if m else None
+    return path[m.end() :] if m else None
 
 
 def unauthorized() -> SandboxError:
@@ -104,8 +106,9 @@ async def read_body(request: web.Request) -> tuple[dict[str, Any], dict[int, Att
                 idx = int(m.group(1) or m.group(2) or 0)
                 data = bytes(await part.read())  # type: ignore[union-attr]
                 ctype = part.headers.get("Content-Type", "application/octet-stream")
-                files[idx] = Attachment(state.snowflake(), part.filename or f"file{idx}", data,
-                                        ctype)
+                files[idx] = Attachment(
+                    state.snowflake(), part.filename or f"file{idx}", data, ctype
+                )
     elif request.body_exists:  # read in full already (api_middleware)
         raw = await request.read()
         if raw:
@@ -161,10 +164,16 @@ def _take_rule(app: BotApp, method: str, rel: str) -> FaultRule | None:
 
 
 def _rate_limited(rule: FaultRule) -> web.Response:
-    body = {"message": "You are being rate limited.", "retry_after": rule.retry_after,
-            "global": rule.is_global}
-    headers = {"Retry-After": str(math.ceil(rule.retry_after)), "Via": "1.1 google",
-               "X-RateLimit-Scope": "global" if rule.is_global else "user"}
+    body = {
+        "message": "You are being rate limited.",
+        "retry_after": rule.retry_after,
+        "global": rule.is_global,
+    }
+    headers = {
+        "Retry-After": str(math.ceil(rule.retry_after)),
+        "Via": "1.1 google",
+        "X-RateLimit-Scope": "global" if rule.is_global else "user",
+    }
     if rule.is_global:
         headers["X-RateLimit-Global"] = "true"
     return json_response(body, 429, headers)

@@ -82,12 +82,31 @@ def build_payload(state: DiscordState, inter: Interaction) -> dict[str, Any]:
     return out
 
 
-def start(state: DiscordState, app: BotApp, type_: int, user_id: str, channel: Channel,
-          data: dict[str, Any], *, locale: str, message_id: str | None = None) -> Interaction:
+def start(
+    state: DiscordState,
+    app: BotApp,
+    type_: int,
+    user_id: str,
+    channel: Channel,
+    data: dict[str, Any],
+    *,
+    locale: str,
+    message_id: str | None = None,
+) -> Interaction:
     """Record a new interaction and dispatch INTERACTION_CREATE to the bot."""
     inter_id = state.snowflake()
-    inter = Interaction(inter_id, new_token(inter_id), app.application_id, type_, user_id,
-                        channel.id, channel.guild_id, data, locale, message_id)
+    inter = Interaction(
+        inter_id,
+        new_token(inter_id),
+        app.application_id,
+        type_,
+        user_id,
+        channel.id,
+        channel.guild_id,
+        data,
+        locale,
+        message_id,
+    )
     state.interactions[inter.id] = inter
     state.dispatch(app, "INTERACTION_CREATE", build_payload(state, inter))
     return inter
@@ -95,18 +114,27 @@ def start(state: DiscordState, app: BotApp, type_: int, user_id: str, channel: C
 
 def record(state: DiscordState, inter: Interaction) -> dict[str, Any]:
     """What the user saw for this interaction (control API view)."""
+
     def msg(mid: str | None) -> dict[str, Any] | None:
         m = state.messages.get(mid) if mid else None
         return None if m is None or m.deleted else message_view(state, m)
 
     return {
-        "id": inter.id, "type": inter.type, "application_id": inter.application_id,
-        "user_id": inter.user_id, "channel_id": inter.channel_id, "guild_id": inter.guild_id,
-        "callback_type": inter.callback_type, "acknowledged": inter.callback_type is not None,
+        "id": inter.id,
+        "type": inter.type,
+        "application_id": inter.application_id,
+        "user_id": inter.user_id,
+        "channel_id": inter.channel_id,
+        "guild_id": inter.guild_id,
+        "callback_type": inter.callback_type,
+        "acknowledged": inter.callback_type is not None,
         "original": msg(inter.original_id),
         "followups": [m for m in map(msg, inter.followup_ids) if m],
-        "source_message": msg(inter.message_id), "updated": inter.updated,
-        "modal": inter.modal, "autocomplete": inter.autocomplete, "error": inter.error,
+        "source_message": msg(inter.message_id),
+        "updated": inter.updated,
+        "modal": inter.modal,
+        "autocomplete": inter.autocomplete,
+        "error": inter.error,
         "age_s": time.monotonic() - inter.created,
     }
 
@@ -125,8 +153,9 @@ def _reply_channel(state: DiscordState, inter: Interaction) -> Channel:
     return state.channels[inter.channel_id]
 
 
-def _respond_message(state: DiscordState, inter: Interaction, data: dict[str, Any],
-                     files: dict, *, loading: bool) -> Message:
+def _respond_message(
+    state: DiscordState, inter: Interaction, data: dict[str, Any], files: dict, *, loading: bool
+) -> Message:
     app = state.bots[inter.application_id]
     channel = _reply_channel(state, inter)
     flags = int(data.get("flags") or 0)
@@ -134,9 +163,12 @@ def _respond_message(state: DiscordState, inter: Interaction, data: dict[str, An
         flags |= LOADING
         data = {"content": "", "flags": flags}
     body = dict(data, flags=flags)
-    extra = {"application_id": app.application_id, "webhook_id": app.application_id,
-             "interaction_id": inter.id,
-             "visible_to": inter.user_id if flags & EPHEMERAL else None}
+    extra = {
+        "application_id": app.application_id,
+        "webhook_id": app.application_id,
+        "interaction_id": inter.id,
+        "visible_to": inter.user_id if flags & EPHEMERAL else None,
+    }
     if loading:
         msg = state.add_message(channel, app.user_id, flags=flags, **extra)
     else:
@@ -163,20 +195,26 @@ async def callback(request: web.Request) -> web.Response:
     msg = _apply_callback(state, inter, ctype, data, files)
     inter.callback_type = ctype
     if request.query.get("with_response") in ("true", "True", "1"):
-        resp: dict[str, Any] = {"interaction": {
-            "id": inter.id, "type": inter.type, "activity_instance_id": None,
-            "response_message_id": msg.id if msg else None,
-            "response_message_loading": ctype == 5,
-            "response_message_ephemeral": bool(msg and msg.ephemeral)},
-            "resource": {"type": ctype}}
+        resp: dict[str, Any] = {
+            "interaction": {
+                "id": inter.id,
+                "type": inter.type,
+                "activity_instance_id": None,
+                "response_message_id": msg.id if msg else None,
+                "response_message_loading": ctype == 5,
+                "response_message_ephemeral": bool(msg and msg.ephemeral),
+            },
+            "resource": {"type": ctype},
+        }
         if msg is not None:
             resp["resource"]["message"] = payloads.message(state, msg)
         return json_response(resp)
     return no_content()
 
 
-def _apply_callback(state: DiscordState, inter: Interaction, ctype: int, data: dict[str, Any],
-                    files: dict) -> Message | None:
+def _apply_callback(
+    state: DiscordState, inter: Interaction, ctype: int, data: dict[str, Any], files: dict
+) -> Message | None:
     if ctype in (4, 5):
         if ctype == 5:
             inter.deferred_ephemeral = bool(int(data.get("flags") or 0) & EPHEMERAL)
@@ -248,8 +286,9 @@ async def webhook_message(request: web.Request) -> web.Response:
     return json_response(payloads.message(state, edit_message(state, msg, body, files)))
 
 
-def dm_or_guild_channel(state: DiscordState, app: BotApp, user_id: str,
-                        channel_id: str | None) -> Channel:
+def dm_or_guild_channel(
+    state: DiscordState, app: BotApp, user_id: str, channel_id: str | None
+) -> Channel:
     """The channel an interaction happens in: the given one, or the bot's DM with the user."""
     if channel_id is None:
         return state.dm_channel(app.user_id, user_id)

@@ -60,17 +60,29 @@ def apply_mentions(state: DiscordState, msg: Message, allowed: Any) -> None:
     `parse: []` and no ids nothing pings; @everyone/@here also needs the author's Mention
     Everyone permission. https://discord.com/developers/docs/resources/message#allowed-mentions-object"""
     msg.allowed_mentions = allowed if isinstance(allowed, dict) else None
-    parse = {"users", "roles", "everyone"} if msg.allowed_mentions is None \
+    parse = (
+        {"users", "roles", "everyone"}
+        if msg.allowed_mentions is None
         else set(msg.allowed_mentions.get("parse") or [])
-    listed = set() if msg.allowed_mentions is None \
+    )
+    listed = (
+        set()
+        if msg.allowed_mentions is None
         else {str(u) for u in msg.allowed_mentions.get("users") or []}
-    msg.mentions = [u for u in dict.fromkeys(_USER_MENTION.findall(msg.content))
-                    if u in state.users and ("users" in parse or u in listed)]
+    )
+    msg.mentions = [
+        u
+        for u in dict.fromkeys(_USER_MENTION.findall(msg.content))
+        if u in state.users and ("users" in parse or u in listed)
+    ]
     guild = state.guilds.get(msg.guild_id or "")
     msg.mention_everyone = bool(
-        guild is not None and not msg.ephemeral and "everyone" in parse
+        guild is not None
+        and not msg.ephemeral
+        and "everyone" in parse
         and _EVERYONE.search(msg.content)
-        and state.permissions(guild, msg.author_id) & MENTION_EVERYONE)
+        and state.permissions(guild, msg.author_id) & MENTION_EVERYONE
+    )
 
 
 NONCE_MAX_LEN = 25
@@ -84,17 +96,40 @@ def check_nonce(payload: dict[str, Any]) -> str | None:
     if nonce is None:
         return None
     if isinstance(nonce, bool) or not isinstance(nonce, int | str):
-        raise SandboxError(400, 50035, "Invalid Form Body", {"nonce": {"_errors": [
-            {"code": "NONCE_TYPE_INVALID", "message": "Must be an integer or a string."}]}})
+        raise SandboxError(
+            400,
+            50035,
+            "Invalid Form Body",
+            {
+                "nonce": {
+                    "_errors": [
+                        {"code": "NONCE_TYPE_INVALID", "message": "Must be an integer or a string."}
+                    ]
+                }
+            },
+        )
     if isinstance(nonce, str) and len(nonce) > NONCE_MAX_LEN:
-        raise SandboxError(400, 50035, "Invalid Form Body", {"nonce": {"_errors": [
-            {"code": "BASE_TYPE_MAX_LENGTH",
-             "message": f"Must be {NONCE_MAX_LEN} or fewer in length."}]}})
+        raise SandboxError(
+            400,
+            50035,
+            "Invalid Form Body",
+            {
+                "nonce": {
+                    "_errors": [
+                        {
+                            "code": "BASE_TYPE_MAX_LENGTH",
+                            "message": f"Must be {NONCE_MAX_LEN} or fewer in length.",
+                        }
+                    ]
+                }
+            },
+        )
     return str(nonce)
 
 
-def enforced_nonce_hit(state: DiscordState, channel: Channel, author_id: str,
-                       payload: dict[str, Any]) -> Message | None:
+def enforced_nonce_hit(
+    state: DiscordState, channel: Channel, author_id: str, payload: dict[str, Any]
+) -> Message | None:
     """With `enforce_nonce: true`, "the nonce will be checked for uniqueness in the past few
     minutes. If another message was created by the same author with the same nonce, that
     message will be returned and no new message will be created." (Create Message, link
@@ -120,8 +155,14 @@ def remember_nonce(state: DiscordState, msg: Message) -> None:
     state.nonces[(msg.author_id, msg.channel_id, str(msg.nonce))] = (msg.id, now)
 
 
-def create_message(state: DiscordState, channel: Channel, author_id: str,
-                   payload: dict[str, Any], files: dict[int, Attachment], **extra: Any) -> Message:
+def create_message(
+    state: DiscordState,
+    channel: Channel,
+    author_id: str,
+    payload: dict[str, Any],
+    files: dict[int, Attachment],
+    **extra: Any,
+) -> Message:
     fields = message_fields(payload, files)
     fields.update(extra)
     msg = state.add_message(channel, author_id, **fields)
@@ -131,8 +172,9 @@ def create_message(state: DiscordState, channel: Channel, author_id: str,
     return msg
 
 
-def edit_message(state: DiscordState, msg: Message, payload: dict[str, Any],
-                 files: dict[int, Attachment]) -> Message:
+def edit_message(
+    state: DiscordState, msg: Message, payload: dict[str, Any], files: dict[int, Attachment]
+) -> Message:
     """Apply an edit payload: only the fields present change."""
     if "content" in payload:
         msg.content = str(payload["content"] or "")
@@ -175,14 +217,16 @@ def announce(state: DiscordState, msg: Message, event: str) -> None:
         guild = state.guilds[msg.guild_id]
         member = guild.members.get(msg.author_id)
         if member is not None:
-            full["member"] = {k: v for k, v in payloads.member(state, guild, member).items()
-                              if k != "user"}
+            full["member"] = {
+                k: v for k, v in payloads.member(state, guild, member).items() if k != "user"
+            }
     stripped = dict(full, content="", embeds=[], attachments=[], components=[])
     _to_viewers(state, msg, event, full, stripped)
 
 
-def _to_viewers(state: DiscordState, msg: Message, event: str, data: dict[str, Any],
-                stripped: dict[str, Any]) -> None:
+def _to_viewers(
+    state: DiscordState, msg: Message, event: str, data: dict[str, Any], stripped: dict[str, Any]
+) -> None:
     channel = state.channels[msg.channel_id]
     if state.hub is None:
         return
@@ -194,5 +238,4 @@ def _to_viewers(state: DiscordState, msg: Message, event: str, data: dict[str, A
         intent = INTENT_DIRECT_MESSAGES
     for app_id in apps:
         own = state.bots[app_id].user_id == msg.author_id
-        state.hub.dispatch(app_id, event, data, intent=intent,
-                           stripped=None if own else stripped)
+        state.hub.dispatch(app_id, event, data, intent=intent, stripped=None if own else stripped)

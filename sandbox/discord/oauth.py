@@ -14,8 +14,16 @@ from sandbox.discord.http_util import json_response, state_of
 from sandbox.discord.models import OAuthApp, OAuthGrant, OAuthToken
 from sandbox.discord.state import DiscordState
 
-SCOPES = {"identify", "email", "guilds", "guilds.join", "guilds.members.read", "connections",
-          "bot", "applications.commands"}
+SCOPES = {
+    "identify",
+    "email",
+    "guilds",
+    "guilds.join",
+    "guilds.members.read",
+    "connections",
+    "bot",
+    "applications.commands",
+}
 
 
 def _oauth_error(error: str, description: str, status: int = 400) -> web.Response:
@@ -27,22 +35,29 @@ def _redirect(uri: str, params: dict[str, str]) -> web.Response:
     raise web.HTTPFound(uri + sep + urlencode({k: v for k, v in params.items() if v}))
 
 
-def _check_authorize(state: DiscordState, query: dict[str, str]
-                     ) -> tuple[OAuthApp, str] | web.Response:
+def _check_authorize(
+    state: DiscordState, query: dict[str, str]
+) -> tuple[OAuthApp, str] | web.Response:
     app = state.oauth_apps.get(query.get("client_id", ""))
     if app is None:
         return json_response({"message": "Unknown Application", "code": 10002}, 400)
-    redirect_uri = query.get("redirect_uri") or (app.redirect_uris[0] if app.redirect_uris
-                                                 else "")
+    redirect_uri = query.get("redirect_uri") or (app.redirect_uris[0] if app.redirect_uris else "")
     if redirect_uri not in app.redirect_uris:
         return json_response({"message": "Invalid OAuth2 redirect_uri", "code": 50035}, 400)
     if query.get("response_type", "code") != "code":
-        _redirect(redirect_uri, {"error": "unsupported_response_type",
-                                 "state": query.get("state", "")})
+        _redirect(
+            redirect_uri, {"error": "unsupported_response_type", "state": query.get("state", "")}
+        )
     scopes = query.get("scope", "identify").split()
     if not scopes or not set(scopes) <= SCOPES:
-        _redirect(redirect_uri, {"error": "invalid_scope", "state": query.get("state", ""),
-                                 "error_description": "The requested scope is invalid."})
+        _redirect(
+            redirect_uri,
+            {
+                "error": "invalid_scope",
+                "state": query.get("state", ""),
+                "error_description": "The requested scope is invalid.",
+            },
+        )
     return app, redirect_uri
 
 
@@ -56,9 +71,15 @@ async def authorize(request: web.Request) -> web.Response:
     app, redirect_uri = checked
     st = query.get("state", "")
     if query.get("decision") == "deny":
-        _redirect(redirect_uri, {"error": "access_denied", "state": st,
-                                 "error_description": "The resource owner or authorization "
-                                                      "server denied the request"})
+        _redirect(
+            redirect_uri,
+            {
+                "error": "access_denied",
+                "state": st,
+                "error_description": "The resource owner or authorization "
+                "server denied the request",
+            },
+        )
     user_id = query.get("sandbox_user")
     if user_id:
         if user_id not in state.users or state.users[user_id].bot:
@@ -69,11 +90,22 @@ async def authorize(request: web.Request) -> web.Response:
     return _consent_page(state, app, query)
 
 
-def _grant(state: DiscordState, code: str, app: OAuthApp, user_id: str,
-           query: dict[str, str], redirect_uri: str) -> OAuthGrant:
-    return OAuthGrant(code, app.client_id, user_id, query.get("scope", "identify"),
-                      query.get("redirect_uri") and redirect_uri,
-                      time.time() + state.config.oauth_code_ttl_s)
+def _grant(
+    state: DiscordState,
+    code: str,
+    app: OAuthApp,
+    user_id: str,
+    query: dict[str, str],
+    redirect_uri: str,
+) -> OAuthGrant:
+    return OAuthGrant(
+        code,
+        app.client_id,
+        user_id,
+        query.get("scope", "identify"),
+        query.get("redirect_uri") and redirect_uri,
+        time.time() + state.config.oauth_code_ttl_s,
+    )
 
 
 def _consent_page(state: DiscordState, app: OAuthApp, query: dict[str, str]) -> web.Response:
@@ -84,18 +116,21 @@ def _consent_page(state: DiscordState, app: OAuthApp, query: dict[str, str]) -> 
     items = "".join(
         f'<li><a class="user" data-user-id="{u.id}" href="{link(sandbox_user=u.id)}">'
         f"{html.escape(u.global_name or u.username)} ({html.escape(u.username)})</a></li>"
-        for u in users)
+        for u in users
+    )
     body = (
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sandbox Discord "
+        '<!doctype html><html><head><meta charset="utf-8"><title>Sandbox Discord '
         f"authorize</title></head><body><h1>{html.escape(app.name)} wants to access your "
         f"account</h1><p>Scopes: {html.escape(query.get('scope', 'identify'))}</p>"
         f"<p>Log in as:</p><ul>{items or '<li>(no sandbox users yet)</li>'}</ul>"
-        f'<p><a id="deny" href="{link(decision="deny")}">Cancel (deny)</a></p></body></html>')
+        f'<p><a id="deny" href="{link(decision="deny")}">Cancel (deny)</a></p></body></html>'
+    )
     return web.Response(text=body, content_type="text/html")
 
 
-def _client_auth(request: web.Request, form: dict[str, str], state: DiscordState
-                 ) -> OAuthApp | None:
+def _client_auth(
+    request: web.Request, form: dict[str, str], state: DiscordState
+) -> OAuthApp | None:
     client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
     auth = request.headers.get("Authorization", "")
     if auth.startswith("Basic "):
@@ -113,13 +148,16 @@ async def token(request: web.Request) -> web.Response:
     """POST /api/oauth2/token: form-encoded only, authorization_code or refresh_token."""
     state = state_of(request)
     if request.content_type != "application/x-www-form-urlencoded":
-        return _oauth_error("unsupported_grant_type" if request.content_type ==
-                            "application/json" else "invalid_request",
-                            "Request body must be application/x-www-form-urlencoded.")
+        return _oauth_error(
+            "unsupported_grant_type"
+            if request.content_type == "application/json"
+            else "invalid_request",
+            "Request body must be application/x-www-form-urlencoded.",
+        )
     form = {k: str(v) for k, v in (await request.post()).items()}
     app = _client_auth(request, form, state)
     if app is None:
-        return _oauth_error("invalid_client", "Invalid \"client_id\" or secret.", 401)
+        return _oauth_error("invalid_client", 'Invalid "client_id" or secret.', 401)
     grant_type = form.get("grant_type")
     if grant_type == "authorization_code":
         return _exchange_code(state, app, form)
@@ -129,9 +167,15 @@ async def token(request: web.Request) -> web.Response:
 
 
 def _token_body(tok: OAuthToken) -> web.Response:
-    return json_response({"access_token": tok.access_token, "token_type": "Bearer",
-                          "expires_in": int(tok.expires - time.time()),
-                          "refresh_token": tok.refresh_token, "scope": tok.scope})
+    return json_response(
+        {
+            "access_token": tok.access_token,
+            "token_type": "Bearer",
+            "expires_in": int(tok.expires - time.time()),
+            "refresh_token": tok.refresh_token,
+            "scope": tok.scope,
+        }
+    )
 
 
 def _exchange_code(state: DiscordState, app: OAuthApp, form: dict[str, str]) -> web.Response:
@@ -151,7 +195,7 @@ def _refresh(state: DiscordState, app: OAuthApp, form: dict[str, str]) -> web.Re
     access = state.oauth_refresh.pop(form.get("refresh_token", ""), None)
     old = state.oauth_tokens.get(access or "")
     if old is None or old.revoked or old.client_id != app.client_id:
-        return _oauth_error("invalid_grant", "Invalid \"refresh_token\" in request.")
+        return _oauth_error("invalid_grant", 'Invalid "refresh_token" in request.')
     old.revoked = True
     return _token_body(state.issue_token(app.client_id, old.user_id, old.scope))
 
@@ -167,7 +211,8 @@ async def revoke(request: web.Request) -> web.Response:
         return _oauth_error("invalid_client", "Invalid client.", 401)
     value = form.get("token", "")
     tok = state.oauth_tokens.get(value) or state.oauth_tokens.get(
-        state.oauth_refresh.get(value, ""))
+        state.oauth_refresh.get(value, "")
+    )
     if tok is not None and tok.client_id == app.client_id:
         for other in state.oauth_tokens.values():
             if other.user_id == tok.user_id and other.client_id == app.client_id:

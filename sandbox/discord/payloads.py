@@ -87,8 +87,13 @@ def member(state: DiscordState, g: Guild, m: Member, *, perms: bool = False) -> 
 def channel(state: DiscordState, c: Channel) -> dict[str, Any]:
     if c.type == DM:
         others = [state.users[u] for u in c.recipients if not state.users[u].bot]
-        return {"id": c.id, "type": DM, "last_message_id": c.last_message_id, "flags": 0,
-                "recipients": [user(u) for u in others]}
+        return {
+            "id": c.id,
+            "type": DM,
+            "last_message_id": c.last_message_id,
+            "flags": 0,
+            "recipients": [user(u) for u in others],
+        }
     out: dict[str, Any] = {
         "id": c.id,
         "type": c.type,
@@ -105,9 +110,13 @@ def channel(state: DiscordState, c: Channel) -> dict[str, Any]:
     }
     if c.type in (10, 11, 12):
         out["owner_id"] = c.owner_id
-        out["thread_metadata"] = {"archived": False, "auto_archive_duration": 1440,
-                                  "archive_timestamp": iso(0), "locked": False,
-                                  "invitable": False}
+        out["thread_metadata"] = {
+            "archived": False,
+            "auto_archive_duration": 1440,
+            "archive_timestamp": iso(0),
+            "locked": False,
+            "invitable": False,
+        }
         out["message_count"] = 0
         out["member_count"] = 1
     return out
@@ -144,28 +153,40 @@ def guild(state: DiscordState, g: Guild, *, full: bool = False) -> dict[str, Any
         "premium_progress_bar_enabled": False,
     }
     if full:
-        out.update({
-            "unavailable": False,
-            "large": False,
-            "member_count": len(g.members),
-            "joined_at": iso(0),
-            "channels": [channel(state, state.channels[c]) for c in g.channels
-                         if state.channels[c].type not in (10, 11, 12)],
-            "threads": [],
-            "members": [member(state, g, m) for m in g.members.values()],
-            "voice_states": [],
-            "presences": [],
-            "stage_instances": [],
-            "guild_scheduled_events": [],
-            "soundboard_sounds": [],
-        })
+        out.update(
+            {
+                "unavailable": False,
+                "large": False,
+                "member_count": len(g.members),
+                "joined_at": iso(0),
+                "channels": [
+                    channel(state, state.channels[c])
+                    for c in g.channels
+                    if state.channels[c].type not in (10, 11, 12)
+                ],
+                "threads": [],
+                "members": [member(state, g, m) for m in g.members.values()],
+                "voice_states": [],
+                "presences": [],
+                "stage_instances": [],
+                "guild_scheduled_events": [],
+                "soundboard_sounds": [],
+            }
+        )
     return out
 
 
 def attachment(state: DiscordState, a: Any) -> dict[str, Any]:
     url = f"{state.config.base_url}/_sandbox/attachments/{a.id}/{a.filename}"
-    return {"id": a.id, "filename": a.filename, "size": len(a.data), "url": url,
-            "proxy_url": url, "content_type": a.content_type, "description": a.description}
+    return {
+        "id": a.id,
+        "filename": a.filename,
+        "size": len(a.data),
+        "url": url,
+        "proxy_url": url,
+        "content_type": a.content_type,
+        "description": a.description,
+    }
 
 
 def message(state: DiscordState, m: Message) -> dict[str, Any]:
@@ -199,8 +220,11 @@ def message(state: DiscordState, m: Message) -> dict[str, Any]:
     if m.interaction_id and m.interaction_id in state.interactions:
         inter = state.interactions[m.interaction_id]
         out["interaction_metadata"] = {
-            "id": inter.id, "type": inter.type, "user": user(state.users[inter.user_id]),
-            "authorizing_integration_owners": {"0": inter.guild_id} if inter.guild_id
+            "id": inter.id,
+            "type": inter.type,
+            "user": user(state.users[inter.user_id]),
+            "authorizing_integration_owners": {"0": inter.guild_id}
+            if inter.guild_id
             else {"1": inter.user_id},
         }
     return out

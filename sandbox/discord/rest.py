@@ -58,8 +58,9 @@ async def users_me(request: web.Request) -> web.Response:
         raise unauthorized()
     if "identify" not in tok.scope.split():
         raise SandboxError(401, 0, "401: Unauthorized")
-    return json_response(payloads.me(state.users[tok.user_id],
-                                     with_email="email" in tok.scope.split()))
+    return json_response(
+        payloads.me(state.users[tok.user_id], with_email="email" in tok.scope.split())
+    )
 
 
 async def users_me_guilds(request: web.Request) -> web.Response:
@@ -74,9 +75,18 @@ async def users_me_guilds(request: web.Request) -> web.Response:
         user_id, guilds = tok.user_id, state.user_guilds(tok.user_id)
     else:
         raise unauthorized()
-    out = [{"id": g.id, "name": g.name, "icon": None, "banner": None,
-            "owner": g.owner_id == user_id, "permissions": str(state.permissions(g, user_id)),
-            "features": []} for g in guilds]
+    out = [
+        {
+            "id": g.id,
+            "name": g.name,
+            "icon": None,
+            "banner": None,
+            "owner": g.owner_id == user_id,
+            "permissions": str(state.permissions(g, user_id)),
+            "features": [],
+        }
+        for g in guilds
+    ]
     return json_response(out[: int(request.query.get("limit", 200))])
 
 
@@ -111,13 +121,18 @@ async def gateway_bot(request: web.Request) -> web.Response:
     app = require_bot(request)
     lim = app.session_limit
     lim.refresh()
-    return json_response({
-        "url": _ws_url(request),
-        "shards": 1,
-        "session_start_limit": {"total": lim.total, "remaining": lim.remaining,
-                                "reset_after": lim.reset_after(),
-                                "max_concurrency": lim.max_concurrency},
-    })
+    return json_response(
+        {
+            "url": _ws_url(request),
+            "shards": 1,
+            "session_start_limit": {
+                "total": lim.total,
+                "remaining": lim.remaining,
+                "reset_after": lim.reset_after(),
+                "max_concurrency": lim.max_concurrency,
+            },
+        }
+    )
 
 
 async def application_me(request: web.Request) -> web.Response:
@@ -234,9 +249,12 @@ async def create_thread(request: web.Request) -> web.Response:
         raise SandboxError(400, 50024, "Cannot execute action on this channel type")
     body, _ = await read_body(request)
     guild = state.guilds[parent.guild_id]
-    thread = state.create_channel(guild, body.get("name") or "thread",
-                                  type=int(body.get("type") or PRIVATE_THREAD),
-                                  parent_id=parent.id)
+    thread = state.create_channel(
+        guild,
+        body.get("name") or "thread",
+        type=int(body.get("type") or PRIVATE_THREAD),
+        parent_id=parent.id,
+    )
     thread.owner_id = app.user_id
     thread.recipients = [app.user_id]
     data = payloads.channel(state, thread)
@@ -274,8 +292,13 @@ async def get_guild(request: web.Request) -> web.Response:
 
 async def guild_channels(request: web.Request) -> web.Response:
     state, _, guild = _bot_guild(request)
-    return json_response([payloads.channel(state, state.channels[c]) for c in guild.channels
-                          if state.channels[c].type not in (10, 11, 12)])
+    return json_response(
+        [
+            payloads.channel(state, state.channels[c])
+            for c in guild.channels
+            if state.channels[c].type not in (10, 11, 12)
+        ]
+    )
 
 
 async def guild_roles(request: web.Request) -> web.Response:

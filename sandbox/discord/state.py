@@ -38,8 +38,9 @@ DISCORD_EPOCH_MS = 1420070400000
 class SandboxError(Exception):
     """A Discord-shaped API error: HTTP status, JSON code and message."""
 
-    def __init__(self, status: int, code: int, message: str,
-                 errors: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, status: int, code: int, message: str, errors: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.errors = errors  # Discord's per-field `errors` object (Invalid Form Body)
@@ -99,14 +100,27 @@ class DiscordState:
             return str(self._seq)
 
     # ---- creation ----------------------------------------------------------
-    def create_user(self, username: str, *, global_name: str | None = None,
-                    locale: str = "pt-BR", bot: bool = False, email: str | None = None) -> User:
+    def create_user(
+        self,
+        username: str,
+        *,
+        global_name: str | None = None,
+        locale: str = "pt-BR",
+        bot: bool = False,
+        email: str | None = None,
+    ) -> User:
         user = User(self.snowflake(), username, global_name or username, bot, locale, email)
         self.users[user.id] = user
         return user
 
-    def create_bot(self, name: str, *, enabled_intents: int = 0, owner_id: str | None = None,
-                   token: str | None = None) -> BotApp:
+    def create_bot(
+        self,
+        name: str,
+        *,
+        enabled_intents: int = 0,
+        owner_id: str | None = None,
+        token: str | None = None,
+    ) -> BotApp:
         app_id = self.snowflake()
         bot_user = self.create_user(name, bot=True)
         if owner_id is None:
@@ -125,19 +139,33 @@ class DiscordState:
         self.add_member(guild, owner_id)
         return guild
 
-    def create_role(self, guild: Guild, name: str, permissions: int = 0, *,
-                    color: int = 0, position: int | None = None) -> Role:
+    def create_role(
+        self,
+        guild: Guild,
+        name: str,
+        permissions: int = 0,
+        *,
+        color: int = 0,
+        position: int | None = None,
+    ) -> Role:
         if position is None:
             position = max((r.position for r in guild.roles.values()), default=0) + 1
         role = Role(self.snowflake(), guild.id, name, permissions, position, color)
         guild.roles[role.id] = role
         return role
 
-    def create_channel(self, guild: Guild | None, name: str | None, *, type: int = GUILD_TEXT,
-                       parent_id: str | None = None) -> Channel:
+    def create_channel(
+        self,
+        guild: Guild | None,
+        name: str | None,
+        *,
+        type: int = GUILD_TEXT,
+        parent_id: str | None = None,
+    ) -> Channel:
         position = len(guild.channels) if guild else 0
-        channel = Channel(self.snowflake(), type, name, guild.id if guild else None, position,
-                          parent_id)
+        channel = Channel(
+            self.snowflake(), type, name, guild.id if guild else None, position, parent_id
+        )
         self.channels[channel.id] = channel
         self.channel_messages[channel.id] = []
         if guild:
@@ -156,8 +184,9 @@ class DiscordState:
         guild.members[user_id] = member
         return member
 
-    def add_bot_to_guild(self, guild: Guild, app: BotApp, permissions: int = BOT_PERMISSIONS
-                         ) -> Role:
+    def add_bot_to_guild(
+        self, guild: Guild, app: BotApp, permissions: int = BOT_PERMISSIONS
+    ) -> Role:
         """Make the bot a member with its managed role placed at the top."""
         role = self.create_role(guild, app.name, permissions)
         role.managed, role.bot_id = True, app.user_id
@@ -274,8 +303,7 @@ class DiscordState:
             channel.last_message_id = msg.id
         return msg
 
-    def channel_history(self, channel_id: str, *, include_ephemeral: bool = False
-                        ) -> list[Message]:
+    def channel_history(self, channel_id: str, *, include_ephemeral: bool = False) -> list[Message]:
         out = []
         for mid in self.channel_messages.get(str(channel_id), []):
             msg = self.messages[mid]
@@ -291,17 +319,32 @@ class DiscordState:
         return self.hub.dispatch(app.application_id, event, data)
 
     # ---- oauth -------------------------------------------------------------
-    def create_oauth_app(self, redirect_uris: list[str], *, client_id: str | None = None,
-                         client_secret: str | None = None, name: str = "Sandbox OAuth app"
-                         ) -> OAuthApp:
-        app = OAuthApp(client_id or self.snowflake(), client_secret or secrets.token_urlsafe(24),
-                       list(redirect_uris), name)
+    def create_oauth_app(
+        self,
+        redirect_uris: list[str],
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        name: str = "Sandbox OAuth app",
+    ) -> OAuthApp:
+        app = OAuthApp(
+            client_id or self.snowflake(),
+            client_secret or secrets.token_urlsafe(24),
+            list(redirect_uris),
+            name,
+        )
         self.oauth_apps[app.client_id] = app
         return app
 
     def issue_token(self, client_id: str, user_id: str, scope: str) -> OAuthToken:
-        tok = OAuthToken(secrets.token_urlsafe(24), secrets.token_urlsafe(24), client_id, user_id,
-                         scope, time.time() + self.config.oauth_token_ttl_s)
+        tok = OAuthToken(
+            secrets.token_urlsafe(24),
+            secrets.token_urlsafe(24),
+            client_id,
+            user_id,
+            scope,
+            time.time() + self.config.oauth_token_ttl_s,
+        )
         self.oauth_tokens[tok.access_token] = tok
         self.oauth_refresh[tok.refresh_token] = tok.access_token
         return tok

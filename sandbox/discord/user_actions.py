@@ -41,16 +41,25 @@ def _find_command(app: BotApp, name: str, guild_id: str | None) -> dict[str, Any
     pools.append(app.commands)
     for pool in pools:
         for cmd in pool.values():
-            if cmd["name"] == name and cmd["type"] == 1 and (
-                    cmd.get("guild_id") or _offered(cmd, guild_id)):
+            if (
+                cmd["name"] == name
+                and cmd["type"] == 1
+                and (cmd.get("guild_id") or _offered(cmd, guild_id))
+            ):
                 return cmd
     where = f"guild {guild_id}" if guild_id else "DMs"
-    raise SandboxError(404, 10063,
-                       f"Unknown application command {name!r} (not registered for {where})")
+    raise SandboxError(
+        404, 10063, f"Unknown application command {name!r} (not registered for {where})"
+    )
 
 
-def _resolve(state: DiscordState, guild: Guild | None, otype: int, value: Any,
-             resolved: dict[str, dict[str, Any]]) -> str:
+def _resolve(
+    state: DiscordState,
+    guild: Guild | None,
+    otype: int,
+    value: Any,
+    resolved: dict[str, dict[str, Any]],
+) -> str:
     value = str(value)
     if otype == 6:
         resolved.setdefault("users", {})[value] = payloads.user(state.user(value))
@@ -77,8 +86,11 @@ def _upload(state: DiscordState, value: Any, resolved: dict[str, dict[str, Any]]
         if not filename:
             raise bad("an attachment option needs a filename")
         try:
-            data = (base64.b64decode(value["data_b64"], validate=True) if "data_b64" in value
-                    else str(value.get("content", "")).encode())
+            data = (
+                base64.b64decode(value["data_b64"], validate=True)
+                if "data_b64" in value
+                else str(value.get("content", "")).encode()
+            )
         except (binascii.Error, ValueError):
             raise bad("data_b64 is not valid base64") from None
         if len(data) > UPLOAD_LIMIT:
@@ -88,8 +100,9 @@ def _upload(state: DiscordState, value: Any, resolved: dict[str, dict[str, Any]]
         state.uploads[att.id] = att
     else:
         att = state.attachment(str(value))
-    resolved.setdefault("attachments", {})[att.id] = dict(payloads.attachment(state, att),
-                                                          ephemeral=True)
+    resolved.setdefault("attachments", {})[att.id] = dict(
+        payloads.attachment(state, att), ephemeral=True
+    )
     return att.id
 
 
@@ -100,8 +113,13 @@ def _content_type(filename: str) -> str:
     return f"{guessed}; charset=utf-8" if guessed.startswith("text/") else guessed
 
 
-def _options(state: DiscordState, guild: Guild | None, defs: list[dict[str, Any]],
-             given: dict[str, Any], resolved: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _options(
+    state: DiscordState,
+    guild: Guild | None,
+    defs: list[dict[str, Any]],
+    given: dict[str, Any],
+    resolved: dict[str, dict[str, Any]],
+) -> list[dict[str, Any]]:
     by_name = {d["name"]: d for d in defs}
     out = []
     for name, value in given.items():
@@ -110,9 +128,15 @@ def _options(state: DiscordState, guild: Guild | None, defs: list[dict[str, Any]
             raise bad(f"unknown option {name!r}; command options: {sorted(by_name)}")
         otype = int(d["type"])
         if otype in (1, 2):
-            out.append({"name": name, "type": otype,
-                        "options": _options(state, guild, d.get("options") or [], value or {},
-                                            resolved)})
+            out.append(
+                {
+                    "name": name,
+                    "type": otype,
+                    "options": _options(
+                        state, guild, d.get("options") or [], value or {}, resolved
+                    ),
+                }
+            )
             continue
         if otype in (6, 7, 8, 9):
             value = _resolve(state, guild, 6 if otype == 9 else otype, value, resolved)
@@ -124,8 +148,11 @@ def _options(state: DiscordState, guild: Guild | None, defs: list[dict[str, Any]
         if choices and value not in choices:
             raise bad(f"option {name!r} must be one of {choices}")
         out.append({"name": name, "type": otype, "value": value})
-    missing = [d["name"] for d in defs if d.get("required") and d["name"] not in given
-               and int(d["type"]) not in (1, 2)]
+    missing = [
+        d["name"]
+        for d in defs
+        if d.get("required") and d["name"] not in given and int(d["type"]) not in (1, 2)
+    ]
     if missing:
         raise bad(f"missing required options: {missing}")
     return out
@@ -162,14 +189,20 @@ async def slash(request: web.Request) -> web.Response:
         options = given
     else:
         options = _options(state, guild, cmd.get("options") or [], given, resolved)
-    data: dict[str, Any] = {"id": cmd["id"], "name": cmd["name"], "type": 1,
-                            "options": options}
+    data: dict[str, Any] = {"id": cmd["id"], "name": cmd["name"], "type": 1, "options": options}
     if resolved:
         data["resolved"] = resolved
     if cmd.get("guild_id"):
         data["guild_id"] = cmd["guild_id"]
-    inter = start(state, app, APPLICATION_COMMAND, user.id, channel, data,
-                  locale=body.get("locale") or user.locale)
+    inter = start(
+        state,
+        app,
+        APPLICATION_COMMAND,
+        user.id,
+        channel,
+        data,
+        locale=body.get("locale") or user.locale,
+    )
     return json_response({"interaction_id": inter.id}, 201)
 
 
@@ -193,8 +226,7 @@ async def component(request: web.Request) -> web.Response:
     app = state.bots.get(msg.application_id or "") or state.bot_by_user(msg.author_id)
     if app is None:
         raise bad("message was not sent by a sandbox bot")
-    comp = next((c for c in _walk(msg.components) if c.get("custom_id") == body["custom_id"]),
-                None)
+    comp = next((c for c in _walk(msg.components) if c.get("custom_id") == body["custom_id"]), None)
     if comp is None:
         raise bad(f"no component with custom_id {body['custom_id']!r} on that message")
     if comp.get("disabled"):
@@ -205,8 +237,16 @@ async def component(request: web.Request) -> web.Response:
     if msg.guild_id and user.id not in state.guilds[msg.guild_id].members:
         raise bad("user is not a member of that guild")
     channel = state.channels[msg.channel_id]
-    inter = start(state, app, MESSAGE_COMPONENT, user.id, channel, data,
-                  locale=body.get("locale") or user.locale, message_id=msg.id)
+    inter = start(
+        state,
+        app,
+        MESSAGE_COMPONENT,
+        user.id,
+        channel,
+        data,
+        locale=body.get("locale") or user.locale,
+        message_id=msg.id,
+    )
     return json_response({"interaction_id": inter.id}, 201)
 
 
@@ -239,12 +279,22 @@ async def modal_submit(request: web.Request) -> web.Response:
         raise bad("that interaction did not open a modal")
     user = state.user(body.get("user_id") or opener.user_id)
     modal = opener.modal
-    data = {"custom_id": modal["custom_id"],
-            "components": _fill(modal.get("components") or [], body.get("values") or {})}
+    data = {
+        "custom_id": modal["custom_id"],
+        "components": _fill(modal.get("components") or [], body.get("values") or {}),
+    }
     app = state.bots[opener.application_id]
     channel = state.channels[opener.channel_id]
-    inter = start(state, app, MODAL_SUBMIT, user.id, channel, data,
-                  locale=body.get("locale") or opener.locale, message_id=opener.message_id)
+    inter = start(
+        state,
+        app,
+        MODAL_SUBMIT,
+        user.id,
+        channel,
+        data,
+        locale=body.get("locale") or opener.locale,
+        message_id=opener.message_id,
+    )
     return json_response({"interaction_id": inter.id}, 201)
 
 

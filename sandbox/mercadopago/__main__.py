@@ -13,15 +13,23 @@ from .config import MercadoPagoConfig
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m sandbox.mercadopago",
-                                     description="Mercado Pago PIX stand-in")
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox.mercadopago", description="Mercado Pago PIX stand-in"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8901)
     parser.add_argument("--webhook-secret", default=MercadoPagoConfig.webhook_secret)
-    parser.add_argument("--access-token", action="append", dest="access_tokens",
-                        help="accepted Bearer token (repeatable); default: any token")
-    parser.add_argument("--retry-delays", default="0.5,1,2,5",
-                        help="comma-separated webhook retry delays in seconds")
+    parser.add_argument(
+        "--access-token",
+        action="append",
+        dest="access_tokens",
+        help="accepted Bearer token (repeatable); default: any token",
+    )
+    parser.add_argument(
+        "--retry-delays",
+        default="0.5,1,2,5",
+        help="comma-separated webhook retry delays in seconds",
+    )
     parser.add_argument("--public-url", default=None, help="base URL used in ticket_url")
     parser.add_argument("--pix-key", default=MercadoPagoConfig.pix_key)
     parser.add_argument("--merchant-name", default=MercadoPagoConfig.merchant_name)

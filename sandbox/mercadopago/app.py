@@ -58,8 +58,11 @@ async def mp_middleware(request: web.Request, handler: Handler) -> web.StreamRes
     except web.HTTPException as exc:
         if is_api and exc.status in (404, 405):
             error = "not_found" if exc.status == 404 else "method_not_allowed"
-            return MPError(exc.status, error, "resource not found" if exc.status == 404
-                           else "method not allowed").response()
+            return MPError(
+                exc.status,
+                error,
+                "resource not found" if exc.status == 404 else "method not allowed",
+            ).response()
         raise
 
 

@@ -50,8 +50,13 @@ def format_amount(cents: int) -> str:
 
 
 def build_brcode(
-    *, amount_cents: int, txid: str, merchant_name: str, merchant_city: str,
-    pix_key: str | None = None, pix_url: str | None = None,
+    *,
+    amount_cents: int,
+    txid: str,
+    merchant_name: str,
+    merchant_city: str,
+    pix_key: str | None = None,
+    pix_url: str | None = None,
 ) -> str:
     """Build a dynamic BR Code (point of initiation 12) ending with its CRC."""
     if (pix_key is None) == (pix_url is None):
@@ -79,11 +84,11 @@ def _parse_tlv(text: str, nested: bool) -> dict[str, Any]:
     while pos < len(text):
         if pos + 4 > len(text):
             raise BRCodeError(f"truncated field header at {pos}")
-        tag, size_text = text[pos:pos + 2], text[pos + 2:pos + 4]
+        tag, size_text = text[pos : pos + 2], text[pos + 2 : pos + 4]
         if not (tag.isdigit() and size_text.isdigit()):
-            raise BRCodeError(f"bad field header {text[pos:pos + 4]!r} at {pos}")
+            raise BRCodeError(f"bad field header {text[pos : pos + 4]!r} at {pos}")
         size = int(size_text)
-        value = text[pos + 4:pos + 4 + size]
+        value = text[pos + 4 : pos + 4 + size]
         if len(value) != size:
             raise BRCodeError(f"field {tag} is truncated")
         if tag in fields:
@@ -109,8 +114,7 @@ def parse_brcode(code: str) -> dict[str, Any]:
     for tag in ("52", "53", "58", "59", "60"):
         if tag not in fields:
             raise BRCodeError(f"mandatory field {tag} missing")
-    if not any(isinstance(v, dict) and v.get("00", "").lower() == GUI_PIX
-               for v in fields.values()):
+    if not any(isinstance(v, dict) and v.get("00", "").lower() == GUI_PIX for v in fields.values()):
         raise BRCodeError("no merchant account template with GUI br.gov.bcb.pix")
     return fields
 

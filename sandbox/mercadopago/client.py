@@ -25,17 +25,21 @@ class ControlError(RuntimeError):
 class MercadoPagoSandboxClient:
     """Drive the fake: change payment statuses, inject faults, read logs."""
 
-    def __init__(self, base_url: str, *, client: httpx.AsyncClient | None = None,
-                 timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, *, client: httpx.AsyncClient | None = None, timeout: float = 10.0
+    ) -> None:
         self._own = client is None
-        self._http = client or httpx.AsyncClient(base_url=base_url.rstrip("/"),
-                                                 timeout=timeout)
+        self._http = client or httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
 
     async def __aenter__(self) -> MercadoPagoSandboxClient:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -93,8 +97,9 @@ class MercadoPagoSandboxClient:
         """API calls per "METHOD /route"."""
         return await self._call("GET", "/requests")
 
-    async def wait_webhooks(self, predicate: Callable[[list[dict[str, Any]]], bool],
-                            within: float = 5.0) -> list[dict[str, Any]]:
+    async def wait_webhooks(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], within: float = 5.0
+    ) -> list[dict[str, Any]]:
         """Poll the webhook log until ``predicate(log)`` is true; TimeoutError otherwise."""
         deadline = time.monotonic() + within
         while True:

@@ -80,8 +80,10 @@ async def ticket(request: web.Request) -> web.Response:
     amount = f"R$ {cents_to_number(payment.amount_cents):.2f}"
     button = ""
     if payment.status == "pending":
-        button = (f'<form method="post" action="{PREFIX}/payments/{payment.id}/approve'
-                  '?redirect=ticket"><button type="submit">Pay (sandbox)</button></form>')
+        button = (
+            f'<form method="post" action="{PREFIX}/payments/{payment.id}/approve'
+            '?redirect=ticket"><button type="submit">Pay (sandbox)</button></form>'
+        )
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>PIX sandbox</title></head>"
         f"<body><h1>PIX {html.escape(amount)}</h1>"
@@ -153,10 +155,12 @@ async def advance_clock(request: web.Request) -> web.Response:
     state = _state(request)
     state.clock_offset += timedelta(seconds=seconds)
     expired = state.expire_due()
-    return web.json_response({
-        "now": format_mp_date(state.now(), state.config.utc_offset_hours),
-        "expired": [p.id for p in expired],
-    })
+    return web.json_response(
+        {
+            "now": format_mp_date(state.now(), state.config.utc_offset_hours),
+            "expired": [p.id for p in expired],
+        }
+    )
 
 
 async def health(request: web.Request) -> web.Response:

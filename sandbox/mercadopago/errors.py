@@ -13,8 +13,12 @@ class MPError(Exception):
     """An API error rendered in Mercado Pago's JSON error shape."""
 
     def __init__(
-        self, status: int, error: str, message: str,
-        code: int | str | None = None, headers: dict[str, str] | None = None,
+        self,
+        status: int,
+        error: str,
+        message: str,
+        code: int | str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -28,13 +32,14 @@ class MPError(Exception):
         cause: list[dict[str, Any]] = []
         if self.code is not None:
             stamp = datetime.now(UTC).strftime("%d-%m-%YT%H:%M:%SUTC")
-            cause.append({
-                "code": self.code,
-                "description": self.message,
-                "data": f"{stamp};{uuid.uuid4()}",
-            })
-        return {"message": self.message, "error": self.error, "status": self.status,
-                "cause": cause}
+            cause.append(
+                {
+                    "code": self.code,
+                    "description": self.message,
+                    "data": f"{stamp};{uuid.uuid4()}",
+                }
+            )
+        return {"message": self.message, "error": self.error, "status": self.status, "cause": cause}
 
     def response(self) -> web.Response:
         """The aiohttp response for this error."""

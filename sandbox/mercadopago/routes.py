@@ -102,7 +102,7 @@ async def update_payment(request: web.Request) -> web.Response:
     payment = state.get(_payment_id(request), authenticate(request))
     body = await read_json(request)
     if not isinstance(body, dict) or body.get("status") != "cancelled":
-        raise bad_request("Only {\"status\": \"cancelled\"} is supported for PIX", 4000)
+        raise bad_request('Only {"status": "cancelled"} is supported for PIX', 4000)
     if payment.status != "pending":
         raise bad_request(f"Payment in status {payment.status} cannot be cancelled", 2063)
     state.transition(payment, "cancel")
@@ -130,14 +130,19 @@ async def search_payments(request: web.Request) -> web.Response:
     offset = _int_param(request.query, "offset", 0)
     if limit > MAX_SEARCH_LIMIT or offset + limit > 10_000:
         raise bad_request("Number of rows exceeded the limits", 1000)
-    query = {k: v for k, v in request.query.items()
-             if k in ("external_reference", "status", "sort", "criteria")}
+    query = {
+        k: v
+        for k, v in request.query.items()
+        if k in ("external_reference", "status", "sort", "criteria")
+    }
     found = state.search(collector, query)
-    page = found[offset:offset + limit]
-    return _json({
-        "paging": {"total": len(found), "limit": limit, "offset": offset},
-        "results": [payment_json(p, state.config) for p in page],
-    })
+    page = found[offset : offset + limit]
+    return _json(
+        {
+            "paging": {"total": len(found), "limit": limit, "offset": offset},
+            "results": [payment_json(p, state.config) for p in page],
+        }
+    )
 
 
 def _find_refund(payment: Payment, refund_id: int | None) -> Refund | None:
@@ -183,4 +188,3 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_put(r"/v1/payments/{id:\d+}", update_payment)
     app.router.add_post(r"/v1/payments/{id:\d+}/refunds", create_refund)
     app.router.add_get(r"/v1/payments/{id:\d+}/refunds", list_refunds)
-

@@ -23,8 +23,7 @@ def refund_json(refund: Refund, config: MercadoPagoConfig) -> dict[str, Any]:
         "amount_refunded_to_payer": cents_to_number(refund.amount_cents),
         "adjustment_amount": 0,
         "metadata": refund.metadata,
-        "source": {"id": str(config.user_id), "name": config.merchant_name,
-                   "type": "collector"},
+        "source": {"id": str(config.user_id), "name": config.merchant_name, "type": "collector"},
         "date_created": _date(refund.created, config),
         "unique_sequence_number": None,
         "refund_mode": "standard",
@@ -71,9 +70,10 @@ def _point_of_interaction(payment: Payment) -> dict[str, Any]:
             "transaction_id": None,
             "bank_transfer_id": None,
             "financial_institution": None,
-            "bank_info": {"payer": {"id": None, "account_id": None, "long_name": None},
-                          "collector": {"account_id": None, "long_name": None,
-                                        "account_holder_name": None}},
+            "bank_info": {
+                "payer": {"id": None, "account_id": None, "long_name": None},
+                "collector": {"account_id": None, "long_name": None, "account_holder_name": None},
+            },
         },
     }
 

@@ -131,16 +131,22 @@ class MPState:
         pid = self._next_payment_id
         self._next_payment_id += 1
         qr = build_brcode(
-            amount_cents=fields["amount_cents"], txid=f"mpqrinter{pid}",
-            merchant_name=self.config.merchant_name, merchant_city=self.config.merchant_city,
+            amount_cents=fields["amount_cents"],
+            txid=f"mpqrinter{pid}",
+            merchant_name=self.config.merchant_name,
+            merchant_city=self.config.merchant_city,
             pix_key=self.config.pix_key,
         )
         now = self.now()
         digest = hashlib.sha256(f"{pid}:{qr}".encode()).hexdigest()[:32]
         payment = Payment(
-            id=pid, qr_code=qr, qr_code_base64=qr_png_base64(qr), created=now, updated=now,
+            id=pid,
+            qr_code=qr,
+            qr_code_base64=qr_png_base64(qr),
+            created=now,
+            updated=now,
             ticket_url=f"{ticket_base}/_sandbox/mp/payments/{pid}/ticket"
-                       f"?caller_id={fields['collector_id']}&hash={digest}",
+            f"?caller_id={fields['collector_id']}&hash={digest}",
             **fields,
         )
         self.payments[pid] = payment
@@ -160,9 +166,12 @@ class MPState:
         webhook for this change (a notification lost on the way, see control.change_status)."""
         allowed, status, detail = TRANSITIONS[action]
         if payment.status not in allowed:
-            raise MPError(409, "conflict",
-                          f"cannot {action} a payment in status {payment.status}",
-                          "invalid_status_transition")
+            raise MPError(
+                409,
+                "conflict",
+                f"cannot {action} a payment in status {payment.status}",
+                "invalid_status_transition",
+            )
         if action == "refund":
             return self.refund(payment, None, notify=notify)
         now = self.now()
@@ -173,8 +182,7 @@ class MPState:
             self.notify(payment, "payment.updated")
         return payment
 
-    def refund(self, payment: Payment, amount_cents: int | None, *,
-               notify: bool = True) -> Payment:
+    def refund(self, payment: Payment, amount_cents: int | None, *, notify: bool = True) -> Payment:
         """Refund ``amount_cents`` (None = the rest); updates status and notifies."""
         if payment.status != "approved":
             raise bad_request(f"Payment in status {payment.status} cannot be refunded", 2063)
@@ -207,10 +215,13 @@ class MPState:
         """Payments matching ``external_reference``/``status``, sorted like MP."""
         self.expire_due()
         found = [
-            p for p in self.payments.values()
+            p
+            for p in self.payments.values()
             if (collector_id is None or p.collector_id == collector_id)
-            and ("external_reference" not in query
-                 or p.external_reference == query["external_reference"])
+            and (
+                "external_reference" not in query
+                or p.external_reference == query["external_reference"]
+            )
             and ("status" not in query or p.status == query["status"])
         ]
         sort = query.get("sort", "date_created")

@@ -70,8 +70,9 @@ class WebhookReceiver:
     async def _handle(self, request: web.Request) -> web.Response:
         status = self.statuses.pop(0) if self.statuses else self.default_status
         raw = await request.read()
-        self.received.append(Received(request.path, dict(request.query),
-                                      CIMultiDict(request.headers), raw, status))
+        self.received.append(
+            Received(request.path, dict(request.query), CIMultiDict(request.headers), raw, status)
+        )
         async with self._changed:
             self._changed.notify_all()
         return web.json_response({"received": True}, status=status)
@@ -84,8 +85,10 @@ class WebhookReceiver:
 
 
 @asynccontextmanager
-async def webhook_receiver(statuses: Iterable[int] = (), default_status: int = 200,
-                           ) -> AsyncIterator[tuple[WebhookReceiver, str]]:
+async def webhook_receiver(
+    statuses: Iterable[int] = (),
+    default_status: int = 200,
+) -> AsyncIterator[tuple[WebhookReceiver, str]]:
     """Serve a WebhookReceiver; yields (receiver, base URL)."""
     receiver = WebhookReceiver(statuses, default_status)
     async with serve_app(receiver.app) as url:
@@ -105,8 +108,11 @@ def pix_body(notification_url: str | None = None, **overrides: Any) -> dict[str,
         "description": "Sandbox order",
         "external_reference": "order-1",
         "date_of_expiration": expiry_in(timedelta(hours=1)),
-        "payer": {"email": "buyer@example.com", "first_name": "Ana",
-                  "identification": {"type": "CPF", "number": "19119119100"}},
+        "payer": {
+            "email": "buyer@example.com",
+            "first_name": "Ana",
+            "identification": {"type": "CPF", "number": "19119119100"},
+        },
         "metadata": {"tenant": "t1"},
     }
     if notification_url is not None:
@@ -148,18 +154,23 @@ class MPHarness:
         overrides.setdefault("notification_url", self.notification_url)
         overrides.setdefault("date_of_expiration", self.expiry)
         body = pix_body(**overrides)
-        return await self.api.post("/v1/payments", json=body,
-                                   headers={"X-Idempotency-Key": key})
+        return await self.api.post("/v1/payments", json=body, headers={"X-Idempotency-Key": key})
 
 
 @asynccontextmanager
-async def mp_harness(config: MercadoPagoConfig | None = None, token: str = "TEST-token",  # noqa: S107
-                     receiver_statuses: Iterable[int] = ()) -> AsyncIterator[MPHarness]:
+async def mp_harness(
+    config: MercadoPagoConfig | None = None,
+    token: str = "TEST-token",  # noqa: S107
+    receiver_statuses: Iterable[int] = (),
+) -> AsyncIterator[MPHarness]:
     """Start receiver and fake on free ports; yield a harness; shut all down."""
     app = build_app(config or MercadoPagoConfig(webhook_retry_delays=(0.05, 0.05, 0.05)))
-    async with webhook_receiver(receiver_statuses) as (receiver, receiver_url), \
-            serve_app(app) as url, \
-            httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"},
-                              timeout=5.0) as api, \
-            MercadoPagoSandboxClient(url) as control:
+    async with (
+        webhook_receiver(receiver_statuses) as (receiver, receiver_url),
+        serve_app(app) as url,
+        httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=5.0
+        ) as api,
+        MercadoPagoSandboxClient(url) as control,
+    ):
         yield MPHarness(url, app, api, control, receiver, receiver_url)

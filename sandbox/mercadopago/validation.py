@@ -23,17 +23,46 @@ MIN_EXPIRY = timedelta(minutes=30)
 MAX_EXPIRY = timedelta(days=30)
 DEFAULT_EXPIRY = timedelta(hours=24)
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_KNOWN_FIELDS = frozenset({
-    "transaction_amount", "payment_method_id", "payer", "description", "external_reference",
-    "notification_url", "date_of_expiration", "metadata", "additional_info",
-    "statement_descriptor", "installments", "binary_mode", "callback_url", "capture",
-    "sponsor_id", "application_fee", "issuer_id", "token", "campaign_id", "coupon_amount",
-    "coupon_code", "differential_pricing_id", "point_of_interaction", "transaction_details",
-    "three_d_secure_mode", "net_amount", "taxes", "forward_data", "payment_method",
-    "processing_mode", "merchant_account_id", "counter_currency",
-})
-DATE_FORMAT_MESSAGE = ("The following parameters must be valid date and format "
-                       "(yyyy-MM-dd'T'HH:mm:ssz) date_of_expiration")
+_KNOWN_FIELDS = frozenset(
+    {
+        "transaction_amount",
+        "payment_method_id",
+        "payer",
+        "description",
+        "external_reference",
+        "notification_url",
+        "date_of_expiration",
+        "metadata",
+        "additional_info",
+        "statement_descriptor",
+        "installments",
+        "binary_mode",
+        "callback_url",
+        "capture",
+        "sponsor_id",
+        "application_fee",
+        "issuer_id",
+        "token",
+        "campaign_id",
+        "coupon_amount",
+        "coupon_code",
+        "differential_pricing_id",
+        "point_of_interaction",
+        "transaction_details",
+        "three_d_secure_mode",
+        "net_amount",
+        "taxes",
+        "forward_data",
+        "payment_method",
+        "processing_mode",
+        "merchant_account_id",
+        "counter_currency",
+    }
+)
+DATE_FORMAT_MESSAGE = (
+    "The following parameters must be valid date and format "
+    "(yyyy-MM-dd'T'HH:mm:ssz) date_of_expiration"
+)
 
 
 def _amount(body: dict[str, Any]) -> int:
@@ -59,8 +88,10 @@ def _payer(body: dict[str, Any]) -> dict[str, Any]:
         "email": email,
         "first_name": payer.get("first_name"),
         "last_name": payer.get("last_name"),
-        "identification": {"type": identification.get("type"),
-                           "number": identification.get("number")},
+        "identification": {
+            "type": identification.get("type"),
+            "number": identification.get("number"),
+        },
         "phone": {"area_code": None, "number": None, "extension": None},
         "operator_id": None,
     }
@@ -82,11 +113,16 @@ def _notification_url(body: dict[str, Any]) -> str | None:
     if url is None:
         return None
     parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
-            or len(url) > 248:
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or len(url) > 248
+    ):
         # Sic: MP's own message has the "notificaction" typo.
-        raise MPError(400, "invalid_notification_url",
-                      "notificaction_url attribute must be a valid url", 4020)
+        raise MPError(
+            400, "invalid_notification_url", "notificaction_url attribute must be a valid url", 4020
+        )
     return url
 
 
@@ -99,7 +135,8 @@ def _expiration(body: dict[str, Any], now: datetime) -> datetime:
         raise bad_request(DATE_FORMAT_MESSAGE, 23)
     if not (MIN_EXPIRY <= moment - now <= MAX_EXPIRY):
         raise bad_request(
-            "date_of_expiration must be between 30 minutes and 30 days from now", 4027)
+            "date_of_expiration must be between 30 minutes and 30 days from now", 4027
+        )
     return moment
 
 

@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 USER_AGENT = "restclient-node/4.15.3"
 
 
-def signature_manifest(data_id: str | int | None, request_id: str | None,
-                       ts: str | int | None) -> str:
+def signature_manifest(
+    data_id: str | int | None, request_id: str | None, ts: str | int | None
+) -> str:
     """``id:{data.id};request-id:{x-request-id};ts:{ts};`` without absent parts."""
     parts = []
     if data_id is not None and str(data_id) != "":
@@ -37,8 +38,9 @@ def signature_manifest(data_id: str | int | None, request_id: str | None,
     return "".join(parts)
 
 
-def sign_webhook(secret: str, data_id: str | int | None, request_id: str | None,
-                 ts: str | int | None) -> str:
+def sign_webhook(
+    secret: str, data_id: str | int | None, request_id: str | None, ts: str | int | None
+) -> str:
     """The ``v1`` value of ``x-signature``: hex HMAC-SHA256(secret, manifest)."""
     manifest = signature_manifest(data_id, request_id, ts)
     return hmac.new(secret.encode(), manifest.encode(), hashlib.sha256).hexdigest()
@@ -105,8 +107,7 @@ class WebhookDispatcher:
             "type": "payment",
             "user_id": payment.collector_id,
         }
-        url = URL(target).update_query(
-            {"data.id": str(payment.id), "type": "payment"})
+        url = URL(target).update_query({"data.id": str(payment.id), "type": "payment"})
         note = Notification(body["id"], payment.id, str(url), body)
         faults = state.faults
         if faults.drop:
@@ -172,8 +173,9 @@ class WebhookDispatcher:
         payload = json.dumps(note.body, separators=(",", ":")).encode()
         assert self._session is not None
         try:
-            async with self._session.post(URL(note.url, encoded=True), data=payload,
-                                          headers=headers) as resp:
+            async with self._session.post(
+                URL(note.url, encoded=True), data=payload, headers=headers
+            ) as resp:
                 entry["status"] = resp.status
                 await resp.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -181,8 +183,13 @@ class WebhookDispatcher:
             return False
         return 200 <= resp.status < 300
 
-    def _entry(self, note: Notification, attempt: int | None, headers: dict[str, str],
-               dropped: bool = False) -> dict[str, Any]:
+    def _entry(
+        self,
+        note: Notification,
+        attempt: int | None,
+        headers: dict[str, str],
+        dropped: bool = False,
+    ) -> dict[str, Any]:
         return {
             "notification_id": note.id,
             "payment_id": note.payment_id,

@@ -8,8 +8,24 @@ from shop.models.orders import DeliveryPath, Order, Payment, WebhookEvent
 from shop.models.support import AdminRequest, AdminRequestKind, AdminRequestStatus
 
 __all__ = [
-    "Account", "AccountRole", "AdminRequest", "AdminRequestKind", "AdminRequestStatus",
-    "BlockSource", "BlockedBuyer", "Coupon",
-    "CouponKind", "DeliveryPath", "LedgerEntry", "Order", "Payment", "Product", "StockItem",
-    "Tenant", "Variation", "WebSession", "WebhookEvent", "Withdrawal",
+    "Account",
+    "AccountRole",
+    "AdminRequest",
+    "AdminRequestKind",
+    "AdminRequestStatus",
+    "BlockSource",
+    "BlockedBuyer",
+    "Coupon",
+    "CouponKind",
+    "DeliveryPath",
+    "LedgerEntry",
+    "Order",
+    "Payment",
+    "Product",
+    "StockItem",
+    "Tenant",
+    "Variation",
+    "WebSession",
+    "WebhookEvent",
+    "Withdrawal",
 ]

@@ -62,8 +62,9 @@ class Tenant(Model):
     guild_id = fields.CharField(max_length=32, null=True)
     sales_log_channel_id = fields.CharField(max_length=32, null=True)
     buyer_role_id = fields.CharField(max_length=32, null=True)
-    delivery_mode = fields.CharEnumField(DeliveryMode, max_length=24,
-                                         default=DeliveryMode.DM_THEN_CHANNEL)
+    delivery_mode = fields.CharEnumField(
+        DeliveryMode, max_length=24, default=DeliveryMode.DM_THEN_CHANNEL
+    )
     locale = fields.CharField(max_length=8, default="pt-BR")
     low_stock_threshold = fields.IntField(default=5)
     # Unpaid (pending) orders one buyer may hold at once: each one reserves stock.

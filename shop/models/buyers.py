@@ -19,14 +19,16 @@ class BlockedBuyer(Model):
     log keeps the history)."""
 
     id = fields.IntField(primary_key=True)
-    tenant = fields.ForeignKeyField("models.Tenant", related_name="blocked_buyers",
-                                    on_delete=fields.CASCADE)
+    tenant = fields.ForeignKeyField(
+        "models.Tenant", related_name="blocked_buyers", on_delete=fields.CASCADE
+    )
     discord_id = fields.CharField(max_length=32)  # as Order.buyer_discord_id
     source = fields.CharEnumField(BlockSource, max_length=16, default=BlockSource.MANUAL)
     reason = fields.CharField(max_length=200, default="")
     # The order that led to the block (blocked from it, or charged back), if any.
-    order = fields.ForeignKeyField("models.Order", related_name="buyer_blocks", null=True,
-                                   on_delete=fields.SET_NULL)
+    order = fields.ForeignKeyField(
+        "models.Order", related_name="buyer_blocks", null=True, on_delete=fields.SET_NULL
+    )
     created_by = fields.CharField(max_length=100)
     created_at = fields.DatetimeField(auto_now_add=True)
 

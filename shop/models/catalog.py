@@ -12,8 +12,9 @@ from shop.states import StockStatus
 
 class Product(Model):
     id = fields.IntField(primary_key=True)
-    tenant = fields.ForeignKeyField("models.Tenant", related_name="products",
-                                    on_delete=fields.CASCADE)
+    tenant = fields.ForeignKeyField(
+        "models.Tenant", related_name="products", on_delete=fields.CASCADE
+    )
     name = fields.CharField(max_length=100)
     description = fields.TextField(default="")
     image_url = fields.CharField(max_length=500, null=True)
@@ -29,10 +30,12 @@ class Product(Model):
 
 class Variation(Model):
     id = fields.IntField(primary_key=True)
-    tenant = fields.ForeignKeyField("models.Tenant", related_name="variations",
-                                    on_delete=fields.CASCADE)
-    product = fields.ForeignKeyField("models.Product", related_name="variations",
-                                     on_delete=fields.CASCADE)
+    tenant = fields.ForeignKeyField(
+        "models.Tenant", related_name="variations", on_delete=fields.CASCADE
+    )
+    product = fields.ForeignKeyField(
+        "models.Product", related_name="variations", on_delete=fields.CASCADE
+    )
     name = fields.CharField(max_length=100)
     price_cents = fields.BigIntField()
     active = fields.BooleanField(default=True)
@@ -48,18 +51,21 @@ class StockItem(Model):
     """One deliverable unit (key, account, code, text). Sold items are never reused."""
 
     id = fields.BigIntField(primary_key=True)
-    tenant = fields.ForeignKeyField("models.Tenant", related_name="stock_items",
-                                    on_delete=fields.CASCADE)
-    variation = fields.ForeignKeyField("models.Variation", related_name="stock_items",
-                                       on_delete=fields.CASCADE)
+    tenant = fields.ForeignKeyField(
+        "models.Tenant", related_name="stock_items", on_delete=fields.CASCADE
+    )
+    variation = fields.ForeignKeyField(
+        "models.Variation", related_name="stock_items", on_delete=fields.CASCADE
+    )
     # Encrypted with the token vault: stock is the seller's merchandise.
     content_enc = fields.TextField()
     # HMAC-SHA256 (keyed with STOCK_HASH_KEY) of the plain content, to refuse duplicates
     # within a variation without storing a digest anyone could match against known keys.
     content_hash = fields.CharField(max_length=64)
     status = fields.CharEnumField(StockStatus, max_length=16, default=StockStatus.AVAILABLE)
-    order = fields.ForeignKeyField("models.Order", related_name="stock_items", null=True,
-                                   on_delete=fields.RESTRICT)
+    order = fields.ForeignKeyField(
+        "models.Order", related_name="stock_items", null=True, on_delete=fields.RESTRICT
+    )
     reserved_until = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     sold_at = fields.DatetimeField(null=True)
@@ -77,8 +83,9 @@ class CouponKind(StrEnum):
 
 class Coupon(Model):
     id = fields.IntField(primary_key=True)
-    tenant = fields.ForeignKeyField("models.Tenant", related_name="coupons",
-                                    on_delete=fields.CASCADE)
+    tenant = fields.ForeignKeyField(
+        "models.Tenant", related_name="coupons", on_delete=fields.CASCADE
+    )
     code = fields.CharField(max_length=40)
     kind = fields.CharEnumField(CouponKind, max_length=16)
     value = fields.BigIntField()

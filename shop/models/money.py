@@ -20,14 +20,17 @@ class LedgerEntry(Model):
     # Makes a booking idempotent: e.g. `sale:<payment id>` can be booked only once per account.
     idempotency_key = fields.CharField(max_length=120)
     account = fields.CharField(max_length=60, db_index=True)
-    tenant = fields.ForeignKeyField("models.Tenant", related_name="ledger_entries", null=True,
-                                    on_delete=fields.RESTRICT)
+    tenant = fields.ForeignKeyField(
+        "models.Tenant", related_name="ledger_entries", null=True, on_delete=fields.RESTRICT
+    )
     amount_cents = fields.BigIntField()  # signed: credit > 0 for the account's holder
     kind = fields.CharField(max_length=24)  # sale | fee | refund | withdrawal | withdrawal_return
-    order = fields.ForeignKeyField("models.Order", related_name="ledger_entries", null=True,
-                                   on_delete=fields.RESTRICT)
-    withdrawal = fields.ForeignKeyField("models.Withdrawal", related_name="ledger_entries",
-                                        null=True, on_delete=fields.RESTRICT)
+    order = fields.ForeignKeyField(
+        "models.Order", related_name="ledger_entries", null=True, on_delete=fields.RESTRICT
+    )
+    withdrawal = fields.ForeignKeyField(
+        "models.Withdrawal", related_name="ledger_entries", null=True, on_delete=fields.RESTRICT
+    )
     available_at = fields.DatetimeField()  # end of the hold; withdrawable from then on
     memo = fields.CharField(max_length=200, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -39,13 +42,15 @@ class LedgerEntry(Model):
 
 class Withdrawal(Model):
     id = fields.BigIntField(primary_key=True)
-    tenant = fields.ForeignKeyField("models.Tenant", related_name="withdrawals",
-                                    on_delete=fields.RESTRICT)
+    tenant = fields.ForeignKeyField(
+        "models.Tenant", related_name="withdrawals", on_delete=fields.RESTRICT
+    )
     amount_cents = fields.BigIntField()
     pix_key_type = fields.CharField(max_length=16)  # cpf | cnpj | email | phone | random
     pix_key = fields.CharField(max_length=100)
-    status = fields.CharEnumField(WithdrawalStatus, max_length=16,
-                                  default=WithdrawalStatus.REQUESTED, db_index=True)
+    status = fields.CharEnumField(
+        WithdrawalStatus, max_length=16, default=WithdrawalStatus.REQUESTED, db_index=True
+    )
     requested_at = fields.DatetimeField(auto_now_add=True)
     processing_at = fields.DatetimeField(null=True)
     completed_at = fields.DatetimeField(null=True)

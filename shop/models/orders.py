@@ -18,16 +18,21 @@ class DeliveryPath(StrEnum):
 
 class Order(Model):
     id = fields.BigIntField(primary_key=True)
-    tenant = fields.ForeignKeyField("models.Tenant", related_name="orders",
-                                    on_delete=fields.RESTRICT)
-    instance = fields.ForeignKeyField("models.BotInstance", related_name="orders", null=True,
-                                      on_delete=fields.SET_NULL)
-    product = fields.ForeignKeyField("models.Product", related_name="orders",
-                                     on_delete=fields.RESTRICT)
-    variation = fields.ForeignKeyField("models.Variation", related_name="orders",
-                                       on_delete=fields.RESTRICT)
-    coupon = fields.ForeignKeyField("models.Coupon", related_name="orders", null=True,
-                                    on_delete=fields.SET_NULL)
+    tenant = fields.ForeignKeyField(
+        "models.Tenant", related_name="orders", on_delete=fields.RESTRICT
+    )
+    instance = fields.ForeignKeyField(
+        "models.BotInstance", related_name="orders", null=True, on_delete=fields.SET_NULL
+    )
+    product = fields.ForeignKeyField(
+        "models.Product", related_name="orders", on_delete=fields.RESTRICT
+    )
+    variation = fields.ForeignKeyField(
+        "models.Variation", related_name="orders", on_delete=fields.RESTRICT
+    )
+    coupon = fields.ForeignKeyField(
+        "models.Coupon", related_name="orders", null=True, on_delete=fields.SET_NULL
+    )
     # The Discord interaction that created it: a double click creates one order.
     interaction_id = fields.CharField(max_length=32, unique=True)
     buyer_discord_id = fields.CharField(max_length=32, db_index=True)
@@ -39,8 +44,9 @@ class Order(Model):
     unit_price_cents = fields.BigIntField()
     discount_cents = fields.BigIntField(default=0)
     total_cents = fields.BigIntField()
-    status = fields.CharEnumField(OrderStatus, max_length=16, default=OrderStatus.PENDING,
-                                  db_index=True)
+    status = fields.CharEnumField(
+        OrderStatus, max_length=16, default=OrderStatus.PENDING, db_index=True
+    )
     reserved_until = fields.DatetimeField(null=True)
     delivery_path = fields.CharEnumField(DeliveryPath, max_length=16, null=True)
     delivery_attempts = fields.IntField(default=0)
@@ -70,14 +76,17 @@ class Payment(Model):
     """A PIX charge; our UUID is the external_reference and the idempotency key."""
 
     id = fields.UUIDField(primary_key=True)
-    tenant = fields.ForeignKeyField("models.Tenant", related_name="payments",
-                                    on_delete=fields.RESTRICT)
-    order = fields.ForeignKeyField("models.Order", related_name="payments",
-                                   on_delete=fields.RESTRICT)
+    tenant = fields.ForeignKeyField(
+        "models.Tenant", related_name="payments", on_delete=fields.RESTRICT
+    )
+    order = fields.ForeignKeyField(
+        "models.Order", related_name="payments", on_delete=fields.RESTRICT
+    )
     provider = fields.CharField(max_length=20, default="mercadopago")
     provider_payment_id = fields.CharField(max_length=40, unique=True, null=True)
-    status = fields.CharEnumField(PaymentStatus, max_length=16, default=PaymentStatus.PENDING,
-                                  db_index=True)
+    status = fields.CharEnumField(
+        PaymentStatus, max_length=16, default=PaymentStatus.PENDING, db_index=True
+    )
     status_detail = fields.CharField(max_length=60, default="")
     amount_cents = fields.BigIntField()
     refunded_cents = fields.BigIntField(default=0)

@@ -22,12 +22,15 @@ class AdminRequestStatus(StrEnum):
 class AdminRequest(Model):
     id = fields.IntField(primary_key=True)
     kind = fields.CharEnumField(AdminRequestKind, max_length=24)
-    status = fields.CharEnumField(AdminRequestStatus, max_length=16,
-                                  default=AdminRequestStatus.OPEN, db_index=True)
-    tenant = fields.ForeignKeyField("models.Tenant", related_name="admin_requests", null=True,
-                                    on_delete=fields.SET_NULL)
-    account = fields.ForeignKeyField("models.Account", related_name="admin_requests", null=True,
-                                     on_delete=fields.SET_NULL)
+    status = fields.CharEnumField(
+        AdminRequestStatus, max_length=16, default=AdminRequestStatus.OPEN, db_index=True
+    )
+    tenant = fields.ForeignKeyField(
+        "models.Tenant", related_name="admin_requests", null=True, on_delete=fields.SET_NULL
+    )
+    account = fields.ForeignKeyField(
+        "models.Account", related_name="admin_requests", null=True, on_delete=fields.SET_NULL
+    )
     subject = fields.CharField(max_length=200)
     body = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)

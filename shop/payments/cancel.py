@@ -19,16 +19,25 @@ async def cancel_charge(svc: PaymentServices, order_id: int, actor: str) -> Sync
     provider refuses (the PIX was paid a moment ago) the payment is synced instead, and a
     payment for a closed order is refunded automatically; when the provider cannot be reached,
     the charge simply expires. None when there was nothing to cancel or nothing could be done."""
-    payment = await Payment.filter(
-        order_id=order_id, status__in=(PaymentStatus.PENDING, PaymentStatus.IN_PROCESS),
-        provider_payment_id__isnull=False).order_by("-created_at").first()
+    payment = (
+        await Payment.filter(
+            order_id=order_id,
+            status__in=(PaymentStatus.PENDING, PaymentStatus.IN_PROCESS),
+            provider_payment_id__isnull=False,
+        )
+        .order_by("-created_at")
+        .first()
+    )
     if payment is None or not payment.provider_payment_id:
         return None
     try:
         remote = await svc.gateway.cancel(payment.provider_payment_id)
     except PaymentProviderError as exc:
-        log.info("payment %s: not cancelled at the provider (%s): syncing", payment.id,
-                 exc.provider_message or exc.status)
+        log.info(
+            "payment %s: not cancelled at the provider (%s): syncing",
+            payment.id,
+            exc.provider_message or exc.status,
+        )
         try:
             return await sync_provider_payment(svc, payment.provider_payment_id, actor)
         except PaymentProviderError:

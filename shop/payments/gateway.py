@@ -53,8 +53,9 @@ class PaymentGateway(Protocol):
         """Payments created with this external reference, newest first."""
         ...
 
-    async def refund(self, provider_id: str, idempotency_key: str,
-                     amount_cents: int | None = None) -> dict[str, Any]:
+    async def refund(
+        self, provider_id: str, idempotency_key: str, amount_cents: int | None = None
+    ) -> dict[str, Any]:
         """Refund all (or `amount_cents`) of an approved payment."""
         ...
 

@@ -44,7 +44,7 @@ def _parse_date(value: Any) -> datetime | None:
 
 def parse_payment(body: dict[str, Any]) -> ProviderPayment:
     """A MP payment object -> ProviderPayment (amounts via Decimal, never float arithmetic)."""
-    tx = ((body.get("point_of_interaction") or {}).get("transaction_data") or {})
+    tx = (body.get("point_of_interaction") or {}).get("transaction_data") or {}
     ref = body.get("external_reference")
     return ProviderPayment(
         id=str(body["id"]),
@@ -107,17 +107,28 @@ def shared_ssl_context() -> ssl.SSLContext:
 class MercadoPagoGateway:
     """`PaymentGateway` for Mercado Pago; one instance (one connection pool) per process."""
 
-    def __init__(self, api_base: str, access_token: str, notification_url: str, *,
-                 timeout: float = 10.0, max_attempts: int = 4, backoff_base: float = 0.25,
-                 max_backoff: float = 10.0) -> None:
+    def __init__(
+        self,
+        api_base: str,
+        access_token: str,
+        notification_url: str,
+        *,
+        timeout: float = 10.0,
+        max_attempts: int = 4,
+        backoff_base: float = 0.25,
+        max_backoff: float = 10.0,
+    ) -> None:
         self.notification_url = notification_url
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.max_backoff = max_backoff
         self._http = httpx.AsyncClient(
             base_url=api_base.rstrip("/"),
-            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json",
-                     "User-Agent": "vitrine/0.1"},
+            headers={
+                "Authorization": f"Bearer {access_token}",
+                "Accept": "application/json",
+                "User-Agent": "vitrine/0.1",
+            },
             timeout=httpx.Timeout(timeout, connect=5.0),
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
             verify=shared_ssl_context(),
@@ -127,8 +138,7 @@ class MercadoPagoGateway:
     def from_settings(cls, settings: Settings, **kwargs: Any) -> MercadoPagoGateway:
         """Built from MERCADOPAGO_API_BASE, MERCADOPAGO_ACCESS_TOKEN and PUBLIC_BASE_URL."""
         url = f"{settings.public_base_url}{WEBHOOK_PATH}?source_news=webhooks"
-        return cls(settings.mercadopago_api_base, settings.mercadopago_access_token, url,
-                   **kwargs)
+        return cls(settings.mercadopago_api_base, settings.mercadopago_access_token, url, **kwargs)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -137,22 +147,30 @@ class MercadoPagoGateway:
         hinted = _retry_after(response) if response is not None else None
         if hinted is not None:
             return min(hinted, self.max_backoff)
-        backoff = self.backoff_base * (2 ** attempt)
+        backoff = self.backoff_base * (2**attempt)
         return min(backoff * (0.5 + random.random()), self.max_backoff)  # noqa: S311
 
-    async def _request(self, method: str, path: str, *, json: Any = None,
-                       params: dict[str, Any] | None = None,
-                       idempotency_key: str | None = None) -> Any:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
         headers = {"X-Idempotency-Key": idempotency_key} if idempotency_key else None
         last: Exception | None = None
         for attempt in range(self.max_attempts):
             response = None
             try:
-                response = await self._http.request(method, path, json=json, params=params,
-                                                    headers=headers)
+                response = await self._http.request(
+                    method, path, json=json, params=params, headers=headers
+                )
             except httpx.TransportError as exc:
-                last = PaymentProviderUnavailable(0, f"{type(exc).__name__}: {exc}",
-                                                  "transport_error")
+                last = PaymentProviderUnavailable(
+                    0, f"{type(exc).__name__}: {exc}", "transport_error"
+                )
             else:
                 if response.status_code < 400:
                     return response.json()
@@ -161,8 +179,9 @@ class MercadoPagoGateway:
                     raise last
             if attempt + 1 < self.max_attempts:
                 delay = self._delay(attempt, response)
-                log.warning("mercadopago %s %s failed (%s); retry in %.2fs",
-                            method, path, last, delay)
+                log.warning(
+                    "mercadopago %s %s failed (%s); retry in %.2fs", method, path, last, delay
+                )
                 await asyncio.sleep(delay)
         assert last is not None
         raise last
@@ -178,8 +197,9 @@ class MercadoPagoGateway:
             "payer": {"email": charge.payer_email},
             "metadata": charge.metadata,
         }
-        data = await self._request("POST", "/v1/payments", json=body,
-                                   idempotency_key=charge.payment_id)
+        data = await self._request(
+            "POST", "/v1/payments", json=body, idempotency_key=charge.payment_id
+        )
         return parse_payment(data)
 
     async def get_payment(self, provider_id: str) -> ProviderPayment:
@@ -192,18 +212,31 @@ class MercadoPagoGateway:
         return parse_payment(data)
 
     async def find_by_reference(self, external_reference: str) -> list[ProviderPayment]:
-        data = await self._request("GET", "/v1/payments/search", params={
-            "external_reference": external_reference, "sort": "date_created",
-            "criteria": "desc", "limit": 30})
+        data = await self._request(
+            "GET",
+            "/v1/payments/search",
+            params={
+                "external_reference": external_reference,
+                "sort": "date_created",
+                "criteria": "desc",
+                "limit": 30,
+            },
+        )
         return [parse_payment(item) for item in data.get("results", [])]
 
     async def cancel(self, provider_id: str) -> ProviderPayment:
-        data = await self._request("PUT", f"/v1/payments/{provider_id}",
-                                   json={"status": "cancelled"})
+        data = await self._request(
+            "PUT", f"/v1/payments/{provider_id}", json={"status": "cancelled"}
+        )
         return parse_payment(data)
 
-    async def refund(self, provider_id: str, idempotency_key: str,
-                     amount_cents: int | None = None) -> dict[str, Any]:
+    async def refund(
+        self, provider_id: str, idempotency_key: str, amount_cents: int | None = None
+    ) -> dict[str, Any]:
         body = {} if amount_cents is None else {"amount": float(cents_to_reais(amount_cents))}
-        return await self._request("POST", f"/v1/payments/{provider_id}/refunds", json=body,
-                                   idempotency_key=idempotency_key)
+        return await self._request(
+            "POST",
+            f"/v1/payments/{provider_id}/refunds",
+            json=body,
+            idempotency_key=idempotency_key,
+        )

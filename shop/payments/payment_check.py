@@ -83,8 +83,13 @@ def _settled(order: Order) -> CheckOutcome | None:
     return None
 
 
-async def check_payment(svc: PaymentServices, tenant_id: int, order_id: int, buyer_id: str,
-                        budget: PollBudget | None = None) -> CheckOutcome:
+async def check_payment(
+    svc: PaymentServices,
+    tenant_id: int,
+    order_id: int,
+    buyer_id: str,
+    budget: PollBudget | None = None,
+) -> CheckOutcome:
     """The buyer asks whether their PIX was paid: answer from our records when they already
     know, else (within the limits) ask Mercado Pago once and apply what it says."""
     order = await Order.get_or_none(id=order_id, tenant_id=tenant_id)
@@ -93,8 +98,11 @@ async def check_payment(svc: PaymentServices, tenant_id: int, order_id: int, buy
     known = _settled(order)
     if known is not None:
         return known
-    payment = await Payment.filter(order_id=order.id, provider_payment_id__isnull=False) \
-        .order_by("-created_at").first()
+    payment = (
+        await Payment.filter(order_id=order.id, provider_payment_id__isnull=False)
+        .order_by("-created_at")
+        .first()
+    )
     if payment is None:
         return CheckOutcome("pending")
     refused = await _admit(svc.redis, order.id)

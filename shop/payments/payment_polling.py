@@ -55,8 +55,9 @@ def poll_gap(attempts: int, age: timedelta = timedelta(0)) -> timedelta:
     return min(FRESH_GAP if age < FRESH_FOR else MAX_GAP, FIRST_POLL * factor)
 
 
-def next_poll(created_at: datetime, attempts: int, now: datetime,
-              horizon: timedelta = HORIZON) -> datetime | None:
+def next_poll(
+    created_at: datetime, attempts: int, now: datetime, horizon: timedelta = HORIZON
+) -> datetime | None:
     """When to ask next about a charge created at `created_at` and polled `attempts` times,
     the last one ending `now`; None when it is too old to poll."""
     if now - created_at >= horizon:
@@ -82,8 +83,7 @@ class PollBudget:
     """At most `per_minute` polling requests to Mercado Pago in any 60 s, across processes
     (a Redis sliding log); with Redis unreachable, a quarter of it in this process alone."""
 
-    def __init__(self, redis: Redis | None, per_minute: int,
-                 clock: object = time.time) -> None:
+    def __init__(self, redis: Redis | None, per_minute: int, clock: object = time.time) -> None:
         self.redis = redis
         self.per_minute = per_minute
         self.local_limit = max(1, per_minute // 4) if per_minute > 0 else 0
@@ -99,9 +99,18 @@ class PollBudget:
         now = self._now()
         if self.redis is not None:
             try:
-                return bool(await self.redis.eval(  # type: ignore[misc]
-                    _TAKE, 1, keys.MP_POLL_BUDGET, now, WINDOW_S, self.per_minute,
-                    f"{now:.6f}:{uuid.uuid4().hex[:8]}", "1" if force else "0"))
+                return bool(
+                    await self.redis.eval(  # type: ignore[misc]
+                        _TAKE,
+                        1,
+                        keys.MP_POLL_BUDGET,
+                        now,
+                        WINDOW_S,
+                        self.per_minute,
+                        f"{now:.6f}:{uuid.uuid4().hex[:8]}",
+                        "1" if force else "0",
+                    )
+                )
             except Exception:  # noqa: BLE001 - Redis down: the conservative local budget
                 log.warning("poll budget: Redis unreachable, using the local budget")
         while self._local and self._local[0] <= now - WINDOW_S:
@@ -116,14 +125,20 @@ def _due(now: datetime) -> Q:
     """Open payments of ours whose next poll is due (new ones: 5 s after creation)."""
     # (expires_at is checked in Python: SQLite compares the text, and Mercado Pago's expiry
     # is stored with its own UTC offset)
-    return Q(status__in=OPEN, provider_payment_id__isnull=False,
-             order__status=OrderStatus.PENDING, created_at__gt=now - HORIZON) & (
+    return Q(
+        status__in=OPEN,
+        provider_payment_id__isnull=False,
+        order__status=OrderStatus.PENDING,
+        created_at__gt=now - HORIZON,
+    ) & (
         Q(next_poll_at__lte=now)
-        | Q(next_poll_at__isnull=True, poll_attempts=0, created_at__lte=now - FIRST_POLL))
+        | Q(next_poll_at__isnull=True, poll_attempts=0, created_at__lte=now - FIRST_POLL)
+    )
 
 
-async def poll_once(svc: PaymentServices, budget: PollBudget, now: datetime | None = None,
-                    batch: int = 200) -> int:
+async def poll_once(
+    svc: PaymentServices, budget: PollBudget, now: datetime | None = None, batch: int = 200
+) -> int:
     """Poll the due payments, newest first, while the budget lasts; returns how many."""
     now = now or datetime.now(UTC)
     due = await Payment.filter(_due(now)).order_by("-created_at").limit(batch)
@@ -153,8 +168,9 @@ async def _poll(svc: PaymentServices, payment: Payment) -> None:
     await Payment.filter(id=payment.id).update(poll_attempts=attempts, next_poll_at=when)
 
 
-async def poll_forever(svc: PaymentServices, budget: PollBudget, stop: asyncio.Event,
-                       every: float = 1.0) -> None:
+async def poll_forever(
+    svc: PaymentServices, budget: PollBudget, stop: asyncio.Event, every: float = 1.0
+) -> None:
     """Poll due payments every `every` seconds until `stop` is set; a failed pass is logged."""
     while not stop.is_set():
         try:

@@ -69,13 +69,20 @@ class ReconcileReport:
     errors: list[str] = field(default_factory=list)
 
 
-async def _retry_events(svc: PaymentServices, now: datetime, policy: Policy,
-                        report: ReconcileReport) -> None:
-    window = Q(received_at__gte=now - policy.event_retry_window,
-               received_at__lte=now - timedelta(seconds=30))
-    stuck = await WebhookEvent.filter(
-        window, Q(outcome=ACCEPTED) | Q(outcome="error", detail__startswith=TRANSIENT)
-    ).order_by("id").limit(policy.batch)
+async def _retry_events(
+    svc: PaymentServices, now: datetime, policy: Policy, report: ReconcileReport
+) -> None:
+    window = Q(
+        received_at__gte=now - policy.event_retry_window,
+        received_at__lte=now - timedelta(seconds=30),
+    )
+    stuck = (
+        await WebhookEvent.filter(
+            window, Q(outcome=ACCEPTED) | Q(outcome="error", detail__startswith=TRANSIENT)
+        )
+        .order_by("id")
+        .limit(policy.batch)
+    )
     by_payment: dict[str, list[str]] = {}
     for event in stuck:
         if event.dedupe_key and event.data_id.isdigit():
@@ -87,15 +94,21 @@ async def _retry_events(svc: PaymentServices, now: datetime, policy: Policy,
             report.changes.append(f"webhooks for {provider_id}: " + "; ".join(result.changes))
 
 
-async def _check_payments(svc: PaymentServices, now: datetime, policy: Policy,
-                          report: ReconcileReport) -> None:
-    due = await Payment.filter(
-        Q(status__in=(PaymentStatus.PENDING, PaymentStatus.IN_PROCESS)),
-        Q(created_at__lte=now - policy.webhook_grace),
-        Q(last_checked_at__isnull=True) | Q(last_checked_at__lte=now - policy.recheck_every),
-    ).order_by("created_at").limit(policy.batch)
-    approved_open = await Payment.filter(status=PaymentStatus.APPROVED,
-                                         order__status=OrderStatus.PENDING).limit(policy.batch)
+async def _check_payments(
+    svc: PaymentServices, now: datetime, policy: Policy, report: ReconcileReport
+) -> None:
+    due = (
+        await Payment.filter(
+            Q(status__in=(PaymentStatus.PENDING, PaymentStatus.IN_PROCESS)),
+            Q(created_at__lte=now - policy.webhook_grace),
+            Q(last_checked_at__isnull=True) | Q(last_checked_at__lte=now - policy.recheck_every),
+        )
+        .order_by("created_at")
+        .limit(policy.batch)
+    )
+    approved_open = await Payment.filter(
+        status=PaymentStatus.APPROVED, order__status=OrderStatus.PENDING
+    ).limit(policy.batch)
     for payment in [*due, *approved_open]:
         report.payments_checked += 1
         try:
@@ -104,7 +117,8 @@ async def _check_payments(svc: PaymentServices, now: datetime, policy: Policy,
             report.errors.append(f"payment {payment.id}: {exc}")
             continue
         if result.outcome == "not_at_provider" and payment.created_at <= now - timedelta(
-                minutes=10):
+            minutes=10
+        ):
             await _cancel_never_created(payment.id)
         if result.changed:
             report.changes.append(f"payment {payment.id}: " + "; ".join(result.changes))
@@ -116,39 +130,52 @@ async def _cancel_never_created(payment_id: object) -> None:
         payment = await Payment.filter(id=payment_id).using_db(conn).select_for_update().first()
         if payment is None or payment.status != PaymentStatus.PENDING:
             return  # moved on meanwhile (a late answer from the provider)
-        await transition_payment(payment, [PaymentStatus.CANCELLED], ACTOR, using_db=conn,
-                                 after={"status": str(PaymentStatus.CANCELLED),
-                                        "status_detail": "never_created"})
+        await transition_payment(
+            payment,
+            [PaymentStatus.CANCELLED],
+            ACTOR,
+            using_db=conn,
+            after={"status": str(PaymentStatus.CANCELLED), "status_detail": "never_created"},
+        )
         payment.status_detail = "never_created"
         await payment.save(using_db=conn, update_fields=["status", "status_detail", "updated_at"])
 
 
 async def _expire_orphan_orders(now: datetime, policy: Policy, report: ReconcileReport) -> None:
     """Pending orders past their reservation whose charge never reached the provider."""
-    overdue = await Order.filter(status=OrderStatus.PENDING,
-                                 reserved_until__lte=now - policy.webhook_grace
-                                 ).limit(policy.batch)
+    overdue = await Order.filter(
+        status=OrderStatus.PENDING, reserved_until__lte=now - policy.webhook_grace
+    ).limit(policy.batch)
     for order in overdue:
         open_charge = await Payment.filter(
-            order_id=order.id, provider_payment_id__isnull=False,
-            status__in=(PaymentStatus.PENDING, PaymentStatus.IN_PROCESS,
-                        PaymentStatus.APPROVED)).exists()
+            order_id=order.id,
+            provider_payment_id__isnull=False,
+            status__in=(PaymentStatus.PENDING, PaymentStatus.IN_PROCESS, PaymentStatus.APPROVED),
+        ).exists()
         if open_charge:
             continue  # the provider decides; step 2 asks it
-        moved = await transition(order.id, OrderStatus.EXPIRED, ACTOR,
-                                 reason="reservation lapsed without a PIX charge")
+        moved = await transition(
+            order.id, OrderStatus.EXPIRED, ACTOR, reason="reservation lapsed without a PIX charge"
+        )
         if moved.changed:
             report.orders_expired += 1
             report.changes.append(f"order {order.id} pending → expired")
 
 
-async def _requeue_deliveries(svc: PaymentServices, now: datetime, policy: Policy,
-                              report: ReconcileReport) -> None:
+async def _requeue_deliveries(
+    svc: PaymentServices, now: datetime, policy: Policy, report: ReconcileReport
+) -> None:
     before = now - policy.delivery_grace
-    stale = list(await Order.filter(status=OrderStatus.PAID, paid_at__lte=before)
-                 .order_by("id").limit(policy.batch))
-    waiting = await Order.filter(status=OrderStatus.WAITING_STOCK, updated_at__lte=before) \
-        .order_by("id").limit(policy.batch)
+    stale = list(
+        await Order.filter(status=OrderStatus.PAID, paid_at__lte=before)
+        .order_by("id")
+        .limit(policy.batch)
+    )
+    waiting = (
+        await Order.filter(status=OrderStatus.WAITING_STOCK, updated_at__lte=before)
+        .order_by("id")
+        .limit(policy.batch)
+    )
     for order in waiting:  # filled by a restock (items sold to it) but never delivered
         if len(await sold_items(order.id)) >= order.quantity:
             stale.append(order)
@@ -157,8 +184,9 @@ async def _requeue_deliveries(svc: PaymentServices, now: datetime, policy: Polic
             report.deliveries_requeued += 1
 
 
-async def reconcile_once(svc: PaymentServices, policy: Policy | None = None,
-                         now: datetime | None = None) -> ReconcileReport:
+async def reconcile_once(
+    svc: PaymentServices, policy: Policy | None = None, now: datetime | None = None
+) -> ReconcileReport:
     """One reconciliation pass; safe to run concurrently with webhooks and other passes."""
     policy = policy or Policy()
     now = now or datetime.now(UTC)
@@ -180,9 +208,14 @@ async def prune_events(policy: Policy, now: datetime | None = None) -> int:
     return deleted
 
 
-async def run_forever(svc: PaymentServices, interval: float, stop: asyncio.Event,
-                      policy: Policy | None = None, *,
-                      relay_interval: float = RELAY_INTERVAL_S) -> None:
+async def run_forever(
+    svc: PaymentServices,
+    interval: float,
+    stop: asyncio.Event,
+    policy: Policy | None = None,
+    *,
+    relay_interval: float = RELAY_INTERVAL_S,
+) -> None:
     """Reconcile every `interval` seconds until `stop` is set, with the delivery relay
     (`shop.outbox.Relay`: owed deliveries woken every `relay_interval` s) beside it."""
     if svc.redis is None:
@@ -196,8 +229,9 @@ async def run_forever(svc: PaymentServices, interval: float, stop: asyncio.Event
         await relay
 
 
-async def _reconcile_forever(svc: PaymentServices, interval: float, stop: asyncio.Event,
-                             policy: Policy | None = None) -> None:
+async def _reconcile_forever(
+    svc: PaymentServices, interval: float, stop: asyncio.Event, policy: Policy | None = None
+) -> None:
     """Reconcile every `interval` seconds until `stop` is set (pruning old webhook events on
     the first pass and then once per `policy.prune_every`); a failed pass is logged."""
     policy = policy or Policy()
@@ -209,8 +243,10 @@ async def _reconcile_forever(svc: PaymentServices, interval: float, stop: asynci
                 log.info("reconcile: %s", report)
         except Exception:  # noqa: BLE001 - keep the loop alive; the next pass retries
             log.exception("reconcile pass failed")
-        if last_prune is None or \
-                time.monotonic() - last_prune >= policy.prune_every.total_seconds():
+        if (
+            last_prune is None
+            or time.monotonic() - last_prune >= policy.prune_every.total_seconds()
+        ):
             try:
                 await prune_events(policy)
                 last_prune = time.monotonic()
@@ -222,8 +258,9 @@ async def _reconcile_forever(svc: PaymentServices, interval: float, stop: asynci
             pass
 
 
-async def with_poller(work: Coroutine[Any, Any, None], svc: PaymentServices,
-                       budget_per_min: int, stop: asyncio.Event) -> None:
+async def with_poller(
+    work: Coroutine[Any, Any, None], svc: PaymentServices, budget_per_min: int, stop: asyncio.Event
+) -> None:
     """Run `work` with the open-PIX poller (`shop.payments.payment_polling`) beside it."""
     if budget_per_min <= 0:  # polling turned off
         await work

@@ -37,9 +37,16 @@ def payment_path(current: PaymentStatus, target: PaymentStatus) -> list[PaymentS
     return None
 
 
-async def transition_payment(payment: Payment, path: list[PaymentStatus], actor: str, *,
-                             using_db: Any, action: str = "", before: Any = _STATUS_ONLY,
-                             after: dict[str, Any] | None = None) -> PaymentStatus:
+async def transition_payment(
+    payment: Payment,
+    path: list[PaymentStatus],
+    actor: str,
+    *,
+    using_db: Any,
+    action: str = "",
+    before: Any = _STATUS_ONLY,
+    after: dict[str, Any] | None = None,
+) -> PaymentStatus:
     """Move `payment` along `path` (every step checked against the table) and audit it once as
     `action` (default `payment.<final status>`); returns the status it left. Not saved: the
     caller saves it in `using_db`. Raises `IllegalTransition` (nothing changed then)."""
@@ -50,9 +57,14 @@ async def transition_payment(payment: Payment, path: list[PaymentStatus], actor:
         check(PAYMENT_TRANSITIONS, "payment", current, step)
         current = step
     payment.status = current
-    await audit.record(actor, action or f"payment.{current}", "payment", payment.id,
-                       tenant_id=payment.tenant_id,
-                       before={"status": str(start)} if before is _STATUS_ONLY else before,
-                       after=after if after is not None else {"status": str(current)},
-                       using_db=using_db)
+    await audit.record(
+        actor,
+        action or f"payment.{current}",
+        "payment",
+        payment.id,
+        tenant_id=payment.tenant_id,
+        before={"status": str(start)} if before is _STATUS_ONLY else before,
+        after=after if after is not None else {"status": str(current)},
+        using_db=using_db,
+    )
     return start

@@ -39,8 +39,9 @@ STALE_HOLD = timedelta(minutes=15)
 MAX_REASON = 1000
 
 
-async def refund_order(svc: PaymentServices, order_id: int, actor: str,
-                       amount_cents: int | None = None) -> SyncResult:
+async def refund_order(
+    svc: PaymentServices, order_id: int, actor: str, amount_cents: int | None = None
+) -> SyncResult:
     """The seller refunds a paid order's PIX: all that is left of it, or `amount_cents`.
 
     Raises `RefundNotCovered` (nothing sent to Mercado Pago) when the seller's balance does not
@@ -50,8 +51,9 @@ async def refund_order(svc: PaymentServices, order_id: int, actor: str,
     return await _refund(svc, order_id, actor, amount_cents, reason=None)
 
 
-async def operator_refund(svc: PaymentServices, order_id: int, actor: str, reason: str,
-                          amount_cents: int | None = None) -> SyncResult:
+async def operator_refund(
+    svc: PaymentServices, order_id: int, actor: str, reason: str, amount_cents: int | None = None
+) -> SyncResult:
     """An operator refunds without the balance check, knowingly leaving the seller's balance
     negative (withdrawals stay blocked until it is covered); audited with `reason`."""
     reason = reason.strip()[:MAX_REASON]
@@ -60,8 +62,9 @@ async def operator_refund(svc: PaymentServices, order_id: int, actor: str, reaso
     return await _refund(svc, order_id, actor, amount_cents, reason=reason)
 
 
-async def _refund(svc: PaymentServices, order_id: int, actor: str, amount_cents: int | None,
-                  reason: str | None) -> SyncResult:
+async def _refund(
+    svc: PaymentServices, order_id: int, actor: str, amount_cents: int | None, reason: str | None
+) -> SyncResult:
     order, payment, provider_id = await _refundable(order_id)
     if payment.status == PaymentStatus.APPROVED:
         target, amount = _target(payment, amount_cents)
@@ -70,9 +73,15 @@ async def _refund(svc: PaymentServices, order_id: int, actor: str, amount_cents:
             try:
                 hold = await _reserve(payment, target)
             except RefundNotCovered as exc:
-                await audit.record(actor, "payment.refund_refused", "payment", payment.id,
-                                   tenant_id=order.tenant_id, before=None,
-                                   after={"order_id": order.id, **exc.params})
+                await audit.record(
+                    actor,
+                    "payment.refund_refused",
+                    "payment",
+                    payment.id,
+                    tenant_id=order.tenant_id,
+                    before=None,
+                    after={"order_id": order.id, **exc.params},
+                )
                 raise
         key = f"refund-{payment.id}" if amount is None else f"refund-{payment.id}-{target}"
         try:
@@ -81,13 +90,20 @@ async def _refund(svc: PaymentServices, order_id: int, actor: str, amount_cents:
             if hold is not None:  # nothing was refunded: the money is the seller's again
                 await _release(payment, only_key=hold)
             raise
-        await audit.record(actor, "payment.refund_requested", "payment", payment.id,
-                           tenant_id=order.tenant_id, before={"status": "approved"},
-                           after={"order_id": order.id,
-                                  "amount_cents": target - payment.refunded_cents,
-                                  "reason": reason,
-                                  "balance_check": "covered" if reason is None
-                                  else "skipped (operator)"})
+        await audit.record(
+            actor,
+            "payment.refund_requested",
+            "payment",
+            payment.id,
+            tenant_id=order.tenant_id,
+            before={"status": "approved"},
+            after={
+                "order_id": order.id,
+                "amount_cents": target - payment.refunded_cents,
+                "reason": reason,
+                "balance_check": "covered" if reason is None else "skipped (operator)",
+            },
+        )
     result = await sync_provider_payment(svc, provider_id, actor)
     await _release(payment)  # holds the booked refund now covers (if the sync did not)
     return result
@@ -99,8 +115,13 @@ async def _refundable(order_id: int) -> tuple[Order, Payment, str]:
         raise OrderNotFound(f"order {order_id} does not exist")
     if OrderStatus(order.status) not in PAID_ORDER_STATES | {OrderStatus.REFUNDED}:
         raise InvalidStateChange(f"order {order_id} is {order.status}: nothing was paid")
-    payment = await Payment.filter(order_id=order.id, status__in=(
-        PaymentStatus.APPROVED, PaymentStatus.REFUNDED)).order_by("-created_at").first()
+    payment = (
+        await Payment.filter(
+            order_id=order.id, status__in=(PaymentStatus.APPROVED, PaymentStatus.REFUNDED)
+        )
+        .order_by("-created_at")
+        .first()
+    )
     if payment is None or not payment.provider_payment_id:
         raise PaymentNotFound(f"order {order_id} has no approved payment")
     return order, payment, payment.provider_payment_id
@@ -128,41 +149,61 @@ async def _reserve(payment: Payment, target: int) -> str | None:
         if not decision.allowed:
             raise RefundNotCovered(
                 f"refund takes {debit}, balance is {balance.total_cents}",
-                balance=format_brl(balance.total_cents), debit=format_brl(debit),
-                missing=format_brl(decision.shortfall_cents))
+                balance=format_brl(balance.total_cents),
+                debit=format_brl(debit),
+                missing=format_brl(decision.shortfall_cents),
+            )
         if debit <= 0:
             return None
-        return await ledger.hold_refund(str(payment.id), target, payment.tenant_id, debit,
-                                        payment.order_id, using_db=conn)
+        return await ledger.hold_refund(
+            str(payment.id), target, payment.tenant_id, debit, payment.order_id, using_db=conn
+        )
 
 
-async def _release(payment: Payment, *, only_key: str | None = None,
-                   created_before: datetime | None = None) -> None:
+async def _release(
+    payment: Payment, *, only_key: str | None = None, created_before: datetime | None = None
+) -> None:
     """Release the payment's holds: `only_key`, those older than `created_before`, or (with
     neither) those the refunds booked so far cover; under the payment row lock, as the sync."""
     async with in_transaction() as conn:
         locked = await Payment.filter(id=payment.id).using_db(conn).select_for_update().get()
         covered = None
         if only_key is None and created_before is None:
-            covered = locked.amount_cents if locked.status in (
-                PaymentStatus.REFUNDED, PaymentStatus.CHARGED_BACK) else locked.refunded_cents
-        await ledger.release_refund_holds(str(locked.id), locked.tenant_id,
-                                          covered_total_cents=covered,
-                                          created_before=created_before, only_key=only_key,
-                                          using_db=conn)
+            covered = (
+                locked.amount_cents
+                if locked.status in (PaymentStatus.REFUNDED, PaymentStatus.CHARGED_BACK)
+                else locked.refunded_cents
+            )
+        await ledger.release_refund_holds(
+            str(locked.id),
+            locked.tenant_id,
+            covered_total_cents=covered,
+            created_before=created_before,
+            only_key=only_key,
+            using_db=conn,
+        )
 
 
-async def release_stale_holds(svc: PaymentServices, now: datetime | None = None,
-                              batch: int = 50) -> int:
+async def release_stale_holds(
+    svc: PaymentServices, now: datetime | None = None, batch: int = 50
+) -> int:
     """Give back refund holds left by a process that died between the hold and Mercado Pago's
     answer: each such payment is synced first (a refund that did reach Mercado Pago is booked),
     then what is still held is released. The reconciler calls this every pass; holds older than
     a day were already seen by earlier passes. Returns how many payments were settled."""
     cutoff = (now or datetime.now(UTC)) - STALE_HOLD
-    payment_ids = {key.split(":")[1] for key in await LedgerEntry.filter(
-        account=ledger.HOLDS, idempotency_key__startswith="refund_hold:",
-        created_at__lt=cutoff, created_at__gte=cutoff - timedelta(days=1),
-    ).order_by("id").limit(batch * 4).values_list("idempotency_key", flat=True)}
+    payment_ids = {
+        key.split(":")[1]
+        for key in await LedgerEntry.filter(
+            account=ledger.HOLDS,
+            idempotency_key__startswith="refund_hold:",
+            created_at__lt=cutoff,
+            created_at__gte=cutoff - timedelta(days=1),
+        )
+        .order_by("id")
+        .limit(batch * 4)
+        .values_list("idempotency_key", flat=True)
+    }
     settled = 0
     for payment in await Payment.filter(id__in=sorted(payment_ids)[:batch]):
         if not await ledger.refund_holds(str(payment.id), payment.tenant_id):
@@ -172,4 +213,3 @@ async def release_stale_holds(svc: PaymentServices, now: datetime | None = None,
         await _release(payment, created_before=cutoff)
         settled += 1
     return settled
-

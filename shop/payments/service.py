@@ -42,12 +42,12 @@ class PaymentServices:
     payer_email_domain: str = "example.com"
 
     @classmethod
-    def from_settings(cls, settings: Settings, gateway: PaymentGateway,
-                      redis: Redis | None) -> PaymentServices:
+    def from_settings(
+        cls, settings: Settings, gateway: PaymentGateway, redis: Redis | None
+    ) -> PaymentServices:
         host = urlparse(settings.public_base_url).hostname or "example.com"
         domain = host if "." in host and not host.replace(".", "").isdigit() else "example.com"
-        return cls(gateway, redis, settings.platform_fee_bps, settings.withdrawal_hold_days,
-                   domain)
+        return cls(gateway, redis, settings.platform_fee_bps, settings.withdrawal_hold_days, domain)
 
 
 def provider_snapshot(remote: ProviderPayment) -> dict[str, Any]:
@@ -62,17 +62,30 @@ def provider_snapshot(remote: ProviderPayment) -> dict[str, Any]:
 
 async def _payment_for(order: Order) -> Payment:
     """The order's open payment, or a new one (its UUID is the idempotency key)."""
-    existing = await Payment.filter(order_id=order.id, status=PaymentStatus.PENDING) \
-        .order_by("-created_at").first()
+    existing = (
+        await Payment.filter(order_id=order.id, status=PaymentStatus.PENDING)
+        .order_by("-created_at")
+        .first()
+    )
     if existing is not None:
         return existing
-    return await Payment.create(id=uuid.uuid4(), tenant_id=order.tenant_id, order_id=order.id,
-                                amount_cents=order.total_cents)
+    return await Payment.create(
+        id=uuid.uuid4(),
+        tenant_id=order.tenant_id,
+        order_id=order.id,
+        amount_cents=order.total_cents,
+    )
 
 
-async def create_pix_payment(svc: PaymentServices, order_id: int, actor: str, *,
-                             payer_email: str | None = None, description: str | None = None,
-                             expires_at: datetime | None = None) -> Payment:
+async def create_pix_payment(
+    svc: PaymentServices,
+    order_id: int,
+    actor: str,
+    *,
+    payer_email: str | None = None,
+    description: str | None = None,
+    expires_at: datetime | None = None,
+) -> Payment:
     """The PIX charge for a pending order (created once: calling again returns the same one).
 
     Raises `OrderNotFound`, `InvalidStateChange` (order not pending) or a
@@ -89,10 +102,13 @@ async def create_pix_payment(svc: PaymentServices, order_id: int, actor: str, *,
     floor = datetime.now(UTC) + PIX_VALIDITY + PIX_EXPIRY_MARGIN
     expiry = max(expires_at or order.reserved_until or floor, floor)
     charge = PixCharge(
-        payment_id=str(payment.id), amount_cents=order.total_cents,
+        payment_id=str(payment.id),
+        amount_cents=order.total_cents,
         description=description or f"Pedido #{order.id}",
         payer_email=payer_email or f"buyer{order.buyer_discord_id}@{svc.payer_email_domain}",
-        expires_at=expiry, metadata={"tenant_id": order.tenant_id, "order_id": order.id})
+        expires_at=expiry,
+        metadata={"tenant_id": order.tenant_id, "order_id": order.id},
+    )
     try:
         remote = await svc.gateway.create_pix(charge)
     except PaymentProviderUnavailable:
@@ -108,19 +124,35 @@ async def create_pix_payment(svc: PaymentServices, order_id: int, actor: str, *,
         payment.expires_at = remote.expires_at or expiry
         payment.provider_data = provider_snapshot(remote)
         await payment.save(using_db=conn)
-        await audit.record(actor, "payment.created", "payment", payment.id,
-                           tenant_id=order.tenant_id, before=None,
-                           after={"provider_payment_id": remote.id, "order_id": order.id,
-                                  "amount_cents": payment.amount_cents}, using_db=conn)
+        await audit.record(
+            actor,
+            "payment.created",
+            "payment",
+            payment.id,
+            tenant_id=order.tenant_id,
+            before=None,
+            after={
+                "provider_payment_id": remote.id,
+                "order_id": order.id,
+                "amount_cents": payment.amount_cents,
+            },
+            using_db=conn,
+        )
     return payment
 
 
 async def _mark_create_failed(payment: Payment, actor: str, exc: Exception) -> None:
     """A refused create (bad request) will not get better by retrying the same body."""
     async with in_transaction() as conn:
-        await transition_payment(payment, [PaymentStatus.REJECTED], actor, using_db=conn,
-                                 action="payment.create_failed", before=None,
-                                 after={"error": str(exc)})
+        await transition_payment(
+            payment,
+            [PaymentStatus.REJECTED],
+            actor,
+            using_db=conn,
+            action="payment.create_failed",
+            before=None,
+            after={"error": str(exc)},
+        )
         payment.status_detail = f"create_failed: {exc}"[:60]
         await payment.save(using_db=conn, update_fields=["status", "status_detail", "updated_at"])
 
@@ -141,7 +173,8 @@ def services_for(config: Any) -> PaymentServices:
             gateway = config["PAYMENT_GATEWAY"] = MercadoPagoGateway.from_settings(settings)
             config["PAYMENT_GATEWAY_OWNED"] = True
         svc = config["PAYMENT_SERVICES"] = PaymentServices.from_settings(
-            settings, gateway, config.get("REDIS"))
+            settings, gateway, config.get("REDIS")
+        )
     return svc
 
 

@@ -64,8 +64,14 @@ def _ts_seconds(ts: str) -> float | None:
     return value / 1000 if len(ts) >= 13 else float(value)
 
 
-def verify(secret: str, header: str | None, request_id: str | None, data_id: str | None,
-           now: float | None = None, tolerance: float = TOLERANCE_S) -> SignatureCheck:
+def verify(
+    secret: str,
+    header: str | None,
+    request_id: str | None,
+    data_id: str | None,
+    now: float | None = None,
+    tolerance: float = TOLERANCE_S,
+) -> SignatureCheck:
     """Check one delivery's `x-signature`; VALID only if fresh and the HMAC matches."""
     if not header:
         return SignatureCheck.MISSING

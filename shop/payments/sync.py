@@ -35,7 +35,9 @@ O, P = OrderStatus, PaymentStatus  # noqa: E741 - as in shop.states
 # MP statuses we do not model map onto ours: a dispute (in_mediation) keeps the payment
 # approved until it ends as refunded/charged_back; authorized is still in process.
 _STATUS_MAP = {s.value: s for s in PaymentStatus} | {
-    "authorized": P.IN_PROCESS, "in_mediation": P.APPROVED}
+    "authorized": P.IN_PROCESS,
+    "in_mediation": P.APPROVED,
+}
 _CLOSED_UNPAID = frozenset({O.EXPIRED, O.CANCELLED})
 
 
@@ -56,10 +58,15 @@ class SyncResult:
         return bool(self.changes)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "payment_id": self.payment_id,
-                "provider_payment_id": self.provider_payment_id, "order_id": self.order_id,
-                "changed": self.changed, "changes": self.changes or ["no change"],
-                "detail": self.detail}
+        return {
+            "outcome": self.outcome,
+            "payment_id": self.payment_id,
+            "provider_payment_id": self.provider_payment_id,
+            "order_id": self.order_id,
+            "changed": self.changed,
+            "changes": self.changes or ["no change"],
+            "detail": self.detail,
+        }
 
 
 def order_plan(order: OrderStatus, payment: PaymentStatus) -> list[OrderStatus]:
@@ -87,24 +94,42 @@ async def find_local(remote: ProviderPayment) -> Payment | None:
     return await Payment.get_or_none(id=ref)
 
 
-async def _update_payment(payment: Payment, remote: ProviderPayment, target: PaymentStatus,
-                          actor: str, conn: Any, result: SyncResult, via: str = "") -> None:
+async def _update_payment(
+    payment: Payment,
+    remote: ProviderPayment,
+    target: PaymentStatus,
+    actor: str,
+    conn: Any,
+    result: SyncResult,
+    via: str = "",
+) -> None:
     before = PaymentStatus(payment.status)
     path = payment_path(before, target)
     if path is None:  # older news than what we know (or an impossible move): ignore
         log.info("payment %s: ignoring %s -> %s", payment.id, before, target)
         path = []
     if not path and _older_refund_picture(payment, remote):
-        log.info("payment %s: ignoring a picture with %s refunded (we know %s)", payment.id,
-                 remote.refunded_cents, payment.refunded_cents)
+        log.info(
+            "payment %s: ignoring a picture with %s refunded (we know %s)",
+            payment.id,
+            remote.refunded_cents,
+            payment.refunded_cents,
+        )
         payment.last_checked_at = datetime.now(UTC)
         await payment.save(using_db=conn, update_fields=["last_checked_at"])
         return
     if path:
-        await transition_payment(payment, path, actor, using_db=conn,
-                                 after={"status": str(target),
-                                        "status_detail": remote.status_detail,
-                                        "provider_payment_id": remote.id})
+        await transition_payment(
+            payment,
+            path,
+            actor,
+            using_db=conn,
+            after={
+                "status": str(target),
+                "status_detail": remote.status_detail,
+                "provider_payment_id": remote.id,
+            },
+        )
         if P.APPROVED in path and not payment.confirmed_via:
             payment.confirmed_via = via or confirmation_source(actor)
         result.changes.append(f"payment {' → '.join([before, *path])}")
@@ -121,8 +146,9 @@ async def _update_payment(payment: Payment, remote: ProviderPayment, target: Pay
     await payment.save(using_db=conn)
 
 
-async def _move_order(svc: PaymentServices, payment: Payment, order_id: int, actor: str,
-                      conn: Any, result: SyncResult) -> tuple[bool, bool]:
+async def _move_order(
+    svc: PaymentServices, payment: Payment, order_id: int, actor: str, conn: Any, result: SyncResult
+) -> tuple[bool, bool]:
     """Apply the order plan inside the transaction; (became_paid, needs_refund)."""
     order = await Order.filter(id=order_id).using_db(conn).select_for_update().get()
     status = PaymentStatus(payment.status)
@@ -130,8 +156,13 @@ async def _move_order(svc: PaymentServices, payment: Payment, order_id: int, act
         return False, True
     became_paid = False
     for step in order_plan(OrderStatus(order.status), status):
-        moved = await transition(order.id, step, actor, using_db=conn,
-                                 reason=f"payment {payment.provider_payment_id} {status}")
+        moved = await transition(
+            order.id,
+            step,
+            actor,
+            using_db=conn,
+            reason=f"payment {payment.provider_payment_id} {status}",
+        )
         if not moved.changed:
             continue
         result.changes.append(f"order {order.id} {moved.before} → {moved.after}")
@@ -153,8 +184,9 @@ def _older_refund_picture(local: Payment, remote: ProviderPayment) -> bool:
     return remote.refunded_cents < local.refunded_cents
 
 
-async def _book_partial_refund(payment: Payment, remote: ProviderPayment, actor: str,
-                               conn: Any, result: SyncResult) -> None:
+async def _book_partial_refund(
+    payment: Payment, remote: ProviderPayment, actor: str, conn: Any, result: SyncResult
+) -> None:
     """Part of a payment that stays approved went back to the buyer: take that share (less its
     part of the fee) from the seller. A full refund or chargeback is the order's reversal."""
     total = payment.refunded_cents  # the most we know was refunded (never an older picture)
@@ -171,13 +203,23 @@ async def _book_partial_refund(payment: Payment, remote: ProviderPayment, actor:
     result.changes.append(
         f"ledger: partial refund {format_brl(booked.amount_cents)} booked "
         f"(seller −{format_brl(booked.seller_cents)}, fee −{format_brl(booked.fee_cents)}; "
-        f"{format_brl(total)} of {format_brl(payment.amount_cents)} refunded in all)")
-    await audit.record(actor, "payment.partially_refunded", "payment", payment.id,
-                       tenant_id=payment.tenant_id,
-                       before={"refunded_cents": total - booked.amount_cents},
-                       after={"refunded_cents": total, "seller_cents": -booked.seller_cents,
-                              "fee_cents": -booked.fee_cents,
-                              "provider_payment_id": remote.id}, using_db=conn)
+        f"{format_brl(total)} of {format_brl(payment.amount_cents)} refunded in all)"
+    )
+    await audit.record(
+        actor,
+        "payment.partially_refunded",
+        "payment",
+        payment.id,
+        tenant_id=payment.tenant_id,
+        before={"refunded_cents": total - booked.amount_cents},
+        after={
+            "refunded_cents": total,
+            "seller_cents": -booked.seller_cents,
+            "fee_cents": -booked.fee_cents,
+            "provider_payment_id": remote.id,
+        },
+        using_db=conn,
+    )
 
 
 async def _settle_refund(payment: Payment, conn: Any, result: SyncResult) -> None:
@@ -186,23 +228,37 @@ async def _settle_refund(payment: Payment, conn: Any, result: SyncResult) -> Non
     reversed_ = payment.status in (P.REFUNDED, P.CHARGED_BACK)
     covered = payment.amount_cents if reversed_ else payment.refunded_cents
     if covered > 0 and await ledger.release_refund_holds(
-            str(payment.id), payment.tenant_id, covered_total_cents=covered, using_db=conn):
+        str(payment.id), payment.tenant_id, covered_total_cents=covered, using_db=conn
+    ):
         result.changes.append("ledger: refund hold released")
     if result.refund_booked:
-        await alert_if_negative(payment.tenant_id, str(payment.id), payment.order_id,
-                                result.refund_booked, using_db=conn)
+        await alert_if_negative(
+            payment.tenant_id,
+            str(payment.id),
+            payment.order_id,
+            result.refund_booked,
+            using_db=conn,
+        )
 
 
-async def _book_sale(svc: PaymentServices, payment: Payment, order: Order, conn: Any,
-                     result: SyncResult) -> None:
-    booked = await ledger.book_sale(str(payment.id), order.tenant_id, order.id,
-                                    payment.amount_cents, svc.fee_bps, svc.hold_days,
-                                    using_db=conn)
+async def _book_sale(
+    svc: PaymentServices, payment: Payment, order: Order, conn: Any, result: SyncResult
+) -> None:
+    booked = await ledger.book_sale(
+        str(payment.id),
+        order.tenant_id,
+        order.id,
+        payment.amount_cents,
+        svc.fee_bps,
+        svc.hold_days,
+        using_db=conn,
+    )
     if booked:
         fee = fee_cents(payment.amount_cents, svc.fee_bps)
         result.changes.append(
             f"ledger: sale {format_brl(payment.amount_cents)} booked "
-            f"(seller {format_brl(payment.amount_cents - fee)}, fee {format_brl(fee)})")
+            f"(seller {format_brl(payment.amount_cents - fee)}, fee {format_brl(fee)})"
+        )
 
 
 def _dispute(local: Payment, target: PaymentStatus) -> BlockSource | None:
@@ -212,8 +268,7 @@ def _dispute(local: Payment, target: PaymentStatus) -> BlockSource | None:
     return blocklist.dispute_source((local.provider_data or {}).get("status"), target)
 
 
-async def _needs_write(local: Payment, remote: ProviderPayment,
-                       target: PaymentStatus) -> bool:
+async def _needs_write(local: Payment, remote: ProviderPayment, target: PaymentStatus) -> bool:
     """False when applying `remote` would change nothing (checked again under the lock)."""
     status = PaymentStatus(local.status)
     if payment_path(status, target) or local.provider_payment_id != remote.id:
@@ -223,17 +278,22 @@ async def _needs_write(local: Payment, remote: ProviderPayment,
         return True  # a dispute opened: kept, so a refund after it is known as a MED
     if _older_refund_picture(local, remote):
         return False
-    if (local.status_detail != remote.status_detail[:60]
-            or local.refunded_cents != remote.refunded_cents
-            or (remote.approved_at is not None and local.approved_at is None)):
+    if (
+        local.status_detail != remote.status_detail[:60]
+        or local.refunded_cents != remote.refunded_cents
+        or (remote.approved_at is not None and local.approved_at is None)
+    ):
         return True
-    if status == P.APPROVED and 0 < remote.refunded_cents <= local.amount_cents \
-            and not await ledger.already_booked(
-                ledger.refund_key(str(local.id), remote.refunded_cents)):
+    if (
+        status == P.APPROVED
+        and 0 < remote.refunded_cents <= local.amount_cents
+        and not await ledger.already_booked(ledger.refund_key(str(local.id), remote.refunded_cents))
+    ):
         return True  # recorded but not booked (before partial refunds were booked): book it
     order_status = OrderStatus((await Order.get(id=local.order_id)).status)
     return bool(order_plan(order_status, status)) or (
-        status == P.APPROVED and order_status in _CLOSED_UNPAID)
+        status == P.APPROVED and order_status in _CLOSED_UNPAID
+    )
 
 
 def confirmation_source(actor: str) -> str:
@@ -247,21 +307,31 @@ def confirmation_source(actor: str) -> str:
     return actor.split(":", 1)[0][:16] or "other"  # admin:…, buyer:…, test:…
 
 
-async def apply_provider_payment(svc: PaymentServices, remote: ProviderPayment,
-                                 actor: str, *, via: str = "") -> SyncResult:
+async def apply_provider_payment(
+    svc: PaymentServices, remote: ProviderPayment, actor: str, *, via: str = ""
+) -> SyncResult:
     """Apply what the provider says about one payment to our payment, order and ledger;
     `via` names the path (webhook, poll, button…) recorded if this approves the payment."""
     local = await find_local(remote)
     if local is None:
-        return SyncResult("unknown_payment", provider_payment_id=remote.id,
-                          detail="no local payment has this id or external reference")
+        return SyncResult(
+            "unknown_payment",
+            provider_payment_id=remote.id,
+            detail="no local payment has this id or external reference",
+        )
     result = SyncResult("processed", str(local.id), remote.id, local.order_id)
     if remote.amount_cents != local.amount_cents or remote.currency not in ("BRL", ""):
-        log.error("payment %s: provider amount %s %s != ours %s", local.id,
-                  remote.amount_cents, remote.currency, local.amount_cents)
+        log.error(
+            "payment %s: provider amount %s %s != ours %s",
+            local.id,
+            remote.amount_cents,
+            remote.currency,
+            local.amount_cents,
+        )
         result.outcome = "mismatch"
-        result.detail = (f"provider amount {remote.amount_cents} {remote.currency} "
-                         f"!= ours {local.amount_cents}")
+        result.detail = (
+            f"provider amount {remote.amount_cents} {remote.currency} != ours {local.amount_cents}"
+        )
         return result
     target = _STATUS_MAP.get(remote.status)
     if target is None:
@@ -274,8 +344,9 @@ async def apply_provider_payment(svc: PaymentServices, remote: ProviderPayment,
         payment = await Payment.filter(id=local.id).using_db(conn).select_for_update().get()
         dispute = _dispute(payment, target)  # before the update overwrites the last picture
         await _update_payment(payment, remote, target, actor, conn, result, via)
-        became_paid, needs_refund = await _move_order(svc, payment, payment.order_id, actor,
-                                                      conn, result)
+        became_paid, needs_refund = await _move_order(
+            svc, payment, payment.order_id, actor, conn, result
+        )
         await _book_partial_refund(payment, remote, actor, conn, result)
         await _settle_refund(payment, conn, result)
         if dispute and await blocklist.block_disputing_buyer(payment, dispute, actor, conn):
@@ -289,8 +360,9 @@ async def apply_provider_payment(svc: PaymentServices, remote: ProviderPayment,
     return result
 
 
-async def _refund_orphan(svc: PaymentServices, payment: Payment, remote: ProviderPayment,
-                         actor: str, result: SyncResult) -> None:
+async def _refund_orphan(
+    svc: PaymentServices, payment: Payment, remote: ProviderPayment, actor: str, result: SyncResult
+) -> None:
     """Paid after the order closed (expired/cancelled, stock released): give the money back."""
     key = f"autorefund-{payment.id}"
     try:
@@ -300,13 +372,20 @@ async def _refund_orphan(svc: PaymentServices, payment: Payment, remote: Provide
         log.error("payment %s: %s", payment.id, result.detail)
         return
     result.changes.append("refund requested at Mercado Pago (order already closed)")
-    await audit.record(actor, "payment.auto_refund", "payment", payment.id,
-                       tenant_id=payment.tenant_id, before={"status": str(payment.status)},
-                       after={"reason": "paid after the order closed"})
+    await audit.record(
+        actor,
+        "payment.auto_refund",
+        "payment",
+        payment.id,
+        tenant_id=payment.tenant_id,
+        before={"status": str(payment.status)},
+        after={"reason": "paid after the order closed"},
+    )
 
 
-async def sync_provider_payment(svc: PaymentServices, provider_id: str,
-                                actor: str, *, via: str = "") -> SyncResult:
+async def sync_provider_payment(
+    svc: PaymentServices, provider_id: str, actor: str, *, via: str = ""
+) -> SyncResult:
     """Fetch a provider payment by its id and apply it (the webhook path)."""
     try:
         remote = await svc.gateway.get_payment(provider_id)
@@ -315,8 +394,9 @@ async def sync_provider_payment(svc: PaymentServices, provider_id: str,
     return await apply_provider_payment(svc, remote, actor, via=via)
 
 
-async def sync_payment(svc: PaymentServices, payment_ref: str, actor: str, *,
-                       via: str = "") -> SyncResult:
+async def sync_payment(
+    svc: PaymentServices, payment_ref: str, actor: str, *, via: str = ""
+) -> SyncResult:
     """Resync one of our payments (UUID, or the provider's numeric id) with the provider;
     `via` is recorded as how it was confirmed if this approves it (default: from `actor`)."""
     local = await _find_by_ref(payment_ref)
@@ -327,8 +407,12 @@ async def sync_payment(svc: PaymentServices, payment_ref: str, actor: str, *,
     found = await svc.gateway.find_by_reference(str(local.id))
     if not found:
         await Payment.filter(id=local.id).update(last_checked_at=datetime.now(UTC))
-        return SyncResult("not_at_provider", str(local.id), order_id=local.order_id,
-                          detail="Mercado Pago has no payment with this external reference")
+        return SyncResult(
+            "not_at_provider",
+            str(local.id),
+            order_id=local.order_id,
+            detail="Mercado Pago has no payment with this external reference",
+        )
     return await apply_provider_payment(svc, found[0], actor, via=via)
 
 

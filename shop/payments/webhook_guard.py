@@ -78,8 +78,9 @@ class WebhookGuard:
             _, in_minute, _ = await pipe.execute()
             if int(in_minute) <= self.forgery_alert_per_minute:
                 return
-            if not await self.redis.set(keys.WEBHOOK_FORGERY_ALERTED, minute, nx=True,
-                                        ex=FORGERY_ALERT_WINDOW_S):
+            if not await self.redis.set(
+                keys.WEBHOOK_FORGERY_ALERTED, minute, nx=True, ex=FORGERY_ALERT_WINDOW_S
+            ):
                 return
         except Exception:  # noqa: BLE001 - counting must never fail the request
             _redis_trouble("forgery counter")
@@ -105,8 +106,9 @@ class WebhookGuard:
         if self.redis is None:
             return True
         try:
-            claimed = await self.redis.set(keys.webhook_ipn(provider_payment_id), 1, nx=True,
-                                           ex=IPN_DEDUPE_S)
+            claimed = await self.redis.set(
+                keys.webhook_ipn(provider_payment_id), 1, nx=True, ex=IPN_DEDUPE_S
+            )
         except Exception:  # noqa: BLE001 - Redis down
             _redis_trouble("IPN de-duplication")
             return True
@@ -139,14 +141,22 @@ async def is_our_payment(provider_payment_id: str) -> bool:
 
 
 async def raise_forgery_alert(in_minute: int, threshold: int) -> None:
-    message = (f"{in_minute} Mercado Pago webhooks with a bad or missing signature in one "
-               f"minute (threshold {threshold}): someone is forging notifications, or "
-               "MERCADOPAGO_WEBHOOK_SECRET does not match the Mercado Pago panel")
+    message = (
+        f"{in_minute} Mercado Pago webhooks with a bad or missing signature in one "
+        f"minute (threshold {threshold}): someone is forging notifications, or "
+        "MERCADOPAGO_WEBHOOK_SECRET does not match the Mercado Pago panel"
+    )
     log.error(message, extra={"event": "webhook_forgery"})
     try:
-        await Alert.create(kind=AlertKind.WEBHOOK_FORGERY, message=message,
-                           details={"in_minute": in_minute, "threshold_per_minute": threshold,
-                                    "counter": "vitrine_webhook_rejected_total"})
+        await Alert.create(
+            kind=AlertKind.WEBHOOK_FORGERY,
+            message=message,
+            details={
+                "in_minute": in_minute,
+                "threshold_per_minute": threshold,
+                "counter": "vitrine_webhook_rejected_total",
+            },
+        )
     except Exception:  # noqa: BLE001 - the log line above is the fallback
         log.exception("could not store the webhook_forgery alert")
 

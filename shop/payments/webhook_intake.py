@@ -83,8 +83,9 @@ def _parse_body(raw: bytes) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-async def _store(recorder: Recorder, outcome: str, status: int, provider_id: str | None = None,
-                 **fields: Any) -> Receipt:
+async def _store(
+    recorder: Recorder, outcome: str, status: int, provider_id: str | None = None, **fields: Any
+) -> Receipt:
     stored = await recorder({"outcome": outcome, **fields})
     key = fields.get("dedupe_key") if stored == ACCEPTED else None
     return Receipt(status, stored, key, provider_id if stored == ACCEPTED else None)
@@ -95,8 +96,9 @@ def _is_payment_id(pid: str) -> bool:
     return 0 < len(pid) <= MP_PAYMENT_ID_MAX and pid.isascii() and pid.isdigit()
 
 
-async def _receive_ipn(recorder: Recorder, query: Mapping[str, str],
-                       headers: Mapping[str, str], guard: WebhookGuard) -> Receipt:
+async def _receive_ipn(
+    recorder: Recorder, query: Mapping[str, str], headers: Mapping[str, str], guard: WebhookGuard
+) -> Receipt:
     """Legacy IPN (`?topic=payment&id=…`): unsigned, so it only triggers a fetch, and only of
     a payment we created, once per window. Every IPN about a payment id gets the same answer,
     whether we know it or not."""
@@ -112,22 +114,35 @@ async def _receive_ipn(recorder: Recorder, query: Mapping[str, str],
     if not await guard.claim_ipn(pid):
         await guard.count(IPN_REPEATED)
         return Receipt(200, ACCEPTED)
-    common = {"topic": topic[:40], "data_id": pid[:64],
-              "request_id": headers.get("x-request-id", "")[:100]}
+    common = {
+        "topic": topic[:40],
+        "data_id": pid[:64],
+        "request_id": headers.get("x-request-id", "")[:100],
+    }
     try:
-        return await _store(recorder, ACCEPTED, 200, pid,
-                            dedupe_key=f"ipn:{pid}:{uuid.uuid4().hex}",
-                            detail="legacy IPN: verified by fetching the payment", **common)
+        return await _store(
+            recorder,
+            ACCEPTED,
+            200,
+            pid,
+            dedupe_key=f"ipn:{pid}:{uuid.uuid4().hex}",
+            detail="legacy IPN: verified by fetching the payment",
+            **common,
+        )
     except Exception:
         await guard.release_ipn(pid)  # not stored: Mercado Pago's retry must not be dropped
         raise
 
 
-async def receive_mercadopago(secret: str, query: Mapping[str, str],
-                              headers: Mapping[str, str], raw_body: bytes,
-                              now: float | None = None,
-                              recorder: Recorder = record_one,
-                              guard: WebhookGuard | None = None) -> Receipt:
+async def receive_mercadopago(
+    secret: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    raw_body: bytes,
+    now: float | None = None,
+    recorder: Recorder = record_one,
+    guard: WebhookGuard | None = None,
+) -> Receipt:
     """Check and record one delivery; 401 on a bad signature (counted, nothing stored), 429
     when an unsigned caller is over its limit."""
     guard = guard or WebhookGuard()
@@ -135,11 +150,18 @@ async def receive_mercadopago(secret: str, query: Mapping[str, str],
         return await _receive_ipn(recorder, query, headers, guard)
     data_id = query.get("data.id")
     request_id = headers.get("x-request-id")
-    check = verify(secret, headers.get("x-signature"), request_id, data_id,
-                   now=time.time() if now is None else now)
+    check = verify(
+        secret,
+        headers.get("x-signature"),
+        request_id,
+        data_id,
+        now=time.time() if now is None else now,
+    )
     body = _parse_body(raw_body)
     common: dict[str, Any] = {
-        "request_id": (request_id or "")[:100], "data_id": (data_id or "")[:64], "body": body,
+        "request_id": (request_id or "")[:100],
+        "data_id": (data_id or "")[:64],
+        "body": body,
         "notification_id": str((body or {}).get("id", ""))[:64],
         "topic": str((body or {}).get("type") or query.get("type") or "")[:40],
         "action": str((body or {}).get("action", ""))[:60],
@@ -154,23 +176,37 @@ async def receive_mercadopago(secret: str, query: Mapping[str, str],
             return Receipt(429, "rate_limited")
         return Receipt(401, "stale" if check is SignatureCheck.STALE else "invalid_signature")
     if body is None:
-        return await _store(recorder, "ignored", 400, signature_valid=True,
-                            detail="body is not a JSON object", **common)
+        return await _store(
+            recorder,
+            "ignored",
+            400,
+            signature_valid=True,
+            detail="body is not a JSON object",
+            **common,
+        )
     pid = data_id or str((body.get("data") or {}).get("id", ""))
     if common["topic"] != "payment" or not _is_payment_id(pid):
-        return await _store(recorder, "ignored", 200, signature_valid=True,
-                            detail="not a payment notification", **common)
+        return await _store(
+            recorder,
+            "ignored",
+            200,
+            signature_valid=True,
+            detail="not a payment notification",
+            **common,
+        )
     common["data_id"] = pid[:64]
     dedupe = f"mp:{common['notification_id']}:{pid}:{common['action']}"[:200]
-    receipt = await _store(recorder, ACCEPTED, 200, pid, signature_valid=True,
-                           dedupe_key=dedupe, **common)
+    receipt = await _store(
+        recorder, ACCEPTED, 200, pid, signature_valid=True, dedupe_key=dedupe, **common
+    )
     if receipt.outcome == DUPLICATE:  # a retry or a replay: answered, not stored
         await guard.count(DUPLICATE)
     return receipt
 
 
-async def process_events(svc: PaymentServices, dedupe_keys: list[str], provider_id: str,
-                         actor: str = "system:webhook") -> SyncResult | None:
+async def process_events(
+    svc: PaymentServices, dedupe_keys: list[str], provider_id: str, actor: str = "system:webhook"
+) -> SyncResult | None:
     """One fetch-and-reconcile for events about the same payment; stores their outcome."""
     try:
         result = await sync_provider_payment(svc, provider_id, actor)
@@ -182,7 +218,8 @@ async def process_events(svc: PaymentServices, dedupe_keys: list[str], provider_
         await _finish(dedupe_keys, "error", f"{TRANSIENT}{type(exc).__name__}: {exc}")
         return None
     outcome = {"processed": "processed", "unknown_payment": "unknown_payment"}.get(
-        result.outcome, "error")
+        result.outcome, "error"
+    )
     detail = "; ".join(result.changes) or "no change"
     if result.detail:
         detail = f"{detail}; {result.detail}"
@@ -192,5 +229,6 @@ async def process_events(svc: PaymentServices, dedupe_keys: list[str], provider_
 
 async def _finish(dedupe_keys: list[str], outcome: str, detail: str) -> None:
     for start in range(0, len(dedupe_keys), 500):  # keep under SQLite's variable limit
-        await WebhookEvent.filter(dedupe_key__in=dedupe_keys[start:start + 500]).update(
-            outcome=outcome, detail=detail[:2000])
+        await WebhookEvent.filter(dedupe_key__in=dedupe_keys[start : start + 500]).update(
+            outcome=outcome, detail=detail[:2000]
+        )

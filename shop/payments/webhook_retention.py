@@ -20,11 +20,16 @@ async def prune_webhook_events(older_than: datetime, batch: int = PRUNE_BATCH) -
     """Delete finished events received before `older_than`; returns how many went."""
     deleted = 0
     while True:
-        ids = await WebhookEvent.filter(received_at__lt=older_than).exclude(outcome=ACCEPTED) \
-            .order_by("id").limit(batch).values_list("id", flat=True)
+        ids = (
+            await WebhookEvent.filter(received_at__lt=older_than)
+            .exclude(outcome=ACCEPTED)
+            .order_by("id")
+            .limit(batch)
+            .values_list("id", flat=True)
+        )
         if not ids:
             return deleted
         for start in range(0, len(ids), 500):  # keep under SQLite's variable limit
-            deleted += await WebhookEvent.filter(id__in=ids[start:start + 500]).delete()
+            deleted += await WebhookEvent.filter(id__in=ids[start : start + 500]).delete()
         if len(ids) < batch:
             return deleted

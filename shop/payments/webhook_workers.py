@@ -40,8 +40,8 @@ class EventWriter:
 
     async def _flush(self) -> None:
         while self._pending:
-            batch = self._pending[:self.max_batch]
-            del self._pending[:self.max_batch]
+            batch = self._pending[: self.max_batch]
+            del self._pending[: self.max_batch]
             try:
                 outcomes = await self._write(batch)
             except IntegrityError:  # another process stored one of the keys meanwhile
@@ -62,8 +62,11 @@ class EventWriter:
         async with in_transaction() as conn:
             seen: set[str] = set()
             if keys:
-                seen.update(await WebhookEvent.filter(dedupe_key__in=keys).using_db(conn)
-                            .values_list("dedupe_key", flat=True))
+                seen.update(
+                    await WebhookEvent.filter(dedupe_key__in=keys)
+                    .using_db(conn)
+                    .values_list("dedupe_key", flat=True)
+                )
             for fields, _ in batch:
                 key = fields.get("dedupe_key")
                 if key and fields["outcome"] == ACCEPTED:
@@ -77,8 +80,10 @@ class EventWriter:
                 await WebhookEvent.bulk_create(rows, using_db=conn)
         return outcomes
 
-    async def _write_each(self, batch: list[tuple[dict[str, Any], asyncio.Future[str]]],
-                          ) -> list[str]:
+    async def _write_each(
+        self,
+        batch: list[tuple[dict[str, Any], asyncio.Future[str]]],
+    ) -> list[str]:
         return [await record_one(fields) for fields, _ in batch]
 
 
@@ -91,8 +96,13 @@ class WebhookProcessor:
     does after a crash.
     """
 
-    def __init__(self, svc: PaymentServices, workers: int = 4, max_queued: int = 10_000,
-                 actor: str = "system:webhook") -> None:
+    def __init__(
+        self,
+        svc: PaymentServices,
+        workers: int = 4,
+        max_queued: int = 10_000,
+        actor: str = "system:webhook",
+    ) -> None:
         self.svc = svc
         self.workers = workers
         self.max_queued = max_queued
@@ -118,8 +128,9 @@ class WebhookProcessor:
             provider_id = await self._queue.get()
             self._running.add(provider_id)
             try:
-                await process_events(self.svc, self._waiting.pop(provider_id, []),
-                                     provider_id, self.actor)
+                await process_events(
+                    self.svc, self._waiting.pop(provider_id, []), provider_id, self.actor
+                )
             except Exception:  # noqa: BLE001 - events stay `accepted`; the reconciler retries
                 log.exception("processing webhooks for payment %s failed", provider_id)
             finally:

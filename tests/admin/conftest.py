@@ -33,20 +33,22 @@ async def orchestrator(redis):
     """A stand-in orchestrator that answers every control command (records what it got)."""
     import asyncio
 
-    from fleet import control
+    from fleet import control_protocol
 
     received: list = []
     answers: dict = {}  # action -> (ok, code, state)
 
     async def serve() -> None:
-        await control.ensure_group(redis)
+        await control_protocol.ensure_group(redis)
         while True:
-            for cmd in await control.read_commands(redis, "stand-in", block_ms=100):
+            for cmd in await control_protocol.read_commands(redis, "stand-in", block_ms=100):
                 received.append(cmd)
-                ok, code, state = answers.get(str(cmd.action), (True, control.ResultCode.OK,
-                                                                 "online"))
-                await control.reply(redis, cmd, control.result(ok, code, f"{cmd.action} done",
-                                                               state))
+                ok, code, state = answers.get(
+                    str(cmd.action), (True, control_protocol.ResultCode.OK, "online")
+                )
+                await control_protocol.reply(
+                    redis, cmd, control_protocol.result(ok, code, f"{cmd.action} done", state)
+                )
 
     task = asyncio.create_task(serve())
     yield type("Orch", (), {"received": received, "answers": answers})

@@ -28,8 +28,9 @@ async def test_blocking_revokes_sessions_marks_bots_dirty_and_is_audited(app, cl
     await make_instance(await make_tenant(bystander))
     await WebSession.create(id="s1", account=owner)
     await WebSession.create(id="s2", account=bystander)
-    response = await client.post(f"/api/accounts/{owner.id}/block", headers=AUTH,
-                                 json={"reason": "fraude"})
+    response = await client.post(
+        f"/api/accounts/{owner.id}/block", headers=AUTH, json={"reason": "fraude"}
+    )
     body = await response.get_json()
     assert response.status_code == 200, body
     assert body["blocked"] and body["blocked_reason"] == "fraude"
@@ -47,8 +48,9 @@ async def test_blocking_revokes_sessions_marks_bots_dirty_and_is_audited(app, cl
     listed = await (await client.get("/api/accounts/blocked", headers=AUTH)).get_json()
     assert [a["id"] for a in listed["items"]] == [owner.id]
     await redis.delete(keys.INSTANCES_DIRTY)
-    response = await client.post(f"/api/accounts/{owner.id}/unblock", headers=AUTH,
-                                 json={"reason": "recurso aceito"})
+    response = await client.post(
+        f"/api/accounts/{owner.id}/unblock", headers=AUTH, json={"reason": "recurso aceito"}
+    )
     assert response.status_code == 200
     assert not (await Account.get(id=owner.id)).blocked
     assert await redis.smembers(keys.INSTANCES_DIRTY) == {str(b.id) for b in bots}
@@ -67,8 +69,9 @@ async def test_orders_list_filters(client):
     waiting = await make_order(var, status="waiting_stock", paid_ago=timedelta(hours=2))
     await make_order(var)
     await make_order(await make_variation(await make_tenant()), status="waiting_stock")
-    body = await (await client.get(
-        f"/api/orders?status=waiting_stock&tenant_id={shop.id}", headers=AUTH)).get_json()
+    body = await (
+        await client.get(f"/api/orders?status=waiting_stock&tenant_id={shop.id}", headers=AUTH)
+    ).get_json()
     assert [o["id"] for o in body["items"]] == [waiting.id]
     body = await (await client.get(f"/api/orders/{waiting.id}", headers=AUTH)).get_json()
     assert body["status"] == "waiting_stock"
@@ -81,13 +84,14 @@ async def test_retry_waiting_stock_fills_oldest_first_and_enqueues(client, redis
     bot = await make_instance(shop)
     var = await make_variation(shop)
     old = await make_order(var, status="waiting_stock", instance=bot, paid_ago=timedelta(hours=3))
-    big = await make_order(var, status="waiting_stock", instance=bot, quantity=5,
-                           paid_ago=timedelta(hours=2))
-    young = await make_order(var, status="waiting_stock", instance=bot,
-                             paid_ago=timedelta(hours=1))
+    big = await make_order(
+        var, status="waiting_stock", instance=bot, quantity=5, paid_ago=timedelta(hours=2)
+    )
+    young = await make_order(var, status="waiting_stock", instance=bot, paid_ago=timedelta(hours=1))
     await add_stock(var, 2)
-    response = await client.post("/api/orders/retry-waiting-stock", headers=AUTH,
-                                 json={"tenant_id": shop.id})
+    response = await client.post(
+        "/api/orders/retry-waiting-stock", headers=AUTH, json={"tenant_id": shop.id}
+    )
     body = await response.get_json()
     assert response.status_code == 200, body
     assert body["delivered"] == 2 and body["still_waiting"] == 1
@@ -98,8 +102,11 @@ async def test_retry_waiting_stock_fills_oldest_first_and_enqueues(client, redis
     assert [e[1]["order_id"] for e in entries] == [str(old.id), str(young.id)]
     # nothing left: a second run fills nothing new and allocates no item twice
     await add_stock(var, 0)
-    again = await (await client.post("/api/orders/retry-waiting-stock", headers=AUTH,
-                                     json={"product_id": var.product_id})).get_json()
+    again = await (
+        await client.post(
+            "/api/orders/retry-waiting-stock", headers=AUTH, json={"product_id": var.product_id}
+        )
+    ).get_json()
     assert again["still_waiting"] >= 1
     assert await StockItem.filter(status="sold").count() == 2
 

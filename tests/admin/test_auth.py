@@ -10,8 +10,14 @@ from tests.helpers.admin import AUTH, OLD_TOKEN, TOKEN
 from web.admin import create_app
 from web.admin.auth import PUBLIC_ENDPOINTS
 
-WRONG = ["Bearer wrong-token-0000000000000", f"Basic {TOKEN}", "Bearer ", TOKEN,
-         f"Bearer {TOKEN}x", f"bearer {TOKEN[:-1]}"]
+WRONG = [
+    "Bearer wrong-token-0000000000000",
+    f"Basic {TOKEN}",
+    "Bearer ",
+    TOKEN,
+    f"Bearer {TOKEN}x",
+    f"bearer {TOKEN[:-1]}",
+]
 SAMPLES = {"filename": "console.css", "ref": "no-such-payment"}
 
 
@@ -30,9 +36,10 @@ def _url(rule) -> str:
 def _routes():
     from cryptography.fernet import Fernet
 
-    settings = load_settings({"ADMIN_API_TOKEN": TOKEN,
-                              "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode()},
-                             env_file=None)
+    settings = load_settings(
+        {"ADMIN_API_TOKEN": TOKEN, "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode()},
+        env_file=None,
+    )
     app = create_app(settings)
     routes = []
     for rule in app.url_map.iter_rules():
@@ -46,10 +53,19 @@ ROUTES = _routes()
 
 def test_the_matrix_covers_the_whole_api():
     endpoints = {endpoint for endpoint, _m, _u in ROUTES}
-    for expected in ("status.status", "monitor.monitor_requests", "instances.instance_action",
-                     "orders.retry_waiting", "accounts.block", "alerts.acknowledge",
-                     "indicators.metrics", "openapi", "console.dashboard",
-                     "admin_payments.resync_payment", "admin_withdrawals.approve"):
+    for expected in (
+        "status.status",
+        "monitor.monitor_requests",
+        "instances.instance_action",
+        "orders.retry_waiting",
+        "accounts.block",
+        "alerts.acknowledge",
+        "indicators.metrics",
+        "openapi",
+        "console.dashboard",
+        "admin_payments.resync_payment",
+        "admin_withdrawals.approve",
+    ):
         assert expected in endpoints
     assert len(ROUTES) >= 40
 

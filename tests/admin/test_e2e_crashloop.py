@@ -17,11 +17,16 @@ pytestmark = pytest.mark.e2e
 S = InstanceState
 
 
-async def test_crashloop_is_seen_then_suspended_then_resumed(tmp_path, fleet, dc,
-                                                             sqlite_db, redis_url):
+async def test_crashloop_is_seen_then_suspended_then_resumed(
+    tmp_path, fleet, dc, sqlite_db, redis_url
+):
     # a short clock: 2nd crash waits 5 s, the 3rd in the window is a crash loop (10 s wait)
-    fleet.env.update(VITRINE_POLICY_BASE_DELAY="5", VITRINE_POLICY_MAX_DELAY="30",
-                     VITRINE_POLICY_CRASHLOOP_COUNT="3", VITRINE_POLICY_SUSPEND_AFTER="50")
+    fleet.env.update(
+        VITRINE_POLICY_BASE_DELAY="5",
+        VITRINE_POLICY_MAX_DELAY="30",
+        VITRINE_POLICY_CRASHLOOP_COUNT="3",
+        VITRINE_POLICY_SUSPEND_AFTER="50",
+    )
     bot = await dc.create_bot("Loja Instável")
     iid = await fleet.add_instance(bot.token, name="Loja Instável")
     fleet.start()
@@ -44,17 +49,20 @@ async def test_crashloop_is_seen_then_suspended_then_resumed(tmp_path, fleet, dc
         assert node["workers"] in (0, 1) and node["leases"] == 1 and node["drained"] is False
         assert node["heartbeat_age_s"] < 15 and node["pid"] == fleet.proc.pid
         assert status["services"]["orchestrator"]["down_nodes"] == []
-        queue = await (await client.get("/api/monitor/requests?type=alert",
-                                        headers=AUTH)).get_json()
+        queue = await (
+            await client.get("/api/monitor/requests?type=alert", headers=AUTH)
+        ).get_json()
         assert [i["detail"]["instance_id"] for i in queue["items"]] == [iid]
-        alerts = await (await client.get(f"/api/alerts?instance_id={iid}",
-                                         headers=AUTH)).get_json()
+        alerts = await (await client.get(f"/api/alerts?instance_id={iid}", headers=AUTH)).get_json()
         assert [a["kind"] for a in alerts["items"]] == ["crashloop"]
         detail = await (await client.get(f"/api/instances/{iid}", headers=AUTH)).get_json()
         assert len(detail["crashes"]) == 3 and detail["crashes"][0]["code"] == "signal:9"
 
-        response = await client.post(f"/api/instances/{iid}/suspend", headers=AUTH,
-                                     json={"reason": "crash loop: investigando"})
+        response = await client.post(
+            f"/api/instances/{iid}/suspend",
+            headers=AUTH,
+            json={"reason": "crash loop: investigando"},
+        )
         body = await response.get_json()
         assert response.status_code == 200, body
         assert body["state"] == "suspended"
@@ -65,6 +73,5 @@ async def test_crashloop_is_seen_then_suspended_then_resumed(tmp_path, fleet, dc
         assert response.status_code == 200, await response.get_json()
         back = await fleet.wait_state(iid, S.ONLINE, timeout=15)
         assert back.pid != rec.pid
-        listed = await (await client.get("/api/instances?state=online",
-                                         headers=AUTH)).get_json()
+        listed = await (await client.get("/api/instances?state=online", headers=AUTH)).get_json()
         assert [i["id"] for i in listed["items"]] == [iid]

@@ -16,13 +16,15 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
-from ops.procs import free_port
+from ops.process_tools import free_port
 
 pytestmark = pytest.mark.e2e
 TOKEN = "fuzz-token-0123456789abcdef"
 MAX_EXAMPLES = 12
-CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
-          "response_schema_conformance")
+CHECKS = (
+    "not_a_server_error,status_code_conformance,content_type_conformance,"
+    "response_schema_conformance"
+)
 
 
 async def _seed(url: str) -> None:
@@ -47,8 +49,9 @@ async def _seed(url: str) -> None:
         await make_order(var, status="waiting_stock", instance=bot)
         await AdminRequest.create(kind=AdminRequestKind.SUPPORT, tenant=shop, subject="help")
         await Alert.create(kind=AlertKind.CRASHLOOP, instance=bot, tenant=shop, message="loop")
-        await Withdrawal.create(tenant=shop, amount_cents=100, pix_key_type="email",
-                                pix_key="a@b.c")
+        await Withdrawal.create(
+            tenant=shop, amount_cents=100, pix_key_type="email", pix_key="a@b.c"
+        )
     finally:
         await close_db()
 
@@ -56,15 +59,18 @@ async def _seed(url: str) -> None:
 def _stand_in_orchestrator(redis_url: str, stop: threading.Event) -> None:
     """Answers every control command, so instance actions do not wait for a timeout."""
     from core.redis import connect
-    from fleet import control
+    from fleet import control_protocol
 
     async def serve() -> None:
         redis = connect(redis_url)
-        await control.ensure_group(redis)
+        await control_protocol.ensure_group(redis)
         while not stop.is_set():
-            for cmd in await control.read_commands(redis, "fuzz", block_ms=200):
-                await control.reply(redis, cmd, control.result(True, control.ResultCode.OK,
-                                                               "done", "online"))
+            for cmd in await control_protocol.read_commands(redis, "fuzz", block_ms=200):
+                await control_protocol.reply(
+                    redis,
+                    cmd,
+                    control_protocol.result(True, control_protocol.ResultCode.OK, "done", "online"),
+                )
         await redis.aclose()
 
     asyncio.run(serve())
@@ -76,13 +82,25 @@ def admin_server(tmp_path, sqlite_template, redis_url):
     shutil.copy(sqlite_template, db)
     asyncio.run(_seed(f"sqlite://{db}"))
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": f"sqlite://{db}", "REDIS_URL": redis_url,
-           "ADMIN_PORT": str(port), "ADMIN_BIND": "127.0.0.1", "ADMIN_API_TOKEN": TOKEN,
-           "PORTAL_PORT": str(free_port()), "DATA_DIR": str(tmp_path / "data"),
-           "LOG_DIR": str(tmp_path / "logs"),
-           "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode()}
-    proc = subprocess.Popen([sys.executable, "-m", "web.admin"], env=env, cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite://{db}",
+        "REDIS_URL": redis_url,
+        "ADMIN_PORT": str(port),
+        "ADMIN_BIND": "127.0.0.1",
+        "ADMIN_API_TOKEN": TOKEN,
+        "PORTAL_PORT": str(free_port()),
+        "DATA_DIR": str(tmp_path / "data"),
+        "LOG_DIR": str(tmp_path / "logs"),
+        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "web.admin"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     stop = threading.Event()
     orch = threading.Thread(target=_stand_in_orchestrator, args=(redis_url, stop), daemon=True)
     orch.start()
@@ -109,10 +127,31 @@ def admin_server(tmp_path, sqlite_template, redis_url):
 def test_fuzz_finds_no_5xx_and_no_schema_violation(admin_server, tmp_path):
     st = Path(sys.executable).parent / "st"
     result = subprocess.run(
-        [str(st), "run", f"{admin_server}/openapi.json", "-H", f"Authorization: Bearer {TOKEN}",
-         "--checks", CHECKS, "--max-examples", str(MAX_EXAMPLES), "--seed", "1",
-         "--phases", "examples,coverage,fuzzing", "--workers", "2", "--no-color",
-         "--generation-database", "none", "--request-timeout", "15"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=110,
+        [
+            str(st),
+            "run",
+            f"{admin_server}/openapi.json",
+            "-H",
+            f"Authorization: Bearer {TOKEN}",
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            str(MAX_EXAMPLES),
+            "--seed",
+            "1",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--workers",
+            "2",
+            "--no-color",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "15",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=110,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

@@ -15,23 +15,31 @@ async def _seed_figures(redis):
 
     shop = await make_tenant()
     var = await make_variation(shop)
-    online, broken, _idle = (await make_instance(shop), await make_instance(shop),
-                             await make_instance(shop))
+    online, broken, _idle = (
+        await make_instance(shop),
+        await make_instance(shop),
+        await make_instance(shop),
+    )
     store = RuntimeStore(redis)
     await store.transition(online.id, InstanceState.STARTING)
     await store.transition(online.id, InstanceState.ONLINE)
     await store.transition(broken.id, InstanceState.CRASHLOOP)
     for path in ("dm", "dm", "channel", "failed"):
-        await make_order(var, status="delivered", paid_ago=timedelta(minutes=5),
-                         delivery_path=path)
+        await make_order(var, status="delivered", paid_ago=timedelta(minutes=5), delivery_path=path)
     await make_order(var, status="waiting_stock", paid_ago=timedelta(minutes=5))
     await make_order(var)
     for outcome in ("processed", "processed", "duplicate", "invalid_signature"):
         await WebhookEvent.create(outcome=outcome)
     now = datetime.now(UTC)
-    await Withdrawal.create(tenant=shop, amount_cents=100, pix_key_type="email", pix_key="a@b.c",
-                            status="completed", requested_at=now - timedelta(hours=2),
-                            completed_at=now)
+    await Withdrawal.create(
+        tenant=shop,
+        amount_cents=100,
+        pix_key_type="email",
+        pix_key="a@b.c",
+        status="completed",
+        requested_at=now - timedelta(hours=2),
+        completed_at=now,
+    )
     w = await Withdrawal.get(tenant=shop)
     await Withdrawal.filter(id=w.id).update(requested_at=now - timedelta(hours=2))
 
@@ -130,8 +138,9 @@ async def test_console_forms_from_another_origin_are_refused(client):
     response = await client.post("/console/login", form={"token": TOKEN}, headers=evil)
     assert response.status_code == 403
     assert (await client.get("/")).status_code == 401  # no session was opened
-    ok = await client.post("/console/login", form={"token": TOKEN},
-                           headers={"Origin": "http://localhost"})
+    ok = await client.post(
+        "/console/login", form={"token": TOKEN}, headers={"Origin": "http://localhost"}
+    )
     assert ok.status_code == 302
 
 
@@ -142,10 +151,12 @@ async def test_sales_per_brasilia_day_in_the_api_and_on_the_console(client, redi
     var = await make_variation(shop)  # price 1000 unless the helper says otherwise
     now = datetime.now(BRT)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    moments = {"today": midnight + timedelta(minutes=1),
-               "yesterday_late": midnight - timedelta(minutes=1),  # already "today" in UTC
-               "six_days_ago": midnight - timedelta(days=6) + timedelta(hours=12),
-               "too_old": midnight - timedelta(days=20)}
+    moments = {
+        "today": midnight + timedelta(minutes=1),
+        "yesterday_late": midnight - timedelta(minutes=1),  # already "today" in UTC
+        "six_days_ago": midnight - timedelta(days=6) + timedelta(hours=12),
+        "too_old": midnight - timedelta(days=20),
+    }
     await make_order(var, status="delivered", paid_at=moments["today"], delivery_path="dm")
     await make_order(var, status="paid", paid_at=moments["today"], delivery_path="failed")
     await make_order(var, status="delivered", paid_at=moments["yesterday_late"])
@@ -159,7 +170,11 @@ async def test_sales_per_brasilia_day_in_the_api_and_on_the_console(client, redi
     by_day = {d["day"]: d for d in body["days"]}
     price = var.price_cents
     assert by_day[midnight.date().isoformat()] == {
-        "day": midnight.date().isoformat(), "paid": 2, "revenue_cents": 2 * price, "failed": 1}
+        "day": midnight.date().isoformat(),
+        "paid": 2,
+        "revenue_cents": 2 * price,
+        "failed": 1,
+    }
     yesterday = (midnight - timedelta(days=1)).date().isoformat()
     assert by_day[yesterday]["paid"] == 1 and by_day[yesterday]["failed"] == 0
     first = body["days"][0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fleet.control import ResultCode
+from fleet.control_protocol import ResultCode
 from fleet.runtime import RuntimeStore
 from fleet.states import InstanceState
 from tests.helpers.admin import AUTH, make_instance, make_tenant
@@ -71,8 +71,9 @@ async def test_suspend_needs_a_reason_and_passes_it_on(client, orchestrator):
     response = await client.post(f"/api/instances/{inst.id}/suspend", headers=AUTH, json={})
     assert response.status_code == 400
     assert (await response.get_json())["fields"][0]["field"] == "reason"
-    response = await client.post(f"/api/instances/{inst.id}/suspend", headers=AUTH,
-                                 json={"reason": "spam"})
+    response = await client.post(
+        f"/api/instances/{inst.id}/suspend", headers=AUTH, json={"reason": "spam"}
+    )
     assert response.status_code == 200
     assert orchestrator.received[-1].reason == "spam"
 

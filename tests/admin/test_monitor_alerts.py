@@ -23,14 +23,17 @@ async def _seed_queue():
     shop = await make_tenant()
     bot = await make_instance(shop)
     var = await make_variation(shop)
-    req = await AdminRequest.create(kind=AdminRequestKind.UNBLOCK_APPEAL, tenant=shop,
-                                    subject="Desbloqueio", body="por favor")
-    wd = await Withdrawal.create(tenant=shop, amount_cents=5000, pix_key_type="email",
-                                 pix_key="a@b.c")
+    req = await AdminRequest.create(
+        kind=AdminRequestKind.UNBLOCK_APPEAL, tenant=shop, subject="Desbloqueio", body="por favor"
+    )
+    wd = await Withdrawal.create(
+        tenant=shop, amount_cents=5000, pix_key_type="email", pix_key="a@b.c"
+    )
     await make_order(var, status="waiting_stock", paid_ago=timedelta(hours=2))
     await make_order(var, status="waiting_stock", paid_ago=timedelta(minutes=5))  # too young
-    alert = await Alert.create(kind=AlertKind.CRASHLOOP, instance=bot, tenant=shop,
-                               message="crash loop")
+    alert = await Alert.create(
+        kind=AlertKind.CRASHLOOP, instance=bot, tenant=shop, message="crash loop"
+    )
     await Alert.create(kind=AlertKind.LOW_STOCK, tenant=shop, message="not for the queue")
     return shop, bot, var, req, wd, alert
 
@@ -44,12 +47,19 @@ async def test_work_queue_lists_what_needs_a_person_oldest_first(client):
     assert items[0]["detail"]["orders"] == 1
     assert [i["since"] for i in items] == sorted(i["since"] for i in items)
     by_type = {i["type"]: i for i in items}
-    assert {"rel": "resolve", "method": "POST", "href": f"/api/requests/{req.id}/resolve",
-            "body": {"note": "..."}} in by_type["request"]["links"]
-    assert any(link["href"] == f"/api/withdrawals/{wd.id}/approve"
-               for link in by_type["withdrawal"]["links"])
-    assert any(link["href"] == f"/api/instances/{bot.id}/restart"
-               for link in by_type["alert"]["links"])
+    assert {
+        "rel": "resolve",
+        "method": "POST",
+        "href": f"/api/requests/{req.id}/resolve",
+        "body": {"note": "..."},
+    } in by_type["request"]["links"]
+    assert any(
+        link["href"] == f"/api/withdrawals/{wd.id}/approve"
+        for link in by_type["withdrawal"]["links"]
+    )
+    assert any(
+        link["href"] == f"/api/instances/{bot.id}/restart" for link in by_type["alert"]["links"]
+    )
     only = await (await client.get("/api/monitor/requests?type=alert", headers=AUTH)).get_json()
     assert [i["id"] for i in only["items"]] == [str(alert.id)]
 
@@ -58,8 +68,9 @@ async def test_resolving_a_request_with_a_note_takes_it_off_the_queue(client):
     from core.models import AuditLog
 
     *_rest, req, _wd, _alert = await _seed_queue()
-    response = await client.post(f"/api/requests/{req.id}/resolve", headers=AUTH,
-                                 json={"note": "desbloqueado"})
+    response = await client.post(
+        f"/api/requests/{req.id}/resolve", headers=AUTH, json={"note": "desbloqueado"}
+    )
     body = await response.get_json()
     assert response.status_code == 200
     assert body["status"] == "resolved" and body["resolution_note"] == "desbloqueado"
@@ -75,14 +86,16 @@ async def test_acknowledge_changes_the_alert_and_is_audited(client):
     from fleet.models import Alert
 
     *_rest, alert = await _seed_queue()
-    response = await client.post(f"/api/alerts/{alert.id}/acknowledge", headers=AUTH,
-                                 json={"note": "olhando"})
+    response = await client.post(
+        f"/api/alerts/{alert.id}/acknowledge", headers=AUTH, json={"note": "olhando"}
+    )
     body = await response.get_json()
     assert response.status_code == 200
     assert body["acknowledged_at"] and body["acknowledged_by"].startswith("admin:token:")
     assert (await Alert.get(id=alert.id)).acknowledged_at is not None
-    open_alerts = await (await client.get("/api/alerts?acknowledged=false",
-                                          headers=AUTH)).get_json()
+    open_alerts = await (
+        await client.get("/api/alerts?acknowledged=false", headers=AUTH)
+    ).get_json()
     assert alert.id not in [a["id"] for a in open_alerts["items"]]
     audit = await (await client.get("/api/audit?action=alert.", headers=AUTH)).get_json()
     assert audit["items"][0]["after"]["note"] == "olhando"
@@ -94,23 +107,35 @@ async def test_transactions_csv_has_the_right_rows(client):
     from shop.models import Withdrawal
 
     shop, other = await make_tenant(), await make_tenant()
-    await ledger.post("test:1", "sale", [ledger.Leg("platform:clearing", -1000),
-                                         ledger.Leg(ledger.seller_account(shop.id), 950, shop.id),
-                                         ledger.Leg("platform:fees", 50)])
-    await ledger.post("test:2", "sale", [ledger.Leg("platform:clearing", -300),
-                                         ledger.Leg(ledger.seller_account(other.id), 300,
-                                                    other.id)])
-    await Withdrawal.create(tenant=shop, amount_cents=700, pix_key_type="email",
-                            pix_key="=cmd@evil")
-    response = await client.get(f"/api/transactions/ledger.csv?tenant_id={shop.id}",
-                                headers=AUTH)
+    await ledger.post(
+        "test:1",
+        "sale",
+        [
+            ledger.Leg("platform:clearing", -1000),
+            ledger.Leg(ledger.seller_account(shop.id), 950, shop.id),
+            ledger.Leg("platform:fees", 50),
+        ],
+    )
+    await ledger.post(
+        "test:2",
+        "sale",
+        [
+            ledger.Leg("platform:clearing", -300),
+            ledger.Leg(ledger.seller_account(other.id), 300, other.id),
+        ],
+    )
+    await Withdrawal.create(
+        tenant=shop, amount_cents=700, pix_key_type="email", pix_key="=cmd@evil"
+    )
+    response = await client.get(f"/api/transactions/ledger.csv?tenant_id={shop.id}", headers=AUTH)
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(await response.get_data(as_text=True))))
     assert [(r["account"], r["amount_cents"]) for r in rows] == [(f"seller:{shop.id}", "950")]
-    everything = await (await client.get("/api/transactions/ledger?kind=sale",
-                                         headers=AUTH)).get_json()
+    everything = await (
+        await client.get("/api/transactions/ledger?kind=sale", headers=AUTH)
+    ).get_json()
     assert everything["page"]["total"] == 5
     withdrawals = await client.get("/api/transactions/withdrawals.csv", headers=AUTH)
     rows = list(csv.DictReader(io.StringIO(await withdrawals.get_data(as_text=True))))

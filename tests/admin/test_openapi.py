@@ -11,8 +11,11 @@ async def test_openapi_documents_every_api_route_with_schemas(app, client):
     doc = await response.get_json()
     assert doc["openapi"].startswith("3.")
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
-    api_rules = {r.rule for r in app.url_map.iter_rules()
-                 if r.rule.startswith("/api/") or r.rule == "/metrics"}
+    api_rules = {
+        r.rule
+        for r in app.url_map.iter_rules()
+        if r.rule.startswith("/api/") or r.rule == "/metrics"
+    }
     assert len(doc["paths"]) == len(api_rules)
     assert not any(p.startswith("/console") or p == "/" for p in doc["paths"])
     status = doc["paths"]["/api/status"]["get"]
@@ -43,12 +46,14 @@ async def test_bad_query_value_is_400_naming_it(client):
 
 
 async def test_unknown_body_field_and_broken_json_are_400(client):
-    response = await client.post("/api/accounts/1/block", headers=AUTH,
-                                 json={"reason": "x", "reasn": "typo"})
+    response = await client.post(
+        "/api/accounts/1/block", headers=AUTH, json={"reason": "x", "reasn": "typo"}
+    )
     assert response.status_code == 400
     assert (await response.get_json())["fields"][0]["field"] == "reasn"
-    response = await client.post("/api/accounts/1/block", data="{nope",
-                                 headers={**AUTH, "Content-Type": "application/json"})
+    response = await client.post(
+        "/api/accounts/1/block", data="{nope", headers={**AUTH, "Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert (await response.get_json())["error"] == "validation_error"
 

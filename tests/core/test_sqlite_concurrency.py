@@ -31,9 +31,12 @@ async def test_concurrent_read_modify_write_from_many_processes_loses_nothing(sq
     await Account.create(discord_id="counter", username="0")
     await close_db()
     procs, rounds = 6, 25
-    running = [await asyncio.create_subprocess_exec(
-        sys.executable, "-c", WORKER, sqlite_db, str(rounds), stderr=asyncio.subprocess.PIPE)
-        for _ in range(procs)]
+    running = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", WORKER, sqlite_db, str(rounds), stderr=asyncio.subprocess.PIPE
+        )
+        for _ in range(procs)
+    ]
     try:
         errors = [(await asyncio.wait_for(p.communicate(), 100))[1] for p in running]
     finally:

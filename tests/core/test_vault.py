@@ -44,9 +44,15 @@ def test_secret_token_never_shows_itself():
 
 def test_logs_never_contain_a_bot_token():
     register_secret("my-registered-secret-value")
-    record = logging.LogRecord("x", logging.INFO, __file__, 1,
-                               "login with %s and Bot %s and my-registered-secret-value",
-                               (BOT_TOKEN, "abcdefghijklmnop"), None)
+    record = logging.LogRecord(
+        "x",
+        logging.INFO,
+        __file__,
+        1,
+        "login with %s and Bot %s and my-registered-secret-value",
+        (BOT_TOKEN, "abcdefghijklmnop"),
+        None,
+    )
     line = JsonFormatter("test").format(record)
     assert BOT_TOKEN not in line and "abcdefghijklmnop" not in line
     assert "my-registered-secret-value" not in line

@@ -18,7 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from core import redis as core_redis
 from fleet import keys
-from ops.procs import free_port, wait_port
+from ops.process_tools import free_port, wait_port
 from shop import ledger
 from shop.models import Order, Payment
 from shop.outbox import Relay, relay_once
@@ -47,9 +47,22 @@ class PrivateRedis:
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--port", str(self.port),
-             "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_port(self.port, timeout=10.0)
 
     def kill(self) -> None:
@@ -75,8 +88,9 @@ def private_redis(tmp_path):
 
 @pytest.fixture
 async def outbox_svc(mp, private_redis, db):  # noqa: F811
-    gateway = MercadoPagoGateway(mp.url, "TEST-token", mp.notification_url,
-                                 backoff_base=0.01, max_backoff=0.05)
+    gateway = MercadoPagoGateway(
+        mp.url, "TEST-token", mp.notification_url, backoff_base=0.01, max_backoff=0.05
+    )
     redis = core_redis.connect(private_redis.url)
     yield PaymentServices(gateway, redis, fee_bps=500, hold_days=7)
     await gateway.aclose()
@@ -94,11 +108,13 @@ def wakes(store):
     async def read(redis):
         entries = await redis.xrange(keys.delivery_stream(store["instance"].id))
         return [int(fields["order_id"]) for _, fields in entries]
+
     return read
 
 
 async def test_order_paid_while_redis_is_down_is_woken_within_seconds_after_it_returns(
-        outbox_svc, mp, private_redis):  # noqa: F811
+    outbox_svc, mp, private_redis
+):  # noqa: F811
     svc = outbox_svc
     store, order, payment = await paid_order_setup(svc)
     stop = asyncio.Event()
@@ -114,8 +130,11 @@ async def test_order_paid_while_redis_is_down_is_woken_within_seconds_after_it_r
         await asyncio.sleep(4.5)  # longer than the writer's own retries: the relay must do it
         private_redis.start()
         back = time.monotonic()
-        await eventually(lambda: wakes(store)(svc.redis), within=5.0,
-                         what="the order woken on its delivery stream")
+        await eventually(
+            lambda: wakes(store)(svc.redis),
+            within=5.0,
+            what="the order woken on its delivery stream",
+        )
         assert time.monotonic() - back <= 5.0
         assert order.id in await wakes(store)(svc.redis)
     finally:
@@ -124,7 +143,8 @@ async def test_order_paid_while_redis_is_down_is_woken_within_seconds_after_it_r
 
 
 async def test_paid_status_and_the_delivery_it_owes_are_written_together(
-        outbox_svc, mp, monkeypatch):  # noqa: F811
+    outbox_svc, mp, monkeypatch
+):  # noqa: F811
     svc = outbox_svc
     store, order, payment = await paid_order_setup(svc)
     await mp.control.approve(int(payment.provider_payment_id))
@@ -156,7 +176,8 @@ async def test_paid_status_and_the_delivery_it_owes_are_written_together(
 
 
 async def test_relay_wakes_every_owed_delivery_again_after_a_redis_restart(
-        outbox_svc, mp, private_redis):  # noqa: F811
+    outbox_svc, mp, private_redis
+):  # noqa: F811
     """A wake Redis acknowledged just before dying may not be on its disk (AOF fsyncs every
     second): after a restart every owed delivery is woken at once, not at its next backoff."""
     svc = outbox_svc
@@ -178,8 +199,7 @@ async def fleet_on_private_redis(tmp_path, sqlite_db, sandbox, private_redis):
     from ops.fleet_harness import STOREFRONT_ENV, Fleet
 
     env = dict(STOREFRONT_ENV, MERCADOPAGO_API_BASE=sandbox.mp_api_base)
-    fleet = Fleet(tmp_path, sqlite_db, private_redis.url, sandbox.discord_api_base,
-                  extra_env=env)
+    fleet = Fleet(tmp_path, sqlite_db, private_redis.url, sandbox.discord_api_base, extra_env=env)
     try:
         yield fleet
     finally:
@@ -188,7 +208,8 @@ async def fleet_on_private_redis(tmp_path, sqlite_db, sandbox, private_redis):
 
 @pytest.mark.e2e
 async def test_worker_survives_a_redis_restart_and_delivers_what_was_paid_during_it(
-        fleet_on_private_redis, dc, mpc, sandbox, private_redis):
+    fleet_on_private_redis, dc, mpc, sandbox, private_redis
+):
     from ops.fleet_harness import make_store as make_discord_store
     from ops.fleet_harness import payment_services
     from tests.storefront.helpers import (

@@ -78,10 +78,9 @@ async def test_budget_is_a_sliding_minute_shared_by_processes(redis_client):
 async def test_budget_falls_back_to_a_quarter_locally_when_redis_is_down():
     import redis.asyncio as aioredis
 
-    from ops.procs import free_port
+    from ops.process_tools import free_port
 
-    dead = aioredis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0",
-                                   socket_connect_timeout=0.2)
+    dead = aioredis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.2)
     budget = PollBudget(dead, 120, Clock())
     try:
         assert [await budget.take() for _ in range(31)].count(True) == 30
@@ -97,12 +96,14 @@ async def _open_pix(svc, count: int, age: timedelta = timedelta(seconds=10)):  #
         payments.append(await create_pix_payment(svc, order.id, "buyer:555"))
     for i, payment in enumerate(payments):  # created `age` ago, oldest first
         await Payment.filter(id=payment.id).update(
-            created_at=datetime.now(UTC) - age - timedelta(milliseconds=len(payments) - i))
+            created_at=datetime.now(UTC) - age - timedelta(milliseconds=len(payments) - i)
+        )
     return payments
 
 
 async def test_a_burst_of_open_pix_never_exceeds_the_budget_and_newest_go_first(
-        svc, mp, redis_client):  # noqa: F811
+    svc, mp, redis_client
+):  # noqa: F811
     payments = await _open_pix(svc, 30)
     budget = PollBudget(redis_client, 10)
     deadline = time.monotonic() + 2.0
@@ -171,15 +172,21 @@ async def test_check_refuses_another_buyer_and_limits_presses_without_asking_mp(
     assert (await check_payment(svc, order.tenant_id, order.id, "555")).kind == "exhausted"
     assert (await mp.control.requests()).get(GET_PAYMENT, 0) == 1  # the one answered press
     await mp.control.approve(int(payment.provider_payment_id), notify=False)
-    await svc.redis.delete(keys.payment_check_count(order.id), keys.payment_check_cooldown(
-        order.id))
+    await svc.redis.delete(
+        keys.payment_check_count(order.id), keys.payment_check_cooldown(order.id)
+    )
     assert (await check_payment(svc, order.tenant_id, order.id, "555")).kind == "paid"
     assert (await Payment.get(id=payment.id)).confirmed_via == "button"
 
 
 # --- operators see how payments were confirmed ------------------------------------------------
-async def test_confirmation_counts_reach_the_admin_status(tmp_path, svc, mp, db,  # noqa: F811
-                                                          redis_url):
+async def test_confirmation_counts_reach_the_admin_status(
+    tmp_path,
+    svc,
+    mp,
+    db,  # noqa: F811
+    redis_url,
+):
     from tests.helpers.admin import AUTH, admin_settings
     from web.admin import create_app
 
@@ -209,8 +216,9 @@ async def _discord_purchase(fleet, dc, key: str):
 
 
 @pytest.mark.e2e
-async def test_lost_webhook_poll_delivers_the_dm_once_within_seconds(fleet, dc, mpc, sandbox,
-                                                                     redis_url):
+async def test_lost_webhook_poll_delivers_the_dm_once_within_seconds(
+    fleet, dc, mpc, sandbox, redis_url
+):
     from ops.fleet_harness import payment_services
     from tests.storefront.helpers import order_id_of
 
@@ -220,8 +228,9 @@ async def test_lost_webhook_poll_delivers_the_dm_once_within_seconds(fleet, dc, 
     approved = time.monotonic()
     reconciler = payment_services(sandbox, redis_url)
     stop = asyncio.Event()
-    task = asyncio.create_task(with_poller(run_forever(reconciler, 30.0, stop), reconciler,
-                                            120, stop))
+    task = asyncio.create_task(
+        with_poller(run_forever(reconciler, 30.0, stop), reconciler, 120, stop)
+    )
     try:
         dm = await store.buyer.wait_dm(lambda m: m.embeds, timeout=10)
         took = time.monotonic() - approved
@@ -238,7 +247,8 @@ async def test_lost_webhook_poll_delivers_the_dm_once_within_seconds(fleet, dc, 
 
 @pytest.mark.e2e
 async def test_button_confirms_a_silent_approval_within_3s_and_is_rate_limited(
-        fleet, dc, mpc, sandbox, redis_url):
+    fleet, dc, mpc, sandbox, redis_url
+):
     from sandbox.discord.client import SandboxAPIError
     from tests.storefront.helpers import order_id_of
 

@@ -35,8 +35,10 @@ def test_crash_after_healthy_run_restarts_at_once():
 
 
 def test_crash_before_ready_backs_off_10s_then_doubles_capped_at_300s():
-    delays = [decide(ExitCode.CRASH, crashes([0] * n, gap=400), NOW, cfg=CFG).delay(NOW)
-              for n in range(1, 10)]
+    delays = [
+        decide(ExitCode.CRASH, crashes([0] * n, gap=400), NOW, cfg=CFG).delay(NOW)
+        for n in range(1, 10)
+    ]
     assert delays == [0, 10, 20, 40, 80, 160, 300, 300, 300]
 
 
@@ -55,8 +57,9 @@ def test_five_crashes_in_window_is_a_crashloop_raised_once():
 
 
 def test_long_streak_is_suspended():
-    assert decide(ExitCode.CRASH, crashes([0] * 20, gap=300), NOW, cfg=CFG).verdict == \
-        Verdict.SUSPEND
+    assert (
+        decide(ExitCode.CRASH, crashes([0] * 20, gap=300), NOW, cfg=CFG).verdict == Verdict.SUSPEND
+    )
 
 
 def test_config_error_is_never_restarted():
@@ -79,19 +82,25 @@ def test_daily_budget_spent_waits_for_next_utc_day():
 
 
 def test_stop_requested_is_not_a_crash():
-    assert decide(ExitCode.CRASH, crashes([0] * 3), NOW, stop_requested=True).verdict == \
-        Verdict.STOPPED
+    assert (
+        decide(ExitCode.CRASH, crashes([0] * 3), NOW, stop_requested=True).verdict
+        == Verdict.STOPPED
+    )
 
 
 def test_from_env_overrides_constants():
-    cfg = PolicyConfig.from_env({"VITRINE_POLICY_BASE_DELAY": "0.5",
-                                 "VITRINE_POLICY_CRASHLOOP_COUNT": "3"})
+    cfg = PolicyConfig.from_env(
+        {"VITRINE_POLICY_BASE_DELAY": "0.5", "VITRINE_POLICY_CRASHLOOP_COUNT": "3"}
+    )
     assert cfg.base_delay == 0.5 and cfg.crashloop_count == 3 and cfg.max_delay == 300
 
 
-history = st.lists(st.builds(Crash, at=st.floats(NOW - 86400, NOW), code=st.just("1"),
-                             online_s=st.floats(0, 3600)), max_size=60).map(
-    lambda cs: sorted(cs, key=lambda c: -c.at))
+history = st.lists(
+    st.builds(
+        Crash, at=st.floats(NOW - 86400, NOW), code=st.just("1"), online_s=st.floats(0, 3600)
+    ),
+    max_size=60,
+).map(lambda cs: sorted(cs, key=lambda c: -c.at))
 
 
 @given(history, st.integers(0, 1000), st.integers(0, 2**32))

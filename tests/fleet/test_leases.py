@@ -85,8 +85,7 @@ def test_lease_values_and_ttl_setting():
         lease_ttl({"VITRINE_LEASE_TTL_S": "soon"})
 
 
-nodes_st = st.sets(st.text("abcdefgh-0123456789", min_size=1, max_size=8), min_size=2,
-                   max_size=6)
+nodes_st = st.sets(st.text("abcdefgh-0123456789", min_size=1, max_size=8), min_size=2, max_size=6)
 
 
 @settings(max_examples=60, deadline=None)

@@ -43,11 +43,14 @@ def test_random_walks_accept_exactly_the_table(path):
                 check_transition(current, new)
 
 
-@pytest.mark.parametrize("table,enum", [
-    (shop_states.ORDER_TRANSITIONS, shop_states.OrderStatus),
-    (shop_states.PAYMENT_TRANSITIONS, shop_states.PaymentStatus),
-    (shop_states.WITHDRAWAL_TRANSITIONS, shop_states.WithdrawalStatus),
-])
+@pytest.mark.parametrize(
+    "table,enum",
+    [
+        (shop_states.ORDER_TRANSITIONS, shop_states.OrderStatus),
+        (shop_states.PAYMENT_TRANSITIONS, shop_states.PaymentStatus),
+        (shop_states.WITHDRAWAL_TRANSITIONS, shop_states.WithdrawalStatus),
+    ],
+)
 def test_commerce_tables_are_complete(table, enum):
     assert set(table) == set(enum)
 

@@ -4,5 +4,6 @@ from __future__ import annotations
 
 import os
 
-PG_ADMIN_URL = os.environ.get("VITRINE_TEST_POSTGRES_URL",
-                              "postgres://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "VITRINE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+)

@@ -20,14 +20,17 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 def portal_settings(tmp_path: Any, database_url: str, redis_url: str, **env: str) -> Settings:
     values = {
-        "DATA_DIR": str(tmp_path / "data"), "LOG_DIR": str(tmp_path / "logs"),
-        "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "LOG_DIR": str(tmp_path / "logs"),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
         "ADMIN_API_TOKEN": "admin-token-0123456789abcdef",
         "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "PORTAL_SESSION_SECRET": "portal-secret-0123456789abcdef",
         "MERCADOPAGO_WEBHOOK_SECRET": "test-webhook-secret-0123456789",
         "PUBLIC_BASE_URL": "http://127.0.0.1:3100",
-        "DISCORD_CLIENT_ID": "client-id", "DISCORD_CLIENT_SECRET": "client-secret",
+        "DISCORD_CLIENT_ID": "client-id",
+        "DISCORD_CLIENT_SECRET": "client-secret",
     }
     values.update(env)
     return load_settings(values, env_file=None)
@@ -63,10 +66,12 @@ class Seller:
         return resp.status_code, await resp.get_data(as_text=True)
 
 
-async def make_seller(app: Any, name: str = "Loja", *, locale: str = "pt-BR",
-                      with_store: bool = True) -> Seller:
-    account = await Account.create(discord_id=str(uuid.uuid4().int)[:18], username=name,
-                                   locale=locale)
+async def make_seller(
+    app: Any, name: str = "Loja", *, locale: str = "pt-BR", with_store: bool = True
+) -> Seller:
+    account = await Account.create(
+        discord_id=str(uuid.uuid4().int)[:18], username=name, locale=locale
+    )
     tenant = await Tenant.create(owner=account, name=name) if with_store else None
     sid = secrets.token_urlsafe(32)
     await WebSession.create(id=sid, account=account)

@@ -24,7 +24,7 @@ from ops.demo import (
     STATE_FILE,
     demo_processes,
 )
-from ops.procs import free_port
+from ops.process_tools import free_port
 
 BIN = Path(sys.executable).parent
 VITRINE = str(BIN / "vitrine")
@@ -52,17 +52,31 @@ class Demo:
 
     def vitrine(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """A `vitrine` command run from the demo directory (its .env points at the demo)."""
-        return subprocess.run([VITRINE, *args], cwd=self.dir, env=self.env, capture_output=True,
-                              text=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [VITRINE, *args],
+            cwd=self.dir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def secrets(self) -> dict[str, str]:
         text = (self.dir / "data" / "secrets.env").read_text()
-        return dict(line.split("=", 1) for line in text.splitlines()
-                    if "=" in line and not line.startswith("#"))
+        return dict(
+            line.split("=", 1)
+            for line in text.splitlines()
+            if "=" in line and not line.startswith("#")
+        )
 
     def every_secret(self) -> dict[str, str]:
-        found = {"bot token": DEMO_BOT_TOKEN, "MP access token": DEMO_MP_ACCESS_TOKEN,
-                 "webhook secret": DEMO_WEBHOOK_SECRET, "OAuth secret": DEMO_CLIENT_SECRET}
+        found = {
+            "bot token": DEMO_BOT_TOKEN,
+            "MP access token": DEMO_MP_ACCESS_TOKEN,
+            "webhook secret": DEMO_WEBHOOK_SECRET,
+            "OAuth secret": DEMO_CLIENT_SECRET,
+        }
         generated = self.secrets()
         found["session secret"] = generated["PORTAL_SESSION_SECRET"]
         for n, token in enumerate(generated["ADMIN_API_TOKEN"].split(",")):
@@ -116,14 +130,28 @@ def running_demo(tmp_path: Path, redis_url: str) -> Iterator[Demo]:
     """Start the demo, wait for `demo ready`; on exit stop it (SIGINT, as Ctrl-C) and kill
     anything it left (the tests assert there is nothing to kill)."""
     directory = (tmp_path / "demo").resolve()
-    args = ["--dir", str(directory), "--discord-port", str(free_port()),
-            "--mp-port", str(free_port()), "--portal-port", str(free_port()),
-            "--admin-port", str(free_port())]
+    args = [
+        "--dir",
+        str(directory),
+        "--discord-port",
+        str(free_port()),
+        "--mp-port",
+        str(free_port()),
+        "--portal-port",
+        str(free_port()),
+        "--admin-port",
+        str(free_port()),
+    ]
     env = {k: v for k, v in os.environ.items() if k not in ("DATA_DIR", "LOG_DIR")}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    proc = subprocess.Popen([VITRINE, "demo", *args, "--redis-url", redis_url, "--stock", "5"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [VITRINE, "demo", *args, "--redis-url", redis_url, "--stock", "5"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     demo = Demo(directory, args, env, proc)
 
     def pump() -> None:

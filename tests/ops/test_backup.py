@@ -39,34 +39,57 @@ def cli(*args, env):
 async def seed_orders(tenant, variation, product, start, count, vault):
     for n in range(start, start + count):
         order = await Order.create(
-            tenant=tenant, product=product, variation=variation, interaction_id=f"i{n}",
-            buyer_discord_id="42", quantity=1, unit_price_cents=990, total_cents=990,
-            status=OrderStatus.DELIVERED if n % 2 else OrderStatus.PENDING)
-        await Payment.create(id=uuid.uuid4(), tenant=tenant, order=order, amount_cents=990,
-                             provider_payment_id=str(10_000 + n))
+            tenant=tenant,
+            product=product,
+            variation=variation,
+            interaction_id=f"i{n}",
+            buyer_discord_id="42",
+            quantity=1,
+            unit_price_cents=990,
+            total_cents=990,
+            status=OrderStatus.DELIVERED if n % 2 else OrderStatus.PENDING,
+        )
+        await Payment.create(
+            id=uuid.uuid4(),
+            tenant=tenant,
+            order=order,
+            amount_cents=990,
+            provider_payment_id=str(10_000 + n),
+        )
         txn = uuid.uuid4()
         async with in_transaction() as conn:
             for account, amount in (("platform:clearing", -990), (f"seller:{tenant.id}", 990)):
-                await LedgerEntry.create(txn_id=txn, idempotency_key=f"sale:{n}",
-                                         account=account, tenant=tenant, amount_cents=amount,
-                                         kind="sale", order=order,
-                                         available_at=order.created_at, using_db=conn)
+                await LedgerEntry.create(
+                    txn_id=txn,
+                    idempotency_key=f"sale:{n}",
+                    account=account,
+                    tenant=tenant,
+                    amount_cents=amount,
+                    kind="sale",
+                    order=order,
+                    available_at=order.created_at,
+                    using_db=conn,
+                )
         content = f"KEY-{n:05d}"
-        await StockItem.create(tenant=tenant, variation=variation,
-                               content_enc=vault.encrypt(content),
-                               content_hash=hashlib.sha256(content.encode()).hexdigest(),
-                               status=StockStatus.SOLD if n % 2 else StockStatus.AVAILABLE,
-                               order=order if n % 2 else None)
+        await StockItem.create(
+            tenant=tenant,
+            variation=variation,
+            content_enc=vault.encrypt(content),
+            content_hash=hashlib.sha256(content.encode()).hexdigest(),
+            status=StockStatus.SOLD if n % 2 else StockStatus.AVAILABLE,
+            order=order if n % 2 else None,
+        )
 
 
 async def snapshot_rows():
     return {
-        "orders": {o.id: (o.interaction_id, o.status, o.total_cents)
-                   for o in await Order.all()},
-        "payments": {str(p.id): (p.provider_payment_id, p.amount_cents)
-                     for p in await Payment.all()},
-        "ledger": {e.id: (e.account, e.amount_cents, e.idempotency_key)
-                   for e in await LedgerEntry.all()},
+        "orders": {o.id: (o.interaction_id, o.status, o.total_cents) for o in await Order.all()},
+        "payments": {
+            str(p.id): (p.provider_payment_id, p.amount_cents) for p in await Payment.all()
+        },
+        "ledger": {
+            e.id: (e.account, e.amount_cents, e.idempotency_key) for e in await LedgerEntry.all()
+        },
         "stock": {s.id: (s.content_hash, s.status, s.content_enc) for s in await StockItem.all()},
     }
 
@@ -91,11 +114,15 @@ async def restore_target(database_url, tmp_path):
         await admin.close()
 
 
-async def test_backup_with_orders_in_flight_restores_intact(database_url, restore_target,
-                                                           tmp_path):
+async def test_backup_with_orders_in_flight_restores_intact(database_url, restore_target, tmp_path):
     source = tmp_path / "source"
-    env = {**os.environ, "DATA_DIR": str(source / "data"), "LOG_DIR": str(source / "logs"),
-           "DATABASE_URL": database_url, "TOKEN_ENCRYPTION_KEYS": KEY}
+    env = {
+        **os.environ,
+        "DATA_DIR": str(source / "data"),
+        "LOG_DIR": str(source / "logs"),
+        "DATABASE_URL": database_url,
+        "TOKEN_ENCRYPTION_KEYS": KEY,
+    }
     (source / "logs").mkdir(parents=True)
     (source / "logs" / "portal.log").write_text('{"msg": "hello"}\n')
     vault = TokenVault([KEY])
@@ -103,8 +130,7 @@ async def test_backup_with_orders_in_flight_restores_intact(database_url, restor
     owner = await Account.create(discord_id="1", username="seller")
     tenant = await Tenant.create(owner=owner, name="Loja")
     product = await Product.create(tenant=tenant, name="Key")
-    variation = await Variation.create(tenant=tenant, product=product, name="1m",
-                                       price_cents=990)
+    variation = await Variation.create(tenant=tenant, product=product, name="1m", price_cents=990)
     await seed_orders(tenant, variation, product, 0, 40, vault)
     before = await snapshot_rows()
 
@@ -127,8 +153,12 @@ async def test_backup_with_orders_in_flight_restores_intact(database_url, restor
     assert 40 <= manifest["counts"]["orders"] <= n
 
     target = tmp_path / "restored"
-    env2 = {**env, "DATA_DIR": str(target / "data"), "LOG_DIR": str(target / "logs"),
-            "DATABASE_URL": restore_target}
+    env2 = {
+        **env,
+        "DATA_DIR": str(target / "data"),
+        "LOG_DIR": str(target / "logs"),
+        "DATABASE_URL": restore_target,
+    }
     result = cli("restore", str(archive), "--config", str(tmp_path / "none.conf"), env=env2)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verified" in result.stdout

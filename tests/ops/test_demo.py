@@ -19,13 +19,19 @@ def test_demo_runs_a_purchase_and_stops_every_process(tmp_path, redis_url):
         demo.wait_line("demo ready", timeout=50)
         assert "/auth/discord" in demo.output and "vitrine demo buy" in demo.output
 
-        bought = subprocess.run([VITRINE, "demo", "buy", *demo.args],
-                                env=demo.env, capture_output=True, text=True, timeout=40,
-                                check=False)
+        bought = subprocess.run(
+            [VITRINE, "demo", "buy", *demo.args],
+            env=demo.env,
+            capture_output=True,
+            text=True,
+            timeout=40,
+            check=False,
+        )
         assert bought.returncode == 0, bought.stdout + bought.stderr
         assert "PIX shown for order #" in bought.stdout
-        delivered = [line for line in bought.stdout.splitlines()
-                     if line.startswith("delivered item: DEMO-")]
+        delivered = [
+            line for line in bought.stdout.splitlines() if line.startswith("delivered item: DEMO-")
+        ]
         assert delivered, bought.stdout
 
         started = descendants(demo.proc.pid) | set(demo_processes(demo.dir))

@@ -21,17 +21,23 @@ async def test_rotation_rewrites_every_secret_so_the_old_key_can_be_dropped(db, 
         await BotInstance.create(tenant=tenant, token_enc=old_vault.encrypt(token))
     product = await Product.create(tenant=tenant, name="P")
     variation = await Variation.create(tenant=tenant, product=product, name="V", price_cents=100)
-    await StockItem.create(tenant=tenant, variation=variation,
-                           content_enc=old_vault.encrypt("KEY-123"),
-                           content_hash=hashlib.sha256(b"KEY-123").hexdigest())
-    settings = load_settings({"DATA_DIR": str(tmp_path), "DATABASE_URL": db,
-                              "TOKEN_ENCRYPTION_KEYS": f"{NEW},{OLD}"}, env_file=None)
+    await StockItem.create(
+        tenant=tenant,
+        variation=variation,
+        content_enc=old_vault.encrypt("KEY-123"),
+        content_hash=hashlib.sha256(b"KEY-123").hexdigest(),
+    )
+    settings = load_settings(
+        {"DATA_DIR": str(tmp_path), "DATABASE_URL": db, "TOKEN_ENCRYPTION_KEYS": f"{NEW},{OLD}"},
+        env_file=None,
+    )
     messages = []
     counts = await rotate_all(settings, progress=messages.append)
     assert counts == {"bot tokens": 3, "stock items": 1}
     assert any("3/3" in m for m in messages)
 
     from core.db import init_db
+
     await init_db(db)
     new_only = TokenVault([NEW])
     stored = [i.token_enc for i in await BotInstance.all().order_by("id")]

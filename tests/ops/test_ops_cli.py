@@ -16,7 +16,7 @@ from hypercorn.config import Config
 from fleet.runtime import RuntimeStore
 from fleet.states import InstanceState
 from ops.cli import main
-from ops.procs import free_port
+from ops.process_tools import free_port
 from tests.admin.conftest import orchestrator  # noqa: F401 - a fixture
 from tests.helpers.admin import (
     TOKEN,
@@ -41,9 +41,14 @@ async def served(tmp_path, db, redis_url, monkeypatch):
     config.bind = [f"127.0.0.1:{port}"]
     stop = asyncio.Event()
     task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
-    for name, value in {"DATABASE_URL": db, "REDIS_URL": redis_url, "ADMIN_PORT": str(port),
-                        "ADMIN_API_TOKEN": TOKEN, "PORTAL_PORT": "1",
-                        "TOKEN_ENCRYPTION_KEYS": settings.token_encryption_keys[0]}.items():
+    for name, value in {
+        "DATABASE_URL": db,
+        "REDIS_URL": redis_url,
+        "ADMIN_PORT": str(port),
+        "ADMIN_API_TOKEN": TOKEN,
+        "PORTAL_PORT": "1",
+        "TOKEN_ENCRYPTION_KEYS": settings.token_encryption_keys[0],
+    }.items():
         monkeypatch.setenv(name, value)
     for _ in range(100):
         try:
@@ -74,17 +79,30 @@ async def test_status_is_a_table_and_degraded_without_portal_or_orchestrator(ser
     code, out, _ = await cli(capsys, "status")
     assert code == 1  # no portal, no orchestrator in this test
     assert out.startswith("status: degraded")
-    lines = {line.split()[0]: line.split()[1] for line in out.splitlines()
-             if line.split() and line.split()[0] in ("admin", "portal", "db", "redis")}
+    lines = {
+        line.split()[0]: line.split()[1]
+        for line in out.splitlines()
+        if line.split() and line.split()[0] in ("admin", "portal", "db", "redis")
+    }
     assert lines == {"admin": "ok", "portal": "DOWN", "db": "ok", "redis": "ok"}
     assert "orders:" in out and "waiting_stock 0" in out
 
 
 def test_status_without_admin_reports_db_and_redis_directly(tmp_path, redis_url):
-    env = {**os.environ, "ADMIN_PORT": str(free_port()), "REDIS_URL": redis_url,
-           "DATABASE_URL": f"sqlite://{tmp_path / 'x.sqlite3'}", "DATA_DIR": str(tmp_path)}
-    done = subprocess.run([str(Path(sys.executable).parent / "vitrine"), "status"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "ADMIN_PORT": str(free_port()),
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": f"sqlite://{tmp_path / 'x.sqlite3'}",
+        "DATA_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "vitrine"), "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     first, *rest = done.stdout.splitlines()
     assert first.startswith("admin: admin API unreachable at http://127.0.0.1:")
@@ -134,8 +152,7 @@ async def test_orders_waiting_stock_and_retry(served, capsys):
     tenant = await make_tenant()
     bot = await make_instance(tenant)
     variation = await make_variation(tenant, price=1990)
-    waiting = await make_order(variation, status="waiting_stock", buyer_name="Maria",
-                               instance=bot)
+    waiting = await make_order(variation, status="waiting_stock", buyer_name="Maria", instance=bot)
     await make_order(variation, status="pending")
     code, out, _ = await cli(capsys, "orders", "--status", "waiting_stock")
     assert code == 0 and "Maria" in out and "19.90" in out and "1 order(s)" in out
@@ -143,8 +160,14 @@ async def test_orders_waiting_stock_and_retry(served, capsys):
     code, out, _ = await cli(capsys, "retry-waiting-stock", "--tenant", str(tenant.id))
     assert code == 0 and "delivered 0" in out and "still waiting 1" in out
     await add_stock(variation, 1)
-    code, out, _ = await cli(capsys, "retry-waiting-stock", "--tenant", str(tenant.id),
-                             "--product", str(variation.product_id))
+    code, out, _ = await cli(
+        capsys,
+        "retry-waiting-stock",
+        "--tenant",
+        str(tenant.id),
+        "--product",
+        str(variation.product_id),
+    )
     assert code == 0 and f"delivered 1 (orders: {waiting.id})" in out
     assert "not handed" not in out
     assert await StockItem.filter(order_id=waiting.id, status="sold").count() == 1
@@ -158,10 +181,10 @@ async def test_withdrawals_pending(served, capsys):
     tenant = await make_tenant()
     code, out, _ = await cli(capsys, "withdrawals", "--pending")
     assert code == 0 and out.strip() == "no pending withdrawals"
-    await Withdrawal.create(tenant=tenant, amount_cents=5000, pix_key_type="email",
-                            pix_key="a@b.c")
-    await Withdrawal.create(tenant=tenant, amount_cents=700, pix_key_type="email",
-                            pix_key="d@e.f", status="completed")
+    await Withdrawal.create(tenant=tenant, amount_cents=5000, pix_key_type="email", pix_key="a@b.c")
+    await Withdrawal.create(
+        tenant=tenant, amount_cents=700, pix_key_type="email", pix_key="d@e.f", status="completed"
+    )
     code, out, _ = await cli(capsys, "withdrawals", "--pending")
     assert code == 0 and "50.00" in out and "7.00" not in out and "1 withdrawal(s)" in out
 
@@ -175,15 +198,38 @@ async def test_wrong_token_is_one_clear_line(served, capsys, monkeypatch):
 def test_status_lists_each_orchestrator_node_and_the_nodes_down():
     from ops.opscmds import format_status
 
-    body = {"status": "ok", "db": {"ok": True}, "redis": {"ok": True}, "services": {
-        "admin": {"ok": True}, "portal": {"ok": True},
-        "orchestrator": {"ok": True, "nodes": {"maq-1": 1.2, "maq-2": 0.4},
-                         "node_status": {
-                             "maq-2": {"heartbeat_age_s": 0.4, "workers": 240, "leases": 241,
-                                       "adopted": 0, "drained": False, "pid": 77},
-                             "maq-1": {"heartbeat_age_s": 1.2, "workers": 260, "leases": 260,
-                                       "adopted": 260, "drained": False, "pid": 42}},
-                         "down_nodes": ["maq-3"]}}}
+    body = {
+        "status": "ok",
+        "db": {"ok": True},
+        "redis": {"ok": True},
+        "services": {
+            "admin": {"ok": True},
+            "portal": {"ok": True},
+            "orchestrator": {
+                "ok": True,
+                "nodes": {"maq-1": 1.2, "maq-2": 0.4},
+                "node_status": {
+                    "maq-2": {
+                        "heartbeat_age_s": 0.4,
+                        "workers": 240,
+                        "leases": 241,
+                        "adopted": 0,
+                        "drained": False,
+                        "pid": 77,
+                    },
+                    "maq-1": {
+                        "heartbeat_age_s": 1.2,
+                        "workers": 260,
+                        "leases": 260,
+                        "adopted": 260,
+                        "drained": False,
+                        "pid": 42,
+                    },
+                },
+                "down_nodes": ["maq-3"],
+            },
+        },
+    }
     out = format_status(body)
     rows = [line.split() for line in out.splitlines()]
     assert ["maq-1", "260", "260", "260", "no", "1s", "42"] in rows

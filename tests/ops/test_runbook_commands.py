@@ -63,6 +63,12 @@ def test_every_admin_endpoint_exists_with_its_method(runbook, tmp_path):
 
 def test_both_runbooks_cover_the_same_commands():
     starts = ("vitrine", "curl", "supervisorctl", "scripts/", "make", "docker")
-    pt, en = ({line for line in code_lines(p) if line.startswith(starts)
-               and "-o " not in line and "-d '" not in line} for p in RUNBOOKS)
+    pt, en = (
+        {
+            line
+            for line in code_lines(p)
+            if line.startswith(starts) and "-o " not in line and "-d '" not in line
+        }
+        for p in RUNBOOKS
+    )
     assert pt == en

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from ops.demo import DEMO_BOT_TOKEN, DemoConfig, load_demo_settings
-from ops.supervisor import ctl
+from ops.supervisorctl import ctl
 from tests.ops.demo_harness import Demo, running_demo
 
 pytestmark = pytest.mark.e2e
@@ -99,8 +99,9 @@ async def order_status(order_id: int) -> str:
     return str((await Order.get(id=order_id)).status)
 
 
-async def scenario_c_webhook_lost(demo: Demo, dc: Any, mp: Any, store: Any, buyer: Any,
-                                  admin: httpx.AsyncClient) -> None:
+async def scenario_c_webhook_lost(
+    demo: Demo, dc: Any, mp: Any, store: Any, buyer: Any, admin: httpx.AsyncClient
+) -> None:
     from ops.demo_buyer import buy, order_id_of, post_panel
     from shop.models import Payment
 
@@ -114,8 +115,9 @@ async def scenario_c_webhook_lost(demo: Demo, dc: Any, mp: Any, store: Any, buye
     assert any(w.get("dropped") for w in await mp.webhooks())
     answer = await admin.post(f"/api/payments/{payment.provider_payment_id}/resync")
     assert answer.status_code == 200, answer.text
-    await await_for("delivered after resync",
-                    lambda: _is(order_status(order_id), "delivered"), timeout=20)
+    await await_for(
+        "delivered after resync", lambda: _is(order_status(order_id), "delivered"), timeout=20
+    )
     await mp.clear_faults()
 
 
@@ -123,8 +125,9 @@ async def _is(status: Any, wanted: str) -> bool:
     return await status == wanted
 
 
-async def scenario_d_no_stock(demo: Demo, settings: Any, dc: Any, mp: Any, store: Any,
-                              buyer: Any) -> None:
+async def scenario_d_no_stock(
+    demo: Demo, settings: Any, dc: Any, mp: Any, store: Any, buyer: Any
+) -> None:
     from ops.demo_buyer import buy, order_id_of, post_panel
     from shop.models import Payment, StockItem
     from shop.states import StockStatus
@@ -144,9 +147,14 @@ async def scenario_d_no_stock(demo: Demo, settings: Any, dc: Any, mp: Any, store
     from core.vault import TokenVault
     from shop.stock import add_stock
 
-    await add_stock(TokenVault(settings.token_encryption_keys), demo.state["tenant_id"],
-                    variation_id, "RESTOCK-D-1\n", "seller",
-                    hash_key=settings.stock_hash_key)
+    await add_stock(
+        TokenVault(settings.token_encryption_keys),
+        demo.state["tenant_id"],
+        variation_id,
+        "RESTOCK-D-1\n",
+        "seller",
+        hash_key=settings.stock_hash_key,
+    )
     retried = demo.vitrine("retry-waiting-stock")
     assert retried.returncode == 0, retried.stderr
     await await_for("delivered after restock", lambda: _is(order_status(order_id), "delivered"))
@@ -164,14 +172,20 @@ async def walk_c_and_d(demo: Demo, settings: Any) -> None:
     token = demo.secrets()["ADMIN_API_TOKEN"].split(",")[0]
     await init_db(settings.database_url)
     try:
-        async with DiscordSandbox(state["discord_base"]) as dc, \
-                MercadoPagoSandboxClient(state["mp_base"]) as mp, \
-                httpx.AsyncClient(base_url=state["admin"], timeout=20,
-                                  headers={"Authorization": f"Bearer {token}"}) as admin:
+        async with (
+            DiscordSandbox(state["discord_base"]) as dc,
+            MercadoPagoSandboxClient(state["mp_base"]) as mp,
+            httpx.AsyncClient(
+                base_url=state["admin"], timeout=20, headers={"Authorization": f"Bearer {token}"}
+            ) as admin,
+        ):
             b = state["bot"]
-            store = _Store(Bot(b["application_id"], "", b["user_id"], b["name"]),
-                           await dc.guild(state["guild_id"]), Buyer(dc, state["staff"], "pt-BR"),
-                           state["shop_channel"])
+            store = _Store(
+                Bot(b["application_id"], "", b["user_id"], b["name"]),
+                await dc.guild(state["guild_id"]),
+                Buyer(dc, state["staff"], "pt-BR"),
+                state["shop_channel"],
+            )
             buyer = Buyer(dc, state["buyer"], "pt-BR")
             await scenario_b_invalid_token(demo, settings)
             await scenario_c_webhook_lost(demo, dc, mp, store, buyer, admin)
@@ -192,9 +206,18 @@ def test_runbook_scenarios_a_to_d_then_no_secret_in_any_log(tmp_path, redis_url)
     secrets["wrong bot token"] = WRONG_TOKEN
     files = [p for p in Path(demo.dir / "logs").rglob("*") if p.is_file()]
     names = {p.name for p in files}
-    assert {"portal.log", "admin.log", "orchestrator.log", "audit.jsonl",
-            "portal.out.log"} <= names, names
+    assert {
+        "portal.log",
+        "admin.log",
+        "orchestrator.log",
+        "audit.jsonl",
+        "portal.out.log",
+    } <= names, names
     assert any(p.parent.name == "instances" for p in files)
-    leaks = [(p.name, what) for p in files for what, value in secrets.items()
-             if value and value in p.read_text(errors="replace")]
+    leaks = [
+        (p.name, what)
+        for p in files
+        for what, value in secrets.items()
+        if value and value in p.read_text(errors="replace")
+    ]
     assert leaks == []

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from fleet.control import Action, ResultCode, send_command
+from fleet.control_protocol import Action, ResultCode, send_command
 from fleet.models import Alert, AlertKind, BotInstance
 from fleet.states import InstanceState
 from ops.fleet_harness import alive
@@ -32,8 +32,7 @@ async def test_healthy_worker_killed_with_sigkill_is_back_online_within_2s(fleet
     assert "sinal 9" in (await fleet.store.error_history(iid))[0].message
 
 
-async def test_crashing_bot_backs_off_0_1_2_4_then_crashloop_alert_then_auto_suspend(
-        fleet, dc):
+async def test_crashing_bot_backs_off_0_1_2_4_then_crashloop_alert_then_auto_suspend(fleet, dc):
     fleet.env.update(VITRINE_POLICY_CRASHLOOP_COUNT="4", VITRINE_POLICY_SUSPEND_AFTER="5")
     bot = await dc.create_bot("Loja")
     iid = await fleet.add_instance(bot.token)
@@ -59,6 +58,7 @@ async def test_crashing_bot_backs_off_0_1_2_4_then_crashloop_alert_then_auto_sus
     assert inst.suspended and "5 vezes" in inst.suspension_reason
     assert await Alert.filter(instance_id=iid, kind=AlertKind.AUTO_SUSPENDED).count() == 1
     from core.models import AuditLog
+
     assert await AuditLog.filter(action="instance.auto_suspend", target_id=str(iid)).count() == 1
 
 
@@ -70,8 +70,9 @@ async def test_invalid_token_ends_in_error_after_exactly_one_attempt(fleet, dc, 
     fleet.start()
     rec = await fleet.wait_state(iid, S.ERROR, timeout=20)
     assert rec.last_error.code == code
-    assert rec.last_error.message.startswith("Token inválido: gere um novo token no Discord "
-                                             "Developer Portal e salve-o no painel")
+    assert rec.last_error.message.startswith(
+        "Token inválido: gere um novo token no Discord Developer Portal e salve-o no painel"
+    )
     await asyncio.sleep(3)  # several backoff periods of the shortened policy: nothing more
     logins = await dc.requests(bot, "GET", "/users/@me")
     assert len(logins) == 1
@@ -100,8 +101,9 @@ async def test_suspend_stops_and_survives_orchestrator_restart_then_resume(fleet
     iid = await fleet.add_instance(bot.token)
     fleet.start()
     rec = await fleet.wait_state(iid, S.ONLINE, timeout=20)
-    res = await send_command(fleet.redis, Action.SUSPEND, iid, reason="chargeback",
-                             actor="admin:ana")
+    res = await send_command(
+        fleet.redis, Action.SUSPEND, iid, reason="chargeback", actor="admin:ana"
+    )
     assert res.ok and res.state == "suspended", res
     assert not alive(rec.pid)
     assert (await fleet.stop()) == 0  # graceful stop of the daemon (supervisorctl stop)

@@ -12,7 +12,7 @@ import signal
 import pytest
 
 from fleet import keys
-from fleet.control import mark_dirty, send_command
+from fleet.control_protocol import mark_dirty, send_command
 from fleet.leases import Lease
 from fleet.states import InstanceState
 from ops.fleet_harness import Fleet, alive, node_processes

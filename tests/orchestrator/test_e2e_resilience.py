@@ -15,11 +15,11 @@ import time
 
 import pytest
 
-from fleet.control import send_command
+from fleet.control_protocol import send_command
 from fleet.models import BotInstance
 from fleet.states import InstanceState
 from ops.fleet_harness import Fleet, alive, node_processes
-from ops.procs import free_port, wait_port
+from ops.process_tools import free_port, wait_port
 from shop.models.accounts import Account
 
 pytestmark = pytest.mark.e2e
@@ -49,7 +49,8 @@ async def test_orchestrator_sigkill_keeps_gateways_open_and_new_one_adopts_withi
         status = await fleet.orchestrator_status()
         records = [await fleet.record(i) for i in ids]
         ok = status.get("adopted") == "3" and all(
-            r.state == S.ONLINE and r.pid == old.pid for r, old in zip(records, recs, strict=True))
+            r.state == S.ONLINE and r.pid == old.pid for r, old in zip(records, recs, strict=True)
+        )
         return ok
 
     await fleet.wait_for("adoption", adopted, timeout=5)
@@ -81,8 +82,13 @@ async def test_stop_all_with_live_orchestrator_drains_and_without_stops_directly
     _, ids, recs = await _online_fleet(fleet, dc, 2)
 
     def stop_all() -> str:
-        out = subprocess.run([sys.executable, "-m", "orchestrator", "stop-all", "--timeout", "5"],
-                             env=fleet.env, cwd=fleet.tmp, capture_output=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "stop-all", "--timeout", "5"],
+            env=fleet.env,
+            cwd=fleet.tmp,
+            capture_output=True,
+            timeout=60,
+        )
         assert out.returncode == 0, out.stderr
         return out.stdout.decode()
 
@@ -91,6 +97,7 @@ async def test_stop_all_with_live_orchestrator_drains_and_without_stops_directly
     for iid, rec in zip(ids, recs, strict=True):
         assert not alive(rec.pid)
         assert (await fleet.record(iid)).state == S.STOPPED
+
     async def drained():
         return (await fleet.orchestrator_status()).get("drained") == "1"
 
@@ -111,8 +118,19 @@ async def test_stop_all_with_live_orchestrator_drains_and_without_stops_directly
 def private_redis():
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="vitrine-redis-restart-")
-    cmd = [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save",
-           "", "--appendonly", "no", "--dir", workdir]
+    cmd = [
+        shutil.which("redis-server"),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        workdir,
+    ]
     procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     wait_port(port, timeout=10.0)
 
@@ -129,7 +147,8 @@ def private_redis():
 
 
 async def test_redis_restart_orchestrator_reconnects_and_keeps_managing(
-        tmp_path, sqlite_db, sandbox, dc, private_redis):
+    tmp_path, sqlite_db, sandbox, dc, private_redis
+):
     url, restart = private_redis
     fleet = Fleet(tmp_path, sqlite_db, url, sandbox.discord_api_base)
     try:
@@ -151,7 +170,7 @@ async def test_redis_restart_orchestrator_reconnects_and_keeps_managing(
 
 async def test_database_locked_for_a_while_then_changes_still_apply(fleet, dc):
     _, (iid,), (rec,) = await _online_fleet(fleet, dc, 1)
-    path = fleet.database_url[len("sqlite://"):]
+    path = fleet.database_url[len("sqlite://") :]
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN EXCLUSIVE")
     try:

@@ -8,7 +8,7 @@ import pytest
 
 from fleet.models import BotInstance
 from fleet.states import InstanceState
-from orchestrator.reconciler import Actual, ChangeFeed, Desired, Step, Why, load_desired, plan
+from orchestrator.desired_state import Actual, ChangeFeed, Desired, Step, Why, load_desired, plan
 from shop.models.accounts import Account, Tenant
 
 S = InstanceState
@@ -19,25 +19,28 @@ def want(run=True, why=None, version=1) -> Desired:
     return Desired(1, 1, run, why, version)
 
 
-@pytest.mark.parametrize("desired,actual,step", [
-    (want(), Actual(False, None), Step.START),
-    (want(), Actual(False, S.STOPPED), Step.START),
-    (want(), Actual(True, S.ONLINE, 1), Step.NONE),
-    (want(version=2), Actual(True, S.ONLINE, 1), Step.RESTART),
-    (want(), Actual(False, S.ERROR, 1), Step.NONE),  # never restarted automatically ...
-    (want(version=2), Actual(False, S.ERROR, 1), Step.START),  # ... until a new token is saved
-    (want(), Actual(False, S.BACKOFF, 1, NOW + 5), Step.NONE),  # its timer starts it
-    (want(), Actual(False, S.CRASHLOOP, 1, NOW - 1), Step.START),  # timer lost: start now
-    (want(), Actual(False, S.SUSPENDED), Step.START),  # resumed
-    (want(), Actual(False, S.ONLINE), Step.START),  # stale record: the process is gone
-    (want(False, Why.SUSPENDED), Actual(True, S.ONLINE), Step.STOP),
-    (want(False, Why.SUSPENDED), Actual(False, S.BACKOFF), Step.REST),
-    (want(False, Why.SUSPENDED), Actual(False, S.SUSPENDED), Step.NONE),
-    (want(False, Why.BLOCKED), Actual(True, S.STARTING), Step.STOP),
-    (want(False, Why.STOPPED), Actual(False, S.ERROR), Step.NONE),
-    (None, Actual(True, S.ONLINE), Step.STOP),
-    (None, Actual(False, None), Step.NONE),
-])
+@pytest.mark.parametrize(
+    "desired,actual,step",
+    [
+        (want(), Actual(False, None), Step.START),
+        (want(), Actual(False, S.STOPPED), Step.START),
+        (want(), Actual(True, S.ONLINE, 1), Step.NONE),
+        (want(version=2), Actual(True, S.ONLINE, 1), Step.RESTART),
+        (want(), Actual(False, S.ERROR, 1), Step.NONE),  # never restarted automatically ...
+        (want(version=2), Actual(False, S.ERROR, 1), Step.START),  # ... until a new token is saved
+        (want(), Actual(False, S.BACKOFF, 1, NOW + 5), Step.NONE),  # its timer starts it
+        (want(), Actual(False, S.CRASHLOOP, 1, NOW - 1), Step.START),  # timer lost: start now
+        (want(), Actual(False, S.SUSPENDED), Step.START),  # resumed
+        (want(), Actual(False, S.ONLINE), Step.START),  # stale record: the process is gone
+        (want(False, Why.SUSPENDED), Actual(True, S.ONLINE), Step.STOP),
+        (want(False, Why.SUSPENDED), Actual(False, S.BACKOFF), Step.REST),
+        (want(False, Why.SUSPENDED), Actual(False, S.SUSPENDED), Step.NONE),
+        (want(False, Why.BLOCKED), Actual(True, S.STARTING), Step.STOP),
+        (want(False, Why.STOPPED), Actual(False, S.ERROR), Step.NONE),
+        (None, Actual(True, S.ONLINE), Step.STOP),
+        (None, Actual(False, None), Step.NONE),
+    ],
+)
 def test_plan(desired, actual, step):
     assert plan(desired, actual, NOW) == step
 
@@ -48,8 +51,7 @@ def test_drained_node_starts_nothing_and_stops_the_rest():
 
 
 async def _instance(blocked=False, **fields) -> BotInstance:
-    owner = await Account.create(discord_id=uuid.uuid4().hex[:18], username="a",
-                                 blocked=blocked)
+    owner = await Account.create(discord_id=uuid.uuid4().hex[:18], username="a", blocked=blocked)
     tenant = await Tenant.create(owner=owner, name="t")
     return await BotInstance.create(tenant=tenant, token_enc="x", **fields)
 
@@ -61,8 +63,9 @@ async def test_desired_state_from_database(db):
     stopped = await _instance(desired_state="stopped")
     got = await load_desired()
     assert got[running.id].run
-    assert got[suspended.id].why_not == Why.SUSPENDED and got[suspended.id].rest_state == \
-        S.SUSPENDED
+    assert (
+        got[suspended.id].why_not == Why.SUSPENDED and got[suspended.id].rest_state == S.SUSPENDED
+    )
     assert got[blocked.id].why_not == Why.BLOCKED
     assert got[stopped.id].why_not == Why.STOPPED
     assert set(await load_desired([running.id])) == {running.id}
@@ -70,7 +73,7 @@ async def test_desired_state_from_database(db):
 
 async def test_change_feed_sees_edits_and_blocked_owners_not_everything(db, redis_url):
     from core.redis import connect
-    from fleet.control import mark_dirty
+    from fleet.control_protocol import mark_dirty
 
     quiet = await _instance()
     edited = await _instance()

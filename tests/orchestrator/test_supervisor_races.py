@@ -7,7 +7,7 @@ import pytest
 from fleet.crashpolicy import PolicyConfig
 from fleet.runtime import RuntimeRecord, RuntimeStore
 from fleet.states import InstanceState as S
-from orchestrator.reconciler import Desired
+from orchestrator.desired_state import Desired
 from orchestrator.supervisor import Supervisor
 
 

@@ -24,14 +24,20 @@ BASE = "http://127.0.0.1:3100"
 
 @pytest.fixture
 async def env(db, redis_url, tmp_path):
-    async with run_sandbox("127.0.0.1", 0, mp_port=None) as sb, \
-            DiscordSandbox(sb.discord_base) as dc:
+    async with (
+        run_sandbox("127.0.0.1", 0, mp_port=None) as sb,
+        DiscordSandbox(sb.discord_base) as dc,
+    ):
         oauth = await dc.create_oauth_app([BASE + REDIRECT_PATH])
-        settings = portal_settings(tmp_path, db, redis_url,
-                                   DISCORD_API_BASE=sb.discord_api_base,
-                                   DISCORD_OAUTH_BASE=sb.oauth_base,
-                                   DISCORD_CLIENT_ID=oauth["client_id"],
-                                   DISCORD_CLIENT_SECRET=oauth["client_secret"])
+        settings = portal_settings(
+            tmp_path,
+            db,
+            redis_url,
+            DISCORD_API_BASE=sb.discord_api_base,
+            DISCORD_OAUTH_BASE=sb.oauth_base,
+            DISCORD_CLIENT_ID=oauth["client_id"],
+            DISCORD_CLIENT_SECRET=oauth["client_secret"],
+        )
         app = create_app(settings)
         async with app.test_app():
             yield app, dc, settings
@@ -98,8 +104,12 @@ async def test_state_mismatch_and_denial_do_not_log_in(env):
 async def test_blocked_account_cannot_log_in_and_sees_why(env):
     app, dc, _ = env
     user = await dc.create_user("bloqueado")
-    await Account.create(discord_id=user["id"], username="bloqueado", blocked=True,
-                         blocked_reason="Venda de contas roubadas")
+    await Account.create(
+        discord_id=user["id"],
+        username="bloqueado",
+        blocked=True,
+        blocked_reason="Venda de contas roubadas",
+    )
     _client, resp = await _login(app, dc, user["id"])
     assert resp.status_code == 403
     assert "Venda de contas roubadas" in await resp.get_data(as_text=True)
@@ -146,10 +156,13 @@ async def test_valid_bot_token_is_stored_encrypted_and_marked_dirty(env):
     assert instance.config_version == 2 and instance.application_id == other.application_id
 
 
-@pytest.mark.parametrize("token,message", [
-    ("definitely-not-a-token", "Token inválido"),
-    ("AAAAAAAAAAAAAAAAAAAAAAAA.BBBBBB.CCCCCCCCCCCCCCCCCCCCCCCCCCC", "Token inválido"),
-])
+@pytest.mark.parametrize(
+    "token,message",
+    [
+        ("definitely-not-a-token", "Token inválido"),
+        ("AAAAAAAAAAAAAAAAAAAAAAAA.BBBBBB.CCCCCCCCCCCCCCCCCCCCCCCCCCC", "Token inválido"),
+    ],
+)
 async def test_invalid_bot_token_is_rejected_on_the_spot(env, token, message):
     app, _dc, _ = env
     seller = await make_seller(app)
@@ -162,6 +175,7 @@ async def test_invalid_bot_token_is_rejected_on_the_spot(env, token, message):
 async def test_token_validation_is_rate_limited(env):
     app, _dc, _ = env
     seller = await make_seller(app)
-    statuses = [(await seller.post("/bot", {"token": "x" * 30 + ".a.b"})).status_code
-                for _ in range(11)]
+    statuses = [
+        (await seller.post("/bot", {"token": "x" * 30 + ".a.b"})).status_code for _ in range(11)
+    ]
     assert statuses[:10] == [400] * 10 and statuses[10] == 429

@@ -20,7 +20,7 @@ from core.i18n import format_brl
 from fleet.models import BotInstance
 from ops.demo_buyer import buy, order_id_of, post_panel
 from ops.fleet_harness import Fleet
-from ops.procs import free_port
+from ops.process_tools import free_port
 from sandbox.discord.client import Buyer, DiscordSandbox
 from sandbox.mercadopago.client import MercadoPagoSandboxClient
 from sandbox.server import run_sandbox
@@ -33,40 +33,63 @@ from web.portal import create_app
 
 WEBHOOK_SECRET = "browser-webhook-secret-0123456789"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # The screenshots in docs/ are refreshed on request (VITRINE_UPDATE_SCREENSHOTS=1 make test);
 # otherwise they go to a scratch directory so a test run leaves the work tree clean.
-SHOTS = (Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-         if os.environ.get("VITRINE_UPDATE_SCREENSHOTS") == "1"
-         else Path(tempfile.gettempdir()) / "vitrine-screenshots")
+SHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("VITRINE_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "vitrine-screenshots"
+)
 
 playwright_api = pytest.importorskip("playwright.async_api")
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                                  reason="chromium is not installed")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium is not installed"),
+]
 
 
 @pytest.fixture
 async def world(tmp_path, sqlite_db, redis_url):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    async with run_sandbox("127.0.0.1", 0, mp_port=0, mp_webhook_secret=WEBHOOK_SECRET) as sb, \
-            DiscordSandbox(sb.discord_base) as dc, \
-            MercadoPagoSandboxClient(sb.mp_api_base) as mpc:
+    async with (
+        run_sandbox("127.0.0.1", 0, mp_port=0, mp_webhook_secret=WEBHOOK_SECRET) as sb,
+        DiscordSandbox(sb.discord_base) as dc,
+        MercadoPagoSandboxClient(sb.mp_api_base) as mpc,
+    ):
         oauth = await dc.create_oauth_app([f"{base}/auth/callback"])
         # Workers create the PIX (notification_url = this portal); the portal verifies the
         # webhook the MP stand-in sends and books the sale.
-        payments = {"MERCADOPAGO_API_BASE": sb.mp_api_base,
-                    "MERCADOPAGO_ACCESS_TOKEN": "TEST-browser",
-                    "MERCADOPAGO_WEBHOOK_SECRET": WEBHOOK_SECRET, "PUBLIC_BASE_URL": base,
-                    "WITHDRAWAL_HOLD_DAYS": "0"}
+        payments = {
+            "MERCADOPAGO_API_BASE": sb.mp_api_base,
+            "MERCADOPAGO_ACCESS_TOKEN": "TEST-browser",
+            "MERCADOPAGO_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "PUBLIC_BASE_URL": base,
+            "WITHDRAWAL_HOLD_DAYS": "0",
+        }
         fleet = Fleet(tmp_path, sqlite_db, redis_url, sb.discord_api_base, extra_env=payments)
         settings = portal_settings(
-            tmp_path, sqlite_db, redis_url, PORTAL_PORT=str(port),
-            DISCORD_API_BASE=sb.discord_api_base, DISCORD_OAUTH_BASE=sb.oauth_base,
-            DISCORD_CLIENT_ID=oauth["client_id"], DISCORD_CLIENT_SECRET=oauth["client_secret"],
-            TOKEN_ENCRYPTION_KEYS=fleet.key, **payments)
+            tmp_path,
+            sqlite_db,
+            redis_url,
+            PORTAL_PORT=str(port),
+            DISCORD_API_BASE=sb.discord_api_base,
+            DISCORD_OAUTH_BASE=sb.oauth_base,
+            DISCORD_CLIENT_ID=oauth["client_id"],
+            DISCORD_CLIENT_SECRET=oauth["client_secret"],
+            TOKEN_ENCRYPTION_KEYS=fleet.key,
+            **payments,
+        )
         try:
             async with serve_quart(create_app(settings), port):
                 fleet.start()
@@ -84,11 +107,17 @@ async def test_seller_journey_in_a_real_browser(world):
     base, dc, fleet, mpc = world
     seller = await dc.create_user("vendedora")
     bot = await dc.create_bot("Loja da Ana")
-    guild = await dc.create_guild("Servidor da Ana", owner_id=seller["id"], channels=["loja"],
-                                  bots=[bot])
-    discord = SimpleNamespace(dc=dc, mpc=mpc, bot=bot, guild=guild,
-                              staff=Buyer(dc, seller, "pt-BR"),  # the owner may post panels
-                              buyer=await dc.buyer("bruno", guilds=[guild]))
+    guild = await dc.create_guild(
+        "Servidor da Ana", owner_id=seller["id"], channels=["loja"], bots=[bot]
+    )
+    discord = SimpleNamespace(
+        dc=dc,
+        mpc=mpc,
+        bot=bot,
+        guild=guild,
+        staff=Buyer(dc, seller, "pt-BR"),  # the owner may post panels
+        buyer=await dc.buyer("bruno", guilds=[guild]),
+    )
     async with playwright_api.async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -172,8 +201,12 @@ async def _buy_in_discord_and_watch_it_live(page, base, discord):
     await page.evaluate("window.__sameDocument = true")
     before = await page.inner_text("#balance-available")
     variation = await Variation.get(name="1 mês")
-    store = SimpleNamespace(staff=discord.staff, bot=discord.bot, guild=discord.guild,
-                            shop_channel=discord.guild.channel("loja"))
+    store = SimpleNamespace(
+        staff=discord.staff,
+        bot=discord.bot,
+        guild=discord.guild,
+        shop_channel=discord.guild.channel("loja"),
+    )
     panel = await post_panel(store, "Netflix Premium")
     pix = await buy(discord.buyer, panel, variation.id)
     order_id = order_id_of(pix)
@@ -208,8 +241,9 @@ async def _buy_in_discord_and_watch_it_live(page, base, discord):
     await shot(page, "settings")
 
 
-async def _text_becomes(page, selector: str, wanted: str, before: str,
-                        within: float = 15.0) -> None:
+async def _text_becomes(
+    page, selector: str, wanted: str, before: str, within: float = 15.0
+) -> None:
     """Poll from Python: the page's CSP (rightly) forbids Playwright's eval-based waits."""
     deadline = asyncio.get_running_loop().time() + within
     text = before
@@ -223,8 +257,9 @@ async def _text_becomes(page, selector: str, wanted: str, before: str,
 
 async def _phone_and_english(browser, page, base):
     cookies = await page.context.cookies()
-    phone = await browser.new_context(viewport={"width": 390, "height": 844},
-                                      is_mobile=True, has_touch=True, locale="pt-BR")
+    phone = await browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="pt-BR"
+    )
     await phone.add_cookies(cookies)
     mobile = await phone.new_page()
     await mobile.goto(f"{base}/")

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
-from fleet import control, keys
+from fleet import control_protocol, keys
 from fleet.models import BotInstance
 from fleet.runtime import RuntimeStore
 from fleet.states import InstanceState
@@ -16,23 +16,34 @@ from tests.helpers.portal import make_seller
 
 
 async def _store(seller):
-    instance = await BotInstance.create(tenant=seller.tenant, token_enc="x", application_id="9",
-                                        bot_username="LojaBot")
+    instance = await BotInstance.create(
+        tenant=seller.tenant, token_enc="x", application_id="9", bot_username="LojaBot"
+    )
     product = await Product.create(tenant=seller.tenant, name="Netflix")
-    variation = await Variation.create(tenant=seller.tenant, product=product, name="1 mês",
-                                       price_cents=2000)
+    variation = await Variation.create(
+        tenant=seller.tenant, product=product, name="1 mês", price_cents=2000
+    )
     return instance, product, variation
 
 
 async def _order(seller, instance, product, variation, status="delivered", buyer="ana"):
     now = datetime.now(UTC)
-    return await Order.create(tenant=seller.tenant, instance=instance, product=product,
-                              variation=variation, interaction_id=uuid.uuid4().hex[:20],
-                              buyer_discord_id="123456789012345678", buyer_name=buyer,
-                              quantity=1, unit_price_cents=2000, total_cents=2000,
-                              status=status, paid_at=now if status != "pending" else None,
-                              delivered_at=now if status == "delivered" else None,
-                              delivery_path="dm" if status == "delivered" else None)
+    return await Order.create(
+        tenant=seller.tenant,
+        instance=instance,
+        product=product,
+        variation=variation,
+        interaction_id=uuid.uuid4().hex[:20],
+        buyer_discord_id="123456789012345678",
+        buyer_name=buyer,
+        quantity=1,
+        unit_price_cents=2000,
+        total_cents=2000,
+        status=status,
+        paid_at=now if status != "pending" else None,
+        delivered_at=now if status == "delivered" else None,
+        delivery_path="dm" if status == "delivered" else None,
+    )
 
 
 async def test_live_panel_shows_state_error_hint_sales_and_balance(portal):
@@ -63,21 +74,26 @@ async def test_restart_sends_a_control_command(portal):
     seller = await make_seller(portal)
     instance, *_ = await _store(seller)
     redis = portal.config["REDIS"]
-    await control.ensure_group(redis)
+    await control_protocol.ensure_group(redis)
     seen = []
 
     async def orchestrator():
         while not seen:
-            for cmd in await control.read_commands(redis, "test", block_ms=100):
+            for cmd in await control_protocol.read_commands(redis, "test", block_ms=100):
                 seen.append(cmd)
-                await control.reply(redis, cmd, control.result(True, control.ResultCode.OK,
-                                                               "restarted", "starting"))
+                await control_protocol.reply(
+                    redis,
+                    cmd,
+                    control_protocol.result(
+                        True, control_protocol.ResultCode.OK, "restarted", "starting"
+                    ),
+                )
 
     task = asyncio.create_task(orchestrator())
     resp = await seller.post(f"/instances/{instance.id}/restart")
     await asyncio.wait_for(task, 5)
     assert resp.status_code == 302
-    assert seen[0].action == control.Action.RESTART and seen[0].instance_id == instance.id
+    assert seen[0].action == control_protocol.Action.RESTART and seen[0].instance_id == instance.id
     assert seen[0].actor == f"account:{seller.account.id}"
     _, html = await seller.text("/")
     assert "Bot reiniciado" in html
@@ -105,13 +121,15 @@ async def test_money_balance_withdrawal_and_csv(portal):
     instance, product, variation = await _store(seller)
     order = await _order(seller, instance, product, variation)
     await ledger.book_sale("pay-1", seller.tenant.id, order.id, 10000, 500, 0)  # R$ 95 now
-    too_much = await seller.post("/money/withdrawals", {"amount": "200,00",
-                                                        "pix_key": "seller@example.com"})
+    too_much = await seller.post(
+        "/money/withdrawals", {"amount": "200,00", "pix_key": "seller@example.com"}
+    )
     assert too_much.status_code == 400 and "Saldo insuficiente" in await too_much.get_data(True)
     bad_key = await seller.post("/money/withdrawals", {"amount": "10", "pix_key": "nope"})
     assert bad_key.status_code == 400 and "Chave PIX inválida" in await bad_key.get_data(True)
-    ok = await seller.post("/money/withdrawals", {"amount": "50,00",
-                                                  "pix_key": "seller@example.com"})
+    ok = await seller.post(
+        "/money/withdrawals", {"amount": "50,00", "pix_key": "seller@example.com"}
+    )
     assert ok.status_code == 302
     w = await Withdrawal.get(tenant_id=seller.tenant.id)
     assert (w.amount_cents, str(w.status)) == (5000, "requested")

@@ -27,8 +27,15 @@ async def test_seller_refunds_a_paid_order_from_the_portal(db, redis_url, tmp_pa
     from web.portal import create_app
 
     async with mp_harness(MP_FAST) as mp:
-        app = create_app(portal_settings(tmp_path, db, redis_url, MERCADOPAGO_API_BASE=mp.url,
-                                         MERCADOPAGO_ACCESS_TOKEN="TEST-token"))
+        app = create_app(
+            portal_settings(
+                tmp_path,
+                db,
+                redis_url,
+                MERCADOPAGO_API_BASE=mp.url,
+                MERCADOPAGO_ACCESS_TOKEN="TEST-token",
+            )
+        )
         async with app.test_app():
             seller, order, svc, payment = await paid_order(app, mp)
             assert (await ledger.balance(seller.tenant.id)).total_cents > 0
@@ -43,14 +50,20 @@ async def test_seller_refunds_a_paid_order_from_the_portal(db, redis_url, tmp_pa
             assert "Reembolsado" in html or "reembolsado" in html
 
 
-async def test_after_a_partial_refund_the_portal_offers_to_refund_the_rest(db, redis_url,
-                                                                           tmp_path):
+async def test_after_a_partial_refund_the_portal_offers_to_refund_the_rest(db, redis_url, tmp_path):
     from sandbox.mercadopago.testing import mp_harness
     from web.portal import create_app
 
     async with mp_harness(MP_FAST) as mp:
-        app = create_app(portal_settings(tmp_path, db, redis_url, MERCADOPAGO_API_BASE=mp.url,
-                                         MERCADOPAGO_ACCESS_TOKEN="TEST-token"))
+        app = create_app(
+            portal_settings(
+                tmp_path,
+                db,
+                redis_url,
+                MERCADOPAGO_API_BASE=mp.url,
+                MERCADOPAGO_ACCESS_TOKEN="TEST-token",
+            )
+        )
         async with app.test_app():
             seller, order, svc, payment = await paid_order(app, mp)
             await svc.gateway.refund(payment.provider_payment_id, "part-1", amount_cents=1000)

@@ -21,31 +21,59 @@ from shop.models import (
 from tests.helpers.portal import make_seller
 
 # Every URL variable of the portal and the model it names; a new one must be added here.
-ID_KINDS = {"product_id", "variation_id", "coupon_id", "order_id", "withdrawal_id",
-            "instance_id", "request_id", "tenant_id", "block_id"}
+ID_KINDS = {
+    "product_id",
+    "variation_id",
+    "coupon_id",
+    "order_id",
+    "withdrawal_id",
+    "instance_id",
+    "request_id",
+    "tenant_id",
+    "block_id",
+}
 
 
 async def _store_a_objects(tenant: Tenant) -> dict[str, int]:
     instance = await BotInstance.create(tenant=tenant, token_enc="x", application_id="1")
     product = await Product.create(tenant=tenant, name="Netflix")
-    variation = await Variation.create(tenant=tenant, product=product, name="1 mês",
-                                       price_cents=1990)
-    await StockItem.create(tenant=tenant, variation=variation, content_enc="x",
-                           content_hash=uuid.uuid4().hex)
+    variation = await Variation.create(
+        tenant=tenant, product=product, name="1 mês", price_cents=1990
+    )
+    await StockItem.create(
+        tenant=tenant, variation=variation, content_enc="x", content_hash=uuid.uuid4().hex
+    )
     coupon = await Coupon.create(tenant=tenant, code="A10", kind=CouponKind.PERCENT, value=1000)
-    order = await Order.create(tenant=tenant, instance=instance, product=product,
-                               variation=variation, interaction_id=uuid.uuid4().hex[:20],
-                               buyer_discord_id="1", quantity=1, unit_price_cents=1990,
-                               total_cents=1990, status="paid")
-    withdrawal = await Withdrawal.create(tenant=tenant, amount_cents=100, pix_key_type="email",
-                                         pix_key="a@b.co")
-    req = await AdminRequest.create(kind=AdminRequestKind.SUPPORT, tenant=tenant,
-                                    subject="help")
-    block = await BlockedBuyer.create(tenant=tenant, discord_id="123456789012345678",
-                                      created_by="test")
-    return {"product_id": product.id, "variation_id": variation.id, "coupon_id": coupon.id,
-            "order_id": order.id, "withdrawal_id": withdrawal.id, "instance_id": instance.id,
-            "request_id": req.id, "tenant_id": tenant.id, "block_id": block.id}
+    order = await Order.create(
+        tenant=tenant,
+        instance=instance,
+        product=product,
+        variation=variation,
+        interaction_id=uuid.uuid4().hex[:20],
+        buyer_discord_id="1",
+        quantity=1,
+        unit_price_cents=1990,
+        total_cents=1990,
+        status="paid",
+    )
+    withdrawal = await Withdrawal.create(
+        tenant=tenant, amount_cents=100, pix_key_type="email", pix_key="a@b.co"
+    )
+    req = await AdminRequest.create(kind=AdminRequestKind.SUPPORT, tenant=tenant, subject="help")
+    block = await BlockedBuyer.create(
+        tenant=tenant, discord_id="123456789012345678", created_by="test"
+    )
+    return {
+        "product_id": product.id,
+        "variation_id": variation.id,
+        "coupon_id": coupon.id,
+        "order_id": order.id,
+        "withdrawal_id": withdrawal.id,
+        "instance_id": instance.id,
+        "request_id": req.id,
+        "tenant_id": tenant.id,
+        "block_id": block.id,
+    }
 
 
 async def test_tenant_b_gets_404_for_every_tenant_a_id_on_every_route(portal, redis_url):
@@ -64,8 +92,17 @@ async def test_tenant_b_gets_404_for_every_tenant_a_id_on_every_route(portal, re
             if method == "GET":
                 resp = await b.client.get(path)
             else:
-                resp = await b.post(path, {"name": "x", "price": "1,00", "items": "k",
-                                           "code": "HACK", "kind": "percent", "value": "5"})
+                resp = await b.post(
+                    path,
+                    {
+                        "name": "x",
+                        "price": "1,00",
+                        "items": "k",
+                        "code": "HACK",
+                        "kind": "percent",
+                        "value": "5",
+                    },
+                )
             assert resp.status_code == 404, (method, path, resp.status_code)
             checked.append((method, rule.rule))
     assert len(checked) >= 20
@@ -91,8 +128,9 @@ async def test_post_without_csrf_token_is_refused_and_changes_nothing(portal):
     assert await Product.filter(tenant_id=seller.tenant.id).count() == 0
     assert (await Tenant.get(id=seller.tenant.id)).name == "Loja"
     # With the token it works.
-    resp = await seller.post("/products/new", {"name": "Nitro", "max_per_order": "1",
-                                               "active": "on"})
+    resp = await seller.post(
+        "/products/new", {"name": "Nitro", "max_per_order": "1", "active": "on"}
+    )
     assert resp.status_code == 302
     assert await Product.filter(tenant_id=seller.tenant.id, name="Nitro").exists()
 
@@ -100,21 +138,26 @@ async def test_post_without_csrf_token_is_refused_and_changes_nothing(portal):
 async def test_cross_origin_post_is_refused_even_with_a_token(portal):
     seller = await make_seller(portal)
     token = await seller.csrf()
-    for headers in ({"Origin": "https://evil.example"},
-                    {"Referer": "https://evil.example/page"}):
-        resp = await seller.client.post("/products/new", headers=headers,
-                                        form={"csrf_token": token, "name": "X"})
+    for headers in ({"Origin": "https://evil.example"}, {"Referer": "https://evil.example/page"}):
+        resp = await seller.client.post(
+            "/products/new", headers=headers, form={"csrf_token": token, "name": "X"}
+        )
         assert resp.status_code == 403
-    ok = await seller.client.post("/products/new", headers={"Origin": "http://127.0.0.1:3100"},
-                                  form={"csrf_token": token, "name": "Ok", "max_per_order": "1"})
+    ok = await seller.client.post(
+        "/products/new",
+        headers={"Origin": "http://127.0.0.1:3100"},
+        form={"csrf_token": token, "name": "Ok", "max_per_order": "1"},
+    )
     assert ok.status_code == 302
     assert await Product.filter(tenant_id=seller.tenant.id).count() == 1
 
 
 async def test_webhook_route_is_exempt_from_csrf(portal):
-    resp = await portal.test_client().post("/webhooks/mercadopago?data.id=1&type=payment",
-                                           json={"type": "payment", "data": {"id": "1"}},
-                                           headers={"Origin": "https://api.mercadopago.com"})
+    resp = await portal.test_client().post(
+        "/webhooks/mercadopago?data.id=1&type=payment",
+        json={"type": "payment", "data": {"id": "1"}},
+        headers={"Origin": "https://api.mercadopago.com"},
+    )
     assert resp.status_code != 403
 
 

@@ -18,8 +18,9 @@ from tests.helpers.portal import make_seller
 
 KEY = "test-stock-hash-key"
 
-LINES_20_WITH_2_DUPLICATES = "\n".join(
-    [f"KEY-{i:04d}-ABCD" for i in range(18)] + ["KEY-0003-ABCD", "KEY-0010-ABCD"]) + "\n"
+LINES_20_WITH_2_DUPLICATES = (
+    "\n".join([f"KEY-{i:04d}-ABCD" for i in range(18)] + ["KEY-0003-ABCD", "KEY-0010-ABCD"]) + "\n"
+)
 
 
 @pytest.fixture
@@ -44,19 +45,20 @@ async def test_bulk_add_counts_added_duplicates_and_rejected(db, vault):
     assert len(items) == 17
     assert all("KEY" not in i.content_enc for i in items)  # encrypted at rest
     assert sorted(vault.decrypt(i.content_enc).reveal() for i in items)[0] == "KEY-0000-ABCD"
-    again = await stock.add_stock(vault, v.tenant_id, v.id, "KEY-0001-ABCD\nNEW-1\n", "test",
-                                  hash_key=KEY)
+    again = await stock.add_stock(
+        vault, v.tenant_id, v.id, "KEY-0001-ABCD\nNEW-1\n", "test", hash_key=KEY
+    )
     assert (again.added, again.duplicates) == (1, [1])
     assert (await stock.counts([v.id]))[v.id] == {"available": 18, "reserved": 0, "sold": 0}
 
 
 async def test_same_item_may_exist_in_two_variations(db, vault):
     v1 = await _variation("a")
-    v2 = await Variation.create(tenant_id=v1.tenant_id, product_id=v1.product_id, name="2",
-                                price_cents=1)
+    v2 = await Variation.create(
+        tenant_id=v1.tenant_id, product_id=v1.product_id, name="2", price_cents=1
+    )
     for variation in (v1, v2):
-        added = await stock.add_stock(vault, v1.tenant_id, variation.id, "SAME", "t",
-                                      hash_key=KEY)
+        added = await stock.add_stock(vault, v1.tenant_id, variation.id, "SAME", "t", hash_key=KEY)
         assert added.added == 1
 
 
@@ -89,10 +91,14 @@ def test_mask_never_reveals_the_middle(content):
 async def test_paste_twenty_lines_with_two_duplicates_through_the_page(portal):
     seller = await make_seller(portal)
     product = await Product.create(tenant=seller.tenant, name="Netflix")
-    v = await Variation.create(tenant=seller.tenant, product=product, name="1 mês",
-                               price_cents=1990)
-    resp = await seller.post(f"/variations/{v.id}/stock", {"items": LINES_20_WITH_2_DUPLICATES},
-                             headers={"HX-Request": "true"})
+    v = await Variation.create(
+        tenant=seller.tenant, product=product, name="1 mês", price_cents=1990
+    )
+    resp = await seller.post(
+        f"/variations/{v.id}/stock",
+        {"items": LINES_20_WITH_2_DUPLICATES},
+        headers={"HX-Request": "true"},
+    )
     body = await resp.get_data(as_text=True)
     assert resp.status_code == 200
     assert 'id="summary-added">18<' in body and 'id="summary-duplicates">2<' in body
@@ -108,15 +114,23 @@ async def test_upload_a_file_and_limits(portal):
     product = await Product.create(tenant=seller.tenant, name="Spotify")
     v = await Variation.create(tenant=seller.tenant, product=product, name="1", price_cents=500)
     token = await seller.csrf()
-    upload = FileStorage(io.BytesIO(b"\xef\xbb\xbfa@b.com:1\r\nc@d.com:2\r\n"),
-                         filename="contas.txt", content_type="text/plain")
-    resp = await seller.client.post(f"/variations/{v.id}/stock",
-                                    form={"csrf_token": token}, files={"file": upload})
+    upload = FileStorage(
+        io.BytesIO(b"\xef\xbb\xbfa@b.com:1\r\nc@d.com:2\r\n"),
+        filename="contas.txt",
+        content_type="text/plain",
+    )
+    resp = await seller.client.post(
+        f"/variations/{v.id}/stock", form={"csrf_token": token}, files={"file": upload}
+    )
     assert resp.status_code == 200 and 'id="summary-added">2<' in await resp.get_data(True)
-    big = FileStorage(io.BytesIO(b"k\n" * (stock.MAX_UPLOAD_BYTES // 2 + 1)),
-                      filename="big.txt", content_type="text/plain")
-    resp = await seller.client.post(f"/variations/{v.id}/stock",
-                                    form={"csrf_token": token}, files={"file": big})
+    big = FileStorage(
+        io.BytesIO(b"k\n" * (stock.MAX_UPLOAD_BYTES // 2 + 1)),
+        filename="big.txt",
+        content_type="text/plain",
+    )
+    resp = await seller.client.post(
+        f"/variations/{v.id}/stock", form={"csrf_token": token}, files={"file": big}
+    )
     assert resp.status_code == 400 and "1024 KB" in await resp.get_data(True)
     resp = await seller.post(f"/variations/{v.id}/stock", {"items": "  \n"})
     assert resp.status_code == 400

@@ -36,6 +36,7 @@ class BotProcess:
 
     async def wait_line(self, prefix: str, wait_s: float = 10.0) -> str:
         """The first output line starting with prefix (waits for it)."""
+
         async def scan() -> str:
             while True:
                 for line in self.lines:
@@ -90,15 +91,27 @@ async def spawn_bot(sandbox: RunningSandbox):
     """Factory: start tests/sandbox/bots/<script> against the sandbox with a bot token."""
     started: list[BotProcess] = []
 
-    async def spawn(bot: Bot | str, *, zlib: bool = True, intents: str = "default",
-                    script: str = "shop_bot.py") -> BotProcess:
+    async def spawn(
+        bot: Bot | str, *, zlib: bool = True, intents: str = "default", script: str = "shop_bot.py"
+    ) -> BotProcess:
         token = bot.token if isinstance(bot, Bot) else bot
-        env = dict(os.environ, DISCORD_API_BASE=sandbox.discord_api_base, BOT_TOKEN=token,
-                   BOT_ZLIB="1" if zlib else "0", BOT_INTENTS=intents,
-                   PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        env = dict(
+            os.environ,
+            DISCORD_API_BASE=sandbox.discord_api_base,
+            BOT_TOKEN=token,
+            BOT_ZLIB="1" if zlib else "0",
+            BOT_INTENTS=intents,
+            PYTHONPATH=str(ROOT),
+            PYTHONUNBUFFERED="1",
+        )
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(BOTS_DIR / script), env=env, cwd=str(ROOT),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            sys.executable,
+            str(BOTS_DIR / script),
+            env=env,
+            cwd=str(ROOT),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         bp = BotProcess(proc)
         started.append(bp)
         return bp

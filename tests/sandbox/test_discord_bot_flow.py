@@ -33,8 +33,9 @@ async def test_bot_online_commands_click_dm_and_resume(dc, spawn_bot, zlib):
     reply = await (await buyer.slash(bot, guild, "loja", "ping")).wait_reply()
     assert (reply.kind, reply.content, reply.ephemeral) == ("message", "pong", True)
 
-    result = await buyer.slash(bot, guild, "loja", "comprar", {"produto": "Netflix"},
-                               locale="pt-BR")
+    result = await buyer.slash(
+        bot, guild, "loja", "comprar", {"produto": "Netflix"}, locale="pt-BR"
+    )
     offer = await result.wait_reply()
     assert offer.content == "Produto: Netflix" and not offer.ephemeral
     assert offer.message.embeds[0]["title"] == "Netflix"
@@ -67,8 +68,9 @@ async def test_bot_online_commands_click_dm_and_resume(dc, spawn_bot, zlib):
 async def test_select_modal_deferred_and_role(dc, spawn_bot):
     bot, guild, buyer, _ = await _online(dc, spawn_bot)
 
-    offer = await (await buyer.slash(bot, guild, "loja", "comprar", {"produto": "Spotify",
-                                                                     "quantidade": 2})).wait_reply()
+    offer = await (
+        await buyer.slash(bot, guild, "loja", "comprar", {"produto": "Spotify", "quantidade": 2})
+    ).wait_reply()
     assert offer.message.embeds[0]["description"] == "Quantidade: 2"
     picked = await (await buyer.select(offer.message, "qty", ["3"])).wait_reply()
     assert (picked.content, picked.ephemeral) == ("Quantidade: 3", True)
@@ -79,8 +81,9 @@ async def test_select_modal_deferred_and_role(dc, spawn_bot):
     submitted = await (await buyer.submit_modal(opened, {"codigo": "BLACKFRIDAY"})).wait_reply()
     assert submitted.content == "Cupom BLACKFRIDAY aplicado"
 
-    granted = await (await buyer.slash(bot, guild, "loja", "cargo",
-                                       {"role": guild.role("VIP")})).wait_reply()
+    granted = await (
+        await buyer.slash(bot, guild, "loja", "cargo", {"role": guild.role("VIP")})
+    ).wait_reply()
     assert granted.content == "Cargo VIP entregue"
     assert await buyer.role_names(guild) == ["VIP"]
 

@@ -79,8 +79,9 @@ async def test_429_is_retried_and_succeeds(dc, spawn_bot):
     path = f"/channels/{channel}/messages"
     await dc.add_fault_rule(bot, "ratelimit", method="POST", path=path, retry_after=0.3)
 
-    reply = await (await buyer.slash(bot, guild, "loja", "anunciar",
-                                     {"texto": "Promo!"})).wait_reply(timeout=10)
+    reply = await (
+        await buyer.slash(bot, guild, "loja", "anunciar", {"texto": "Promo!"})
+    ).wait_reply(timeout=10)
     assert reply.content == "anunciado"
     assert [m.content for m in await dc.channel_messages(channel)] == ["Promo!"]
     statuses = [r["status"] for r in await dc.requests(bot, "POST", path)]
@@ -91,8 +92,9 @@ async def test_5xx_is_retried_and_succeeds(dc, spawn_bot):
     bot, guild, buyer, _ = await _online(dc, spawn_bot)
     path = f"/channels/{guild.channel('loja')}/messages"
     await dc.add_fault_rule(bot, "error", method="POST", path=path, status=502)
-    reply = await (await buyer.slash(bot, guild, "loja", "anunciar",
-                                     {"texto": "oi"})).wait_reply(timeout=10)
+    reply = await (await buyer.slash(bot, guild, "loja", "anunciar", {"texto": "oi"})).wait_reply(
+        timeout=10
+    )
     assert reply.content == "anunciado"
     assert [r["status"] for r in await dc.requests(bot, "POST", path)] == [502, 200]
 
@@ -113,10 +115,10 @@ async def test_dm_closed_is_forbidden_50007(dc, spawn_bot):
 
 async def test_role_above_bot_is_forbidden_50013(dc, spawn_bot):
     bot, guild, buyer, _ = await _online(dc, spawn_bot)
-    top = await dc.call("POST", f"/_sandbox/guilds/{guild.id}/roles",
-                        json={"name": "Admin", "position": 99})
-    reply = await (await buyer.slash(bot, guild, "loja", "cargo",
-                                     {"role": top["id"]})).wait_reply()
+    top = await dc.call(
+        "POST", f"/_sandbox/guilds/{guild.id}/roles", json={"name": "Admin", "position": 99}
+    )
+    reply = await (await buyer.slash(bot, guild, "loja", "cargo", {"role": top["id"]})).wait_reply()
     assert reply.content == "Forbidden 50013"
     assert await buyer.roles(guild) == []
 

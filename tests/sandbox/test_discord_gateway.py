@@ -36,8 +36,14 @@ class RawGateway:
         await self.ws.send_str(json.dumps({"op": op, "d": d}))
 
     async def identify(self, token: str, intents: int = 513) -> dict:
-        await self.send(2, {"token": token, "intents": intents,
-                            "properties": {"os": "linux", "browser": "t", "device": "t"}})
+        await self.send(
+            2,
+            {
+                "token": token,
+                "intents": intents,
+                "properties": {"os": "linux", "browser": "t", "device": "t"},
+            },
+        )
         return await self.recv()
 
 
@@ -110,6 +116,7 @@ async def test_session_start_limit_counts_down_and_resets(sandbox, dc):
     bot = await dc.create_bot("Loja")
     headers = {"Authorization": f"Bot {bot.token}"}
     async with httpx.AsyncClient(base_url=sandbox.discord_api_base, headers=headers) as http:
+
         async def remaining() -> int:
             body = (await http.get("/gateway/bot")).json()
             assert body["session_start_limit"]["total"] == 1000

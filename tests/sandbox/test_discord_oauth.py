@@ -29,15 +29,22 @@ def _query(resp: httpx.Response) -> dict[str, str]:
 
 
 async def _authorize(http: httpx.AsyncClient, client_id: str, **extra: str) -> httpx.Response:
-    params = {"response_type": "code", "client_id": client_id, "scope": "identify guilds email",
-              "state": "xyz", "redirect_uri": REDIRECT, **extra}
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "scope": "identify guilds email",
+        "state": "xyz",
+        "redirect_uri": REDIRECT,
+        **extra,
+    }
     return await http.get("/oauth2/authorize", params=params)
 
 
 async def _exchange(http, app, code, **kw) -> httpx.Response:
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
-    return await http.post("/api/v10/oauth2/token", data=form,
-                           auth=(app["client_id"], app["client_secret"]), **kw)
+    return await http.post(
+        "/api/v10/oauth2/token", data=form, auth=(app["client_id"], app["client_secret"]), **kw
+    )
 
 
 async def test_code_flow_then_user_and_guilds(oauth):
@@ -62,19 +69,30 @@ async def test_code_flow_then_user_and_guilds(oauth):
 
     reused = await _exchange(http, app, params["code"])
     assert reused.status_code == 400
-    assert reused.json() == {"error": "invalid_grant",
-                             "error_description": 'Invalid "code" in request.'}
+    assert reused.json() == {
+        "error": "invalid_grant",
+        "error_description": 'Invalid "code" in request.',
+    }
 
-    refreshed = await http.post("/api/oauth2/token", data={
-        "grant_type": "refresh_token", "refresh_token": body["refresh_token"],
-        "client_id": app["client_id"], "client_secret": app["client_secret"]})
+    refreshed = await http.post(
+        "/api/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": body["refresh_token"],
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+        },
+    )
     assert refreshed.status_code == 200
     assert (await http.get("/api/v10/users/@me", headers=bearer)).status_code == 401
     new_bearer = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
     assert (await http.get("/api/v10/users/@me", headers=new_bearer)).status_code == 200
 
-    revoked = await http.post("/api/oauth2/token/revoke", data={
-        "token": refreshed.json()["access_token"]}, auth=(app["client_id"], app["client_secret"]))
+    revoked = await http.post(
+        "/api/oauth2/token/revoke",
+        data={"token": refreshed.json()["access_token"]},
+        auth=(app["client_id"], app["client_secret"]),
+    )
     assert revoked.status_code == 200
     gone = await http.get("/api/v10/users/@me", headers=new_bearer)
     assert (gone.status_code, gone.json()) == (401, {"message": "401: Unauthorized", "code": 0})
@@ -84,8 +102,9 @@ async def test_member_guild_permissions_are_not_admin(oauth):
     http, app = oauth["http"], oauth["app"]
     params = _query(await _authorize(http, app["client_id"], sandbox_user=oauth["buyer"]["id"]))
     access = (await _exchange(http, app, params["code"])).json()["access_token"]
-    guilds = (await http.get("/api/v10/users/@me/guilds",
-                             headers={"Authorization": f"Bearer {access}"})).json()
+    guilds = (
+        await http.get("/api/v10/users/@me/guilds", headers={"Authorization": f"Bearer {access}"})
+    ).json()
     assert guilds[0]["owner"] is False
     assert int(guilds[0]["permissions"]) & (0x8 | 0x20) == 0
 
@@ -93,9 +112,16 @@ async def test_member_guild_permissions_are_not_admin(oauth):
 async def test_json_body_is_rejected(oauth):
     http, app = oauth["http"], oauth["app"]
     params = _query(await _authorize(http, app["client_id"], sandbox_user=oauth["owner"]["id"]))
-    resp = await http.post("/api/v10/oauth2/token", json={
-        "grant_type": "authorization_code", "code": params["code"], "redirect_uri": REDIRECT,
-        "client_id": app["client_id"], "client_secret": app["client_secret"]})
+    resp = await http.post(
+        "/api/v10/oauth2/token",
+        json={
+            "grant_type": "authorization_code",
+            "code": params["code"],
+            "redirect_uri": REDIRECT,
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+        },
+    )
     assert resp.status_code == 400
     assert "error" in resp.json()
     # The code was not consumed by the rejected request.
@@ -105,16 +131,26 @@ async def test_json_body_is_rejected(oauth):
 async def test_wrong_secret_and_wrong_redirect(oauth):
     http, app = oauth["http"], oauth["app"]
     params = _query(await _authorize(http, app["client_id"], sandbox_user=oauth["owner"]["id"]))
-    bad_client = await http.post("/api/v10/oauth2/token", data={
-        "grant_type": "authorization_code", "code": params["code"], "redirect_uri": REDIRECT},
-        auth=(app["client_id"], "wrong"))
+    bad_client = await http.post(
+        "/api/v10/oauth2/token",
+        data={"grant_type": "authorization_code", "code": params["code"], "redirect_uri": REDIRECT},
+        auth=(app["client_id"], "wrong"),
+    )
     assert (bad_client.status_code, bad_client.json()["error"]) == (401, "invalid_client")
-    bad_redirect = await http.post("/api/v10/oauth2/token", data={
-        "grant_type": "authorization_code", "code": params["code"],
-        "redirect_uri": "http://evil.example/cb"}, auth=(app["client_id"], app["client_secret"]))
+    bad_redirect = await http.post(
+        "/api/v10/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": params["code"],
+            "redirect_uri": "http://evil.example/cb",
+        },
+        auth=(app["client_id"], app["client_secret"]),
+    )
     assert bad_redirect.json()["error"] == "invalid_grant"
-    unregistered = await http.get("/oauth2/authorize", params={
-        "client_id": app["client_id"], "redirect_uri": "http://evil.example/cb"})
+    unregistered = await http.get(
+        "/oauth2/authorize",
+        params={"client_id": app["client_id"], "redirect_uri": "http://evil.example/cb"},
+    )
     assert unregistered.status_code == 400
 
 

@@ -23,8 +23,10 @@ async def test_subprocess_serves_discord_and_exits_on_sigterm():
         async with DiscordSandbox(urls["DISCORD_OAUTH_BASE"]) as dc:
             bot = await dc.create_bot("Loja")
             async with httpx.AsyncClient() as http:
-                gw = await http.get(urls["DISCORD_API_BASE"] + "/gateway/bot",
-                                    headers={"Authorization": f"Bot {bot.token}"})
+                gw = await http.get(
+                    urls["DISCORD_API_BASE"] + "/gateway/bot",
+                    headers={"Authorization": f"Bot {bot.token}"},
+                )
         assert gw.json()["url"] == urls["DISCORD_OAUTH_BASE"].replace("http", "ws") + "/gateway"
         if urls["MERCADOPAGO_API_BASE"]:
             async with httpx.AsyncClient() as http:
@@ -36,8 +38,12 @@ async def test_subprocess_serves_discord_and_exits_on_sigterm():
 
 
 def test_refuses_non_loopback_host():
-    res = subprocess.run([sys.executable, "-m", "sandbox", "--host", "0.0.0.0"],
-                         capture_output=True, text=True, timeout=30)
+    res = subprocess.run(
+        [sys.executable, "-m", "sandbox", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert res.returncode == 2
     assert "loopback only" in res.stderr
 

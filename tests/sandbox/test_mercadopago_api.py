@@ -41,7 +41,10 @@ async def test_create_pix_payment_has_mp_fields_and_valid_brcode(mp):
     assert isinstance(p["id"], int) and p["id"] > 0
     assert (p["status"], p["status_detail"]) == ("pending", "pending_waiting_transfer")
     assert (p["payment_method_id"], p["payment_type_id"], p["currency_id"]) == (
-        "pix", "bank_transfer", "BRL")
+        "pix",
+        "bank_transfer",
+        "BRL",
+    )
     assert p["transaction_amount"] == 123.45 and p["transaction_amount_refunded"] == 0
     assert p["date_approved"] is None and p["live_mode"] is False
     assert p["date_created"] and p["date_last_updated"] and p["date_of_expiration"]
@@ -94,32 +97,36 @@ async def test_client_timeout_then_retry_with_same_key_charges_once(mp):
     await mp.control.set_faults(slow_ms=400)
     body = pix_body(mp.notification_url)
     with pytest.raises(httpx.ReadTimeout):
-        await mp.api.post("/v1/payments", json=body, headers={"X-Idempotency-Key": "k"},
-                          timeout=0.1)
+        await mp.api.post(
+            "/v1/payments", json=body, headers={"X-Idempotency-Key": "k"}, timeout=0.1
+        )
     await mp.control.set_faults(slow_ms=0)
     retry = await mp.api.post("/v1/payments", json=body, headers={"X-Idempotency-Key": "k"})
     assert retry.status_code == 201
     assert [p["id"] for p in await mp.control.payments()] == [retry.json()["id"]]
 
 
-@pytest.mark.parametrize(("overrides", "code"), [
-    ({"payer": {"first_name": "no email"}}, 4050),
-    ({"payer": {"email": "not-an-email"}}, 4050),
-    ({"transaction_amount": 0}, 4037),
-    ({"transaction_amount": -5}, 4037),
-    ({"transaction_amount": 10.123}, 4037),
-    ({"transaction_amount": "10.00"}, 4037),
-    ({"transaction_amount": None}, 4037),
-    ({"date_of_expiration": "2030-01-01 10:00:00"}, 23),
-    ({"date_of_expiration": "2030-01-01T10:00:00-03:00"}, 23),
-    ({"date_of_expiration": expiry_in(timedelta(minutes=10))}, 4027),
-    ({"date_of_expiration": expiry_in(timedelta(days=31))}, 4027),
-    ({"notification_url": "ftp://example.com/wh"}, 4020),
-    ({"notification_url": "not a url"}, 4020),
-    ({"external_reference": "x" * 257}, 4002),
-    ({"payment_method_id": "bolbradesco"}, 4033),
-    ({"transaction_ammount": 10}, 8),
-])
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"payer": {"first_name": "no email"}}, 4050),
+        ({"payer": {"email": "not-an-email"}}, 4050),
+        ({"transaction_amount": 0}, 4037),
+        ({"transaction_amount": -5}, 4037),
+        ({"transaction_amount": 10.123}, 4037),
+        ({"transaction_amount": "10.00"}, 4037),
+        ({"transaction_amount": None}, 4037),
+        ({"date_of_expiration": "2030-01-01 10:00:00"}, 23),
+        ({"date_of_expiration": "2030-01-01T10:00:00-03:00"}, 23),
+        ({"date_of_expiration": expiry_in(timedelta(minutes=10))}, 4027),
+        ({"date_of_expiration": expiry_in(timedelta(days=31))}, 4027),
+        ({"notification_url": "ftp://example.com/wh"}, 4020),
+        ({"notification_url": "not a url"}, 4020),
+        ({"external_reference": "x" * 257}, 4002),
+        ({"payment_method_id": "bolbradesco"}, 4033),
+        ({"transaction_ammount": 10}, 8),
+    ],
+)
 async def test_validation_errors_use_mp_shape(mp, overrides, code):
     resp = await mp.create(**overrides)
     assert_mp_error(resp, 400, code)
@@ -128,11 +135,13 @@ async def test_validation_errors_use_mp_shape(mp, overrides, code):
 
 async def test_auth_and_idempotency_header_are_required(mp):
     body = pix_body()
-    no_auth = await mp.api.post("/v1/payments", json=body, headers={
-        "Authorization": "", "X-Idempotency-Key": "a"})
+    no_auth = await mp.api.post(
+        "/v1/payments", json=body, headers={"Authorization": "", "X-Idempotency-Key": "a"}
+    )
     assert_mp_error(no_auth, 401)
-    basic = await mp.api.post("/v1/payments", json=body, headers={
-        "Authorization": "Basic abc", "X-Idempotency-Key": "a"})
+    basic = await mp.api.post(
+        "/v1/payments", json=body, headers={"Authorization": "Basic abc", "X-Idempotency-Key": "a"}
+    )
     assert_mp_error(basic, 401)
     no_key = await mp.api.post("/v1/payments", json=body)
     assert_mp_error(no_key, 400, 4292)
@@ -143,8 +152,11 @@ async def test_only_configured_tokens_are_accepted():
     config = MercadoPagoConfig(access_tokens={"APP_USR-1-2-3-555"})
     async with mp_harness(config, token="APP_USR-other") as mp:
         assert_mp_error(await mp.create(), 401)
-        good = await mp.api.post("/v1/payments", json=pix_body(), headers={
-            "Authorization": "Bearer APP_USR-1-2-3-555", "X-Idempotency-Key": "z"})
+        good = await mp.api.post(
+            "/v1/payments",
+            json=pix_body(),
+            headers={"Authorization": "Bearer APP_USR-1-2-3-555", "X-Idempotency-Key": "z"},
+        )
         assert good.status_code == 201 and good.json()["collector_id"] == 555
 
 
@@ -155,8 +167,9 @@ async def test_get_payment_and_not_found_shape(mp):
     missing = assert_mp_error(await mp.api.get("/v1/payments/1"), 404, 2000)
     assert missing["message"] == "Payment not found" and missing["error"] == "not_found"
     # A different seller (OAuth user id in the token) cannot see it.
-    other = await mp.api.get(f"/v1/payments/{created['id']}",
-                             headers={"Authorization": "Bearer APP_USR-9-9-9-777"})
+    other = await mp.api.get(
+        f"/v1/payments/{created['id']}", headers={"Authorization": "Bearer APP_USR-9-9-9-777"}
+    )
     assert_mp_error(other, 404, 2000)
 
 
@@ -164,15 +177,26 @@ async def test_search_by_external_reference_with_paging(mp):
     ids = []
     for n, ref in enumerate(["A", "B", "A", "A"]):
         ids.append((await mp.create(key=f"k{n}", external_reference=ref)).json()["id"])
-    resp = await mp.api.get("/v1/payments/search", params={
-        "external_reference": "A", "sort": "date_created", "criteria": "desc",
-        "limit": 2, "offset": 0})
+    resp = await mp.api.get(
+        "/v1/payments/search",
+        params={
+            "external_reference": "A",
+            "sort": "date_created",
+            "criteria": "desc",
+            "limit": 2,
+            "offset": 0,
+        },
+    )
     assert resp.status_code == 200
     page = resp.json()
     assert page["paging"] == {"total": 3, "limit": 2, "offset": 0}
     assert [p["id"] for p in page["results"]] == [ids[3], ids[2]]
-    asc = (await mp.api.get("/v1/payments/search", params={
-        "external_reference": "A", "criteria": "asc", "offset": 2})).json()
+    asc = (
+        await mp.api.get(
+            "/v1/payments/search",
+            params={"external_reference": "A", "criteria": "asc", "offset": 2},
+        )
+    ).json()
     assert [p["id"] for p in asc["results"]] == [ids[3]]
     none = (await mp.api.get("/v1/payments/search", params={"external_reference": "Z"})).json()
     assert none["results"] == [] and none["paging"]["total"] == 0
@@ -183,17 +207,22 @@ async def test_full_refund(mp):
     pending = await mp.api.post(f"/v1/payments/{pid}/refunds", json={})
     assert_mp_error(pending, 400)
     await mp.control.approve(pid)
-    refund = await mp.api.post(f"/v1/payments/{pid}/refunds", json={},
-                               headers={"X-Idempotency-Key": "r1"})
+    refund = await mp.api.post(
+        f"/v1/payments/{pid}/refunds", json={}, headers={"X-Idempotency-Key": "r1"}
+    )
     assert refund.status_code == 201
     r = refund.json()
     assert (r["payment_id"], r["amount"], r["status"]) == (pid, 50.0, "approved")
-    same = await mp.api.post(f"/v1/payments/{pid}/refunds", json={},
-                             headers={"X-Idempotency-Key": "r1"})
+    same = await mp.api.post(
+        f"/v1/payments/{pid}/refunds", json={}, headers={"X-Idempotency-Key": "r1"}
+    )
     assert same.json()["id"] == r["id"]
     p = (await mp.api.get(f"/v1/payments/{pid}")).json()
     assert (p["status"], p["status_detail"], p["transaction_amount_refunded"]) == (
-        "refunded", "refunded", 50.0)
+        "refunded",
+        "refunded",
+        50.0,
+    )
     listed = (await mp.api.get(f"/v1/payments/{pid}/refunds")).json()
     assert [x["id"] for x in listed] == [r["id"]]
     assert_mp_error(await mp.api.post(f"/v1/payments/{pid}/refunds", json={}), 400)
@@ -206,7 +235,10 @@ async def test_partial_refunds_then_rest(mp):
     assert part.status_code == 201 and part.json()["amount"] == 3.25
     p = (await mp.api.get(f"/v1/payments/{pid}")).json()
     assert (p["status"], p["status_detail"], p["transaction_amount_refunded"]) == (
-        "approved", "partially_refunded", 3.25)
+        "approved",
+        "partially_refunded",
+        3.25,
+    )
     too_much = await mp.api.post(f"/v1/payments/{pid}/refunds", json={"amount": 7.26})
     assert_mp_error(too_much, 400)
     rest = await mp.api.post(f"/v1/payments/{pid}/refunds", json={"amount": 7.25})
@@ -229,10 +261,13 @@ async def test_control_transitions_and_illegal_change(mp):
     pid2 = (await mp.create(key="k2")).json()["id"]
     rejected = await mp.control.reject(pid2)
     assert rejected["status"] == "rejected"
-    cancel = await mp.api.put(f"/v1/payments/{(await mp.create(key='k3')).json()['id']}",
-                              json={"status": "cancelled"})
+    cancel = await mp.api.put(
+        f"/v1/payments/{(await mp.create(key='k3')).json()['id']}", json={"status": "cancelled"}
+    )
     assert (cancel.json()["status"], cancel.json()["status_detail"]) == (
-        "cancelled", "by_collector")
+        "cancelled",
+        "by_collector",
+    )
 
 
 async def test_api_fault_429_with_retry_after_then_recovers(mp):

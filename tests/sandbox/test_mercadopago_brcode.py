@@ -27,8 +27,13 @@ TS = "1742505638683"
 
 
 def _code(cents: int = 1050, txid: str = "mpqrinter1320000001") -> str:
-    return build_brcode(amount_cents=cents, txid=txid, merchant_name="Loja Açaí Ltda",
-                        merchant_city="São Paulo", pix_key="key@example.com")
+    return build_brcode(
+        amount_cents=cents,
+        txid=txid,
+        merchant_name="Loja Açaí Ltda",
+        merchant_city="São Paulo",
+        pix_key="key@example.com",
+    )
 
 
 def test_crc16_ccitt_false_check_vector():
@@ -55,8 +60,10 @@ def test_parse_rejects_a_wrong_crc_and_broken_tlv():
     with pytest.raises(BRCodeError, match="CRC"):
         parse_brcode(bad_crc)
     # MP's own documentation sample carries an invalid CRC (E2CA).
-    doc_sample = ("00020126600014br.gov.bcb.pix0117test@testuser.com0217dados adicionais"
-                  "520400005303986540510.005802BR5913Maria Silva6008Brasilia62070503***6304E2CA")
+    doc_sample = (
+        "00020126600014br.gov.bcb.pix0117test@testuser.com0217dados adicionais"
+        "520400005303986540510.005802BR5913Maria Silva6008Brasilia62070503***6304E2CA"
+    )
     with pytest.raises(BRCodeError):
         parse_brcode(doc_sample)
     truncated = "000201" + "26990014br.gov.bcb.pix" + "6304"
@@ -65,8 +72,13 @@ def test_parse_rejects_a_wrong_crc_and_broken_tlv():
 
 
 def test_merchant_name_and_city_are_cut_to_emv_limits():
-    code = build_brcode(amount_cents=1, txid="x", merchant_name="N" * 40,
-                        merchant_city="C" * 30, pix_url="pix.example.com/qr/v2/abc")
+    code = build_brcode(
+        amount_cents=1,
+        txid="x",
+        merchant_name="N" * 40,
+        merchant_city="C" * 30,
+        pix_url="pix.example.com/qr/v2/abc",
+    )
     fields = parse_brcode(code)
     assert len(fields["59"]) == 25 and len(fields["60"]) == 15
     assert fields["26"]["25"] == "pix.example.com/qr/v2/abc"
@@ -88,17 +100,22 @@ def test_parse_cents_rejects_non_money(value):
 
 def test_snake_keys_like_mp_metadata():
     assert snake_keys({"tenantId": 1, "nested": {"orderID": [{"aB": 2}]}}) == {
-        "tenant_id": 1, "nested": {"order_id": [{"a_b": 2}]}}
+        "tenant_id": 1,
+        "nested": {"order_id": [{"a_b": 2}]},
+    }
 
 
 def test_sign_webhook_documented_vectors():
     assert sign_webhook(SECRET, "123456789", REQUEST_ID, TS) == (
-        "bcd78a744ce26743f9bc19f4f9402372dcda23c7ed773161dec8508734dd02f2")
+        "bcd78a744ce26743f9bc19f4f9402372dcda23c7ed773161dec8508734dd02f2"
+    )
     assert sign_webhook(SECRET, None, None, TS) == (
-        "3f075add3ddb923bebf0bc0648457b8244cf4420b98d5b445167d379bec0ca54")
+        "3f075add3ddb923bebf0bc0648457b8244cf4420b98d5b445167d379bec0ca54"
+    )
     # Alphanumeric ids are lower-cased in the manifest.
     assert sign_webhook(SECRET, "ORD01JQ4S4KY8HWQ6NA5PXB65B3D3", REQUEST_ID, TS) == (
-        "633f91233312dd391ec75fa0bea539cfc2d6c4918873305b84a96cc1c58db71c")
+        "633f91233312dd391ec75fa0bea539cfc2d6c4918873305b84a96cc1c58db71c"
+    )
 
 
 def test_sign_webhook_drops_absent_parts():

@@ -27,9 +27,21 @@ def _free_port() -> int:
 def test_standalone_runner_serves_api_and_control():
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.mercadopago", "--port", str(port),
-         "--webhook-secret", "S", "--access-token", "APP_USR-1-2-3-424242"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "sandbox.mercadopago",
+            "--port",
+            str(port),
+            "--webhook-secret",
+            "S",
+            "--access-token",
+            "APP_USR-1-2-3-424242",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 10
@@ -46,8 +58,11 @@ def test_standalone_runner_serves_api_and_control():
         resp = httpx.post(f"{base}/v1/payments", json=pix_body(), headers=headers)
         assert resp.status_code == 201 and resp.json()["collector_id"] == 424242
         assert parse_brcode(resp.json()["point_of_interaction"]["transaction_data"]["qr_code"])
-        denied = httpx.post(f"{base}/v1/payments", json=pix_body(),
-                            headers={"Authorization": "Bearer nope", "X-Idempotency-Key": "b"})
+        denied = httpx.post(
+            f"{base}/v1/payments",
+            json=pix_body(),
+            headers={"Authorization": "Bearer nope", "X-Idempotency-Key": "b"},
+        )
         assert denied.status_code == 401
     finally:
         proc.terminate()

@@ -14,8 +14,9 @@ from sandbox.mercadopago import MercadoPagoConfig
 from sandbox.mercadopago.testing import Received, expiry_in, mp_harness
 
 SECRET = "test-webhook-secret"
-FAST = MercadoPagoConfig(webhook_secret=SECRET, webhook_retry_delays=(0.05, 0.05, 0.05),
-                         sweep_interval=0.05)
+FAST = MercadoPagoConfig(
+    webhook_secret=SECRET, webhook_retry_delays=(0.05, 0.05, 0.05), sweep_interval=0.05
+)
 
 
 @pytest.fixture
@@ -27,8 +28,10 @@ async def mp():
 def signature_ok(req: Received, secret: str = SECRET) -> bool:
     """Verify x-signature independently of the sandbox code (MP's documented recipe)."""
     parts = dict(item.split("=", 1) for item in req.headers["x-signature"].split(","))
-    manifest = (f"id:{req.query['data.id'].lower()};"
-                f"request-id:{req.headers['x-request-id']};ts:{parts['ts']};")
+    manifest = (
+        f"id:{req.query['data.id'].lower()};"
+        f"request-id:{req.headers['x-request-id']};ts:{parts['ts']};"
+    )
     expected = hmac.new(secret.encode(), manifest.encode(), hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, parts["v1"])
 
@@ -107,7 +110,11 @@ async def test_receiver_500_is_retried_with_increasing_x_retry():
         assert len({r.json["id"] for r in reqs}) == 1
         log = await mp.control.webhooks()
         assert [(e["attempt"], e["status"]) for e in log] == [
-            (0, 500), (1, 503), (2, 500), (3, 200)]
+            (0, 500),
+            (1, 503),
+            (2, 500),
+            (3, 200),
+        ]
         assert all(e["payment_id"] == pid for e in log)
 
 

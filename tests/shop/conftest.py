@@ -17,8 +17,9 @@ async def mp():
 @pytest.fixture
 async def svc(mp, redis_url, db):
     """Payment services against the stand-in: 5 % fee, 7-day hold, fast retries."""
-    gateway = MercadoPagoGateway(mp.url, "TEST-token", mp.notification_url,
-                                 backoff_base=0.01, max_backoff=0.05)
+    gateway = MercadoPagoGateway(
+        mp.url, "TEST-token", mp.notification_url, backoff_base=0.01, max_backoff=0.05
+    )
     redis = core_redis.connect(redis_url)
     yield PaymentServices(gateway, redis, fee_bps=500, hold_days=7)
     await gateway.aclose()

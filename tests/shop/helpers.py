@@ -23,27 +23,44 @@ from shop.states import StockStatus
 
 SECRET = "test-webhook-secret-0123456789"
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
-MP_FAST = MercadoPagoConfig(webhook_secret=SECRET, webhook_retry_delays=(0.05, 0.1, 0.2),
-                            sweep_interval=0.05)
+MP_FAST = MercadoPagoConfig(
+    webhook_secret=SECRET, webhook_retry_delays=(0.05, 0.1, 0.2), sweep_interval=0.05
+)
 
 
-def make_settings(tmp_path: Any, database_url: str, redis_url: str, *, mp_url: str,
-                  portal_port: int = 1, fee_percent: str = "5", hold_days: int = 7) -> Settings:
-    return load_settings({
-        "DATA_DIR": str(tmp_path / "data"), "LOG_DIR": str(tmp_path / "logs"),
-        "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-        "ADMIN_API_TOKEN": ADMIN_TOKEN,
-        "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-        "MERCADOPAGO_ACCESS_TOKEN": "TEST-token", "MERCADOPAGO_WEBHOOK_SECRET": SECRET,
-        "MERCADOPAGO_API_BASE": mp_url,
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{portal_port}",
-        "PORTAL_PORT": str(portal_port),
-        "PLATFORM_FEE_PERCENT": fee_percent, "WITHDRAWAL_HOLD_DAYS": str(hold_days),
-    }, env_file=None)
+def make_settings(
+    tmp_path: Any,
+    database_url: str,
+    redis_url: str,
+    *,
+    mp_url: str,
+    portal_port: int = 1,
+    fee_percent: str = "5",
+    hold_days: int = 7,
+) -> Settings:
+    return load_settings(
+        {
+            "DATA_DIR": str(tmp_path / "data"),
+            "LOG_DIR": str(tmp_path / "logs"),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "ADMIN_API_TOKEN": ADMIN_TOKEN,
+            "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "MERCADOPAGO_ACCESS_TOKEN": "TEST-token",
+            "MERCADOPAGO_WEBHOOK_SECRET": SECRET,
+            "MERCADOPAGO_API_BASE": mp_url,
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{portal_port}",
+            "PORTAL_PORT": str(portal_port),
+            "PLATFORM_FEE_PERCENT": fee_percent,
+            "WITHDRAWAL_HOLD_DAYS": str(hold_days),
+        },
+        env_file=None,
+    )
 
 
-async def make_store(name: str = "Loja", price_cents: int = 1990,
-                     stock: int = 5, tenant: Tenant | None = None) -> dict[str, Any]:
+async def make_store(
+    name: str = "Loja", price_cents: int = 1990, stock: int = 5, tenant: Tenant | None = None
+) -> dict[str, Any]:
     """A tenant (new, or the one given) with one bot instance, one product/variation and
     `stock` items."""
     if tenant is None:
@@ -51,27 +68,42 @@ async def make_store(name: str = "Loja", price_cents: int = 1990,
         tenant = await Tenant.create(owner=owner, name=name)
     inst = await BotInstance.create(tenant=tenant, token_enc="x")
     product = await Product.create(tenant=tenant, name="Key")
-    variation = await Variation.create(tenant=tenant, product=product, name="1 mês",
-                                       price_cents=price_cents)
+    variation = await Variation.create(
+        tenant=tenant, product=product, name="1 mês", price_cents=price_cents
+    )
     for i in range(stock):
-        await StockItem.create(tenant=tenant, variation=variation, content_enc=f"enc{i}",
-                               content_hash=uuid.uuid4().hex)
+        await StockItem.create(
+            tenant=tenant, variation=variation, content_enc=f"enc{i}", content_hash=uuid.uuid4().hex
+        )
     return {"tenant": tenant, "instance": inst, "product": product, "variation": variation}
 
 
-async def make_order(store: dict[str, Any], quantity: int = 1, *, reserve: bool = True,
-                     reserved_for: timedelta = timedelta(minutes=30)) -> Order:
+async def make_order(
+    store: dict[str, Any],
+    quantity: int = 1,
+    *,
+    reserve: bool = True,
+    reserved_for: timedelta = timedelta(minutes=30),
+) -> Order:
     """A pending order that reserved `quantity` items (as checkout will do)."""
     variation = store["variation"]
     until = datetime.now(UTC) + reserved_for
     order = await Order.create(
-        tenant=store["tenant"], instance=store["instance"], product=store["product"],
-        variation=variation, interaction_id=str(uuid.uuid4().int)[:20],
-        buyer_discord_id="555", quantity=quantity, unit_price_cents=variation.price_cents,
-        total_cents=variation.price_cents * quantity, reserved_until=until)
+        tenant=store["tenant"],
+        instance=store["instance"],
+        product=store["product"],
+        variation=variation,
+        interaction_id=str(uuid.uuid4().int)[:20],
+        buyer_discord_id="555",
+        quantity=quantity,
+        unit_price_cents=variation.price_cents,
+        total_cents=variation.price_cents * quantity,
+        reserved_until=until,
+    )
     if reserve:
-        items = await StockItem.filter(variation=variation, status=StockStatus.AVAILABLE) \
-            .limit(quantity)
+        items = await StockItem.filter(variation=variation, status=StockStatus.AVAILABLE).limit(
+            quantity
+        )
         for item in items:
             item.status = StockStatus.RESERVED
             item.order = order
@@ -80,8 +112,9 @@ async def make_order(store: dict[str, Any], quantity: int = 1, *, reserve: bool 
     return order
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], within: float = 10.0,
-                     what: str = "condition") -> Any:
+async def eventually(
+    check: Callable[[], Awaitable[Any]], within: float = 10.0, what: str = "condition"
+) -> Any:
     """Poll `check()` until it returns something truthy."""
     deadline = time.monotonic() + within
     while True:

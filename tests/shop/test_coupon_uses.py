@@ -18,16 +18,22 @@ from tests.shop.helpers import make_store
 
 def request(store, coupon: str = "PRIMEIROS") -> checkout.CheckoutRequest:
     return checkout.CheckoutRequest(
-        tenant_id=store["tenant"].id, instance_id=store["instance"].id,
-        variation_id=store["variation"].id, quantity=1, buyer_id="555",
-        key=uuid.uuid4().hex, coupon_code=coupon)
+        tenant_id=store["tenant"].id,
+        instance_id=store["instance"].id,
+        variation_id=store["variation"].id,
+        quantity=1,
+        buyer_id="555",
+        key=uuid.uuid4().hex,
+        coupon_code=coupon,
+    )
 
 
 @pytest.fixture
 async def store(db):
     store = await make_store(stock=10)
-    await Coupon.create(tenant=store["tenant"], code="PRIMEIROS", kind=CouponKind.PERCENT,
-                        value=1000, max_uses=1)
+    await Coupon.create(
+        tenant=store["tenant"], code="PRIMEIROS", kind=CouponKind.PERCENT, value=1000, max_uses=1
+    )
     return store
 
 

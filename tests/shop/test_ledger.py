@@ -56,16 +56,22 @@ async def test_reversal_can_make_the_balance_negative_and_blocks_withdrawals(db)
     assert keep
 
 
-OPS = st.lists(st.one_of(
-    st.tuples(st.just("sale"), st.integers(1, 100_000)),
-    st.tuples(st.just("refund"), st.integers(0, 50)),
-    st.tuples(st.just("withdraw"), st.integers(1, 120_000)),
-    st.tuples(st.just("reject"), st.integers(0, 50)),
-), max_size=12)
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("sale"), st.integers(1, 100_000)),
+        st.tuples(st.just("refund"), st.integers(0, 50)),
+        st.tuples(st.just("withdraw"), st.integers(1, 120_000)),
+        st.tuples(st.just("reject"), st.integers(0, 50)),
+    ),
+    max_size=12,
+)
 
 
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(ops=OPS)
 async def test_balance_is_the_sum_of_entries_for_any_sequence(db, ops):
     store = await make_store(stock=0)
@@ -91,6 +97,10 @@ async def test_balance_is_the_sum_of_entries_for_any_sequence(db, ops):
     account = ledger.seller_account(tid)
     entries = await LedgerEntry.filter(account=account).values_list("amount_cents", flat=True)
     assert (await ledger.balance(tid)).total_cents == sum(entries)
-    sums = await LedgerEntry.all().group_by("txn_id").annotate(s=Sum("amount_cents")) \
+    sums = (
+        await LedgerEntry.all()
+        .group_by("txn_id")
+        .annotate(s=Sum("amount_cents"))
         .values_list("s", flat=True)
+    )
     assert all(int(s) == 0 for s in sums)  # every transaction is balanced

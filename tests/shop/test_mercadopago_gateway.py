@@ -14,16 +14,25 @@ from shop.payments.mercadopago import MercadoPagoGateway, format_mp_date
 
 @pytest.fixture
 async def gateway(mp):
-    gw = MercadoPagoGateway(mp.url, "TEST-token", "http://127.0.0.1:9/webhooks/mercadopago",
-                            backoff_base=0.01, max_backoff=1.5)
+    gw = MercadoPagoGateway(
+        mp.url,
+        "TEST-token",
+        "http://127.0.0.1:9/webhooks/mercadopago",
+        backoff_base=0.01,
+        max_backoff=1.5,
+    )
     yield gw
     await gw.aclose()
 
 
 def charge(amount_cents=1010, **kw):
-    base = {"payment_id": str(uuid.uuid4()), "amount_cents": amount_cents,
-            "description": "Pedido #1", "payer_email": "buyer555@example.com",
-            "expires_at": datetime.now(UTC) + timedelta(minutes=31)}  # MP's minimum + margin
+    base = {
+        "payment_id": str(uuid.uuid4()),
+        "amount_cents": amount_cents,
+        "description": "Pedido #1",
+        "payer_email": "buyer555@example.com",
+        "expires_at": datetime.now(UTC) + timedelta(minutes=31),
+    }  # MP's minimum + margin
     return PixCharge(**{**base, **kw})
 
 
@@ -79,6 +88,7 @@ async def test_unknown_payment_is_payment_not_found(gateway):
 async def test_retries_429_honouring_retry_after_then_succeeds(mp, gateway):
     await mp.control.set_faults(api_error_status=429, api_error_count=2, retry_after=1)
     import time
+
     started = time.monotonic()
     created = await gateway.create_pix(charge())
     assert created.status == "pending"

@@ -15,13 +15,15 @@ async def test_pending_to_paid_to_delivered_sets_timestamps_and_audits(db):
     order = await make_order(store)
     moved = await transition(order.id, OrderStatus.PAID, "system:test")
     assert moved.changed and moved.before == OrderStatus.PENDING
-    await transition(order.id, OrderStatus.DELIVERED, "worker:1",
-                     updates={"delivery_path": "dm"})
+    await transition(order.id, OrderStatus.DELIVERED, "worker:1", updates={"delivery_path": "dm"})
     fresh = await Order.get(id=order.id)
     assert fresh.status == OrderStatus.DELIVERED and fresh.paid_at and fresh.delivered_at
     assert fresh.delivery_path == "dm"
-    actions = await AuditLog.filter(target_type="order", target_id=str(order.id)) \
-        .order_by("id").values_list("action", "actor")
+    actions = (
+        await AuditLog.filter(target_type="order", target_id=str(order.id))
+        .order_by("id")
+        .values_list("action", "actor")
+    )
     assert actions == [("order.paid", "system:test"), ("order.delivered", "worker:1")]
 
 
@@ -33,9 +35,15 @@ async def test_same_transition_twice_is_a_no_op(db):
     assert await AuditLog.filter(action="order.paid").count() == 1
 
 
-@pytest.mark.parametrize("path", [
-    [OrderStatus.DELIVERED], [OrderStatus.WAITING_STOCK],
-    [OrderStatus.EXPIRED, OrderStatus.PAID], [OrderStatus.PAID, OrderStatus.PENDING]])
+@pytest.mark.parametrize(
+    "path",
+    [
+        [OrderStatus.DELIVERED],
+        [OrderStatus.WAITING_STOCK],
+        [OrderStatus.EXPIRED, OrderStatus.PAID],
+        [OrderStatus.PAID, OrderStatus.PENDING],
+    ],
+)
 async def test_illegal_transitions_raise_and_change_nothing(db, path):
     order = await make_order(await make_store())
     for step in path[:-1]:
@@ -51,8 +59,11 @@ async def test_expired_or_cancelled_releases_reserved_stock(db, final):
     store = await make_store(stock=3)
     order = await make_order(store, quantity=2)
     assert await StockItem.filter(status=StockStatus.RESERVED).count() == 2
-    moved = (await cancel_order(order.id, "buyer:555") if final == OrderStatus.CANCELLED
-             else await transition(order.id, final, "system:test"))
+    moved = (
+        await cancel_order(order.id, "buyer:555")
+        if final == OrderStatus.CANCELLED
+        else await transition(order.id, final, "system:test")
+    )
     assert moved.released_items == 2
     assert await StockItem.filter(status=StockStatus.AVAILABLE, order_id=None).count() == 3
     fresh = await Order.get(id=order.id)

@@ -54,8 +54,12 @@ async def net(payment, account):
 
 
 async def assert_every_transaction_balances():
-    sums = await LedgerEntry.all().group_by("txn_id").annotate(s=Sum("amount_cents")) \
+    sums = (
+        await LedgerEntry.all()
+        .group_by("txn_id")
+        .annotate(s=Sum("amount_cents"))
         .values_list("s", flat=True)
+    )
     assert sums and all(int(s) == 0 for s in sums)
 
 
@@ -68,8 +72,10 @@ async def test_partial_refund_takes_the_share_less_its_fee_from_the_seller_once(
 
     result = await sync_payment(svc55, str(payment.id), "system:test")
     # fee share of R$ 5,00: 109 × 500 / 1990 = 27.39 → 27; the seller gives back 473
-    assert "ledger: partial refund R$ 5,00 booked (seller −R$ 4,73, fee −R$ 0,27; " \
-           "R$ 5,00 of R$ 19,90 refunded in all)" in result.changes
+    assert (
+        "ledger: partial refund R$ 5,00 booked (seller −R$ 4,73, fee −R$ 0,27; "
+        "R$ 5,00 of R$ 19,90 refunded in all)" in result.changes
+    )
     assert (await ledger.balance(tid)).total_cents == PRICE - FEE - 473
     assert await ledger.account_total(ledger.FEES) == FEE - 27
     assert await ledger.account_total(ledger.CLEARING) == -PRICE + 500
@@ -101,8 +107,10 @@ async def test_partial_refunds_then_the_rest_net_every_account_to_zero(svc55, mp
 
     result = await sync_payment(svc55, str(payment.id), "system:test")
     # cumulative fee share of R$ 7,00: 109 × 700 / 1990 = 38.34 → 38, so 11 more than 27
-    assert "ledger: partial refund R$ 2,00 booked (seller −R$ 1,89, fee −R$ 0,11; " \
-           "R$ 7,00 of R$ 19,90 refunded in all)" in result.changes
+    assert (
+        "ledger: partial refund R$ 2,00 booked (seller −R$ 1,89, fee −R$ 0,11; "
+        "R$ 7,00 of R$ 19,90 refunded in all)" in result.changes
+    )
     assert (await ledger.balance(tid)).total_cents == PRICE - FEE - 700 + 38
     assert await ledger.account_total(ledger.FEES) == FEE - 38
     assert await ledger.account_total(ledger.CLEARING) == -PRICE + 700
@@ -120,11 +128,16 @@ async def test_partial_refunds_then_the_rest_net_every_account_to_zero(svc55, mp
     for account in (ledger.seller_account(tid), ledger.FEES, ledger.CLEARING):
         assert await net(payment, account) == 0
         assert await ledger.account_total(account) == 0
-    reversal = await LedgerEntry.filter(idempotency_key=f"reversal:{payment.id}") \
-        .values_list("account", "amount_cents")
-    assert sorted(reversal) == sorted([(ledger.CLEARING, PRICE - 700),
-                                       (ledger.seller_account(tid), -(PRICE - FEE - 662)),
-                                       (ledger.FEES, -(FEE - 38))])
+    reversal = await LedgerEntry.filter(idempotency_key=f"reversal:{payment.id}").values_list(
+        "account", "amount_cents"
+    )
+    assert sorted(reversal) == sorted(
+        [
+            (ledger.CLEARING, PRICE - 700),
+            (ledger.seller_account(tid), -(PRICE - FEE - 662)),
+            (ledger.FEES, -(FEE - 38)),
+        ]
+    )
     assert not (await sync_payment(svc55, str(payment.id), "system:test")).changed
     await assert_every_transaction_balances()
 
@@ -164,9 +177,12 @@ async def test_repeated_and_older_pictures_change_nothing(svc55, mp):
 async def test_concurrent_syncs_of_one_partial_refund_book_it_once(svc55, mp):
     store, order, payment = await approved_sale(svc55, mp)
     await refund_at_mp(svc55, payment, 500)
-    results = await asyncio.gather(*(
-        sync_provider_payment(svc55, payment.provider_payment_id, f"webhook:{i}")
-        for i in range(5)))
+    results = await asyncio.gather(
+        *(
+            sync_provider_payment(svc55, payment.provider_payment_id, f"webhook:{i}")
+            for i in range(5)
+        )
+    )
     booked = [c for r in results for c in r.changes if c.startswith("ledger: partial refund")]
     assert len(booked) == 1
     assert await LedgerEntry.filter(idempotency_key__startswith="refund:").count() == 3
@@ -192,8 +208,9 @@ async def test_a_refund_recorded_before_it_was_booked_is_booked_on_resync(svc55,
     store, order, payment = await approved_sale(svc55, mp)
     await refund_at_mp(svc55, payment, 500)
     remote = await svc55.gateway.get_payment(payment.provider_payment_id)
-    await Payment.filter(id=payment.id).update(refunded_cents=500,
-                                               status_detail=remote.status_detail)
+    await Payment.filter(id=payment.id).update(
+        refunded_cents=500, status_detail=remote.status_detail
+    )
     result = await sync_payment(svc55, str(payment.id), "admin:token:x")
     assert any(c.startswith("ledger: partial refund R$ 5,00") for c in result.changes)
     assert (await ledger.balance(store["tenant"].id)).total_cents == PRICE - FEE - 473
@@ -255,12 +272,20 @@ async def test_partial_refund_needs_a_live_sale_and_a_total_within_it(db):
     assert (await ledger.balance(tid)).total_cents == 0
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(amount=st.integers(1, 100_000), fee_bps=st.integers(0, 10_000),
-       fractions=st.lists(st.fractions(0, 1), max_size=8), data=st.data())
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    amount=st.integers(1, 100_000),
+    fee_bps=st.integers(0, 10_000),
+    fractions=st.lists(st.fractions(0, 1), max_size=8),
+    data=st.data(),
+)
 async def test_any_sequence_of_partial_refunds_then_the_rest_nets_to_zero(
-        db, amount, fee_bps, fractions, data):
+    db, amount, fee_bps, fractions, data
+):
     tid, pid = await _sale(amount, fee_bps)
     fee = ledger.net_by_account(await ledger.payment_entries(pid)).get(ledger.FEES, 0)
     seller = ledger.seller_account(tid)
@@ -276,7 +301,8 @@ async def test_any_sequence_of_partial_refunds_then_the_rest_nets_to_zero(
         entries = await ledger.payment_entries(pid)
         net = ledger.net_by_account(entries)
         refunds = ledger.net_by_account(
-            [e for e in entries if e.idempotency_key.startswith("refund:")])
+            [e for e in entries if e.idempotency_key.startswith("refund:")]
+        )
         # seller + fees debits are the refunded amount; the fee back is its exact share
         assert -(refunds.get(seller, 0) + refunds.get(ledger.FEES, 0)) == booked
         assert -refunds.get(ledger.FEES, 0) == (2 * fee * booked + amount) // (2 * amount)
@@ -286,6 +312,10 @@ async def test_any_sequence_of_partial_refunds_then_the_rest_nets_to_zero(
     net = ledger.net_by_account(await ledger.payment_entries(pid))
     assert set(net.values()) <= {0}
     assert (await ledger.balance(tid)).total_cents == 0
-    sums = await LedgerEntry.filter(idempotency_key__contains=pid).group_by("txn_id") \
-        .annotate(s=Sum("amount_cents")).values_list("s", flat=True)
+    sums = (
+        await LedgerEntry.filter(idempotency_key__contains=pid)
+        .group_by("txn_id")
+        .annotate(s=Sum("amount_cents"))
+        .values_list("s", flat=True)
+    )
     assert all(int(s) == 0 for s in sums)

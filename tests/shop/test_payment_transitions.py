@@ -14,14 +14,20 @@ from shop.payments.payment_transitions import transition_payment
 from shop.states import PaymentStatus
 from tests.shop.helpers import make_order, make_store
 
-NOW_POLICY = Policy(webhook_grace=timedelta(0), recheck_every=timedelta(0),
-                    delivery_grace=timedelta(0))
+NOW_POLICY = Policy(
+    webhook_grace=timedelta(0), recheck_every=timedelta(0), delivery_grace=timedelta(0)
+)
 
 
 async def _payment(status=PaymentStatus.PENDING):
     order = await make_order(await make_store())
-    return await Payment.create(id=uuid.uuid4(), tenant_id=order.tenant_id, order_id=order.id,
-                                amount_cents=order.total_cents, status=status)
+    return await Payment.create(
+        id=uuid.uuid4(),
+        tenant_id=order.tenant_id,
+        order_id=order.id,
+        amount_cents=order.total_cents,
+        status=status,
+    )
 
 
 async def test_forbidden_payment_move_raises_and_changes_nothing(db):
@@ -35,8 +41,7 @@ async def test_forbidden_payment_move_raises_and_changes_nothing(db):
 
 async def test_charge_never_at_the_provider_is_cancelled_with_an_audit_record(svc, mp):
     payment = await _payment()
-    await Payment.filter(id=payment.id).update(
-        created_at=datetime.now(UTC) - timedelta(minutes=11))
+    await Payment.filter(id=payment.id).update(created_at=datetime.now(UTC) - timedelta(minutes=11))
     await reconcile_once(svc, NOW_POLICY)
     payment = await Payment.get(id=payment.id)
     assert payment.status == PaymentStatus.CANCELLED

@@ -16,8 +16,9 @@ from shop.payments.sync import sync_payment
 from shop.states import OrderStatus, PaymentStatus, StockStatus
 from tests.shop.helpers import SECRET, make_order, make_store
 
-NOW_POLICY = Policy(webhook_grace=timedelta(0), recheck_every=timedelta(0),
-                    delivery_grace=timedelta(0))
+NOW_POLICY = Policy(
+    webhook_grace=timedelta(0), recheck_every=timedelta(0), delivery_grace=timedelta(0)
+)
 
 
 async def paid_setup(svc, mp, quantity=1):
@@ -173,8 +174,9 @@ async def test_event_accepted_but_never_processed_is_finished_by_the_reconciler(
     ts = str(int(_time.time() * 1000))
     headers = {"x-request-id": "r1", "x-signature": f"ts={ts},v1={sign(SECRET, pid, 'r1', ts)}"}
     body = b'{"id": 9, "type": "payment", "action": "payment.updated", "data": {"id": "%s"}}'
-    receipt = await receive_mercadopago(SECRET, {"data.id": pid, "type": "payment"}, headers,
-                                        body % pid.encode())
+    receipt = await receive_mercadopago(
+        SECRET, {"data.id": pid, "type": "payment"}, headers, body % pid.encode()
+    )
     assert receipt.status == 200 and receipt.to_process  # ... and then the process died
     await WebhookEvent.all().update(received_at=datetime.now(UTC) - timedelta(minutes=1))
     report = await reconcile_once(svc, Policy(webhook_grace=timedelta(hours=1)))
@@ -190,13 +192,15 @@ async def test_event_writer_groups_concurrent_deliveries_and_dedupes_within_a_ba
     from shop.payments.webhook_workers import EventWriter
 
     writer = EventWriter()
-    fields = [{"outcome": "accepted", "dedupe_key": f"mp:{i % 5}:1:payment.updated"}
-              for i in range(20)] + [{"outcome": "invalid_signature"}]
+    fields = [
+        {"outcome": "accepted", "dedupe_key": f"mp:{i % 5}:1:payment.updated"} for i in range(20)
+    ] + [{"outcome": "invalid_signature"}]
     outcomes = await asyncio.gather(*(writer(f) for f in fields))
     assert outcomes.count("accepted") == 5 and outcomes.count("duplicate") == 15
     assert await WebhookEvent.all().count() == 6  # duplicates are answered, not stored
-    assert await writer({"outcome": "accepted", "dedupe_key": "mp:0:1:payment.updated"}) \
-        == "duplicate"
+    assert (
+        await writer({"outcome": "accepted", "dedupe_key": "mp:0:1:payment.updated"}) == "duplicate"
+    )
 
 
 async def test_waiting_stock_orders_filled_by_a_restock_are_requeued_only_when_complete(svc, mp):

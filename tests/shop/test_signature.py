@@ -19,12 +19,15 @@ HEADER = f"ts={TS},v1={V1}"
 
 def test_documented_vectors():
     assert sign(SECRET, "123456789", REQUEST_ID, TS) == V1
-    assert sign(SECRET, "ORD01JQ4S4KY8HWQ6NA5PXB65B3D3", REQUEST_ID, TS) == \
-        "633f91233312dd391ec75fa0bea539cfc2d6c4918873305b84a96cc1c58db71c"
-    assert sign(SECRET, None, None, TS) == \
-        "3f075add3ddb923bebf0bc0648457b8244cf4420b98d5b445167d379bec0ca54"
-    assert manifest("123456789", REQUEST_ID, TS) == \
-        f"id:123456789;request-id:{REQUEST_ID};ts:{TS};"
+    assert (
+        sign(SECRET, "ORD01JQ4S4KY8HWQ6NA5PXB65B3D3", REQUEST_ID, TS)
+        == "633f91233312dd391ec75fa0bea539cfc2d6c4918873305b84a96cc1c58db71c"
+    )
+    assert (
+        sign(SECRET, None, None, TS)
+        == "3f075add3ddb923bebf0bc0648457b8244cf4420b98d5b445167d379bec0ca54"
+    )
+    assert manifest("123456789", REQUEST_ID, TS) == f"id:123456789;request-id:{REQUEST_ID};ts:{TS};"
 
 
 def test_vector_verifies_and_independent_hmac_agrees():
@@ -36,8 +39,10 @@ def test_vector_verifies_and_independent_hmac_agrees():
 def test_alphanumeric_data_id_is_lower_cased():
     v1 = sign(SECRET, "ord01jq4s4ky8hwq6na5pxb65b3d3", REQUEST_ID, TS)
     header = f"ts={TS},v1={v1}"
-    assert verify(SECRET, header, REQUEST_ID, "ORD01JQ4S4KY8HWQ6NA5PXB65B3D3",
-                  now=NOW) is SignatureCheck.VALID
+    assert (
+        verify(SECRET, header, REQUEST_ID, "ORD01JQ4S4KY8HWQ6NA5PXB65B3D3", now=NOW)
+        is SignatureCheck.VALID
+    )
 
 
 def test_absent_parts_are_dropped():
@@ -51,9 +56,14 @@ def test_spaces_and_several_v1_values_are_accepted():
     assert verify(SECRET, header, REQUEST_ID, "123456789", now=NOW) is SignatureCheck.VALID
 
 
-@pytest.mark.parametrize("ts_now, expected", [
-    (NOW + 299, SignatureCheck.VALID), (NOW + 301, SignatureCheck.STALE),
-    (NOW - 301, SignatureCheck.STALE)])
+@pytest.mark.parametrize(
+    "ts_now, expected",
+    [
+        (NOW + 299, SignatureCheck.VALID),
+        (NOW + 301, SignatureCheck.STALE),
+        (NOW - 301, SignatureCheck.STALE),
+    ],
+)
 def test_ts_older_than_five_minutes_is_stale(ts_now, expected):
     assert verify(SECRET, HEADER, REQUEST_ID, "123456789", now=ts_now) is expected
 
@@ -62,14 +72,20 @@ def test_ts_in_seconds_is_accepted():
     ts = "1742505638"
     header = f"ts={ts},v1={sign(SECRET, '123', REQUEST_ID, ts)}"
     assert verify(SECRET, header, REQUEST_ID, "123", now=1742505638.0) is SignatureCheck.VALID
-    assert verify(SECRET, header, REQUEST_ID, "123", now=1742505638.0 + 400) \
-        is SignatureCheck.STALE
+    assert verify(SECRET, header, REQUEST_ID, "123", now=1742505638.0 + 400) is SignatureCheck.STALE
 
 
-@pytest.mark.parametrize("header, expected", [
-    (None, SignatureCheck.MISSING), ("", SignatureCheck.MISSING),
-    (f"v1={V1}", SignatureCheck.MALFORMED), (f"ts={TS}", SignatureCheck.MALFORMED),
-    (f"ts=abc,v1={V1}", SignatureCheck.MALFORMED), ("garbage", SignatureCheck.MALFORMED)])
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        (None, SignatureCheck.MISSING),
+        ("", SignatureCheck.MISSING),
+        (f"v1={V1}", SignatureCheck.MALFORMED),
+        (f"ts={TS}", SignatureCheck.MALFORMED),
+        (f"ts=abc,v1={V1}", SignatureCheck.MALFORMED),
+        ("garbage", SignatureCheck.MALFORMED),
+    ],
+)
 def test_missing_or_malformed_header(header, expected):
     assert verify(SECRET, header, REQUEST_ID, "123456789", now=NOW) is expected
 
@@ -79,31 +95,34 @@ def _mutations(text: str):
     for i in range(len(text)):
         for code in range(32, 127):
             if chr(code) != text[i]:
-                yield text[:i] + chr(code) + text[i + 1:]
+                yield text[:i] + chr(code) + text[i + 1 :]
 
 
 def test_every_one_byte_change_of_the_header_is_rejected():
     for header in _mutations(HEADER):
-        assert verify(SECRET, header, REQUEST_ID, "123456789", now=NOW) \
-            is not SignatureCheck.VALID, header
+        assert (
+            verify(SECRET, header, REQUEST_ID, "123456789", now=NOW) is not SignatureCheck.VALID
+        ), header
 
 
 def test_every_one_byte_change_of_signed_inputs_is_rejected():
     for rid in _mutations(REQUEST_ID):
         assert verify(SECRET, HEADER, rid, "123456789", now=NOW) is not SignatureCheck.VALID
     for data_id in _mutations("123456789"):
-        assert verify(SECRET, HEADER, REQUEST_ID, data_id, now=NOW) \
-            is not SignatureCheck.VALID, data_id
+        assert verify(SECRET, HEADER, REQUEST_ID, data_id, now=NOW) is not SignatureCheck.VALID, (
+            data_id
+        )
     for secret in _mutations(SECRET):
-        assert verify(secret, HEADER, REQUEST_ID, "123456789", now=NOW) \
-            is not SignatureCheck.VALID
+        assert verify(secret, HEADER, REQUEST_ID, "123456789", now=NOW) is not SignatureCheck.VALID
 
 
 @settings(max_examples=300, deadline=None)
-@given(position=st.integers(min_value=0, max_value=len(V1) - 1),
-       byte=st.integers(min_value=0, max_value=255))
+@given(
+    position=st.integers(min_value=0, max_value=len(V1) - 1),
+    byte=st.integers(min_value=0, max_value=255),
+)
 def test_any_byte_replacing_one_in_v1_is_rejected(position, byte):
-    mutated = V1.encode()[:position] + bytes([byte]) + V1.encode()[position + 1:]
+    mutated = V1.encode()[:position] + bytes([byte]) + V1.encode()[position + 1 :]
     if mutated == V1.encode():
         return
     header = f"ts={TS},v1=" + mutated.decode("latin-1")

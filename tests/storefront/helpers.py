@@ -8,8 +8,18 @@ from typing import Any
 
 from ops.demo_buyer import buy, confirm, open_card, order_id_of, post_panel
 
-__all__ = ["STAFF_COMMANDS", "approve_and_sync", "buy", "confirm", "open_card", "order_id_of",
-           "post_panel", "run_command", "wait_ready", "wait_status"]
+__all__ = [
+    "STAFF_COMMANDS",
+    "approve_and_sync",
+    "buy",
+    "confirm",
+    "open_card",
+    "order_id_of",
+    "post_panel",
+    "run_command",
+    "wait_ready",
+    "wait_status",
+]
 
 
 async def wait_ready(fleet: Any, dc: Any, store: Any) -> None:
@@ -48,8 +58,9 @@ async def wait_status(order_id: int, status: str, timeout: float = 15.0) -> Any:
 STAFF_COMMANDS = ["estoque", "estoque-adicionar", "vendas-hoje"]
 
 
-async def run_command(user: Any, store: Any, name: str, options: dict[str, Any] | None = None,
-                      timeout: float = 10.0) -> Any:  # noqa: ASYNC109
+async def run_command(
+    user: Any, store: Any, name: str, options: dict[str, Any] | None = None, timeout: float = 10.0
+) -> Any:  # noqa: ASYNC109
     """`user` runs /name in the store's #loja; returns the reply they saw."""
     result = await user.slash(store.bot, store.guild, "loja", name, options)
     return await result.wait_reply(timeout=timeout)

@@ -27,26 +27,41 @@ async def _store(items: int = ITEMS, max_per_order: int = 5):
     tenant = await Tenant.create(owner=owner, name="Loja")
     inst = await BotInstance.create(tenant=tenant, token_enc="x")
     product = await Product.create(tenant=tenant, name="Key", max_per_order=max_per_order)
-    variation = await Variation.create(tenant=tenant, product=product, name="v",
-                                       price_cents=1000)
+    variation = await Variation.create(tenant=tenant, product=product, name="v", price_cents=1000)
     if items:
-        await add_stock(VAULT, tenant.id, variation.id,
-                        "\n".join(f"ITEM-{uuid.uuid4().hex}" for _ in range(items)), "t",
-                        hash_key="test-stock-hash-key")
+        await add_stock(
+            VAULT,
+            tenant.id,
+            variation.id,
+            "\n".join(f"ITEM-{uuid.uuid4().hex}" for _ in range(items)),
+            "t",
+            hash_key="test-stock-hash-key",
+        )
     return tenant, inst, product, variation
 
 
 def _req(tenant, inst, variation, buyer: int, quantity: int = 1, coupon=None):
-    return checkout.CheckoutRequest(tenant.id, inst.id, variation.id, quantity, str(buyer),
-                                    key=uuid.uuid4().hex, coupon_code=coupon)
+    return checkout.CheckoutRequest(
+        tenant.id,
+        inst.id,
+        variation.id,
+        quantity,
+        str(buyer),
+        key=uuid.uuid4().hex,
+        coupon_code=coupon,
+    )
 
 
 @settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
-@given(delays=st.lists(st.integers(0, 3), min_size=BUYERS, max_size=BUYERS),
-       cancels=st.sets(st.integers(0, BUYERS - 1), max_size=5),
-       late_paid=st.integers(0, 6), duplicates=st.integers(1, 3))
+@given(
+    delays=st.lists(st.integers(0, 3), min_size=BUYERS, max_size=BUYERS),
+    cancels=st.sets(st.integers(0, BUYERS - 1), max_size=5),
+    late_paid=st.integers(0, 6),
+    duplicates=st.integers(1, 3),
+)
 async def test_50_buyers_race_for_10_items_exactly_10_delivered_no_item_twice(
-        db, delays, cancels, late_paid, duplicates):
+    db, delays, cancels, late_paid, duplicates
+):
     tenant, inst, _, variation = await _store()
 
     async def buyer(n: int) -> Order | None:
@@ -63,10 +78,17 @@ async def test_50_buyers_race_for_10_items_exactly_10_delivered_no_item_twice(
     orders = [o for o in await asyncio.gather(*(buyer(n) for n in range(BUYERS))) if o]
     # payments approved after their reservation was lost: paid orders holding nothing
     for _ in range(late_paid):
-        o = await Order.create(tenant=tenant, instance=inst, product_id=variation.product_id,
-                               variation=variation, interaction_id=uuid.uuid4().hex,
-                               buyer_discord_id="late", quantity=1, unit_price_cents=1000,
-                               total_cents=1000)
+        o = await Order.create(
+            tenant=tenant,
+            instance=inst,
+            product_id=variation.product_id,
+            variation=variation,
+            interaction_id=uuid.uuid4().hex,
+            buyer_discord_id="late",
+            quantity=1,
+            unit_price_cents=1000,
+            total_cents=1000,
+        )
         orders.append(o)
     for o in orders:
         await transition(o.id, OrderStatus.PAID, "test")
@@ -124,16 +146,25 @@ async def test_coupon_rules_expiry_uses_minimum_and_product_binding(db):
     tenant, inst, product, variation = await _store(items=10)
     other = await Product.create(tenant=tenant, name="Other")
     now = datetime.now(UTC)
-    await Coupon.create(tenant=tenant, code="OLD", kind=CouponKind.FIXED, value=100,
-                        expires_at=now - timedelta(seconds=1))
-    await Coupon.create(tenant=tenant, code="ONCE", kind=CouponKind.FIXED, value=300,
-                        max_uses=1)
-    await Coupon.create(tenant=tenant, code="BIG", kind=CouponKind.PERCENT, value=5000,
-                        min_order_cents=3000)
+    await Coupon.create(
+        tenant=tenant,
+        code="OLD",
+        kind=CouponKind.FIXED,
+        value=100,
+        expires_at=now - timedelta(seconds=1),
+    )
+    await Coupon.create(tenant=tenant, code="ONCE", kind=CouponKind.FIXED, value=300, max_uses=1)
+    await Coupon.create(
+        tenant=tenant, code="BIG", kind=CouponKind.PERCENT, value=5000, min_order_cents=3000
+    )
     bound = await Coupon.create(tenant=tenant, code="ELSE", kind=CouponKind.PERCENT, value=100)
     await bound.products.add(other)
-    cases = {"OLD": pricing.CouponExpired, "NOPE": pricing.CouponRejected,
-             "ELSE": pricing.CouponNotForProduct, "BIG": pricing.CouponBelowMinimum}
+    cases = {
+        "OLD": pricing.CouponExpired,
+        "NOPE": pricing.CouponRejected,
+        "ELSE": pricing.CouponNotForProduct,
+        "BIG": pricing.CouponBelowMinimum,
+    }
     for code, error in cases.items():
         with pytest.raises(error):
             await checkout.place_order(_req(tenant, inst, variation, 1, 2, code))
@@ -146,8 +177,11 @@ async def test_coupon_rules_expiry_uses_minimum_and_product_binding(db):
     assert await StockItem.filter(status=StockStatus.RESERVED).count() == 4
 
 
-@given(kind=st.sampled_from(list(CouponKind)), value=st.integers(0, 10**7),
-       subtotal=st.integers(1, 10**8))
+@given(
+    kind=st.sampled_from(list(CouponKind)),
+    value=st.integers(0, 10**7),
+    subtotal=st.integers(1, 10**8),
+)
 def test_discount_never_negative_nor_brings_total_below_one_centavo(kind, value, subtotal):
     discount = pricing.discount_for(kind, value, subtotal)
     assert 0 <= discount <= subtotal - 1

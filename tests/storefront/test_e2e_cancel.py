@@ -13,10 +13,12 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_cancel_releases_stock_coupon_and_the_pix_code(fleet, dc, mpc):
-    store = await make_store(fleet, dc, stock={"1 mês": ["KEY-A1", "KEY-A2"]},
-                             prices={"1 mês": 1990})
-    await Coupon.create(tenant=store.tenant, code="UNICO", kind=CouponKind.PERCENT,
-                        value=1000, max_uses=1)
+    store = await make_store(
+        fleet, dc, stock={"1 mês": ["KEY-A1", "KEY-A2"]}, prices={"1 mês": 1990}
+    )
+    await Coupon.create(
+        tenant=store.tenant, code="UNICO", kind=CouponKind.PERCENT, value=1000, max_uses=1
+    )
     fleet.start()
     await wait_ready(fleet, dc, store)
     panel = await post_panel(store)

@@ -20,11 +20,13 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_happy_path_panel_variation_quantity_coupon_pix_dm_role_log(fleet, dc, mpc, svc):
-    store = await make_store(fleet, dc, stock={"1 mês": ["KEY-A1", "KEY-A2", "KEY-A3"],
-                                               "3 meses": ["KEY-B1"]},
-                             prices={"1 mês": 1990, "3 meses": 4990})
-    await Coupon.create(tenant=store.tenant, code="PROMO10", kind=CouponKind.PERCENT,
-                        value=1000)
+    store = await make_store(
+        fleet,
+        dc,
+        stock={"1 mês": ["KEY-A1", "KEY-A2", "KEY-A3"], "3 meses": ["KEY-B1"]},
+        prices={"1 mês": 1990, "3 meses": 4990},
+    )
+    await Coupon.create(tenant=store.tenant, code="PROMO10", kind=CouponKind.PERCENT, value=1000)
     fleet.start()
     await wait_ready(fleet, dc, store)
     panel = await post_panel(store)
@@ -55,13 +57,16 @@ async def test_happy_path_panel_variation_quantity_coupon_pix_dm_role_log(fleet,
     assert order.delivery_path == "dm" and order.discount_cents == 398
     assert (await Coupon.get(code="PROMO10")).uses == 1
     # the panel refreshed itself: 2 of the 4 items are gone
-    await dc.wait_channel_message(store.shop_channel,
-                                  lambda m: m.id == panel.id and "2 disponível" in m.text())
-    mine = await (await store.buyer.slash(store.bot, store.guild, "loja", "meus-pedidos")
-                  ).wait_reply()
+    await dc.wait_channel_message(
+        store.shop_channel, lambda m: m.id == panel.id and "2 disponível" in m.text()
+    )
+    mine = await (
+        await store.buyer.slash(store.bot, store.guild, "loja", "meus-pedidos")
+    ).wait_reply()
     assert f"#{order_id}" in mine.message.text() and "entregue" in mine.message.text()
-    resent = await (await store.buyer.select(mine.message, "vt:resend", [str(order_id)])
-                    ).wait_reply()
+    resent = await (
+        await store.buyer.select(mine.message, "vt:resend", [str(order_id)])
+    ).wait_reply()
     assert "reenviados" in resent.content
     dms = [m for m in await store.buyer.dms() if m.embeds]
     assert len(dms) == 2 and dms[1].text() == dms[0].text()

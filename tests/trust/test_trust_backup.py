@@ -31,16 +31,28 @@ PASSPHRASE = "correct horse battery staple"
 
 def cli(*args: str, env: dict, cwd: Path | None = None) -> subprocess.CompletedProcess:
     # umask 0: the archive and its folder must be private because we say so, not by luck.
-    return subprocess.run([VITRINE, *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=120, umask=0, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [VITRINE, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        umask=0,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def env_for(root: Path, database_url: str, **extra: str) -> dict:
     """The embedded default: no secret in the environment, so they live in data/secrets.env."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in GENERATED_SECRETS and not k.startswith("VITRINE_BACKUP")}
-    env.update(DATA_DIR=str(root / "data"), LOG_DIR=str(root / "logs"),
-               DATABASE_URL=database_url, **extra)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in GENERATED_SECRETS and not k.startswith("VITRINE_BACKUP")
+    }
+    env.update(
+        DATA_DIR=str(root / "data"), LOG_DIR=str(root / "logs"), DATABASE_URL=database_url, **extra
+    )
     return env
 
 
@@ -86,7 +98,8 @@ async def test_default_backup_leaves_secrets_out_says_so_and_is_private(sqlite_d
 
 
 async def test_backup_with_secrets_is_encrypted_and_restores_with_the_passphrase(
-        database_url, restore_target, tmp_path):  # noqa: F811
+    database_url, restore_target, tmp_path
+):  # noqa: F811
     source = tmp_path / "source"
     await init_db(database_url)
     try:
@@ -109,8 +122,15 @@ async def test_backup_with_secrets_is_encrypted_and_restores_with_the_passphrase
     pass_file = tmp_path / "pass.txt"
     pass_file.write_text(PASSPHRASE + "\n")
     env2 = env_for(target, restore_target)
-    result = cli("restore", str(archive), "--passphrase-file", str(pass_file),
-                 "--config", str(tmp_path / "none.conf"), env=env2)
+    result = cli(
+        "restore",
+        str(archive),
+        "--passphrase-file",
+        str(pass_file),
+        "--config",
+        str(tmp_path / "none.conf"),
+        env=env2,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verified" in result.stdout and "cannot decrypt" not in result.stdout
     restored_secrets = target / "data" / "secrets.env"
@@ -127,7 +147,8 @@ async def test_backup_with_secrets_is_encrypted_and_restores_with_the_passphrase
 
 
 async def test_wrong_or_missing_passphrase_restores_nothing_with_one_clear_line(
-        sqlite_db, tmp_path):
+    sqlite_db, tmp_path
+):
     source = tmp_path / "source"
     await seed_bot(source / "data")
     (source / "logs").mkdir(parents=True)
@@ -135,8 +156,15 @@ async def test_wrong_or_missing_passphrase_restores_nothing_with_one_clear_line(
     key_file = tmp_path / "backup.key"
     key_file.write_text(generate_key() + "\n")  # what `vitrine gen-key > FILE` writes
     archive = tmp_path / "b.vbk"
-    result = cli("backup", "--with-secrets", "--key-file", str(key_file), "--to", str(archive),
-                 env=env_for(source, sqlite_db))
+    result = cli(
+        "backup",
+        "--with-secrets",
+        "--key-file",
+        str(key_file),
+        "--to",
+        str(archive),
+        env=env_for(source, sqlite_db),
+    )
     assert result.returncode == 0, result.stderr
 
     target = tmp_path / "target"
@@ -157,14 +185,22 @@ async def test_wrong_or_missing_passphrase_restores_nothing_with_one_clear_line(
         (archive, (), "encrypted"),  # no terminal to ask on, nothing given
     ]
     for path, extra, message in attempts:
-        result = cli("restore", str(path), *extra, "--config", str(tmp_path / "none.conf"),
-                     env=env2)
+        result = cli(
+            "restore", str(path), *extra, "--config", str(tmp_path / "none.conf"), env=env2
+        )
         assert result.returncode == 1, (path, extra, result.stdout)
         assert result.stderr.startswith("error:") and message in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
         assert not target_db.exists() and not (target / "logs" / "portal.log").exists()
-    result = cli("restore", str(archive), "--key-file", str(key_file),
-                 "--config", str(tmp_path / "none.conf"), env=env2)
+    result = cli(
+        "restore",
+        str(archive),
+        "--key-file",
+        str(key_file),
+        "--config",
+        str(tmp_path / "none.conf"),
+        env=env2,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert target_db.exists() and (target / "logs" / "portal.log").exists()
 
@@ -175,8 +211,13 @@ async def test_restore_without_the_keys_says_tokens_cannot_be_decrypted(sqlite_d
     archive = tmp_path / "plain.tar.gz"
     assert cli("backup", "--to", str(archive), env=env_for(source, sqlite_db)).returncode == 0
     target = tmp_path / "target"  # a new machine: new keys get generated, not the old ones
-    result = cli("restore", str(archive), "--config", str(tmp_path / "none.conf"),
-                 env=env_for(target, f"sqlite://{target / 'data' / 'vitrine.sqlite3'}"))
+    result = cli(
+        "restore",
+        str(archive),
+        "--config",
+        str(tmp_path / "none.conf"),
+        env=env_for(target, f"sqlite://{target / 'data' / 'vitrine.sqlite3'}"),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "cannot decrypt" in result.stdout and "TOKEN_ENCRYPTION_KEYS" in result.stdout
 
@@ -188,11 +229,14 @@ def test_encrypted_backup_passphrase_is_asked_twice_when_interactive(monkeypatch
     monkeypatch.setattr(backup_crypto.getpass, "getpass", lambda prompt="": next(answers))
     with pytest.raises(backup_crypto.BackupError, match="do not match"):
         backup_crypto.obtain_secret(None, None, {}, interactive=True, confirm=True)
-    assert backup_crypto.obtain_secret(None, None, {}, interactive=True, confirm=True) \
+    assert (
+        backup_crypto.obtain_secret(None, None, {}, interactive=True, confirm=True)
         == PASSPHRASE.encode()
+    )
     with pytest.raises(backup_crypto.BackupError, match="at least"):
-        backup_crypto.obtain_secret(None, None, {"VITRINE_BACKUP_PASSPHRASE": "short"},
-                                    interactive=False, confirm=True)
+        backup_crypto.obtain_secret(
+            None, None, {"VITRINE_BACKUP_PASSPHRASE": "short"}, interactive=False, confirm=True
+        )
 
 
 def test_docker_image_runs_in_production_unless_told_otherwise():

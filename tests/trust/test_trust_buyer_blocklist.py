@@ -30,8 +30,9 @@ async def test_seller_blocks_the_buyer_from_an_order_and_checkout_refuses_them(p
     seller, store, order = await _seller_with_order(portal)
     _, page = await seller.text(f"/orders/{order.id}")
     assert "Bloquear comprador" in page and f"/orders/{order.id}/block-buyer" in page
-    refused = await seller.client.post(f"/orders/{order.id}/block-buyer",
-                                       form={"csrf_token": "forged"})
+    refused = await seller.client.post(
+        f"/orders/{order.id}/block-buyer", form={"csrf_token": "forged"}
+    )
     assert refused.status_code == 403
     assert not await BlockedBuyer.exists()
     resp = await seller.post(f"/orders/{order.id}/block-buyer")
@@ -41,16 +42,26 @@ async def test_seller_blocks_the_buyer_from_an_order_and_checkout_refuses_them(p
     audit = await AuditLog.get(action="buyer.blocked", tenant_id=seller.tenant.id)
     assert audit.actor == f"account:{seller.account.id}" and audit.target_id == BUYER
     with pytest.raises(BuyerBlocked):
-        await checkout.place_order(checkout.CheckoutRequest(
-            seller.tenant.id, store["instance"].id, store["variation"].id, 1, BUYER, key="k1"))
+        await checkout.place_order(
+            checkout.CheckoutRequest(
+                seller.tenant.id, store["instance"].id, store["variation"].id, 1, BUYER, key="k1"
+            )
+        )
     again = await seller.post(f"/orders/{order.id}/block-buyer")  # twice: still one entry
     assert again.status_code == 302 and await BlockedBuyer.all().count() == 1
 
 
 async def test_block_by_discord_id_is_bounded_listed_and_liftable(portal):  # noqa: F811
     seller = await make_seller(portal)
-    for bad in ("123", "abc", "1" * 21, "１２３４５６７８９０１２３４５６７８", USER_ID + "\n1",
-                "9" * 5000, ""):
+    for bad in (
+        "123",
+        "abc",
+        "1" * 21,
+        "１２３４５６７８９０１２３４５６７８",
+        USER_ID + "\n1",
+        "9" * 5000,
+        "",
+    ):
         resp = await seller.post("/blocklist", {"discord_id": bad})
         assert resp.status_code == 400, bad
         assert "17 a 20 dígitos" in (await resp.get_data(as_text=True))
@@ -67,8 +78,11 @@ async def test_block_by_discord_id_is_bounded_listed_and_liftable(portal):  # no
     assert resp.status_code == 302 and not await BlockedBuyer.exists()
     _, page = await seller.text("/blocklist")
     assert USER_ID not in page and "Nenhum comprador bloqueado." in page
-    actions = await AuditLog.filter(tenant_id=seller.tenant.id, action__startswith="buyer.") \
-        .order_by("id").values_list("action", flat=True)
+    actions = (
+        await AuditLog.filter(tenant_id=seller.tenant.id, action__startswith="buyer.")
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
     assert actions == ["buyer.blocked", "buyer.unblocked"]
 
 
@@ -103,8 +117,12 @@ async def test_open_order_cap_is_a_store_setting(portal):  # noqa: F811
     seller = await make_seller(portal)
     _, page = await seller.text("/settings")
     assert 'name="max_open_orders_per_buyer"' in page and 'value="2"' in page
-    form = {"name": "Loja", "delivery_mode": "dm_then_channel", "locale": "pt-BR",
-            "low_stock_threshold": "5"}
+    form = {
+        "name": "Loja",
+        "delivery_mode": "dm_then_channel",
+        "locale": "pt-BR",
+        "low_stock_threshold": "5",
+    }
     for bad in ("0", "21", "-1", "²", "9" * 400, ""):
         resp = await seller.post("/settings", {**form, "max_open_orders_per_buyer": bad})
         assert resp.status_code == 400, bad
@@ -113,15 +131,23 @@ async def test_open_order_cap_is_a_store_setting(portal):  # noqa: F811
     assert (await Tenant.get(id=seller.tenant.id)).max_open_orders_per_buyer == 4
 
 
-async def test_chargeback_block_shows_in_the_portal_and_the_seller_lifts_it(db, redis_url,
-                                                                             tmp_path):
+async def test_chargeback_block_shows_in_the_portal_and_the_seller_lifts_it(
+    db, redis_url, tmp_path
+):
     from sandbox.mercadopago.testing import mp_harness
     from tests.helpers.portal import portal_settings
     from web.portal import create_app
 
     async with mp_harness(MP_FAST) as mp:
-        app = create_app(portal_settings(tmp_path, db, redis_url, MERCADOPAGO_API_BASE=mp.url,
-                                         MERCADOPAGO_ACCESS_TOKEN="TEST-token"))
+        app = create_app(
+            portal_settings(
+                tmp_path,
+                db,
+                redis_url,
+                MERCADOPAGO_API_BASE=mp.url,
+                MERCADOPAGO_ACCESS_TOKEN="TEST-token",
+            )
+        )
         async with app.test_app():
             seller, _, order = await _seller_with_order(app)
             svc = services_for(app.config)

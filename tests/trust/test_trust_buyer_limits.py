@@ -32,9 +32,13 @@ KEY = b"k" * 32
 
 def req(store, buyer: str = BUYER, quantity: int = 1) -> checkout.CheckoutRequest:
     return checkout.CheckoutRequest(
-        tenant_id=store["tenant"].id, instance_id=store["instance"].id,
-        variation_id=store["variation"].id, quantity=quantity, buyer_id=buyer,
-        key=uuid.uuid4().hex)
+        tenant_id=store["tenant"].id,
+        instance_id=store["instance"].id,
+        variation_id=store["variation"].id,
+        quantity=quantity,
+        buyer_id=buyer,
+        key=uuid.uuid4().hex,
+    )
 
 
 def pix_count(mp) -> int:  # noqa: F811 - the fixture, passed in
@@ -42,8 +46,9 @@ def pix_count(mp) -> int:  # noqa: F811 - the fixture, passed in
 
 
 async def reserved(store) -> int:
-    return await StockItem.filter(variation_id=store["variation"].id,
-                                  status=StockStatus.RESERVED).count()
+    return await StockItem.filter(
+        variation_id=store["variation"].id, status=StockStatus.RESERVED
+    ).count()
 
 
 async def test_third_open_order_is_refused_nothing_reserved_no_pix(svc, mp):  # noqa: F811
@@ -120,8 +125,9 @@ async def test_a_replayed_confirmation_is_not_counted_as_a_new_order(db):
 async def test_concurrent_checkouts_of_one_buyer_cannot_both_pass_the_cap(db):
     store = await make_store(stock=20)
     await checkout.place_order(req(store))  # one open: one slot left
-    results = await asyncio.gather(*(checkout.place_order(req(store)) for _ in range(6)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(checkout.place_order(req(store)) for _ in range(6)), return_exceptions=True
+    )
     won = [r for r in results if not isinstance(r, BaseException)]
     lost = [r for r in results if isinstance(r, BaseException)]
     assert len(won) == 1, results
@@ -154,8 +160,11 @@ async def test_lifting_a_block_lets_the_buyer_buy_again(db):
     assert await unblock_buyer(tid, entry.id, "account:1")
     assert not await unblock_buyer(tid, entry.id, "account:1")
     await checkout.place_order(req(store))
-    actions = await AuditLog.filter(tenant_id=tid, action__startswith="buyer.") \
-        .order_by("id").values_list("action", flat=True)
+    actions = (
+        await AuditLog.filter(tenant_id=tid, action__startswith="buyer.")
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
     assert actions == ["buyer.blocked", "buyer.unblocked"]
 
 
@@ -188,13 +197,18 @@ async def test_med_reversal_after_a_dispute_blocks_the_buyer(svc, mp):  # noqa: 
     store = await make_store(stock=5)
     _, payment = await _paid_order(svc, mp, store)
     remote = await svc.gateway.get_payment(payment.provider_payment_id)
-    disputed = dataclasses.replace(remote, status="in_mediation",
-                                   raw={**remote.raw, "status": "in_mediation"})
+    disputed = dataclasses.replace(
+        remote, status="in_mediation", raw={**remote.raw, "status": "in_mediation"}
+    )
     await apply_provider_payment(svc, disputed, "system:webhook")
     assert not await is_blocked(store["tenant"].id, BUYER)  # a dispute alone blocks no one
-    returned = dataclasses.replace(remote, status="refunded", status_detail="refunded",
-                                   refunded_cents=remote.amount_cents,
-                                   raw={**remote.raw, "status": "refunded"})
+    returned = dataclasses.replace(
+        remote,
+        status="refunded",
+        status_detail="refunded",
+        refunded_cents=remote.amount_cents,
+        raw={**remote.raw, "status": "refunded"},
+    )
     await apply_provider_payment(svc, returned, "system:webhook")
     entry = await BlockedBuyer.get(tenant_id=store["tenant"].id, discord_id=BUYER)
     assert entry.source == "med"
@@ -215,15 +229,22 @@ async def test_stock_duplicate_hash_is_a_keyed_hmac_and_still_finds_duplicates(d
     store = await make_store(stock=0)
     other = await make_store(name="Outra", stock=0)
     tid, vid = store["tenant"].id, store["variation"].id
-    result = await add_stock(vault, tid, vid, "NETFLIX-KEY-1\nNETFLIX-KEY-1\nKEY-2\n", "t",
-                             hash_key=KEY)
+    result = await add_stock(
+        vault, tid, vid, "NETFLIX-KEY-1\nNETFLIX-KEY-1\nKEY-2\n", "t", hash_key=KEY
+    )
     assert result.added == 2 and result.duplicates == [2]
     stored = await StockItem.filter(variation_id=vid).order_by("id").first()
     bare = hashlib.sha256(b"NETFLIX-KEY-1").hexdigest()
     assert stored.content_hash != bare, "the stored digest reveals which known key is held"
     again = await add_stock(vault, tid, vid, "KEY-2\nNEW-3", "t", hash_key=KEY)
     assert again.added == 1 and again.duplicates == [1]
-    await add_stock(vault, other["tenant"].id, other["variation"].id, "NETFLIX-KEY-1", "t",
-                    hash_key=b"another key " * 3)
+    await add_stock(
+        vault,
+        other["tenant"].id,
+        other["variation"].id,
+        "NETFLIX-KEY-1",
+        "t",
+        hash_key=b"another key " * 3,
+    )
     elsewhere = await StockItem.get(variation_id=other["variation"].id)
     assert elsewhere.content_hash not in (stored.content_hash, bare)

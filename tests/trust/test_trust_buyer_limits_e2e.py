@@ -21,8 +21,9 @@ async def test_buyer_sees_the_cap_the_maximum_and_a_neutral_refusal(fleet, dc, m
     await wait_ready(fleet, dc, store)
     panel = await post_panel(store)
     variation = store.variations[0].id
-    too_many = await run_command(store.buyer, store, "comprar",
-                                 {"produto": "Netflix", "quantidade": 6})
+    too_many = await run_command(
+        store.buyer, store, "comprar", {"produto": "Netflix", "quantidade": 6}
+    )
     assert "escolha de 1 a 5" in too_many.content  # the product's max_per_order is 5
     for _ in range(2):  # two unpaid orders: the store's default cap
         order_id_of(await buy(store.buyer, panel, variation))
@@ -33,8 +34,7 @@ async def test_buyer_sees_the_cap_the_maximum_and_a_neutral_refusal(fleet, dc, m
     assert "Pague ou cancele" in third.content
 
     await block_buyer(store.tenant.id, str(store.buyer.id), "account:1", reason="golpe")
-    refused = await (await store.buyer.click(panel, f"vt:buy:{variation}")).wait_reply(
-        timeout=10)
+    refused = await (await store.buyer.click(panel, f"vt:buy:{variation}")).wait_reply(timeout=10)
     assert refused.content == "⚠️ Não foi possível concluir a compra nesta loja."
     assert await Order.filter(tenant_id=store.tenant.id).count() == 2
     assert await StockItem.filter(status=StockStatus.RESERVED).count() == 2

@@ -38,20 +38,29 @@ REFUSAL = "Esta loja atende apenas no servidor"
 STORE_COMMANDS = [*STAFF_COMMANDS, "painel"]
 
 
-async def foreign_guild(dc: Any, store: Store, name: str = "Servidor do atacante", *,
-                        with_bot: bool = True) -> tuple[GuildInfo, Buyer]:
+async def foreign_guild(
+    dc: Any, store: Store, name: str = "Servidor do atacante", *, with_bot: bool = True
+) -> tuple[GuildInfo, Buyer]:
     """A server owned (so administered) by an attacker, with the store's bot added by them."""
     attacker = await dc.create_user("atacante")
-    raw = await dc.call("POST", "/_sandbox/guilds", json={
-        "name": name, "owner_id": attacker["id"], "channels": [{"name": "geral"}],
-        "bots": [store.bot.application_id] if with_bot else []})
+    raw = await dc.call(
+        "POST",
+        "/_sandbox/guilds",
+        json={
+            "name": name,
+            "owner_id": attacker["id"],
+            "channels": [{"name": "geral"}],
+            "bots": [store.bot.application_id] if with_bot else [],
+        },
+    )
     return await dc.guild(raw["id"]), Buyer(dc, attacker, "pt-BR")
 
 
 async def keep_bot_in(dc: Any, store: Store) -> None:
     """Leaving a guild fails (Discord 5xx): the bot stays where it was added."""
-    await dc.add_fault_rule(store.bot, "error", method="DELETE", path="/users/@me/guilds/*",
-                            count=10_000, status=500)
+    await dc.add_fault_rule(
+        store.bot, "error", method="DELETE", path="/users/@me/guilds/*", count=10_000, status=500
+    )
 
 
 async def register_globally(sandbox: Any, dc: Any, store: Store, names: list[str]) -> None:
@@ -61,10 +70,21 @@ async def register_globally(sandbox: Any, dc: Any, store: Store, names: list[str
     async with httpx.AsyncClient(headers={"Authorization": f"Bot {store.bot.token}"}) as http:
         for name in names:
             cmd = cmds[name]
-            body = {k: cmd[k] for k in ("name", "description", "options", "type",
-                                         "default_member_permissions", "contexts")}
-            resp = await http.post(f"{sandbox.discord_api_base}/applications/"
-                                   f"{store.bot.application_id}/commands", json=body)
+            body = {
+                k: cmd[k]
+                for k in (
+                    "name",
+                    "description",
+                    "options",
+                    "type",
+                    "default_member_permissions",
+                    "contexts",
+                )
+            }
+            resp = await http.post(
+                f"{sandbox.discord_api_base}/applications/{store.bot.application_id}/commands",
+                json=body,
+            )
             assert resp.status_code in (200, 201), resp.text
 
 
@@ -73,7 +93,8 @@ async def guilds_of(dc: Any, store: Store) -> set[str]:
 
 
 async def test_foreign_admin_running_staff_commands_gets_a_refusal_and_nothing_changes(
-        fleet, dc, sandbox):
+    fleet, dc, sandbox
+):
     store = await make_store(fleet, dc, stock={"1 mês": ["K1", "K2"]})
     guild, attacker = await foreign_guild(dc, store)
     await keep_bot_in(dc, store)
@@ -83,10 +104,15 @@ async def test_foreign_admin_running_staff_commands_gets_a_refusal_and_nothing_c
     await register_globally(sandbox, dc, store, STORE_COMMANDS)
     before = await StockItem.all().count()
 
-    for name, options in (("vendas-hoje", None), ("estoque", None),
-                          ("estoque-adicionar", {"produto": "Netflix",
-                                                 "arquivo": upload("estoque.txt", "PHISH-1\n")}),
-                          ("painel", None)):
+    for name, options in (
+        ("vendas-hoje", None),
+        ("estoque", None),
+        (
+            "estoque-adicionar",
+            {"produto": "Netflix", "arquivo": upload("estoque.txt", "PHISH-1\n")},
+        ),
+        ("painel", None),
+    ):
         result = await attacker.slash(store.bot, guild, "geral", name, options)
         reply = await result.wait_reply(timeout=10)
         assert reply.ephemeral and REFUSAL in reply.content, (name, reply)
@@ -119,12 +145,20 @@ async def test_bot_leaves_a_foreign_guild_at_start_and_one_it_joins_later(fleet,
     first, attacker = await foreign_guild(dc, store, "Servidor A")
     fleet.start()
     await wait_ready(fleet, dc, store)
-    await dc.wait_bot(store.bot, lambda b: set(b["guilds"]) == {store.guild.id}, timeout=15,
-                      what="the bot out of Servidor A")
+    await dc.wait_bot(
+        store.bot,
+        lambda b: set(b["guilds"]) == {store.guild.id},
+        timeout=15,
+        what="the bot out of Servidor A",
+    )
     second, _ = await foreign_guild(dc, store, "Servidor B", with_bot=False)
     await dc.add_bot_to_guild(second, store.bot, added_by=attacker.id)
-    await dc.wait_bot(store.bot, lambda b: set(b["guilds"]) == {store.guild.id}, timeout=15,
-                      what="the bot out of Servidor B")
+    await dc.wait_bot(
+        store.bot,
+        lambda b: set(b["guilds"]) == {store.guild.id},
+        timeout=15,
+        what="the bot out of Servidor B",
+    )
 
     async def alerts() -> list[Alert] | None:
         rows = await Alert.filter(kind=AlertKind.FOREIGN_GUILD).order_by("id")
@@ -132,7 +166,9 @@ async def test_bot_leaves_a_foreign_guild_at_start_and_one_it_joins_later(fleet,
 
     rows = await fleet.wait_for("two foreign_guild alerts", alerts)
     assert [(a.details["guild_id"], a.details["guild_name"]) for a in rows] == [
-        (first.id, "Servidor A"), (second.id, "Servidor B")]
+        (first.id, "Servidor A"),
+        (second.id, "Servidor B"),
+    ]
     assert {(a.tenant_id, a.instance_id) for a in rows} == {(store.tenant.id, store.instance_id)}
     left = {r["path"] for r in await dc.requests(store.bot, method="DELETE")}
     assert left == {f"/users/@me/guilds/{first.id}", f"/users/@me/guilds/{second.id}"}
@@ -154,8 +190,9 @@ async def test_bot_public_is_read_at_every_start(fleet, dc):
     await dc.set_bot_public(store.bot, False)
     rec = await fleet.record(store.instance_id)
     os.kill(rec.pid, signal.SIGKILL)
-    await fleet.wait_state(store.instance_id, InstanceState.ONLINE, timeout=30,
-                           new_pid_than=rec.pid)
+    await fleet.wait_state(
+        store.instance_id, InstanceState.ONLINE, timeout=30, new_pid_than=rec.pid
+    )
     await fleet.wait_for("bot_public read as false", lambda: public_flag(False))
 
 
@@ -176,8 +213,12 @@ async def test_meus_pedidos_works_in_dm_and_shows_only_this_buyers_orders(fleet,
     # the re-send select works in the DM too
     sent = len(await store.buyer.dms(store.bot))
     await (await store.buyer.select(reply.message, "vt:resend", [str(mine)])).wait_reply()
-    await dc.poll(lambda: store.buyer.dms(store.bot), lambda m: len(m) > sent, 10,
-                  "the order sent again by DM")
+    await dc.poll(
+        lambda: store.buyer.dms(store.bot),
+        lambda m: len(m) > sent,
+        10,
+        "the order sent again by DM",
+    )
 
 
 async def test_buyer_role_is_granted_only_in_the_store_guild(fleet, dc, mpc, svc):  # noqa: F811
@@ -194,16 +235,20 @@ async def test_buyer_role_is_granted_only_in_the_store_guild(fleet, dc, mpc, svc
     await approve_and_sync(mpc, svc, order_id)
     await wait_status(order_id, "delivered")
     assert store.guild.role("Cliente") in await store.buyer.wait_role(store.guild, "Cliente")
-    role_calls = [r["path"] for r in await dc.requests(store.bot, method="PUT")
-                  if "/roles/" in r["path"]]
+    role_calls = [
+        r["path"] for r in await dc.requests(store.bot, method="PUT") if "/roles/" in r["path"]
+    ]
     assert role_calls and all(p.startswith(f"/guilds/{store.guild.id}/") for p in role_calls)
 
 
 async def test_a_product_named_everyone_pings_nobody(fleet, dc, mpc, svc):  # noqa: F811
     store = await make_store(fleet, dc, stock={"1 mês": ["ONLY"]})
     # the seller gave the bot "Mention @everyone" (or Administrator)
-    await dc.call("POST", f"/_sandbox/guilds/{store.guild.id}/roles",
-                  json={"name": "Bots", "permissions": 1 << 17})
+    await dc.call(
+        "POST",
+        f"/_sandbox/guilds/{store.guild.id}/roles",
+        json={"name": "Bots", "permissions": 1 << 17},
+    )
     await dc.add_member(store.guild, store.bot.user_id, roles=["Bots"])
     await Product.filter(id=store.product.id).update(name="@everyone @here")
     fleet.start()
@@ -214,8 +259,9 @@ async def test_a_product_named_everyone_pings_nobody(fleet, dc, mpc, svc):  # no
     await StockItem.filter(order_id=order_id).update(status=StockStatus.SOLD, order_id=None)
     await approve_and_sync(mpc, svc, order_id)
     await wait_status(order_id, "waiting_stock")
-    log = await dc.wait_channel_message(store.log_channel, lambda m: "@everyone" in m.content,
-                                        timeout=10)
+    log = await dc.wait_channel_message(
+        store.log_channel, lambda m: "@everyone" in m.content, timeout=10
+    )
     assert log["mention_everyone"] is False and log["mentions"] == []
     assert log["allowed_mentions"]["parse"] == []
     dm = await store.buyer.wait_dm(lambda m: "@everyone" in m.content, timeout=10)

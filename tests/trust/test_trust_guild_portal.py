@@ -17,11 +17,17 @@ from web.portal import create_app, onboarding
 @pytest.fixture
 async def env(db, redis_url, tmp_path):
     """The portal against the Discord stand-in (real sockets)."""
-    async with run_sandbox("127.0.0.1", 0, mp_port=None) as sb, \
-            DiscordSandbox(sb.discord_base) as dc:
-        settings = portal_settings(tmp_path, db, redis_url,
-                                   DISCORD_API_BASE=sb.discord_api_base,
-                                   DISCORD_OAUTH_BASE=sb.oauth_base)
+    async with (
+        run_sandbox("127.0.0.1", 0, mp_port=None) as sb,
+        DiscordSandbox(sb.discord_base) as dc,
+    ):
+        settings = portal_settings(
+            tmp_path,
+            db,
+            redis_url,
+            DISCORD_API_BASE=sb.discord_api_base,
+            DISCORD_OAUTH_BASE=sb.oauth_base,
+        )
         app = create_app(settings)
         async with app.test_app():
             yield app, dc
@@ -46,8 +52,9 @@ async def test_two_stores_onboarding_the_same_bot_at_once_get_a_clear_error(env,
     real = onboarding._store_token
 
     async def racing(instance, identity, token):  # the other store commits after our check
-        await BotInstance.create(tenant=first.tenant, token_enc="x",
-                                 application_id=identity.application_id)
+        await BotInstance.create(
+            tenant=first.tenant, token_enc="x", application_id=identity.application_id
+        )
         return await real(instance, identity, token)
 
     monkeypatch.setattr(onboarding, "_store_token", racing)
@@ -55,7 +62,8 @@ async def test_two_stores_onboarding_the_same_bot_at_once_get_a_clear_error(env,
     assert resp.status_code == 409
     assert "Este bot já está conectado a outra loja." in await resp.get_data(as_text=True)
     owners = await BotInstance.filter(application_id=bot.application_id).values_list(
-        "tenant_id", flat=True)
+        "tenant_id", flat=True
+    )
     assert owners == [first.tenant.id]
 
 
@@ -94,8 +102,7 @@ async def test_dashboard_lists_the_servers_the_bot_left_for_this_store_only(env)
     seller, other = await make_seller(app, "Loja A"), await make_seller(app, "Loja B")
     mine = await BotInstance.create(tenant=seller.tenant, token_enc="x", application_id="77")
     theirs = await BotInstance.create(tenant=other.tenant, token_enc="x", application_id="78")
-    await record_foreign_guild(mine.id, seller.tenant.id, "555000111", "Servidor do atacante",
-                               12)
+    await record_foreign_guild(mine.id, seller.tenant.id, "555000111", "Servidor do atacante", 12)
     await record_foreign_guild(theirs.id, other.tenant.id, "555000222", "Outro servidor", 3)
     alert = await Alert.get(tenant_id=seller.tenant.id)
     assert alert.kind == AlertKind.FOREIGN_GUILD and alert.details["guild_id"] == "555000111"

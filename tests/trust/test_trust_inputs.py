@@ -23,8 +23,10 @@ EXPONENT_ATTACKS = ("1e999990", "1e999999999")
 async def _post_pairs(seller, path: str, pairs: list[tuple[str, str]]):
     """A form with repeated fields (checkboxes): the test client's `form=` sends only the first."""
     body = urlencode([("csrf_token", await seller.csrf()), *pairs])
-    return await seller.client.post(path, data=body, headers={
-        "Content-Type": "application/x-www-form-urlencoded"})
+    return await seller.client.post(
+        path, data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+
 
 # --- the attack through the portal's forms ------------------------------------------------------
 
@@ -35,8 +37,9 @@ async def test_exponent_amount_is_refused_by_withdrawal_price_and_coupon_forms(p
     seller = await make_seller(portal)
     product = await Product.create(tenant=seller.tenant, name="Netflix")
 
-    resp = await seller.post("/money/withdrawals", {"amount": amount, "pix_key": "a@b.com",
-                                                    "pix_key_type": "email"})
+    resp = await seller.post(
+        "/money/withdrawals", {"amount": amount, "pix_key": "a@b.com", "pix_key_type": "email"}
+    )
     assert resp.status_code == 400
     assert 'id="withdraw-error"' in await resp.get_data(as_text=True)
 
@@ -44,8 +47,11 @@ async def test_exponent_amount_is_refused_by_withdrawal_price_and_coupon_forms(p
     assert resp.status_code == 400
     assert "Valor inválido" in await resp.get_data(as_text=True)
 
-    for form in ({"kind": "fixed", "value": amount}, {"kind": "percent", "value": amount},
-                 {"kind": "fixed", "value": "5", "min_order": amount}):
+    for form in (
+        {"kind": "fixed", "value": amount},
+        {"kind": "percent", "value": amount},
+        {"kind": "fixed", "value": "5", "min_order": amount},
+    ):
         resp = await seller.post("/coupons/new", {"code": "ATAQUE", **form})
         assert resp.status_code == 400, form
     assert not await Withdrawal.filter(tenant_id=seller.tenant.id).exists()
@@ -57,26 +63,43 @@ async def test_long_digit_amounts_and_ids_are_4xx_not_500(portal):  # noqa: F811
     """20+ digits without an exponent overflowed the BIGINT column; odd digits ('²') broke int()."""
     seller = await make_seller(portal)
     product = await Product.create(tenant=seller.tenant, name="Netflix")
-    variation = await Variation.create(tenant=seller.tenant, product=product, name="1 mês",
-                                       price_cents=1000)
+    variation = await Variation.create(
+        tenant=seller.tenant, product=product, name="1 mês", price_cents=1000
+    )
     huge = "9" * 25
-    resp = await seller.post("/coupons/new", {"code": "GRANDE", "kind": "fixed", "value": "5",
-                                              "min_order": huge})
+    resp = await seller.post(
+        "/coupons/new", {"code": "GRANDE", "kind": "fixed", "value": "5", "min_order": huge}
+    )
     assert resp.status_code == 400
-    resp = await seller.post("/money/withdrawals", {"amount": huge, "pix_key": "a@b.com",
-                                                    "pix_key_type": "email"})
+    resp = await seller.post(
+        "/money/withdrawals", {"amount": huge, "pix_key": "a@b.com", "pix_key_type": "email"}
+    )
     assert resp.status_code == 400
-    resp = await _post_pairs(seller, "/coupons/new", [
-        ("code", "ODD10"), ("kind", "percent"), ("value", "10"),
-        *[("products", v) for v in ("²", "9" * 5000, "9" * 4000, str(product.id))]])
+    resp = await _post_pairs(
+        seller,
+        "/coupons/new",
+        [
+            ("code", "ODD10"),
+            ("kind", "percent"),
+            ("value", "10"),
+            *[("products", v) for v in ("²", "9" * 5000, "9" * 4000, str(product.id))],
+        ],
+    )
     assert resp.status_code == 302
     coupon = await Coupon.get(tenant_id=seller.tenant.id, code="ODD10")
     assert [p.id for p in await coupon.products.all()] == [product.id]
-    resp = await _post_pairs(seller, f"/variations/{variation.id}/stock/delete",
-                             [("item", v) for v in ("²", "9" * 4000, "1")])
+    resp = await _post_pairs(
+        seller,
+        f"/variations/{variation.id}/stock/delete",
+        [("item", v) for v in ("²", "9" * 4000, "1")],
+    )
     assert resp.status_code == 302
-    for path in (f"/orders?page={huge}", f"/money?page={huge}",
-                 f"/variations/{variation.id}/stock?page={huge}", f"/orders/{huge}"):
+    for path in (
+        f"/orders?page={huge}",
+        f"/money?page={huge}",
+        f"/variations/{variation.id}/stock?page={huge}",
+        f"/orders/{huge}",
+    ):
         assert (await seller.client.get(path)).status_code in (200, 404), path
 
 
@@ -90,23 +113,27 @@ async def test_admin_api_refuses_out_of_range_ids_and_amounts_with_4xx(tmp_path,
     app = create_app(admin_settings(tmp_path, db, redis_url))
     async with app.test_app():
         client = app.test_client()
-        for path in ("/api/payments?tenant_id=99999999999999999999",
-                     "/api/payments?order_id=-99999999999999999999",
-                     "/api/withdrawals?tenant_id=99999999999999999999",
-                     "/api/orders?tenant_id=99999999999999999999",
-                     "/api/transactions/ledger?withdrawal_id=1e999999999",
-                     "/api/withdrawals/99999999999999999999/approve"):
+        for path in (
+            "/api/payments?tenant_id=99999999999999999999",
+            "/api/payments?order_id=-99999999999999999999",
+            "/api/withdrawals?tenant_id=99999999999999999999",
+            "/api/orders?tenant_id=99999999999999999999",
+            "/api/transactions/ledger?withdrawal_id=1e999999999",
+            "/api/withdrawals/99999999999999999999/approve",
+        ):
             method = client.post if path.endswith("approve") else client.get
             resp = await method(path, headers=AUTH)
             assert 400 <= resp.status_code < 500, (path, resp.status_code)
-        resp = await client.post("/api/withdrawals/1/reject", headers=AUTH,
-                                 json={"reason": "x" * 5000})
+        resp = await client.post(
+            "/api/withdrawals/1/reject", headers=AUTH, json={"reason": "x" * 5000}
+        )
         assert resp.status_code == 400
         resp = await client.get("/api/payments?tenant_id=1e999999999", headers=AUTH)
         assert (await resp.get_json())["fields"][0]["field"] == "tenant_id"
         # '²'.isdigit() is True but int('²') raises: the search was a 500
-        assert (await client.get("/api/instances", query_string={"q": "²"},
-                                 headers=AUTH)).status_code == 200
+        assert (
+            await client.get("/api/instances", query_string={"q": "²"}, headers=AUTH)
+        ).status_code == 200
 
 
 async def test_unsigned_ipn_with_a_non_ascii_or_huge_id_fetches_nothing():
@@ -119,8 +146,9 @@ async def test_unsigned_ipn_with_a_non_ascii_or_huge_id_fetches_nothing():
         return str(fields["outcome"])
 
     for pid in ("²²", "١٢٣", "9" * 5000):
-        receipt = await receive_mercadopago("secret", {"topic": "payment", "id": pid}, {}, b"",
-                                            recorder=recorder)
+        receipt = await receive_mercadopago(
+            "secret", {"topic": "payment", "id": pid}, {}, b"", recorder=recorder
+        )
         assert not receipt.to_process and receipt.outcome == "ignored", pid
     assert all(len(f["data_id"]) <= 64 for f in stored)
 
@@ -128,9 +156,14 @@ async def test_unsigned_ipn_with_a_non_ascii_or_huge_id_fetches_nothing():
 def test_cli_refuses_odd_ids_limits_and_timeouts_before_calling_the_api(capsys):
     from ops.cli import build_parser
 
-    for argv in (["orders", "--tenant", "²"], ["orders", "--limit", "1e999999999"],
-                 ["restart", "9" * 5000], ["orders", "--product", "-1"],
-                 ["fleet", "stop", "--timeout", "nan"], ["fleet", "stop", "--timeout", "1e9"]):
+    for argv in (
+        ["orders", "--tenant", "²"],
+        ["orders", "--limit", "1e999999999"],
+        ["restart", "9" * 5000],
+        ["orders", "--product", "-1"],
+        ["fleet", "stop", "--timeout", "nan"],
+        ["fleet", "stop", "--timeout", "1e9"],
+    ):
         with pytest.raises(SystemExit) as exit_:
             build_parser().parse_args(argv)
         assert exit_.value.code == 2, argv
@@ -182,8 +215,12 @@ PARSERS = {
     "quantity": lambda s: inputs.parse_quantity(s, hi=HARD_MAX_QUANTITY),
     "id": lambda s: inputs.parse_id(s),
 }
-BOUNDS = {"money": (0, inputs.MAX_CENTS), "percent": (0, 100_00),
-          "quantity": (1, HARD_MAX_QUANTITY), "id": (1, inputs.MAX_ID)}
+BOUNDS = {
+    "money": (0, inputs.MAX_CENTS),
+    "percent": (0, 100_00),
+    "quantity": (1, HARD_MAX_QUANTITY),
+    "id": (1, inputs.MAX_ID),
+}
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -208,24 +245,51 @@ def test_valid_money_round_trips_through_the_form_format(cents):
     assert inputs.parse_money(f"R$ {reais},{cents % 100:02d}") == cents
 
 
-@pytest.mark.parametrize(("text", "cents"), [
-    ("19,90", 1990), ("R$ 1.234,56", 123456), ("10.5", 1050), ("10", 1000), (",5", 50),
-    ("R$\u00a01.234,56", 123456), ("  7,00 ", 700),
-])
+@pytest.mark.parametrize(
+    ("text", "cents"),
+    [
+        ("19,90", 1990),
+        ("R$ 1.234,56", 123456),
+        ("10.5", 1050),
+        ("10", 1000),
+        (",5", 50),
+        ("R$\u00a01.234,56", 123456),
+        ("  7,00 ", 700),
+    ],
+)
 def test_money_keeps_the_syntax_sellers_type(text, cents):
     assert inputs.parse_money(text) == cents
 
 
-@pytest.mark.parametrize("text", [
-    "1e999990", "1e999999999", "1E5", "1,999", "10.500", "-5", "+5", "1_000", "١٢", "²",
-    "NaN", "Infinity", "1.2.3", "1,2,3", "", "R$", "9" * 41, "1" * 10_000,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1e999990",
+        "1e999999999",
+        "1E5",
+        "1,999",
+        "10.500",
+        "-5",
+        "+5",
+        "1_000",
+        "١٢",
+        "²",
+        "NaN",
+        "Infinity",
+        "1.2.3",
+        "1,2,3",
+        "",
+        "R$",
+        "9" * 41,
+        "1" * 10_000,
+    ],
+)
 def test_money_refuses_exponents_signs_and_odd_digits(text):
     with pytest.raises(inputs.InvalidInput):
         inputs.parse_money(text)
 
 
-@pytest.mark.parametrize("value", ["1e999999999", "1" * 40, 10 ** 40, "1E+20"])
+@pytest.mark.parametrize("value", ["1e999999999", "1" * 40, 10**40, "1E+20"])
 def test_mercado_pago_amounts_are_bounded_too(value):
     with pytest.raises(ValueError):
         reais_to_cents(value)

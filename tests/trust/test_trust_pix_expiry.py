@@ -37,8 +37,7 @@ async def test_stand_in_refuses_an_expiration_a_moment_short_of_30_minutes_like_
     short = await mp.create(key="short", date_of_expiration=expiry_in(timedelta(minutes=30)))
     assert short.status_code == 400
     assert short.json()["cause"][0]["code"] == 4027
-    ok = await mp.create(key="ok", date_of_expiration=expiry_in(timedelta(minutes=30,
-                                                                          seconds=5)))
+    ok = await mp.create(key="ok", date_of_expiration=expiry_in(timedelta(minutes=30, seconds=5)))
     assert ok.status_code == 201
 
 

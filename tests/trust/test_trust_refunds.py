@@ -19,7 +19,7 @@ from hypercorn.config import Config
 
 from core.models import AuditLog
 from fleet.models import Alert, AlertKind
-from ops.procs import free_port
+from ops.process_tools import free_port
 from shop import ledger
 from shop.errors import InsufficientBalance, NegativeBalance
 from shop.models import LedgerEntry, Order, Payment
@@ -39,14 +39,18 @@ MP_ENV = {"MERCADOPAGO_ACCESS_TOKEN": "TEST-token"}
 
 def refund_calls(harness) -> int:
     """Refund requests that reached the Mercado Pago sandbox (any payment)."""
-    return sum(n for route, n in harness.state.request_counts.items()
-               if route.startswith("POST") and route.endswith("/refunds"))
+    return sum(
+        n
+        for route, n in harness.state.request_counts.items()
+        if route.startswith("POST") and route.endswith("/refunds")
+    )
 
 
 async def elapse_hold(tenant_id: int) -> None:
     """The hold is over: every credit of the seller is available now."""
     await LedgerEntry.filter(account=ledger.seller_account(tenant_id)).update(
-        available_at=datetime.now(UTC) - timedelta(seconds=1))
+        available_at=datetime.now(UTC) - timedelta(seconds=1)
+    )
 
 
 async def sold(svc_, harness, tenant, price: int = PRICE) -> tuple[Order, Payment]:
@@ -69,21 +73,22 @@ async def flash_of(seller, order_id: int) -> str:
     return html
 
 
-async def test_seller_cannot_refund_in_the_portal_what_was_already_withdrawn(db, redis_url,
-                                                                             tmp_path):
+async def test_seller_cannot_refund_in_the_portal_what_was_already_withdrawn(
+    db, redis_url, tmp_path
+):
     from sandbox.mercadopago.testing import mp_harness
     from web.portal import create_app
 
     async with mp_harness(MP_FAST) as harness:
-        app = create_app(portal_settings(tmp_path, db, redis_url, **MP_ENV,
-                                         MERCADOPAGO_API_BASE=harness.url))
+        app = create_app(
+            portal_settings(tmp_path, db, redis_url, **MP_ENV, MERCADOPAGO_API_BASE=harness.url)
+        )
         async with app.test_app():
             seller = await make_seller(app)
             tid = seller.tenant.id
             order, payment = await sold(services_for(app.config), harness, seller.tenant)
             await elapse_hold(tid)
-            resp = await seller.post("/money/withdrawals", {"amount": "950,00",
-                                                            "pix_key": PIX})
+            resp = await seller.post("/money/withdrawals", {"amount": "950,00", "pix_key": PIX})
             assert resp.status_code == 302
             before = await snapshot(tid)
             assert before[:2] == (0, 0)
@@ -105,8 +110,9 @@ async def test_a_partial_refund_the_balance_covers_is_still_allowed(db, redis_ur
     from web.portal import create_app
 
     async with mp_harness(MP_FAST) as harness:
-        app = create_app(portal_settings(tmp_path, db, redis_url, **MP_ENV,
-                                         MERCADOPAGO_API_BASE=harness.url))
+        app = create_app(
+            portal_settings(tmp_path, db, redis_url, **MP_ENV, MERCADOPAGO_API_BASE=harness.url)
+        )
         async with app.test_app():
             seller = await make_seller(app, locale="en")
             tid = seller.tenant.id
@@ -139,15 +145,18 @@ async def test_concurrent_seller_refunds_cannot_both_pass(svc, mp):  # noqa: F81
     tenant = await first.tenant
     second, _ = await sold(svc0, mp, tenant)
     await request_withdrawal(tenant.id, 95_000, PIX, "account:test")  # R$ 950,00 left
-    results = await asyncio.gather(refund_order(svc0, first.id, "account:a"),
-                                   refund_order(svc0, second.id, "account:b"),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        refund_order(svc0, first.id, "account:a"),
+        refund_order(svc0, second.id, "account:b"),
+        return_exceptions=True,
+    )
     refused = [r for r in results if isinstance(r, InsufficientBalance)]
     assert len(refused) == 1, results
     assert refund_calls(mp) == 1
     assert (await ledger.balance(tenant.id)).total_cents == 0
-    statuses = sorted([(await Order.get(id=first.id)).status,
-                       (await Order.get(id=second.id)).status])
+    statuses = sorted(
+        [(await Order.get(id=first.id)).status, (await Order.get(id=second.id)).status]
+    )
     assert statuses == [OrderStatus.PAID, OrderStatus.REFUNDED]
 
 
@@ -158,16 +167,22 @@ async def admin_with_mp(tmp_path, db, redis_url, mp, monkeypatch):  # noqa: F811
     from web.admin import create_app
 
     port = free_port()
-    settings = admin_settings(tmp_path, db, redis_url, ADMIN_PORT=str(port), **MP_ENV,
-                              MERCADOPAGO_API_BASE=mp.url)
+    settings = admin_settings(
+        tmp_path, db, redis_url, ADMIN_PORT=str(port), **MP_ENV, MERCADOPAGO_API_BASE=mp.url
+    )
     app = create_app(settings)
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
     stop = asyncio.Event()
     task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
-    for name, value in {"DATABASE_URL": db, "REDIS_URL": redis_url, "ADMIN_PORT": str(port),
-                        "ADMIN_API_TOKEN": TOKEN, "PORTAL_PORT": "1",
-                        "TOKEN_ENCRYPTION_KEYS": settings.token_encryption_keys[0]}.items():
+    for name, value in {
+        "DATABASE_URL": db,
+        "REDIS_URL": redis_url,
+        "ADMIN_PORT": str(port),
+        "ADMIN_API_TOKEN": TOKEN,
+        "PORTAL_PORT": "1",
+        "TOKEN_ENCRYPTION_KEYS": settings.token_encryption_keys[0],
+    }.items():
         monkeypatch.setenv(name, value)
     for _ in range(100):
         try:
@@ -190,7 +205,8 @@ async def withdrawn_sale(app, harness) -> tuple[int, Order, Payment]:
 
 
 async def test_operator_refund_through_the_admin_api_is_audited_and_goes_negative(
-        admin_with_mp, mp):  # noqa: F811
+    admin_with_mp, mp
+):  # noqa: F811
     tid, order, payment = await withdrawn_sale(admin_with_mp, mp)
     client = admin_with_mp.test_client()
 
@@ -198,8 +214,9 @@ async def test_operator_refund_through_the_admin_api_is_audited_and_goes_negativ
     assert missing.status_code == 400  # the reason is required
     assert refund_calls(mp) == 0
 
-    resp = await client.post(f"/api/orders/{order.id}/refund", headers=AUTH,
-                             json={"reason": "comprador provou fraude"})
+    resp = await client.post(
+        f"/api/orders/{order.id}/refund", headers=AUTH, json={"reason": "comprador provou fraude"}
+    )
     body = await resp.get_json()
     assert resp.status_code == 200, body
     assert body["order_status"] == "refunded" and body["balance_cents"] == -95_000
@@ -213,14 +230,18 @@ async def test_operator_refund_through_the_admin_api_is_audited_and_goes_negativ
     assert await Alert.filter(kind=AlertKind.NEGATIVE_BALANCE, tenant_id=tid).count() == 1
 
 
-async def test_cli_refund_calls_the_admin_api_with_reason_and_amount(admin_with_mp, mp,  # noqa: F811
-                                                                   capsys):
+async def test_cli_refund_calls_the_admin_api_with_reason_and_amount(
+    admin_with_mp,
+    mp,  # noqa: F811
+    capsys,
+):
     from ops.cli import main
 
     tid, order, payment = await withdrawn_sale(admin_with_mp, mp)
     capsys.readouterr()
-    code = await asyncio.to_thread(main, ["refund", str(order.id), "--reason",
-                                          "pedido duplicado", "--amount", "12,50"])
+    code = await asyncio.to_thread(
+        main, ["refund", str(order.id), "--reason", "pedido duplicado", "--amount", "12,50"]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     assert f"order {order.id}" in out.out and "R$ 12,50" in out.out
@@ -233,20 +254,21 @@ async def test_cli_refund_calls_the_admin_api_with_reason_and_amount(admin_with_
 
     code = await asyncio.to_thread(main, ["refund", str(order.id), "--reason", " "])
     assert code == 1 and "reason" in capsys.readouterr().err
-    code = await asyncio.to_thread(main, ["refund", str(order.id), "--reason", "x",
-                                          "--amount", "doze"])
+    code = await asyncio.to_thread(
+        main, ["refund", str(order.id), "--reason", "x", "--amount", "doze"]
+    )
     assert code == 1 and "amount" in capsys.readouterr().err
     assert refund_calls(mp) == 1
 
 
-async def test_chargeback_after_payout_blocks_withdrawals_and_alerts_once(db, redis_url,
-                                                                          tmp_path):
+async def test_chargeback_after_payout_blocks_withdrawals_and_alerts_once(db, redis_url, tmp_path):
     from sandbox.mercadopago.testing import mp_harness
     from web.portal import create_app
 
     async with mp_harness(MP_FAST) as harness:
-        app = create_app(portal_settings(tmp_path, db, redis_url, **MP_ENV,
-                                         MERCADOPAGO_API_BASE=harness.url))
+        app = create_app(
+            portal_settings(tmp_path, db, redis_url, **MP_ENV, MERCADOPAGO_API_BASE=harness.url)
+        )
         async with app.test_app():
             seller = await make_seller(app)
             tid = seller.tenant.id
@@ -266,8 +288,7 @@ async def test_chargeback_after_payout_blocks_withdrawals_and_alerts_once(db, re
             assert len(alerts) == 1 and "-R$ 855,00" in alerts[0].message
             with pytest.raises(NegativeBalance):
                 await request_withdrawal(tid, 1_000, PIX, "account:test")
-            resp = await seller.post("/money/withdrawals", {"amount": "10,00",
-                                                            "pix_key": PIX})
+            resp = await seller.post("/money/withdrawals", {"amount": "10,00", "pix_key": PIX})
             html = await resp.get_data(as_text=True)
             assert resp.status_code == 400 and "saques ficam bloqueados" in html
             _, page = await seller.text("/money")
@@ -317,6 +338,7 @@ async def test_a_hold_left_by_a_dead_process_is_settled_by_the_reconciler(svc, m
             async def refund_then_die(*a, **kw):
                 await real(*a, **kw)
                 raise Died
+
             dead = dataclasses.replace(svc, gateway=_Gw(gateway, refund_then_die))
         else:
             dead = dataclasses.replace(svc, gateway=_Gw(gateway, crash))
@@ -327,14 +349,16 @@ async def test_a_hold_left_by_a_dead_process_is_settled_by_the_reconciler(svc, m
 
         await reconcile_once(svc)  # too early: the request may still be in flight
         assert await ledger.account_total(ledger.HOLDS) == 95_000
-        report = await reconcile_once(svc, now=datetime.now(UTC) + refunds.STALE_HOLD
-                                      + timedelta(seconds=1))
+        report = await reconcile_once(
+            svc, now=datetime.now(UTC) + refunds.STALE_HOLD + timedelta(seconds=1)
+        )
         assert report.refund_holds_released == 1
         assert await ledger.account_total(ledger.HOLDS) == 0
-        expected = (0 if reached_mp else 95_000)
+        expected = 0 if reached_mp else 95_000
         assert (await ledger.balance(tid)).total_cents == expected
         assert (await Order.get(id=order.id)).status == (
-            OrderStatus.REFUNDED if reached_mp else OrderStatus.PAID)
+            OrderStatus.REFUNDED if reached_mp else OrderStatus.PAID
+        )
 
 
 class _Gw:
@@ -347,15 +371,19 @@ class _Gw:
         return getattr(self._real, name)
 
 
-@pytest.mark.parametrize(("balance", "debit", "allowed", "shortfall"), [
-    (0, 95_000, False, 95_000),          # the attack: everything withdrawn
-    (95_000, 95_000, True, 0),           # exactly covered
-    (5_000, 950, True, 0),               # a partial refund that fits
-    (-10_000, 950, False, 10_950),       # already negative: the debt counts too
-    (-10_000, 0, True, 0),               # a refund that takes nothing from the seller
-])
-def test_seller_refund_decision_is_a_pure_function_of_balance_and_debit(balance, debit,
-                                                                        allowed, shortfall):
+@pytest.mark.parametrize(
+    ("balance", "debit", "allowed", "shortfall"),
+    [
+        (0, 95_000, False, 95_000),  # the attack: everything withdrawn
+        (95_000, 95_000, True, 0),  # exactly covered
+        (5_000, 950, True, 0),  # a partial refund that fits
+        (-10_000, 950, False, 10_950),  # already negative: the debt counts too
+        (-10_000, 0, True, 0),  # a refund that takes nothing from the seller
+    ],
+)
+def test_seller_refund_decision_is_a_pure_function_of_balance_and_debit(
+    balance, debit, allowed, shortfall
+):
     from shop.payments.refund_policy import decide_seller_refund
 
     decision = decide_seller_refund(balance, debit)

@@ -16,17 +16,32 @@ from tests.portal.test_auth_onboarding import _login
 from tests.portal.test_auth_onboarding import env as login_env  # noqa: F401
 
 # What browsers turn into another site, or what is not a path at all.
-OFF_SITE = ["/\\evil.com", "\\/evil.com", "\\\\evil.com", "//evil.com", "/\t/evil.com",
-            "/\n/evil.com", "http://evil.com/", "https:evil.com", "javascript:alert(1)",
-            " //evil.com", "evil.com", "/" + "a" * 3000]
+OFF_SITE = [
+    "/\\evil.com",
+    "\\/evil.com",
+    "\\\\evil.com",
+    "//evil.com",
+    "/\t/evil.com",
+    "/\n/evil.com",
+    "http://evil.com/",
+    "https:evil.com",
+    "javascript:alert(1)",
+    " //evil.com",
+    "evil.com",
+    "/" + "a" * 3000,
+]
 
 
 def _lands_on_this_site(location: str) -> bool:
     """Where a browser would go: it reads `\\` as `/` and drops tabs and newlines."""
     browser = location.replace("\\", "/").replace("\t", "").replace("\n", "").replace("\r", "")
     parts = urlsplit(browser)
-    return browser.startswith("/") and not browser.startswith("//") and not parts.netloc \
+    return (
+        browser.startswith("/")
+        and not browser.startswith("//")
+        and not parts.netloc
         and not parts.scheme
+    )
 
 
 def test_safe_next_path_keeps_own_paths_and_refuses_everything_else():
@@ -56,8 +71,9 @@ async def test_admin_console_does_not_redirect_to_a_foreign_referer(admin_app): 
         assert resp.status_code == 302
         assert _lands_on_this_site(resp.headers["Location"]), (referer, resp.headers["Location"])
     # A page of the console itself is still where the operator goes back to.
-    own = await client.get("/console/lang/pt-BR",
-                           headers={"Referer": "http://localhost/console/instances?state=error"})
+    own = await client.get(
+        "/console/lang/pt-BR", headers={"Referer": "http://localhost/console/instances?state=error"}
+    )
     assert own.headers["Location"] == "/console/instances?state=error"
 
 
@@ -79,8 +95,9 @@ async def test_pre_login_csrf_token_is_useless_after_login(login_env):  # noqa: 
     page = await (await client.get("/stores/new")).get_data(as_text=True)
     fresh = CSRF_RE.search(page).group(1)
     assert fresh != stolen
-    assert (await client.post("/stores/new", form={"csrf_token": fresh, "name": "Minha loja"})
-            ).status_code == 302
+    assert (
+        await client.post("/stores/new", form={"csrf_token": fresh, "name": "Minha loja"})
+    ).status_code == 302
 
 
 DANGEROUS = ["=1+1", "+1+1", "-1+1", "@SUM(A1)", "\t=1+1", "\r=1+1"]
@@ -89,10 +106,15 @@ DANGEROUS = ["=1+1", "+1+1", "-1+1", "@SUM(A1)", "\t=1+1", "\r=1+1"]
 async def test_portal_ledger_csv_neutralises_formula_cells(portal):  # noqa: F811
     seller = await make_seller(portal)
     for n, memo in enumerate(DANGEROUS):
-        await ledger.post(f"csv:{n}", "adjustment", [
-            ledger.Leg("platform:clearing", -100),
-            ledger.Leg(ledger.seller_account(seller.tenant.id), 100, seller.tenant.id)],
-            memo=memo)
+        await ledger.post(
+            f"csv:{n}",
+            "adjustment",
+            [
+                ledger.Leg("platform:clearing", -100),
+                ledger.Leg(ledger.seller_account(seller.tenant.id), 100, seller.tenant.id),
+            ],
+            memo=memo,
+        )
     resp = await seller.client.get("/money/ledger.csv")
     assert resp.status_code == 200
     text = (await resp.get_data(as_text=True)).lstrip("\ufeff")
@@ -104,11 +126,18 @@ async def test_portal_ledger_csv_neutralises_formula_cells(portal):  # noqa: F81
 async def test_admin_ledger_csv_neutralises_formula_cells(admin_app):  # noqa: F811
     shop = await make_tenant()
     for n, memo in enumerate(DANGEROUS):
-        await ledger.post(f"csv:{n}", "adjustment", [
-            ledger.Leg("platform:clearing", -100),
-            ledger.Leg(ledger.seller_account(shop.id), 100, shop.id)], memo=memo)
+        await ledger.post(
+            f"csv:{n}",
+            "adjustment",
+            [
+                ledger.Leg("platform:clearing", -100),
+                ledger.Leg(ledger.seller_account(shop.id), 100, shop.id),
+            ],
+            memo=memo,
+        )
     resp = await admin_app.test_client().get(
-        f"/api/transactions/ledger.csv?tenant_id={shop.id}", headers=AUTH)
+        f"/api/transactions/ledger.csv?tenant_id={shop.id}", headers=AUTH
+    )
     assert resp.status_code == 200
     rows = csv.DictReader(io.StringIO(await resp.get_data(as_text=True), newline=""))
     memos = [row["memo"] for row in rows]

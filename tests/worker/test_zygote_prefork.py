@@ -24,9 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_script(code: str, env: dict[str, str] | None = None, timeout: float = 60) -> str:
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -128,21 +133,35 @@ def _sockets(pid: int) -> list[str]:
 
 
 @pytest.mark.parametrize("redis_ok", [True, False], ids=["warm", "redis-down"])
-async def test_zygote_warms_up_and_keeps_no_connection_for_its_children(tmp_path, database_url,
-                                                                         redis_server, redis_ok):
+async def test_zygote_warms_up_and_keeps_no_connection_for_its_children(
+    tmp_path, database_url, redis_server, redis_ok
+):
     """The zygote queries the database (SQLite or PostgreSQL) and Redis once while warming up;
     what it forks must not share a socket with it. With Redis unreachable it still starts
     (warm-up is best effort)."""
     redis_url = redis_server if redis_ok else "redis://127.0.0.1:9/0"  # discard port: refused
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": database_url,
-           "REDIS_URL": redis_url, "TOKEN_ENCRYPTION_KEYS": generate_key(),
-           "DATA_DIR": str(tmp_path / "data"), "LOG_DIR": str(tmp_path / "logs"),
-           "ADMIN_API_TOKEN": "t" * 32, "PORTAL_SESSION_SECRET": "s" * 32,
-           "MERCADOPAGO_WEBHOOK_SECRET": "w" * 32}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "TOKEN_ENCRYPTION_KEYS": generate_key(),
+        "DATA_DIR": str(tmp_path / "data"),
+        "LOG_DIR": str(tmp_path / "logs"),
+        "ADMIN_API_TOKEN": "t" * 32,
+        "PORTAL_SESSION_SECRET": "s" * 32,
+        "MERCADOPAGO_WEBHOOK_SECRET": "w" * 32,
+    }
     err = tmp_path / "zygote.err"
     with open(err, "wb") as errf:
-        proc = subprocess.Popen([sys.executable, "-m", "worker.zygote"], cwd=tmp_path, env=env,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errf)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "worker.zygote"],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errf,
+        )
     try:
         assert proc.stdout is not None
         started = time.monotonic()

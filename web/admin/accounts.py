@@ -12,7 +12,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from core import audit
-from fleet.control import mark_dirty
+from fleet.control_protocol import mark_dirty
 from fleet.models import BotInstance
 from shop.models import Account, AccountRole, Tenant, WebSession
 from web.admin.api import (
@@ -63,11 +63,19 @@ class BlockOut(AccountOut):
 
 async def account_json(a: Account) -> dict[str, Any]:
     tenant_ids = await Tenant.filter(owner_id=a.id).order_by("id").values_list("id", flat=True)
-    return {"id": a.id, "discord_id": a.discord_id, "username": a.username,
-            "role": str(a.role), "locale": a.locale, "blocked": a.blocked,
-            "blocked_reason": a.blocked_reason, "blocked_at": iso(a.blocked_at),
-            "created_at": iso(a.created_at), "last_login_at": iso(a.last_login_at),
-            "tenant_ids": list(tenant_ids)}
+    return {
+        "id": a.id,
+        "discord_id": a.discord_id,
+        "username": a.username,
+        "role": str(a.role),
+        "locale": a.locale,
+        "blocked": a.blocked,
+        "blocked_reason": a.blocked_reason,
+        "blocked_at": iso(a.blocked_at),
+        "created_at": iso(a.created_at),
+        "last_login_at": iso(a.last_login_at),
+        "tenant_ids": list(tenant_ids),
+    }
 
 
 async def _page(args: AccountsQuery) -> dict[str, Any]:
@@ -85,8 +93,10 @@ async def _page(args: AccountsQuery) -> dict[str, Any]:
     total = await query.count()
     order = ("-blocked_at", "id") if args.blocked else ("id",)
     rows = await query.order_by(*order).offset(args.offset).limit(args.limit)
-    return {"items": [await account_json(a) for a in rows],
-            "page": {"total": total, "limit": args.limit, "offset": args.offset}}
+    return {
+        "items": [await account_json(a) for a in rows],
+        "page": {"total": total, "limit": args.limit, "offset": args.offset},
+    }
 
 
 @bp.get("/api/accounts")
@@ -104,12 +114,14 @@ async def list_accounts(query_args: AccountsQuery):  # type: ignore[no-untyped-d
 @validate_response(AccountsOut)
 async def blocked_accounts(query_args: PageQuery):  # type: ignore[no-untyped-def]
     """Blocked accounts, most recently blocked first, with the reason."""
-    return await _page(AccountsQuery(blocked=True, limit=query_args.limit,
-                                     offset=query_args.offset))
+    return await _page(
+        AccountsQuery(blocked=True, limit=query_args.limit, offset=query_args.offset)
+    )
 
 
-async def set_blocked(account_id: int, blocked: bool, reason: str,
-                      who: str) -> dict[str, Any] | None:
+async def set_blocked(
+    account_id: int, blocked: bool, reason: str, who: str
+) -> dict[str, Any] | None:
     """Block or unblock; blocking revokes the web sessions. Marks the owner's bots dirty so
     the orchestrator stops (or restarts) them within seconds."""
     now = datetime.now(UTC)
@@ -121,24 +133,42 @@ async def set_blocked(account_id: int, blocked: bool, reason: str,
         account.blocked = blocked
         account.blocked_reason = reason if blocked else None
         account.blocked_at = now if blocked else None
-        await account.save(using_db=conn,
-                           update_fields=["blocked", "blocked_reason", "blocked_at"])
+        await account.save(using_db=conn, update_fields=["blocked", "blocked_reason", "blocked_at"])
         revoked = 0
         if blocked:
-            revoked = await WebSession.filter(account_id=account_id, revoked_at__isnull=True) \
-                .using_db(conn).update(revoked_at=now)
-        tenant_ids = await Tenant.filter(owner_id=account_id).using_db(conn) \
+            revoked = (
+                await WebSession.filter(account_id=account_id, revoked_at__isnull=True)
+                .using_db(conn)
+                .update(revoked_at=now)
+            )
+        tenant_ids = (
+            await Tenant.filter(owner_id=account_id).using_db(conn).values_list("id", flat=True)
+        )
+        instance_ids = list(
+            await BotInstance.filter(tenant_id__in=list(tenant_ids))
+            .using_db(conn)
             .values_list("id", flat=True)
-        instance_ids = list(await BotInstance.filter(tenant_id__in=list(tenant_ids))
-                            .using_db(conn).values_list("id", flat=True))
-        await audit.record(who, "account.blocked" if blocked else "account.unblocked",
-                           "account", account_id, before=before,
-                           after={"blocked": blocked, "reason": reason,
-                                  "sessions_revoked": revoked, "instances": instance_ids},
-                           using_db=conn)
+        )
+        await audit.record(
+            who,
+            "account.blocked" if blocked else "account.unblocked",
+            "account",
+            account_id,
+            before=before,
+            after={
+                "blocked": blocked,
+                "reason": reason,
+                "sessions_revoked": revoked,
+                "instances": instance_ids,
+            },
+            using_db=conn,
+        )
     await mark_dirty(current_app.config["REDIS"], *instance_ids)
-    return {**await account_json(account), "sessions_revoked": int(revoked or 0),
-            "instances_marked": instance_ids}
+    return {
+        **await account_json(account),
+        "sessions_revoked": int(revoked or 0),
+        "instances_marked": instance_ids,
+    }
 
 
 @bp.post("/api/accounts/<int:account_id>/block")

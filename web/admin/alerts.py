@@ -67,10 +67,17 @@ class AuditOut(BaseModel):
 
 
 def alert_json(a: Alert) -> dict[str, Any]:
-    return {"id": a.id, "kind": str(a.kind), "instance_id": a.instance_id,
-            "tenant_id": a.tenant_id, "message": a.message, "details": a.details,
-            "created_at": iso(a.created_at), "acknowledged_at": iso(a.acknowledged_at),
-            "acknowledged_by": a.acknowledged_by}
+    return {
+        "id": a.id,
+        "kind": str(a.kind),
+        "instance_id": a.instance_id,
+        "tenant_id": a.tenant_id,
+        "message": a.message,
+        "details": a.details,
+        "created_at": iso(a.created_at),
+        "acknowledged_at": iso(a.acknowledged_at),
+        "acknowledged_by": a.acknowledged_by,
+    }
 
 
 @bp.get("/api/alerts")
@@ -86,10 +93,13 @@ async def list_alerts(query_args: AlertsQuery):  # type: ignore[no-untyped-def]
     if query_args.acknowledged is not None:
         query = query.filter(acknowledged_at__isnull=not query_args.acknowledged)
     total = await query.count()
-    rows = await query.order_by("-created_at", "-id").offset(query_args.offset) \
-        .limit(query_args.limit)
-    return {"items": [alert_json(a) for a in rows],
-            "page": {"total": total, "limit": query_args.limit, "offset": query_args.offset}}
+    rows = (
+        await query.order_by("-created_at", "-id").offset(query_args.offset).limit(query_args.limit)
+    )
+    return {
+        "items": [alert_json(a) for a in rows],
+        "page": {"total": total, "limit": query_args.limit, "offset": query_args.offset},
+    }
 
 
 async def acknowledge_alert(alert_id: int, who: str, note: str | None = None) -> Alert | None:
@@ -100,9 +110,15 @@ async def acknowledge_alert(alert_id: int, who: str, note: str | None = None) ->
     alert.acknowledged_at = datetime.now(UTC)
     alert.acknowledged_by = who
     await alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
-    await audit.record(who, "alert.acknowledged", "alert", alert.id, tenant_id=alert.tenant_id,
-                       before={"acknowledged_at": None},
-                       after={"acknowledged_at": iso(alert.acknowledged_at), "note": note})
+    await audit.record(
+        who,
+        "alert.acknowledged",
+        "alert",
+        alert.id,
+        tenant_id=alert.tenant_id,
+        before={"acknowledged_at": None},
+        after={"acknowledged_at": iso(alert.acknowledged_at), "note": note},
+    )
     return alert
 
 
@@ -140,8 +156,20 @@ async def audit_log(query_args: AuditQuery):  # type: ignore[no-untyped-def]
         query = query.filter(at__lt=query_args.until)
     total = await query.count()
     rows = await query.order_by("-at", "-id").offset(query_args.offset).limit(query_args.limit)
-    return {"items": [{"id": e.id, "at": iso(e.at), "actor": e.actor, "action": e.action,
-                       "target_type": e.target_type, "target_id": e.target_id,
-                       "tenant_id": e.tenant_id, "before": e.before, "after": e.after}
-                      for e in rows],
-            "page": {"total": total, "limit": query_args.limit, "offset": query_args.offset}}
+    return {
+        "items": [
+            {
+                "id": e.id,
+                "at": iso(e.at),
+                "actor": e.actor,
+                "action": e.action,
+                "target_type": e.target_type,
+                "target_id": e.target_id,
+                "tenant_id": e.tenant_id,
+                "before": e.before,
+                "after": e.after,
+            }
+            for e in rows
+        ],
+        "page": {"total": total, "limit": query_args.limit, "offset": query_args.offset},
+    }

@@ -101,7 +101,8 @@ def json_body(model: type[BaseModel], *, optional: bool = False) -> Callable:
                     payload = json.loads(raw)
                 except ValueError as exc:
                     raise RequestSchemaValidationError(
-                        ValueError(f"the body is not valid JSON: {exc}")) from exc
+                        ValueError(f"the body is not valid JSON: {exc}")
+                    ) from exc
             try:
                 data = model.model_validate(payload)
             except ValidationError as exc:
@@ -154,8 +155,10 @@ def _locale() -> str:
 
 def _field_errors(exc: Exception) -> list[dict[str, Any]]:
     if isinstance(exc, ValidationError):
-        return [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-                for e in exc.errors(include_url=False)]
+        return [
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+            for e in exc.errors(include_url=False)
+        ]
     return [{"field": "body", "message": str(exc) or type(exc).__name__}]
 
 

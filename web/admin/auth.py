@@ -71,9 +71,12 @@ def _session_label(settings: Settings) -> str | None:
 async def _unauthorized():  # type: ignore[no-untyped-def]
     if is_console_path(request.path) and request.method == "GET":
         return await login_page(status=401)
-    response = jsonify({"error": "unauthorized",
-                        "message": "missing or invalid admin token "
-                                   "(Authorization: Bearer <ADMIN_API_TOKEN>)"})
+    response = jsonify(
+        {
+            "error": "unauthorized",
+            "message": "missing or invalid admin token (Authorization: Bearer <ADMIN_API_TOKEN>)",
+        }
+    )
     response.headers["WWW-Authenticate"] = 'Bearer realm="vitrine-admin"'
     return response, 401
 
@@ -81,8 +84,12 @@ async def _unauthorized():  # type: ignore[no-untyped-def]
 def install_auth(app: Quart, settings: Settings) -> None:
     """Require a token (or, on console pages, a session) on every route but the public ones."""
     app.secret_key = session_secret(settings.admin_api_tokens)
-    app.config.update(SESSION_COOKIE_NAME="vitrine_admin", SESSION_COOKIE_HTTPONLY=True,
-                      SESSION_COOKIE_SAMESITE="Strict", PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME)
+    app.config.update(
+        SESSION_COOKIE_NAME="vitrine_admin",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+    )
 
     @app.before_request
     async def _require_token():  # type: ignore[no-untyped-def]

@@ -40,11 +40,27 @@ from web.admin.orders import run_retry
 from web.admin.status import collect_status
 from web.common import safe_next_path
 
-bp = Blueprint("console", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/console/static")
-CHART_COLORS = {"online": "ok", "starting": "info", "backoff": "warn", "crashloop": "bad",
-                "error": "bad", "suspended": "muted", "stopped": "muted", "dm": "ok",
-                "channel": "info", "failed": "bad", "pending": "info", "waiting_stock": "warn"}
+bp = Blueprint(
+    "console",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/console/static",
+)
+CHART_COLORS = {
+    "online": "ok",
+    "starting": "info",
+    "backoff": "warn",
+    "crashloop": "bad",
+    "error": "bad",
+    "suspended": "muted",
+    "stopped": "muted",
+    "dm": "ok",
+    "channel": "info",
+    "failed": "bad",
+    "pending": "info",
+    "waiting_stock": "warn",
+}
 
 
 def locale() -> str:
@@ -55,8 +71,12 @@ def locale() -> str:
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
     loc = locale()
-    return {"_": lambda key, **kw: t(key, loc, **kw), "locale": loc, "brl": format_brl,
-            "csrf_token": session.get("csrf", "")}
+    return {
+        "_": lambda key, **kw: t(key, loc, **kw),
+        "locale": loc,
+        "brl": format_brl,
+        "csrf_token": session.get("csrf", ""),
+    }
 
 
 @bp.before_request
@@ -83,8 +103,9 @@ async def _csrf() -> None:
 async def login():  # type: ignore[no-untyped-def]
     """Check the token once; the session then authenticates the console's pages."""
     form = await request.form
-    label = check_token(form.get("token", "").strip(),
-                        current_app.config["VITRINE_SETTINGS"].admin_api_tokens)
+    label = check_token(
+        form.get("token", "").strip(), current_app.config["VITRINE_SETTINGS"].admin_api_tokens
+    )
     if label is None:
         return await login_page(status=401, error=t("admin.login.wrong_token", locale()))
     keep_locale = session.get("locale")
@@ -120,10 +141,18 @@ def _back_to(default: str) -> str:
 def _chart(title: str, values: dict[str, Any], label_prefix: str = "") -> dict[str, Any]:
     numbers = {k: (v or 0) for k, v in values.items()}
     top = max(numbers.values(), default=0) or 1
-    return {"title": title, "bars": [
-        {"label": t(f"{label_prefix}{k}", locale()) if label_prefix else k, "value": v,
-         "width": round(220 * v / top, 1), "css": CHART_COLORS.get(k, "info")}
-        for k, v in numbers.items()]}
+    return {
+        "title": title,
+        "bars": [
+            {
+                "label": t(f"{label_prefix}{k}", locale()) if label_prefix else k,
+                "value": v,
+                "width": round(220 * v / top, 1),
+                "css": CHART_COLORS.get(k, "info"),
+            }
+            for k, v in numbers.items()
+        ],
+    }
 
 
 def charts(figures: dict[str, Any]) -> list[dict[str, Any]]:
@@ -131,9 +160,11 @@ def charts(figures: dict[str, Any]) -> list[dict[str, Any]]:
     inst = {k: v for k, v in figures["instances"].items() if not k.endswith("total")}
     deliveries = {k: figures["deliveries"][k] for k in ("dm", "channel", "failed")}
     orders = {k: figures["orders"][k] for k in ("pending", "waiting_stock")}
-    return [_chart(t("admin.chart.instances", loc), inst, "admin.state."),
-            _chart(t("admin.chart.orders", loc), orders, "admin.state."),
-            _chart(t("admin.chart.deliveries", loc), deliveries, "admin.delivery.")]
+    return [
+        _chart(t("admin.chart.instances", loc), inst, "admin.state."),
+        _chart(t("admin.chart.orders", loc), orders, "admin.state."),
+        _chart(t("admin.chart.deliveries", loc), deliveries, "admin.delivery."),
+    ]
 
 
 DAILY_DAYS = 14
@@ -148,13 +179,25 @@ def daily_chart(series: list[dict[str, Any]]) -> dict[str, Any]:
     for index, d in enumerate(series):
         height = round(100 * d["revenue_cents"] / peak, 1)
         label = f"{d['day'][8:10]}/{d['day'][5:7]}"
-        bars.append({
-            "x": round(index * width + 2, 1), "width": round(width - 4, 1),
-            "y": round(104 - height, 1), "height": height, "label": label,
-            "show_label": index % 2 == len(series) % 2 or index == len(series) - 1,
-            "css": "bad" if d["failed"] else "ok",
-            "tip": t("admin.chart.daily_bar", loc, day=label, count=d["paid"],
-                     total=format_brl(d["revenue_cents"]), failed=d["failed"])})
+        bars.append(
+            {
+                "x": round(index * width + 2, 1),
+                "width": round(width - 4, 1),
+                "y": round(104 - height, 1),
+                "height": height,
+                "label": label,
+                "show_label": index % 2 == len(series) % 2 or index == len(series) - 1,
+                "css": "bad" if d["failed"] else "ok",
+                "tip": t(
+                    "admin.chart.daily_bar",
+                    loc,
+                    day=label,
+                    count=d["paid"],
+                    total=format_brl(d["revenue_cents"]),
+                    failed=d["failed"],
+                ),
+            }
+        )
     return {"title": t("admin.chart.daily", loc, days=len(series)), "bars": bars}
 
 
@@ -169,9 +212,16 @@ async def dashboard():  # type: ignore[no-untyped-def]
     queue = await work_queue() if status["db"]["ok"] else []
     daily = daily_chart(await daily_sales(DAILY_DAYS)) if status["db"]["ok"] else None
     return await render_template(
-        "admin/dashboard.html", status=status, figures=figures, period=period,
-        periods=list(PERIODS), charts=charts(figures) if figures else [], queue=queue[:50],
-        queue_total=len(queue), daily=daily)
+        "admin/dashboard.html",
+        status=status,
+        figures=figures,
+        period=period,
+        periods=list(PERIODS),
+        charts=charts(figures) if figures else [],
+        queue=queue[:50],
+        queue_total=len(queue),
+        daily=daily,
+    )
 
 
 @bp.get("/console/instances")
@@ -182,8 +232,9 @@ async def instances():  # type: ignore[no-untyped-def]
     except ValidationError:
         args = InstancesQuery()
     page = await list_instances(args)
-    return await render_template("admin/instances.html", page=page, args=args,
-                                 states=list(CHART_COLORS)[:7], actions=ACTIONS)
+    return await render_template(
+        "admin/instances.html", page=page, args=args, states=list(CHART_COLORS)[:7], actions=ACTIONS
+    )
 
 
 @bp.post(f"/console/instances/<int:instance_id>/<any({', '.join(ACTIONS)}):action>")
@@ -193,11 +244,27 @@ async def instance_action(instance_id: int, action: str):  # type: ignore[no-unt
     reason = (form.get("reason") or "").strip()[:1000] or None
     body, status = await control_instance(instance_id, action, reason, actor())
     if status == 200:
-        await flash(t("admin.flash.action_ok", locale(), action=action, id=instance_id,
-                      message=body.get("message", "")), "ok")
+        await flash(
+            t(
+                "admin.flash.action_ok",
+                locale(),
+                action=action,
+                id=instance_id,
+                message=body.get("message", ""),
+            ),
+            "ok",
+        )
     else:
-        await flash(t("admin.flash.action_failed", locale(), action=action, id=instance_id,
-                      message=body.get("message", "")), "bad")
+        await flash(
+            t(
+                "admin.flash.action_failed",
+                locale(),
+                action=action,
+                id=instance_id,
+                message=body.get("message", ""),
+            ),
+            "bad",
+        )
     return redirect(_back_to(url_for("console.instances")))
 
 
@@ -235,6 +302,13 @@ def _form_id(form: Any, name: str) -> int | None:
 async def retry_waiting():  # type: ignore[no-untyped-def]
     form = await request.form
     body = await run_retry(_form_id(form, "tenant_id"), _form_id(form, "product_id"), actor())
-    await flash(t("admin.flash.retried", locale(), delivered=body["delivered"],
-                  waiting=body["still_waiting"]), "ok")
+    await flash(
+        t(
+            "admin.flash.retried",
+            locale(),
+            delivered=body["delivered"],
+            waiting=body["still_waiting"],
+        ),
+        "ok",
+    )
     return redirect(url_for("console.dashboard"))

@@ -39,8 +39,12 @@ from web.common import dependency_health
 log = logging.getLogger(__name__)
 bp = Blueprint("indicators", __name__)
 
-PERIODS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
-           "30d": timedelta(days=30)}
+PERIODS = {
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
 Period = Literal["1h", "24h", "7d", "30d"]
 ERROR_STATES = ("error", "crashloop", "backoff")
 
@@ -64,8 +68,12 @@ class IndicatorsOut(BaseModel):
 
 async def _deliveries(since: datetime) -> dict[str, Any]:
     """Automatic delivery by DM vs channel vs failed, for orders paid in the period."""
-    rows = await Order.filter(paid_at__gte=since, delivery_path__isnull=False) \
-        .annotate(n=Count("id")).group_by("delivery_path").values_list("delivery_path", "n")
+    rows = (
+        await Order.filter(paid_at__gte=since, delivery_path__isnull=False)
+        .annotate(n=Count("id"))
+        .group_by("delivery_path")
+        .values_list("delivery_path", "n")
+    )
     counts = {str(p): 0 for p in DeliveryPath}
     for path, n in rows:
         counts[str(path)] = int(n)
@@ -75,10 +83,13 @@ async def _deliveries(since: datetime) -> dict[str, Any]:
 
 
 def _instance_summary(counts: dict[str, int]) -> dict[str, int]:
-    return {**counts, "total": sum(counts.values()),
-            "online_total": counts.get("online", 0),
-            "error_total": sum(counts.get(s, 0) for s in ERROR_STATES),
-            "suspended_total": counts.get("suspended", 0)}
+    return {
+        **counts,
+        "total": sum(counts.values()),
+        "online_total": counts.get("online", 0),
+        "error_total": sum(counts.get(s, 0) for s in ERROR_STATES),
+        "suspended_total": counts.get("suspended", 0),
+    }
 
 
 async def compute(period: str) -> dict[str, Any]:
@@ -91,20 +102,29 @@ async def compute(period: str) -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - Redis down: the DB figures still help
         log.warning("instance counts unavailable (Redis)", exc_info=True)
         counts = {}
-    completed = await Withdrawal.filter(status=WithdrawalStatus.COMPLETED,
-                                        completed_at__gte=since).count()
+    completed = await Withdrawal.filter(
+        status=WithdrawalStatus.COMPLETED, completed_at__gte=since
+    ).count()
     return {
-        "period": period, "since": since.isoformat(), "until": until.isoformat(),
+        "period": period,
+        "since": since.isoformat(),
+        "until": until.isoformat(),
         "instances": _instance_summary(counts),
-        "orders": {**await open_order_counts(),
-                   "created": await Order.filter(created_at__gte=since).count(),
-                   "paid": await Order.filter(paid_at__gte=since).count(),
-                   "delivered": await Order.filter(delivered_at__gte=since).count()},
-        "withdrawals": {"pending": await pending_withdrawals(), "completed": completed,
-                        "mean_seconds_requested_to_completed":
-                            await mean_withdrawal_seconds(since)},
-        "webhooks": {"success_rate": await webhook_success_rate(since),
-                     "received": await WebhookEvent.filter(received_at__gte=since).count()},
+        "orders": {
+            **await open_order_counts(),
+            "created": await Order.filter(created_at__gte=since).count(),
+            "paid": await Order.filter(paid_at__gte=since).count(),
+            "delivered": await Order.filter(delivered_at__gte=since).count(),
+        },
+        "withdrawals": {
+            "pending": await pending_withdrawals(),
+            "completed": completed,
+            "mean_seconds_requested_to_completed": await mean_withdrawal_seconds(since),
+        },
+        "webhooks": {
+            "success_rate": await webhook_success_rate(since),
+            "received": await WebhookEvent.filter(received_at__gte=since).count(),
+        },
         "deliveries": await _deliveries(since),
     }
 
@@ -171,22 +191,26 @@ async def _business_families() -> list[GaugeMetricFamily]:
         orders.add_metric([status], figures["orders"][status])
     pending = _gauge("vitrine_withdrawals_pending", "Withdrawals requested or processing")
     pending.add_metric([], figures["withdrawals"]["pending"])
-    mean = _gauge("vitrine_withdrawal_mean_seconds",
-                  "Mean time requested -> completed of withdrawals completed in 30 days")
+    mean = _gauge(
+        "vitrine_withdrawal_mean_seconds",
+        "Mean time requested -> completed of withdrawals completed in 30 days",
+    )
     mean.add_metric([], await mean_withdrawal_seconds(since_30d) or 0.0)
-    hooks = _gauge("vitrine_webhook_success_ratio", "Webhook deliveries verified and acted on, "
-                   "last 24 h (1 when none)")
+    hooks = _gauge(
+        "vitrine_webhook_success_ratio",
+        "Webhook deliveries verified and acted on, last 24 h (1 when none)",
+    )
     rate = figures["webhooks"]["success_rate"]
     hooks.add_metric([], 1.0 if rate is None else rate)
     received = _gauge("vitrine_webhook_events_24h", "Webhook deliveries received, last 24 h")
     received.add_metric([], figures["webhooks"]["received"])
-    deliveries = _gauge("vitrine_deliveries_24h", "Orders paid in the last 24 h by delivery "
-                        "path", ["path"])
+    deliveries = _gauge(
+        "vitrine_deliveries_24h", "Orders paid in the last 24 h by delivery path", ["path"]
+    )
     for path in DeliveryPath:
         deliveries.add_metric([str(path)], figures["deliveries"][str(path)])
     work = _gauge("vitrine_open_work", "Items waiting for an operator", ["kind"])
-    work.add_metric(["requests"],
-                    await AdminRequest.filter(status=AdminRequestStatus.OPEN).count())
+    work.add_metric(["requests"], await AdminRequest.filter(status=AdminRequestStatus.OPEN).count())
     work.add_metric(["alerts"], await Alert.filter(acknowledged_at__isnull=True).count())
     return [inst, orders, pending, mean, hooks, received, deliveries, work]
 
@@ -195,10 +219,12 @@ async def _webhook_rejections() -> CounterMetricFamily:
     """Webhook deliveries the portal answered without storing them (shop.payments.webhook_guard):
     the portal processes count in Redis, so every process's requests add up here."""
     family = CounterMetricFamily(
-        "vitrine_webhook_rejected", "Mercado Pago webhook deliveries answered without being "
+        "vitrine_webhook_rejected",
+        "Mercado Pago webhook deliveries answered without being "
         "stored or fetched, by reason (missing/malformed/stale/mismatch signature, "
         "ipn_unknown_payment, ipn_repeated, ipn_ignored, duplicate, rate_limited)",
-        labels=["reason"])
+        labels=["reason"],
+    )
     try:
         counts = await rejected_counts(current_app.config["REDIS"])
     except Exception:  # noqa: BLE001 - a scrape must answer even when a figure fails

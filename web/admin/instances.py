@@ -10,7 +10,7 @@ from quart_schema import tag, validate_querystring, validate_response
 from tortoise.expressions import Q
 
 from core import audit
-from fleet.control import (
+from fleet.control_protocol import (
     Action,
     ControlError,
     ControlResult,
@@ -37,8 +37,14 @@ from web.admin.api import (
 bp = Blueprint("instances", __name__)
 
 ACTIONS = ("restart", "suspend", "resume", "stop", "start")
-RESULT_STATUS = {ResultCode.OK: 200, ResultCode.NOT_FOUND: 404, ResultCode.SUSPENDED: 409,
-                 ResultCode.BLOCKED: 409, ResultCode.BAD_REQUEST: 400, ResultCode.FAILED: 502}
+RESULT_STATUS = {
+    ResultCode.OK: 200,
+    ResultCode.NOT_FOUND: 404,
+    ResultCode.SUSPENDED: 409,
+    ResultCode.BLOCKED: 409,
+    ResultCode.BAD_REQUEST: 400,
+    ResultCode.FAILED: 502,
+}
 DEFAULT_CONTROL_TIMEOUT = 10.0
 
 
@@ -102,13 +108,19 @@ def instance_json(inst: BotInstance, record: RuntimeRecord | None) -> dict[str, 
     """An instance for the API: database row plus runtime facts (never the token)."""
     runtime = record.public() if record else None
     return {
-        "id": inst.id, "tenant_id": inst.tenant_id,
+        "id": inst.id,
+        "tenant_id": inst.tenant_id,
         "tenant_name": getattr(inst.tenant, "name", None) if _tenant_loaded(inst) else None,
-        "name": inst.name, "bot_username": inst.bot_username, "bot_user_id": inst.bot_user_id,
-        "application_id": inst.application_id, "bot_public": inst.bot_public,
+        "name": inst.name,
+        "bot_username": inst.bot_username,
+        "bot_user_id": inst.bot_user_id,
+        "application_id": inst.application_id,
+        "bot_public": inst.bot_public,
         "desired_state": str(inst.desired_state),
-        "suspended": inst.suspended, "suspension_reason": inst.suspension_reason,
-        "suspended_by": inst.suspended_by, "config_version": inst.config_version,
+        "suspended": inst.suspended,
+        "suspension_reason": inst.suspension_reason,
+        "suspended_by": inst.suspended_by,
+        "config_version": inst.config_version,
         "created_at": iso(inst.created_at),
         "state": str(record.state if record else InstanceState.STOPPED),
         "last_error": runtime["last_error"] if runtime else None,
@@ -131,8 +143,11 @@ def _filtered(args: InstancesQuery):  # type: ignore[no-untyped-def]
         query = query.filter(suspended=args.suspended)
     if args.q and args.q.strip():
         text = args.q.strip()
-        cond = (Q(name__icontains=text) | Q(bot_username__icontains=text)
-                | Q(tenant__name__icontains=text))
+        cond = (
+            Q(name__icontains=text)
+            | Q(bot_username__icontains=text)
+            | Q(tenant__name__icontains=text)
+        )
         if len(text) <= 32:  # a Discord snowflake; longer cannot match the column
             cond |= Q(bot_user_id=text)
         try:
@@ -155,13 +170,17 @@ async def list_instances(args: InstancesQuery) -> dict[str, Any]:
     else:
         everything = await _filtered(args)
         records = await store.get_many([i.id for i in everything])
-        matching = [i for i in everything
-                    if (records[i.id].state if i.id in records else InstanceState.STOPPED)
-                    == args.state]
+        matching = [
+            i
+            for i in everything
+            if (records[i.id].state if i.id in records else InstanceState.STOPPED) == args.state
+        ]
         total = len(matching)
-        rows = matching[args.offset: args.offset + args.limit]
-    return {"items": [instance_json(i, records.get(i.id)) for i in rows],
-            "page": {"total": total, "limit": args.limit, "offset": args.offset}}
+        rows = matching[args.offset : args.offset + args.limit]
+    return {
+        "items": [instance_json(i, records.get(i.id)) for i in rows],
+        "page": {"total": total, "limit": args.limit, "offset": args.offset},
+    }
 
 
 @bp.get("/api/instances")
@@ -188,46 +207,87 @@ async def instance_detail(instance_id: int):  # type: ignore[no-untyped-def]
         **instance_json(inst, await store.get(instance_id)),
         "errors": [vars(e) for e in await store.error_history(instance_id)],
         "crashes": await store.crash_history(instance_id),
-        "alerts": [{"id": a.id, "kind": str(a.kind), "message": a.message,
-                    "created_at": iso(a.created_at),
-                    "acknowledged_at": iso(a.acknowledged_at)} for a in alerts],
+        "alerts": [
+            {
+                "id": a.id,
+                "kind": str(a.kind),
+                "message": a.message,
+                "created_at": iso(a.created_at),
+                "acknowledged_at": iso(a.acknowledged_at),
+            }
+            for a in alerts
+        ],
     }
 
 
-async def control_instance(instance_id: int, action: str, reason: str | None,
-                           who: str) -> tuple[dict[str, Any], int]:
+async def control_instance(
+    instance_id: int, action: str, reason: str | None, who: str
+) -> tuple[dict[str, Any], int]:
     """Send a control command, wait for the orchestrator, audit what happened."""
     inst = await BotInstance.get_or_none(id=instance_id)
     if inst is None:
         return error(404, "not_found", f"no instance {instance_id}")
     if action == Action.SUSPEND and not (reason or "").strip():
-        return error(400, "validation_error", "suspend needs a reason",
-                     fields=[{"field": "reason", "message": "required to suspend"}])
+        return error(
+            400,
+            "validation_error",
+            "suspend needs a reason",
+            fields=[{"field": "reason", "message": "required to suspend"}],
+        )
     redis = current_app.config["REDIS"]
     record = await RuntimeStore(redis).get(instance_id)
-    before = {"state": str(record.state) if record else None, "suspended": inst.suspended,
-              "desired_state": str(inst.desired_state)}
+    before = {
+        "state": str(record.state) if record else None,
+        "suspended": inst.suspended,
+        "desired_state": str(inst.desired_state),
+    }
     timeout = float(current_app.config.get("ADMIN_CONTROL_TIMEOUT", DEFAULT_CONTROL_TIMEOUT))
     try:
-        result: ControlResult = await send_command(redis, action, instance_id, reason=reason,
-                                                    actor=who, timeout=timeout)
+        result: ControlResult = await send_command(
+            redis, action, instance_id, reason=reason, actor=who, timeout=timeout
+        )
     except ControlTimeout as exc:
-        await audit.record(who, f"instance.{action}", "instance", instance_id,
-                           tenant_id=inst.tenant_id, before=before,
-                           after={"outcome": "timeout", "reason": reason})
-        return error(504, "orchestrator_timeout",
-                     f"no orchestrator answered within {timeout:g}s; the command stays queued "
-                     "and runs when an orchestrator reads it — check /api/status",
-                     cmd_id=exc.cmd_id)
+        await audit.record(
+            who,
+            f"instance.{action}",
+            "instance",
+            instance_id,
+            tenant_id=inst.tenant_id,
+            before=before,
+            after={"outcome": "timeout", "reason": reason},
+        )
+        return error(
+            504,
+            "orchestrator_timeout",
+            f"no orchestrator answered within {timeout:g}s; the command stays queued "
+            "and runs when an orchestrator reads it — check /api/status",
+            cmd_id=exc.cmd_id,
+        )
     except ControlError as exc:
         return error(400, "bad_request", str(exc))
-    await audit.record(who, f"instance.{action}", "instance", instance_id,
-                       tenant_id=inst.tenant_id, before=before,
-                       after={"outcome": str(result.code), "state": result.state,
-                              "reason": reason, "message": result.message})
-    body = {"instance_id": instance_id, "action": action, "ok": result.ok,
-            "code": str(result.code), "message": result.message, "state": result.state,
-            "cmd_id": result.cmd_id}
+    await audit.record(
+        who,
+        f"instance.{action}",
+        "instance",
+        instance_id,
+        tenant_id=inst.tenant_id,
+        before=before,
+        after={
+            "outcome": str(result.code),
+            "state": result.state,
+            "reason": reason,
+            "message": result.message,
+        },
+    )
+    body = {
+        "instance_id": instance_id,
+        "action": action,
+        "ok": result.ok,
+        "code": str(result.code),
+        "message": result.message,
+        "state": result.state,
+        "cmd_id": result.cmd_id,
+    }
     return body, RESULT_STATUS.get(result.code, 502)
 
 

@@ -30,8 +30,14 @@ from web.admin.status import PENDING_WITHDRAWALS
 bp = Blueprint("monitor", __name__)
 
 WAITING_STOCK_AFTER = timedelta(hours=1)
-QUEUE_ALERTS = (AlertKind.CRASHLOOP, AlertKind.AUTO_SUSPENDED, AlertKind.REPEATED_ERROR,
-                AlertKind.NEGATIVE_BALANCE, AlertKind.FOREIGN_GUILD, AlertKind.WEBHOOK_FORGERY)
+QUEUE_ALERTS = (
+    AlertKind.CRASHLOOP,
+    AlertKind.AUTO_SUSPENDED,
+    AlertKind.REPEATED_ERROR,
+    AlertKind.NEGATIVE_BALANCE,
+    AlertKind.FOREIGN_GUILD,
+    AlertKind.WEBHOOK_FORGERY,
+)
 ItemType = Literal["request", "withdrawal", "waiting_stock", "alert"]
 
 
@@ -96,29 +102,68 @@ class ResolveIn(Strict):
 
 
 def request_json(r: AdminRequest) -> dict[str, Any]:
-    return {"id": r.id, "kind": str(r.kind), "status": str(r.status), "tenant_id": r.tenant_id,
-            "account_id": r.account_id, "subject": r.subject, "body": r.body,
-            "created_at": iso(r.created_at), "resolved_at": iso(r.resolved_at),
-            "resolved_by": r.resolved_by, "resolution_note": r.resolution_note}
+    return {
+        "id": r.id,
+        "kind": str(r.kind),
+        "status": str(r.status),
+        "tenant_id": r.tenant_id,
+        "account_id": r.account_id,
+        "subject": r.subject,
+        "body": r.body,
+        "created_at": iso(r.created_at),
+        "resolved_at": iso(r.resolved_at),
+        "resolved_by": r.resolved_by,
+        "resolution_note": r.resolution_note,
+    }
 
 
-def _item(type_: str, id_: Any, since: datetime, summary: str, links: list[dict[str, Any]],
-          tenant_id: int | None = None, **detail: Any) -> dict[str, Any]:
+def _item(
+    type_: str,
+    id_: Any,
+    since: datetime,
+    summary: str,
+    links: list[dict[str, Any]],
+    tenant_id: int | None = None,
+    **detail: Any,
+) -> dict[str, Any]:
     now = datetime.now(UTC)
-    return {"type": type_, "id": str(id_), "since": since.isoformat(),
-            "age_s": round((now - since).total_seconds(), 1), "tenant_id": tenant_id,
-            "summary": summary, "detail": detail, "links": links}
+    return {
+        "type": type_,
+        "id": str(id_),
+        "since": since.isoformat(),
+        "age_s": round((now - since).total_seconds(), 1),
+        "tenant_id": tenant_id,
+        "summary": summary,
+        "detail": detail,
+        "links": links,
+    }
 
 
 async def _requests(tenant_id: int | None) -> list[dict[str, Any]]:
     query = AdminRequest.filter(status=AdminRequestStatus.OPEN)
     if tenant_id is not None:
         query = query.filter(tenant_id=tenant_id)
-    return [_item("request", r.id, r.created_at, f"{r.kind}: {r.subject}", [
-        {"rel": "resolve", "method": "POST", "href": f"/api/requests/{r.id}/resolve",
-         "body": {"note": "..."}},
-    ], r.tenant_id, kind=str(r.kind), account_id=r.account_id, body=r.body[:500])
-        for r in await query.order_by("created_at").limit(MAX_LIMIT * 2)]
+    return [
+        _item(
+            "request",
+            r.id,
+            r.created_at,
+            f"{r.kind}: {r.subject}",
+            [
+                {
+                    "rel": "resolve",
+                    "method": "POST",
+                    "href": f"/api/requests/{r.id}/resolve",
+                    "body": {"note": "..."},
+                },
+            ],
+            r.tenant_id,
+            kind=str(r.kind),
+            account_id=r.account_id,
+            body=r.body[:500],
+        )
+        for r in await query.order_by("created_at").limit(MAX_LIMIT * 2)
+    ]
 
 
 async def _withdrawals(tenant_id: int | None) -> list[dict[str, Any]]:
@@ -128,15 +173,33 @@ async def _withdrawals(tenant_id: int | None) -> list[dict[str, Any]]:
     items = []
     for w in await query.order_by("requested_at").limit(MAX_LIMIT * 2):
         base = f"/api/withdrawals/{w.id}"
-        links = ([{"rel": "approve", "method": "POST", "href": f"{base}/approve"}]
-                 if w.status == "requested" else
-                 [{"rel": "complete", "method": "POST", "href": f"{base}/complete",
-                   "body": {"transfer_id": "..."}}])
-        links.append({"rel": "reject", "method": "POST", "href": f"{base}/reject",
-                      "body": {"reason": "..."}})
-        items.append(_item("withdrawal", w.id, w.requested_at,
-                           f"withdrawal {w.status}: {w.amount_cents} centavos", links,
-                           w.tenant_id, status=str(w.status), amount_cents=w.amount_cents))
+        links = (
+            [{"rel": "approve", "method": "POST", "href": f"{base}/approve"}]
+            if w.status == "requested"
+            else [
+                {
+                    "rel": "complete",
+                    "method": "POST",
+                    "href": f"{base}/complete",
+                    "body": {"transfer_id": "..."},
+                }
+            ]
+        )
+        links.append(
+            {"rel": "reject", "method": "POST", "href": f"{base}/reject", "body": {"reason": "..."}}
+        )
+        items.append(
+            _item(
+                "withdrawal",
+                w.id,
+                w.requested_at,
+                f"withdrawal {w.status}: {w.amount_cents} centavos",
+                links,
+                w.tenant_id,
+                status=str(w.status),
+                amount_cents=w.amount_cents,
+            )
+        )
     return items
 
 
@@ -146,8 +209,11 @@ async def _waiting_stock(tenant_id: int | None) -> list[dict[str, Any]]:
     query = Order.filter(status=OrderStatus.WAITING_STOCK, paid_at__lte=cutoff)
     if tenant_id is not None:
         query = query.filter(tenant_id=tenant_id)
-    rows = await query.annotate(count=Count("id"), oldest=Min("paid_at")) \
-        .group_by("tenant_id", "product_id").values("tenant_id", "product_id", "count", "oldest")
+    rows = (
+        await query.annotate(count=Count("id"), oldest=Min("paid_at"))
+        .group_by("tenant_id", "product_id")
+        .values("tenant_id", "product_id", "count", "oldest")
+    )
     items = []
     for row in rows:
         tid, pid, oldest = row["tenant_id"], row["product_id"], row["oldest"]
@@ -155,13 +221,31 @@ async def _waiting_stock(tenant_id: int | None) -> list[dict[str, Any]]:
             oldest = datetime.fromisoformat(oldest)
         if oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=UTC)
-        items.append(_item("waiting_stock", f"{tid}:{pid}", oldest,
-                           f"{row['count']} order(s) waiting for stock of product {pid}", [
-            {"rel": "retry", "method": "POST", "href": "/api/orders/retry-waiting-stock",
-             "body": {"tenant_id": tid, "product_id": pid}},
-            {"rel": "orders", "method": "GET",
-             "href": f"/api/orders?status=waiting_stock&tenant_id={tid}&product_id={pid}"},
-        ], tid, product_id=pid, orders=row["count"]))
+        items.append(
+            _item(
+                "waiting_stock",
+                f"{tid}:{pid}",
+                oldest,
+                f"{row['count']} order(s) waiting for stock of product {pid}",
+                [
+                    {
+                        "rel": "retry",
+                        "method": "POST",
+                        "href": "/api/orders/retry-waiting-stock",
+                        "body": {"tenant_id": tid, "product_id": pid},
+                    },
+                    {
+                        "rel": "orders",
+                        "method": "GET",
+                        "href": "/api/orders?status=waiting_stock"
+                        f"&tenant_id={tid}&product_id={pid}",
+                    },
+                ],
+                tid,
+                product_id=pid,
+                orders=row["count"],
+            )
+        )
     return items
 
 
@@ -171,21 +255,42 @@ async def _alerts(tenant_id: int | None) -> list[dict[str, Any]]:
         query = query.filter(tenant_id=tenant_id)
     items = []
     for a in await query.order_by("created_at").limit(MAX_LIMIT * 2):
-        links = [{"rel": "acknowledge", "method": "POST",
-                  "href": f"/api/alerts/{a.id}/acknowledge"}]
+        links = [
+            {"rel": "acknowledge", "method": "POST", "href": f"/api/alerts/{a.id}/acknowledge"}
+        ]
         if a.instance_id is not None:
             base = f"/api/instances/{a.instance_id}"
-            links += [{"rel": "instance", "method": "GET", "href": base},
-                      {"rel": "restart", "method": "POST", "href": f"{base}/restart"},
-                      {"rel": "suspend", "method": "POST", "href": f"{base}/suspend",
-                       "body": {"reason": "..."}}]
-        items.append(_item("alert", a.id, a.created_at, f"{a.kind}: {a.message}", links,
-                           a.tenant_id, kind=str(a.kind), instance_id=a.instance_id))
+            links += [
+                {"rel": "instance", "method": "GET", "href": base},
+                {"rel": "restart", "method": "POST", "href": f"{base}/restart"},
+                {
+                    "rel": "suspend",
+                    "method": "POST",
+                    "href": f"{base}/suspend",
+                    "body": {"reason": "..."},
+                },
+            ]
+        items.append(
+            _item(
+                "alert",
+                a.id,
+                a.created_at,
+                f"{a.kind}: {a.message}",
+                links,
+                a.tenant_id,
+                kind=str(a.kind),
+                instance_id=a.instance_id,
+            )
+        )
     return items
 
 
-SOURCES = {"request": _requests, "withdrawal": _withdrawals,
-           "waiting_stock": _waiting_stock, "alert": _alerts}
+SOURCES = {
+    "request": _requests,
+    "withdrawal": _withdrawals,
+    "waiting_stock": _waiting_stock,
+    "alert": _alerts,
+}
 
 
 async def work_queue(type_: str | None = None, tenant_id: int | None = None) -> list[dict]:
@@ -207,10 +312,12 @@ async def monitor_requests(query_args: QueueQuery):  # type: ignore[no-untyped-d
     over an hour and unacknowledged crash-loop/error alerts, oldest first, with links to act."""
     items = await work_queue(query_args.type, query_args.tenant_id)
     counts = {name: sum(1 for i in items if i["type"] == name) for name in SOURCES}
-    page = items[query_args.offset: query_args.offset + query_args.limit]
-    return {"items": page, "counts": counts,
-            "page": {"total": len(items), "limit": query_args.limit,
-                     "offset": query_args.offset}}
+    page = items[query_args.offset : query_args.offset + query_args.limit]
+    return {
+        "items": page,
+        "counts": counts,
+        "page": {"total": len(items), "limit": query_args.limit, "offset": query_args.offset},
+    }
 
 
 @bp.get("/api/requests")
@@ -224,10 +331,13 @@ async def list_requests(query_args: RequestsQuery):  # type: ignore[no-untyped-d
         if (value := getattr(query_args, name)) is not None:
             query = query.filter(**{name: value})
     total = await query.count()
-    rows = await query.order_by("created_at", "id").offset(query_args.offset) \
-        .limit(query_args.limit)
-    return {"items": [request_json(r) for r in rows],
-            "page": {"total": total, "limit": query_args.limit, "offset": query_args.offset}}
+    rows = (
+        await query.order_by("created_at", "id").offset(query_args.offset).limit(query_args.limit)
+    )
+    return {
+        "items": [request_json(r) for r in rows],
+        "page": {"total": total, "limit": query_args.limit, "offset": query_args.offset},
+    }
 
 
 async def resolve_request(request_id: int, note: str, who: str) -> AdminRequest | None:
@@ -241,8 +351,15 @@ async def resolve_request(request_id: int, note: str, who: str) -> AdminRequest 
     req.resolved_by = who
     req.resolution_note = note
     await req.save(update_fields=["status", "resolved_at", "resolved_by", "resolution_note"])
-    await audit.record(who, "request.resolved", "admin_request", req.id, tenant_id=req.tenant_id,
-                       before=before, after={"status": str(req.status), "note": note})
+    await audit.record(
+        who,
+        "request.resolved",
+        "admin_request",
+        req.id,
+        tenant_id=req.tenant_id,
+        before=before,
+        after={"status": str(req.status), "note": note},
+    )
     return req
 
 

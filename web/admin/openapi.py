@@ -40,8 +40,11 @@ class AdminOpenAPIProvider(OpenAPIProvider):
 
     def generate_rules(self) -> Iterable[Rule]:
         """The JSON API and /metrics; the console's pages and files are not part of it."""
-        return (rule for rule in super().generate_rules()
-                if rule.rule.startswith("/api/") or rule.rule == "/metrics")
+        return (
+            rule
+            for rule in super().generate_rules()
+            if rule.rule.startswith("/api/") or rule.rule == "/metrics"
+        )
 
     def build_path_parameter(self, name: str, converter: Any) -> dict[str, Any]:
         param = super().build_path_parameter(name, converter)
@@ -61,14 +64,19 @@ class AdminOpenAPIProvider(OpenAPIProvider):
 
     def _complete(self, rule: Rule, func: Any, op: dict[str, Any]) -> None:
         responses = op["responses"] = {str(k): v for k, v in op["responses"].items()}
-        text_type = next((t for suffix, t in TEXT_BODIES.items()
-                          if rule.rule.endswith(suffix)), None)
+        text_type = next(
+            (t for suffix, t in TEXT_BODIES.items() if rule.rule.endswith(suffix)), None
+        )
         if text_type:
-            responses["200"] = {"description": "OK",
-                                "content": {text_type: {"schema": {"type": "string"}}}}
+            responses["200"] = {
+                "description": "OK",
+                "content": {text_type: {"schema": {"type": "string"}}},
+            }
         elif not any(code.startswith("2") for code in responses):
-            responses["200"] = {"description": "OK",
-                                "content": {"application/json": {"schema": {"type": "object"}}}}
+            responses["200"] = {
+                "description": "OK",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
         for code, text in COMMON_ERRORS.items():
             if code not in responses:
                 responses[code] = _error_response(text)
@@ -87,10 +95,15 @@ def install_openapi(app: Quart) -> QuartSchema:
     return QuartSchema(
         app,
         openapi_path="/openapi.json",
-        redoc_ui_path=None, scalar_ui_path=None, swagger_ui_path=None,
-        info={"title": "Vitrine admin API", "version": "1.0.0",
-              "description": "Operators' API: every route needs "
-                             "`Authorization: Bearer <ADMIN_API_TOKEN>`."},
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        swagger_ui_path=None,
+        info={
+            "title": "Vitrine admin API",
+            "version": "1.0.0",
+            "description": "Operators' API: every route needs "
+            "`Authorization: Bearer <ADMIN_API_TOKEN>`.",
+        },
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
         security=[{"bearer": []}],
         openapi_provider_class=AdminOpenAPIProvider,

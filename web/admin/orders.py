@@ -81,15 +81,23 @@ class RetryOut(BaseModel):
 
 def order_json(o: Order) -> dict[str, Any]:
     return {
-        "id": o.id, "tenant_id": o.tenant_id, "instance_id": o.instance_id,
-        "product_id": o.product_id, "variation_id": o.variation_id,
-        "buyer_discord_id": o.buyer_discord_id, "buyer_name": o.buyer_name,
-        "quantity": o.quantity, "unit_price_cents": o.unit_price_cents,
-        "discount_cents": o.discount_cents, "total_cents": o.total_cents,
+        "id": o.id,
+        "tenant_id": o.tenant_id,
+        "instance_id": o.instance_id,
+        "product_id": o.product_id,
+        "variation_id": o.variation_id,
+        "buyer_discord_id": o.buyer_discord_id,
+        "buyer_name": o.buyer_name,
+        "quantity": o.quantity,
+        "unit_price_cents": o.unit_price_cents,
+        "discount_cents": o.discount_cents,
+        "total_cents": o.total_cents,
         "status": str(o.status),
         "delivery_path": str(o.delivery_path) if o.delivery_path else None,
-        "delivery_attempts": o.delivery_attempts, "created_at": iso(o.created_at),
-        "paid_at": iso(o.paid_at), "delivered_at": iso(o.delivered_at),
+        "delivery_attempts": o.delivery_attempts,
+        "created_at": iso(o.created_at),
+        "paid_at": iso(o.paid_at),
+        "delivered_at": iso(o.delivered_at),
         "closed_at": iso(o.closed_at),
     }
 
@@ -101,8 +109,14 @@ def order_json(o: Order) -> dict[str, Any]:
 async def list_orders(query_args: OrdersQuery):  # type: ignore[no-untyped-def]
     """Orders, newest first, filtered by status, store, product, instance, buyer or period."""
     query = Order.all()
-    for name in ("status", "tenant_id", "product_id", "instance_id", "buyer_discord_id",
-                 "delivery_path"):
+    for name in (
+        "status",
+        "tenant_id",
+        "product_id",
+        "instance_id",
+        "buyer_discord_id",
+        "delivery_path",
+    ):
         if (value := getattr(query_args, name)) is not None:
             query = query.filter(**{name: value})
     if query_args.since is not None:
@@ -110,10 +124,13 @@ async def list_orders(query_args: OrdersQuery):  # type: ignore[no-untyped-def]
     if query_args.until is not None:
         query = query.filter(created_at__lt=query_args.until)
     total = await query.count()
-    rows = await query.order_by("-created_at", "-id").offset(query_args.offset) \
-        .limit(query_args.limit)
-    return {"items": [order_json(o) for o in rows],
-            "page": {"total": total, "limit": query_args.limit, "offset": query_args.offset}}
+    rows = (
+        await query.order_by("-created_at", "-id").offset(query_args.offset).limit(query_args.limit)
+    )
+    return {
+        "items": [order_json(o) for o in rows],
+        "page": {"total": total, "limit": query_args.limit, "offset": query_args.offset},
+    }
 
 
 @bp.get("/api/orders/<int:order_id>")
@@ -142,11 +159,22 @@ async def retry_waiting(data: RetryIn):  # type: ignore[no-untyped-def]
 
 async def run_retry(tenant_id: int | None, product_id: int | None, who: str) -> dict[str, Any]:
     """Retry waiting orders and audit the run (the console's button calls this too)."""
-    report = await retry_waiting_stock(tenant_id, product_id,
-                                       redis=current_app.config.get("REDIS"), actor=who)
-    body = {"delivered": report.delivered, "still_waiting": report.still_waiting,
-            "order_ids": report.order_ids, "not_enqueued": report.not_enqueued}
-    await audit.record(who, "orders.retry_waiting_stock", "orders", "waiting_stock",
-                       tenant_id=tenant_id,
-                       before={"tenant_id": tenant_id, "product_id": product_id}, after=body)
+    report = await retry_waiting_stock(
+        tenant_id, product_id, redis=current_app.config.get("REDIS"), actor=who
+    )
+    body = {
+        "delivered": report.delivered,
+        "still_waiting": report.still_waiting,
+        "order_ids": report.order_ids,
+        "not_enqueued": report.not_enqueued,
+    }
+    await audit.record(
+        who,
+        "orders.retry_waiting_stock",
+        "orders",
+        "waiting_stock",
+        tenant_id=tenant_id,
+        before={"tenant_id": tenant_id, "product_id": product_id},
+        after=body,
+    )
     return body

@@ -38,10 +38,15 @@ async def _close_gateway() -> None:
 
 def payment_json(p: Payment) -> dict[str, Any]:
     return {
-        "id": str(p.id), "tenant_id": p.tenant_id, "order_id": p.order_id,
-        "provider_payment_id": p.provider_payment_id, "status": str(p.status),
-        "status_detail": p.status_detail, "amount_cents": p.amount_cents,
-        "refunded_cents": p.refunded_cents, "created_at": p.created_at.isoformat(),
+        "id": str(p.id),
+        "tenant_id": p.tenant_id,
+        "order_id": p.order_id,
+        "provider_payment_id": p.provider_payment_id,
+        "status": str(p.status),
+        "status_detail": p.status_detail,
+        "amount_cents": p.amount_cents,
+        "refunded_cents": p.refunded_cents,
+        "created_at": p.created_at.isoformat(),
         "approved_at": p.approved_at.isoformat() if p.approved_at else None,
         "expires_at": p.expires_at.isoformat() if p.expires_at else None,
         "last_checked_at": p.last_checked_at.isoformat() if p.last_checked_at else None,
@@ -76,18 +81,39 @@ async def list_payments(query_args: PaymentsQuery):  # type: ignore[no-untyped-d
 async def get_payment(ref: str):  # type: ignore[no-untyped-def]
     """One payment (our UUID or the Mercado Pago id), its webhooks and ledger entries."""
     payment = await _find(ref)
-    events = await WebhookEvent.filter(data_id=payment.provider_payment_id or "-") \
-        .order_by("id").limit(100) if payment.provider_payment_id else []
+    events = (
+        await WebhookEvent.filter(data_id=payment.provider_payment_id or "-")
+        .order_by("id")
+        .limit(100)
+        if payment.provider_payment_id
+        else []
+    )
     entries = await ledger.payment_entries(str(payment.id))  # sale, partial refunds, reversal
-    return jsonify({
-        **payment_json(payment),
-        "webhooks": [{"id": e.id, "received_at": e.received_at.isoformat(),
-                      "action": e.action, "outcome": e.outcome,
-                      "signature_valid": e.signature_valid, "detail": e.detail}
-                     for e in events],
-        "ledger": [{"account": e.account, "amount_cents": e.amount_cents, "kind": e.kind,
-                    "available_at": e.available_at.isoformat()} for e in entries],
-    })
+    return jsonify(
+        {
+            **payment_json(payment),
+            "webhooks": [
+                {
+                    "id": e.id,
+                    "received_at": e.received_at.isoformat(),
+                    "action": e.action,
+                    "outcome": e.outcome,
+                    "signature_valid": e.signature_valid,
+                    "detail": e.detail,
+                }
+                for e in events
+            ],
+            "ledger": [
+                {
+                    "account": e.account,
+                    "amount_cents": e.amount_cents,
+                    "kind": e.kind,
+                    "available_at": e.available_at.isoformat(),
+                }
+                for e in entries
+            ],
+        }
+    )
 
 
 @bp.post("/api/payments/<ref>/resync")

@@ -23,10 +23,15 @@ bp = Blueprint("admin_refunds", __name__)
 
 
 class RefundIn(Strict):
-    reason: str = Field(min_length=1, max_length=MAX_REASON, pattern=r"\S",
-                        description="why (kept in the audit log)")
-    amount_cents: int | None = Field(None, ge=1, le=MAX_CENTS,
-                                     description="partial refund; omitted: all that is left")
+    reason: str = Field(
+        min_length=1,
+        max_length=MAX_REASON,
+        pattern=r"\S",
+        description="why (kept in the audit log)",
+    )
+    amount_cents: int | None = Field(
+        None, ge=1, le=MAX_CENTS, description="partial refund; omitted: all that is left"
+    )
 
 
 class RefundOut(BaseModel):
@@ -52,14 +57,23 @@ async def refund_order(order_id: int, data: RefundIn):  # type: ignore[no-untype
 
     No balance check: the seller's balance may go negative, which blocks their withdrawals.
     """
-    result = await operator_refund(services_for(current_app.config), order_id, actor(),
-                                   data.reason, data.amount_cents)
+    result = await operator_refund(
+        services_for(current_app.config), order_id, actor(), data.reason, data.amount_cents
+    )
     order = await Order.get(id=order_id)
-    payment = await Payment.filter(order_id=order_id, status__in=(
-        PaymentStatus.APPROVED, PaymentStatus.REFUNDED)).order_by("-created_at").first()
-    return {"order_id": order_id, "order_status": str(order.status),
-            "payment_status": str(payment.status) if payment else "",
-            "refunded_cents": payment.refunded_cents if payment else 0,
-            "balance_cents": (await ledger.balance(order.tenant_id)).total_cents,
-            "changes": result.changes or ["no change"],
-            "message": "refunded" if result.changed else "no change"}
+    payment = (
+        await Payment.filter(
+            order_id=order_id, status__in=(PaymentStatus.APPROVED, PaymentStatus.REFUNDED)
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    return {
+        "order_id": order_id,
+        "order_status": str(order.status),
+        "payment_status": str(payment.status) if payment else "",
+        "refunded_cents": payment.refunded_cents if payment else 0,
+        "balance_cents": (await ledger.balance(order.tenant_id)).total_cents,
+        "changes": result.changes or ["no change"],
+        "message": "refunded" if result.changed else "no change",
+    }

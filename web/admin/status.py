@@ -101,10 +101,14 @@ async def _orchestrators(redis) -> dict[str, Any]:  # type: ignore[no-untyped-de
             continue
         live[node] = round(now - float(beat), 1)
         detail[node] = {
-            "heartbeat_age_s": live[node], "workers": _int(figures.get("live")),
-            "leases": _int(figures.get("leases")), "managed": _int(figures.get("managed")),
-            "adopted": _int(figures.get("adopted")), "pid": _int(figures.get("pid")),
-            "drained": figures.get("drained") == "1" if figures.get("drained") else None}
+            "heartbeat_age_s": live[node],
+            "workers": _int(figures.get("live")),
+            "leases": _int(figures.get("leases")),
+            "managed": _int(figures.get("managed")),
+            "adopted": _int(figures.get("adopted")),
+            "pid": _int(figures.get("pid")),
+            "drained": figures.get("drained") == "1" if figures.get("drained") else None,
+        }
     return {
         "ok": bool(live) and min(live.values()) < ORCHESTRATOR_STALE_S,
         "nodes": live,
@@ -148,8 +152,7 @@ async def collect_status() -> dict[str, Any]:
     """The body of `GET /api/status` (the console shows the same)."""
     settings: Settings = current_app.config["VITRINE_SETTINGS"]
     redis = current_app.config.get("REDIS")
-    deps, portal = await asyncio.gather(dependency_health(current_app),
-                                        _portal_health(settings))
+    deps, portal = await asyncio.gather(dependency_health(current_app), _portal_health(settings))
     body: dict[str, Any] = {"services": {"admin": {"ok": True}, "portal": portal}, **deps}
     try:
         body["services"]["orchestrator"] = await _orchestrators(redis)
@@ -157,8 +160,12 @@ async def collect_status() -> dict[str, Any]:
         body["services"]["orchestrator"] = {"ok": False, "detail": type(exc).__name__}
     if deps["db"]["ok"]:
         await _business(body, deps["redis"]["ok"], redis)
-    healthy = (deps["db"]["ok"] and deps["redis"]["ok"] and portal["ok"]
-               and body["services"]["orchestrator"]["ok"])
+    healthy = (
+        deps["db"]["ok"]
+        and deps["redis"]["ok"]
+        and portal["ok"]
+        and body["services"]["orchestrator"]["ok"]
+    )
     body["status"] = "ok" if healthy else "degraded"
     return body
 

@@ -69,14 +69,47 @@ class Rows(BaseModel):
     page: PageInfo
 
 
-PAYMENT_COLUMNS = ["id", "tenant_id", "order_id", "provider_payment_id", "status",
-                   "status_detail", "amount_cents", "refunded_cents", "created_at",
-                   "approved_at", "updated_at"]
-LEDGER_COLUMNS = ["id", "created_at", "txn_id", "idempotency_key", "account", "tenant_id",
-                  "amount_cents", "kind", "order_id", "withdrawal_id", "available_at", "memo"]
-WITHDRAWAL_COLUMNS = ["id", "tenant_id", "amount_cents", "status", "pix_key_type",
-                      "requested_at", "processing_at", "completed_at", "rejected_at",
-                      "transfer_id", "reason", "acted_by"]
+PAYMENT_COLUMNS = [
+    "id",
+    "tenant_id",
+    "order_id",
+    "provider_payment_id",
+    "status",
+    "status_detail",
+    "amount_cents",
+    "refunded_cents",
+    "created_at",
+    "approved_at",
+    "updated_at",
+]
+LEDGER_COLUMNS = [
+    "id",
+    "created_at",
+    "txn_id",
+    "idempotency_key",
+    "account",
+    "tenant_id",
+    "amount_cents",
+    "kind",
+    "order_id",
+    "withdrawal_id",
+    "available_at",
+    "memo",
+]
+WITHDRAWAL_COLUMNS = [
+    "id",
+    "tenant_id",
+    "amount_cents",
+    "status",
+    "pix_key_type",
+    "requested_at",
+    "processing_at",
+    "completed_at",
+    "rejected_at",
+    "transfer_id",
+    "reason",
+    "acted_by",
+]
 
 
 def _row(obj: Any, columns: list[str]) -> dict[str, Any]:
@@ -152,15 +185,21 @@ def to_csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
 
 async def _json(kind: str, args: TxQuery) -> dict[str, Any]:
     rows, total = await select(kind, args)
-    return {"items": rows, "columns": KINDS[kind][1],
-            "page": {"total": total, "limit": args.limit, "offset": args.offset}}
+    return {
+        "items": rows,
+        "columns": KINDS[kind][1],
+        "page": {"total": total, "limit": args.limit, "offset": args.offset},
+    }
 
 
 async def _csv(kind: str, args: TxQuery) -> Response:
     rows, _total = await select(kind, args)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Response(to_csv(KINDS[kind][1], rows), mimetype=CSV_MEDIA_TYPE, headers={
-        "Content-Disposition": f'attachment; filename="vitrine-{kind}-{stamp}.csv"'})
+    return Response(
+        to_csv(KINDS[kind][1], rows),
+        mimetype=CSV_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="vitrine-{kind}-{stamp}.csv"'},
+    )
 
 
 @bp.get("/api/transactions/payments")

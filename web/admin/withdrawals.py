@@ -28,8 +28,9 @@ class WithdrawalsQuery(BlankIsAbsent):
 
 
 class CompleteBody(Strict):
-    transfer_id: str | None = Field(None, max_length=TRANSFER_ID_MAX,
-                                    description="the PIX transfer id (E2E id)")
+    transfer_id: str | None = Field(
+        None, max_length=TRANSFER_ID_MAX, description="the PIX transfer id (E2E id)"
+    )
 
 
 class RejectBody(Strict):
@@ -44,11 +45,19 @@ def withdrawal_json(w: Withdrawal) -> dict[str, Any]:
         return value.isoformat() if value else None
 
     return {
-        "id": w.id, "tenant_id": w.tenant_id, "amount_cents": w.amount_cents,
-        "pix_key_type": w.pix_key_type, "pix_key": w.pix_key, "status": str(w.status),
-        "requested_at": iso(w.requested_at), "processing_at": iso(w.processing_at),
-        "completed_at": iso(w.completed_at), "rejected_at": iso(w.rejected_at),
-        "reason": w.reason, "transfer_id": w.transfer_id, "acted_by": w.acted_by,
+        "id": w.id,
+        "tenant_id": w.tenant_id,
+        "amount_cents": w.amount_cents,
+        "pix_key_type": w.pix_key_type,
+        "pix_key": w.pix_key,
+        "status": str(w.status),
+        "requested_at": iso(w.requested_at),
+        "processing_at": iso(w.processing_at),
+        "completed_at": iso(w.completed_at),
+        "rejected_at": iso(w.rejected_at),
+        "reason": w.reason,
+        "transfer_id": w.transfer_id,
+        "acted_by": w.acted_by,
     }
 
 
@@ -95,7 +104,12 @@ async def tenant_balance(tenant_id: int):  # type: ignore[no-untyped-def]
     if not await Tenant.exists(id=tenant_id):
         return jsonify({"error": "not_found", "message": f"no tenant {tenant_id}"}), 404
     bal = await ledger.balance(tenant_id)
-    return jsonify({"tenant_id": tenant_id, "total_cents": bal.total_cents,
-                    "available_cents": bal.available_cents,
-                    "on_hold_cents": bal.on_hold_cents,
-                    "withdrawable_cents": bal.withdrawable_cents})
+    return jsonify(
+        {
+            "tenant_id": tenant_id,
+            "total_cents": bal.total_cents,
+            "available_cents": bal.available_cents,
+            "on_hold_cents": bal.on_hold_cents,
+            "withdrawable_cents": bal.withdrawable_cents,
+        }
+    )

@@ -35,8 +35,9 @@ async def login():  # type: ignore[no-untyped-def]
 async def start_login():  # type: ignore[no-untyped-def]
     """Send the browser to Discord with a fresh `state` kept in the signed session."""
     if await rate_limited("login", client_ip(), *LOGIN_LIMIT):
-        return await render("portal/login.html", status=429, configured=True,
-                            error=_("portal.login.rate_limited"))
+        return await render(
+            "portal/login.html", status=429, configured=True, error=_("portal.login.rate_limited")
+        )
     state = secrets.token_urlsafe(24)
     session["oauth_state"] = state
     return redirect(discord_api.authorize_url(current_app.config["VITRINE_SETTINGS"], state))
@@ -59,18 +60,21 @@ async def callback():  # type: ignore[no-untyped-def]
         user = await discord_api.fetch_user(settings, access)
     except discord_api.DiscordError as exc:
         log.warning("portal login failed: %s", exc)
-        return await _login_error(exc.key, 400 if isinstance(exc, discord_api.OAuthFailed)
-                                  else 502)
+        return await _login_error(exc.key, 400 if isinstance(exc, discord_api.OAuthFailed) else 502)
     account = await _upsert_account(user)
     if account.blocked:
         return await render("portal/blocked.html", status=403, blocked=account)
-    web_session = await WebSession.create(id=secrets.token_urlsafe(32), account=account,
-                                          user_agent=request.headers.get("User-Agent", "")[:300])
+    web_session = await WebSession.create(
+        id=secrets.token_urlsafe(32),
+        account=account,
+        user_agent=request.headers.get("User-Agent", "")[:300],
+    )
     login_user(AuthUser(web_session.id), remember=True)
     session.pop("tenant_id", None)
     rotate_csrf_token()  # a token seen or planted before login must not work after it
-    await audit.record(f"account:{account.id}", "portal.login", "account", account.id,
-                       after={"ip": client_ip()})
+    await audit.record(
+        f"account:{account.id}", "portal.login", "account", account.id, after={"ip": client_ip()}
+    )
     return redirect(safe_next_path(session.pop("next", None), url_for("dashboard.index")))
 
 
@@ -81,12 +85,22 @@ async def _upsert_account(user: dict) -> Account:
     if account is None:
         locale = request.cookies.get(LANG_COOKIE)
         account = await Account.create(
-            discord_id=str(user["id"]), username=name, avatar=user.get("avatar"),
-            role=AccountRole.OWNER, last_login_at=now,
-            locale=locale if locale in SUPPORTED else
-            current_app.config["VITRINE_SETTINGS"].default_locale)
-        await audit.record(f"account:{account.id}", "account.created", "account", account.id,
-                           after={"discord_id": account.discord_id})
+            discord_id=str(user["id"]),
+            username=name,
+            avatar=user.get("avatar"),
+            role=AccountRole.OWNER,
+            last_login_at=now,
+            locale=locale
+            if locale in SUPPORTED
+            else current_app.config["VITRINE_SETTINGS"].default_locale,
+        )
+        await audit.record(
+            f"account:{account.id}",
+            "account.created",
+            "account",
+            account.id,
+            after={"discord_id": account.discord_id},
+        )
         return account
     account.username = name or account.username
     account.avatar = user.get("avatar")
@@ -132,6 +146,12 @@ async def set_language():  # type: ignore[no-untyped-def]
     await say("portal.lang.changed")
     response = redirect(safe_next_path(form.get("next"), url_for("dashboard.index")))
     settings = current_app.config["VITRINE_SETTINGS"]
-    response.set_cookie(LANG_COOKIE, locale, max_age=365 * 86400, samesite="Lax",
-                        httponly=True, secure=settings.public_base_url.startswith("https://"))
+    response.set_cookie(
+        LANG_COOKIE,
+        locale,
+        max_age=365 * 86400,
+        samesite="Lax",
+        httponly=True,
+        secure=settings.public_base_url.startswith("https://"),
+    )
     return response

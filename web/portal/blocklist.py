@@ -15,12 +15,17 @@ from web.portal.context import _, actor, owned, render, say, store_required
 bp = Blueprint("blocklist", __name__)
 
 
-async def _page(form: dict[str, str] | None = None, error: str | None = None,
-                status: int = 200):  # type: ignore[no-untyped-def]
+async def _page(form: dict[str, str] | None = None, error: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
     entries = await blocklist.blocked_buyers(g.tenant.id)
-    return await render("portal/blocklist.html", status=status, entries=entries,
-                        form=form or {}, error=error, sources=[s.value for s in BlockSource],
-                        max_reason=blocklist.MAX_REASON)
+    return await render(
+        "portal/blocklist.html",
+        status=status,
+        entries=entries,
+        form=form or {},
+        error=error,
+        sources=[s.value for s in BlockSource],
+        max_reason=blocklist.MAX_REASON,
+    )
 
 
 @bp.get("/blocklist")
@@ -33,14 +38,17 @@ async def blocked():  # type: ignore[no-untyped-def]
 @store_required
 async def add():  # type: ignore[no-untyped-def]
     form = await request.form
-    shown = {"discord_id": (form.get("discord_id") or "")[:64],
-             "reason": (form.get("reason") or "")[:blocklist.MAX_REASON]}
+    shown = {
+        "discord_id": (form.get("discord_id") or "")[:64],
+        "reason": (form.get("reason") or "")[: blocklist.MAX_REASON],
+    }
     try:
         discord_id = blocklist.parse_discord_id(form.get("discord_id"))
     except blocklist.InvalidDiscordId as exc:
         return await _page(shown, error=exc.message(g.locale), status=400)
-    _entry, created = await blocklist.block_buyer(g.tenant.id, discord_id, actor(),
-                                                  reason=shown["reason"])
+    _entry, created = await blocklist.block_buyer(
+        g.tenant.id, discord_id, actor(), reason=shown["reason"]
+    )
     await say("portal.blocklist.added" if created else "portal.blocklist.already")
     return redirect(url_for("blocklist.blocked"))
 
@@ -61,6 +69,7 @@ async def lift(block_id: int):  # type: ignore[no-untyped-def]
 async def block_from_order(order_id: int):  # type: ignore[no-untyped-def]
     order = await owned(Order, order_id)  # another store's order: 404
     _entry, created = await blocklist.block_from_order(
-        g.tenant.id, order.id, actor(), reason=_("portal.blocklist.order", order=order.id))
+        g.tenant.id, order.id, actor(), reason=_("portal.blocklist.order", order=order.id)
+    )
     await say("portal.blocklist.added" if created else "portal.blocklist.already")
     return redirect(url_for("orders.order_detail", order_id=order.id))

@@ -18,25 +18,41 @@ bp = Blueprint("catalog", __name__)
 @bp.get("/products")
 @store_required
 async def products():  # type: ignore[no-untyped-def]
-    items = await Product.filter(tenant_id=g.tenant.id, deleted_at__isnull=True) \
-        .order_by("name").prefetch_related("variations")
+    items = (
+        await Product.filter(tenant_id=g.tenant.id, deleted_at__isnull=True)
+        .order_by("name")
+        .prefetch_related("variations")
+    )
     variation_ids = [v.id for p in items for v in p.variations if v.deleted_at is None]
     counts = await stock.counts(variation_ids)
-    return await render("portal/products.html", products=items, counts=counts,
-                        threshold=g.tenant.low_stock_threshold)
+    return await render(
+        "portal/products.html",
+        products=items,
+        counts=counts,
+        threshold=g.tenant.low_stock_threshold,
+    )
 
 
 @bp.route("/products/new", methods=["GET", "POST"])
 @store_required
 async def new_product():  # type: ignore[no-untyped-def]
     if request.method == "GET":
-        return await render("portal/product_form.html", product=None,
-                            form={"active": "on", "max_per_order": "10"}, errors={})
+        return await render(
+            "portal/product_form.html",
+            product=None,
+            form={"active": "on", "max_per_order": "10"},
+            errors={},
+        )
     form = await request.form
     product, errors = await catalog.create_product(g.tenant.id, form, actor())
     if product is None:
-        return await render("portal/product_form.html", status=400, product=None, form=form,
-                            errors=form_errors(errors))
+        return await render(
+            "portal/product_form.html",
+            status=400,
+            product=None,
+            form=form,
+            errors=form_errors(errors),
+        )
     await say("portal.product.created", name=product.name)
     return redirect(url_for("catalog.edit_product", product_id=product.id))
 
@@ -45,20 +61,32 @@ async def new_product():  # type: ignore[no-untyped-def]
 @store_required
 async def edit_product(product_id: int):  # type: ignore[no-untyped-def]
     product = await owned(Product, product_id, deleted_at__isnull=True)
-    variations = await Variation.filter(product_id=product.id, deleted_at__isnull=True) \
-        .order_by("id")
+    variations = await Variation.filter(product_id=product.id, deleted_at__isnull=True).order_by(
+        "id"
+    )
     counts = await stock.counts(v.id for v in variations)
-    page = {"product": product, "variations": variations, "counts": counts,
-            "price_input": cents_to_input, "vform": {}, "verrors": {}}
+    page = {
+        "product": product,
+        "variations": variations,
+        "counts": counts,
+        "price_input": cents_to_input,
+        "vform": {},
+        "verrors": {},
+    }
     if request.method == "GET":
-        form = {"name": product.name, "description": product.description,
-                "image_url": product.image_url or "", "max_per_order": product.max_per_order,
-                "active": "on" if product.active else ""}
+        form = {
+            "name": product.name,
+            "description": product.description,
+            "image_url": product.image_url or "",
+            "max_per_order": product.max_per_order,
+            "active": "on" if product.active else "",
+        }
         return await render("portal/product_form.html", form=form, errors={}, **page)
     form = await request.form
     if errors := await catalog.save_product(product, form, actor()):
-        return await render("portal/product_form.html", status=400, form=form,
-                            errors=form_errors(errors), **page)
+        return await render(
+            "portal/product_form.html", status=400, form=form, errors=form_errors(errors), **page
+        )
     await say("portal.saved")
     return redirect(url_for("catalog.edit_product", product_id=product.id))
 
@@ -81,15 +109,25 @@ async def add_variation(product_id: int):  # type: ignore[no-untyped-def]
     variation, errors = await catalog.create_variation(product, form, actor())
     if variation is None:
         variations = await Variation.filter(product_id=product.id, deleted_at__isnull=True)
-        product_form = {"name": product.name, "description": product.description,
-                        "image_url": product.image_url or "",
-                        "max_per_order": product.max_per_order,
-                        "active": "on" if product.active else ""}
-        return await render("portal/product_form.html", status=400, product=product,
-                            variations=variations,
-                            counts=await stock.counts(v.id for v in variations),
-                            price_input=cents_to_input, form=product_form, errors={},
-                            vform=form, verrors=form_errors(errors))
+        product_form = {
+            "name": product.name,
+            "description": product.description,
+            "image_url": product.image_url or "",
+            "max_per_order": product.max_per_order,
+            "active": "on" if product.active else "",
+        }
+        return await render(
+            "portal/product_form.html",
+            status=400,
+            product=product,
+            variations=variations,
+            counts=await stock.counts(v.id for v in variations),
+            price_input=cents_to_input,
+            form=product_form,
+            errors={},
+            vform=form,
+            verrors=form_errors(errors),
+        )
     await say("portal.variation.created", name=variation.name)
     return redirect(url_for("catalog.edit_product", product_id=product.id))
 
@@ -99,14 +137,21 @@ async def add_variation(product_id: int):  # type: ignore[no-untyped-def]
 async def edit_variation(variation_id: int):  # type: ignore[no-untyped-def]
     variation = await owned(Variation, variation_id, deleted_at__isnull=True)
     if request.method == "GET":
-        form = {"name": variation.name, "price": cents_to_input(variation.price_cents),
-                "active": "on" if variation.active else ""}
-        return await render("portal/variation_form.html", variation=variation, form=form,
-                            errors={})
+        form = {
+            "name": variation.name,
+            "price": cents_to_input(variation.price_cents),
+            "active": "on" if variation.active else "",
+        }
+        return await render("portal/variation_form.html", variation=variation, form=form, errors={})
     form = await request.form
     if errors := await catalog.save_variation(variation, form, actor()):
-        return await render("portal/variation_form.html", status=400, variation=variation,
-                            form=form, errors=form_errors(errors))
+        return await render(
+            "portal/variation_form.html",
+            status=400,
+            variation=variation,
+            form=form,
+            errors=form_errors(errors),
+        )
     await say("portal.saved")
     return redirect(url_for("catalog.edit_product", product_id=variation.product_id))
 

@@ -28,8 +28,9 @@ async def load_request_state() -> None:
     g.session_id = None
     auth_id = current_user.auth_id
     if auth_id:
-        web_session = await WebSession.get_or_none(id=auth_id, revoked_at__isnull=True) \
-            .prefetch_related("account")
+        web_session = await WebSession.get_or_none(
+            id=auth_id, revoked_at__isnull=True
+        ).prefetch_related("account")
         if web_session is None:
             logout_user()  # revoked or unknown: the cookie is worthless now
         elif web_session.account.blocked:
@@ -78,8 +79,12 @@ def _(key: str, **params: Any) -> str:
 
 
 def template_globals() -> dict[str, Any]:
-    return {"account": getattr(g, "account", None), "tenant": getattr(g, "tenant", None),
-            "locale": getattr(g, "locale", "pt-BR"), "normalize_locale": normalize_locale}
+    return {
+        "account": getattr(g, "account", None),
+        "tenant": getattr(g, "tenant", None),
+        "locale": getattr(g, "locale", "pt-BR"),
+        "normalize_locale": normalize_locale,
+    }
 
 
 async def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
@@ -113,6 +118,7 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 def login_required(view: F) -> F:
     """Pages for logged-in accounts: others go to the login page (and come back after)."""
+
     @functools.wraps(view)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         if getattr(g, "blocked_account", None) is not None:
@@ -128,6 +134,7 @@ def login_required(view: F) -> F:
 
 def store_required(view: F) -> F:
     """Pages about one store: an account without a store goes to create one first."""
+
     @functools.wraps(view)
     @login_required
     async def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -21,11 +21,16 @@ def _form_of(c: Coupon, product_ids: list[int]) -> dict[str, Any]:
     value = cents_to_input(c.value)
     if c.kind == CouponKind.PERCENT and value.endswith(",00"):
         value = value[:-3]
-    return {"code": c.code, "kind": str(c.kind), "value": value,
-            "min_order": cents_to_input(c.min_order_cents) if c.min_order_cents else "",
-            "max_uses": c.max_uses or "", "active": "on" if c.active else "",
-            "expires_at": c.expires_at.strftime("%Y-%m-%d") if c.expires_at else "",
-            "products": product_ids}
+    return {
+        "code": c.code,
+        "kind": str(c.kind),
+        "value": value,
+        "min_order": cents_to_input(c.min_order_cents) if c.min_order_cents else "",
+        "max_uses": c.max_uses or "",
+        "active": "on" if c.active else "",
+        "expires_at": c.expires_at.strftime("%Y-%m-%d") if c.expires_at else "",
+        "products": product_ids,
+    }
 
 
 async def _store_products() -> list[Product]:
@@ -35,15 +40,19 @@ async def _store_products() -> list[Product]:
 @bp.get("/coupons")
 @store_required
 async def coupons():  # type: ignore[no-untyped-def]
-    items = await Coupon.filter(tenant_id=g.tenant.id).order_by("code") \
-        .prefetch_related("products")
+    items = await Coupon.filter(tenant_id=g.tenant.id).order_by("code").prefetch_related("products")
     return await render("portal/coupons.html", coupons=items)
 
 
-async def _form_page(coupon: Coupon | None, form: Any, errors: dict[str, str],
-                     status: int = 200):  # type: ignore[no-untyped-def]
-    return await render("portal/coupon_form.html", status=status, coupon=coupon, form=form,
-                        errors=errors, products=await _store_products())
+async def _form_page(coupon: Coupon | None, form: Any, errors: dict[str, str], status: int = 200):  # type: ignore[no-untyped-def]
+    return await render(
+        "portal/coupon_form.html",
+        status=status,
+        coupon=coupon,
+        form=form,
+        errors=errors,
+        products=await _store_products(),
+    )
 
 
 @bp.route("/coupons/new", methods=["GET", "POST"])
@@ -52,8 +61,9 @@ async def new_coupon():  # type: ignore[no-untyped-def]
     if request.method == "GET":
         return await _form_page(None, {"active": "on", "kind": "percent", "products": []}, {})
     form = await request.form
-    coupon, errors = await coupon_service.create_coupon(g.tenant.id, form,
-                                                        form.getlist("products"), actor())
+    coupon, errors = await coupon_service.create_coupon(
+        g.tenant.id, form, form.getlist("products"), actor()
+    )
     if coupon is None:
         return await _form_page(None, _sticky(form), form_errors(errors), 400)
     await say("portal.coupon.created", code=coupon.code)
@@ -74,8 +84,7 @@ async def edit_coupon(coupon_id: int):  # type: ignore[no-untyped-def]
         ids = [p.id for p in await coupon.products.all()]
         return await _form_page(coupon, _form_of(coupon, ids), {})
     form = await request.form
-    if errors := await coupon_service.save_coupon(coupon, form, form.getlist("products"),
-                                                  actor()):
+    if errors := await coupon_service.save_coupon(coupon, form, form.getlist("products"), actor()):
         return await _form_page(coupon, _sticky(form), form_errors(errors), 400)
     await say("portal.saved")
     return redirect(url_for("coupons.coupons"))

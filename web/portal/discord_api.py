@@ -70,15 +70,25 @@ def redirect_uri(settings: Settings) -> str:
 
 
 def authorize_url(settings: Settings, state: str) -> str:
-    query = urlencode({"response_type": "code", "client_id": settings.discord_client_id,
-                       "scope": OAUTH_SCOPES, "state": state, "prompt": "none",
-                       "redirect_uri": redirect_uri(settings)})
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": settings.discord_client_id,
+            "scope": OAUTH_SCOPES,
+            "state": state,
+            "prompt": "none",
+            "redirect_uri": redirect_uri(settings),
+        }
+    )
     return f"{settings.discord_oauth_base}/oauth2/authorize?{query}"
 
 
 def invite_url(settings: Settings, application_id: str, guild_id: str | None = None) -> str:
-    params = {"client_id": application_id, "scope": "bot applications.commands",
-              "permissions": str(BOT_PERMISSIONS)}
+    params = {
+        "client_id": application_id,
+        "scope": "bot applications.commands",
+        "permissions": str(BOT_PERMISSIONS),
+    }
     if guild_id:
         params.update(guild_id=guild_id, disable_guild_select="true")
     return f"{settings.discord_oauth_base}/oauth2/authorize?{urlencode(params)}"
@@ -92,13 +102,18 @@ def avatar_url(user_id: str | None, avatar: str | None) -> str | None:
 
 async def exchange_code(settings: Settings, code: str) -> str:
     """The access token for an authorization code; raises `OAuthFailed`."""
-    form = {"grant_type": "authorization_code", "code": code,
-            "redirect_uri": redirect_uri(settings)}
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri(settings),
+    }
     try:
         async with httpx.AsyncClient(timeout=TIMEOUT) as http:
-            resp = await http.post(f"{settings.discord_oauth_base}/api/oauth2/token", data=form,
-                                   auth=(settings.discord_client_id,
-                                         settings.discord_client_secret))
+            resp = await http.post(
+                f"{settings.discord_oauth_base}/api/oauth2/token",
+                data=form,
+                auth=(settings.discord_client_id, settings.discord_client_secret),
+            )
     except httpx.HTTPError as exc:
         raise DiscordError(f"token endpoint unreachable: {type(exc).__name__}") from None
     if resp.status_code != 200:
@@ -128,18 +143,24 @@ async def validate_bot_token(settings: Settings, token: str) -> BotIdentity:
     if not me.get("bot"):
         raise NotABotToken("the token belongs to a user account")
     app = await _get(settings, "/applications/@me", f"Bot {token}", InvalidBotToken)
-    return BotIdentity(user_id=str(me["id"]), username=str(me.get("username") or ""),
-                       avatar=me.get("avatar"), application_id=str(app.get("id") or ""),
-                       flags=int(app.get("flags") or 0),
-                       bot_public=bool(app.get("bot_public", True)))
+    return BotIdentity(
+        user_id=str(me["id"]),
+        username=str(me.get("username") or ""),
+        avatar=me.get("avatar"),
+        application_id=str(app.get("id") or ""),
+        flags=int(app.get("flags") or 0),
+        bot_public=bool(app.get("bot_public", True)),
+    )
 
 
-async def _get(settings: Settings, path: str, authorization: str,
-               unauthorized: type[DiscordError]) -> dict[str, Any]:
+async def _get(
+    settings: Settings, path: str, authorization: str, unauthorized: type[DiscordError]
+) -> dict[str, Any]:
     try:
         async with httpx.AsyncClient(timeout=TIMEOUT) as http:
-            resp = await http.get(f"{settings.discord_api_base}{path}",
-                                  headers={"Authorization": authorization})
+            resp = await http.get(
+                f"{settings.discord_api_base}{path}", headers={"Authorization": authorization}
+            )
     except httpx.HTTPError as exc:
         raise DiscordError(f"{path} unreachable: {type(exc).__name__}") from None
     if resp.status_code in (401, 403):

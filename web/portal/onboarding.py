@@ -9,7 +9,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from core import audit
-from fleet.control import mark_dirty
+from fleet.control_protocol import mark_dirty
 from fleet.models import BotInstance
 from shop.models import Tenant
 from web.portal import discord_api
@@ -49,13 +49,20 @@ async def new_store():  # type: ignore[no-untyped-def]
             error = _("portal.store.too_many", max=MAX_STORES_PER_ACCOUNT)
         else:
             tenant = await Tenant.create(owner_id=g.account.id, name=name, locale=g.locale)
-            await audit.record(actor(), "tenant.created", "tenant", tenant.id,
-                               tenant_id=tenant.id, after={"name": name})
+            await audit.record(
+                actor(),
+                "tenant.created",
+                "tenant",
+                tenant.id,
+                tenant_id=tenant.id,
+                after={"name": name},
+            )
             session["tenant_id"] = tenant.id
             await say("portal.store.created", name=name)
             return redirect(url_for("onboarding.bot"))
-    return await render("portal/store_new.html", status=400 if error else 200, error=error,
-                        name=name)
+    return await render(
+        "portal/store_new.html", status=400 if error else 200, error=error, name=name
+    )
 
 
 @bp.post("/stores/<int:tenant_id>/switch")
@@ -78,19 +85,24 @@ async def bot():  # type: ignore[no-untyped-def]
     return await _bot_page(await store_instance())
 
 
-async def _bot_page(instance: BotInstance | None, error: str | None = None,
-                    status: int = 200):  # type: ignore[no-untyped-def]
+async def _bot_page(instance: BotInstance | None, error: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
     settings = current_app.config["VITRINE_SETTINGS"]
     invite = None
     if instance is not None and instance.application_id:
         invite = discord_api.invite_url(settings, instance.application_id, g.tenant.guild_id)
     return await render(
-        "portal/bot.html", status=status, instance=instance, error=error, invite=invite,
+        "portal/bot.html",
+        status=status,
+        instance=instance,
+        error=error,
+        invite=invite,
         avatar=discord_api.avatar_url(instance.bot_user_id, instance.bot_avatar)
-        if instance else None,
+        if instance
+        else None,
         permissions=discord_api.BOT_PERMISSIONS,
         required_intents=discord_api.REQUIRED_PRIVILEGED_INTENTS,
-        intents=session.get("bot_intents"))
+        intents=session.get("bot_intents"),
+    )
 
 
 @bp.post("/bot")
@@ -101,8 +113,9 @@ async def save_token():  # type: ignore[no-untyped-def]
     token = ((await request.form).get("token") or "").strip()
     if not token:
         return await _bot_page(instance, _("portal.bot.token_required"), 400)
-    if await rate_limited("token_check", f"acct{g.account.id}", *TOKEN_CHECK_LIMIT) or \
-            await rate_limited("token_check", client_ip(), *TOKEN_CHECK_LIMIT):
+    if await rate_limited(
+        "token_check", f"acct{g.account.id}", *TOKEN_CHECK_LIMIT
+    ) or await rate_limited("token_check", client_ip(), *TOKEN_CHECK_LIMIT):
         return await _bot_page(instance, _("portal.bot.rate_limited"), 429)
     settings = current_app.config["VITRINE_SETTINGS"]
     try:
@@ -113,8 +126,11 @@ async def save_token():  # type: ignore[no-untyped-def]
         return await _bot_page(instance, _(exc.key), status)
     if token.lower().startswith("bot "):
         token = token[4:].strip()
-    clash = await BotInstance.filter(application_id=identity.application_id) \
-        .exclude(tenant_id=g.tenant.id).exists()
+    clash = (
+        await BotInstance.filter(application_id=identity.application_id)
+        .exclude(tenant_id=g.tenant.id)
+        .exists()
+    )
     if clash:
         return await _bot_page(instance, _("portal.bot.in_use"), 409)
     try:
@@ -126,12 +142,18 @@ async def save_token():  # type: ignore[no-untyped-def]
     return redirect(url_for("onboarding.bot"))
 
 
-async def _store_token(instance: BotInstance | None, identity: discord_api.BotIdentity,
-                       token: str) -> BotInstance:
-    fields = {"token_enc": vault().encrypt(token), "application_id": identity.application_id,
-              "bot_user_id": identity.user_id, "bot_username": identity.username,
-              "bot_avatar": identity.avatar, "name": identity.username[:100],
-              "bot_public": identity.bot_public}
+async def _store_token(
+    instance: BotInstance | None, identity: discord_api.BotIdentity, token: str
+) -> BotInstance:
+    fields = {
+        "token_enc": vault().encrypt(token),
+        "application_id": identity.application_id,
+        "bot_user_id": identity.user_id,
+        "bot_username": identity.username,
+        "bot_avatar": identity.avatar,
+        "name": identity.username[:100],
+        "bot_public": identity.bot_public,
+    }
     async with in_transaction() as conn:
         if instance is None:
             instance = await BotInstance.create(tenant_id=g.tenant.id, using_db=conn, **fields)
@@ -142,10 +164,19 @@ async def _store_token(instance: BotInstance | None, identity: discord_api.BotId
             instance.config_version += 1
             await instance.save(using_db=conn)
             action = "instance.token_replaced"
-        await audit.record(actor(), action, "instance", instance.id, tenant_id=g.tenant.id,
-                           after={"application_id": identity.application_id,
-                                  "bot_user_id": identity.user_id,
-                                  "config_version": instance.config_version}, using_db=conn)
+        await audit.record(
+            actor(),
+            action,
+            "instance",
+            instance.id,
+            tenant_id=g.tenant.id,
+            after={
+                "application_id": identity.application_id,
+                "bot_user_id": identity.user_id,
+                "config_version": instance.config_version,
+            },
+            using_db=conn,
+        )
     if redis() is not None:
         await mark_dirty(redis(), instance.id)
     return instance

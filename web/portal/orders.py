@@ -57,21 +57,33 @@ async def orders():  # type: ignore[no-untyped-def]
     qs = Order.filter(tenant_id=g.tenant.id, **query)
     if shown["buyer"]:
         buyer = shown["buyer"][:100]
-        qs = qs.filter(buyer_discord_id=buyer) if buyer.isdigit() else \
-            qs.filter(buyer_name__icontains=buyer)
+        qs = (
+            qs.filter(buyer_discord_id=buyer)
+            if buyer.isdigit()
+            else qs.filter(buyer_name__icontains=buyer)
+        )
     page = inputs.page_number(request.args.get("page"))
     total = await qs.count()
-    items = await qs.order_by("-id").offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE) \
+    items = (
+        await qs.order_by("-id")
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
         .prefetch_related("product", "variation")
-    return await render("portal/orders.html", orders=items, shown=shown, page=page,
-                        total=total, pages=max(1, -(-total // PAGE_SIZE)),
-                        statuses=[s.value for s in OrderStatus])
+    )
+    return await render(
+        "portal/orders.html",
+        orders=items,
+        shown=shown,
+        page=page,
+        total=total,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        statuses=[s.value for s in OrderStatus],
+    )
 
 
 def _timeline(order: Order, logs: list[AuditLog]) -> list[dict[str, Any]]:
     events = [{"at": order.created_at, "what": _("portal.order.event.created"), "who": ""}]
-    for name, key in (("paid_at", "paid"), ("delivered_at", "delivered"),
-                      ("closed_at", "closed")):
+    for name, key in (("paid_at", "paid"), ("delivered_at", "delivered"), ("closed_at", "closed")):
         moment = getattr(order, name)
         if moment is not None:
             text = _(f"portal.order.event.{key}")
@@ -80,13 +92,14 @@ def _timeline(order: Order, logs: list[AuditLog]) -> list[dict[str, Any]]:
             events.append({"at": moment, "what": text, "who": ""})
     for entry in logs:
         if entry.action == "order.created" or (
-                entry.action.startswith("order.")
-                and entry.action[6:] in {s.value for s in OrderStatus}):
+            entry.action.startswith("order.") and entry.action[6:] in {s.value for s in OrderStatus}
+        ):
             continue  # already shown from the order's own timestamps
         key = f"portal.audit.{entry.action}"
         text = _(key)
-        events.append({"at": entry.at, "what": entry.action if text == key else text,
-                       "who": entry.actor})
+        events.append(
+            {"at": entry.at, "what": entry.action if text == key else text, "who": entry.actor}
+        )
     return sorted(events, key=lambda e: e["at"])
 
 
@@ -96,16 +109,23 @@ async def order_detail(order_id: int):  # type: ignore[no-untyped-def]
     order = await owned(Order, order_id)
     await order.fetch_related("product", "variation", "coupon")
     payments = await Payment.filter(order_id=order.id, tenant_id=g.tenant.id).order_by("created_at")
-    logs = await AuditLog.filter(tenant_id=g.tenant.id, target_type="order",
-                                 target_id=str(order.id)).order_by("id").limit(200)
+    logs = (
+        await AuditLog.filter(tenant_id=g.tenant.id, target_type="order", target_id=str(order.id))
+        .order_by("id")
+        .limit(200)
+    )
     status = OrderStatus(order.status)
     # what a full refund gives back now: the total less what was partially refunded already
     refunded = sum(p.refunded_cents for p in payments if p.status == PaymentStatus.APPROVED)
-    return await render("portal/order_detail.html", order=order, payments=payments,
-                        timeline=_timeline(order, logs),
-                        can_redeliver=status in REDELIVERABLE,
-                        can_refund=status in REFUNDABLE,
-                        refundable_cents=max(0, order.total_cents - refunded))
+    return await render(
+        "portal/order_detail.html",
+        order=order,
+        payments=payments,
+        timeline=_timeline(order, logs),
+        can_redeliver=status in REDELIVERABLE,
+        can_refund=status in REFUNDABLE,
+        refundable_cents=max(0, order.total_cents - refunded),
+    )
 
 
 @bp.post("/orders/<int:order_id>/redeliver")
@@ -118,8 +138,9 @@ async def redeliver(order_id: int):  # type: ignore[no-untyped-def]
     elif await enqueue_delivery(redis(), order) is None:
         await say("portal.order.redeliver_failed", "error")
     else:
-        await audit.record(actor(), "order.redeliver_requested", "order", order.id,
-                           tenant_id=g.tenant.id)
+        await audit.record(
+            actor(), "order.redeliver_requested", "order", order.id, tenant_id=g.tenant.id
+        )
         await say("portal.order.redeliver_queued")
     return redirect(url_for("orders.order_detail", order_id=order.id))
 
@@ -135,8 +156,9 @@ async def refund(order_id: int):  # type: ignore[no-untyped-def]
             # empty: all that is left; else a partial refund (bounded before it is parsed)
             raw = ((await request.form).get("amount") or "").strip()
             amount = inputs.parse_money(raw, min_cents=1) if raw else None
-            await refund_order(services_for(current_app.config), order.id, actor(),
-                               amount_cents=amount)
+            await refund_order(
+                services_for(current_app.config), order.id, actor(), amount_cents=amount
+            )
         except ShopError as exc:
             await say("portal.order.refund_failed", "error", reason=exc.message(g.locale))
         else:

@@ -9,7 +9,7 @@ from quart import Blueprint, g, redirect, request, url_for
 
 from core import audit
 from core.i18n import SUPPORTED
-from fleet.control import mark_dirty
+from fleet.control_protocol import mark_dirty
 from fleet.models import BotInstance
 from shop import inputs
 from shop.buyer_limits import MAX_OPEN_ORDERS_LIMIT
@@ -19,13 +19,20 @@ from web.portal.context import actor, form_errors, redis, render, say, store_req
 
 bp = Blueprint("settings", __name__)
 
-FIELDS = ("name", "guild_id", "sales_log_channel_id", "buyer_role_id", "delivery_mode",
-          "locale", "low_stock_threshold", "max_open_orders_per_buyer")
+FIELDS = (
+    "name",
+    "guild_id",
+    "sales_log_channel_id",
+    "buyer_role_id",
+    "delivery_mode",
+    "locale",
+    "low_stock_threshold",
+    "max_open_orders_per_buyer",
+)
 
 
 def _current() -> dict[str, Any]:
-    return {f: getattr(g.tenant, f) if getattr(g.tenant, f) is not None else ""
-            for f in FIELDS}
+    return {f: getattr(g.tenant, f) if getattr(g.tenant, f) is not None else "" for f in FIELDS}
 
 
 def _clean(form: Any) -> tuple[dict[str, Any], dict[str, tuple[str, dict[str, Any]]]]:
@@ -50,16 +57,19 @@ def _clean(form: Any) -> tuple[dict[str, Any], dict[str, tuple[str, dict[str, An
     values["locale"] = locale
     try:
         values["low_stock_threshold"] = inputs.parse_quantity(
-            (form.get("low_stock_threshold") or "").strip(), lo=0, hi=100_000)
+            (form.get("low_stock_threshold") or "").strip(), lo=0, hi=100_000
+        )
     except inputs.InvalidInput:
         errors["low_stock_threshold"] = ("portal.error.between", {"lo": 0, "hi": 100_000})
     try:
         values["max_open_orders_per_buyer"] = inputs.parse_quantity(
-            (form.get("max_open_orders_per_buyer") or "").strip(), lo=1,
-            hi=MAX_OPEN_ORDERS_LIMIT)
+            (form.get("max_open_orders_per_buyer") or "").strip(), lo=1, hi=MAX_OPEN_ORDERS_LIMIT
+        )
     except inputs.InvalidInput:
-        errors["max_open_orders_per_buyer"] = ("portal.error.between",
-                                               {"lo": 1, "hi": MAX_OPEN_ORDERS_LIMIT})
+        errors["max_open_orders_per_buyer"] = (
+            "portal.error.between",
+            {"lo": 1, "hi": MAX_OPEN_ORDERS_LIMIT},
+        )
     return values, errors
 
 
@@ -72,13 +82,21 @@ async def settings():  # type: ignore[no-untyped-def]
     form = await request.form
     values, errors = _clean(form)
     if errors:
-        return await render("portal/settings.html", status=400, form=form,
-                            errors=form_errors(errors), modes=modes)
+        return await render(
+            "portal/settings.html", status=400, form=form, errors=form_errors(errors), modes=modes
+        )
     before = _current()
     g.tenant.update_from_dict(values)
     await g.tenant.save()
-    await audit.record(actor(), "tenant.settings_updated", "tenant", g.tenant.id,
-                       tenant_id=g.tenant.id, before=before, after=_current())
+    await audit.record(
+        actor(),
+        "tenant.settings_updated",
+        "tenant",
+        g.tenant.id,
+        tenant_id=g.tenant.id,
+        before=before,
+        after=_current(),
+    )
     if before == _current():
         await say("portal.saved")
         return redirect(url_for("settings.settings"))

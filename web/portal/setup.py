@@ -31,12 +31,25 @@ from web.portal.security import csrf_token, protect_request
 
 WEB_DIR = Path(__file__).resolve().parent.parent
 SESSION_DAYS = 30
-BLUEPRINTS = (auth.bp, onboarding.bp, dashboard.bp, catalog.bp, coupons.bp, stock.bp,
-              orders.bp, money.bp, settings_page.bp, support.bp, blocklist.bp)
+BLUEPRINTS = (
+    auth.bp,
+    onboarding.bp,
+    dashboard.bp,
+    catalog.bp,
+    coupons.bp,
+    stock.bp,
+    orders.bp,
+    money.bp,
+    settings_page.bp,
+    support.bp,
+    blocklist.bp,
+)
 # The portal's own scripts and styles come from /static; htmx needs no eval.
-PORTAL_CSP = ("default-src 'self'; img-src 'self' data: https:; style-src 'self'; "
-              "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
-              "base-uri 'self'; form-action 'self' {oauth}; object-src 'none'")
+PORTAL_CSP = (
+    "default-src 'self'; img-src 'self' data: https:; style-src 'self'; "
+    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'self'; form-action 'self' {oauth}; object-src 'none'"
+)
 
 
 def configure_portal(app: Quart, settings: Settings) -> None:
@@ -74,13 +87,15 @@ def configure_portal(app: Quart, settings: Settings) -> None:
     async def _portal_headers(response):  # type: ignore[no-untyped-def]
         if request.blueprint != "mercadopago_webhooks":
             response.headers["Content-Security-Policy"] = app.config["PORTAL_CSP"]
-            response.headers.setdefault("Permissions-Policy",
-                                        "camera=(), microphone=(), geolocation=()")
+            response.headers.setdefault(
+                "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
+            )
             if response.mimetype == "text/html":
                 response.headers.setdefault("Cache-Control", "no-store")
         if secure:
-            response.headers.setdefault("Strict-Transport-Security",
-                                        "max-age=31536000; includeSubDomains")
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
         return response
 
 
@@ -96,8 +111,11 @@ def _format_date(value: datetime | None) -> str:
 def _error_pages(app: Quart) -> None:
     @app.errorhandler(HTTPException)
     async def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
-        if request.blueprint == "mercadopago_webhooks" or request.path in ("/health",) \
-                or request.accept_mimetypes.best == "application/json":
+        if (
+            request.blueprint == "mercadopago_webhooks"
+            or request.path in ("/health",)
+            or request.accept_mimetypes.best == "application/json"
+        ):
             from quart import jsonify
 
             return jsonify({"error": exc.name, "message": exc.description}), exc.code
@@ -105,8 +123,9 @@ def _error_pages(app: Quart) -> None:
             return redirect(url_for("auth.login"))
         if not hasattr(g, "locale"):
             g.locale = settings_locale(app)
-        return await render("portal/error.html", status=exc.code or 500, code=exc.code,
-                            description=exc.description)
+        return await render(
+            "portal/error.html", status=exc.code or 500, code=exc.code, description=exc.description
+        )
 
 
 def settings_locale(app: Quart) -> str:

@@ -24,21 +24,36 @@ bp = Blueprint("stock", __name__)
 ALLOWED_UPLOAD_TYPES = ("text/plain", "text/csv", "application/octet-stream", "")
 
 
-async def _page(variation: Variation, summary: dict | None = None, error: str | None = None,
-                status: int = 200):  # type: ignore[no-untyped-def]
+async def _page(
+    variation: Variation, summary: dict | None = None, error: str | None = None, status: int = 200
+):  # type: ignore[no-untyped-def]
     product = await Product.get(id=variation.product_id)
     page = inputs.page_number(request.args.get("page"))
     wanted = request.args.get("status") or ""
     status_filter = StockStatus(wanted) if wanted in {s.value for s in StockStatus} else None
-    items = await stock.preview(vault(), g.tenant.id, variation.id, status=status_filter,
-                                offset=(page - 1) * stock.PREVIEW_PAGE)
+    items = await stock.preview(
+        vault(),
+        g.tenant.id,
+        variation.id,
+        status=status_filter,
+        offset=(page - 1) * stock.PREVIEW_PAGE,
+    )
     counts = (await stock.counts([variation.id]))[variation.id]
-    return await render("portal/stock.html", status=status, variation=variation,
-                        product=product, items=items, counts=counts, summary=summary,
-                        error=error, page=page, status_filter=wanted,
-                        low=counts["available"] < g.tenant.low_stock_threshold,
-                        max_lines=stock.MAX_LINES_PER_ADD,
-                        max_upload_kb=stock.MAX_UPLOAD_BYTES // 1024)
+    return await render(
+        "portal/stock.html",
+        status=status,
+        variation=variation,
+        product=product,
+        items=items,
+        counts=counts,
+        summary=summary,
+        error=error,
+        page=page,
+        status_filter=wanted,
+        low=counts["available"] < g.tenant.low_stock_threshold,
+        max_lines=stock.MAX_LINES_PER_ADD,
+        max_upload_kb=stock.MAX_UPLOAD_BYTES // 1024,
+    )
 
 
 @bp.get("/variations/<int:variation_id>/stock")
@@ -78,21 +93,35 @@ async def add(variation_id: int):  # type: ignore[no-untyped-def]
     if text is not None:
         try:
             result = await stock.add_stock(
-                vault(), g.tenant.id, variation.id, text, actor(), redis(),
-                hash_key=current_app.config["VITRINE_SETTINGS"].stock_hash_key)
+                vault(),
+                g.tenant.id,
+                variation.id,
+                text,
+                actor(),
+                redis(),
+                hash_key=current_app.config["VITRINE_SETTINGS"].stock_hash_key,
+            )
         except stock.TooManyLines:
             error = "portal.stock.too_many_lines"
         else:
             summary = result.as_dict()
-    message = _(error, max=stock.MAX_LINES_PER_ADD, kb=stock.MAX_UPLOAD_BYTES // 1024) \
-        if error else None
+    message = (
+        _(error, max=stock.MAX_LINES_PER_ADD, kb=stock.MAX_UPLOAD_BYTES // 1024) if error else None
+    )
     if wants_partial():  # the summary, plus fresh counts and first page of items (out of band)
         counts = (await stock.counts([variation.id]))[variation.id]
         items = await stock.preview(vault(), g.tenant.id, variation.id)
-        return await render("portal/_stock_summary.html", status=400 if error else 200,
-                            summary=summary, error=message, counts=counts, variation=variation,
-                            items=items, oob=True,
-                            low=counts["available"] < g.tenant.low_stock_threshold)
+        return await render(
+            "portal/_stock_summary.html",
+            status=400 if error else 200,
+            summary=summary,
+            error=message,
+            counts=counts,
+            variation=variation,
+            items=items,
+            oob=True,
+            low=counts["available"] < g.tenant.low_stock_threshold,
+        )
     return await _page(variation, summary, message, 400 if error else 200)
 
 

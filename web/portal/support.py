@@ -16,11 +16,16 @@ OPEN_LIMIT = 10  # open requests per store: the queue is for people, not for scr
 KINDS = (AdminRequestKind.SUPPORT, AdminRequestKind.INSTANCE_REVIEW)
 
 
-async def _page(form: dict[str, str], error: str | None = None,
-                status: int = 200):  # type: ignore[no-untyped-def]
+async def _page(form: dict[str, str], error: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
     requests = await AdminRequest.filter(tenant_id=g.tenant.id).order_by("-id").limit(50)
-    return await render("portal/support.html", status=status, requests=requests, form=form,
-                        error=error, kinds=[k.value for k in KINDS])
+    return await render(
+        "portal/support.html",
+        status=status,
+        requests=requests,
+        form=form,
+        error=error,
+        kinds=[k.value for k in KINDS],
+    )
 
 
 @bp.get("/support")
@@ -44,12 +49,21 @@ async def create():  # type: ignore[no-untyped-def]
     open_count = await AdminRequest.filter(tenant_id=g.tenant.id, status="open").count()
     if open_count >= OPEN_LIMIT:
         return await _page(data, _("portal.support.too_many", max=OPEN_LIMIT), 429)
-    req = await AdminRequest.create(kind=AdminRequestKind(data["kind"]), tenant_id=g.tenant.id,
-                                    account_id=g.account.id, subject=data["subject"],
-                                    body=data["body"])
-    await audit.record(actor(), "admin_request.created", "admin_request", req.id,
-                       tenant_id=g.tenant.id, after={"kind": data["kind"],
-                                                     "subject": data["subject"]})
+    req = await AdminRequest.create(
+        kind=AdminRequestKind(data["kind"]),
+        tenant_id=g.tenant.id,
+        account_id=g.account.id,
+        subject=data["subject"],
+        body=data["body"],
+    )
+    await audit.record(
+        actor(),
+        "admin_request.created",
+        "admin_request",
+        req.id,
+        tenant_id=g.tenant.id,
+        after={"kind": data["kind"], "subject": data["subject"]},
+    )
     await say("portal.support.created", id=req.id)
     return redirect(url_for("support.support_detail", request_id=req.id))
 

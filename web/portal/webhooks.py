@@ -48,12 +48,19 @@ async def mercadopago_webhook():  # type: ignore[no-untyped-def]
     settings: Settings = current_app.config["VITRINE_SETTINGS"]
     writer, processor = _workers(current_app._get_current_object())  # type: ignore[attr-defined]
     raw = await request.get_data()
-    guard = WebhookGuard(current_app.config.get("REDIS"),
-                         settings.webhook_forgery_alert_per_minute,
-                         lambda: rate_limited("webhook", client_ip(),
-                                              settings.webhook_rate_limit_per_minute, 60))
-    receipt = await receive_mercadopago(settings.mercadopago_webhook_secret, request.args,
-                                        request.headers, raw, recorder=writer, guard=guard)
+    guard = WebhookGuard(
+        current_app.config.get("REDIS"),
+        settings.webhook_forgery_alert_per_minute,
+        lambda: rate_limited("webhook", client_ip(), settings.webhook_rate_limit_per_minute, 60),
+    )
+    receipt = await receive_mercadopago(
+        settings.mercadopago_webhook_secret,
+        request.args,
+        request.headers,
+        raw,
+        recorder=writer,
+        guard=guard,
+    )
     if receipt.to_process:
         assert receipt.dedupe_key and receipt.provider_payment_id
         processor.submit(receipt.dedupe_key, receipt.provider_payment_id)

@@ -63,8 +63,11 @@ def required_intents(modules: Iterable[str]) -> disnake.Intents:
     return intents
 
 
-PRIVILEGED = {"members": "Server Members Intent", "presences": "Presence Intent",
-              "message_content": "Message Content Intent"}
+PRIVILEGED = {
+    "members": "Server Members Intent",
+    "presences": "Presence Intent",
+    "message_content": "Message Content Intent",
+}
 
 
 def privileged_names(intents: disnake.Intents) -> list[str]:

@@ -24,8 +24,14 @@ async def status(inter: disnake.ApplicationCommandInteraction) -> None:
     ms = "?" if math.isinf(latency) or math.isnan(latency) else f"{latency * 1000:.0f}"
     uptime = int(time.time() - (bot.ready_at or time.time()))
     await inter.response.send_message(
-        t("worker.status.reply", inter.locale.value if inter.locale else None,
-          latency_ms=ms, uptime_s=uptime), ephemeral=True)
+        t(
+            "worker.status.reply",
+            inter.locale.value if inter.locale else None,
+            latency_ms=ms,
+            uptime_s=uptime,
+        ),
+        ephemeral=True,
+    )
 
 
 def setup(bot: WorkerBot) -> None:

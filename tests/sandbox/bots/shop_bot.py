@@ -57,17 +57,24 @@ def _add_lifecycle(bot: commands.InteractionBot) -> None:
 
 def _add_shop(bot: commands.InteractionBot) -> None:
     @bot.slash_command(description="Start a purchase")
-    async def comprar(inter: disnake.ApplicationCommandInteraction, produto: str,
-                      quantidade: int = 1) -> None:
+    async def comprar(
+        inter: disnake.ApplicationCommandInteraction, produto: str, quantidade: int = 1
+    ) -> None:
         buttons = disnake.ui.ActionRow(
-            disnake.ui.Button(label="Pagar", custom_id=f"buy:{produto}",
-                              style=disnake.ButtonStyle.success))
-        select = disnake.ui.ActionRow(disnake.ui.StringSelect(
-            custom_id="qty", options=[disnake.SelectOption(label=str(n), value=str(n))
-                                      for n in (1, 2, 3)]))
+            disnake.ui.Button(
+                label="Pagar", custom_id=f"buy:{produto}", style=disnake.ButtonStyle.success
+            )
+        )
+        select = disnake.ui.ActionRow(
+            disnake.ui.StringSelect(
+                custom_id="qty",
+                options=[disnake.SelectOption(label=str(n), value=str(n)) for n in (1, 2, 3)],
+            )
+        )
         embed = disnake.Embed(title=produto, description=f"Quantidade: {quantidade}")
-        await inter.response.send_message(f"Produto: {produto}", embed=embed,
-                                          components=[buttons, select])
+        await inter.response.send_message(
+            f"Produto: {produto}", embed=embed, components=[buttons, select]
+        )
 
     @bot.listen("on_button_click")
     async def on_buy(inter: disnake.MessageInteraction) -> None:
@@ -88,13 +95,16 @@ def _add_shop(bot: commands.InteractionBot) -> None:
     @bot.slash_command(description="Enter a coupon")
     async def cupom(inter: disnake.ApplicationCommandInteraction) -> None:
         await inter.response.send_modal(
-            title="Cupom", custom_id="cupom_modal",
-            components=[disnake.ui.TextInput(label="Codigo", custom_id="codigo")])
+            title="Cupom",
+            custom_id="cupom_modal",
+            components=[disnake.ui.TextInput(label="Codigo", custom_id="codigo")],
+        )
 
     @bot.listen("on_modal_submit")
     async def on_cupom(inter: disnake.ModalInteraction) -> None:
-        await inter.response.send_message(f"Cupom {inter.text_values['codigo']} aplicado",
-                                          ephemeral=True)
+        await inter.response.send_message(
+            f"Cupom {inter.text_values['codigo']} aplicado", ephemeral=True
+        )
 
 
 def _add_account(bot: commands.InteractionBot) -> None:

@@ -26,58 +26,89 @@ LIST_LIMIT = 10
 
 async def my_orders(sf: Storefront, inter: disnake.ApplicationCommandInteraction) -> None:
     locale = locale_of(inter)
-    orders = await Order.filter(tenant_id=sf.ctx.tenant_id,
-                                buyer_discord_id=str(inter.author.id)) \
-        .order_by("-id").limit(LIST_LIMIT)
+    orders = (
+        await Order.filter(tenant_id=sf.ctx.tenant_id, buyer_discord_id=str(inter.author.id))
+        .order_by("-id")
+        .limit(LIST_LIMIT)
+    )
     if not orders:
         await reply(inter, t("storefront.orders.none", locale))
         return
-    names = dict(await Product.filter(id__in={o.product_id for o in orders})
-                 .values_list("id", "name"))
-    lines = [t("storefront.orders.line", locale, order=o.id, product=names.get(o.product_id, "?"),
-               quantity=o.quantity, total=format_brl(o.total_cents),
-               status=t(f"storefront.status.{o.status}", locale),
-               date=f"<t:{int(o.created_at.timestamp())}:d>") for o in orders]
-    embed = disnake.Embed(title=t("storefront.orders.title", locale), description="\n".join(lines),
-                          colour=views.BRAND)
+    names = dict(
+        await Product.filter(id__in={o.product_id for o in orders}).values_list("id", "name")
+    )
+    lines = [
+        t(
+            "storefront.orders.line",
+            locale,
+            order=o.id,
+            product=names.get(o.product_id, "?"),
+            quantity=o.quantity,
+            total=format_brl(o.total_cents),
+            status=t(f"storefront.status.{o.status}", locale),
+            date=f"<t:{int(o.created_at.timestamp())}:d>",
+        )
+        for o in orders
+    ]
+    embed = disnake.Embed(
+        title=t("storefront.orders.title", locale), description="\n".join(lines), colour=views.BRAND
+    )
     delivered = [o for o in orders if o.status == OrderStatus.DELIVERED]
     components: list[Any] = []
     if delivered:
-        components = [disnake.ui.StringSelect(
-            custom_id="vt:resend", placeholder=t("storefront.orders.resend", locale),
-            options=[disnake.SelectOption(label=f"#{o.id} — {names.get(o.product_id, '?')}"[:100],
-                                          value=str(o.id)) for o in delivered])]
+        components = [
+            disnake.ui.StringSelect(
+                custom_id="vt:resend",
+                placeholder=t("storefront.orders.resend", locale),
+                options=[
+                    disnake.SelectOption(
+                        label=f"#{o.id} — {names.get(o.product_id, '?')}"[:100], value=str(o.id)
+                    )
+                    for o in delivered
+                ],
+            )
+        ]
     await reply(inter, embed=embed, components=components)
 
 
 async def on_resend(sf: Storefront, inter: Any, args: list[str]) -> None:
     """Send a delivered order's items again: by DM, or right here when DMs are closed."""
     locale = locale_of(inter)
-    order = await Order.get_or_none(id=inputs.parse_id(inter.values[0]),
-                                    tenant_id=sf.ctx.tenant_id,
-                                    buyer_discord_id=str(inter.author.id),
-                                    status=OrderStatus.DELIVERED)
+    order = await Order.get_or_none(
+        id=inputs.parse_id(inter.values[0]),
+        tenant_id=sf.ctx.tenant_id,
+        buyer_discord_id=str(inter.author.id),
+        status=OrderStatus.DELIVERED,
+    )
     if order is None:
         await reply(inter, t("storefront.orders.not_found", locale))
         return
     prepared = await delivery.prepare(order.id, sf.vault, f"buyer:{inter.author.id}")
     items = await delivery.plain_items(order.id, sf.vault)
     inline, blob = delivery.render_items(items)
-    embed = views.delivery_embed(order, prepared.product_name, prepared.variation_name, inline,
-                                 locale)
+    embed = views.delivery_embed(
+        order, prepared.product_name, prepared.variation_name, inline, locale
+    )
     file = disnake.File(io.BytesIO(blob), f"pedido-{order.id}.txt") if blob else None
     if await send_dm(sf.bot, str(inter.author.id), embed=embed, file=file):
         await reply(inter, t("storefront.orders.resent", locale, order=order.id))
         return
     file = disnake.File(io.BytesIO(blob), f"pedido-{order.id}.txt") if blob else None
-    await reply(inter, t("storefront.orders.dm_closed", locale), embed=embed,
-                **({"file": file} if file else {}))
+    await reply(
+        inter,
+        t("storefront.orders.dm_closed", locale),
+        embed=embed,
+        **({"file": file} if file else {}),
+    )
 
 
 # Also in the bot's DMs (registered globally for that): a buyer finds their orders from the
 # delivery DM; the list is this store's and this buyer's only.
-@commands.slash_command(name="meus-pedidos", description="Seus pedidos nesta loja / My orders",
-                        contexts=disnake.InteractionContextTypes(guild=True, bot_dm=True))
+@commands.slash_command(
+    name="meus-pedidos",
+    description="Seus pedidos nesta loja / My orders",
+    contexts=disnake.InteractionContextTypes(guild=True, bot_dm=True),
+)
 async def meus_pedidos(inter: disnake.ApplicationCommandInteraction) -> None:
     sf = storefront_of(inter)
     await sf.guarded(inter, my_orders(sf, inter))

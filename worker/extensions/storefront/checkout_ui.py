@@ -30,8 +30,15 @@ from worker.extensions.storefront.common import (
 log = logging.getLogger("worker.storefront.checkout")
 
 
-async def show_card(sf: Storefront, inter: disnake.Interaction, variation_id: int,
-                    quantity: int = 1, coupon: str | None = None, *, update: bool = False) -> None:
+async def show_card(
+    sf: Storefront,
+    inter: disnake.Interaction,
+    variation_id: int,
+    quantity: int = 1,
+    coupon: str | None = None,
+    *,
+    update: bool = False,
+) -> None:
     """The checkout card for a variation (a new ephemeral message, or edit the card)."""
     locale = locale_of(inter)
     # Blocked (neutral answer) or too many unpaid orders: refuse before showing a card.
@@ -60,16 +67,25 @@ async def on_pick(sf: Storefront, inter: Any, args: list[str]) -> None:
 
 async def on_quantity(sf: Storefront, inter: Any, args: list[str]) -> None:
     code = args[1] if len(args) > 1 else None
-    await show_card(sf, inter, inputs.parse_id(args[0]), _quantity(inter.values[0]),
-                    code or None, update=True)
+    await show_card(
+        sf, inter, inputs.parse_id(args[0]), _quantity(inter.values[0]), code or None, update=True
+    )
 
 
 async def on_coupon_button(sf: Storefront, inter: Any, args: list[str]) -> None:
     locale = locale_of(inter)
     await inter.response.send_modal(
-        title=t("storefront.coupon.title", locale), custom_id=f"vt:cpm:{args[0]}:{args[1]}",
-        components=[disnake.ui.TextInput(label=t("storefront.coupon.label", locale),
-                                         custom_id="code", max_length=40, min_length=1)])
+        title=t("storefront.coupon.title", locale),
+        custom_id=f"vt:cpm:{args[0]}:{args[1]}",
+        components=[
+            disnake.ui.TextInput(
+                label=t("storefront.coupon.label", locale),
+                custom_id="code",
+                max_length=40,
+                min_length=1,
+            )
+        ],
+    )
 
 
 async def on_coupon_modal(sf: Storefront, inter: Any, args: list[str]) -> None:
@@ -80,8 +96,9 @@ async def on_coupon_modal(sf: Storefront, inter: Any, args: list[str]) -> None:
 
 
 async def on_abort(sf: Storefront, inter: Any, args: list[str]) -> None:
-    await inter.response.edit_message(content=t("storefront.card.aborted", locale_of(inter)),
-                                      embed=None, components=[])
+    await inter.response.edit_message(
+        content=t("storefront.card.aborted", locale_of(inter)), embed=None, components=[]
+    )
 
 
 async def on_confirm(sf: Storefront, inter: Any, args: list[str]) -> None:
@@ -91,12 +108,22 @@ async def on_confirm(sf: Storefront, inter: Any, args: list[str]) -> None:
     key = str(inter.message.id) if inter.message else str(inter.id)
     await inter.response.defer(with_message=True, ephemeral=True)
     async with sf.lock(f"checkout:{key}"):  # a double click waits for the first one
-        order, payment = await checkout.checkout(sf.payments(), checkout.CheckoutRequest(
-            tenant_id=sf.ctx.tenant_id, instance_id=sf.ctx.instance_id,
-            variation_id=variation_id, quantity=quantity, buyer_id=str(inter.author.id),
-            buyer_name=str(inter.author)[:100], key=key,
-            guild_id=str(inter.guild_id) if inter.guild_id else None,
-            channel_id=str(inter.channel_id), locale=locale_of(inter), coupon_code=code))
+        order, payment = await checkout.checkout(
+            sf.payments(),
+            checkout.CheckoutRequest(
+                tenant_id=sf.ctx.tenant_id,
+                instance_id=sf.ctx.instance_id,
+                variation_id=variation_id,
+                quantity=quantity,
+                buyer_id=str(inter.author.id),
+                buyer_name=str(inter.author)[:100],
+                key=key,
+                guild_id=str(inter.guild_id) if inter.guild_id else None,
+                channel_id=str(inter.channel_id),
+                locale=locale_of(inter),
+                coupon_code=code,
+            ),
+        )
     sf.panel_dirty.set()
     await send_pix(inter, order, payment)
 
@@ -106,13 +133,17 @@ async def send_pix(inter: Any, order: Order, payment: Payment) -> None:
     product = await Product.get(id=order.product_id)
     embed = views.pix_embed(order, product.name, payment.qr_code, payment.expires_at, locale)
     png = qr.pix_png(payment.qr_code)
-    await inter.edit_original_response(embed=embed, file=disnake.File(io.BytesIO(png), "pix.png"),
-                                       components=views.pix_components(order.id, locale))
+    await inter.edit_original_response(
+        embed=embed,
+        file=disnake.File(io.BytesIO(png), "pix.png"),
+        components=views.pix_components(order.id, locale),
+    )
 
 
 async def _own_order(sf: Storefront, inter: Any, order_id: int) -> Order:
-    order = await Order.get_or_none(id=order_id, tenant_id=sf.ctx.tenant_id,
-                                    buyer_discord_id=str(inter.author.id))
+    order = await Order.get_or_none(
+        id=order_id, tenant_id=sf.ctx.tenant_id, buyer_discord_id=str(inter.author.id)
+    )
     if order is None:
         raise checkout.ProductUnavailable(f"order {order_id} is not this buyer's")
     return order
@@ -126,15 +157,17 @@ async def on_copy_code(sf: Storefront, inter: Any, args: list[str]) -> None:
 
 
 async def on_check_payment(sf: Storefront, inter: Any, args: list[str]) -> None:
-    """"Já paguei / Verificar pagamento": ask Mercado Pago now (rate-limited per order)."""
+    """ "Já paguei / Verificar pagamento": ask Mercado Pago now (rate-limited per order)."""
     locale = locale_of(inter)
     order_id = inputs.parse_id(args[0] if args else None)
     await inter.response.defer(with_message=True, ephemeral=True)
     budget = PollBudget(sf.ctx.redis, sf.ctx.settings.mp_poll_budget_per_min)
-    outcome = await check_payment(sf.payments(), sf.ctx.tenant_id, order_id,
-                                  str(inter.author.id), budget)
-    await reply(inter, t(f"paycheck.{outcome.kind}", locale, order=order_id,
-                         seconds=outcome.wait_s))
+    outcome = await check_payment(
+        sf.payments(), sf.ctx.tenant_id, order_id, str(inter.author.id), budget
+    )
+    await reply(
+        inter, t(f"paycheck.{outcome.kind}", locale, order=order_id, seconds=outcome.wait_s)
+    )
 
 
 async def on_cancel(sf: Storefront, inter: Any, args: list[str]) -> None:
@@ -145,8 +178,11 @@ async def on_cancel(sf: Storefront, inter: Any, args: list[str]) -> None:
     await cancel_order(order.id, f"buyer:{inter.author.id}")
     sf.panel_dirty.set()
     await inter.response.edit_message(
-        content=t("storefront.pix.cancelled", locale, order=order.id), embed=None,
-        components=[], attachments=[])
+        content=t("storefront.pix.cancelled", locale, order=order.id),
+        embed=None,
+        components=[],
+        attachments=[],
+    )
     try:  # the PIX code can no longer be paid (best effort: it also expires on its own)
         await cancel_charge(sf.payments(), order.id, f"buyer:{inter.author.id}")
     except Exception:  # noqa: BLE001 - the order is cancelled either way
@@ -174,11 +210,13 @@ async def find_product(tenant_id: int, name: str, *, paused_too: bool = False) -
     return found
 
 
-async def buy_command(sf: Storefront, inter: disnake.ApplicationCommandInteraction,
-                      produto: str, quantidade: int = 1) -> None:
+async def buy_command(
+    sf: Storefront, inter: disnake.ApplicationCommandInteraction, produto: str, quantidade: int = 1
+) -> None:
     product = await find_product(sf.ctx.tenant_id, produto)
-    variations = await Variation.filter(product_id=product.id, active=True,
-                                        deleted_at__isnull=True).order_by("price_cents", "id")
+    variations = await Variation.filter(
+        product_id=product.id, active=True, deleted_at__isnull=True
+    ).order_by("price_cents", "id")
     if not variations:
         raise checkout.ProductUnavailable(f"product {product.id} has no variation")
     if len(variations) == 1:
@@ -190,24 +228,37 @@ async def buy_command(sf: Storefront, inter: disnake.ApplicationCommandInteracti
 
     numbers = await counts(v.id for v in variations)
     available = {vid: c["available"] for vid, c in numbers.items()}
-    await reply(inter, embed=views.panel_embed(product, variations, available, locale_of(inter)),
-                components=views.panel_components(product, variations, available,
-                                                  locale_of(inter)))
+    await reply(
+        inter,
+        embed=views.panel_embed(product, variations, available, locale_of(inter)),
+        components=views.panel_components(product, variations, available, locale_of(inter)),
+    )
 
 
-@commands.slash_command(name="comprar", description="Comprar um produto / Buy a product",
-                        contexts=GUILD_ONLY)
-async def comprar(inter: disnake.ApplicationCommandInteraction,
-                  produto: commands.String[str, 1, inputs.NAME_OPTION_MAX],
-                  quantidade: commands.Range[int, 1, checkout.HARD_MAX_QUANTITY] = 1) -> None:
+@commands.slash_command(
+    name="comprar", description="Comprar um produto / Buy a product", contexts=GUILD_ONLY
+)
+async def comprar(
+    inter: disnake.ApplicationCommandInteraction,
+    produto: commands.String[str, 1, inputs.NAME_OPTION_MAX],
+    quantidade: commands.Range[int, 1, checkout.HARD_MAX_QUANTITY] = 1,
+) -> None:
     sf = storefront_of(inter)
     await sf.guarded(inter, buy_command(sf, inter, produto, quantidade))
 
 
 def setup(sf: Storefront) -> None:
-    for action, handler in {"buy": on_buy, "pick": on_pick, "qty": on_quantity,
-                            "cpn": on_coupon_button, "cpm": on_coupon_modal, "abort": on_abort,
-                            "ok": on_confirm, "pix": on_copy_code, "chk": on_check_payment,
-                            "cancel": on_cancel}.items():
+    for action, handler in {
+        "buy": on_buy,
+        "pick": on_pick,
+        "qty": on_quantity,
+        "cpn": on_coupon_button,
+        "cpm": on_coupon_modal,
+        "abort": on_abort,
+        "ok": on_confirm,
+        "pix": on_copy_code,
+        "chk": on_check_payment,
+        "cancel": on_cancel,
+    }.items():
         sf.route(action, lambda inter, args, h=handler: h(sf, inter, args))
     sf.bot.add_slash_command(comprar)

@@ -87,7 +87,8 @@ class Storefront:
 
             settings = self.ctx.settings
             self._svc = PaymentServices.from_settings(
-                settings, MercadoPagoGateway.from_settings(settings), self.ctx.redis)
+                settings, MercadoPagoGateway.from_settings(settings), self.ctx.redis
+            )
         return self._svc
 
     async def tenant(self) -> Tenant:
@@ -105,7 +106,7 @@ class Storefront:
 
     async def dispatch(self, inter: Any, custom_id: str) -> None:
         """Route a `vt:` component or modal to its handler."""
-        parts = custom_id[len(PREFIX):].split(":")
+        parts = custom_id[len(PREFIX) :].split(":")
         handler = self.routes.get(parts[0])
         if handler is not None:
             await self.guarded(inter, handler(inter, parts[1:]))

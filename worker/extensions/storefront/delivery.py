@@ -49,8 +49,7 @@ class DeliveryConsumer:
 
     async def ensure_group(self) -> None:
         try:
-            await self.redis.xgroup_create(self.stream, keys.DELIVERY_GROUP, id="0",
-                                           mkstream=True)
+            await self.redis.xgroup_create(self.stream, keys.DELIVERY_GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -71,8 +70,11 @@ class DeliveryConsumer:
             except (RedisError, OSError) as exc:
                 if isinstance(exc, ResponseError) and "NOGROUP" not in str(exc):
                     raise
-                log.warning("delivery stream unreachable (%s): retrying in %.1f s",
-                            type(exc).__name__, delay)
+                log.warning(
+                    "delivery stream unreachable (%s): retrying in %.1f s",
+                    type(exc).__name__,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 delay, outage = min(RECONNECT_DELAYS[1], delay * 2), True
                 continue
@@ -85,8 +87,9 @@ class DeliveryConsumer:
             if loop.time() - last_claim > min(5.0, self.claim_idle_ms / 2000):
                 last_claim = loop.time()
                 await self.claim_stale()
-            batches = await self.redis.xreadgroup(keys.DELIVERY_GROUP, self.consumer,
-                                                  {self.stream: ">"}, count=16, block=1000)
+            batches = await self.redis.xreadgroup(
+                keys.DELIVERY_GROUP, self.consumer, {self.stream: ">"}, count=16, block=1000
+            )
             for _, entries in batches or []:
                 for entry_id, fields in entries:
                     self.spawn(entry_id, fields)
@@ -94,8 +97,9 @@ class DeliveryConsumer:
     async def read_own_pending(self) -> None:
         """Entries Redis handed to this consumer whose answer the outage may have eaten
         (a duplicate of one still in hand is harmless: the delivery is recorded once)."""
-        batches = await self.redis.xreadgroup(keys.DELIVERY_GROUP, self.consumer,
-                                              {self.stream: "0"}, count=100)
+        batches = await self.redis.xreadgroup(
+            keys.DELIVERY_GROUP, self.consumer, {self.stream: "0"}, count=100
+        )
         for _, entries in batches or []:
             for entry_id, fields in entries:
                 if fields:
@@ -106,8 +110,13 @@ class DeliveryConsumer:
         start = "0-0"
         while True:
             start, claimed, *_ = await self.redis.xautoclaim(
-                self.stream, keys.DELIVERY_GROUP, self.consumer, self.claim_idle_ms,
-                start_id=start, count=50)
+                self.stream,
+                keys.DELIVERY_GROUP,
+                self.consumer,
+                self.claim_idle_ms,
+                start_id=start,
+                count=50,
+            )
             for entry_id, fields in claimed:
                 if fields:
                     log.info("re-claimed delivery entry %s", entry_id)
@@ -137,8 +146,12 @@ class DeliveryConsumer:
             try:
                 await self.redis.xack(self.stream, keys.DELIVERY_GROUP, entry_id)
             except (RedisError, OSError) as exc:  # re-claimed later: prepare says DONE
-                log.warning("entry %s of order %s not acknowledged: %s", entry_id, order_id,
-                            type(exc).__name__)
+                log.warning(
+                    "entry %s of order %s not acknowledged: %s",
+                    entry_id,
+                    order_id,
+                    type(exc).__name__,
+                )
 
     async def deliver(self, order_id: int) -> bool:
         """One delivery job; True when the entry can be acknowledged."""
@@ -147,8 +160,7 @@ class DeliveryConsumer:
         if prepared.outcome in (delivery.Outcome.DONE, delivery.Outcome.GONE) or order is None:
             return True
         if order.tenant_id != self.sf.ctx.tenant_id:
-            log.error("order %s of tenant %s on this instance's stream", order.id,
-                      order.tenant_id)
+            log.error("order %s of tenant %s on this instance's stream", order.id, order.tenant_id)
             return True
         if prepared.outcome == delivery.Outcome.WAITING:
             if prepared.newly_waiting:
@@ -170,15 +182,16 @@ class DeliveryConsumer:
         re-run after a crash goes back to the channel its first attempt used."""
         locale = order.locale
         inline, blob = delivery.render_items(prepared.items)
-        embed = views.delivery_embed(order, prepared.product_name, prepared.variation_name,
-                                     inline, locale)
+        embed = views.delivery_embed(
+            order, prepared.product_name, prepared.variation_name, inline, locale
+        )
         file = (f"pedido-{order.id}.txt", blob) if blob else None
         title = embed.title
 
         def is_delivery(msg: dict[str, Any]) -> bool:
-            return (any(a.get("filename") == f"pedido-{order.id}.txt"
-                        for a in msg.get("attachments") or [])
-                    or any(e.get("title") == title for e in msg.get("embeds") or []))
+            return any(
+                a.get("filename") == f"pedido-{order.id}.txt" for a in msg.get("attachments") or []
+            ) or any(e.get("title") == title for e in msg.get("embeds") or [])
 
         tenant = await self.sf.tenant()
         dm_id = None
@@ -187,18 +200,21 @@ class DeliveryConsumer:
         earlier = order.delivery_channel_id
         if earlier and earlier != dm_id and order.delivery_attempted_at is not None:
             # the first attempt went to a private thread: finish there, never open another
-            if await self.send_in_thread(order, embed, file, prepared.nonce, is_delivery,
-                                         thread_id=earlier):
+            if await self.send_in_thread(
+                order, embed, file, prepared.nonce, is_delivery, thread_id=earlier
+            ):
                 return DeliveryPath.CHANNEL
-        if dm_id is not None and await self.send_once(order, prepared.nonce, dm_id, is_delivery,
-                                                      embed=embed, file=file):
+        if dm_id is not None and await self.send_once(
+            order, prepared.nonce, dm_id, is_delivery, embed=embed, file=file
+        ):
             return DeliveryPath.DM
         if await self.send_in_thread(order, embed, file, prepared.nonce, is_delivery):
             return DeliveryPath.CHANNEL
         return DeliveryPath.FAILED
 
-    async def send_once(self, order: Order, nonce: str, channel_id: str,
-                        is_delivery: Any, **message: Any) -> bool:
+    async def send_once(
+        self, order: Order, nonce: str, channel_id: str, is_delivery: Any, **message: Any
+    ) -> bool:
         """Create the delivery message in the channel once; False if Discord refuses it
         (DMs closed, no access)."""
         plan = delivery.resend_plan(order, nonce, channel_id, self.nonce_window_s)
@@ -207,8 +223,12 @@ class DeliveryConsumer:
         if plan == delivery.Resend.CHECK:
             found = await find_own_message(self.bot, channel_id, is_delivery)
             if found is not None:
-                log.info("order %s: delivery message %s already in channel %s", order.id, found,
-                         channel_id)
+                log.info(
+                    "order %s: delivery message %s already in channel %s",
+                    order.id,
+                    found,
+                    channel_id,
+                )
                 await delivery.record_sent(order.id, channel_id, found)
                 return True
         await delivery.record_send_attempt(order.id, nonce, channel_id)
@@ -220,9 +240,15 @@ class DeliveryConsumer:
         await delivery.record_sent(order.id, channel_id, str(msg["id"]))
         return True
 
-    async def send_in_thread(self, order: Order, embed: disnake.Embed,
-                             file: tuple[str, bytes] | None, nonce: str, is_delivery: Any,
-                             thread_id: str | None = None) -> bool:
+    async def send_in_thread(
+        self,
+        order: Order,
+        embed: disnake.Embed,
+        file: tuple[str, bytes] | None,
+        nonce: str,
+        is_delivery: Any,
+        thread_id: str | None = None,
+    ) -> bool:
         """A private thread in the buying channel with only the buyer (and the staff); a
         new one unless `thread_id` (the thread an earlier attempt created) is given."""
         if not order.channel_id:
@@ -235,27 +261,45 @@ class DeliveryConsumer:
                 await delivery.record_send_attempt(order.id, nonce, thread_id)
             await self.bot.http.add_user_to_thread(int(thread_id), buyer)
             return await self.send_once(
-                order, nonce, thread_id, is_delivery, embed=embed, file=file,
+                order,
+                nonce,
+                thread_id,
+                is_delivery,
+                embed=embed,
+                file=file,
                 content=t("storefront.delivery.thread", order.locale, user=f"<@{buyer}>"),
-                allowed_mentions=disnake.AllowedMentions(users=[disnake.Object(buyer)]))
+                allowed_mentions=disnake.AllowedMentions(users=[disnake.Object(buyer)]),
+            )
         except disnake.HTTPException as exc:
             log.warning("order %s: channel fallback failed: %s", order.id, exc)
             return False
 
     async def open_thread(self, order: Order) -> str:
         thread = await self.bot.http.start_thread_without_message(
-            int(order.channel_id or 0), name=f"pedido-{order.id}", auto_archive_duration=1440,
-            type=disnake.ChannelType.private_thread.value, invitable=False)
+            int(order.channel_id or 0),
+            name=f"pedido-{order.id}",
+            auto_archive_duration=1440,
+            type=disnake.ChannelType.private_thread.value,
+            invitable=False,
+        )
         return str(thread["id"])
 
     async def tell_waiting(self, order: Order, prepared: delivery.Prepared) -> None:
-        text = t("storefront.waiting.buyer", order.locale, order=order.id,
-                 product=prepared.product_name)
-        nonce = f"v1-w{order.id}"[:delivery.NONCE_MAX_LEN]
+        text = t(
+            "storefront.waiting.buyer", order.locale, order=order.id, product=prepared.product_name
+        )
+        nonce = f"v1-w{order.id}"[: delivery.NONCE_MAX_LEN]
         if not await send_dm(self.bot, order.buyer_discord_id, content=text, nonce=nonce):
             await self.tell_waiting_in_thread(order, text, nonce)
-        await self.post_log(t("storefront.waiting.seller", "pt-BR", order=order.id,
-                              product=prepared.product_name, quantity=order.quantity))
+        await self.post_log(
+            t(
+                "storefront.waiting.seller",
+                "pt-BR",
+                order=order.id,
+                product=prepared.product_name,
+                quantity=order.quantity,
+            )
+        )
 
     async def tell_waiting_in_thread(self, order: Order, text: str, nonce: str) -> None:
         if not order.channel_id:
@@ -264,10 +308,14 @@ class DeliveryConsumer:
         try:
             thread_id = await self.open_thread(order)
             await self.bot.http.add_user_to_thread(int(thread_id), buyer)
-            await create_message(self.bot, thread_id, nonce=nonce, content=f"<@{buyer}>",
-                                 embed=disnake.Embed(description=text),
-                                 allowed_mentions=disnake.AllowedMentions(
-                                     users=[disnake.Object(buyer)]))
+            await create_message(
+                self.bot,
+                thread_id,
+                nonce=nonce,
+                content=f"<@{buyer}>",
+                embed=disnake.Embed(description=text),
+                allowed_mentions=disnake.AllowedMentions(users=[disnake.Object(buyer)]),
+            )
         except disnake.HTTPException as exc:
             log.warning("order %s: channel fallback failed: %s", order.id, exc)
 
@@ -278,17 +326,23 @@ class DeliveryConsumer:
         if not tenant.buyer_role_id or not guild_id:
             return
         try:
-            await self.bot.http.add_role(int(guild_id), int(order.buyer_discord_id),
-                                         int(tenant.buyer_role_id),
-                                         reason=f"Vitrine: pedido #{order.id}")
+            await self.bot.http.add_role(
+                int(guild_id),
+                int(order.buyer_discord_id),
+                int(tenant.buyer_role_id),
+                reason=f"Vitrine: pedido #{order.id}",
+            )
         except disnake.HTTPException as exc:
             log.warning("order %s: buyer role not granted: %s", order.id, exc)
-            await self.post_log(t("storefront.log.role_failed", "pt-BR", order=order.id,
-                                  role=tenant.buyer_role_id))
+            await self.post_log(
+                t("storefront.log.role_failed", "pt-BR", order=order.id, role=tenant.buyer_role_id)
+            )
 
     async def log_sale(self, order: Order, prepared: delivery.Prepared, path: str) -> None:
-        await self.post_log(None, views.sale_log_embed(order, prepared.product_name,
-                                                       prepared.variation_name, str(path)))
+        await self.post_log(
+            None,
+            views.sale_log_embed(order, prepared.product_name, prepared.variation_name, str(path)),
+        )
 
     async def post_log(self, content: str | None, embed: disnake.Embed | None = None) -> None:
         tenant = await self.sf.tenant()
@@ -322,8 +376,7 @@ async def send_dm(bot: disnake.Client, user_id: str, **kwargs: object) -> bool:
         if nonce is not None:
             await create_message(bot, channel_id, nonce=str(nonce), **kwargs)  # type: ignore[arg-type]
         else:
-            channel = bot.get_partial_messageable(int(channel_id),
-                                                  type=disnake.ChannelType.private)
+            channel = bot.get_partial_messageable(int(channel_id), type=disnake.ChannelType.private)
             await channel.send(**{k: v for k, v in kwargs.items() if v is not None})
     except (disnake.Forbidden, disnake.NotFound) as exc:
         log.info("DM to %s refused: %s", user_id, exc)

@@ -33,26 +33,36 @@ from worker.extensions.storefront.common import (
 log = logging.getLogger("worker.storefront.panels")
 
 
-async def _content(product: Product | None, name: str, locale: str
-                   ) -> tuple[str, disnake.Embed, list]:
+async def _content(
+    product: Product | None, name: str, locale: str
+) -> tuple[str, disnake.Embed, list]:
     """(fingerprint, embed, components) of a product's panel as it should look now."""
     if product is None or not product.active or product.deleted_at is not None:
         embed = views.unavailable_embed(name, locale)
         return "gone", embed, []
-    variations = await Variation.filter(product_id=product.id, active=True,
-                                        deleted_at__isnull=True).order_by("price_cents", "id")
+    variations = await Variation.filter(
+        product_id=product.id, active=True, deleted_at__isnull=True
+    ).order_by("price_cents", "id")
     if not variations:
         return "empty", views.unavailable_embed(product.name, locale), []
     available = {vid: c["available"] for vid, c in (await counts(v.id for v in variations)).items()}
-    raw = json.dumps([product.name, product.description, product.image_url,
-                      [(v.id, v.name, v.price_cents, available[v.id]) for v in variations]])
+    raw = json.dumps(
+        [
+            product.name,
+            product.description,
+            product.image_url,
+            [(v.id, v.name, v.price_cents, available[v.id]) for v in variations],
+        ]
+    )
     fp = hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()
-    return (fp, views.panel_embed(product, variations, available, locale),
-            views.panel_components(product, variations, available, locale))
+    return (
+        fp,
+        views.panel_embed(product, variations, available, locale),
+        views.panel_components(product, variations, available, locale),
+    )
 
 
-async def post_panels(sf: Storefront, channel_id: int, locale: str,
-                      only: str | None = None) -> int:
+async def post_panels(sf: Storefront, channel_id: int, locale: str, only: str | None = None) -> int:
     """Post (or edit in place) the panel of every active product; returns how many."""
     query = Product.filter(tenant_id=sf.ctx.tenant_id, active=True, deleted_at__isnull=True)
     if only:
@@ -68,15 +78,26 @@ async def post_panels(sf: Storefront, channel_id: int, locale: str,
         if old and int(old["channel"]) == channel_id:
             try:
                 await channel.get_partial_message(int(old["message"])).edit(
-                    embed=embed, components=components)
+                    embed=embed, components=components
+                )
                 message_id = int(old["message"])
             except disnake.NotFound:
                 message_id = None
         if message_id is None:
             message_id = (await channel.send(embed=embed, components=components)).id
-        await redis.hset(keys.panels(sf.ctx.instance_id), str(product.id), json.dumps(
-            {"channel": channel_id, "message": message_id, "fp": fp, "name": product.name,
-             "locale": locale}))
+        await redis.hset(
+            keys.panels(sf.ctx.instance_id),
+            str(product.id),
+            json.dumps(
+                {
+                    "channel": channel_id,
+                    "message": message_id,
+                    "fp": fp,
+                    "name": product.name,
+                    "locale": locale,
+                }
+            ),
+        )
     return len(products)
 
 
@@ -91,8 +112,8 @@ async def refresh_once(sf: Storefront) -> int:
         if fp == entry["fp"]:
             continue
         message = sf.bot.get_partial_messageable(
-            int(entry["channel"]), type=disnake.ChannelType.text).get_partial_message(
-            int(entry["message"]))
+            int(entry["channel"]), type=disnake.ChannelType.text
+        ).get_partial_message(int(entry["message"]))
         try:
             await message.edit(embed=embed, components=components)
         except disnake.NotFound:
@@ -123,9 +144,12 @@ async def refresher(sf: Storefront) -> None:
             log.exception("panel refresh failed")
 
 
-@commands.slash_command(name="painel", contexts=GUILD_ONLY,
-                        default_member_permissions=disnake.Permissions(manage_guild=True),
-                        description="Publicar/atualizar o painel de produtos (equipe)")
+@commands.slash_command(
+    name="painel",
+    contexts=GUILD_ONLY,
+    default_member_permissions=disnake.Permissions(manage_guild=True),
+    description="Publicar/atualizar o painel de produtos (equipe)",
+)
 async def painel(inter: disnake.ApplicationCommandInteraction, produto: str = "") -> None:
     sf = storefront_of(inter)
 

@@ -27,15 +27,23 @@ def _mentions(bot: disnake.Client, allowed: disnake.AllowedMentions | None) -> d
     return (base.merge(allowed) if base is not None else allowed).to_dict()
 
 
-async def create_message(bot: disnake.Client, channel_id: int | str, *, nonce: str,
-                         content: str | None = None, embed: disnake.Embed | None = None,
-                         file: tuple[str, bytes] | None = None,
-                         allowed_mentions: disnake.AllowedMentions | None = None
-                         ) -> dict[str, Any]:
+async def create_message(
+    bot: disnake.Client,
+    channel_id: int | str,
+    *,
+    nonce: str,
+    content: str | None = None,
+    embed: disnake.Embed | None = None,
+    file: tuple[str, bytes] | None = None,
+    allowed_mentions: disnake.AllowedMentions | None = None,
+) -> dict[str, Any]:
     """POST the message with `enforce_nonce`; returns Discord's message object (the first
     one if this nonce was already used here within the window)."""
-    payload: dict[str, Any] = {"nonce": nonce, "enforce_nonce": True,
-                               "allowed_mentions": _mentions(bot, allowed_mentions)}
+    payload: dict[str, Any] = {
+        "nonce": nonce,
+        "enforce_nonce": True,
+        "allowed_mentions": _mentions(bot, allowed_mentions),
+    }
     if content:
         payload["content"] = content
     if embed is not None:
@@ -45,15 +53,17 @@ async def create_message(bot: disnake.Client, channel_id: int | str, *, nonce: s
         return await bot.http.request(route, json=payload)
     files = [disnake.File(io.BytesIO(file[1]), file[0])]
     try:  # nonce fields travel in payload_json, as disnake builds it for send_files
-        return await bot.http.request(route, form=to_multipart_with_attachments(payload, files),
-                                      files=files)
+        return await bot.http.request(
+            route, form=to_multipart_with_attachments(payload, files), files=files
+        )
     finally:
         for f in files:
             f.close()
 
 
-async def find_own_message(bot: disnake.Client, channel_id: int | str,
-                           match: Callable[[dict[str, Any]], bool]) -> str | None:
+async def find_own_message(
+    bot: disnake.Client, channel_id: int | str, match: Callable[[dict[str, Any]], bool]
+) -> str | None:
     """The id of the newest of the bot's own recent messages in the channel that `match`es.
     Messages read back do not reliably carry their nonce, so the caller matches on what it
     wrote (an embed title, an attachment name)."""

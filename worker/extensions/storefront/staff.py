@@ -31,15 +31,29 @@ STAFF = disnake.Permissions(manage_guild=True)
 
 async def stock_count(sf: Storefront, inter: disnake.ApplicationCommandInteraction) -> None:
     locale = locale_of(inter)
-    variations = await Variation.filter(tenant_id=sf.ctx.tenant_id, deleted_at__isnull=True,
-                                        product__deleted_at__isnull=True) \
-        .prefetch_related("product").order_by("product_id", "id")
+    variations = (
+        await Variation.filter(
+            tenant_id=sf.ctx.tenant_id, deleted_at__isnull=True, product__deleted_at__isnull=True
+        )
+        .prefetch_related("product")
+        .order_by("product_id", "id")
+    )
     numbers = await stock.counts(v.id for v in variations)
-    lines = [t("storefront.stock.line", locale, product=v.product.name, variation=v.name,
-               **numbers[v.id]) for v in variations]
-    embed = disnake.Embed(title=t("storefront.stock.title", locale), colour=views.BRAND,
-                          description=fit_lines(lines, locale)
-                          or t("storefront.stock.empty", locale))
+    lines = [
+        t(
+            "storefront.stock.line",
+            locale,
+            product=v.product.name,
+            variation=v.name,
+            **numbers[v.id],
+        )
+        for v in variations
+    ]
+    embed = disnake.Embed(
+        title=t("storefront.stock.title", locale),
+        colour=views.BRAND,
+        description=fit_lines(lines, locale) or t("storefront.stock.empty", locale),
+    )
     await reply(inter, embed=embed)
 
 
@@ -78,21 +92,30 @@ class VariationNeeded(ProductUnavailable):
 
 async def pick_variation(product: Product, name: str) -> Variation:
     """The variation named `name` (any case), or the only one when `name` is empty."""
-    variations = await Variation.filter(product_id=product.id, deleted_at__isnull=True) \
-        .order_by("id")
+    variations = await Variation.filter(product_id=product.id, deleted_at__isnull=True).order_by(
+        "id"
+    )
     if not variations:
         raise ProductUnavailable(f"product {product.id} has no variation")
-    chosen = [v for v in variations if v.name.lower() == name.strip().lower()] if name \
-        else variations
+    chosen = (
+        [v for v in variations if v.name.lower() == name.strip().lower()] if name else variations
+    )
     if len(chosen) != 1:
-        raise VariationNeeded(f"variation {name!r} of {product.name} is ambiguous",
-                              product=product.name,
-                              variations=", ".join(v.name for v in variations))
+        raise VariationNeeded(
+            f"variation {name!r} of {product.name} is ambiguous",
+            product=product.name,
+            variations=", ".join(v.name for v in variations),
+        )
     return chosen[0]
 
 
-async def add_stock_file(sf: Storefront, inter: disnake.ApplicationCommandInteraction,
-                         produto: str, arquivo: disnake.Attachment, variacao: str) -> None:
+async def add_stock_file(
+    sf: Storefront,
+    inter: disnake.ApplicationCommandInteraction,
+    produto: str,
+    arquivo: disnake.Attachment,
+    variacao: str,
+) -> None:
     locale = locale_of(inter)
     if not arquivo.filename.lower().endswith(".txt"):
         raise StockFileRefused("storefront.stock.not_txt")
@@ -109,19 +132,31 @@ async def add_stock_file(sf: Storefront, inter: disnake.ApplicationCommandIntera
     except UnicodeDecodeError:
         raise StockFileRefused("storefront.stock.not_utf8") from None
     try:
-        result = await stock.add_stock(sf.vault, sf.ctx.tenant_id, variation.id, text,
-                                       f"discord:{inter.author.id}", redis=sf.ctx.redis,
-                                       hash_key=sf.ctx.settings.stock_hash_key)
+        result = await stock.add_stock(
+            sf.vault,
+            sf.ctx.tenant_id,
+            variation.id,
+            text,
+            f"discord:{inter.author.id}",
+            redis=sf.ctx.redis,
+            hash_key=sf.ctx.settings.stock_hash_key,
+        )
     except stock.TooManyLines:
-        raise StockFileRefused("storefront.stock.too_many_lines",
-                               maximum=stock.MAX_LINES_PER_ADD) from None
+        raise StockFileRefused(
+            "storefront.stock.too_many_lines", maximum=stock.MAX_LINES_PER_ADD
+        ) from None
     sf.panel_dirty.set()
     await inter.edit_original_response(stock_report(result, locale))
 
 
 def stock_report(result: stock.AddResult, locale: str) -> str:
-    text = t("storefront.stock.added", locale, added=result.added,
-             duplicates=len(result.duplicates), rejected=len(result.rejected))
+    text = t(
+        "storefront.stock.added",
+        locale,
+        added=result.added,
+        duplicates=len(result.duplicates),
+        rejected=len(result.rejected),
+    )
     if result.duplicates:
         shown = ", ".join(map(str, result.duplicates[:30]))
         text += "\n" + t("storefront.stock.duplicate_lines", locale, lines=shown)
@@ -131,17 +166,34 @@ def stock_report(result: stock.AddResult, locale: str) -> str:
 async def sales_today(sf: Storefront, inter: disnake.ApplicationCommandInteraction) -> None:
     locale = locale_of(inter)
     start = datetime.now(BRT).replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = await Order.filter(tenant_id=sf.ctx.tenant_id, status__in=PAID_ORDER_STATES,
-                              paid_at__gte=start.astimezone(UTC)) \
-        .group_by("product_id").annotate(n=Count("id"), total=Sum("total_cents")) \
+    rows = (
+        await Order.filter(
+            tenant_id=sf.ctx.tenant_id,
+            status__in=PAID_ORDER_STATES,
+            paid_at__gte=start.astimezone(UTC),
+        )
+        .group_by("product_id")
+        .annotate(n=Count("id"), total=Sum("total_cents"))
         .values_list("product_id", "n", "total")
+    )
     names = dict(await Product.filter(id__in=[r[0] for r in rows]).values_list("id", "name"))
-    lines = [t("storefront.sales.line", locale, product=names.get(pid, "?"), orders=n,
-               total=format_brl(int(total or 0))) for pid, n, total in rows]
+    lines = [
+        t(
+            "storefront.sales.line",
+            locale,
+            product=names.get(pid, "?"),
+            orders=n,
+            total=format_brl(int(total or 0)),
+        )
+        for pid, n, total in rows
+    ]
     count = sum(int(r[1]) for r in rows)
     amount = sum(int(r[2] or 0) for r in rows)
-    embed = disnake.Embed(title=t("storefront.sales.title", locale), colour=views.BRAND,
-                          description="\n".join(lines) or t("storefront.sales.none", locale))
+    embed = disnake.Embed(
+        title=t("storefront.sales.title", locale),
+        colour=views.BRAND,
+        description="\n".join(lines) or t("storefront.sales.none", locale),
+    )
     embed.add_field(t("storefront.sales.orders", locale), str(count))
     embed.add_field(t("storefront.card.total", locale), format_brl(amount))
     await reply(inter, embed=embed)
@@ -155,26 +207,37 @@ async def staff_only(inter: disnake.ApplicationCommandInteraction, work) -> None
     await storefront_of(inter).guarded(inter, work)
 
 
-@commands.slash_command(name="estoque", description="Estoque por produto (equipe)",
-                        contexts=GUILD_ONLY, default_member_permissions=STAFF)
+@commands.slash_command(
+    name="estoque",
+    description="Estoque por produto (equipe)",
+    contexts=GUILD_ONLY,
+    default_member_permissions=STAFF,
+)
 async def estoque(inter: disnake.ApplicationCommandInteraction) -> None:
     await staff_only(inter, stock_count(storefront_of(inter), inter))
 
 
-@commands.slash_command(name="estoque-adicionar", contexts=GUILD_ONLY,
-                        default_member_permissions=STAFF,
-                        description="Adicionar estoque de um arquivo .txt, um item por linha")
-async def estoque_adicionar(inter: disnake.ApplicationCommandInteraction,
-                            produto: commands.String[str, 1, inputs.NAME_OPTION_MAX],
-                            arquivo: disnake.Attachment,
-                            variacao: commands.String[str, 0, inputs.NAME_OPTION_MAX] = ""
-                            ) -> None:
-    await staff_only(inter, add_stock_file(storefront_of(inter), inter, produto, arquivo,
-                                           variacao))
+@commands.slash_command(
+    name="estoque-adicionar",
+    contexts=GUILD_ONLY,
+    default_member_permissions=STAFF,
+    description="Adicionar estoque de um arquivo .txt, um item por linha",
+)
+async def estoque_adicionar(
+    inter: disnake.ApplicationCommandInteraction,
+    produto: commands.String[str, 1, inputs.NAME_OPTION_MAX],
+    arquivo: disnake.Attachment,
+    variacao: commands.String[str, 0, inputs.NAME_OPTION_MAX] = "",
+) -> None:
+    await staff_only(inter, add_stock_file(storefront_of(inter), inter, produto, arquivo, variacao))
 
 
-@commands.slash_command(name="vendas-hoje", description="Vendas de hoje (equipe)",
-                        contexts=GUILD_ONLY, default_member_permissions=STAFF)
+@commands.slash_command(
+    name="vendas-hoje",
+    description="Vendas de hoje (equipe)",
+    contexts=GUILD_ONLY,
+    default_member_permissions=STAFF,
+)
 async def vendas_hoje(inter: disnake.ApplicationCommandInteraction) -> None:
     await staff_only(inter, sales_today(storefront_of(inter), inter))
 

@@ -3,7 +3,7 @@
 `plan()` is pure. `load_desired()` reads the database; `ChangeFeed` finds the instances whose
 desired state may have changed since the last pass without reading them all:
 
-* the dirty set `keys.INSTANCES_DIRTY` (the web tier calls `fleet.control.mark_dirty`),
+* the dirty set `keys.INSTANCES_DIRTY` (the web tier calls `fleet.control_protocol.mark_dirty`),
 * `bot_instances.updated_at` newer than the last pass (token saved, settings, suspension),
 * the set of instances whose owner account is blocked, compared with the previous pass
   (accounts have no `updated_at`, so blocking/unblocking is seen through this small set).
@@ -93,16 +93,28 @@ def _desired(row: dict[str, object]) -> Desired:
         why = Why.BLOCKED
     elif row["desired_state"] != DesiredState.RUNNING:
         why = Why.STOPPED
-    return Desired(instance_id=int(row["id"]), tenant_id=int(row["tenant_id"]),  # type: ignore[call-overload]
-                   run=why is None, why_not=why, config_version=int(row["config_version"]),  # type: ignore[call-overload]
-                   suspension_reason=row.get("suspension_reason"))  # type: ignore[arg-type]
+    return Desired(
+        instance_id=int(row["id"]),
+        tenant_id=int(row["tenant_id"]),  # type: ignore[call-overload]
+        run=why is None,
+        why_not=why,
+        config_version=int(row["config_version"]),  # type: ignore[call-overload]
+        suspension_reason=row.get("suspension_reason"),
+    )  # type: ignore[arg-type]
 
 
 async def load_desired(ids: Iterable[int] | None = None) -> dict[int, Desired]:
     """Desired state of the given instances (all when `ids` is None), one query."""
     query = BotInstance.all() if ids is None else BotInstance.filter(id__in=list(ids))
-    rows = await query.values("id", "tenant_id", "desired_state", "suspended",
-                              "suspension_reason", "config_version", "tenant__owner__blocked")
+    rows = await query.values(
+        "id",
+        "tenant_id",
+        "desired_state",
+        "suspended",
+        "suspension_reason",
+        "config_version",
+        "tenant__owner__blocked",
+    )
     return {int(r["id"]): _desired(r) for r in rows}
 
 

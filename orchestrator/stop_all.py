@@ -15,10 +15,10 @@ from core import redis as core_redis
 from core.errors import IllegalTransition
 from core.settings import Settings
 from fleet import keys
-from fleet.control import Action, ControlTimeout, send_command
+from fleet.control_protocol import Action, ControlTimeout, send_command
 from fleet.runtime import RuntimeStore
 from fleet.states import InstanceState
-from orchestrator.procs import is_same_process, send_signal
+from orchestrator.zygote_client import is_same_process, send_signal
 
 HEARTBEAT_EVERY_S = 5  # orchestrator.daemon's period (not imported: keep this module light)
 
@@ -59,8 +59,9 @@ async def stop_all(settings: Settings, node: str, timeout: float = 30.0) -> str:
         beat = await redis.get(keys.orchestrator_heartbeat(node))
         if beat and time.time() - float(beat) < 3 * HEARTBEAT_EVERY_S:
             try:
-                res = await send_command(redis, Action.STOP_ALL, 0, actor="cli:stop-all",
-                                         timeout=timeout, node=node)
+                res = await send_command(
+                    redis, Action.STOP_ALL, 0, actor="cli:stop-all", timeout=timeout, node=node
+                )
                 return f"orchestrator: {res.message}"
             except ControlTimeout:
                 pass  # heartbeat key of a dead orchestrator: do it ourselves

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from core import audit
-from fleet.control import Action, Command, ControlResult, ResultCode, result
+from fleet.control_protocol import Action, Command, ControlResult, ResultCode, result
 from fleet.models import BotInstance
 from fleet.states import DesiredState, InstanceState
 from orchestrator.supervisor import Supervisor
@@ -17,8 +17,13 @@ S = InstanceState
 
 async def handle(sup: Supervisor, cmd: Command) -> ControlResult:
     """Carry out one command; never raises (failures become a `failed` result)."""
-    log.info("control %s instance %s by %s", cmd.action, cmd.instance_id, cmd.actor,
-             extra={"instance_id": cmd.instance_id, "event": f"control.{cmd.action}"})
+    log.info(
+        "control %s instance %s by %s",
+        cmd.action,
+        cmd.instance_id,
+        cmd.actor,
+        extra={"instance_id": cmd.instance_id, "event": f"control.{cmd.action}"},
+    )
     try:
         if cmd.action == Action.STOP_ALL:
             count = await sup.drain()
@@ -37,12 +42,20 @@ async def _instance_command(sup: Supervisor, cmd: Command, inst: BotInstance) ->
     before = {"suspended": inst.suspended, "desired_state": str(inst.desired_state)}
     if cmd.action in (Action.RESTART, Action.START):
         if inst.suspended:
-            return result(False, ResultCode.SUSPENDED, "instance is suspended by an admin"
-                          + (f": {inst.suspension_reason}" if inst.suspension_reason else ""),
-                          await sup.state(iid))
+            return result(
+                False,
+                ResultCode.SUSPENDED,
+                "instance is suspended by an admin"
+                + (f": {inst.suspension_reason}" if inst.suspension_reason else ""),
+                await sup.state(iid),
+            )
         if inst.tenant.owner.blocked:  # type: ignore[attr-defined]
-            return result(False, ResultCode.BLOCKED, "the tenant's owner account is blocked",
-                          await sup.state(iid))
+            return result(
+                False,
+                ResultCode.BLOCKED,
+                "the tenant's owner account is blocked",
+                await sup.state(iid),
+            )
     changes: dict[str, object] = {}
     if cmd.action == Action.SUSPEND:
         changes = {"suspended": True, "suspension_reason": cmd.reason, "suspended_by": cmd.actor}
@@ -54,10 +67,16 @@ async def _instance_command(sup: Supervisor, cmd: Command, inst: BotInstance) ->
         changes = {"desired_state": DesiredState.RUNNING}
     if changes:
         await BotInstance.filter(id=iid).update(**changes)
-    await audit.record(cmd.actor, f"instance.{cmd.action}", "bot_instance", iid,
-                       tenant_id=inst.tenant_id, before=before,  # type: ignore[attr-defined]
-                       after={k: str(v) if v is not None else None for k, v in changes.items()}
-                       | ({"reason": cmd.reason} if cmd.reason else {}))
+    await audit.record(
+        cmd.actor,
+        f"instance.{cmd.action}",
+        "bot_instance",
+        iid,
+        tenant_id=inst.tenant_id,
+        before=before,  # type: ignore[attr-defined]
+        after={k: str(v) if v is not None else None for k, v in changes.items()}
+        | ({"reason": cmd.reason} if cmd.reason else {}),
+    )
     if cmd.action in (Action.RESUME, Action.RESTART, Action.START):
         await sup.clear_crashes(iid)  # a human looked at it: a fresh streak
     await _converge(sup, iid, force=cmd.action)

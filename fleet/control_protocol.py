@@ -67,8 +67,13 @@ class ControlResult:
     @classmethod
     def from_json(cls, raw: str) -> ControlResult:
         data = json.loads(raw)
-        return cls(ok=bool(data["ok"]), code=ResultCode(data["code"]), message=data["message"],
-                   state=data.get("state"), cmd_id=data.get("cmd_id", ""))
+        return cls(
+            ok=bool(data["ok"]),
+            code=ResultCode(data["code"]),
+            message=data["message"],
+            state=data.get("state"),
+            cmd_id=data.get("cmd_id", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -88,17 +93,29 @@ class Command:
         return self.stream != keys.CONTROL_STREAM
 
     def fields(self) -> dict[str, str]:
-        return {"cmd_id": self.cmd_id, "action": str(self.action),
-                "instance_id": str(self.instance_id), "actor": self.actor,
-                "reason": self.reason or "", "sent_at": f"{self.sent_at:.3f}"}
+        return {
+            "cmd_id": self.cmd_id,
+            "action": str(self.action),
+            "instance_id": str(self.instance_id),
+            "actor": self.actor,
+            "reason": self.reason or "",
+            "sent_at": f"{self.sent_at:.3f}",
+        }
 
     @classmethod
-    def from_entry(cls, entry_id: str, data: dict[str, str],
-                   stream: str = keys.CONTROL_STREAM) -> Command:
-        return cls(cmd_id=data["cmd_id"], action=Action(data["action"]),
-                   instance_id=int(data["instance_id"]), actor=data.get("actor", "?"),
-                   reason=data.get("reason") or None, sent_at=float(data.get("sent_at") or 0),
-                   entry_id=entry_id, stream=stream)
+    def from_entry(
+        cls, entry_id: str, data: dict[str, str], stream: str = keys.CONTROL_STREAM
+    ) -> Command:
+        return cls(
+            cmd_id=data["cmd_id"],
+            action=Action(data["action"]),
+            instance_id=int(data["instance_id"]),
+            actor=data.get("actor", "?"),
+            reason=data.get("reason") or None,
+            sent_at=float(data.get("sent_at") or 0),
+            entry_id=entry_id,
+            stream=stream,
+        )
 
 
 class ControlError(FleetError):
@@ -113,17 +130,30 @@ class ControlTimeout(ControlError, TimeoutError):
         self.cmd_id = cmd_id
 
 
-async def send_command(redis: aioredis.Redis, action: Action | str, instance_id: int, *,
-                       reason: str | None = None, actor: str, timeout: float = 10.0,  # noqa: ASYNC109
-                       node: str | None = None) -> ControlResult:
+async def send_command(
+    redis: aioredis.Redis,
+    action: Action | str,
+    instance_id: int,
+    *,
+    reason: str | None = None,
+    actor: str,
+    timeout: float = 10.0,  # noqa: ASYNC109
+    node: str | None = None,
+) -> ControlResult:
     """Send one command and wait for its result; raise `ControlTimeout` when none comes.
     `node`: for that orchestrator node only (node-wide commands); otherwise any node reads it
     and the one that holds the instance answers."""
     action = Action(action)
     if action == Action.SUSPEND and not (reason or "").strip():
         raise ControlError("suspend needs a reason")
-    cmd = Command(cmd_id=uuid.uuid4().hex, action=action, instance_id=int(instance_id),
-                  actor=actor, reason=reason, sent_at=time.time())
+    cmd = Command(
+        cmd_id=uuid.uuid4().hex,
+        action=action,
+        instance_id=int(instance_id),
+        actor=actor,
+        reason=reason,
+        sent_at=time.time(),
+    )
     stream = keys.control_node_stream(node) if node else keys.CONTROL_STREAM
     await redis.xadd(stream, cmd.fields(), maxlen=STREAM_MAXLEN, approximate=True)
     reply_key = keys.control_reply(cmd.cmd_id)
@@ -149,16 +179,27 @@ async def ensure_group(redis: aioredis.Redis, node: str | None = None) -> None:
                 raise
 
 
-async def read_commands(redis: aioredis.Redis, consumer: str, *, block_ms: int = 1000,
-                        pending: bool = False, count: int = 50) -> list[Command]:
+async def read_commands(
+    redis: aioredis.Redis,
+    consumer: str,
+    *,
+    block_ms: int = 1000,
+    pending: bool = False,
+    count: int = 50,
+) -> list[Command]:
     """Next commands for node `consumer` (shared stream and its own stream); `pending=True`
     re-reads this consumer's unacked ones."""
     start = "0" if pending else ">"
     streams = {keys.CONTROL_STREAM: start, keys.control_node_stream(consumer): start}
     for attempt in (1, 2):
         try:
-            resp = await redis.xreadgroup(keys.CONTROL_GROUP, consumer, streams,  # type: ignore[arg-type]
-                                          count=count, block=None if pending else block_ms)
+            resp = await redis.xreadgroup(
+                keys.CONTROL_GROUP,
+                consumer,
+                streams,  # type: ignore[arg-type]
+                count=count,
+                block=None if pending else block_ms,
+            )
             break
         except ResponseError as exc:
             if "NOGROUP" not in str(exc) or attempt == 2:
@@ -180,8 +221,7 @@ async def read_commands(redis: aioredis.Redis, consumer: str, *, block_ms: int =
 async def forward(redis: aioredis.Redis, cmd: Command, node: str) -> None:
     """Hand a command read from the shared stream to `node` (which holds the instance)."""
     pipe = redis.pipeline(transaction=True)
-    pipe.xadd(keys.control_node_stream(node), cmd.fields(), maxlen=STREAM_MAXLEN,
-              approximate=True)
+    pipe.xadd(keys.control_node_stream(node), cmd.fields(), maxlen=STREAM_MAXLEN, approximate=True)
     pipe.xack(cmd.stream, keys.CONTROL_GROUP, cmd.entry_id)
     await pipe.execute()
 
@@ -204,5 +244,6 @@ async def mark_dirty(redis: aioredis.Redis, *instance_ids: int) -> None:
 
 
 def result(ok: bool, code: ResultCode, message: str, state: Any = None) -> ControlResult:
-    return ControlResult(ok=ok, code=code, message=message,
-                         state=None if state is None else str(state))
+    return ControlResult(
+        ok=ok, code=code, message=message, state=None if state is None else str(state)
+    )

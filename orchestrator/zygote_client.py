@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from fleet import zygote_protocol as zp
 
-log = logging.getLogger("orchestrator.procs")
+log = logging.getLogger("orchestrator.zygote_client")
 
 
 def proc_start_time(pid: int) -> int | None:
@@ -28,7 +28,7 @@ def proc_start_time(pid: int) -> int | None:
     except OSError:
         return None
     # the command name (field 2) may hold spaces and parentheses: split after the last ')'
-    rest = raw[raw.rindex(b")") + 2:].split()
+    rest = raw[raw.rindex(b")") + 2 :].split()
     return int(rest[19])
 
 
@@ -89,8 +89,14 @@ class Spawner:
         loop = asyncio.get_running_loop()
         self._ready = loop.create_future()
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "worker.zygote", stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, env=self.env, limit=1 << 20)
+            sys.executable,
+            "-m",
+            "worker.zygote",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=self.env,
+            limit=1 << 20,
+        )
         self._reader = asyncio.create_task(self._read(self.proc))
         await asyncio.wait_for(asyncio.shield(self._ready), 60)
         log.info("zygote %s ready", self.proc.pid)

@@ -16,8 +16,13 @@ def _ctl_binary() -> str:
 
 
 def ctl(conf: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([_ctl_binary(), "-c", str(conf), *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [_ctl_binary(), "-c", str(conf), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def is_running(conf: Path) -> bool:
@@ -29,5 +34,8 @@ def is_running(conf: Path) -> bool:
 def states(conf: Path) -> dict[str, str]:
     """Program name -> supervisord state (RUNNING, STOPPED, EXITED...)."""
     out = ctl(conf, "status").stdout
-    return {parts[0]: parts[1] for parts in (line.split() for line in out.splitlines())
-            if len(parts) >= 2}
+    return {
+        parts[0]: parts[1]
+        for parts in (line.split() for line in out.splitlines())
+        if len(parts) >= 2
+    }
