@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -20,61 +19,34 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from core.tuning import tuning_int, tuning_path
+from ops.demo_buyer import demo_purchase
+from ops.demo_seed import (  # noqa: F401 - re-exported: the demo's fixed world
+    DEMO_BOT_TOKEN,
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    MANAGE_GUILD,
+    PRODUCT,
+    STATE_FILE,
+    STORE_NAME,
+    VARIATIONS,
+    DemoConfig,
+    seed,
+)
 from ops.errors import CliError
 from ops.process_tools import pids_with_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # Fixed demo credentials: the sandbox accepts them, real Discord and Mercado Pago never see them.
-DEMO_BOT_TOKEN = "MTAwMDAwMDAwMDAwMDAwMDAx.demo00.vitrine-demo-bot-token-0000000000"  # noqa: S105
 DEMO_MP_ACCESS_TOKEN = "TEST-vitrine-demo-access-token"  # noqa: S105
 DEMO_WEBHOOK_SECRET = "vitrine-demo-webhook-secret-0123456789abcdef"  # noqa: S105
-DEMO_CLIENT_ID = "100000000000000042"
-DEMO_CLIENT_SECRET = "vitrine-demo-oauth-client-secret"  # noqa: S105
-STORE_NAME = "Loja Demo"
-PRODUCT = "Netflix"
-VARIATIONS = (("1 mês", 1990), ("3 meses", 4990))
-MANAGE_GUILD = 1 << 5
-STATE_FILE = "demo-state.json"
 MARKER = "VITRINE_DEMO_DIR"  # in the environment of every process the demo starts
-
-
-@dataclass(frozen=True)
-class DemoConfig:
-    dir: Path
-    discord_port: int = 8900
-    mp_port: int = 8901
-    portal_port: int = 3100
-    admin_port: int = 3000
-    redis_url: str | None = None
-    stock: int = 20
-
-    @property
-    def portal(self) -> str:
-        return f"http://127.0.0.1:{self.portal_port}"
-
-    @property
-    def discord_base(self) -> str:
-        return f"http://127.0.0.1:{self.discord_port}"
-
-    @property
-    def mp_base(self) -> str:
-        return f"http://127.0.0.1:{self.mp_port}"
-
-    @property
-    def conf(self) -> Path:
-        return self.dir / "supervisord.conf"
-
-    @property
-    def node(self) -> str:
-        return "demo-" + hashlib.sha1(str(self.dir).encode()).hexdigest()[:8]  # noqa: S324
 
 
 def config_from_args(args: argparse.Namespace) -> DemoConfig:
@@ -234,115 +206,6 @@ def demo_processes(directory: Path) -> list[int]:
 
 
 # --- seeding --------------------------------------------------------------------------------
-async def seed(cfg: DemoConfig, settings: Any) -> dict[str, Any]:
-    """Idempotent: the sandbox world is new on every start, the database rows are upserted
-    (a fresh database gets them created)."""
-    from core.db import close_db, init_db
-    from core.vault import TokenVault
-    from fleet.models import BotInstance
-    from sandbox.discord.client import DiscordSandbox
-    from shop.models import Account, Product, StockItem, Tenant, Variation
-    from shop.states import StockStatus
-    from shop.stock import add_stock
-
-    async with DiscordSandbox(cfg.discord_base) as dc:
-        bot = await dc.create_bot(STORE_NAME, token=DEMO_BOT_TOKEN)
-        seller = await dc.create_user("vendedor")
-        raw = await dc.call(
-            "POST",
-            "/_sandbox/guilds",
-            json={
-                "name": "Servidor Demo",
-                "owner_id": seller["id"],
-                "channels": [{"name": "loja"}, {"name": "vendas"}],
-                "roles": [{"name": "Cliente"}, {"name": "Equipe", "permissions": MANAGE_GUILD}],
-                "bots": [bot.application_id],
-            },
-        )
-        guild = await dc.guild(raw["id"])
-        staff = await dc.buyer("equipe")
-        await dc.add_member(guild, staff.id, roles=["Equipe"])
-        buyer = await dc.buyer("ana", guilds=[guild])
-        await dc.create_oauth_app(
-            [f"{cfg.portal}/auth/callback"],
-            client_id=DEMO_CLIENT_ID,
-            client_secret=DEMO_CLIENT_SECRET,
-        )
-
-    vault = TokenVault(settings.token_encryption_keys)
-    await init_db(settings.database_url)
-    try:
-        tenant = await Tenant.filter(name=STORE_NAME).order_by("id").first()
-        if tenant is None:
-            owner = await Account.create(discord_id=seller["id"], username="vendedor")
-            tenant = await Tenant.create(owner=owner, name=STORE_NAME)
-        else:
-            await Account.filter(id=tenant.owner_id).update(
-                discord_id=seller["id"],  # type: ignore[attr-defined]
-                blocked=False,
-            )
-        tenant.guild_id = guild.id
-        tenant.sales_log_channel_id = guild.channel("vendas")
-        tenant.buyer_role_id = guild.role("Cliente")
-        await tenant.save()
-        inst = await BotInstance.filter(tenant=tenant).order_by("id").first()
-        if inst is None:
-            inst = await BotInstance.create(
-                tenant=tenant, name=STORE_NAME, token_enc=vault.encrypt(DEMO_BOT_TOKEN)
-            )
-        else:
-            inst.token_enc = vault.encrypt(DEMO_BOT_TOKEN)
-            inst.config_version += 1
-            inst.suspended = False
-            await inst.save()
-        product = await Product.filter(tenant=tenant, name=PRODUCT).first()
-        if product is None:
-            product = await Product.create(
-                tenant=tenant, name=PRODUCT, description="Conta premium (demo)", max_per_order=5
-            )
-        variations = []
-        for name, price in VARIATIONS:
-            variation = await Variation.filter(product=product, name=name).first()
-            if variation is None:
-                variation = await Variation.create(
-                    tenant=tenant, product=product, name=name, price_cents=price
-                )
-            have = await StockItem.filter(variation=variation, status=StockStatus.AVAILABLE).count()
-            if have < cfg.stock:
-                stamp = time.strftime("%Y%m%d%H%M%S")
-                lines = [f"DEMO-{variation.id}-{stamp}-{n:03d}" for n in range(cfg.stock - have)]
-                await add_stock(
-                    vault,
-                    tenant.id,
-                    variation.id,
-                    "\n".join(lines),
-                    "demo",
-                    hash_key=settings.stock_hash_key,
-                )
-            variations.append({"id": variation.id, "name": name, "price_cents": price})
-    finally:
-        await close_db()
-    state = {
-        "discord_base": cfg.discord_base,
-        "mp_base": cfg.mp_base,
-        "portal": cfg.portal,
-        "admin": f"http://127.0.0.1:{cfg.admin_port}",
-        "bot": {"application_id": bot.application_id, "user_id": bot.user_id, "name": bot.name},
-        "guild_id": guild.id,
-        "shop_channel": guild.channel("loja"),
-        "seller": seller,
-        "staff": staff.user,
-        "buyer": buyer.user,
-        "tenant_id": tenant.id,
-        "instance_id": inst.id,
-        "product": PRODUCT,
-        "variations": variations,
-    }
-    (cfg.dir / "data" / STATE_FILE).write_text(json.dumps(state, indent=1))
-    return state
-
-
-# --- waiting --------------------------------------------------------------------------------
 def wait_until(what: str, check: Any, timeout: float, procs: list[Any]) -> Any:  # noqa: ASYNC109
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -498,68 +361,6 @@ def cmd_demo_buy(args: argparse.Namespace) -> int:
         ) from None
     print(f"delivered item: {item}", flush=True)
     return 0
-
-
-@dataclass
-class _Store:
-    bot: Any
-    guild: Any
-    staff: Any
-    shop_channel: str
-
-
-async def demo_purchase(
-    state: dict[str, Any], variation: dict[str, Any], echo: bool = False, approve: bool = True
-) -> str | None:
-    """The real storefront flow as the sandbox buyer; returns the delivered item (or None
-    when `approve` is false: the order then stays pending with its PIX)."""
-    from ops.demo_buyer import buy, order_id_of, post_panel
-    from sandbox.discord.client import Bot, Buyer, DiscordSandbox
-    from sandbox.mercadopago.client import MercadoPagoSandboxClient
-
-    def say(msg: str) -> None:
-        if echo:
-            print(msg, flush=True)
-
-    async with (
-        DiscordSandbox(state["discord_base"]) as dc,
-        MercadoPagoSandboxClient(state["mp_base"]) as mp,
-    ):
-        b = state["bot"]
-        bot = Bot(b["application_id"], "", b["user_id"], b["name"])
-        guild = await dc.guild(state["guild_id"])
-        staff = Buyer(dc, state["staff"], "pt-BR")
-        buyer = Buyer(dc, state["buyer"], "pt-BR")
-        store = _Store(bot, guild, staff, state["shop_channel"])
-        say("1. staff posts /painel in #loja")
-        panel = await post_panel(store, state["product"])
-        say(f"   panel: {panel.embeds[0]['title']}")
-        before = {p["id"] for p in await mp.payments()}
-        say(f"2. buyer {state['buyer']['username']} picks {variation['name']} and confirms")
-        pix = await buy(buyer, panel, variation["id"])
-        if pix.message is None or not any(
-            i.startswith("vt:cancel:") for i in pix.message.custom_ids()
-        ):
-            raise CliError(f"the bot answered without a PIX: {pix.content or pix.message}")
-        order_id = order_id_of(pix)
-        code = next(
-            (line for line in pix.message.text().split("\n") if line.startswith("000201")), ""
-        )
-        say(f"3. PIX shown for order #{order_id}" + (f": {code[:40]}…" if code else ""))
-        new = [p for p in await mp.payments() if p["id"] not in before]
-        payment = max(new, key=lambda p: p["id"])
-        if not approve:
-            return None
-        had = {m["id"] for m in await buyer.dms()}
-        await mp.approve(payment["id"])
-        say(
-            f"4. payment {payment['id']} approved in the Mercado Pago sandbox; the sandbox "
-            "sends the signed webhook to the portal"
-        )
-        dm = await buyer.wait_dm(lambda m: m["id"] not in had and m.embeds, timeout=30)
-        items = [line for line in dm.text().split("\n") if line.startswith("DEMO-")]
-        say(f"5. the bot delivered order #{order_id} by DM")
-        return items[0] if items else dm.text()
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -2,86 +2,23 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 from aiohttp import web
 
 from sandbox.discord import payloads
+from sandbox.discord.control_common import _intents, _json, bot_view, guild_view
+from sandbox.discord.control_faults import FAULT_ROUTES
 from sandbox.discord.http_util import json_response, state_of
 from sandbox.discord.interactions import message_view, record
 from sandbox.discord.messages import create_message
 from sandbox.discord.models import (
     BOT_PERMISSIONS,
     GUILD_TEXT,
-    INTENT_NAMES,
-    BotApp,
-    FaultRule,
-    Faults,
     Guild,
 )
 from sandbox.discord.state import DiscordState, SandboxError
 from sandbox.discord.user_actions import ROUTES as ACTION_ROUTES
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    body = await request.json()
-    if not isinstance(body, dict):
-        raise SandboxError(400, 0, "expected a JSON object")
-    return body
-
-
-def _intents(names: list[str] | int | None) -> int:
-    if isinstance(names, int):
-        return names
-    return sum(INTENT_NAMES[n] for n in names or [])
-
-
-def bot_view(state: DiscordState, app: BotApp) -> dict[str, Any]:
-    s, lim = app.stats, app.session_limit
-    lim.refresh()
-    return {
-        "application_id": app.application_id,
-        "name": app.name,
-        "token": app.token,
-        "bot_user_id": app.user_id,
-        "owner_id": app.owner_id,
-        "enabled_intents": app.enabled_intents,
-        "bot_public": app.bot_public,
-        "identify_count": s.identify_count,
-        "resume_count": s.resume_count,
-        "login_count": s.login_count,
-        "open_connections": state.hub.open_count(app.application_id) if state.hub else 0,
-        "total_connections": s.total_connections,
-        "last_close_code": s.last_close_code,
-        "replayed_events": s.replayed_events,
-        "invalid_sessions": s.invalid_sessions,
-        "session_start_limit": {
-            "total": lim.total,
-            "remaining": lim.remaining,
-            "reset_after": lim.reset_after(),
-            "max_concurrency": lim.max_concurrency,
-        },
-        "guilds": [g.id for g in state.bot_guilds(app)],
-        "faults": {
-            "invalid_token": app.faults.invalid_token,
-            "no_ready": app.faults.no_ready,
-            "gateway_auth_fail": app.faults.gateway_auth_fail,
-            "delay_ms": app.faults.delay_ms,
-            "dms_closed": sorted(app.faults.dms_closed),
-            "missing_permissions": sorted(app.faults.missing_permissions),
-            "rules": [vars(r) for r in app.faults.rules],
-        },
-    }
-
-
-def guild_view(state: DiscordState, guild: Guild) -> dict[str, Any]:
-    return dict(payloads.guild(state, guild, full=True), bots=list(guild.bots))
-
-
-# ---- world building ----------------------------------------------------------------
 async def create_bot(request: web.Request) -> web.Response:
     state = state_of(request)
     body = await _json(request)
@@ -221,69 +158,6 @@ async def add_role(request: web.Request) -> web.Response:
     return json_response(payloads.role(role), 201)
 
 
-# ---- faults ------------------------------------------------------------------------
-async def patch_faults(request: web.Request) -> web.Response:
-    """Merge {invalid_token, no_ready, delay_ms, dms_closed, missing_permissions,
-    privileged_intents, rules:[...]} into the bot's fault config."""
-    state = state_of(request)
-    app = state.bot(request.match_info["app_id"])
-    body = await _json(request)
-    f = app.faults
-    f.invalid_token = bool(body.get("invalid_token", f.invalid_token))
-    f.no_ready = bool(body.get("no_ready", f.no_ready))
-    f.gateway_auth_fail = bool(body.get("gateway_auth_fail", f.gateway_auth_fail))
-    f.delay_ms = int(body.get("delay_ms", f.delay_ms))
-    if "dms_closed" in body:
-        f.dms_closed = {str(u) for u in body["dms_closed"]}
-    if "missing_permissions" in body:
-        f.missing_permissions = {str(c) for c in body["missing_permissions"]}
-    if "privileged_intents" in body:
-        app.enabled_intents = _intents(body["privileged_intents"])
-    for rule in body.get("rules") or []:
-        f.rules.append(FaultRule(**rule))
-    return json_response(bot_view(state, app))
-
-
-async def patch_application(request: web.Request) -> web.Response:
-    """{bot_public}: what the owner switches in the Developer Portal (Bot → Public Bot)."""
-    state = state_of(request)
-    app = state.bot(request.match_info["app_id"])
-    body = await _json(request)
-    if "bot_public" in body:
-        app.bot_public = bool(body["bot_public"])
-    return json_response(bot_view(state, app))
-
-
-async def clear_faults(request: web.Request) -> web.Response:
-    state = state_of(request)
-    app = state.bot(request.match_info["app_id"])
-    app.faults = Faults()
-    return json_response(bot_view(state, app))
-
-
-async def disconnect(request: web.Request) -> web.Response:
-    state = state_of(request)
-    app = state.bot(request.match_info["app_id"])
-    body = await _json(request)
-    code = int(body.get("code", 4000))
-    delay = int(body.get("resume_delay_ms", 0))
-    closed = await state.hub.disconnect(app.application_id, code, delay) if state.hub else 0
-    return json_response({"closed": closed, "code": code})
-
-
-async def patch_session_limit(request: web.Request) -> web.Response:
-    state = state_of(request)
-    app = state.bot(request.match_info["app_id"])
-    body = await _json(request)
-    lim = app.session_limit
-    lim.total = int(body.get("total", lim.total))
-    lim.remaining = int(body.get("remaining", lim.remaining))
-    if "reset_after_ms" in body:
-        lim.reset_after_ms = int(body["reset_after_ms"])
-        lim.window_start = time.monotonic()
-    return json_response(bot_view(state, app))
-
-
 # ---- observations ------------------------------------------------------------------
 async def bot_commands(request: web.Request) -> web.Response:
     state = state_of(request)
@@ -398,11 +272,6 @@ ROUTES = [
     ("GET", f"{P}/bots/{{app_id}}", get_bot),
     ("GET", f"{P}/bots/{{app_id}}/commands", bot_commands),
     ("GET", f"{P}/bots/{{app_id}}/requests", bot_requests),
-    ("PATCH", f"{P}/bots/{{app_id}}/faults", patch_faults),
-    ("PATCH", f"{P}/bots/{{app_id}}/application", patch_application),
-    ("DELETE", f"{P}/bots/{{app_id}}/faults", clear_faults),
-    ("POST", f"{P}/bots/{{app_id}}/disconnect", disconnect),
-    ("PATCH", f"{P}/bots/{{app_id}}/session_start_limit", patch_session_limit),
     ("POST", f"{P}/users", create_user),
     ("GET", f"{P}/users/{{user_id}}/dms", user_dms),
     ("POST", f"{P}/guilds", create_guild),
@@ -417,5 +286,6 @@ ROUTES = [
     ("GET", f"{P}/interactions/{{interaction_id}}", get_interaction),
     ("GET", f"{P}/attachments/{{attachment_id}}/{{filename}}", attachment),
     ("POST", f"{P}/oauth/apps", create_oauth_app),
+    *FAULT_ROUTES,
     *ACTION_ROUTES,
 ]

@@ -164,7 +164,7 @@ async def scenario_d_no_stock(
 
 async def walk_c_and_d(demo: Demo, settings: Any) -> None:
     from core.db import close_db, init_db
-    from ops.demo import _Store
+    from ops.demo_buyer import _Store
     from sandbox.discord.client import Bot, Buyer, DiscordSandbox
     from sandbox.mercadopago.client import MercadoPagoSandboxClient
 
