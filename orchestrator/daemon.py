@@ -75,13 +75,17 @@ async def heartbeat(
     node: str,
     sup: Supervisor | None = None,
     every: float = HEARTBEAT_EVERY_S,
+    *,
+    alive: bool = True,
 ) -> None:
     """The node's heartbeat key (it expires after three missed beats: the node counts as
-    dead for the others) and its status figures."""
+    dead for the others) and its status figures. `alive=False` publishes the figures only:
+    the node is not yet ready to take the bots placement would give it."""
     ttl_ms = int(min(3 * every, keys.ORCHESTRATOR_TTL) * 1000)
     pipe = redis.pipeline(transaction=False)
-    pipe.set(keys.orchestrator_heartbeat(node), f"{time.time():.3f}", px=ttl_ms)
-    pipe.sadd(keys.ORCHESTRATOR_NODES, node)
+    if alive:
+        pipe.set(keys.orchestrator_heartbeat(node), f"{time.time():.3f}", px=ttl_ms)
+        pipe.sadd(keys.ORCHESTRATOR_NODES, node)
     if sup is not None:
         pipe.hset(
             keys.orchestrator_status(node),
@@ -201,10 +205,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         # adoption does not wait for the zygote's imports (~1 s): live bots are watched first
         zygote = loop.create_task(spawner.ensure_started())
         await _until_done(stop, "adoption", sup.adopt_all)
-        try:  # publish what was adopted now, not after the zygote's warm-up (seconds under load)
-            await heartbeat(redis, node, sup, cfg.heartbeat_every)
-        except Exception as exc:  # noqa: BLE001 - the heartbeat task retries in a moment
-            log.warning("first node heartbeat failed: %s: %s", type(exc).__name__, exc)
+        try:  # show what was adopted now, not after the zygote's warm-up (seconds under load)
+            await heartbeat(redis, node, sup, cfg.heartbeat_every, alive=False)
+        except Exception as exc:  # noqa: BLE001 - the heartbeat task publishes it in a moment
+            log.warning("first status publish failed: %s: %s", type(exc).__name__, exc)
         await zygote
         feed = ChangeFeed()
         await feed.prime()
