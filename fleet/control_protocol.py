@@ -18,10 +18,11 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
+from redis.typing import EncodableT, FieldT, KeyT, StreamIdT
 
 from fleet import keys
 from fleet.errors import FleetError
@@ -92,7 +93,7 @@ class Command:
         """Read from a node's own stream: it is this node's to answer, never to pass on."""
         return self.stream != keys.CONTROL_STREAM
 
-    def fields(self) -> dict[str, str]:
+    def fields(self) -> dict[FieldT, EncodableT]:
         return {
             "cmd_id": self.cmd_id,
             "action": str(self.action),
@@ -119,7 +120,11 @@ class Command:
 
 
 class ControlError(FleetError):
-    """A command could not be sent."""
+    """A command could not be sent; `field` names the argument at fault, if one is."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ControlTimeout(ControlError, TimeoutError):
@@ -145,7 +150,7 @@ async def send_command(
     and the one that holds the instance answers."""
     action = Action(action)
     if action == Action.SUSPEND and not (reason or "").strip():
-        raise ControlError("suspend needs a reason")
+        raise ControlError("suspend needs a reason", field="reason")
     cmd = Command(
         cmd_id=uuid.uuid4().hex,
         action=action,
@@ -164,7 +169,8 @@ async def send_command(
             raise ControlTimeout(cmd.cmd_id, timeout)
         got = await redis.blpop([reply_key], timeout=min(_POLL_S, max(left, 0.01)))
         if got:
-            return ControlResult.from_json(got[1])
+            # the client decodes responses to str (core.redis.connect: decode_responses=True)
+            return ControlResult.from_json(cast(str, got[1]))
 
 
 async def ensure_group(redis: aioredis.Redis, node: str | None = None) -> None:
@@ -190,13 +196,16 @@ async def read_commands(
     """Next commands for node `consumer` (shared stream and its own stream); `pending=True`
     re-reads this consumer's unacked ones."""
     start = "0" if pending else ">"
-    streams = {keys.CONTROL_STREAM: start, keys.control_node_stream(consumer): start}
+    streams: dict[KeyT, StreamIdT] = {
+        keys.CONTROL_STREAM: start,
+        keys.control_node_stream(consumer): start,
+    }
     for attempt in (1, 2):
         try:
             resp = await redis.xreadgroup(
                 keys.CONTROL_GROUP,
                 consumer,
-                streams,  # type: ignore[arg-type]
+                streams,
                 count=count,
                 block=None if pending else block_ms,
             )
@@ -206,7 +215,9 @@ async def read_commands(
                 raise
             await ensure_group(redis, consumer)
     commands: list[Command] = []
-    for stream, entries in resp or []:
+    # RESP2, decoded to str: [(stream, [(entry id, fields or None if trimmed), ...]), ...]
+    streams_read = cast(list[tuple[str, list[tuple[str, dict[str, str] | None]]]], resp)
+    for stream, entries in streams_read or []:
         for entry_id, data in entries:
             if not data:  # deleted by XTRIM while pending
                 await redis.xack(stream, keys.CONTROL_GROUP, entry_id)

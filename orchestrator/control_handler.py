@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 
-from core import audit
 from fleet.control_protocol import Action, Command, ControlResult, ResultCode, result
 from fleet.models import BotInstance
 from fleet.states import DesiredState, InstanceState
@@ -49,7 +48,7 @@ async def _instance_command(sup: Supervisor, cmd: Command, inst: BotInstance) ->
                 + (f": {inst.suspension_reason}" if inst.suspension_reason else ""),
                 await sup.state(iid),
             )
-        if inst.tenant.owner.blocked:  # type: ignore[attr-defined]
+        if inst.tenant.owner.blocked:
             return result(
                 False,
                 ResultCode.BLOCKED,
@@ -67,15 +66,14 @@ async def _instance_command(sup: Supervisor, cmd: Command, inst: BotInstance) ->
         changes = {"desired_state": DesiredState.RUNNING}
     if changes:
         await BotInstance.filter(id=iid).update(**changes)
-    await audit.record(
-        cmd.actor,
-        f"instance.{cmd.action}",
-        "bot_instance",
+    # Audited once, by the admin API that sent it (`instance.<action>`, with the outcome).
+    log.info(
+        "instance %s: %s by %s: %s",
         iid,
-        tenant_id=inst.tenant_id,
-        before=before,  # type: ignore[attr-defined]
-        after={k: str(v) if v is not None else None for k, v in changes.items()}
-        | ({"reason": cmd.reason} if cmd.reason else {}),
+        cmd.action,
+        cmd.actor,
+        {k: str(v) if v is not None else None for k, v in changes.items()} | {"before": before},
+        extra={"instance_id": iid, "event": f"control.{cmd.action}.applied"},
     )
     if cmd.action in (Action.RESUME, Action.RESTART, Action.START):
         await sup.clear_crashes(iid)  # a human looked at it: a fresh streak

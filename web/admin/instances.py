@@ -11,7 +11,6 @@ from tortoise.expressions import Q
 
 from core import audit
 from fleet.control_protocol import (
-    Action,
     ControlError,
     ControlResult,
     ControlTimeout,
@@ -133,7 +132,7 @@ def _tenant_loaded(inst: BotInstance) -> bool:
     return "_tenant" in inst.__dict__ and inst.__dict__["_tenant"] is not None
 
 
-def _filtered(args: InstancesQuery):  # type: ignore[no-untyped-def]
+def _filtered(args: InstancesQuery):
     query = BotInstance.all().select_related("tenant")
     if args.tenant_id is not None:
         query = query.filter(tenant_id=args.tenant_id)
@@ -187,7 +186,7 @@ async def list_instances(args: InstancesQuery) -> dict[str, Any]:
 @tag(["instances"])
 @validate_querystring(InstancesQuery)
 @validate_response(InstancesOut)
-async def instances(query_args: InstancesQuery):  # type: ignore[no-untyped-def]
+async def instances(query_args: InstancesQuery):
     """Instances, filtered by runtime state, tenant, desired state, suspension or a search."""
     return await list_instances(query_args)
 
@@ -196,7 +195,7 @@ async def instances(query_args: InstancesQuery):  # type: ignore[no-untyped-def]
 @tag(["instances"])
 @validate_response(InstanceDetailOut)
 @validate_response(ErrorBody, 404)
-async def instance_detail(instance_id: int):  # type: ignore[no-untyped-def]
+async def instance_detail(instance_id: int):
     """One instance: runtime record, recent lastErrors, crash history and its alerts."""
     inst = await BotInstance.get_or_none(id=instance_id).select_related("tenant")
     if inst is None:
@@ -227,13 +226,6 @@ async def control_instance(
     inst = await BotInstance.get_or_none(id=instance_id)
     if inst is None:
         return error(404, "not_found", f"no instance {instance_id}")
-    if action == Action.SUSPEND and not (reason or "").strip():
-        return error(
-            400,
-            "validation_error",
-            "suspend needs a reason",
-            fields=[{"field": "reason", "message": "required to suspend"}],
-        )
     redis = current_app.config["REDIS"]
     record = await RuntimeStore(redis).get(instance_id)
     before = {
@@ -263,7 +255,14 @@ async def control_instance(
             "and runs when an orchestrator reads it — check /api/status",
             cmd_id=exc.cmd_id,
         )
-    except ControlError as exc:
+    except ControlError as exc:  # validated once, by the protocol (fleet.control_protocol)
+        if exc.field:
+            return error(
+                400,
+                "validation_error",
+                str(exc),
+                fields=[{"field": exc.field, "message": str(exc)}],
+            )
         return error(400, "bad_request", str(exc))
     await audit.record(
         who,
@@ -299,7 +298,7 @@ async def control_instance(
 @validate_response(ErrorBody, 400)
 @validate_response(ErrorBody, 404)
 @validate_response(ErrorBody, 504)
-async def instance_action(instance_id: int, action: str, data: ActionIn):  # type: ignore[no-untyped-def]
+async def instance_action(instance_id: int, action: str, data: ActionIn):
     """restart | suspend (needs `reason`) | resume | stop | start, answered by the orchestrator.
 
     Waits for the orchestrator's acknowledgement; 504 when none answers in time.
