@@ -20,6 +20,7 @@ from core.db import close_db, init_db, ping_db
 from core.settings import Settings
 from fleet import keys
 from shop.inputs import MAX_ID
+from shop.payments.service import PaymentServices
 from web.proxy import TrustedProxyMiddleware
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def csv_safe(value: Any) -> Any:
 class BoundedIntConverter(IntegerConverter):
     """`<int:x>` limited to 0..2**31-1, so a huge number is a 404 rather than a DB overflow."""
 
-    def __init__(self, map, *args: Any, **kwargs: Any) -> None:  # type: ignore[no-untyped-def]  # noqa: A002
+    def __init__(self, map, *args: Any, **kwargs: Any) -> None:  # noqa: A002
         kwargs.setdefault("min", 0)
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
@@ -82,6 +83,7 @@ def create_base_app(name: str, settings: Settings) -> Quart:
     app.config["SERVICE_NAME"] = name
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     if settings.trusted_proxies:  # the real client's address behind the TLS proxy
+        # wrapping the ASGI callable is how Quart takes middleware
         app.asgi_app = TrustedProxyMiddleware(  # type: ignore[method-assign]
             app.asgi_app, settings.trusted_proxies
         )
@@ -90,36 +92,65 @@ def create_base_app(name: str, settings: Settings) -> Quart:
     async def _connect() -> None:
         await init_db(settings.database_url)
         app.config["REDIS"] = core_redis.connect(settings.redis_url)
+        _build_payment_services(app, settings)
         app.config["STARTED_AT"] = time.time()
         app.add_background_task(_service_heartbeat, app, name)
 
     @app.after_serving
     async def _disconnect() -> None:
+        built = app.extensions.pop(PAYMENTS, None)
+        if built is not None and built[1]:  # the gateway this app made (not an injected one)
+            await built[0].gateway.aclose()
         redis = app.config.pop("REDIS", None)
         if redis is not None:
             await redis.aclose()
         await close_db()
 
     @app.after_request
-    async def _headers(response):  # type: ignore[no-untyped-def]
+    async def _headers(response):
         for header, value in SECURITY_HEADERS.items():
             response.headers.setdefault(header, value)
         return response
 
     @app.errorhandler(HTTPException)
-    async def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+    async def _http_error(exc: HTTPException):
         if request.accept_mimetypes.best == "text/html" and not request.path.startswith("/api"):
             return exc
         return jsonify({"error": exc.name, "message": exc.description}), exc.code
 
     @app.errorhandler(Exception)
-    async def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+    async def _unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
         return jsonify(
             {"error": "internal_error", "message": "unexpected error; it was logged"}
         ), 500
 
     return app
+
+
+PAYMENTS = "vitrine.payment_services"
+
+
+def _build_payment_services(app: Quart, settings: Settings) -> None:
+    """The app's PaymentServices, made once when it starts serving: the Mercado Pago gateway
+    from the settings (or the one a test put in `config["PAYMENT_GATEWAY"]`) and its Redis."""
+    from shop.payments.mercadopago import MercadoPagoGateway
+
+    gateway = app.config.get("PAYMENT_GATEWAY")
+    owned = gateway is None
+    if gateway is None:
+        gateway = MercadoPagoGateway.from_settings(settings)
+    services = PaymentServices.from_settings(settings, gateway, app.config["REDIS"])
+    app.extensions[PAYMENTS] = (services, owned)
+
+
+def payment_services(app: Quart) -> PaymentServices:
+    """The PaymentServices `app` built when it started serving (views pass `current_app`)."""
+    built = app.extensions.get(PAYMENTS)
+    if built is None:
+        raise RuntimeError("payment services exist only while the app serves")
+    services: PaymentServices = built[0]
+    return services
 
 
 async def _service_heartbeat(app: Quart, name: str) -> None:
@@ -133,7 +164,8 @@ async def _service_heartbeat(app: Quart, name: str) -> None:
         except Exception:  # noqa: BLE001 - Redis down: health reports it; keep trying
             log.debug("service heartbeat failed", exc_info=True)
         try:  # Quart sets shutdown_event first on shutdown, then waits for background tasks
-            await asyncio.wait_for(app.shutdown_event.wait(), 10)
+            # Quart annotates shutdown_event as a threading/multiprocessing Event; it is asyncio's
+            await asyncio.wait_for(app.shutdown_event.wait(), 10)  # type: ignore[attr-defined]
         except TimeoutError:
             pass
 

@@ -155,31 +155,3 @@ async def _mark_create_failed(payment: Payment, actor: str, exc: Exception) -> N
         )
         payment.status_detail = f"create_failed: {exc}"[:60]
         await payment.save(using_db=conn, update_fields=["status", "status_detail", "updated_at"])
-
-
-def services_for(config: Any) -> PaymentServices:
-    """The process's PaymentServices, built once from a web app's config mapping.
-
-    Uses `config["PAYMENT_GATEWAY"]` when set (tests inject one), else a MercadoPagoGateway
-    from the settings; Redis is `config["REDIS"]` (set while the app serves).
-    """
-    svc = config.get("PAYMENT_SERVICES")
-    if svc is None:
-        from shop.payments.mercadopago import MercadoPagoGateway
-
-        settings: Settings = config["VITRINE_SETTINGS"]
-        gateway = config.get("PAYMENT_GATEWAY")
-        if gateway is None:
-            gateway = config["PAYMENT_GATEWAY"] = MercadoPagoGateway.from_settings(settings)
-            config["PAYMENT_GATEWAY_OWNED"] = True
-        svc = config["PAYMENT_SERVICES"] = PaymentServices.from_settings(
-            settings, gateway, config.get("REDIS")
-        )
-    return svc
-
-
-async def close_services(config: Any) -> None:
-    """Close the gateway `services_for` created (not an injected one)."""
-    config.pop("PAYMENT_SERVICES", None)
-    if config.pop("PAYMENT_GATEWAY_OWNED", False):
-        await config.pop("PAYMENT_GATEWAY").aclose()

@@ -3,11 +3,12 @@ the order turns `refunded` and the balance goes back to zero."""
 
 from shop import ledger
 from shop.models import Order
-from shop.payments.service import create_pix_payment, services_for
+from shop.payments.service import create_pix_payment
 from shop.payments.sync import sync_payment
 from shop.states import OrderStatus
 from tests.helpers.portal import make_seller, portal_settings
 from tests.shop.helpers import MP_FAST, make_order, make_store
+from web.common import payment_services
 
 
 async def paid_order(app, mp):
@@ -15,7 +16,7 @@ async def paid_order(app, mp):
     seller = await make_seller(app)
     store = await make_store(price_cents=2500, tenant=seller.tenant)
     order = await make_order(store)
-    svc = services_for(app.config)
+    svc = payment_services(app)
     payment = await create_pix_payment(svc, order.id, "buyer:555")
     await mp.control.approve(int(payment.provider_payment_id))
     await sync_payment(svc, str(payment.id), "test")

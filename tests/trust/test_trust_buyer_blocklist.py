@@ -10,11 +10,12 @@ from core.models import AuditLog
 from shop import checkout
 from shop.buyer_limits import BuyerBlocked
 from shop.models import BlockedBuyer, Tenant
-from shop.payments.service import create_pix_payment, services_for
+from shop.payments.service import create_pix_payment
 from shop.payments.sync import sync_payment
 from tests.helpers.portal import make_seller
 from tests.portal.conftest import portal  # noqa: F401
 from tests.shop.helpers import MP_FAST, make_order, make_store
+from web.common import payment_services
 
 BUYER = "555"  # make_order's buyer
 USER_ID = "123456789012345678"
@@ -150,7 +151,7 @@ async def test_chargeback_block_shows_in_the_portal_and_the_seller_lifts_it(
         )
         async with app.test_app():
             seller, _, order = await _seller_with_order(app)
-            svc = services_for(app.config)
+            svc = payment_services(app)
             payment = await create_pix_payment(svc, order.id, f"buyer:{BUYER}")
             await mp.control.approve(int(payment.provider_payment_id))
             await sync_payment(svc, str(payment.id), "test")

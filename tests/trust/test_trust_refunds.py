@@ -23,7 +23,7 @@ from ops.process_tools import free_port
 from shop import ledger
 from shop.errors import InsufficientBalance, NegativeBalance
 from shop.models import LedgerEntry, Order, Payment
-from shop.payments.service import create_pix_payment, services_for
+from shop.payments.service import create_pix_payment
 from shop.payments.sync import sync_payment
 from shop.states import OrderStatus
 from shop.withdrawals import request_withdrawal
@@ -31,6 +31,7 @@ from tests.helpers.admin import AUTH, TOKEN, admin_settings
 from tests.helpers.portal import make_seller, portal_settings
 from tests.shop.conftest import mp, svc  # noqa: F401 - fixtures
 from tests.shop.helpers import MP_FAST, make_order, make_store
+from web.common import payment_services
 
 PRICE = 100_000  # R$ 1.000,00; at the default 5 % fee the seller is credited R$ 950,00
 PIX = "seller@example.com"
@@ -86,7 +87,7 @@ async def test_seller_cannot_refund_in_the_portal_what_was_already_withdrawn(
         async with app.test_app():
             seller = await make_seller(app)
             tid = seller.tenant.id
-            order, payment = await sold(services_for(app.config), harness, seller.tenant)
+            order, payment = await sold(payment_services(app), harness, seller.tenant)
             await elapse_hold(tid)
             resp = await seller.post("/money/withdrawals", {"amount": "950,00", "pix_key": PIX})
             assert resp.status_code == 302
@@ -116,7 +117,7 @@ async def test_a_partial_refund_the_balance_covers_is_still_allowed(db, redis_ur
         async with app.test_app():
             seller = await make_seller(app, locale="en")
             tid = seller.tenant.id
-            order, payment = await sold(services_for(app.config), harness, seller.tenant)
+            order, payment = await sold(payment_services(app), harness, seller.tenant)
             await elapse_hold(tid)
             await request_withdrawal(tid, 90_000, PIX, "account:test")  # R$ 50,00 left
 
@@ -198,7 +199,7 @@ async def admin_with_mp(tmp_path, db, redis_url, mp, monkeypatch):  # noqa: F811
 
 async def withdrawn_sale(app, harness) -> tuple[int, Order, Payment]:
     """The attack's set-up: R$ 1.000 sold, the hold over, R$ 950 withdrawn (balance 0)."""
-    order, payment = await sold(services_for(app.config), harness, None)
+    order, payment = await sold(payment_services(app), harness, None)
     await elapse_hold(order.tenant_id)
     await request_withdrawal(order.tenant_id, 95_000, PIX, "account:test")
     return order.tenant_id, order, payment
@@ -272,7 +273,7 @@ async def test_chargeback_after_payout_blocks_withdrawals_and_alerts_once(db, re
         async with app.test_app():
             seller = await make_seller(app)
             tid = seller.tenant.id
-            svc_ = services_for(app.config)
+            svc_ = payment_services(app)
             order, payment = await sold(svc_, harness, seller.tenant)
             await elapse_hold(tid)
             await request_withdrawal(tid, 95_000, PIX, "account:test")

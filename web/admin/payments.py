@@ -14,10 +14,10 @@ from quart_schema import tag, validate_querystring
 
 from shop import errors, ledger
 from shop.models import Payment, WebhookEvent
-from shop.payments.service import close_services, services_for
 from shop.payments.sync import sync_payment
 from shop.states import PaymentStatus
 from web.admin.api import MAX_ID, MAX_LIMIT, BlankIsAbsent
+from web.common import payment_services
 
 bp = Blueprint("admin_payments", __name__)
 
@@ -29,11 +29,6 @@ class PaymentsQuery(BlankIsAbsent):
     tenant_id: int | None = Field(None, ge=0, le=MAX_ID)
     order_id: int | None = Field(None, ge=0, le=MAX_ID)
     limit: int = Field(100, ge=1, le=MAX_LIMIT)
-
-
-@bp.after_app_serving
-async def _close_gateway() -> None:
-    await close_services(current_app.config)
 
 
 def payment_json(p: Payment) -> dict[str, Any]:
@@ -66,7 +61,7 @@ async def _find(ref: str) -> Payment:
 @bp.get("/api/payments")
 @tag(["payments"])
 @validate_querystring(PaymentsQuery)
-async def list_payments(query_args: PaymentsQuery):  # type: ignore[no-untyped-def]
+async def list_payments(query_args: PaymentsQuery):
     """Newest first; filters: status, tenant_id, order_id; limit (≤ 500)."""
     query = Payment.all().order_by("-created_at")
     for name in ("status", "tenant_id", "order_id"):
@@ -78,7 +73,7 @@ async def list_payments(query_args: PaymentsQuery):  # type: ignore[no-untyped-d
 
 @bp.get("/api/payments/<ref>")
 @tag(["payments"])
-async def get_payment(ref: str):  # type: ignore[no-untyped-def]
+async def get_payment(ref: str):
     """One payment (our UUID or the Mercado Pago id), its webhooks and ledger entries."""
     payment = await _find(ref)
     events = (
@@ -118,10 +113,10 @@ async def get_payment(ref: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/api/payments/<ref>/resync")
 @tag(["payments"])
-async def resync_payment(ref: str):  # type: ignore[no-untyped-def]
+async def resync_payment(ref: str):
     """Ask Mercado Pago about this payment now and apply it; says what changed."""
     payment = await _find(ref)
-    result = await sync_payment(services_for(current_app.config), str(payment.id), g.actor)
+    result = await sync_payment(payment_services(current_app), str(payment.id), g.actor)
     body = result.as_dict()
     body["message"] = "changed" if result.changed else "no change"
     return jsonify(body)

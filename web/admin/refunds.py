@@ -15,9 +15,9 @@ from shop import ledger
 from shop.inputs import MAX_CENTS
 from shop.models import Order, Payment
 from shop.payments.refunds import MAX_REASON, operator_refund
-from shop.payments.service import services_for
 from shop.states import PaymentStatus
 from web.admin.api import ErrorBody, Strict, actor, json_body
+from web.common import payment_services
 
 bp = Blueprint("admin_refunds", __name__)
 
@@ -52,13 +52,13 @@ class RefundOut(BaseModel):
 @validate_response(RefundOut)
 @validate_response(ErrorBody, 404)
 @validate_response(ErrorBody, 409)
-async def refund_order(order_id: int, data: RefundIn):  # type: ignore[no-untyped-def]
+async def refund_order(order_id: int, data: RefundIn):
     """Refund a paid order at Mercado Pago as an operator (all, or `amount_cents`).
 
     No balance check: the seller's balance may go negative, which blocks their withdrawals.
     """
     result = await operator_refund(
-        services_for(current_app.config), order_id, actor(), data.reason, data.amount_cents
+        payment_services(current_app), order_id, actor(), data.reason, data.amount_cents
     )
     order = await Order.get(id=order_id)
     payment = (

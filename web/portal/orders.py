@@ -15,8 +15,8 @@ from shop.errors import ShopError
 from shop.models import Order, Payment
 from shop.outbox import enqueue_delivery
 from shop.payments.refunds import refund_order
-from shop.payments.service import services_for
 from shop.states import OrderStatus, PaymentStatus
+from web.common import payment_services
 from web.portal.context import _, actor, owned, redis, render, say, store_required
 from web.portal.dashboard import BRT
 
@@ -52,7 +52,7 @@ def _filters() -> tuple[dict[str, Any], dict[str, str]]:
 
 @bp.get("/orders")
 @store_required
-async def orders():  # type: ignore[no-untyped-def]
+async def orders():
     query, shown = _filters()
     qs = Order.filter(tenant_id=g.tenant.id, **query)
     if shown["buyer"]:
@@ -105,7 +105,7 @@ def _timeline(order: Order, logs: list[AuditLog]) -> list[dict[str, Any]]:
 
 @bp.get("/orders/<int:order_id>")
 @store_required
-async def order_detail(order_id: int):  # type: ignore[no-untyped-def]
+async def order_detail(order_id: int):
     order = await owned(Order, order_id)
     await order.fetch_related("product", "variation", "coupon")
     payments = await Payment.filter(order_id=order.id, tenant_id=g.tenant.id).order_by("created_at")
@@ -130,7 +130,7 @@ async def order_detail(order_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/orders/<int:order_id>/redeliver")
 @store_required
-async def redeliver(order_id: int):  # type: ignore[no-untyped-def]
+async def redeliver(order_id: int):
     """Queue the order for its bot again; the worker re-sends the items it already holds."""
     order = await owned(Order, order_id)
     if OrderStatus(order.status) not in REDELIVERABLE:
@@ -147,7 +147,7 @@ async def redeliver(order_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/orders/<int:order_id>/refund")
 @store_required
-async def refund(order_id: int):  # type: ignore[no-untyped-def]
+async def refund(order_id: int):
     order = await owned(Order, order_id)
     if OrderStatus(order.status) not in REFUNDABLE:
         await say("portal.order.cannot_refund", "error")
@@ -157,7 +157,7 @@ async def refund(order_id: int):  # type: ignore[no-untyped-def]
             raw = ((await request.form).get("amount") or "").strip()
             amount = inputs.parse_money(raw, min_cents=1) if raw else None
             await refund_order(
-                services_for(current_app.config), order.id, actor(), amount_cents=amount
+                payment_services(current_app), order.id, actor(), amount_cents=amount
             )
         except ShopError as exc:
             await say("portal.order.refund_failed", "error", reason=exc.message(g.locale))

@@ -17,10 +17,10 @@ from quart import Blueprint, Quart, current_app, jsonify, request
 
 from core.settings import Settings
 from shop.payments.mercadopago import WEBHOOK_PATH
-from shop.payments.service import close_services, services_for
 from shop.payments.webhook_guard import WebhookGuard
 from shop.payments.webhook_intake import receive_mercadopago
 from shop.payments.webhook_workers import EventWriter, WebhookProcessor
+from web.common import payment_services
 from web.portal.security import client_ip, rate_limited
 
 bp = Blueprint("mercadopago_webhooks", __name__)
@@ -29,7 +29,7 @@ bp = Blueprint("mercadopago_webhooks", __name__)
 def _workers(app: Quart) -> tuple[EventWriter, WebhookProcessor]:
     """The app's writer and processor; the processor runs as a background task of the app."""
     if "WEBHOOK_PROCESSOR" not in app.config:
-        proc = WebhookProcessor(services_for(app.config))
+        proc = WebhookProcessor(payment_services(app))
         app.config["WEBHOOK_WRITER"] = EventWriter()
         app.config["WEBHOOK_PROCESSOR"] = proc
         app.add_background_task(proc.run, app.shutdown_event)
@@ -37,16 +37,15 @@ def _workers(app: Quart) -> tuple[EventWriter, WebhookProcessor]:
 
 
 @bp.after_app_serving
-async def _close_gateway() -> None:
+async def _forget_workers() -> None:
     current_app.config.pop("WEBHOOK_PROCESSOR", None)
     current_app.config.pop("WEBHOOK_WRITER", None)
-    await close_services(current_app.config)
 
 
 @bp.post(WEBHOOK_PATH)
-async def mercadopago_webhook():  # type: ignore[no-untyped-def]
+async def mercadopago_webhook():
     settings: Settings = current_app.config["VITRINE_SETTINGS"]
-    writer, processor = _workers(current_app._get_current_object())  # type: ignore[attr-defined]
+    writer, processor = _workers(current_app._get_current_object())
     raw = await request.get_data()
     guard = WebhookGuard(
         current_app.config.get("REDIS"),
