@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -14,8 +16,8 @@ class AuditLog(Model):
     target_type = fields.CharField(max_length=40)
     target_id = fields.CharField(max_length=64)
     tenant_id = fields.IntField(null=True, db_index=True)
-    before = fields.JSONField(null=True)
-    after = fields.JSONField(null=True)
+    before: fields.JSONField[Any] = fields.JSONField(null=True)
+    after: fields.JSONField[Any] = fields.JSONField(null=True)
 
     class Meta:
         table = "audit_log"

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
+from typing import Any
 
 from core.tuning import tuning_float, tuning_int
 from fleet.exitcodes import ExitCode
@@ -65,6 +66,7 @@ class PolicyConfig:
                 changes[f.name] = tuning_int(name, default, int(lo), int(hi), environ)
             else:
                 changes[f.name] = tuning_float(name, default, lo, hi, environ)
+        # replace() is checked field by field; the dict of mixed float|int values is not.
         return replace(cls(), **changes)  # type: ignore[arg-type]
 
 
@@ -81,13 +83,13 @@ class Crash:
         return {"at": self.at, "code": self.code, "online_s": self.online_s, "error": self.error}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> Crash:
+    def from_dict(cls, data: Mapping[str, Any]) -> Crash:
         return cls(
             at=float(data.get("at", 0.0)),
-            code=str(data.get("code", "")),  # type: ignore[arg-type]
-            online_s=float(data.get("online_s", 0.0) or 0.0),  # type: ignore[arg-type]
+            code=str(data.get("code", "")),
+            online_s=float(data.get("online_s", 0.0) or 0.0),
             error=data.get("error") or None,
-        )  # type: ignore[arg-type]
+        )
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import redis.asyncio as aioredis
 
@@ -106,7 +107,8 @@ def preferred_node(instance_id: int, nodes: Iterable[str]) -> str | None:
     def weight(node: str) -> bytes:
         return hashlib.blake2b(f"{node}\0{instance_id}".encode(), digest_size=8).digest()
 
-    return max(nodes, key=weight, default=None)
+    best = max(nodes, key=weight, default=None)
+    return best
 
 
 class LeaseBook:
@@ -119,7 +121,7 @@ class LeaseBook:
 
     async def acquire(self, instance_id: int) -> tuple[Lease | None, Lease | None]:
         """(granted lease, None), or (None, the other node's lease)."""
-        ok, value = await self.redis.eval(  # type: ignore[misc]
+        ok, value = await self.redis.eval(
             _ACQUIRE,
             3,
             keys.lease(instance_id),
@@ -138,7 +140,7 @@ class LeaseBook:
         if not held:
             return set()
         ids = list(held)
-        lost = await self.redis.eval(  # type: ignore[misc]
+        lost = await self.redis.eval(
             _RENEW, len(ids), *[keys.lease(i) for i in ids], self.ttl_ms, *[held[i] for i in ids]
         )
         gone = {ids[int(i) - 1] for i in lost or []}
@@ -158,7 +160,8 @@ class LeaseBook:
         take over for the live nodes. Work grows with the dead nodes' instances only; a dead
         node with nothing left is forgotten."""
         found: set[int] = set()
-        for node in await self.redis.smembers(keys.ORCHESTRATOR_NODES):
+        # the client decodes responses to str (core.redis.connect: decode_responses=True)
+        for node in cast(set[str], await self.redis.smembers(keys.ORCHESTRATOR_NODES)):
             if node in live:
                 continue
             ids = [int(i) for i in await self.redis.smembers(keys.node_leases(node))]
@@ -175,13 +178,15 @@ class LeaseBook:
         ids = list(instance_ids)
         if not ids:
             return {}
-        values = await self.redis.mget([keys.lease(i) for i in ids])
+        # the client decodes responses to str (core.redis.connect: decode_responses=True)
+        values = cast(list[str | None], await self.redis.mget([keys.lease(i) for i in ids]))
         return {i: Lease.parse(v) for i, v in zip(ids, values, strict=True)}
 
 
 async def live_nodes(redis: aioredis.Redis) -> set[str]:
     """Orchestrator nodes whose heartbeat has not expired."""
-    nodes = sorted(await redis.smembers(keys.ORCHESTRATOR_NODES))
+    # the client decodes responses to str (core.redis.connect: decode_responses=True)
+    nodes = sorted(cast(set[str], await redis.smembers(keys.ORCHESTRATOR_NODES)))
     if not nodes:
         return set()
     beats = await redis.mget([keys.orchestrator_heartbeat(n) for n in nodes])

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.models import Model
 
 from fleet.states import DesiredState
 
+if TYPE_CHECKING:
+    from shop.models.accounts import Tenant
+
 
 class BotInstance(Model):
     id = fields.IntField(primary_key=True)
-    tenant = fields.ForeignKeyField(
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
         "models.Tenant", related_name="instances", on_delete=fields.CASCADE
     )
+    tenant_id: int
     name = fields.CharField(max_length=100, default="")
     # Fernet ciphertext from core.vault; the plain token never touches the database.
     token_enc = fields.TextField()
@@ -57,14 +62,16 @@ class AlertKind(StrEnum):
 class Alert(Model):
     id = fields.IntField(primary_key=True)
     kind = fields.CharEnumField(AlertKind, max_length=24)
-    instance = fields.ForeignKeyField(
+    instance: fields.ForeignKeyNullableRelation[BotInstance] = fields.ForeignKeyField(
         "models.BotInstance", related_name="alerts", null=True, on_delete=fields.CASCADE
     )
-    tenant = fields.ForeignKeyField(
+    instance_id: int | None
+    tenant: fields.ForeignKeyNullableRelation[Tenant] = fields.ForeignKeyField(
         "models.Tenant", related_name="alerts", null=True, on_delete=fields.CASCADE
     )
+    tenant_id: int | None
     message = fields.TextField()
-    details = fields.JSONField(null=True)
+    details: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     acknowledged_at = fields.DatetimeField(null=True)
     acknowledged_by = fields.CharField(max_length=100, null=True)

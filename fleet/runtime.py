@@ -8,10 +8,11 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
+from redis.typing import EncodableT, FieldT
 
 from fleet import keys
 from fleet.errors import FleetError
@@ -97,9 +98,9 @@ def _record(
     )
 
 
-def _encode(fields: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+def _encode(fields: dict[str, Any]) -> tuple[dict[FieldT, EncodableT], list[str]]:
     """Split into values to set and names to delete (None means 'clear this field')."""
-    to_set: dict[str, str] = {}
+    to_set: dict[FieldT, EncodableT] = {}
     to_del: list[str] = []
     for name, value in fields.items():
         if value is None:
@@ -161,7 +162,10 @@ class RuntimeStore:
             while True:
                 try:
                     await pipe.watch(key)
-                    current_raw, pid_raw = await pipe.hmget(key, ["state", "pid"])
+                    # the client decodes responses to str (core.redis: decode_responses=True)
+                    current_raw, pid_raw = cast(
+                        list[str | None], await pipe.hmget(key, ["state", "pid"])
+                    )
                     if expect_pid is not None and pid_raw != str(expect_pid):
                         raise StaleWriter(instance_id, expect_pid, pid_raw)
                     current = InstanceState(current_raw) if current_raw else None
@@ -173,7 +177,7 @@ class RuntimeStore:
                     if new_state == InstanceState.ONLINE and current != new_state:
                         values.setdefault("online_since", now)
                     to_set, to_del = _encode(values)
-                    pipe.multi()
+                    pipe.multi()  # type: ignore[no-untyped-call]  # unannotated in redis-py
                     pipe.hset(key, mapping=to_set)
                     if to_del:
                         pipe.hdel(key, *to_del)
@@ -221,7 +225,8 @@ class RuntimeStore:
         return error
 
     async def error_history(self, instance_id: int) -> list[LastError]:
-        raw = await self.redis.lrange(keys.errors(instance_id), 0, -1)
+        # the client decodes responses to str (core.redis.connect: decode_responses=True)
+        raw = cast(list[str], await self.redis.lrange(keys.errors(instance_id), 0, -1))
         return [e for e in (LastError.from_json(r) for r in raw) if e is not None]
 
     async def record_crash(self, instance_id: int, crash: dict[str, Any]) -> None:

@@ -100,7 +100,8 @@ def process_env(cfg: DemoConfig) -> dict[str, str]:
 
 
 def load_demo_settings(cfg: DemoConfig) -> Any:
-    from core.settings import ConfigError, load_settings
+    from core.errors import ConfigError
+    from core.settings import load_settings
 
     try:
         return load_settings(environ=process_env(cfg), env_file=None)

@@ -4,7 +4,7 @@ variation's card and confirms. Used by `vitrine demo buy`, the end-to-end tests 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ops.errors import CliError
 from sandbox.discord.client import Buyer, Msg
@@ -46,12 +46,14 @@ async def buy(
     card = await open_card(buyer, panel, variation_id)
     if quantity != 1:
         qty_id = next(i for i in card.custom_ids() if i.startswith("vt:qty:"))
-        card = (await (await buyer.select(card, qty_id, [str(quantity)])).wait_reply()).message
+        reply = await (await buyer.select(card, qty_id, [str(quantity)])).wait_reply()
+        card = cast(Msg, reply.message)  # the card's reply carries the updated card
     if coupon:
         cpn = next(i for i in card.custom_ids() if i.startswith("vt:cpn:"))
         opened = await buyer.click(card, cpn)
         await opened.wait_modal()
-        card = (await (await buyer.submit_modal(opened, {"code": coupon})).wait_reply()).message
+        reply = await (await buyer.submit_modal(opened, {"code": coupon})).wait_reply()
+        card = cast(Msg, reply.message)  # the card's reply carries the updated card
     return await confirm(buyer, card)
 
 

@@ -96,7 +96,7 @@ async def seed(cfg: DemoConfig, settings: Any) -> dict[str, Any]:
             tenant = await Tenant.create(owner=owner, name=STORE_NAME)
         else:
             await Account.filter(id=tenant.owner_id).update(
-                discord_id=seller["id"],  # type: ignore[attr-defined]
+                discord_id=seller["id"],
                 blocked=False,
             )
         tenant.guild_id = guild.id

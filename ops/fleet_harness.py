@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import redis.asyncio as aioredis
 
@@ -191,7 +191,8 @@ class Fleet:
         return await self.wait_for(f"instance {iid} {state}", check, timeout)
 
     async def orchestrator_status(self) -> dict[str, str]:
-        return await self.redis.hgetall(keys.orchestrator_status(self.node))
+        # the client decodes responses to str (core.redis: decode_responses=True)
+        return cast(dict[str, str], await self.redis.hgetall(keys.orchestrator_status(self.node)))
 
 
 def alive(pid: int) -> bool:
@@ -303,8 +304,9 @@ def payment_services(sandbox: RunningSandbox, redis_url: str) -> Any:
     from shop.payments.mercadopago import MercadoPagoGateway
     from shop.payments.service import PaymentServices
 
+    # the harness always runs the Mercado Pago stand-in, so its base URL is set
     gateway = MercadoPagoGateway(
-        sandbox.mp_api_base, "TEST-storefront", "http://127.0.0.1:9/webhooks/mercadopago"
+        cast(str, sandbox.mp_api_base), "TEST-storefront", "http://127.0.0.1:9/webhooks/mercadopago"
     )
     redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
     return PaymentServices(gateway, redis, fee_bps=500, hold_days=7)

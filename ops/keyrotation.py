@@ -18,7 +18,7 @@ BATCH = 500
 async def _rotate(
     vault: TokenVault,
     model,
-    field: str,  # type: ignore[no-untyped-def]
+    field: str,
     progress: Callable[[str], None],
     label: str,
 ) -> int:

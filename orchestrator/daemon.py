@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 from core import redis as core_redis
 from core.db import close_db, init_db
@@ -87,10 +88,9 @@ async def heartbeat(
         pipe.set(keys.orchestrator_heartbeat(node), f"{time.time():.3f}", px=ttl_ms)
         pipe.sadd(keys.ORCHESTRATOR_NODES, node)
     if sup is not None:
-        pipe.hset(
-            keys.orchestrator_status(node),
-            mapping={**sup.figures(), "pid": os.getpid(), "at": f"{time.time():.3f}"},
-        )
+        status: dict[FieldT, EncodableT] = {k: v for k, v in sup.figures().items()}
+        status |= {"pid": os.getpid(), "at": f"{time.time():.3f}"}
+        pipe.hset(keys.orchestrator_status(node), mapping=status)
         pipe.pexpire(keys.orchestrator_status(node), ttl_ms)
     await pipe.execute()
 

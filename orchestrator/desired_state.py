@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
@@ -85,7 +86,7 @@ def plan(desired: Desired | None, actual: Actual, now: float, drained: bool = Fa
     return Step.START
 
 
-def _desired(row: dict[str, object]) -> Desired:
+def _desired(row: dict[str, Any]) -> Desired:
     why: Why | None = None
     if row["suspended"]:
         why = Why.SUSPENDED
@@ -95,12 +96,12 @@ def _desired(row: dict[str, object]) -> Desired:
         why = Why.STOPPED
     return Desired(
         instance_id=int(row["id"]),
-        tenant_id=int(row["tenant_id"]),  # type: ignore[call-overload]
+        tenant_id=int(row["tenant_id"]),
         run=why is None,
         why_not=why,
-        config_version=int(row["config_version"]),  # type: ignore[call-overload]
+        config_version=int(row["config_version"]),
         suspension_reason=row.get("suspension_reason"),
-    )  # type: ignore[arg-type]
+    )
 
 
 async def load_desired(ids: Iterable[int] | None = None) -> dict[int, Desired]:
@@ -135,8 +136,12 @@ class ChangeFeed:
 
     @staticmethod
     async def _blocked() -> set[int]:
-        ids = await BotInstance.filter(tenant__owner__blocked=True).values_list("id", flat=True)
-        return {int(i) for i in ids}  # type: ignore[call-overload]
+        # tortoise types values_list(flat=True) as list[tuple]; it is a list of the values.
+        ids = cast(
+            list[int],
+            await BotInstance.filter(tenant__owner__blocked=True).values_list("id", flat=True),
+        )
+        return {int(i) for i in ids}
 
     async def dirty(self, redis: aioredis.Redis) -> set[int]:
         popped = await redis.spop(keys.INSTANCES_DIRTY, self.DIRTY_BATCH)
@@ -146,8 +151,12 @@ class ChangeFeed:
         """From the database: edited instances and owners blocked or unblocked."""
         now = dt.datetime.now(dt.UTC)
         since = (self.watermark or now) - self.SLACK
-        edited = await BotInstance.filter(updated_at__gte=since).values_list("id", flat=True)
-        ids = {int(i) for i in edited}  # type: ignore[call-overload]
+        # tortoise types values_list(flat=True) as list[tuple]; it is a list of the values.
+        edited = cast(
+            list[int],
+            await BotInstance.filter(updated_at__gte=since).values_list("id", flat=True),
+        )
+        ids = {int(i) for i in edited}
         blocked = await self._blocked()
         if self.blocked is not None:
             ids |= blocked ^ self.blocked

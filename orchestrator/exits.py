@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Coroutine
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import redis.asyncio as aioredis
 
@@ -72,7 +72,10 @@ class ExitHandler:
         code = await self.host.spawner.exit_code(worker.pid)
         if code is not None:
             return code
-        info = await self.host.redis.hgetall(keys.exit_info(worker.instance_id))
+        # the client decodes responses to str (core.redis: decode_responses=True)
+        info = cast(
+            dict[str, str], await self.host.redis.hgetall(keys.exit_info(worker.instance_id))
+        )
         if info.get("pid") == str(worker.pid) and info.get("code", "").lstrip("-").isdigit():
             return int(info["code"])
         return None  # not our child and it left no note: killed

@@ -138,7 +138,7 @@ async def unblock_buyer(tenant_id: int, block_id: int, actor: str) -> bool:
                 "source": str(entry.source),
                 "reason": entry.reason,
                 "order_id": entry.order_id,
-            },  # type: ignore[attr-defined]
+            },
             using_db=conn,
         )
     return True
@@ -169,13 +169,13 @@ async def block_disputing_buyer(
 ) -> bool:
     """Add the buyer of a charged-back / MED-returned payment to the store's blocklist, in
     the sync's transaction; True when a block was added (already blocked: False)."""
-    order = await Order.filter(id=payment.order_id).using_db(conn).first()  # type: ignore[attr-defined]
+    order = await Order.filter(id=payment.order_id).using_db(conn).first()
     if order is None:
         return False
     _, created = await _create(
         order.tenant_id,
         order.buyer_discord_id,
-        actor,  # type: ignore[attr-defined]
+        actor,
         f"{source} of payment {payment.provider_payment_id}",
         source,
         order.id,

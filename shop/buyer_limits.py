@@ -12,7 +12,7 @@ lock, to refuse early (before the checkout card is shown).
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from typing import Any, cast
 
 from tortoise import connections
 
@@ -51,7 +51,8 @@ async def _limit(tenant_id: int, conn: Any = None) -> int:
     query = Tenant.filter(id=tenant_id)
     if conn is not None:
         query = query.using_db(conn)
-    values = await query.values_list("max_open_orders_per_buyer", flat=True)
+    # tortoise types values_list(flat=True) as list[tuple]; it is a list of the values.
+    values = cast(list[int], await query.values_list("max_open_orders_per_buyer", flat=True))
     limit = values[0] if values else DEFAULT_MAX_OPEN_ORDERS
     return max(1, min(int(limit), MAX_OPEN_ORDERS_LIMIT))
 

@@ -6,6 +6,8 @@ translate them once (HTTP status in `web.admin.api.SHOP_ERROR_STATUS`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.errors import VitrineError
 from core.i18n import t
 
@@ -70,7 +72,7 @@ class PaymentProviderError(ShopError):
     message_key = "shop.error.provider"
 
     def __init__(
-        self, status: int, provider_message: str, error: str = "", cause: list | None = None
+        self, status: int, provider_message: str, error: str = "", cause: list[Any] | None = None
     ) -> None:
         self.status = status
         self.provider_message = provider_message

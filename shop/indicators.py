@@ -68,7 +68,7 @@ async def mean_withdrawal_seconds(since: datetime | None = None) -> float | None
     rows = await query.values_list("requested_at", "completed_at")
     if not rows:
         return None
-    total = sum((done - asked).total_seconds() for asked, done in rows)
+    total: float = sum((done - asked).total_seconds() for asked, done in rows)
     return round(total / len(rows), 1)
 
 

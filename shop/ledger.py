@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from tortoise.functions import Sum
 
@@ -331,13 +331,17 @@ async def refund_holds(payment_id: str, tenant_id: int, using_db: Any = None) ->
         .using_db(using_db)
         .order_by("id")
     )
+    # tortoise types values_list(flat=True) as list[tuple]; it is a list of the values.
     released = set(
-        await LedgerEntry.filter(
-            account=seller_account(tenant_id),
-            idempotency_key__startswith=f"refund_release:{payment_id}:",
+        cast(
+            list[str],
+            await LedgerEntry.filter(
+                account=seller_account(tenant_id),
+                idempotency_key__startswith=f"refund_release:{payment_id}:",
+            )
+            .using_db(using_db)
+            .values_list("idempotency_key", flat=True),
         )
-        .using_db(using_db)
-        .values_list("idempotency_key", flat=True)
     )
     return [
         RefundHold(
@@ -387,11 +391,13 @@ async def release_refund_holds(
 
 
 async def _sum(using_db: Any = None, **filters: Any) -> int:
-    rows = (
+    # tortoise types values_list(flat=True) as list[tuple]; it is a list of the values.
+    rows = cast(
+        list[int | None],
         await LedgerEntry.filter(**filters)
         .using_db(using_db)
         .annotate(total=Sum("amount_cents"))
-        .values_list("total", flat=True)
+        .values_list("total", flat=True),
     )
     return int(rows[0] or 0) if rows else 0
 

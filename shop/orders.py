@@ -102,12 +102,12 @@ async def _apply(
         after["reason"] = reason
     if released:
         after["released_items"] = released
-    if new in UNPAID_CLOSES and before == OrderStatus.PENDING and order.coupon_id:  # type: ignore[attr-defined]
+    if new in UNPAID_CLOSES and before == OrderStatus.PENDING and order.coupon_id:
         returned = (
             await Coupon.filter(id=order.coupon_id, uses__gt=0)
             .using_db(conn)
             .update(uses=F("uses") - 1)
-        )  # type: ignore[attr-defined]
+        )
         if returned:
             after["coupon_use_returned"] = True
     await audit.record(

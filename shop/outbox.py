@@ -25,7 +25,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -49,12 +49,14 @@ _retries: set[asyncio.Task[None]] = set()
 
 
 async def _xadd(redis: Redis, instance_id: int, order_id: int) -> str:
-    return await redis.xadd(
+    # the client decodes responses to str (core.redis.connect: decode_responses=True)
+    entry_id = await redis.xadd(
         keys.delivery_stream(instance_id),
         {"order_id": str(order_id)},
         maxlen=DELIVERY_STREAM_MAXLEN,
         approximate=True,
     )
+    return cast(str, entry_id)
 
 
 async def wake(redis: Redis | None, order: Order) -> str | None:

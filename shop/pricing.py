@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from tortoise.expressions import F
 
@@ -117,7 +117,8 @@ async def find_coupon(
     bound = Product.filter(coupons__id=coupon.id)
     if using_db is not None:
         bound = bound.using_db(using_db)
-    bound_ids = set(await bound.values_list("id", flat=True))
+    # tortoise types values_list(flat=True) as list[tuple]; it is a list of the values.
+    bound_ids = set(cast(list[int], await bound.values_list("id", flat=True)))
     if bound_ids and product_id not in bound_ids:
         raise CouponNotForProduct(f"coupon {code} not for product {product_id}", code=coupon.code)
     return coupon

@@ -5,7 +5,9 @@ Imports only the shared `core.errors.IllegalTransition` (which imports nothing).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 from core.errors import IllegalTransition
 
@@ -80,7 +82,7 @@ WITHDRAWAL_TRANSITIONS: dict[WithdrawalStatus, frozenset[WithdrawalStatus]] = {
 }
 
 
-def check(table: dict, kind: str, current: StrEnum, new: StrEnum) -> None:
+def check(table: Mapping[Any, frozenset[Any]], kind: str, current: StrEnum, new: StrEnum) -> None:
     """Raise `IllegalTransition` unless `table` allows `current -> new`."""
     if new not in table[current]:
         raise IllegalTransition(kind, str(current), str(new))

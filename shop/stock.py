@@ -15,7 +15,7 @@ import hmac
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count
@@ -163,9 +163,13 @@ async def _insert_chunk(
     vault: TokenVault, variation: Variation, chunk: list[tuple[int, str, str]], result: AddResult
 ) -> None:
     hashes = [digest for _, _, digest in chunk]
+    # tortoise types values_list(flat=True) as list[tuple]; it is a list of the values.
     stored = set(
-        await StockItem.filter(variation_id=variation.id, content_hash__in=hashes).values_list(
-            "content_hash", flat=True
+        cast(
+            list[str],
+            await StockItem.filter(variation_id=variation.id, content_hash__in=hashes).values_list(
+                "content_hash", flat=True
+            ),
         )
     )
     fresh = [c for c in chunk if c[2] not in stored]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from tortoise.transactions import in_transaction
@@ -119,7 +119,10 @@ async def retry_waiting_stock(
         query = query.filter(product_id=product_id)
     report = RetryReport()
     waiting = await query.count()
-    ids = await query.order_by("paid_at", "id").limit(BATCH).values_list("id", flat=True)
+    # tortoise types values_list(flat=True) as list[tuple]; it is a list of the values.
+    ids = cast(
+        list[int], await query.order_by("paid_at", "id").limit(BATCH).values_list("id", flat=True)
+    )
     for order_id in ids:
         try:
             filled = await _fill_one(order_id, actor)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from hypercorn.middleware import ProxyFixMiddleware
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 from core.settings import ProxyNetwork
 
@@ -39,7 +40,9 @@ class TrustedProxyMiddleware:
             peer = peer.ipv4_mapped  # an IPv4 proxy seen through a dual-stack socket
         return any(peer in network for network in self.trusted)
 
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         if scope["type"] in ("http", "websocket") and self.is_trusted(scope.get("client")):
             await self.proxy_fix(scope, receive, send)
         else:

@@ -74,6 +74,7 @@ class GuildScope:
             data.get("guild_id"),
             user.get("id"),
         )
+        body: dict[str, Any]
         if int(data.get("type") or 0) == APPLICATION_COMMAND_AUTOCOMPLETE:
             kind, body = AUTOCOMPLETE_RESULT, {"choices": []}
         else:
@@ -85,9 +86,14 @@ class GuildScope:
             kind = CHANNEL_MESSAGE
             body = {"content": text, "flags": EPHEMERAL, "allowed_mentions": {"parse": []}}
         try:
+            # A raw API payload built by hand; disnake types `type` as an enum, `data` as
+            # TypedDicts.
             await self.bot.http.create_interaction_response(
-                data["id"], data["token"], type=kind, data=body
-            )  # type: ignore[arg-type]
+                data["id"],
+                data["token"],
+                type=kind,  # type: ignore[arg-type]
+                data=body,  # type: ignore[arg-type]
+            )
         except disnake.HTTPException as exc:
             log.warning("could not refuse an interaction from a foreign guild: %s", exc)
 

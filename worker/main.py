@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 from core import redis as core_redis
 from core.db import close_db, init_db
@@ -159,12 +160,10 @@ async def serve(
             return (outcome := Outcome(ExitCode.CONFIG, "vault", t("runtime.error.vault", locale)))
         register_secret(token.reveal())
         # the only guild this bot serves (worker.guild_scope)
-        guild_id = (
-            await Tenant.filter(id=instance.tenant_id)
-            .first()
-            .values_list(  # type: ignore[attr-defined]
-                "guild_id", flat=True
-            )
+        # tortoise types a flat values_list() after first() as a tuple; it is the value
+        guild_id = cast(
+            str | None,
+            await Tenant.filter(id=instance.tenant_id).first().values_list("guild_id", flat=True),
         )
         ctx = WorkerContext(
             instance_id,
@@ -172,7 +171,7 @@ async def serve(
             settings,
             redis,
             store,
-            locale,  # type: ignore[attr-defined]
+            locale,
             store_guild_id=int(guild_id) if guild_id else None,
         )
         bot = build_bot(ctx, extensions.enabled(os.environ), guild_ready_timeout())

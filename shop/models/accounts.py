@@ -37,6 +37,7 @@ class WebSession(Model):
     account: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="sessions", on_delete=fields.CASCADE
     )
+    account_id: int
     created_at = fields.DatetimeField(auto_now_add=True)
     last_seen_at = fields.DatetimeField(auto_now_add=True)
     revoked_at = fields.DatetimeField(null=True)
@@ -58,6 +59,7 @@ class Tenant(Model):
     owner: fields.ForeignKeyRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="tenants", on_delete=fields.RESTRICT
     )
+    owner_id: int
     name = fields.CharField(max_length=100)
     guild_id = fields.CharField(max_length=32, null=True)
     sales_log_channel_id = fields.CharField(max_length=32, null=True)

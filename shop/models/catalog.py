@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 from tortoise.models import Model
 
 from shop.states import StockStatus
 
+if TYPE_CHECKING:
+    from shop.models.accounts import Tenant
+    from shop.models.orders import Order
+
 
 class Product(Model):
     id = fields.IntField(primary_key=True)
-    tenant = fields.ForeignKeyField(
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
         "models.Tenant", related_name="products", on_delete=fields.CASCADE
     )
+    tenant_id: int
     name = fields.CharField(max_length=100)
     description = fields.TextField(default="")
     image_url = fields.CharField(max_length=500, null=True)
@@ -24,18 +30,22 @@ class Product(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
+    variations: fields.ReverseRelation[Variation]
+
     class Meta:
         table = "products"
 
 
 class Variation(Model):
     id = fields.IntField(primary_key=True)
-    tenant = fields.ForeignKeyField(
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
         "models.Tenant", related_name="variations", on_delete=fields.CASCADE
     )
-    product = fields.ForeignKeyField(
+    tenant_id: int
+    product: fields.ForeignKeyRelation[Product] = fields.ForeignKeyField(
         "models.Product", related_name="variations", on_delete=fields.CASCADE
     )
+    product_id: int
     name = fields.CharField(max_length=100)
     price_cents = fields.BigIntField()
     active = fields.BooleanField(default=True)
@@ -51,21 +61,24 @@ class StockItem(Model):
     """One deliverable unit (key, account, code, text). Sold items are never reused."""
 
     id = fields.BigIntField(primary_key=True)
-    tenant = fields.ForeignKeyField(
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
         "models.Tenant", related_name="stock_items", on_delete=fields.CASCADE
     )
-    variation = fields.ForeignKeyField(
+    tenant_id: int
+    variation: fields.ForeignKeyRelation[Variation] = fields.ForeignKeyField(
         "models.Variation", related_name="stock_items", on_delete=fields.CASCADE
     )
+    variation_id: int
     # Encrypted with the token vault: stock is the seller's merchandise.
     content_enc = fields.TextField()
     # HMAC-SHA256 (keyed with STOCK_HASH_KEY) of the plain content, to refuse duplicates
     # within a variation without storing a digest anyone could match against known keys.
     content_hash = fields.CharField(max_length=64)
     status = fields.CharEnumField(StockStatus, max_length=16, default=StockStatus.AVAILABLE)
-    order = fields.ForeignKeyField(
+    order: fields.ForeignKeyNullableRelation[Order] = fields.ForeignKeyField(
         "models.Order", related_name="stock_items", null=True, on_delete=fields.RESTRICT
     )
+    order_id: int | None
     reserved_until = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     sold_at = fields.DatetimeField(null=True)
@@ -83,9 +96,10 @@ class CouponKind(StrEnum):
 
 class Coupon(Model):
     id = fields.IntField(primary_key=True)
-    tenant = fields.ForeignKeyField(
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
         "models.Tenant", related_name="coupons", on_delete=fields.CASCADE
     )
+    tenant_id: int
     code = fields.CharField(max_length=40)
     kind = fields.CharEnumField(CouponKind, max_length=16)
     value = fields.BigIntField()

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
 
 from shop.states import WithdrawalStatus
+
+if TYPE_CHECKING:
+    from shop.models.accounts import Tenant
+    from shop.models.orders import Order
 
 
 class LedgerEntry(Model):
@@ -20,17 +26,20 @@ class LedgerEntry(Model):
     # Makes a booking idempotent: e.g. `sale:<payment id>` can be booked only once per account.
     idempotency_key = fields.CharField(max_length=120)
     account = fields.CharField(max_length=60, db_index=True)
-    tenant = fields.ForeignKeyField(
+    tenant: fields.ForeignKeyNullableRelation[Tenant] = fields.ForeignKeyField(
         "models.Tenant", related_name="ledger_entries", null=True, on_delete=fields.RESTRICT
     )
+    tenant_id: int | None
     amount_cents = fields.BigIntField()  # signed: credit > 0 for the account's holder
     kind = fields.CharField(max_length=24)  # sale | fee | refund | withdrawal | withdrawal_return
-    order = fields.ForeignKeyField(
+    order: fields.ForeignKeyNullableRelation[Order] = fields.ForeignKeyField(
         "models.Order", related_name="ledger_entries", null=True, on_delete=fields.RESTRICT
     )
-    withdrawal = fields.ForeignKeyField(
+    order_id: int | None
+    withdrawal: fields.ForeignKeyNullableRelation[Withdrawal] = fields.ForeignKeyField(
         "models.Withdrawal", related_name="ledger_entries", null=True, on_delete=fields.RESTRICT
     )
+    withdrawal_id: int | None
     available_at = fields.DatetimeField()  # end of the hold; withdrawable from then on
     memo = fields.CharField(max_length=200, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -42,9 +51,10 @@ class LedgerEntry(Model):
 
 class Withdrawal(Model):
     id = fields.BigIntField(primary_key=True)
-    tenant = fields.ForeignKeyField(
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
         "models.Tenant", related_name="withdrawals", on_delete=fields.RESTRICT
     )
+    tenant_id: int
     amount_cents = fields.BigIntField()
     pix_key_type = fields.CharField(max_length=16)  # cpf | cnpj | email | phone | random
     pix_key = fields.CharField(max_length=100)

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.models import Model
 
 from shop.states import OrderStatus, PaymentStatus
+
+if TYPE_CHECKING:
+    from fleet.models import BotInstance
+    from shop.models.accounts import Tenant
+    from shop.models.catalog import Coupon, Product, Variation
 
 
 class DeliveryPath(StrEnum):
@@ -18,21 +24,26 @@ class DeliveryPath(StrEnum):
 
 class Order(Model):
     id = fields.BigIntField(primary_key=True)
-    tenant = fields.ForeignKeyField(
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
         "models.Tenant", related_name="orders", on_delete=fields.RESTRICT
     )
-    instance = fields.ForeignKeyField(
+    tenant_id: int
+    instance: fields.ForeignKeyNullableRelation[BotInstance] = fields.ForeignKeyField(
         "models.BotInstance", related_name="orders", null=True, on_delete=fields.SET_NULL
     )
-    product = fields.ForeignKeyField(
+    instance_id: int | None
+    product: fields.ForeignKeyRelation[Product] = fields.ForeignKeyField(
         "models.Product", related_name="orders", on_delete=fields.RESTRICT
     )
-    variation = fields.ForeignKeyField(
+    product_id: int
+    variation: fields.ForeignKeyRelation[Variation] = fields.ForeignKeyField(
         "models.Variation", related_name="orders", on_delete=fields.RESTRICT
     )
-    coupon = fields.ForeignKeyField(
+    variation_id: int
+    coupon: fields.ForeignKeyNullableRelation[Coupon] = fields.ForeignKeyField(
         "models.Coupon", related_name="orders", null=True, on_delete=fields.SET_NULL
     )
+    coupon_id: int | None
     # The Discord interaction that created it: a double click creates one order.
     interaction_id = fields.CharField(max_length=32, unique=True)
     buyer_discord_id = fields.CharField(max_length=32, db_index=True)
@@ -76,12 +87,14 @@ class Payment(Model):
     """A PIX charge; our UUID is the external_reference and the idempotency key."""
 
     id = fields.UUIDField(primary_key=True)
-    tenant = fields.ForeignKeyField(
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
         "models.Tenant", related_name="payments", on_delete=fields.RESTRICT
     )
-    order = fields.ForeignKeyField(
+    tenant_id: int
+    order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(
         "models.Order", related_name="payments", on_delete=fields.RESTRICT
     )
+    order_id: int
     provider = fields.CharField(max_length=20, default="mercadopago")
     provider_payment_id = fields.CharField(max_length=40, unique=True, null=True)
     status = fields.CharEnumField(
@@ -97,7 +110,8 @@ class Payment(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     last_checked_at = fields.DatetimeField(null=True)
-    provider_data = fields.JSONField(null=True)  # last payment object seen from the provider
+    # The last payment object seen from the provider.
+    provider_data: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     # While the PIX is open the reconciler polls it (shop.payments.payment_polling): when next,
     # and how many times so far. NULL next_poll_at with poll_attempts > 0: polling stopped.
     next_poll_at = fields.DatetimeField(null=True, db_index=True)
@@ -128,7 +142,7 @@ class WebhookEvent(Model):
     # Set only for accepted deliveries; unique, so a replay is recognised.
     dedupe_key = fields.CharField(max_length=200, unique=True, null=True)
     detail = fields.TextField(default="")
-    body = fields.JSONField(null=True)
+    body: fields.JSONField[Any] = fields.JSONField(null=True)
 
     class Meta:
         table = "webhook_events"

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from shop.models.accounts import Account, Tenant
 
 
 class AdminRequestKind(StrEnum):
@@ -25,12 +29,14 @@ class AdminRequest(Model):
     status = fields.CharEnumField(
         AdminRequestStatus, max_length=16, default=AdminRequestStatus.OPEN, db_index=True
     )
-    tenant = fields.ForeignKeyField(
+    tenant: fields.ForeignKeyNullableRelation[Tenant] = fields.ForeignKeyField(
         "models.Tenant", related_name="admin_requests", null=True, on_delete=fields.SET_NULL
     )
-    account = fields.ForeignKeyField(
+    tenant_id: int | None
+    account: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="admin_requests", null=True, on_delete=fields.SET_NULL
     )
+    account_id: int | None
     subject = fields.CharField(max_length=200)
     body = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)

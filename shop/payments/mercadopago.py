@@ -64,7 +64,7 @@ def parse_payment(body: dict[str, Any]) -> ProviderPayment:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
+    raw: str | None = response.headers.get("Retry-After")
     if not raw:
         return None
     try:
@@ -147,7 +147,7 @@ class MercadoPagoGateway:
         hinted = _retry_after(response) if response is not None else None
         if hinted is not None:
             return min(hinted, self.max_backoff)
-        backoff = self.backoff_base * (2**attempt)
+        backoff: float = self.backoff_base * (2**attempt)
         return min(backoff * (0.5 + random.random()), self.max_backoff)  # noqa: S311
 
     async def _request(
@@ -234,9 +234,10 @@ class MercadoPagoGateway:
         self, provider_id: str, idempotency_key: str, amount_cents: int | None = None
     ) -> dict[str, Any]:
         body = {} if amount_cents is None else {"amount": float(cents_to_reais(amount_cents))}
-        return await self._request(
+        data: dict[str, Any] = await self._request(
             "POST",
             f"/v1/payments/{provider_id}/refunds",
             json=body,
             idempotency_key=idempotency_key,
         )
+        return data

@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
@@ -83,7 +84,9 @@ class PollBudget:
     """At most `per_minute` polling requests to Mercado Pago in any 60 s, across processes
     (a Redis sliding log); with Redis unreachable, a quarter of it in this process alone."""
 
-    def __init__(self, redis: Redis | None, per_minute: int, clock: object = time.time) -> None:
+    def __init__(
+        self, redis: Redis | None, per_minute: int, clock: Callable[[], float] = time.time
+    ) -> None:
         self.redis = redis
         self.per_minute = per_minute
         self.local_limit = max(1, per_minute // 4) if per_minute > 0 else 0
@@ -91,7 +94,7 @@ class PollBudget:
         self._clock = clock
 
     def _now(self) -> float:
-        return float(self._clock())  # type: ignore[operator]
+        return float(self._clock())
 
     async def take(self, *, force: bool = False) -> bool:
         """Use one request of the budget; False when it is spent. `force` records one that
@@ -100,7 +103,7 @@ class PollBudget:
         if self.redis is not None:
             try:
                 return bool(
-                    await self.redis.eval(  # type: ignore[misc]
+                    await self.redis.eval(
                         _TAKE,
                         1,
                         keys.MP_POLL_BUDGET,

@@ -12,6 +12,7 @@ Operators refund without the check (`operator_refund`, audited with their reason
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from tortoise.transactions import in_transaction
 
@@ -192,9 +193,10 @@ async def release_stale_holds(
     then what is still held is released. The reconciler calls this every pass; holds older than
     a day were already seen by earlier passes. Returns how many payments were settled."""
     cutoff = (now or datetime.now(UTC)) - STALE_HOLD
-    payment_ids = {
-        key.split(":")[1]
-        for key in await LedgerEntry.filter(
+    # tortoise types values_list(flat=True) as list[tuple]; it is a list of the values.
+    hold_keys = cast(
+        list[str],
+        await LedgerEntry.filter(
             account=ledger.HOLDS,
             idempotency_key__startswith="refund_hold:",
             created_at__lt=cutoff,
@@ -202,8 +204,9 @@ async def release_stale_holds(
         )
         .order_by("id")
         .limit(batch * 4)
-        .values_list("idempotency_key", flat=True)
-    }
+        .values_list("idempotency_key", flat=True),
+    )
+    payment_ids = {key.split(":")[1] for key in hold_keys}
     settled = 0
     for payment in await Payment.filter(id__in=sorted(payment_ids)[:batch]):
         if not await ledger.refund_holds(str(payment.id), payment.tenant_id):

@@ -181,7 +181,8 @@ async def _move_order(
 def _older_refund_picture(local: Payment, remote: ProviderPayment) -> bool:
     """Refunds only grow: a picture with less refunded than we recorded was taken before the
     one we applied (two fetches raced), so nothing in it is news."""
-    return remote.refunded_cents < local.refunded_cents
+    recorded: int = local.refunded_cents  # BigIntField reads back untyped (Any)
+    return remote.refunded_cents < recorded
 
 
 async def _book_partial_refund(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -62,10 +62,14 @@ class EventWriter:
         async with in_transaction() as conn:
             seen: set[str] = set()
             if keys:
+                # tortoise types values_list(flat=True) as list[tuple]; it is a list of values.
                 seen.update(
-                    await WebhookEvent.filter(dedupe_key__in=keys)
-                    .using_db(conn)
-                    .values_list("dedupe_key", flat=True)
+                    cast(
+                        list[str],
+                        await WebhookEvent.filter(dedupe_key__in=keys)
+                        .using_db(conn)
+                        .values_list("dedupe_key", flat=True),
+                    )
                 )
             for fields, _ in batch:
                 key = fields.get("dedupe_key")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, Field
 from quart import Blueprint, current_app
@@ -32,7 +32,7 @@ bp = Blueprint("accounts", __name__)
 class AccountsQuery(PageQuery):
     blocked: bool | None = None
     role: AccountRole | None = None
-    q: str | None = Field(None, max_length=100, description="username or Discord id")
+    q: str | None = Field(default=None, max_length=100, description="username or Discord id")
 
 
 class AccountOut(BaseModel):
@@ -103,7 +103,7 @@ async def _page(args: AccountsQuery) -> dict[str, Any]:
 @tag(["accounts"])
 @validate_querystring(AccountsQuery)
 @validate_response(AccountsOut)
-async def list_accounts(query_args: AccountsQuery):  # type: ignore[no-untyped-def]
+async def list_accounts(query_args: AccountsQuery):
     """Accounts, filtered by blocked, role or a search."""
     return await _page(query_args)
 
@@ -112,7 +112,7 @@ async def list_accounts(query_args: AccountsQuery):  # type: ignore[no-untyped-d
 @tag(["accounts"])
 @validate_querystring(PageQuery)
 @validate_response(AccountsOut)
-async def blocked_accounts(query_args: PageQuery):  # type: ignore[no-untyped-def]
+async def blocked_accounts(query_args: PageQuery):
     """Blocked accounts, most recently blocked first, with the reason."""
     return await _page(
         AccountsQuery(blocked=True, limit=query_args.limit, offset=query_args.offset)
@@ -131,7 +131,8 @@ async def set_blocked(
             return None
         before = {"blocked": account.blocked, "blocked_reason": account.blocked_reason}
         account.blocked = blocked
-        account.blocked_reason = reason if blocked else None
+        # tortoise types every TextField as str, null=True ones too
+        account.blocked_reason = reason if blocked else None  # type: ignore[assignment]
         account.blocked_at = now if blocked else None
         await account.save(using_db=conn, update_fields=["blocked", "blocked_reason", "blocked_at"])
         revoked = 0
@@ -144,10 +145,12 @@ async def set_blocked(
         tenant_ids = (
             await Tenant.filter(owner_id=account_id).using_db(conn).values_list("id", flat=True)
         )
-        instance_ids = list(
+        # tortoise types values_list(flat=True) as list[tuple]; it is a list of the values.
+        instance_ids = cast(
+            list[int],
             await BotInstance.filter(tenant_id__in=list(tenant_ids))
             .using_db(conn)
-            .values_list("id", flat=True)
+            .values_list("id", flat=True),
         )
         await audit.record(
             who,
@@ -176,7 +179,7 @@ async def set_blocked(
 @json_body(ActionReason)
 @validate_response(BlockOut)
 @validate_response(ErrorBody, 404)
-async def block(account_id: int, data: ActionReason):  # type: ignore[no-untyped-def]
+async def block(account_id: int, data: ActionReason):
     """Block an account: its bots stop within seconds and its portal sessions end."""
     body = await set_blocked(account_id, True, data.reason.strip() or data.reason, actor())
     return body if body is not None else error(404, "not_found", f"no account {account_id}")
@@ -187,7 +190,7 @@ async def block(account_id: int, data: ActionReason):  # type: ignore[no-untyped
 @json_body(ActionReason)
 @validate_response(BlockOut)
 @validate_response(ErrorBody, 404)
-async def unblock(account_id: int, data: ActionReason):  # type: ignore[no-untyped-def]
+async def unblock(account_id: int, data: ActionReason):
     """Unblock an account (with the reason, for the audit log); its bots may start again."""
     body = await set_blocked(account_id, False, data.reason.strip() or data.reason, actor())
     return body if body is not None else error(404, "not_found", f"no account {account_id}")

@@ -84,7 +84,7 @@ def alert_json(a: Alert) -> dict[str, Any]:
 @tag(["alerts"])
 @validate_querystring(AlertsQuery)
 @validate_response(AlertsOut)
-async def list_alerts(query_args: AlertsQuery):  # type: ignore[no-untyped-def]
+async def list_alerts(query_args: AlertsQuery):
     """Alerts, newest first; filters: kind, acknowledged, instance, tenant."""
     query = Alert.all()
     for name in ("kind", "instance_id", "tenant_id"):
@@ -127,7 +127,7 @@ async def acknowledge_alert(alert_id: int, who: str, note: str | None = None) ->
 @json_body(OptionalNote, optional=True)
 @validate_response(AlertOut)
 @validate_response(ErrorBody, 404)
-async def acknowledge(alert_id: int, data: OptionalNote):  # type: ignore[no-untyped-def]
+async def acknowledge(alert_id: int, data: OptionalNote):
     """Acknowledge an alert (optional `note`, kept in the audit log)."""
     alert = await acknowledge_alert(alert_id, actor(), data.note)
     if alert is None:
@@ -139,7 +139,7 @@ async def acknowledge(alert_id: int, data: OptionalNote):  # type: ignore[no-unt
 @tag(["audit"])
 @validate_querystring(AuditQuery)
 @validate_response(AuditOut)
-async def audit_log(query_args: AuditQuery):  # type: ignore[no-untyped-def]
+async def audit_log(query_args: AuditQuery):
     """The audit log, newest first: who did what to which object, before and after."""
     query = AuditLog.all()
     for name in ("actor", "target_type", "target_id", "tenant_id"):

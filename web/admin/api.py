@@ -168,28 +168,28 @@ def install_api_errors(app: Quart) -> None:
     that breaks its schema → logged 500."""
 
     @app.errorhandler(RequestSchemaValidationError)
-    async def _invalid(exc: RequestSchemaValidationError):  # type: ignore[no-untyped-def]
+    async def _invalid(exc: RequestSchemaValidationError):
         fields = _field_errors(exc.validation_error)
         names = ", ".join(f["field"] for f in fields)
         return error(400, "validation_error", f"invalid request: {names}", fields=fields)
 
     @app.errorhandler(TortoiseValidationError)
-    async def _bad_value(exc: TortoiseValidationError):  # type: ignore[no-untyped-def]
+    async def _bad_value(exc: TortoiseValidationError):
         # A filter value the column cannot hold (e.g. a 45-character payment id): bad input.
         return error(400, "validation_error", str(exc))
 
     @app.errorhandler(errors.ShopError)
-    async def _shop_error(exc: errors.ShopError):  # type: ignore[no-untyped-def]
+    async def _shop_error(exc: errors.ShopError):
         extra: dict[str, Any] = {}
         if isinstance(exc, errors.PaymentProviderError):
             extra["provider_message"] = exc.provider_message
         return error(shop_error_status(exc), exc.code, exc.message(_locale()), **extra)
 
     @app.errorhandler(IllegalTransition)
-    async def _illegal(exc: IllegalTransition):  # type: ignore[no-untyped-def]
+    async def _illegal(exc: IllegalTransition):
         return error(409, "invalid_state", str(exc))
 
     @app.errorhandler(ResponseSchemaValidationError)
-    async def _bad_response(exc: ResponseSchemaValidationError):  # type: ignore[no-untyped-def]
+    async def _bad_response(exc: ResponseSchemaValidationError):
         log.error("response broke its schema: %s", exc.validation_error)
         return error(500, "internal_error", "the response did not match its schema; logged")

@@ -68,7 +68,7 @@ def _session_label(settings: Settings) -> str | None:
     return label if isinstance(label, str) and label in valid else None
 
 
-async def _unauthorized():  # type: ignore[no-untyped-def]
+async def _unauthorized():
     if is_console_path(request.path) and request.method == "GET":
         return await login_page(status=401)
     response = jsonify(
@@ -92,7 +92,7 @@ def install_auth(app: Quart, settings: Settings) -> None:
     )
 
     @app.before_request
-    async def _require_token():  # type: ignore[no-untyped-def]
+    async def _require_token():
         if request.path in PUBLIC_PATHS or request.endpoint in PUBLIC_ENDPOINTS:
             return None
         label = _bearer_label(settings)

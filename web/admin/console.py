@@ -100,7 +100,7 @@ async def _csrf() -> None:
 
 @bp.post("/console/login")
 @hide
-async def login():  # type: ignore[no-untyped-def]
+async def login():
     """Check the token once; the session then authenticates the console's pages."""
     form = await request.form
     label = check_token(
@@ -117,14 +117,14 @@ async def login():  # type: ignore[no-untyped-def]
 
 @bp.post("/console/logout")
 @hide
-async def logout():  # type: ignore[no-untyped-def]
+async def logout():
     session.clear()
     return redirect(url_for("console.dashboard"))
 
 
 @bp.get('/console/lang/<any("pt-BR", "en"):lang>')
 @hide
-async def set_language(lang: str):  # type: ignore[no-untyped-def]
+async def set_language(lang: str):
     session["locale"] = lang
     return redirect(_back_to(url_for("console.dashboard")))
 
@@ -203,7 +203,7 @@ def daily_chart(series: list[dict[str, Any]]) -> dict[str, Any]:
 
 @bp.get("/")
 @hide
-async def dashboard():  # type: ignore[no-untyped-def]
+async def dashboard():
     period = request.args.get("period", "24h")
     if period not in PERIODS:
         period = "24h"
@@ -226,7 +226,7 @@ async def dashboard():  # type: ignore[no-untyped-def]
 
 @bp.get("/console/instances")
 @hide
-async def instances():  # type: ignore[no-untyped-def]
+async def instances():
     try:
         args = InstancesQuery.model_validate({k: v for k, v in request.args.items() if v})
     except ValidationError:
@@ -239,7 +239,7 @@ async def instances():  # type: ignore[no-untyped-def]
 
 @bp.post(f"/console/instances/<int:instance_id>/<any({', '.join(ACTIONS)}):action>")
 @hide
-async def instance_action(instance_id: int, action: str):  # type: ignore[no-untyped-def]
+async def instance_action(instance_id: int, action: str):
     form = await request.form
     reason = (form.get("reason") or "").strip()[:1000] or None
     body, status = await control_instance(instance_id, action, reason, actor())
@@ -270,7 +270,7 @@ async def instance_action(instance_id: int, action: str):  # type: ignore[no-unt
 
 @bp.post("/console/requests/<int:request_id>/resolve")
 @hide
-async def resolve(request_id: int):  # type: ignore[no-untyped-def]
+async def resolve(request_id: int):
     note = ((await request.form).get("note") or "").strip()[:2000]
     if not note:
         await flash(t("admin.flash.note_required", locale()), "bad")
@@ -283,7 +283,7 @@ async def resolve(request_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/console/alerts/<int:alert_id>/acknowledge")
 @hide
-async def acknowledge(alert_id: int):  # type: ignore[no-untyped-def]
+async def acknowledge(alert_id: int):
     if await acknowledge_alert(alert_id, actor()) is None:
         abort(404)
     await flash(t("admin.flash.acknowledged", locale(), id=alert_id), "ok")
@@ -299,7 +299,7 @@ def _form_id(form: Any, name: str) -> int | None:
 
 @bp.post("/console/orders/retry-waiting-stock")
 @hide
-async def retry_waiting():  # type: ignore[no-untyped-def]
+async def retry_waiting():
     form = await request.form
     body = await run_retry(_form_id(form, "tenant_id"), _form_id(form, "product_id"), actor())
     await flash(

@@ -133,7 +133,7 @@ async def compute(period: str) -> dict[str, Any]:
 @tag(["indicators"])
 @validate_querystring(IndicatorsQuery)
 @validate_response(IndicatorsOut)
-async def indicators(query_args: IndicatorsQuery):  # type: ignore[no-untyped-def]
+async def indicators(query_args: IndicatorsQuery):
     """Instances online vs error/suspended, pending and waiting_stock orders, mean withdrawal
     time, webhook success rate and delivery rate (DM vs channel vs failed) over `period`."""
     return await compute(query_args.period)
@@ -159,7 +159,7 @@ class DailyOut(BaseModel):
 @tag(["indicators"])
 @validate_querystring(DailyQuery)
 @validate_response(DailyOut)
-async def indicators_daily(query_args: DailyQuery):  # type: ignore[no-untyped-def]
+async def indicators_daily(query_args: DailyQuery):
     """Orders paid per day over the last `days` Brasília days (today included, oldest first):
     how many, their total in centavos, and how many failed automatic delivery."""
     return {"timezone": "America/Sao_Paulo", "days": await daily_sales(query_args.days)}
@@ -171,7 +171,7 @@ class _Figures:
     def __init__(self, families: list[GaugeMetricFamily | CounterMetricFamily]) -> None:
         self.families = families
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self):
         yield from self.families
 
 
@@ -237,7 +237,7 @@ async def _webhook_rejections() -> CounterMetricFamily:
 
 @bp.get("/metrics")
 @tag(["indicators"])
-async def metrics():  # type: ignore[no-untyped-def]
+async def metrics():
     """Prometheus text format: the indicators (24 h window) plus process metrics."""
     deps = await dependency_health(current_app)
     up = _gauge("vitrine_dependency_up", "Whether the admin reaches a dependency", ["dependency"])

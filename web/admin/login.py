@@ -7,6 +7,6 @@ from __future__ import annotations
 from quart import render_template
 
 
-async def login_page(status: int = 200, error: str | None = None):  # type: ignore[no-untyped-def]
+async def login_page(status: int = 200, error: str | None = None):
     """The token form (`status` 401 after a wrong token or a missing session)."""
     return await render_template("admin/login.html", error=error), status

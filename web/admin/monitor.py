@@ -173,7 +173,7 @@ async def _withdrawals(tenant_id: int | None) -> list[dict[str, Any]]:
     items = []
     for w in await query.order_by("requested_at").limit(MAX_LIMIT * 2):
         base = f"/api/withdrawals/{w.id}"
-        links = (
+        links: list[dict[str, Any]] = (
             [{"rel": "approve", "method": "POST", "href": f"{base}/approve"}]
             if w.status == "requested"
             else [
@@ -255,7 +255,7 @@ async def _alerts(tenant_id: int | None) -> list[dict[str, Any]]:
         query = query.filter(tenant_id=tenant_id)
     items = []
     for a in await query.order_by("created_at").limit(MAX_LIMIT * 2):
-        links = [
+        links: list[dict[str, Any]] = [
             {"rel": "acknowledge", "method": "POST", "href": f"/api/alerts/{a.id}/acknowledge"}
         ]
         if a.instance_id is not None:
@@ -307,7 +307,7 @@ async def work_queue(type_: str | None = None, tenant_id: int | None = None) -> 
 @tag(["monitor"])
 @validate_querystring(QueueQuery)
 @validate_response(QueueOut)
-async def monitor_requests(query_args: QueueQuery):  # type: ignore[no-untyped-def]
+async def monitor_requests(query_args: QueueQuery):
     """The work queue: open tenant requests, pending withdrawals, orders waiting for stock
     over an hour and unacknowledged crash-loop/error alerts, oldest first, with links to act."""
     items = await work_queue(query_args.type, query_args.tenant_id)
@@ -324,7 +324,7 @@ async def monitor_requests(query_args: QueueQuery):  # type: ignore[no-untyped-d
 @tag(["monitor"])
 @validate_querystring(RequestsQuery)
 @validate_response(RequestsOut)
-async def list_requests(query_args: RequestsQuery):  # type: ignore[no-untyped-def]
+async def list_requests(query_args: RequestsQuery):
     """Tenants' requests (instance review, unblock appeals, support), oldest first."""
     query = AdminRequest.all()
     for name in ("status", "kind", "tenant_id"):
@@ -368,7 +368,7 @@ async def resolve_request(request_id: int, note: str, who: str) -> AdminRequest 
 @json_body(ResolveIn)
 @validate_response(RequestOut)
 @validate_response(ErrorBody, 404)
-async def resolve(request_id: int, data: ResolveIn):  # type: ignore[no-untyped-def]
+async def resolve(request_id: int, data: ResolveIn):
     """Resolve a tenant's request with a note (shown to the tenant)."""
     req = await resolve_request(request_id, data.note.strip() or data.note, actor())
     if req is None:

@@ -106,7 +106,7 @@ def order_json(o: Order) -> dict[str, Any]:
 @tag(["orders"])
 @validate_querystring(OrdersQuery)
 @validate_response(OrdersOut)
-async def list_orders(query_args: OrdersQuery):  # type: ignore[no-untyped-def]
+async def list_orders(query_args: OrdersQuery):
     """Orders, newest first, filtered by status, store, product, instance, buyer or period."""
     query = Order.all()
     for name in (
@@ -137,7 +137,7 @@ async def list_orders(query_args: OrdersQuery):  # type: ignore[no-untyped-def]
 @tag(["orders"])
 @validate_response(OrderOut)
 @validate_response(ErrorBody, 404)
-async def get_order(order_id: int):  # type: ignore[no-untyped-def]
+async def get_order(order_id: int):
     """One order."""
     order = await Order.get_or_none(id=order_id)
     if order is None:
@@ -149,7 +149,7 @@ async def get_order(order_id: int):  # type: ignore[no-untyped-def]
 @tag(["orders"])
 @json_body(RetryIn, optional=True)
 @validate_response(RetryOut)
-async def retry_waiting(data: RetryIn):  # type: ignore[no-untyped-def]
+async def retry_waiting(data: RetryIn):
     """Fill `waiting_stock` orders (all, or one store / product) from the stock now available.
 
     Oldest first; each filled order is handed to its bot for delivery.

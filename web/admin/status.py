@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import httpx
 from pydantic import BaseModel
@@ -82,10 +82,10 @@ async def _portal_health(settings: Settings) -> dict[str, Any]:
 
 
 def _int(raw: str | None) -> int | None:
-    return int(float(raw)) if raw not in (None, "") else None
+    return int(float(raw)) if raw else None
 
 
-async def _orchestrators(redis) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def _orchestrators(redis) -> dict[str, Any]:
     nodes = sorted(await redis.smembers(keys.ORCHESTRATOR_NODES))
     pipe = redis.pipeline(transaction=False)
     for node in nodes:
@@ -118,10 +118,11 @@ async def _orchestrators(redis) -> dict[str, Any]:  # type: ignore[no-untyped-de
     }
 
 
-async def instance_counts(redis) -> dict[str, int]:  # type: ignore[no-untyped-def]
+async def instance_counts(redis) -> dict[str, int]:
     """Instances by runtime state (an instance with no runtime record counts as stopped)."""
     counts = {str(state): 0 for state in InstanceState}
-    ids = await BotInstance.all().values_list("id", flat=True)
+    # tortoise types values_list(flat=True) as list[tuple]; it is a list of the values.
+    ids = cast(list[int], await BotInstance.all().values_list("id", flat=True))
     records = await RuntimeStore(redis).get_many(ids)
     for iid in ids:
         record = records.get(iid)
@@ -133,7 +134,7 @@ async def pending_withdrawals() -> int:
     return await Withdrawal.filter(status__in=PENDING_WITHDRAWALS).count()
 
 
-async def _business(body: dict[str, Any], redis_ok: bool, redis) -> None:  # type: ignore[no-untyped-def]
+async def _business(body: dict[str, Any], redis_ok: bool, redis) -> None:
     since = datetime.now(UTC) - timedelta(hours=24)
     body["orders"] = await open_order_counts()
     body["withdrawals"] = {"pending": await pending_withdrawals()}
@@ -173,7 +174,7 @@ async def collect_status() -> dict[str, Any]:
 @bp.get("/api/status")
 @tag(["status"])
 @validate_response(StatusOut)
-async def status():  # type: ignore[no-untyped-def]
+async def status():
     """Health of portal, admin, orchestrator, DB and Redis; instances by state; open work.
 
     `status` is `ok` only when every service and dependency answers.

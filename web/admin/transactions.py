@@ -124,14 +124,14 @@ def _row(obj: Any, columns: list[str]) -> dict[str, Any]:
     return row
 
 
-def _payments(args: PaymentsQuery):  # type: ignore[no-untyped-def]
+def _payments(args: PaymentsQuery):
     query = Payment.all()
     if args.status is not None:
         query = query.filter(status=args.status)
     return query, "created_at"
 
 
-def _ledger(args: LedgerQuery):  # type: ignore[no-untyped-def]
+def _ledger(args: LedgerQuery):
     query = LedgerEntry.all()
     for name in ("account", "kind", "withdrawal_id"):
         if (value := getattr(args, name)) is not None:
@@ -139,7 +139,7 @@ def _ledger(args: LedgerQuery):  # type: ignore[no-untyped-def]
     return query, "created_at"
 
 
-def _withdrawals(args: WithdrawalsQuery):  # type: ignore[no-untyped-def]
+def _withdrawals(args: WithdrawalsQuery):
     query = Withdrawal.all()
     if args.status is not None:
         query = query.filter(status=args.status)
@@ -206,7 +206,7 @@ async def _csv(kind: str, args: TxQuery) -> Response:
 @tag(["transactions"])
 @validate_querystring(PaymentsQuery)
 @validate_response(Rows)
-async def tx_payments(query_args: PaymentsQuery):  # type: ignore[no-untyped-def]
+async def tx_payments(query_args: PaymentsQuery):
     """Payments (PIX charges), oldest first; filters: tenant, order, status, period."""
     return await _json("payments", query_args)
 
@@ -215,7 +215,7 @@ async def tx_payments(query_args: PaymentsQuery):  # type: ignore[no-untyped-def
 @tag(["transactions"])
 @validate_querystring(LedgerQuery)
 @validate_response(Rows)
-async def tx_ledger(query_args: LedgerQuery):  # type: ignore[no-untyped-def]
+async def tx_ledger(query_args: LedgerQuery):
     """Ledger entries, oldest first; filters: tenant, account, kind, order, withdrawal, period."""
     return await _json("ledger", query_args)
 
@@ -224,7 +224,7 @@ async def tx_ledger(query_args: LedgerQuery):  # type: ignore[no-untyped-def]
 @tag(["transactions"])
 @validate_querystring(WithdrawalsQuery)
 @validate_response(Rows)
-async def tx_withdrawals(query_args: WithdrawalsQuery):  # type: ignore[no-untyped-def]
+async def tx_withdrawals(query_args: WithdrawalsQuery):
     """Withdrawals, oldest first; filters: tenant, status, period (by requested_at)."""
     return await _json("withdrawals", query_args)
 
@@ -232,7 +232,7 @@ async def tx_withdrawals(query_args: WithdrawalsQuery):  # type: ignore[no-untyp
 @bp.get("/api/transactions/payments.csv")
 @tag(["transactions"])
 @validate_querystring(PaymentsCsvQuery)
-async def tx_payments_csv(query_args: PaymentsCsvQuery):  # type: ignore[no-untyped-def]
+async def tx_payments_csv(query_args: PaymentsCsvQuery):
     """Payments as CSV (same filters; up to 50 000 rows per file, page with offset)."""
     return await _csv("payments", query_args)
 
@@ -240,7 +240,7 @@ async def tx_payments_csv(query_args: PaymentsCsvQuery):  # type: ignore[no-unty
 @bp.get("/api/transactions/ledger.csv")
 @tag(["transactions"])
 @validate_querystring(LedgerCsvQuery)
-async def tx_ledger_csv(query_args: LedgerCsvQuery):  # type: ignore[no-untyped-def]
+async def tx_ledger_csv(query_args: LedgerCsvQuery):
     """Ledger entries as CSV (same filters; up to 50 000 rows per file)."""
     return await _csv("ledger", query_args)
 
@@ -248,6 +248,6 @@ async def tx_ledger_csv(query_args: LedgerCsvQuery):  # type: ignore[no-untyped-
 @bp.get("/api/transactions/withdrawals.csv")
 @tag(["transactions"])
 @validate_querystring(WithdrawalsCsvQuery)
-async def tx_withdrawals_csv(query_args: WithdrawalsCsvQuery):  # type: ignore[no-untyped-def]
+async def tx_withdrawals_csv(query_args: WithdrawalsCsvQuery):
     """Withdrawals as CSV (same filters; up to 50 000 rows per file)."""
     return await _csv("withdrawals", query_args)

@@ -64,7 +64,7 @@ def withdrawal_json(w: Withdrawal) -> dict[str, Any]:
 @bp.get("/api/withdrawals")
 @tag(["withdrawals"])
 @validate_querystring(WithdrawalsQuery)
-async def list_withdrawals(query_args: WithdrawalsQuery):  # type: ignore[no-untyped-def]
+async def list_withdrawals(query_args: WithdrawalsQuery):
     """Oldest first (the work queue); filters: status, tenant_id."""
     query = Withdrawal.all().order_by("requested_at")
     for name in ("status", "tenant_id"):
@@ -75,7 +75,7 @@ async def list_withdrawals(query_args: WithdrawalsQuery):  # type: ignore[no-unt
 
 @bp.post("/api/withdrawals/<int:withdrawal_id>/approve")
 @tag(["withdrawals"])
-async def approve(withdrawal_id: int):  # type: ignore[no-untyped-def]
+async def approve(withdrawal_id: int):
     """`requested` → `processing`."""
     return jsonify(withdrawal_json(await approve_withdrawal(withdrawal_id, g.actor)))
 
@@ -83,7 +83,7 @@ async def approve(withdrawal_id: int):  # type: ignore[no-untyped-def]
 @bp.post("/api/withdrawals/<int:withdrawal_id>/complete")
 @tag(["withdrawals"])
 @json_body(CompleteBody, optional=True)
-async def complete(withdrawal_id: int, data: CompleteBody):  # type: ignore[no-untyped-def]
+async def complete(withdrawal_id: int, data: CompleteBody):
     """`processing` → `completed`, with the PIX transfer id if given."""
     w = await complete_withdrawal(withdrawal_id, g.actor, data.transfer_id or None)
     return jsonify(withdrawal_json(w))
@@ -92,14 +92,14 @@ async def complete(withdrawal_id: int, data: CompleteBody):  # type: ignore[no-u
 @bp.post("/api/withdrawals/<int:withdrawal_id>/reject")
 @tag(["withdrawals"])
 @json_body(RejectBody)
-async def reject(withdrawal_id: int, data: RejectBody):  # type: ignore[no-untyped-def]
+async def reject(withdrawal_id: int, data: RejectBody):
     """The amount returns to the seller's balance; the reason is required."""
     return jsonify(withdrawal_json(await reject_withdrawal(withdrawal_id, g.actor, data.reason)))
 
 
 @bp.get("/api/tenants/<int:tenant_id>/balance")
 @tag(["withdrawals"])
-async def tenant_balance(tenant_id: int):  # type: ignore[no-untyped-def]
+async def tenant_balance(tenant_id: int):
     """The seller's balance: total, available (past the hold), on hold, withdrawable."""
     if not await Tenant.exists(id=tenant_id):
         return jsonify({"error": "not_found", "message": f"no tenant {tenant_id}"}), 404

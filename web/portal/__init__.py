@@ -18,7 +18,7 @@ def create_app(settings: Settings) -> Quart:
     configure_portal(app, settings)
 
     @app.get("/health")
-    async def health():  # type: ignore[no-untyped-def]
+    async def health():
         """Liveness + dependencies; 200 when the portal can serve, 503 otherwise."""
         deps = await dependency_health(current_app)
         ok = all(d["ok"] for d in deps.values())

@@ -24,7 +24,7 @@ LOGIN_LIMIT = (20, 300)  # per IP: 20 login attempts per 5 minutes
 
 
 @bp.get("/login")
-async def login():  # type: ignore[no-untyped-def]
+async def login():
     if g.account is not None:
         return redirect(url_for("dashboard.index"))
     configured = bool(current_app.config["VITRINE_SETTINGS"].discord_client_id)
@@ -32,7 +32,7 @@ async def login():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/auth/discord")
-async def start_login():  # type: ignore[no-untyped-def]
+async def start_login():
     """Send the browser to Discord with a fresh `state` kept in the signed session."""
     if await rate_limited("login", client_ip(), *LOGIN_LIMIT):
         return await render(
@@ -44,7 +44,7 @@ async def start_login():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/auth/callback")
-async def callback():  # type: ignore[no-untyped-def]
+async def callback():
     """Discord sends the browser back here with `code` and our `state`."""
     settings = current_app.config["VITRINE_SETTINGS"]
     expected = session.pop("oauth_state", None)
@@ -109,13 +109,13 @@ async def _upsert_account(user: dict) -> Account:
     return account
 
 
-async def _login_error(key: str, status: int):  # type: ignore[no-untyped-def]
+async def _login_error(key: str, status: int):
     configured = bool(current_app.config["VITRINE_SETTINGS"].discord_client_id)
     return await render("portal/login.html", status=status, configured=configured, error=_(key))
 
 
 @bp.post("/logout")
-async def logout():  # type: ignore[no-untyped-def]
+async def logout():
     """Revoke this session server-side (the cookie is useless afterwards) and forget it."""
     if g.session_id:
         await WebSession.filter(id=g.session_id).update(revoked_at=datetime.now(UTC))
@@ -126,7 +126,7 @@ async def logout():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/blocked")
-async def blocked():  # type: ignore[no-untyped-def]
+async def blocked():
     account = getattr(g, "blocked_account", None)
     if account is None:
         return redirect(url_for("auth.login"))
@@ -134,7 +134,7 @@ async def blocked():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/lang")
-async def set_language():  # type: ignore[no-untyped-def]
+async def set_language():
     form = await request.form
     locale = form.get("locale", "")
     if locale not in SUPPORTED:

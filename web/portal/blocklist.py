@@ -15,7 +15,7 @@ from web.portal.context import _, actor, owned, render, say, store_required
 bp = Blueprint("blocklist", __name__)
 
 
-async def _page(form: dict[str, str] | None = None, error: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+async def _page(form: dict[str, str] | None = None, error: str | None = None, status: int = 200):
     entries = await blocklist.blocked_buyers(g.tenant.id)
     return await render(
         "portal/blocklist.html",
@@ -30,13 +30,13 @@ async def _page(form: dict[str, str] | None = None, error: str | None = None, st
 
 @bp.get("/blocklist")
 @store_required
-async def blocked():  # type: ignore[no-untyped-def]
+async def blocked():
     return await _page()
 
 
 @bp.post("/blocklist")
 @store_required
-async def add():  # type: ignore[no-untyped-def]
+async def add():
     form = await request.form
     shown = {
         "discord_id": (form.get("discord_id") or "")[:64],
@@ -55,7 +55,7 @@ async def add():  # type: ignore[no-untyped-def]
 
 @bp.post("/blocklist/<int:block_id>/lift")
 @store_required
-async def lift(block_id: int):  # type: ignore[no-untyped-def]
+async def lift(block_id: int):
     entry = await owned(BlockedBuyer, block_id)  # another store's block (or none): 404
     if await blocklist.unblock_buyer(g.tenant.id, entry.id, actor()):
         await say("portal.blocklist.lifted")
@@ -66,7 +66,7 @@ async def lift(block_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/orders/<int:order_id>/block-buyer")
 @store_required
-async def block_from_order(order_id: int):  # type: ignore[no-untyped-def]
+async def block_from_order(order_id: int):
     order = await owned(Order, order_id)  # another store's order: 404
     _entry, created = await blocklist.block_from_order(
         g.tenant.id, order.id, actor(), reason=_("portal.blocklist.order", order=order.id)

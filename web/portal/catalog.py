@@ -5,6 +5,8 @@ The views parse and render; `shop.catalog` validates, writes and audits.
 
 from __future__ import annotations
 
+from typing import Any
+
 from quart import Blueprint, g, redirect, request, url_for
 
 from shop import catalog, stock
@@ -17,7 +19,7 @@ bp = Blueprint("catalog", __name__)
 
 @bp.get("/products")
 @store_required
-async def products():  # type: ignore[no-untyped-def]
+async def products():
     items = (
         await Product.filter(tenant_id=g.tenant.id, deleted_at__isnull=True)
         .order_by("name")
@@ -35,7 +37,7 @@ async def products():  # type: ignore[no-untyped-def]
 
 @bp.route("/products/new", methods=["GET", "POST"])
 @store_required
-async def new_product():  # type: ignore[no-untyped-def]
+async def new_product():
     if request.method == "GET":
         return await render(
             "portal/product_form.html",
@@ -59,13 +61,13 @@ async def new_product():  # type: ignore[no-untyped-def]
 
 @bp.route("/products/<int:product_id>/edit", methods=["GET", "POST"])
 @store_required
-async def edit_product(product_id: int):  # type: ignore[no-untyped-def]
+async def edit_product(product_id: int):
     product = await owned(Product, product_id, deleted_at__isnull=True)
     variations = await Variation.filter(product_id=product.id, deleted_at__isnull=True).order_by(
         "id"
     )
     counts = await stock.counts(v.id for v in variations)
-    page = {
+    page: dict[str, Any] = {
         "product": product,
         "variations": variations,
         "counts": counts,
@@ -93,7 +95,7 @@ async def edit_product(product_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/products/<int:product_id>/delete")
 @store_required
-async def delete_product(product_id: int):  # type: ignore[no-untyped-def]
+async def delete_product(product_id: int):
     """Soft delete: past orders keep pointing at it; the bot stops offering it."""
     product = await owned(Product, product_id, deleted_at__isnull=True)
     await catalog.delete_product(product, actor())
@@ -103,7 +105,7 @@ async def delete_product(product_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/products/<int:product_id>/variations")
 @store_required
-async def add_variation(product_id: int):  # type: ignore[no-untyped-def]
+async def add_variation(product_id: int):
     product = await owned(Product, product_id, deleted_at__isnull=True)
     form = await request.form
     variation, errors = await catalog.create_variation(product, form, actor())
@@ -134,7 +136,7 @@ async def add_variation(product_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/variations/<int:variation_id>/edit", methods=["GET", "POST"])
 @store_required
-async def edit_variation(variation_id: int):  # type: ignore[no-untyped-def]
+async def edit_variation(variation_id: int):
     variation = await owned(Variation, variation_id, deleted_at__isnull=True)
     if request.method == "GET":
         form = {
@@ -158,7 +160,7 @@ async def edit_variation(variation_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/variations/<int:variation_id>/delete")
 @store_required
-async def delete_variation(variation_id: int):  # type: ignore[no-untyped-def]
+async def delete_variation(variation_id: int):
     variation = await owned(Variation, variation_id, deleted_at__isnull=True)
     await catalog.delete_variation(variation, actor())
     await say("portal.variation.deleted", name=variation.name)

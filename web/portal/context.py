@@ -129,7 +129,7 @@ def login_required(view: F) -> F:
             return redirect(url_for("auth.login"))
         return await view(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # same signature as `view`
 
 
 def store_required(view: F) -> F:
@@ -142,7 +142,7 @@ def store_required(view: F) -> F:
             return redirect(url_for("onboarding.new_store"))
         return await view(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # same signature as `view`
 
 
 async def owned(model: type[M], object_id: int, **filters: Any) -> M:

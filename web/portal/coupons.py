@@ -39,12 +39,12 @@ async def _store_products() -> list[Product]:
 
 @bp.get("/coupons")
 @store_required
-async def coupons():  # type: ignore[no-untyped-def]
+async def coupons():
     items = await Coupon.filter(tenant_id=g.tenant.id).order_by("code").prefetch_related("products")
     return await render("portal/coupons.html", coupons=items)
 
 
-async def _form_page(coupon: Coupon | None, form: Any, errors: dict[str, str], status: int = 200):  # type: ignore[no-untyped-def]
+async def _form_page(coupon: Coupon | None, form: Any, errors: dict[str, str], status: int = 200):
     return await render(
         "portal/coupon_form.html",
         status=status,
@@ -57,7 +57,7 @@ async def _form_page(coupon: Coupon | None, form: Any, errors: dict[str, str], s
 
 @bp.route("/coupons/new", methods=["GET", "POST"])
 @store_required
-async def new_coupon():  # type: ignore[no-untyped-def]
+async def new_coupon():
     if request.method == "GET":
         return await _form_page(None, {"active": "on", "kind": "percent", "products": []}, {})
     form = await request.form
@@ -78,7 +78,7 @@ def _sticky(form: Any) -> dict[str, Any]:
 
 @bp.route("/coupons/<int:coupon_id>/edit", methods=["GET", "POST"])
 @store_required
-async def edit_coupon(coupon_id: int):  # type: ignore[no-untyped-def]
+async def edit_coupon(coupon_id: int):
     coupon = await owned(Coupon, coupon_id)
     if request.method == "GET":
         ids = [p.id for p in await coupon.products.all()]
@@ -92,7 +92,7 @@ async def edit_coupon(coupon_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/coupons/<int:coupon_id>/delete")
 @store_required
-async def delete_coupon(coupon_id: int):  # type: ignore[no-untyped-def]
+async def delete_coupon(coupon_id: int):
     """Orders keep their discount (coupon FK is SET NULL)."""
     coupon = await owned(Coupon, coupon_id)
     code = coupon.code

@@ -129,20 +129,20 @@ async def live_context() -> dict[str, Any]:
 
 @bp.get("/")
 @store_required
-async def index():  # type: ignore[no-untyped-def]
+async def index():
     return await render("portal/dashboard.html", **await live_context())
 
 
 @bp.get("/dashboard/live")
 @store_required
-async def live():  # type: ignore[no-untyped-def]
+async def live():
     """The part of the dashboard htmx refreshes every few seconds."""
     return await render("portal/_live.html", **await live_context())
 
 
 @bp.post("/instances/<int:instance_id>/restart")
 @store_required
-async def restart(instance_id: int):  # type: ignore[no-untyped-def]
+async def restart(instance_id: int):
     instance = await owned(BotInstance, instance_id)
     if instance.suspended:
         await say("portal.restart.suspended", "error")

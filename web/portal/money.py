@@ -43,7 +43,7 @@ def _ledger_query() -> tuple[Any, dict[str, str]]:
     return qs, shown
 
 
-async def _page(form: dict[str, str] | None = None, error: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+async def _page(form: dict[str, str] | None = None, error: str | None = None, status: int = 200):
     qs, shown = _ledger_query()
     page = inputs.page_number(request.args.get("page"))
     entries = await qs.order_by("-id").offset((page - 1) * LEDGER_PAGE).limit(LEDGER_PAGE)
@@ -65,13 +65,13 @@ async def _page(form: dict[str, str] | None = None, error: str | None = None, st
 
 @bp.get("/money")
 @store_required
-async def money():  # type: ignore[no-untyped-def]
+async def money():
     return await _page()
 
 
 @bp.get("/money/ledger.csv")
 @store_required
-async def ledger_csv():  # type: ignore[no-untyped-def]
+async def ledger_csv():
     qs, _shown = _ledger_query()
     rows = await qs.order_by("id").limit(CSV_MAX_ROWS)
     out = io.StringIO()
@@ -113,7 +113,7 @@ async def ledger_csv():  # type: ignore[no-untyped-def]
 
 @bp.post("/money/withdrawals")
 @store_required
-async def withdraw():  # type: ignore[no-untyped-def]
+async def withdraw():
     form = await request.form
     data = {k: (form.get(k) or "").strip() for k in ("amount", "pix_key", "pix_key_type")}
     try:
@@ -142,7 +142,7 @@ async def withdraw():  # type: ignore[no-untyped-def]
 
 @bp.get("/money/withdrawals/<int:withdrawal_id>")
 @store_required
-async def withdrawal_detail(withdrawal_id: int):  # type: ignore[no-untyped-def]
+async def withdrawal_detail(withdrawal_id: int):
     withdrawal = await owned(Withdrawal, withdrawal_id)
     entries = await LedgerEntry.filter(withdrawal_id=withdrawal.id, tenant_id=g.tenant.id).order_by(
         "id"

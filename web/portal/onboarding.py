@@ -35,7 +35,7 @@ TOKEN_CHECK_LIMIT = (10, 600)  # per account and per IP: 10 validations per 10 m
 
 @bp.route("/stores/new", methods=["GET", "POST"])
 @login_required
-async def new_store():  # type: ignore[no-untyped-def]
+async def new_store():
     error = None
     name = ""
     if request.method == "POST":
@@ -67,7 +67,7 @@ async def new_store():  # type: ignore[no-untyped-def]
 
 @bp.post("/stores/<int:tenant_id>/switch")
 @login_required
-async def switch_store(tenant_id: int):  # type: ignore[no-untyped-def]
+async def switch_store(tenant_id: int):
     tenant = await Tenant.get_or_none(id=tenant_id, owner_id=g.account.id)
     if tenant is None:
         abort(404)
@@ -81,11 +81,11 @@ async def store_instance() -> BotInstance | None:
 
 @bp.get("/bot")
 @store_required
-async def bot():  # type: ignore[no-untyped-def]
+async def bot():
     return await _bot_page(await store_instance())
 
 
-async def _bot_page(instance: BotInstance | None, error: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+async def _bot_page(instance: BotInstance | None, error: str | None = None, status: int = 200):
     settings = current_app.config["VITRINE_SETTINGS"]
     invite = None
     if instance is not None and instance.application_id:
@@ -107,7 +107,7 @@ async def _bot_page(instance: BotInstance | None, error: str | None = None, stat
 
 @bp.post("/bot")
 @store_required
-async def save_token():  # type: ignore[no-untyped-def]
+async def save_token():
     """Validate the pasted token with Discord; store it encrypted only when it is valid."""
     instance = await store_instance()
     token = ((await request.form).get("token") or "").strip()

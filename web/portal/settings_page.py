@@ -75,7 +75,7 @@ def _clean(form: Any) -> tuple[dict[str, Any], dict[str, tuple[str, dict[str, An
 
 @bp.route("/settings", methods=["GET", "POST"])
 @store_required
-async def settings():  # type: ignore[no-untyped-def]
+async def settings():
     modes = [m.value for m in DeliveryMode]
     if request.method == "GET":
         return await render("portal/settings.html", form=_current(), errors={}, modes=modes)

@@ -84,7 +84,7 @@ def configure_portal(app: Quart, settings: Settings) -> None:
     _error_pages(app)
 
     @app.after_request
-    async def _portal_headers(response):  # type: ignore[no-untyped-def]
+    async def _portal_headers(response):
         if request.blueprint != "mercadopago_webhooks":
             response.headers["Content-Security-Policy"] = app.config["PORTAL_CSP"]
             response.headers.setdefault(
@@ -110,7 +110,7 @@ def _format_date(value: datetime | None) -> str:
 
 def _error_pages(app: Quart) -> None:
     @app.errorhandler(HTTPException)
-    async def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+    async def _http_error(exc: HTTPException):
         if (
             request.blueprint == "mercadopago_webhooks"
             or request.path in ("/health",)

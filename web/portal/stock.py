@@ -26,7 +26,7 @@ ALLOWED_UPLOAD_TYPES = ("text/plain", "text/csv", "application/octet-stream", ""
 
 async def _page(
     variation: Variation, summary: dict | None = None, error: str | None = None, status: int = 200
-):  # type: ignore[no-untyped-def]
+):
     product = await Product.get(id=variation.product_id)
     page = inputs.page_number(request.args.get("page"))
     wanted = request.args.get("status") or ""
@@ -58,7 +58,7 @@ async def _page(
 
 @bp.get("/variations/<int:variation_id>/stock")
 @store_required
-async def view(variation_id: int):  # type: ignore[no-untyped-def]
+async def view(variation_id: int):
     variation = await owned(Variation, variation_id, deleted_at__isnull=True)
     return await _page(variation)
 
@@ -86,7 +86,7 @@ async def _read_input() -> tuple[str | None, str | None]:
 
 @bp.post("/variations/<int:variation_id>/stock")
 @store_required
-async def add(variation_id: int):  # type: ignore[no-untyped-def]
+async def add(variation_id: int):
     variation = await owned(Variation, variation_id, deleted_at__isnull=True)
     text, error = await _read_input()
     summary = None
@@ -127,7 +127,7 @@ async def add(variation_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/variations/<int:variation_id>/stock/delete")
 @store_required
-async def delete(variation_id: int):  # type: ignore[no-untyped-def]
+async def delete(variation_id: int):
     """Delete the checked available items, or all available ones with `all=1`."""
     variation = await owned(Variation, variation_id, deleted_at__isnull=True)
     form = await request.form

@@ -16,7 +16,7 @@ OPEN_LIMIT = 10  # open requests per store: the queue is for people, not for scr
 KINDS = (AdminRequestKind.SUPPORT, AdminRequestKind.INSTANCE_REVIEW)
 
 
-async def _page(form: dict[str, str], error: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+async def _page(form: dict[str, str], error: str | None = None, status: int = 200):
     requests = await AdminRequest.filter(tenant_id=g.tenant.id).order_by("-id").limit(50)
     return await render(
         "portal/support.html",
@@ -30,14 +30,14 @@ async def _page(form: dict[str, str], error: str | None = None, status: int = 20
 
 @bp.get("/support")
 @store_required
-async def support():  # type: ignore[no-untyped-def]
+async def support():
     kind = request.args.get("kind") or AdminRequestKind.SUPPORT.value
     return await _page({"kind": kind})
 
 
 @bp.post("/support")
 @store_required
-async def create():  # type: ignore[no-untyped-def]
+async def create():
     form = await request.form
     data = {k: (form.get(k) or "").strip() for k in ("kind", "subject", "body")}
     if data["kind"] not in {k.value for k in KINDS}:
@@ -70,6 +70,6 @@ async def create():  # type: ignore[no-untyped-def]
 
 @bp.get("/support/<int:request_id>")
 @store_required
-async def support_detail(request_id: int):  # type: ignore[no-untyped-def]
+async def support_detail(request_id: int):
     req = await owned(AdminRequest, request_id)
     return await render("portal/support_detail.html", req=req)

@@ -6,8 +6,8 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-import disnake
 from disnake.ext import commands
+from disnake.interactions import ApplicationCommandInteraction
 
 from core.i18n import t
 
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 # Defined once, at import (in the zygote), and added to each worker's bot: building a slash
 # command (signature and option parsing) in every worker would cost copy-on-write memory.
 @commands.slash_command(name="status", description="Bot status / estado do bot")
-async def status(inter: disnake.ApplicationCommandInteraction) -> None:
-    bot: WorkerBot = inter.bot  # type: ignore[assignment]
+async def status(inter: ApplicationCommandInteraction) -> None:
+    bot: WorkerBot = inter.bot
     latency = bot.latency
     ms = "?" if math.isinf(latency) or math.isnan(latency) else f"{latency * 1000:.0f}"
     uptime = int(time.time() - (bot.ready_at or time.time()))

@@ -21,7 +21,7 @@ __all__ = ["INTENTS", "check_tuning", "setup"]
 
 def setup(bot: WorkerBot) -> None:
     sf = Storefront(bot)
-    bot.storefront = sf  # type: ignore[attr-defined]
+    bot.storefront = sf  # type: ignore[attr-defined]  # set here, read by storefront_of()
     for module in (checkout_ui, panels, buyer, staff, delivery):
         module.setup(sf)
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import disnake
 from disnake.ext import commands
+from disnake.interactions import ApplicationCommandInteraction
+from disnake.ui.select import StringSelect
 
 from core.i18n import format_brl, t
 from shop import delivery, inputs
@@ -24,7 +26,7 @@ from worker.extensions.storefront.delivery import send_dm
 LIST_LIMIT = 10
 
 
-async def my_orders(sf: Storefront, inter: disnake.ApplicationCommandInteraction) -> None:
+async def my_orders(sf: Storefront, inter: ApplicationCommandInteraction) -> None:
     locale = locale_of(inter)
     orders = (
         await Order.filter(tenant_id=sf.ctx.tenant_id, buyer_discord_id=str(inter.author.id))
@@ -57,7 +59,7 @@ async def my_orders(sf: Storefront, inter: disnake.ApplicationCommandInteraction
     components: list[Any] = []
     if delivered:
         components = [
-            disnake.ui.StringSelect(
+            StringSelect(
                 custom_id="vt:resend",
                 placeholder=t("storefront.orders.resend", locale),
                 options=[
@@ -109,7 +111,7 @@ async def on_resend(sf: Storefront, inter: Any, args: list[str]) -> None:
     description="Seus pedidos nesta loja / My orders",
     contexts=disnake.InteractionContextTypes(guild=True, bot_dm=True),
 )
-async def meus_pedidos(inter: disnake.ApplicationCommandInteraction) -> None:
+async def meus_pedidos(inter: ApplicationCommandInteraction) -> None:
     sf = storefront_of(inter)
     await sf.guarded(inter, my_orders(sf, inter))
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import disnake
 from disnake.ext import commands
+from disnake.interactions import ApplicationCommandInteraction, Interaction
 
 from core.i18n import t
 from shop import buyer_limits, checkout, inputs, pricing, qr
@@ -32,7 +34,7 @@ log = logging.getLogger("worker.storefront.checkout")
 
 async def show_card(
     sf: Storefront,
-    inter: disnake.Interaction,
+    inter: Interaction,
     variation_id: int,
     quantity: int = 1,
     coupon: str | None = None,
@@ -211,7 +213,7 @@ async def find_product(tenant_id: int, name: str, *, paused_too: bool = False) -
 
 
 async def buy_command(
-    sf: Storefront, inter: disnake.ApplicationCommandInteraction, produto: str, quantidade: int = 1
+    sf: Storefront, inter: ApplicationCommandInteraction, produto: str, quantidade: int = 1
 ) -> None:
     product = await find_product(sf.ctx.tenant_id, produto)
     variations = await Variation.filter(
@@ -239,7 +241,7 @@ async def buy_command(
     name="comprar", description="Comprar um produto / Buy a product", contexts=GUILD_ONLY
 )
 async def comprar(
-    inter: disnake.ApplicationCommandInteraction,
+    inter: ApplicationCommandInteraction,
     produto: commands.String[str, 1, inputs.NAME_OPTION_MAX],
     quantidade: commands.Range[int, 1, checkout.HARD_MAX_QUANTITY] = 1,
 ) -> None:
@@ -247,8 +249,14 @@ async def comprar(
     await sf.guarded(inter, buy_command(sf, inter, produto, quantidade))
 
 
+def _bound(
+    sf: Storefront, handler: Callable[[Storefront, Any, list[str]], Awaitable[None]]
+) -> Callable[[Any, list[str]], Awaitable[None]]:
+    return lambda inter, args: handler(sf, inter, args)
+
+
 def setup(sf: Storefront) -> None:
-    for action, handler in {
+    handlers: dict[str, Callable[[Storefront, Any, list[str]], Awaitable[None]]] = {
         "buy": on_buy,
         "pick": on_pick,
         "qty": on_quantity,
@@ -259,6 +267,7 @@ def setup(sf: Storefront) -> None:
         "pix": on_copy_code,
         "chk": on_check_payment,
         "cancel": on_cancel,
-    }.items():
-        sf.route(action, lambda inter, args, h=handler: h(sf, inter, args))
+    }
+    for action, handler in handlers.items():
+        sf.route(action, _bound(sf, handler))
     sf.bot.add_slash_command(comprar)

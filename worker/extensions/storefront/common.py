@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import disnake
+from disnake.interactions import Interaction
 
 from core.i18n import normalize_locale, t
 from core.tuning import tuning_float
@@ -46,7 +47,7 @@ def check_tuning(environ: Mapping[str, str]) -> None:
         knob(name, environ)
 
 
-def locale_of(inter: disnake.Interaction) -> str:
+def locale_of(inter: Interaction) -> str:
     """pt-BR unless the buyer's Discord is in English."""
     return normalize_locale(inter.locale.value if inter.locale else None)
 
@@ -54,7 +55,7 @@ def locale_of(inter: disnake.Interaction) -> str:
 def storefront_of(inter: Any) -> Storefront:
     """The worker's storefront, for slash commands defined once per process image (at import,
     in the zygote) rather than per bot: they find their state through the interaction."""
-    return inter.bot.storefront  # type: ignore[no-any-return]
+    return inter.bot.storefront
 
 
 class Storefront:
@@ -97,7 +98,7 @@ class Storefront:
             self._tenant = (now, await Tenant.get(id=self.ctx.tenant_id))
         return self._tenant[1]
 
-    async def guarded(self, inter: disnake.Interaction, work: Awaitable[None]) -> None:
+    async def guarded(self, inter: Interaction, work: Awaitable[None]) -> None:
         """Run a handler; any error becomes a clear ephemeral message for the user."""
         try:
             await work
@@ -117,7 +118,7 @@ class Storefront:
             self._svc = None
 
 
-async def reply(inter: disnake.Interaction, content: str | None = None, **kw: Any) -> None:
+async def reply(inter: Interaction, content: str | None = None, **kw: Any) -> None:
     """An ephemeral answer, whether or not the interaction was answered already."""
     kw.setdefault("ephemeral", True)
     if inter.response.is_done():
@@ -126,7 +127,7 @@ async def reply(inter: disnake.Interaction, content: str | None = None, **kw: An
         await inter.response.send_message(content, **kw)
 
 
-async def reply_error(inter: disnake.Interaction, exc: BaseException) -> None:
+async def reply_error(inter: Interaction, exc: BaseException) -> None:
     """A clear ephemeral message for a ShopError; a generic one for anything else."""
     locale = locale_of(inter)
     if isinstance(exc, ShopError):
@@ -140,6 +141,6 @@ async def reply_error(inter: disnake.Interaction, exc: BaseException) -> None:
         log.warning("could not tell the buyer about %s", type(exc).__name__)
 
 
-def is_staff(inter: disnake.Interaction) -> bool:
+def is_staff(inter: Interaction) -> bool:
     perms = getattr(inter, "permissions", None)
     return bool(perms and (perms.manage_guild or perms.administrator))

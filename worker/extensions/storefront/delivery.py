@@ -15,7 +15,7 @@ import asyncio
 import logging
 import os
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import disnake
 from redis.exceptions import RedisError, ResponseError
@@ -32,6 +32,8 @@ from worker.extensions.storefront.send_once import create_message, find_own_mess
 log = logging.getLogger("worker.storefront.delivery")
 ACTOR = "worker:delivery"
 RECONNECT_DELAYS = (0.2, 2.0)  # after a Redis error: first wait, longest wait
+# XREADGROUP's answer (RESP2, decoded): [(stream, [(entry id, fields), ...]), ...]
+_StreamRead = list[tuple[str, list[tuple[str, dict[str, str]]]]]
 
 
 class DeliveryConsumer:
@@ -90,7 +92,8 @@ class DeliveryConsumer:
             batches = await self.redis.xreadgroup(
                 keys.DELIVERY_GROUP, self.consumer, {self.stream: ">"}, count=16, block=1000
             )
-            for _, entries in batches or []:
+            # the client decodes responses to str (core.redis: decode_responses=True)
+            for _, entries in cast(_StreamRead, batches) or []:
                 for entry_id, fields in entries:
                     self.spawn(entry_id, fields)
 
@@ -100,7 +103,8 @@ class DeliveryConsumer:
         batches = await self.redis.xreadgroup(
             keys.DELIVERY_GROUP, self.consumer, {self.stream: "0"}, count=100
         )
-        for _, entries in batches or []:
+        # the client decodes responses to str (core.redis: decode_responses=True)
+        for _, entries in cast(_StreamRead, batches) or []:
             for entry_id, fields in entries:
                 if fields:
                     self.spawn(entry_id, fields)
@@ -350,7 +354,10 @@ class DeliveryConsumer:
             return
         try:
             channel = self.bot.get_partial_messageable(int(tenant.sales_log_channel_id))
-            await channel.send(content, **({"embed": embed} if embed else {}))
+            if embed:
+                await channel.send(content, embed=embed)
+            else:
+                await channel.send(content)
         except disnake.HTTPException as exc:
             log.warning("sales log not posted: %s", exc)
 
@@ -374,10 +381,12 @@ async def send_dm(bot: disnake.Client, user_id: str, **kwargs: object) -> bool:
     nonce = kwargs.pop("nonce", None)
     try:
         if nonce is not None:
+            # create_message()'s own keyword arguments, passed through as given
             await create_message(bot, channel_id, nonce=str(nonce), **kwargs)  # type: ignore[arg-type]
         else:
             channel = bot.get_partial_messageable(int(channel_id), type=disnake.ChannelType.private)
-            await channel.send(**{k: v for k, v in kwargs.items() if v is not None})
+            # send()'s own keyword arguments, passed through as given
+            await channel.send(**{k: v for k, v in kwargs.items() if v is not None})  # type: ignore[call-overload]
     except (disnake.Forbidden, disnake.NotFound) as exc:
         log.info("DM to %s refused: %s", user_id, exc)
         return False

@@ -14,6 +14,7 @@ import logging
 
 import disnake
 from disnake.ext import commands
+from disnake.interactions import ApplicationCommandInteraction
 
 from core.i18n import t
 from fleet import keys
@@ -150,7 +151,7 @@ async def refresher(sf: Storefront) -> None:
     default_member_permissions=disnake.Permissions(manage_guild=True),
     description="Publicar/atualizar o painel de produtos (equipe)",
 )
-async def painel(inter: disnake.ApplicationCommandInteraction, produto: str = "") -> None:
+async def painel(inter: ApplicationCommandInteraction, produto: str = "") -> None:
     sf = storefront_of(inter)
 
     async def work() -> None:

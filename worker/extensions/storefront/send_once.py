@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import disnake
 from disnake.http import Route, to_multipart_with_attachments
 
+if TYPE_CHECKING:
+    from disnake.types.message import AllowedMentions as AllowedMentionsPayload
+
 HISTORY_LIMIT = 50  # messages read back when checking whether a delivery is already there
 
 
-def _mentions(bot: disnake.Client, allowed: disnake.AllowedMentions | None) -> dict[str, Any]:
+def _mentions(
+    bot: disnake.Client, allowed: disnake.AllowedMentions | None
+) -> AllowedMentionsPayload:
     """As `Messageable.send` does: the client's defaults, merged with the call's."""
     base = bot.allowed_mentions
     if allowed is None:
@@ -69,7 +74,9 @@ async def find_own_message(
     wrote (an embed title, an attachment name)."""
     assert bot.user is not None
     me = str(bot.user.id)
-    for msg in await bot.http.logs_from(int(channel_id), HISTORY_LIMIT):
+    # read as the plain JSON objects they are (disnake types them as its Message TypedDict)
+    messages = cast(list[dict[str, Any]], await bot.http.logs_from(int(channel_id), HISTORY_LIMIT))
+    for msg in messages:
         if str(msg.get("author", {}).get("id")) == me and match(msg):
             return str(msg["id"])
     return None

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import disnake
 from disnake.ext import commands
+from disnake.interactions import ApplicationCommandInteraction
 from tortoise.functions import Count, Sum
 
 from core.i18n import format_brl, t
@@ -29,7 +30,7 @@ BRT = timezone(timedelta(hours=-3))  # Brasília; Brazil has had no DST since 20
 STAFF = disnake.Permissions(manage_guild=True)
 
 
-async def stock_count(sf: Storefront, inter: disnake.ApplicationCommandInteraction) -> None:
+async def stock_count(sf: Storefront, inter: ApplicationCommandInteraction) -> None:
     locale = locale_of(inter)
     variations = (
         await Variation.filter(
@@ -111,7 +112,7 @@ async def pick_variation(product: Product, name: str) -> Variation:
 
 async def add_stock_file(
     sf: Storefront,
-    inter: disnake.ApplicationCommandInteraction,
+    inter: ApplicationCommandInteraction,
     produto: str,
     arquivo: disnake.Attachment,
     variacao: str,
@@ -163,7 +164,7 @@ def stock_report(result: stock.AddResult, locale: str) -> str:
     return text
 
 
-async def sales_today(sf: Storefront, inter: disnake.ApplicationCommandInteraction) -> None:
+async def sales_today(sf: Storefront, inter: ApplicationCommandInteraction) -> None:
     locale = locale_of(inter)
     start = datetime.now(BRT).replace(hour=0, minute=0, second=0, microsecond=0)
     rows = (
@@ -199,7 +200,7 @@ async def sales_today(sf: Storefront, inter: disnake.ApplicationCommandInteracti
     await reply(inter, embed=embed)
 
 
-async def staff_only(inter: disnake.ApplicationCommandInteraction, work) -> None:
+async def staff_only(inter: ApplicationCommandInteraction, work) -> None:
     if not is_staff(inter):
         work.close()
         await reply(inter, t("storefront.staff.only", locale_of(inter)))
@@ -213,7 +214,7 @@ async def staff_only(inter: disnake.ApplicationCommandInteraction, work) -> None
     contexts=GUILD_ONLY,
     default_member_permissions=STAFF,
 )
-async def estoque(inter: disnake.ApplicationCommandInteraction) -> None:
+async def estoque(inter: ApplicationCommandInteraction) -> None:
     await staff_only(inter, stock_count(storefront_of(inter), inter))
 
 
@@ -224,7 +225,7 @@ async def estoque(inter: disnake.ApplicationCommandInteraction) -> None:
     description="Adicionar estoque de um arquivo .txt, um item por linha",
 )
 async def estoque_adicionar(
-    inter: disnake.ApplicationCommandInteraction,
+    inter: ApplicationCommandInteraction,
     produto: commands.String[str, 1, inputs.NAME_OPTION_MAX],
     arquivo: disnake.Attachment,
     variacao: commands.String[str, 0, inputs.NAME_OPTION_MAX] = "",
@@ -238,7 +239,7 @@ async def estoque_adicionar(
     contexts=GUILD_ONLY,
     default_member_permissions=STAFF,
 )
-async def vendas_hoje(inter: disnake.ApplicationCommandInteraction) -> None:
+async def vendas_hoje(inter: ApplicationCommandInteraction) -> None:
     await staff_only(inter, sales_today(storefront_of(inter), inter))
 
 

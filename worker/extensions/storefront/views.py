@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import disnake
+from disnake.ui.select import StringSelect
 
 from core.i18n import format_brl, t
 from shop.models import Order, Product, Variation
@@ -77,7 +78,7 @@ def panel_components(
             )
         )
     return [
-        disnake.ui.StringSelect(
+        StringSelect(
             custom_id=f"vt:pick:{product.id}",
             options=options,
             placeholder=t("storefront.panel.choose", locale),
@@ -121,7 +122,7 @@ def card_components(variation_id: int, q: Quote, max_quantity: int, locale: str)
     ]
     return [
         disnake.ui.ActionRow(
-            disnake.ui.StringSelect(
+            StringSelect(
                 custom_id=f"vt:qty:{variation_id}:{code}",
                 options=options,
                 placeholder=t("storefront.card.quantity", locale),
