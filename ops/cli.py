@@ -15,6 +15,7 @@ from core.errors import ConfigError
 from core.exitcodes import ExitCode
 from core.settings import Settings
 from ops import opscmds
+from ops.cli_args import seconds_arg
 from ops.errors import CliError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
             add_arguments(p)
         if name == "fleet":
             p.add_argument("action", choices=["stop"], help="stop: stop every worker cleanly")
-            p.add_argument("--timeout", type=opscmds.seconds_arg, default=30.0)
+            p.add_argument("--timeout", type=seconds_arg, default=30.0)
         if name == "create-admin":
             p.add_argument("discord_id", help="the user's Discord id")
         if name == "backup":

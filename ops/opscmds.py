@@ -17,12 +17,12 @@ from core.bootstrap import load_settings_or_exit
 from core.i18n import format_brl
 from core.settings import Settings
 from ops.adminclient import AdminClient, AdminUnreachable
+from ops.cli_args import id_arg, limit_arg
 from ops.errors import CliError
 from shop import inputs
 
 # Tests inject an httpx transport here (None: real network).
 TRANSPORT: httpx.BaseTransport | None = None
-LIST_LIMIT_MAX = 500  # the admin API answers at most this many rows
 
 
 def client(settings: Settings) -> AdminClient:
@@ -293,30 +293,6 @@ def cmd_withdrawals(args: argparse.Namespace) -> int:
     )
     print(f"{len(items)} withdrawal(s)")
     return 0
-
-
-def id_arg(text: str) -> int:
-    """argparse type: a database id (1..2**31-1, digits only), checked before any request."""
-    try:
-        return inputs.parse_id(text)
-    except inputs.InvalidInput as refusal:
-        raise argparse.ArgumentTypeError(f"{text[:40]!r}: {refusal.message('en')}") from None
-
-
-def limit_arg(text: str) -> int:
-    """argparse type: how many rows to list (1..500, the admin API's page limit)."""
-    try:
-        return inputs.parse_quantity(text, lo=1, hi=LIST_LIMIT_MAX)
-    except inputs.InvalidInput as refusal:
-        raise argparse.ArgumentTypeError(f"{text[:40]!r}: {refusal.message('en')}") from None
-
-
-def seconds_arg(text: str) -> float:
-    """argparse type: a timeout in seconds, 0.01..3600 ('30', '2.5'; no 'nan', 'inf' or '1e9')."""
-    try:
-        return inputs.parse_money(text, min_cents=1, max_cents=3600_00) / 100
-    except inputs.InvalidInput as refusal:
-        raise argparse.ArgumentTypeError(f"{text[:40]!r}: {refusal.message('en')}") from None
 
 
 def cmd_refund(args: argparse.Namespace) -> int:

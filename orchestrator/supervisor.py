@@ -33,24 +33,11 @@ from orchestrator.health import HealthCheck
 from orchestrator.pacing import StartPacer
 from orchestrator.placement import UNKNOWN, Placement
 from orchestrator.timers import InstanceTimers
-from orchestrator.worker_table import Worker, WorkerTable
-from orchestrator.zygote_client import Spawner, is_same_process, proc_start_time
+from orchestrator.worker_table import InstanceLock, Worker, WorkerTable
+from orchestrator.zygote_client import Spawner, proc_start_time
 
 log = logging.getLogger("orchestrator")
 S = InstanceState
-
-
-class InstanceLock(asyncio.Lock):
-    """The per-instance lock; `epoch` counts the locked sections that ended, so a caller that
-    read the instance's record before taking the lock knows whether it may be stale."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.epoch = 0
-
-    def release(self) -> None:
-        self.epoch += 1
-        super().release()
 
 
 class Supervisor:
@@ -299,17 +286,8 @@ class Supervisor:
 
     def adopt(self, rec: RuntimeRecord, spawned_at: float | None) -> bool:
         """Watch a live worker left by a previous orchestrator; False when it is gone."""
-        if rec.pid is None or not is_same_process(rec.pid, rec.pid_start):
+        if self.workers.adopt(rec, spawned_at) is None:
             return False
-        worker = Worker(
-            rec.instance_id,
-            rec.pid,
-            rec.pid_start,
-            spawned_at or rec.since or time.time(),
-            rec.config_version,
-            lease=rec.lease,
-        )
-        self.workers.add(worker)
         self.adopted += 1
         return True
 

@@ -9,10 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from orchestrator.zygote_client import PidWatch, send_signal
+from fleet.runtime import RuntimeRecord
+from orchestrator.zygote_client import PidWatch, is_same_process, send_signal
+
+
+class InstanceLock(asyncio.Lock):
+    """The per-instance lock; `epoch` counts the locked sections that ended, so a caller that
+    read the instance's record before taking the lock knows whether it may be stale."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch = 0
+
+    def release(self) -> None:
+        self.epoch += 1
+        super().release()
 
 
 @dataclass(eq=False)
@@ -70,6 +85,21 @@ class WorkerTable:
             worker.watch = PidWatch(worker.pid, self._ended)
         except ProcessLookupError:  # already gone
             self._ended(worker.pid)
+
+    def adopt(self, rec: RuntimeRecord, spawned_at: float | None) -> Worker | None:
+        """Enter and watch a live worker a previous orchestrator left; None when it is gone."""
+        if rec.pid is None or not is_same_process(rec.pid, rec.pid_start):
+            return None
+        worker = Worker(
+            rec.instance_id,
+            rec.pid,
+            rec.pid_start,
+            spawned_at or rec.since or time.time(),
+            rec.config_version,
+            lease=rec.lease,
+        )
+        self.add(worker)
+        return worker
 
     def _ended(self, pid: int) -> None:
         worker = self._by_pid.get(pid)

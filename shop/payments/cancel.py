@@ -6,8 +6,9 @@ import logging
 
 from shop.errors import PaymentProviderError
 from shop.models import Payment
+from shop.payments.payment_bookings import SyncResult
 from shop.payments.service import PaymentServices
-from shop.payments.sync import SyncResult, apply_provider_payment, sync_provider_payment
+from shop.payments.sync import apply_provider_payment, sync_provider_payment
 from shop.states import PaymentStatus
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from tortoise.transactions import in_transaction
 
 from core import audit
 from core.i18n import format_brl
-from shop import ledger
+from shop import ledger, refund_holds
 from shop.errors import (
     InvalidAmount,
     InvalidStateChange,
@@ -29,9 +29,10 @@ from shop.errors import (
     ShopError,
 )
 from shop.models import LedgerEntry, Order, Payment, Tenant
+from shop.payments.payment_bookings import SyncResult
 from shop.payments.refund_policy import decide_seller_refund
 from shop.payments.service import PaymentServices
-from shop.payments.sync import SyncResult, sync_provider_payment
+from shop.payments.sync import sync_provider_payment
 from shop.states import PAID_ORDER_STATES, OrderStatus, PaymentStatus
 
 # A hold still outstanding after this long belongs to a request that never reached Mercado
@@ -156,7 +157,7 @@ async def _reserve(payment: Payment, target: int) -> str | None:
             )
         if debit <= 0:
             return None
-        return await ledger.hold_refund(
+        return await refund_holds.hold_refund(
             str(payment.id), target, payment.tenant_id, debit, payment.order_id, using_db=conn
         )
 
@@ -175,7 +176,7 @@ async def _release(
                 if locked.status in (PaymentStatus.REFUNDED, PaymentStatus.CHARGED_BACK)
                 else locked.refunded_cents
             )
-        await ledger.release_refund_holds(
+        await refund_holds.release_refund_holds(
             str(locked.id),
             locked.tenant_id,
             covered_total_cents=covered,
@@ -209,7 +210,7 @@ async def release_stale_holds(
     payment_ids = {key.split(":")[1] for key in hold_keys}
     settled = 0
     for payment in await Payment.filter(id__in=sorted(payment_ids)[:batch]):
-        if not await ledger.refund_holds(str(payment.id), payment.tenant_id):
+        if not await refund_holds.refund_holds(str(payment.id), payment.tenant_id):
             continue
         if payment.provider_payment_id:
             await sync_provider_payment(svc, payment.provider_payment_id, "reconciler")

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from core import audit
-from core.i18n import format_brl
 from shop import blocklist, ledger
-from shop.balance_alerts import alert_if_negative
-from shop.cents import fee_cents
 from shop.errors import PaymentNotFound, ShopError
 from shop.models import BlockSource, Order, Payment
 from shop.orders import transition
 from shop.outbox import enqueue_delivery
+from shop.payments import payment_bookings
 from shop.payments.gateway import ProviderPayment
+from shop.payments.payment_bookings import SyncResult
 from shop.payments.payment_transitions import payment_path, transition_payment
 from shop.payments.service import PaymentServices, provider_snapshot
 from shop.states import OrderStatus, PaymentStatus
@@ -39,34 +37,6 @@ _STATUS_MAP = {s.value: s for s in PaymentStatus} | {
     "in_mediation": P.APPROVED,
 }
 _CLOSED_UNPAID = frozenset({O.EXPIRED, O.CANCELLED})
-
-
-@dataclass
-class SyncResult:
-    """What reconciling one payment did; `changes` is empty when nothing changed."""
-
-    outcome: str  # processed | unknown_payment | mismatch | not_at_provider
-    payment_id: str | None = None
-    provider_payment_id: str | None = None
-    order_id: int | None = None
-    changes: list[str] = field(default_factory=list)
-    detail: str = ""
-    refund_booked: str = ""  # what was booked against the seller now: refund, chargeback…
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.changes)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "outcome": self.outcome,
-            "payment_id": self.payment_id,
-            "provider_payment_id": self.provider_payment_id,
-            "order_id": self.order_id,
-            "changed": self.changed,
-            "changes": self.changes or ["no change"],
-            "detail": self.detail,
-        }
 
 
 def order_plan(order: OrderStatus, payment: PaymentStatus) -> list[OrderStatus]:
@@ -168,7 +138,7 @@ async def _move_order(
         result.changes.append(f"order {order.id} {moved.before} → {moved.after}")
         if step == O.PAID:
             became_paid = True
-            await _book_sale(svc, payment, order, conn, result)
+            await payment_bookings.book_sale(svc, payment, order, conn, result)
         elif step == O.REFUNDED:
             became_paid = False
             kind = "chargeback" if status == P.CHARGED_BACK else "refund"
@@ -183,83 +153,6 @@ def _older_refund_picture(local: Payment, remote: ProviderPayment) -> bool:
     one we applied (two fetches raced), so nothing in it is news."""
     recorded: int = local.refunded_cents  # BigIntField reads back untyped (Any)
     return remote.refunded_cents < recorded
-
-
-async def _book_partial_refund(
-    payment: Payment, remote: ProviderPayment, actor: str, conn: Any, result: SyncResult
-) -> None:
-    """Part of a payment that stays approved went back to the buyer: take that share (less its
-    part of the fee) from the seller. A full refund or chargeback is the order's reversal."""
-    total = payment.refunded_cents  # the most we know was refunded (never an older picture)
-    if payment.status != P.APPROVED or total <= 0:
-        return
-    if total > payment.amount_cents:
-        result.detail = f"provider refunded {total} of a payment of {payment.amount_cents}"
-        log.error("payment %s: %s", payment.id, result.detail)
-        return
-    booked = await ledger.book_partial_refund(str(payment.id), total, using_db=conn)
-    if booked is None:  # no sale (order closed unpaid), or this total was booked already
-        return
-    result.refund_booked = "partial refund"
-    result.changes.append(
-        f"ledger: partial refund {format_brl(booked.amount_cents)} booked "
-        f"(seller −{format_brl(booked.seller_cents)}, fee −{format_brl(booked.fee_cents)}; "
-        f"{format_brl(total)} of {format_brl(payment.amount_cents)} refunded in all)"
-    )
-    await audit.record(
-        actor,
-        "payment.partially_refunded",
-        "payment",
-        payment.id,
-        tenant_id=payment.tenant_id,
-        before={"refunded_cents": total - booked.amount_cents},
-        after={
-            "refunded_cents": total,
-            "seller_cents": -booked.seller_cents,
-            "fee_cents": -booked.fee_cents,
-            "provider_payment_id": remote.id,
-        },
-        using_db=conn,
-    )
-
-
-async def _settle_refund(payment: Payment, conn: Any, result: SyncResult) -> None:
-    """In the booking's transaction: give back the seller-refund holds the refunded total now
-    covers, and alert operators once per booking that leaves the seller's balance negative."""
-    reversed_ = payment.status in (P.REFUNDED, P.CHARGED_BACK)
-    covered = payment.amount_cents if reversed_ else payment.refunded_cents
-    if covered > 0 and await ledger.release_refund_holds(
-        str(payment.id), payment.tenant_id, covered_total_cents=covered, using_db=conn
-    ):
-        result.changes.append("ledger: refund hold released")
-    if result.refund_booked:
-        await alert_if_negative(
-            payment.tenant_id,
-            str(payment.id),
-            payment.order_id,
-            result.refund_booked,
-            using_db=conn,
-        )
-
-
-async def _book_sale(
-    svc: PaymentServices, payment: Payment, order: Order, conn: Any, result: SyncResult
-) -> None:
-    booked = await ledger.book_sale(
-        str(payment.id),
-        order.tenant_id,
-        order.id,
-        payment.amount_cents,
-        svc.fee_bps,
-        svc.hold_days,
-        using_db=conn,
-    )
-    if booked:
-        fee = fee_cents(payment.amount_cents, svc.fee_bps)
-        result.changes.append(
-            f"ledger: sale {format_brl(payment.amount_cents)} booked "
-            f"(seller {format_brl(payment.amount_cents - fee)}, fee {format_brl(fee)})"
-        )
 
 
 def _dispute(local: Payment, target: PaymentStatus) -> BlockSource | None:
@@ -348,8 +241,8 @@ async def apply_provider_payment(
         became_paid, needs_refund = await _move_order(
             svc, payment, payment.order_id, actor, conn, result
         )
-        await _book_partial_refund(payment, remote, actor, conn, result)
-        await _settle_refund(payment, conn, result)
+        await payment_bookings.book_partial_refund(payment, remote, actor, conn, result)
+        await payment_bookings.settle_refund(payment, conn, result)
         if dispute and await blocklist.block_disputing_buyer(payment, dispute, actor, conn):
             result.changes.append(f"buyer blocked in the store ({dispute})")
     if became_paid:

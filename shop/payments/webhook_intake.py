@@ -24,9 +24,10 @@ from tortoise.exceptions import IntegrityError
 
 from shop.errors import PaymentProviderUnavailable
 from shop.models import WebhookEvent
+from shop.payments.payment_bookings import SyncResult
 from shop.payments.service import PaymentServices
 from shop.payments.signature import SignatureCheck, verify
-from shop.payments.sync import SyncResult, sync_provider_payment
+from shop.payments.sync import sync_provider_payment
 from shop.payments.webhook_guard import (
     IPN_IGNORED,
     IPN_REPEATED,

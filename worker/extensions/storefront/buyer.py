@@ -21,7 +21,7 @@ from worker.extensions.storefront.common import (
     reply,
     storefront_of,
 )
-from worker.extensions.storefront.delivery import send_dm
+from worker.extensions.storefront.send_once import send_dm
 
 LIST_LIMIT = 10
 

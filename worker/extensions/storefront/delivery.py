@@ -27,7 +27,12 @@ from shop.models import DeliveryPath, Order
 from shop.models.accounts import DeliveryMode
 from worker.extensions.storefront import views
 from worker.extensions.storefront.common import Storefront, knob
-from worker.extensions.storefront.send_once import create_message, find_own_message
+from worker.extensions.storefront.send_once import (
+    create_message,
+    find_own_message,
+    open_dm,
+    send_dm,
+)
 
 log = logging.getLogger("worker.storefront.delivery")
 ACTOR = "worker:delivery"
@@ -360,37 +365,6 @@ class DeliveryConsumer:
                 await channel.send(content)
         except disnake.HTTPException as exc:
             log.warning("sales log not posted: %s", exc)
-
-
-async def open_dm(bot: disnake.Client, user_id: str) -> str | None:
-    """The id of the bot's DM channel with the user, or None for an unknown user."""
-    try:
-        data = await bot.http.start_private_message(int(user_id))
-    except (disnake.Forbidden, disnake.NotFound) as exc:
-        log.info("DM channel with %s not opened: %s", user_id, exc)
-        return None
-    return str(data["id"])
-
-
-async def send_dm(bot: disnake.Client, user_id: str, **kwargs: object) -> bool:
-    """DM a user; False when they do not accept DMs from the bot (50007) or are unknown.
-    With `nonce` the message is created once (`enforce_nonce`); without, as `send` does."""
-    channel_id = await open_dm(bot, user_id)
-    if channel_id is None:
-        return False
-    nonce = kwargs.pop("nonce", None)
-    try:
-        if nonce is not None:
-            # create_message()'s own keyword arguments, passed through as given
-            await create_message(bot, channel_id, nonce=str(nonce), **kwargs)  # type: ignore[arg-type]
-        else:
-            channel = bot.get_partial_messageable(int(channel_id), type=disnake.ChannelType.private)
-            # send()'s own keyword arguments, passed through as given
-            await channel.send(**{k: v for k, v in kwargs.items() if v is not None})  # type: ignore[call-overload]
-    except (disnake.Forbidden, disnake.NotFound) as exc:
-        log.info("DM to %s refused: %s", user_id, exc)
-        return False
-    return True
 
 
 def setup(sf: Storefront) -> None:

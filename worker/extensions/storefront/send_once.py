@@ -10,6 +10,7 @@ Beyond that window the caller looks for the message (`find_own_message`) before 
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from disnake.types.message import AllowedMentions as AllowedMentionsPayload
 
 HISTORY_LIMIT = 50  # messages read back when checking whether a delivery is already there
+
+
+log = logging.getLogger("worker.storefront.delivery")
 
 
 def _mentions(
@@ -80,3 +84,34 @@ async def find_own_message(
         if str(msg.get("author", {}).get("id")) == me and match(msg):
             return str(msg["id"])
     return None
+
+
+async def open_dm(bot: disnake.Client, user_id: str) -> str | None:
+    """The id of the bot's DM channel with the user, or None for an unknown user."""
+    try:
+        data = await bot.http.start_private_message(int(user_id))
+    except (disnake.Forbidden, disnake.NotFound) as exc:
+        log.info("DM channel with %s not opened: %s", user_id, exc)
+        return None
+    return str(data["id"])
+
+
+async def send_dm(bot: disnake.Client, user_id: str, **kwargs: object) -> bool:
+    """DM a user; False when they do not accept DMs from the bot (50007) or are unknown.
+    With `nonce` the message is created once (`enforce_nonce`); without, as `send` does."""
+    channel_id = await open_dm(bot, user_id)
+    if channel_id is None:
+        return False
+    nonce = kwargs.pop("nonce", None)
+    try:
+        if nonce is not None:
+            # create_message()'s own keyword arguments, passed through as given
+            await create_message(bot, channel_id, nonce=str(nonce), **kwargs)  # type: ignore[arg-type]
+        else:
+            channel = bot.get_partial_messageable(int(channel_id), type=disnake.ChannelType.private)
+            # send()'s own keyword arguments, passed through as given
+            await channel.send(**{k: v for k, v in kwargs.items() if v is not None})  # type: ignore[call-overload]
+    except (disnake.Forbidden, disnake.NotFound) as exc:
+        log.info("DM to %s refused: %s", user_id, exc)
+        return False
+    return True
