@@ -124,7 +124,7 @@ async def test_seller_journey_in_a_real_browser(world):
             page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="pt-BR")
             page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
             page.set_default_timeout(15_000)
-            await _login_and_onboard(page, base, seller, bot)
+            await _login_and_onboard(page, base, seller, bot, guild.id)
             await _dashboard_goes_live(page, base, fleet)
             await _catalog_and_stock(page, base)
             await _buy_in_discord_and_watch_it_live(page, base, discord)
@@ -133,7 +133,7 @@ async def test_seller_journey_in_a_real_browser(world):
             await browser.close()
 
 
-async def _login_and_onboard(page, base, seller, bot):
+async def _login_and_onboard(page, base, seller, bot, guild_id):
     await page.goto(f"{base}/login")
     await shot(page, "login")
     await page.click("#login-discord")
@@ -142,6 +142,12 @@ async def _login_and_onboard(page, base, seller, bot):
     await page.fill("#store-name", "Loja da Ana")
     await page.click("#create-store")
     await page.wait_for_url(f"{base}/bot")
+    # the store's server: its bot serves there only (issue 13)
+    await page.goto(f"{base}/settings")
+    await page.fill("#f-guild_id", str(guild_id))
+    await page.click("#save-settings")
+    await page.wait_for_url(f"{base}/settings")
+    await page.goto(f"{base}/bot")
     await page.fill("#bot-token", "not-a-valid-token")
     await page.click("#save-token")
     assert "Token inválido" in await page.inner_text("#token-error")
