@@ -16,25 +16,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.storefront_delivery import _database, make_stores, pct, start_redis  # noqa: E402
-from core.db import close_db, init_db  # noqa: E402
-from ops.fleet_harness import STOREFRONT_ENV, Fleet, payment_services  # noqa: E402
-from ops.migrations import apply  # noqa: E402
-from sandbox.discord.client import DiscordSandbox  # noqa: E402
-from sandbox.mercadopago.client import MercadoPagoSandboxClient  # noqa: E402
-from sandbox.server import run_sandbox  # noqa: E402
+from bench._world import checkout_order, make_stores, pct, start_fleet, world  # noqa: E402
+from ops.fleet_harness import Fleet  # noqa: E402
 
 ENV = {
     "VITRINE_DELIVERY_CLAIM_IDLE_S": "1",  # re-claim a dead worker's entry after 1 s
@@ -67,25 +59,11 @@ async def wait_until(what: str, check, timeout: float) -> None:  # noqa: ASYNC10
 async def one_round(fleet: Fleet, sb, dc, mpc, svc, store, n: int) -> dict:
     """One order on one bot, its worker killed right after Discord created the DM."""
     from fleet.states import InstanceState
-    from shop.checkout import CheckoutRequest, checkout
     from shop.models import Order, Payment
     from shop.payments.sync import sync_payment
 
-    bot, guild, tenant, inst, variation = store
-    buyer = await dc.buyer(f"k{n}", guilds=[guild])
-    order, _ = await checkout(
-        svc,
-        CheckoutRequest(
-            tenant.id,
-            inst.id,
-            variation.id,
-            1,
-            buyer.id,
-            key=uuid.uuid4().hex,
-            guild_id=guild.id,
-            channel_id=guild.channel("loja"),
-        ),
-    )
+    bot, _, _, inst, _ = store
+    order, buyer = await checkout_order(svc, dc, store, f"k{n}")
     dm = sb.discord_state.dm_channel(bot.user_id, buyer.id)
     await dc.add_fault_rule(bot, "hold", method="POST", path=f"/channels/{dm.id}/messages")
     payment = await Payment.get(order_id=order.id)
@@ -148,80 +126,46 @@ def count(sb, results: list[dict]) -> tuple[int, int, int]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    work = Path(tempfile.mkdtemp(prefix="vitrine-bench-kills-"))
-    redis_proc, redis_url = start_redis(work)
-    db_url = await _database(args, work)
-    await apply(db_url)
-    await close_db()
-    await init_db(db_url)
     per_bot = -(-args.kills // args.bots)
-    mem_before = mem_available_mb()
-    try:
-        async with (
-            run_sandbox("127.0.0.1", 0, mp_port=0) as sb,
-            DiscordSandbox(sb.discord_base) as dc,
-            MercadoPagoSandboxClient(sb.mp_api_base) as mpc,
-        ):
-            env = dict(STOREFRONT_ENV, MERCADOPAGO_API_BASE=sb.mp_api_base, **ENV)
-            fleet = Fleet(work, db_url, redis_url, sb.discord_api_base, extra_env=env)
-            svc = payment_services(sb, redis_url)
-            try:
-                stores = await make_stores(fleet, dc, args.bots, per_bot)
-                fleet.start()
-                from fleet.states import InstanceState
+    async with world("vitrine-bench-kills-", postgres=args.postgres, extra_env=ENV) as w:
+        mem_before = mem_available_mb()
+        sb, dc, mpc, svc, fleet = w.sb, w.dc, w.mpc, w.svc, w.fleet
+        stores = await make_stores(fleet, dc, args.bots, per_bot)
+        await start_fleet(fleet, stores)
+        t0 = time.monotonic()
+        async with asyncio.timeout(args.timeout):
+            batches = await asyncio.gather(
+                *(
+                    run_bot(fleet, sb, dc, mpc, svc, store, per_bot, b * per_bot)
+                    for b, store in enumerate(stores)
+                )
+            )
+        wall = time.monotonic() - t0
+        await asyncio.sleep(2.0)  # time for a late duplicate to show up
+        results = [r for batch in batches for r in batch]
+        dupes, resent, missing = count(sb, results)
+        from shop.models import Order
 
-                for store in stores:
-                    await fleet.wait_state(store[3].id, InstanceState.ONLINE, timeout=60)
-                await asyncio.sleep(1.0)  # consumers subscribed after READY
-                t0 = time.monotonic()
-                async with asyncio.timeout(args.timeout):
-                    batches = await asyncio.gather(
-                        *(
-                            run_bot(fleet, sb, dc, mpc, svc, store, per_bot, b * per_bot)
-                            for b, store in enumerate(stores)
-                        )
-                    )
-                wall = time.monotonic() - t0
-                await asyncio.sleep(2.0)  # time for a late duplicate to show up
-                results = [r for batch in batches for r in batch]
-                dupes, resent, missing = count(sb, results)
-                from shop.models import Order
-
-                lost = (
-                    await Order.filter(id__in=[r["order"] for r in results])
-                    .exclude(status="delivered")
-                    .count()
-                )
-                rec = [r["recover_s"] for r in results]
-                print(
-                    f"bots={args.bots} kills={len(results)} "
-                    f"killed_at_worst_moment={sum(r['worst'] for r in results)} "
-                    f"wall={wall:.1f}s cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} "
-                    f"MemAvailable={mem_before}->{mem_available_mb()} MB db={db_url[:8]}"
-                )
-                print(
-                    f"deliveries={len(results) - lost} duplicate_dms={dupes} "
-                    f"lost_deliveries={lost + missing} resent_same_nonce={resent}"
-                )
-                print(
-                    f"kill->delivered s: p50={pct(rec, 50):.1f} max={max(rec):.1f} "
-                    f"mean={statistics.mean(rec):.1f}"
-                )
-            finally:
-                await fleet.cleanup()
-                await svc.gateway.aclose()
-                await svc.redis.aclose()
-    finally:
-        await close_db()
-        if args.postgres:
-            import asyncpg
-
-            conn = await asyncpg.connect(args.postgres)
-            await conn.execute(f'DROP DATABASE IF EXISTS "{db_url.rsplit("/", 1)[1]}" WITH (FORCE)')
-            await conn.close()
-        redis_proc.terminate()
-        redis_proc.wait(10)
-        shutil.rmtree(work, ignore_errors=True)
+        lost = (
+            await Order.filter(id__in=[r["order"] for r in results])
+            .exclude(status="delivered")
+            .count()
+        )
+        rec = [r["recover_s"] for r in results]
+        print(
+            f"bots={args.bots} kills={len(results)} "
+            f"killed_at_worst_moment={sum(r['worst'] for r in results)} "
+            f"wall={wall:.1f}s cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} "
+            f"MemAvailable={mem_before}->{mem_available_mb()} MB db={w.db_url[:8]}"
+        )
+        print(
+            f"deliveries={len(results) - lost} duplicate_dms={dupes} "
+            f"lost_deliveries={lost + missing} resent_same_nonce={resent}"
+        )
+        print(
+            f"kill->delivered s: p50={pct(rec, 50):.1f} max={max(rec):.1f} "
+            f"mean={statistics.mean(rec):.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import redis.asyncio as aioredis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._world import redis_argv  # noqa: E402
 from core.db import close_db, init_db  # noqa: E402
 from core.vault import TokenVault, generate_key  # noqa: E402
 from fleet import keys  # noqa: E402
@@ -185,22 +186,7 @@ class Bench:
         args = self.args
         port = free_port()
         self.procs.append(
-            subprocess.Popen(
-                [
-                    "redis-server",
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--maxclients",
-                    "10000",
-                ],
-                stdout=subprocess.DEVNULL,
-            )
+            subprocess.Popen(redis_argv(port, "--maxclients", "10000"), stdout=subprocess.DEVNULL)
         )
         redis_url = f"redis://127.0.0.1:{port}/0"
         with SandboxProcess("--no-mp") as sb:

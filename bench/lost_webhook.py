@@ -22,28 +22,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.storefront_delivery import (  # noqa: E402
+from bench._world import (  # noqa: E402
     hook_dm_times,
     make_orders,
     make_stores,
     pct,
-    start_redis,
+    start_fleet,
+    wait_dms,
+    world,
 )
-from core.db import close_db, init_db  # noqa: E402
-from ops.fleet_harness import STOREFRONT_ENV, Fleet, make_store, payment_services  # noqa: E402
-from ops.migrations import apply  # noqa: E402
-from sandbox.discord.client import DiscordSandbox  # noqa: E402
-from sandbox.mercadopago.client import MercadoPagoSandboxClient  # noqa: E402
-from sandbox.server import run_sandbox  # noqa: E402
+from ops.fleet_harness import make_store  # noqa: E402
 
 
 def summary(name: str, values: list[float], expected: int) -> str:
@@ -98,75 +93,42 @@ async def lost_webhooks(mpc, orders, outage: float) -> tuple[dict[str, float], f
 
 
 async def main(args: argparse.Namespace) -> None:
+    from fleet.states import InstanceState
     from shop.payments.payment_reconciler import run_forever, with_poller
 
-    work = Path(tempfile.mkdtemp(prefix="vitrine-bench-lw-"))
-    redis_proc, redis_url = start_redis(work)
-    db_url = f"sqlite://{work / 'bench.sqlite3'}"
-    await apply(db_url)
-    await close_db()
-    await init_db(db_url)
     per_bot = max(1, -(-args.payments // args.bots))
-    try:
-        async with (
-            run_sandbox("127.0.0.1", 0, mp_port=0) as sb,
-            DiscordSandbox(sb.discord_base) as dc,
-            MercadoPagoSandboxClient(sb.mp_api_base) as mpc,
-        ):
-            env = dict(STOREFRONT_ENV, MERCADOPAGO_API_BASE=sb.mp_api_base, LOG_LEVEL="WARNING")
-            fleet = Fleet(work, db_url, redis_url, sb.discord_api_base, extra_env=env)
-            svc = payment_services(sb, redis_url)
-            try:
-                stores = await make_stores(fleet, dc, args.bots, per_bot)
-                button_store = await make_store(
-                    fleet,
-                    dc,
-                    stock={"1 mês": [f"PRESS-{i}" for i in range(args.presses)]},
-                    name="Botao",
-                )
-                fleet.start()
-                from fleet.states import InstanceState
-
-                for _, _, _, inst, _ in stores:
-                    await fleet.wait_state(inst.id, InstanceState.ONLINE, timeout=60)
-                await asyncio.sleep(1.0)
-                print(f"bots={args.bots} cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}")
-                if args.presses:
-                    await fleet.wait_state(
-                        button_store.instance_id, InstanceState.ONLINE, timeout=60
-                    )
-                    await dc.wait_commands(button_store.bot, ["painel", "comprar"], timeout=20)
-                    presses = await button_presses(dc, mpc, button_store, args.presses)
-                    print(summary("button: press -> DM", presses, args.presses))
-                orders = (await make_orders(svc, dc, stores, per_bot))[: args.payments]
-                dm_at = hook_dm_times(sb.discord_state)
-                stop = asyncio.Event()
-                reconciler = asyncio.create_task(
-                    with_poller(run_forever(svc, 30.0, stop), svc, 120, stop)
-                )
-                approved, back = await lost_webhooks(mpc, orders, args.outage)
-                deadline = time.monotonic() + 60
-                while len(dm_at) < len(orders) and time.monotonic() < deadline:  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
-                stop.set()
-                await reconciler
-                after_approval = [dm_at[b] - approved[b] for b in approved if b in dm_at]
-                after_back = [max(0.0, dm_at[b] - back) for b in approved if b in dm_at]
-                print(
-                    f"portal down {args.outage:.0f}s, {len(orders)} approvals, no webhook; "
-                    f"load={os.getloadavg()[0]:.1f}"
-                )
-                print(summary("poll: approval -> DM", after_approval, len(orders)))
-                print(summary("poll: portal back -> DM", after_back, len(orders)))
-            finally:
-                await fleet.cleanup()
-                await svc.gateway.aclose()
-                await svc.redis.aclose()
-    finally:
-        await close_db()
-        redis_proc.terminate()
-        redis_proc.wait(10)
-        shutil.rmtree(work, ignore_errors=True)
+    async with world("vitrine-bench-lw-") as w:
+        sb, dc, mpc, svc, fleet = w.sb, w.dc, w.mpc, w.svc, w.fleet
+        stores = await make_stores(fleet, dc, args.bots, per_bot)
+        button_store = await make_store(
+            fleet,
+            dc,
+            stock={"1 mês": [f"PRESS-{i}" for i in range(args.presses)]},
+            name="Botao",
+        )
+        await start_fleet(fleet, stores)
+        print(f"bots={args.bots} cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f}")
+        if args.presses:
+            await fleet.wait_state(button_store.instance_id, InstanceState.ONLINE, timeout=60)
+            await dc.wait_commands(button_store.bot, ["painel", "comprar"], timeout=20)
+            presses = await button_presses(dc, mpc, button_store, args.presses)
+            print(summary("button: press -> DM", presses, args.presses))
+        orders = (await make_orders(svc, dc, stores, per_bot))[: args.payments]
+        dm_at = hook_dm_times(sb.discord_state)
+        stop = asyncio.Event()
+        reconciler = asyncio.create_task(with_poller(run_forever(svc, 30.0, stop), svc, 120, stop))
+        approved, back = await lost_webhooks(mpc, orders, args.outage)
+        await wait_dms(dm_at, len(orders), 60)
+        stop.set()
+        await reconciler
+        after_approval = [dm_at[b] - approved[b] for b in approved if b in dm_at]
+        after_back = [max(0.0, dm_at[b] - back) for b in approved if b in dm_at]
+        print(
+            f"portal down {args.outage:.0f}s, {len(orders)} approvals, no webhook; "
+            f"load={os.getloadavg()[0]:.1f}"
+        )
+        print(summary("poll: approval -> DM", after_approval, len(orders)))
+        print(summary("poll: portal back -> DM", after_back, len(orders)))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._world import redis_argv  # noqa: E402
 from ops.process_tools import free_port, wait_port  # noqa: E402
 from shop.payments.signature import sign  # noqa: E402
 
@@ -274,19 +275,7 @@ def main() -> None:
         redis_port, mp_port, portal_port = free_port(), free_port(), free_port()
         procs.append(
             start(
-                [
-                    shutil.which("redis-server") or "redis-server",
-                    "--port",
-                    str(redis_port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(tmp),
-                ],
+                redis_argv(redis_port, workdir=tmp),
                 os.environ.copy(),
                 redis_port,
                 tmp / "redis.stderr",

@@ -147,27 +147,15 @@ def main() -> None:
     import fleet_orchestrator as fo
     import redis as redis_sync
 
+    from bench._world import redis_argv
     from fleet import keys
     from ops.process_tools import free_port
     from sandbox.discord.client import DiscordSandbox
     from sandbox.server import SandboxProcess
 
-    bench = fo.Bench(argparse.Namespace(spawn_rate=50.0))
+    bench = fo.Bench(argparse.Namespace(spawn_rate=50.0, store_guilds=False))
     port = free_port()
-    redis_proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    redis_proc = subprocess.Popen(redis_argv(port), stdout=subprocess.DEVNULL)
     children: list[int] = []
     try:
         with SandboxProcess("--no-mp") as sb:
