@@ -43,7 +43,10 @@ async def test_bulk_add_counts_added_duplicates_and_rejected(db, vault):
     assert result.rejected == [(18, "empty"), (21, "too_long")]
     items = await StockItem.filter(variation_id=v.id)
     assert len(items) == 17
-    assert all("KEY" not in i.content_enc for i in items)  # encrypted at rest
+    # Encrypted at rest: no stored row holds a plaintext line (a bare "KEY" could
+    # appear by chance inside base64 ciphertext, so look for whole lines).
+    plaintexts = [f"KEY-{i:04d}-ABCD" for i in range(18)]
+    assert not any(line in i.content_enc for i in items for line in plaintexts)
     assert sorted(vault.decrypt(i.content_enc).reveal() for i in items)[0] == "KEY-0000-ABCD"
     again = await stock.add_stock(
         vault, v.tenant_id, v.id, "KEY-0001-ABCD\nNEW-1\n", "test", hash_key=KEY
