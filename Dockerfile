@@ -1,5 +1,6 @@
 # Vitrine: the whole platform (portal, admin, orchestrator + bot workers) under supervisord.
-FROM python:3.11-slim
+# bookworm pinned: tini and setpriv (util-linux) as the entrypoint expects them.
+FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -8,9 +9,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # redis-server only serves the embedded default (REDIS_URL unset); compose uses its own Redis.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends redis-server postgresql-client \
+    && apt-get install -y --no-install-recommends redis-server postgresql-client tini \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --create-home --uid 10001 vitrine
+    && command -v setpriv >/dev/null \
+    && groupadd --gid 10001 vitrine \
+    && useradd --create-home --uid 10001 --gid 10001 vitrine
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -25,12 +28,19 @@ COPY reconciler reconciler
 COPY ops ops
 COPY migrations migrations
 COPY supervisord.conf ./
+COPY scripts/docker-entrypoint.sh /usr/local/bin/vitrine-entrypoint
 RUN pip install -e . \
     && mkdir -p data logs backups \
     && chown -R vitrine:vitrine /app/data /app/logs /app/backups \
-    && chmod 700 /app/backups
+    && chmod 700 /app/backups \
+    && chmod 755 /usr/local/bin/vitrine-entrypoint
 
-USER vitrine
+# Runs as uid 10001. A new named volume (docker-compose.yml) starts with these folders'
+# ownership, so it is writable as is. Started as root instead (`user: "0:0"`, for bind mounts
+# Docker created as root), the entrypoint gives the state folders to uid 10001 and drops to it
+# with setpriv before anything else runs. tini is PID 1: it forwards SIGTERM and reaps the
+# workers the zygote leaves.
+USER 10001:10001
 # Production unless told otherwise: every secret must be given (nothing is generated into
 # data/secrets.env); set VITRINE_ENV=development to try the embedded default.
 # The admin API must be reachable through the published port; compose publishes it on the
@@ -43,4 +53,5 @@ VOLUME ["/app/data", "/app/logs", "/app/backups"]
 EXPOSE 3100 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:3100/health', timeout=4).status == 200 else 1)"
+ENTRYPOINT ["tini", "--", "vitrine-entrypoint"]
 CMD ["vitrine", "run"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,55 +33,17 @@ if str(ROOT) not in sys.path:
 
 # Only light imports at module level: worker_pages forks a worker from its own process and
 # counts its pages, so what this module loads must not change what that bench measures.
-from ops.process_tools import free_port, wait_port  # noqa: E402
+from ops.process_tools import RedisServer as Redis  # noqa: E402
+from ops.process_tools import redis_argv as redis_argv  # noqa: E402 (benches import it here)
+from ops.purchase_load import approve_at_rate as approve_at_rate  # noqa: E402
+from ops.purchase_load import checkout_order as checkout_order  # noqa: E402
+from ops.purchase_load import make_orders as make_orders  # noqa: E402
+from ops.purchase_load import make_stores as make_stores  # noqa: E402
 
 if TYPE_CHECKING:
     from ops.fleet_harness import Fleet
     from sandbox.discord.client import DiscordSandbox
     from sandbox.mercadopago.client import MercadoPagoSandboxClient
-
-
-def redis_argv(port: int, *extra: str, workdir: Path | None = None, aof: bool = False) -> list[str]:
-    """The redis-server command line of every bench: loopback, no RDB snapshots."""
-    argv = [
-        shutil.which("redis-server") or "redis-server",
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "yes" if aof else "no",
-    ]
-    if workdir is not None:
-        argv += ["--dir", str(workdir)]
-    return argv + list(extra)
-
-
-class Redis:
-    """A private redis-server on a fixed port and directory: start, SIGKILL, start again."""
-
-    def __init__(self, workdir: Path, *, aof: bool = False) -> None:
-        self.port, self.dir, self.aof = free_port(), workdir, aof
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            redis_argv(self.port, workdir=self.dir, aof=self.aof), stdout=subprocess.DEVNULL
-        )
-        wait_port(self.port, timeout=10)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
 
 
 async def create_database(admin_url: str, work: Path) -> str:
@@ -177,69 +138,6 @@ async def world(
         shutil.rmtree(work, ignore_errors=True)
 
 
-async def make_stores(fleet: Fleet, dc: DiscordSandbox, bots: int, per_bot: int) -> list:
-    """(bot, guild, tenant, instance, variation) for `bots` stores with `per_bot` keys each."""
-    from fleet.models import BotInstance
-    from shop.models import Account, Product, Tenant, Variation
-    from shop.stock import add_stock
-
-    stores = []
-    for n in range(bots):
-        bot = await dc.create_bot(f"Loja{n}")
-        guild = await dc.create_guild(f"S{n}", channels=["loja"], bots=[bot])
-        owner = await Account.create(discord_id=uuid.uuid4().hex[:18], username=f"s{n}")
-        tenant = await Tenant.create(owner=owner, name=f"Loja{n}", guild_id=guild.id)
-        inst = await BotInstance.create(
-            tenant=tenant, name=f"Loja{n}", token_enc=fleet.vault.encrypt(bot.token)
-        )
-        product = await Product.create(tenant=tenant, name="Key")
-        variation = await Variation.create(
-            tenant=tenant, product=product, name="v", price_cents=1990
-        )
-        await add_stock(
-            fleet.vault,
-            tenant.id,
-            variation.id,
-            "\n".join(f"KEY-{n}-{i}" for i in range(per_bot)),
-            "bench",
-            hash_key=fleet.stock_hash_key,
-        )
-        stores.append((bot, guild, tenant, inst, variation))
-    return stores
-
-
-async def checkout_order(svc, dc, store, buyer_name: str) -> tuple[Any, Any]:
-    """A new buyer in the store's guild checks out one unit: (order, buyer)."""
-    from shop.checkout import CheckoutRequest, checkout
-
-    _, guild, tenant, inst, variation = store
-    buyer = await dc.buyer(buyer_name, guilds=[guild])
-    order, _ = await checkout(
-        svc,
-        CheckoutRequest(
-            tenant.id,
-            inst.id,
-            variation.id,
-            1,
-            buyer.id,
-            key=uuid.uuid4().hex,
-            guild_id=guild.id,
-            channel_id=guild.channel("loja"),
-        ),
-    )
-    return order, buyer
-
-
-async def make_orders(svc, dc, stores, per_bot: int) -> list[tuple[int, str, str]]:
-    """(order id, buyer id, bot user id) for every order, interleaved across bots."""
-    out = []
-    for i in range(per_bot):
-        for store in stores:
-            order, buyer = await checkout_order(svc, dc, store, f"b{i}")
-            out.append((order.id, buyer.id, store[0].user_id))
-    return out
-
-
 async def start_fleet(fleet: Fleet, stores: list, *, settle: float = 1.0) -> None:
     """Start the orchestrator, wait for every store's worker online, let consumers subscribe."""
     from fleet.states import InstanceState
@@ -272,29 +170,6 @@ async def wait_dms(dm_at: dict[str, float], expected: int, timeout: float) -> No
     deadline = time.monotonic() + timeout
     while len(dm_at) < expected and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
-
-
-async def approve_at_rate(mpc, svc, orders, rate: float, approved: dict[str, float]) -> None:
-    """Approve every order at `rate`/s and apply it as the webhook would (with retries)."""
-    from shop.models import Payment
-    from shop.payments.sync import sync_payment
-
-    start = time.monotonic()
-
-    async def one(i: int, order_id: int, buyer_id: str) -> None:
-        await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
-        payment = await Payment.get(order_id=order_id)
-        await mpc.approve(int(payment.provider_payment_id))
-        approved[buyer_id] = time.monotonic()
-        for attempt in range(5):  # as MP would re-send the webhook after an error
-            try:
-                await sync_payment(svc, str(payment.id), "bench:webhook")
-                return
-            except Exception as exc:  # noqa: BLE001 - e.g. SQLite "database is locked"
-                print(f"sync retry {attempt + 1}: {exc}", file=sys.stderr)
-                await asyncio.sleep(0.2)
-
-    await asyncio.gather(*(one(i, oid, buyer) for i, (oid, buyer, _) in enumerate(orders)))
 
 
 def pct(values: list[float], q: float) -> float:

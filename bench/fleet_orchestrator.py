@@ -2,8 +2,13 @@
 crash -> replacement started, spawn -> READY, orchestrator CPU while idle.
 
     .venv/bin/python bench/fleet_orchestrator.py [--bots 500] [--crashes 30] [--idle 30]
+        [--mem-floor-gib 2]
 
-Loopback only; bounded (< 5 min for 500 bots); every process it starts is stopped at the end.
+The bots are created stopped and switched on in batches of `--spawn-rate` per second while
+`MemAvailable` stays above `--mem-floor-gib`; below it no further bot is switched on (and the
+ones not online yet are switched off again), and the bench reports the largest count held and
+where the memory went. Loopback only; bounded (< 5 min for 500 bots plus `--idle`); every
+process it starts is stopped at the end.
 """
 
 # A bench script: starting processes with blocking calls inside coroutines is deliberate here.
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import random
 import shutil
@@ -30,10 +36,12 @@ import redis.asyncio as aioredis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._memory import GiB, Snapshot, children_of, mem_available, where_it_went  # noqa: E402
 from bench._world import redis_argv  # noqa: E402
 from core.db import close_db, init_db  # noqa: E402
 from core.vault import TokenVault, generate_key  # noqa: E402
 from fleet import keys  # noqa: E402
+from fleet.control_protocol import mark_dirty  # noqa: E402
 from ops.process_tools import free_port, pids_with_env  # noqa: E402
 from sandbox.discord.client import DiscordSandbox  # noqa: E402
 from sandbox.server import SandboxProcess  # noqa: E402
@@ -90,8 +98,9 @@ class Bench:
             "PYTHONPATH": str(ROOT),
         }
 
-    async def make_world(self, dc: DiscordSandbox, count: int) -> list[int]:
+    async def make_world(self, dc: DiscordSandbox, count: int, running: bool = True) -> list[int]:
         from fleet.models import BotInstance
+        from fleet.states import DesiredState
         from ops.migrations import apply
         from shop.models.accounts import Account, Tenant
 
@@ -114,9 +123,14 @@ class Bench:
             tenant = await Tenant.create(
                 owner=owner, name=f"Loja {n}", guild_id=guild.id if guild else None
             )
-            inst = await BotInstance.create(tenant=tenant, token_enc=vault.encrypt(bot.token))
+            inst = await BotInstance.create(
+                tenant=tenant,
+                token_enc=vault.encrypt(bot.token),
+                desired_state=DesiredState.RUNNING if running else DesiredState.STOPPED,
+            )
             ids.append(inst.id)
-        await close_db()
+        if running:
+            await close_db()  # the rollout (run) keeps the connection to switch bots on
         return ids
 
     async def online(self, redis: aioredis.Redis, ids: list[int]) -> dict[int, dict[str, str]]:
@@ -178,9 +192,122 @@ class Bench:
                 await asyncio.sleep(0.01)
             spawned = float(rec["spawned_at"])
             to_start.append((spawned - killed) * 1000)
+            if to_start[-1] > 1000:  # say why: the crash policy's answer to this bot's history
+                history = await redis.lrange(keys.crashes(iid), 0, -1)
+                print(
+                    f"  instance {iid}: replacement after {to_start[-1]:.0f} ms; crash "
+                    f"history {[json.loads(h).get('code') for h in history]}",
+                    flush=True,
+                )
             to_ready.append((float(rec["online_since"]) - spawned) * 1000)
             await asyncio.sleep(0.2)
         return to_start, to_ready
+
+    async def set_running(self, redis: aioredis.Redis, ids: list[int], running: bool) -> None:
+        """Switch bots on or off in the database and tell the orchestrator (dirty set)."""
+        from fleet.models import BotInstance
+        from fleet.states import DesiredState
+
+        state = DesiredState.RUNNING if running else DesiredState.STOPPED
+        await BotInstance.filter(id__in=ids).update(desired_state=state)
+        await mark_dirty(redis, *ids)
+
+    async def rollout(self, redis: aioredis.Redis, ids: list[int]) -> list[int]:
+        """Switch the bots on, `--spawn-rate` per second, while MemAvailable stays above the
+        floor; then wait for them, switching off the ones not online yet if memory runs low.
+        Returns the bots held online."""
+        floor = self.args.mem_floor_gib * GiB
+        batch = max(1, int(self.args.spawn_rate))
+        enabled: list[int] = []
+        for start in range(0, len(ids), batch):
+            if mem_available() < floor:
+                print(
+                    f"MemAvailable below {self.args.mem_floor_gib} GiB: no bot switched on "
+                    f"after {len(enabled)}",
+                    flush=True,
+                )
+                break
+            chunk = ids[start : start + batch]
+            await self.set_running(redis, chunk, True)
+            enabled += chunk
+            await asyncio.sleep(1.0)
+        deadline = time.monotonic() + self.args.timeout
+        while time.monotonic() < deadline:
+            recs = await self.online(redis, enabled)
+            if len(recs) == len(enabled):
+                break
+            if mem_available() < floor:
+                late = [i for i in enabled if i not in recs]
+                print(
+                    f"MemAvailable below {self.args.mem_floor_gib} GiB with {len(recs)} online:"
+                    f" switching {len(late)} waiting bot(s) off",
+                    flush=True,
+                )
+                await self.set_running(redis, late, False)
+                enabled = sorted(recs)
+                break
+            await asyncio.sleep(0.25)
+        return enabled
+
+    async def mass_start_crashes(self, redis: aioredis.Redis, ids: list[int]) -> None:
+        """How many bots crashed before the crash test (their next crash is not a first one:
+        the crash policy backs it off)."""
+        pipe = redis.pipeline(transaction=False)
+        for iid in ids:
+            pipe.lrange(keys.crashes(iid), 0, -1)
+        histories = await pipe.execute()
+        codes: dict[str, int] = {}
+        for history in histories:
+            for raw in history:
+                code = str(json.loads(raw).get("code"))
+                codes[code] = codes.get(code, 0) + 1
+        crashed = sum(1 for h in histories if h)
+        for iid, history in [(i, h) for i, h in zip(ids, histories, strict=True) if h][:3]:
+            log = self.tmp / "logs" / "instances" / f"{iid}.log"
+            lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+            said = [ln[:300] for ln in lines if '"WARNING"' in ln or '"ERROR"' in ln][-3:]
+            print(f"  instance {iid}: {[json.loads(h).get('code') for h in history]} {said}")
+        print(
+            f"bots with a crash recorded during the mass start: {crashed} {codes or ''}", flush=True
+        )
+
+    def memory_report(
+        self,
+        before: Snapshot,
+        orch: subprocess.Popen[bytes],
+        recs: dict[int, dict[str, str]],
+        sandbox_pid: int,
+    ) -> None:
+        workers = [int(r["pid"]) for r in recs.values()]
+        zygotes = [p for p in children_of(orch.pid) if p not in workers]
+        redis_pids = [p.pid for p in self.procs if p is not orch]
+        for line in where_it_went(
+            before,
+            Snapshot.take(),
+            {
+                f"workers ({len(workers)})": workers,
+                "orchestrator": [orch.pid],
+                "zygote": zygotes,
+                "sandbox": [sandbox_pid],
+                "redis": redis_pids,
+            },
+        ):
+            print(line, flush=True)
+
+        def cpu(pids: list[int]) -> float:
+            total = 0
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    total += cpu_ticks(pid)
+            return total / CLK
+
+        print(
+            f"CPU seconds so far: workers {cpu(workers):.0f} "
+            f"({cpu(workers) / max(1, len(workers)) * 1000:.0f} ms each), sandbox "
+            f"{cpu([sandbox_pid]):.0f}, orchestrator {cpu([orch.pid]):.1f}, zygote "
+            f"{cpu(zygotes):.1f}, redis {cpu(redis_pids):.1f}",
+            flush=True,
+        )
 
     async def run(self) -> None:
         args = self.args
@@ -193,9 +320,10 @@ class Bench:
             env = self.env(sb.urls["DISCORD_API_BASE"], redis_url)
             os.environ.update({k: env[k] for k in ("DATA_DIR", "LOG_DIR")})
             async with DiscordSandbox(sb.urls["SANDBOX_CONTROL_URL"], timeout=30) as dc:
-                ids = await self.make_world(dc, args.bots + 1)
+                ids = await self.make_world(dc, args.bots + 1, running=False)
             plain_id, ids = ids[-1], ids[:-1]
             redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+            before = Snapshot.take()
             t0 = time.monotonic()
             out_path = Path(tempfile.gettempdir()) / f"{self.node}.orchestrator.log"
             with open(out_path, "wb") as out:
@@ -207,58 +335,78 @@ class Bench:
                     stderr=subprocess.STDOUT,
                 )
             self.procs.append(orch)
-            recs = await self.wait_online(redis, ids, args.timeout)
+            held = await self.rollout(redis, ids)
+            recs = await self.online(redis, held)
+            await close_db()
             if not recs:
                 raise SystemExit(f"no bot online; orchestrator output in {out_path}")
-            all_online_s = time.monotonic() - t0
             print(
-                f"bots online: {len(recs)}/{len(ids)} in {all_online_s:.1f} s "
-                f"(spawn rate {args.spawn_rate}/s)",
+                f"bots online: {len(recs)}/{len(ids)} in {time.monotonic() - t0:.1f} s "
+                f"(switched on at {args.spawn_rate}/s; MemAvailable floor "
+                f"{args.mem_floor_gib} GiB)",
                 flush=True,
             )
-            mass_ready = [
-                (float(r["online_since"]) - float(r["spawned_at"])) * 1000 for r in recs.values()
-            ]
+            await self.mass_start_crashes(redis, held)
             await asyncio.sleep(3)
-            usages = [uss_kb(int(r["pid"])) for r in recs.values()]
-            plain = await self.plain_process(env, plain_id)
-            uss = [u for u, _ in usages]
-            print(
-                f"USS per worker: p50 {statistics.median(uss) / 1024:.1f} MB, "
-                f"max {max(uss) / 1024:.1f} MB (RSS p50 "
-                f"{statistics.median([r for _, r in usages]) / 1024:.1f} MB); plain "
-                f"`python -m worker` disnake process: USS {plain[0] / 1024:.1f} MB, "
-                f"RSS {plain[1] / 1024:.1f} MB",
-                flush=True,
-            )
-            before = cpu_ticks(orch.pid)
-            await asyncio.sleep(args.idle)
-            idle_cpu = (cpu_ticks(orch.pid) - before) / CLK / args.idle * 100
-            print(
-                f"orchestrator CPU while {len(recs)} bots idle: {idle_cpu:.2f} % of one core "
-                f"over {args.idle:.0f} s",
-                flush=True,
-            )
-            later = [uss_kb(int(r["pid"]))[0] for r in recs.values()]
-            print(
-                f"USS per worker after {args.idle:.0f} s more idle (heartbeats, lease "
-                f"renewals): p50 {statistics.median(later) / 1024:.1f} MB, "
-                f"max {max(later) / 1024:.1f} MB",
-                flush=True,
-            )
-            to_start, to_ready = await self.crashes(redis, recs)
-            print(
-                f"crash -> replacement started: p50 {statistics.median(to_start):.0f} ms, "
-                f"p90 {pct(to_start, 0.9):.0f} ms (n={len(to_start)})",
-                flush=True,
-            )
-            print(
-                f"spawn -> READY (idle fleet): p50 {statistics.median(to_ready):.0f} ms, "
-                f"p90 {pct(to_ready, 0.9):.0f} ms; during the mass start: p50 "
-                f"{statistics.median(mass_ready):.0f} ms",
-                flush=True,
-            )
+            self.memory_report(before, orch, recs, sb.pid)
+            await self.measure(env, redis, orch, recs, plain_id)
             await redis.aclose()
+
+    async def measure(
+        self,
+        env: dict[str, str],
+        redis: aioredis.Redis,
+        orch: subprocess.Popen[bytes],
+        recs: dict[int, dict[str, str]],
+        plain_id: int,
+    ) -> None:
+        args = self.args
+        mass_ready = [
+            (float(r["online_since"]) - float(r["spawned_at"])) * 1000 for r in recs.values()
+        ]
+        usages = [uss_kb(int(r["pid"])) for r in recs.values()]
+        plain = await self.plain_process(env, plain_id)
+        uss = [u for u, _ in usages]
+        print(
+            f"USS per worker: p50 {statistics.median(uss) / 1024:.1f} MB, "
+            f"max {max(uss) / 1024:.1f} MB (RSS p50 "
+            f"{statistics.median([r for _, r in usages]) / 1024:.1f} MB); plain "
+            f"`python -m worker` disnake process: USS {plain[0] / 1024:.1f} MB, "
+            f"RSS {plain[1] / 1024:.1f} MB",
+            flush=True,
+        )
+        orch_uss = uss_kb(orch.pid)[0]
+        before = cpu_ticks(orch.pid)
+        await asyncio.sleep(args.idle)
+        idle_cpu = (cpu_ticks(orch.pid) - before) / CLK / args.idle * 100
+        print(
+            f"orchestrator CPU while {len(recs)} bots idle: {idle_cpu:.2f} % of one core "
+            f"over {args.idle:.0f} s; its USS {orch_uss / 1024:.1f} -> "
+            f"{uss_kb(orch.pid)[0] / 1024:.1f} MB",
+            flush=True,
+        )
+        later = [uss_kb(int(r["pid"]))[0] for r in recs.values()]
+        print(
+            f"USS per worker after {args.idle:.0f} s more idle (heartbeats, lease "
+            f"renewals): p50 {statistics.median(later) / 1024:.1f} MB "
+            f"({(statistics.median(later) / statistics.median(uss) - 1) * 100:+.1f} %), "
+            f"max {max(later) / 1024:.1f} MB; fleet total USS {sum(uss) / 1024:,.0f} -> "
+            f"{sum(later) / 1024:,.0f} MB ({(sum(later) / sum(uss) - 1) * 100:+.1f} %)",
+            flush=True,
+        )
+        to_start, to_ready = await self.crashes(redis, recs)
+        print(
+            f"crash -> replacement started: p50 {statistics.median(to_start):.0f} ms, "
+            f"p90 {pct(to_start, 0.9):.0f} ms, max {max(to_start):.0f} ms "
+            f"(n={len(to_start)})",
+            flush=True,
+        )
+        print(
+            f"spawn -> READY (idle fleet): p50 {statistics.median(to_ready):.0f} ms, "
+            f"p90 {pct(to_ready, 0.9):.0f} ms; during the mass start: p50 "
+            f"{statistics.median(mass_ready):.0f} ms",
+            flush=True,
+        )
 
     def cleanup(self) -> None:
         for pid in pids_with_env("ORCHESTRATOR_NODE", self.node):
@@ -278,6 +426,12 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=30.0)
     parser.add_argument("--spawn-rate", type=float, default=50.0)
     parser.add_argument("--timeout", type=float, default=150.0)
+    parser.add_argument(
+        "--mem-floor-gib",
+        type=float,
+        default=2.0,
+        help="switch no more bots on while MemAvailable is below this (GiB)",
+    )
     parser.add_argument(
         "--store-guilds",
         action="store_true",

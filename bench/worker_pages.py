@@ -142,6 +142,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--wait", type=float, default=10.0, help="seconds after the fork")
     parser.add_argument("--objects", action="store_true", help="attribute the copied pages")
+    parser.add_argument(
+        "--no-pack", action="store_true", help="do not pack the hot code objects (A/B)"
+    )
+    parser.add_argument(
+        "--profile-code",
+        action="store_true",
+        help="record the code objects the worker runs into worker/hot_code.txt",
+    )
     args = parser.parse_args()
 
     import fleet_orchestrator as fo
@@ -167,8 +175,9 @@ def main() -> None:
                     return await world(bench, dc)
 
             iid = asyncio.run(setup())
-            from worker import zygote
+            from worker import hot_code, zygote
 
+            zygote.PACK_HOT_CODE = not args.no_pack
             started = time.monotonic()
             zygote.preload()
             print(f"zygote preload: {time.monotonic() - started:.1f} s", flush=True)
@@ -180,12 +189,24 @@ def main() -> None:
             children.append(sibling)
             worker = os.fork()
             if worker == 0:
+                if args.profile_code:
+                    seen = hot_code.profile_calls()
+
+                    def dump(*_: object) -> None:
+                        sys.setprofile(None)
+                        hot_code.write_keys(list(seen.values()))
+
+                    signal.signal(signal.SIGUSR2, dump)
                 zygote._child(iid, [])
             children.append(worker)
             client = redis_sync.Redis.from_url(env["REDIS_URL"])
             client.hset(keys.runtime(iid), mapping={"pid": worker, "state": "starting"})
             client.close()
             time.sleep(args.wait)
+            if args.profile_code:
+                os.kill(worker, signal.SIGUSR2)
+                time.sleep(2)
+                print(f"hot code objects written to {hot_code.HOT_CODE_FILE}")
             uss_kb, rss_kb = fo.uss_kb(worker)
             ref, own = frames(sibling), frames(worker)
             copied = sorted(p for p, (f, _) in own.items() if p in ref and ref[p][0] != f)

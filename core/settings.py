@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 from dotenv import dotenv_values
 
 from core.errors import ConfigError
+from core.notify_settings import NotifySettings, load_notify_settings
 from core.secrets_store import GENERATED_SECRETS, load_or_create_secrets
 
 EMBEDDED_REDIS_PORT = 6390
@@ -66,6 +67,8 @@ class Settings:
     # Requests per minute (all processes) polling open PIX charges and answering the buyers'
     # "Verificar pagamento" (shop.payments.payment_polling). Mercado Pago publishes no rate limit.
     mp_poll_budget_per_min: int = 120
+    # Operators' alert channels and the alert checks (core.notify_settings, issue 18).
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     @property
     def embedded_redis(self) -> bool:
@@ -313,6 +316,7 @@ def load_settings(
         ),
         delivery_relay_interval_ms=_int(env, "DELIVERY_RELAY_INTERVAL_MS", 500, 50, 10_000, "500"),
         mp_poll_budget_per_min=_int(env, "VITRINE_MP_POLL_BUDGET_PER_MIN", 120, 0, 100_000, "120"),
+        notify=load_notify_settings(env.get),
     )
     if environment == "production":
         _require_production_values(settings)

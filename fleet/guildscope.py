@@ -7,6 +7,11 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
+from fleet import fencing
+from fleet.alerting import alert_key, raise_alert
+from fleet.fencing import Fence
 from fleet.models import Alert, AlertKind, BotInstance
 
 log = logging.getLogger("fleet.guildscope")
@@ -24,6 +29,7 @@ async def record_foreign_guild(
     member_count: int | None,
     *,
     left: bool = True,
+    fence: Fence | None = None,
 ) -> Alert:
     """One `foreign_guild` alert: the bot was in a server that is not its store's and left
     it (`left` false: leaving failed; the bot still refuses everything there). Operators see
@@ -38,18 +44,24 @@ async def record_foreign_guild(
         what,
         extra={"instance_id": instance_id, "event": "foreign_guild"},
     )
-    return await Alert.create(
-        kind=AlertKind.FOREIGN_GUILD,
-        instance_id=instance_id,
-        tenant_id=tenant_id,
-        message=f"instance {instance_id} was in guild {guild_id} ({name}), not its store's: {what}",
-        details={
-            "guild_id": str(guild_id),
-            "guild_name": name,
-            "member_count": member_count,
-            "left": left,
-        },
-    )
+    async with in_transaction() as conn:
+        await fencing.check(conn, fence)
+        alert, _opened = await raise_alert(  # one open alert per bot and guild
+            AlertKind.FOREIGN_GUILD,
+            key=alert_key(AlertKind.FOREIGN_GUILD, f"instance:{instance_id}:{guild_id}"),
+            instance_id=instance_id,
+            tenant_id=tenant_id,
+            message=f"instance {instance_id} was in guild {guild_id} ({name}), not its store's: "
+            f"{what}",
+            details={
+                "guild_id": str(guild_id),
+                "guild_name": name,
+                "member_count": member_count,
+                "left": left,
+            },
+            using_db=conn,
+        )
+        return alert
 
 
 async def recent_foreign_guilds(tenant_id: int) -> list[dict[str, Any]]:
@@ -74,6 +86,9 @@ async def recent_foreign_guilds(tenant_id: int) -> list[dict[str, Any]]:
     return out
 
 
-async def record_bot_public(instance_id: int, public: bool) -> None:
-    """Discord's `bot_public` as just read (onboarding reads it itself)."""
-    await BotInstance.filter(id=instance_id).update(bot_public=public)
+async def record_bot_public(instance_id: int, public: bool, fence: Fence | None = None) -> None:
+    """Discord's `bot_public` as just read (onboarding reads it itself); `fence`: the worker's
+    token (`fleet.fencing`)."""
+    async with in_transaction() as conn:
+        await fencing.check(conn, fence)
+        await BotInstance.filter(id=instance_id).using_db(conn).update(bot_public=public)

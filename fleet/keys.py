@@ -39,7 +39,8 @@ def session_limit(instance_id: int) -> str:
 
 
 def restart_budget(instance_id: int, day: str) -> str:
-    """Counter of starts on a UTC day (YYYYMMDD); expires after 2 days."""
+    """Counter of logins (gateway IDENTIFYs, READY received) on a UTC day (YYYYMMDD), INCR'd
+    by the worker; a start that RESUMEs spends none. Expires after 2 days."""
     return f"{PREFIX}:inst:{instance_id}:starts:{day}"
 
 
@@ -54,6 +55,21 @@ def lease(instance_id: int) -> str:
     """String with TTL: `node:fencing_token` of the orchestrator node that owns the instance
     (see fleet.leases)."""
     return f"{PREFIX}:inst:{instance_id}:lease"
+
+
+def gateway_session(instance_id: int) -> str:
+    """Hash with TTL (GATEWAY_SESSION_TTL s), rewritten by the worker with its heartbeats: the
+    bot's Discord gateway session {session_id, resume_url, seq, app_id, at} that a successor
+    RESUMEs (worker.resume). `seq` lags a beat behind what was received, so a few events may
+    be replayed twice (handlers are replay-safe) and none is lost. Deleted when the session
+    ends for good (clean stop, INVALID_SESSION)."""
+    return f"{PREFIX}:inst:{instance_id}:gw"
+
+
+def interaction_claim(interaction_id: str) -> str:
+    """String with TTL (INTERACTION_CLAIM_TTL s): SET NX by the worker that acts on an
+    interaction; a replayed copy (after a RESUME) finds it and is not acted on twice."""
+    return f"{PREFIX}:ix:{interaction_id}"
 
 
 FENCING_COUNTER = f"{PREFIX}:fence"  # INCR'd for every lease grant (fencing tokens)
@@ -170,5 +186,7 @@ HEARTBEAT_TTL = 60
 ORCHESTRATOR_TTL = 15  # at most; a node beats every 5 s and its key lives 3 beats
 CONTROL_REPLY_TTL = 120
 EXIT_INFO_TTL = 7 * 86400
+GATEWAY_SESSION_TTL = 600  # a stored session older than this is not worth a RESUME attempt
+INTERACTION_CLAIM_TTL = 15 * 60  # an interaction token lives 15 min
 CRASH_HISTORY_MAX = 50
 ERROR_HISTORY_MAX = 20

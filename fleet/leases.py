@@ -17,6 +17,8 @@ every grant, so a later owner always carries a larger token than an earlier one.
   after `ttl`; another live node then acquires it and starts the bot.
 * A lease that has vanished (Redis restarted empty) is re-created by its holder on its next
   renewal, if nobody took it first.
+* The database keeps each instance's highest token and refuses the writes of smaller ones;
+  nodes acquire through `fleet.fencing.acquire`, which passes that mark as the counter's floor.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ def lease_ttl(environ: Mapping[str, str]) -> float:
 
 
 # KEYS[1] lease, KEYS[2] fencing counter, KEYS[3] the node's lease set; ARGV[1] node,
-# ARGV[2] ttl ms, ARGV[3] instance id.
+# ARGV[2] ttl ms, ARGV[3] instance id, ARGV[4] floor (the database's high-water mark for the
+# instance: a counter that restarted empty is raised above it, see fleet.fencing).
 # -> {1, "node:token"} granted, or {0, current value} held by another node.
 _ACQUIRE = """
 local cur = redis.call('GET', KEYS[1])
@@ -51,6 +54,11 @@ if cur then
   if holder ~= ARGV[1] then return {0, cur} end
 end
 local token = redis.call('INCR', KEYS[2])
+local floor = tonumber(ARGV[4] or '0') or 0
+if token <= floor then
+  token = string.format('%d', floor + 1)
+  redis.call('SET', KEYS[2], token)
+end
 local value = ARGV[1] .. ':' .. token
 redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
@@ -119,8 +127,9 @@ class LeaseBook:
         self.node = node
         self.ttl_ms = max(1, int(ttl * 1000))
 
-    async def acquire(self, instance_id: int) -> tuple[Lease | None, Lease | None]:
-        """(granted lease, None), or (None, the other node's lease)."""
+    async def acquire(self, instance_id: int, floor: int = 0) -> tuple[Lease | None, Lease | None]:
+        """(granted lease, None), or (None, the other node's lease). A granted token is
+        larger than `floor` (`fleet.fencing.acquire` passes the database's mark)."""
         ok, value = await self.redis.eval(
             _ACQUIRE,
             3,
@@ -130,6 +139,7 @@ class LeaseBook:
             self.node,
             self.ttl_ms,
             instance_id,
+            floor,
         )
         lease = Lease.parse(value)
         return (lease, None) if int(ok) == 1 else (None, lease)

@@ -57,6 +57,13 @@ class AlertKind(StrEnum):
     WEBHOOK_FORGERY = "webhook_forgery"  # many bad-signature webhooks per minute
     NEGATIVE_BALANCE = "negative_balance"  # a refund/chargeback left a seller owing us money
     FOREIGN_GUILD = "foreign_guild"  # the bot was in a server that is not its store's; it left
+    # issue 18 (fleet.alerting raises and resolves them; shop.notify tells people)
+    CONFIG_ERROR = "config_error"  # the bot cannot log in: token invalid, intents missing
+    PAYMENT_LATE = "payment_late"  # the reconciler found a payment its webhook never brought
+    WITHDRAWAL_SLA = "withdrawal_sla"  # a withdrawal pending longer than WITHDRAWAL_SLA_HOURS
+    DISK_SPACE = "disk_space"  # free space on the data folder's disk under the threshold
+    BACKUP_STALE = "backup_stale"  # the newest backup is older than ALERT_BACKUP_MAX_AGE_DAYS
+    NODE_DOWN = "node_down"  # an orchestrator node stopped beating while holding bots
 
 
 class Alert(Model):
@@ -75,6 +82,36 @@ class Alert(Model):
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     acknowledged_at = fields.DatetimeField(null=True)
     acknowledged_by = fields.CharField(max_length=100, null=True)
+    # What the alert is about ("crashloop:instance:5"): one open alert per key
+    # (`open_key` holds it while open and is NULL once resolved; see fleet.alerting).
+    key = fields.CharField(max_length=160, null=True, db_index=True)
+    open_key = fields.CharField(max_length=160, null=True, unique=True)
+    occurrences = fields.IntField(default=1)  # raises while open (one row, no storm)
+    last_seen_at = fields.DatetimeField(null=True)
+    resolved_at = fields.DatetimeField(null=True)
+    # The operators' notification is owed while `notify_at` is set: when to try next (the
+    # alert is its own outbox, as an order is its own delivery intent). `notified` records
+    # the channels each message reached: {"raised": ["discord"], "resolved": []}.
+    notify_at = fields.DatetimeField(null=True, db_index=True)
+    notify_claim = fields.CharField(max_length=32, null=True)
+    notify_attempts = fields.IntField(default=0)
+    notify_error = fields.TextField(null=True)
+    notified: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
 
     class Meta:
         table = "alerts"
+
+
+class FenceMark(Model):
+    """The highest fencing token the database has seen for one instance (`fleet.fencing`):
+    a write carrying a smaller token is refused in its own transaction. No foreign key: the
+    mark must outlive nothing and lock nothing but itself (an id reused after a delete starts
+    above the old mark, which is harmless)."""
+
+    instance_id = fields.IntField(primary_key=True, generated=False)
+    token = fields.BigIntField()
+    # writes refused because a larger token was seen (each stopped a fenced-off worker)
+    refused = fields.IntField(default=0)
+
+    class Meta:
+        table = "fence_marks"

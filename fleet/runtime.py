@@ -55,6 +55,10 @@ class RuntimeRecord:
     next_start_at: float | None = None
     config_version: int | None = None
     lease: str | None = None  # "node:token" granted for the current process (fleet.leases)
+    # how the current process's gateway session began: "resume" (RESUMEd its predecessor's
+    # session, no login spent) or "identify" (a login); written by the worker (worker.resume)
+    connected_by: str | None = None
+    connected_at: float | None = None
     crashes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -94,6 +98,8 @@ def _record(
         next_start_at=_num(raw.get("next_start_at")),
         config_version=_num(raw.get("config_version"), int),
         lease=raw.get("lease") or None,
+        connected_by=raw.get("connected_by") or None,
+        connected_at=_num(raw.get("connected_at")),
         crashes=[json.loads(c) for c in crashes],
     )
 

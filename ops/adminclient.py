@@ -24,6 +24,8 @@ def admin_base_url(settings: Settings) -> str:
 class AdminUnreachable(CliError):
     """The admin API did not answer at all (connection refused, timeout)."""
 
+    exit_code = 3  # `vitrine` exits 3: nothing reached the admin API (ops.cli_actions)
+
 
 class AdminClient:
     """Bearer-authenticated calls; every failure becomes one readable CliError line."""

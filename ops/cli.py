@@ -14,7 +14,7 @@ from core.bootstrap import load_settings_or_exit
 from core.errors import ConfigError
 from core.exitcodes import ExitCode
 from core.settings import Settings
-from ops import opscmds
+from ops import cli_accounts, cli_audit, cli_money, opscmds
 from ops.cli_args import seconds_arg
 from ops.errors import CliError
 
@@ -225,6 +225,11 @@ def cmd_fleet(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "run": (cmd_run, "run the whole platform in the foreground (supervisord)"),
     **opscmds.COMMANDS,
+    # Operator actions (each module's add_arguments adds its options); `withdrawals` keeps
+    # its place in the list above and gains approve|complete|reject from cli_money.
+    **cli_money.COMMANDS,
+    **cli_accounts.COMMANDS,
+    **cli_audit.COMMANDS,
     "demo": (
         cmd_demo,
         "the whole platform on the offline sandbox with a seeded store; "
@@ -252,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
         opscmds.add_arguments(name, p)
+        for module in (cli_money, cli_accounts, cli_audit):
+            module.add_arguments(name, p)
         if name == "run":
             p.add_argument(
                 "--config",
@@ -310,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return int(getattr(exc, "exit_code", 1))  # 2 usage, 3 admin unreachable
     except ConfigError as exc:  # a tuning knob read by the command itself
         print(exc.one_line(), file=sys.stderr)
         return ExitCode.CONFIG

@@ -91,6 +91,8 @@ class Fleet:
             **(extra_env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
+        # what the command runs under, e.g. `ip netns exec <ns>` (ops.netns_harness)
+        self.launcher: list[str] = []
         self.redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
         self.store = RuntimeStore(self.redis)
         self.runs = 0
@@ -111,7 +113,7 @@ class Fleet:
         self.runs += 1
         out = open(self.tmp / f"orchestrator.{self.runs}.out", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator"],
+            [*self.launcher, sys.executable, "-m", "orchestrator"],
             cwd=self.tmp,
             env=self.env,
             stdout=out,

@@ -55,6 +55,8 @@ def format_status(body: dict[str, Any]) -> str:
     out = [f"status: {body['status']}", "", table(("component", "state", "detail"), rows), ""]
     if body.get("instances") is not None:
         out.append("instances:    " + ", ".join(f"{k} {v}" for k, v in body["instances"].items()))
+    if body.get("gateway") is not None:  # online bots: resumed their session / logged in
+        out.append("gateway:      " + ", ".join(f"{k} {v}" for k, v in body["gateway"].items()))
     if body.get("orders") is not None:
         out.append("orders:       " + ", ".join(f"{k} {v}" for k, v in body["orders"].items()))
     if body.get("deliveries") is not None:
@@ -156,6 +158,12 @@ def _last_error(item: dict[str, Any]) -> str:
     return str(err.get("message") or err.get("code") or err)[:70]
 
 
+def _came_back(item: dict[str, Any]) -> str:
+    """How the running process's gateway session began: resumed (no login) or logged in."""
+    how = (item.get("runtime") or {}).get("connected_by")
+    return {"resume": "resumed", "identify": "logged in"}.get(how or "", "")
+
+
 def cmd_instances(args: argparse.Namespace) -> int:
     """Bot instances with their runtime state and last error."""
     settings = load_settings_or_exit()
@@ -170,6 +178,7 @@ def cmd_instances(args: argparse.Namespace) -> int:
             i["state"],
             i["desired_state"],
             "yes" if i["suspended"] else "",
+            _came_back(i),
             _last_error(i),
         )
         for i in body["items"]
@@ -178,7 +187,11 @@ def cmd_instances(args: argparse.Namespace) -> int:
         print("no instances" + (f" in state {args.state}" if args.state else ""))
         return 0
     print(
-        table(("id", "tenant", "name", "bot", "state", "desired", "suspended", "last error"), rows)
+        table(
+            ("id", "tenant", "name", "bot", "state", "desired", "suspended", "gateway")
+            + ("last error",),
+            rows,
+        )
     )
     print(f"{body['page']['total']} instance(s)")
     return 0

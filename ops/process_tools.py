@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import time
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -41,3 +44,47 @@ def pids_with_env(name: str, value: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def redis_argv(port: int, *extra: str, workdir: Path | None = None, aof: bool = False) -> list[str]:
+    """The redis-server command line of the benches and harnesses: loopback, no RDB snapshots."""
+    argv = [
+        shutil.which("redis-server") or "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if aof else "no",
+    ]
+    if workdir is not None:
+        argv += ["--dir", str(workdir)]
+    return argv + list(extra)
+
+
+class RedisServer:
+    """A private redis-server on a fixed port and directory: start, SIGKILL, start again
+    (without AOF it comes back empty, as after a crash of a cache-only Redis)."""
+
+    def __init__(self, workdir: Path, *, aof: bool = False) -> None:
+        self.port, self.dir, self.aof = free_port(), workdir, aof
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            redis_argv(self.port, workdir=self.dir, aof=self.aof), stdout=subprocess.DEVNULL
+        )
+        wait_port(self.port, timeout=10)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)

@@ -1,4 +1,5 @@
-"""Database side effects of the crash policy: alerts, automatic suspension, audit entries."""
+"""Database side effects of the crash policy: alerts (through `fleet.alerting`, which
+de-duplicates them and owes the operators a message), automatic suspension, audit entries."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import logging
 from typing import Any
 
 from core import audit
-from fleet.models import Alert, AlertKind, BotInstance
+from fleet.alerting import alert_key, raise_alert
+from fleet.models import AlertKind, BotInstance
 
 log = logging.getLogger("orchestrator.alerts")
 
@@ -24,11 +26,12 @@ async def crashloop_alert(
         "; ".join(f"{e.get('code')}: {e.get('error') or '-'}" for e in errors[:5]),
         extra={"instance_id": instance_id, "event": "crashloop"},
     )
-    await Alert.create(
-        kind=AlertKind.CRASHLOOP,
+    await raise_alert(
+        AlertKind.CRASHLOOP,
+        message,
+        key=alert_key(AlertKind.CRASHLOOP, f"instance:{instance_id}"),
         instance_id=instance_id,
         tenant_id=tenant_id,
-        message=message,
         details={"count": count, "last_errors": errors[:10]},
     )
 
@@ -46,11 +49,12 @@ async def auto_suspend(
         reason,
         extra={"instance_id": instance_id, "event": "auto_suspended"},
     )
-    await Alert.create(
-        kind=AlertKind.AUTO_SUSPENDED,
+    await raise_alert(
+        AlertKind.AUTO_SUSPENDED,
+        reason,
+        key=alert_key(AlertKind.AUTO_SUSPENDED, f"instance:{instance_id}"),
         instance_id=instance_id,
         tenant_id=tenant_id,
-        message=reason,
         details={"last_errors": errors[:10]},
     )
     await audit.record(
@@ -61,4 +65,33 @@ async def auto_suspend(
         tenant_id=tenant_id,
         before={"suspended": False},
         after={"suspended": True, "reason": reason},
+    )
+
+
+async def config_error_alert(
+    instance_id: int, tenant_id: int | None, message: str, code: str
+) -> None:
+    """The bot cannot log in (token invalid: 4004) or lacks an intent (4014): it rests in
+    `error` until the seller fixes it; resolved when it comes online (shop.notify.checks)."""
+    await raise_alert(
+        AlertKind.CONFIG_ERROR,
+        message,
+        key=alert_key(AlertKind.CONFIG_ERROR, f"instance:{instance_id}"),
+        instance_id=instance_id,
+        tenant_id=tenant_id,
+        details={"code": code, "error": message},
+    )
+
+
+async def repeated_error_alert(
+    instance_id: int, tenant_id: int | None, message: str, count: int
+) -> None:
+    """The same last error `count` times in 24 h (outside a crash loop, which has its own)."""
+    await raise_alert(
+        AlertKind.REPEATED_ERROR,
+        f"instance {instance_id}: the same error {count} times in 24 h: {message}",
+        key=alert_key(AlertKind.REPEATED_ERROR, f"instance:{instance_id}"),
+        instance_id=instance_id,
+        tenant_id=tenant_id,
+        details={"error": message, "count": count},
     )

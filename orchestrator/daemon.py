@@ -25,6 +25,7 @@ from fleet.crashpolicy import PolicyConfig
 from fleet.leases import lease_ttl
 from orchestrator import control_handler
 from orchestrator.desired_state import ChangeFeed
+from orchestrator.handover import HANDOVER, hand_over, on_stop
 from orchestrator.supervisor import Supervisor
 from orchestrator.zygote_client import Spawner
 
@@ -64,6 +65,7 @@ def check_tuning(env: dict[str, str] | os._Environ[str]) -> None:
     PolicyConfig.from_env(env)
     lease_ttl(env)
     node_name(env)
+    on_stop(env)
 
 
 def node_name(env: Mapping[str, str] | None = None) -> str:
@@ -188,6 +190,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     policy = PolicyConfig.from_env(os.environ)
     spawner = Spawner()
     ttl = lease_ttl(os.environ)
+    when_stopped = on_stop(os.environ)
     sup = Supervisor(
         redis,
         spawner,
@@ -238,10 +241,18 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         log.info("orchestrator node %s running", node)
         await stop.wait()
     finally:
-        log.info("orchestrator node %s stopping; workers keep running", node)
+        if when_stopped == HANDOVER:
+            log.info("orchestrator node %s stopping; handing its bots over", node)
+        else:
+            log.info("orchestrator node %s stopping; workers keep running", node)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if when_stopped == HANDOVER:
+            try:
+                await hand_over(redis, sup)
+            except Exception as exc:  # noqa: BLE001 - the leases then lapse after their TTL
+                log.warning("handover failed: %s: %s", type(exc).__name__, exc)
         await sup.close()
         await spawner.close()
         await redis.aclose()

@@ -7,6 +7,7 @@ carries it out: rest, `error`, suspension, a restart now or at a later time.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -18,6 +19,7 @@ import redis.asyncio as aioredis
 
 from core.i18n import t
 from fleet import keys
+from fleet.alerting import alert_key, repeated_error, repeated_error_count
 from fleet.crashpolicy import (
     Crash,
     Decision,
@@ -28,6 +30,7 @@ from fleet.crashpolicy import (
     decide,
 )
 from fleet.exitcodes import ExitCode
+from fleet.models import Alert, AlertKind
 from fleet.runtime import RuntimeRecord, RuntimeStore
 from fleet.states import InstanceState
 from orchestrator import alerts
@@ -87,6 +90,9 @@ class ExitHandler:
         if code == ExitCode.LEASE_LOST or worker.stopping == "lease":
             # fenced off: the node that holds the lease now runs it and writes its record
             host.placement.forget(iid, worker.lease)
+            # ...unless nobody does (the database refused the worker while Redis, restarted
+            # empty, still names this node): look again once the lease can have lapsed
+            host.schedule(iid, now + host.placement.book.ttl_ms / 1000)
             log.info(
                 "instance %s: worker %s let go (lease held elsewhere)",
                 iid,
@@ -102,13 +108,18 @@ class ExitHandler:
             await host.store.transition(iid, rest, pid=None)
             await host.placement.release(iid)
             return
-        rec = await host.store.get(iid)
+        # One round trip before the decision (record and history read together), and the
+        # crash is written while the replacement starts, not before: a first crash's
+        # replacement waits only for its lease and the fork (docs/orchestrator.md, "Crash ->
+        # replacement latency").
+        rec, facts = await asyncio.gather(host.store.get(iid), self._facts(iid))
+        crash: Crash | None = None
         if code not in (ExitCode.CONFIG, ExitCode.SESSION_LIMIT, ExitCode.RESTART_REQUESTED):
-            await self._record_crash(worker, rec, now)
-        facts = await self._facts(iid)
+            crash = self._crash_of(worker, rec, now)
+        history = [crash, *facts[0]][: keys.CRASH_HISTORY_MAX] if crash else facts[0]
         decision = decide(
             code,
-            facts[0],
+            history,
             now,
             starts_today=facts[1],
             session=facts[2],
@@ -124,10 +135,39 @@ class ExitHandler:
             decision,
             extra={"instance_id": iid},
         )
-        await self._apply_decision(iid, decision, facts[0], now)
+        await asyncio.gather(
+            self._save_crash(iid, crash, rec, worker.spawned_at),
+            self._apply_decision(iid, decision, history, now),
+        )
+        if code not in (ExitCode.CONFIG, ExitCode.SESSION_LIMIT, ExitCode.RESTART_REQUESTED) and (
+            decision.verdict not in (Verdict.CRASHLOOP, Verdict.SUSPEND)
+        ):
+            await self._repeated_error(iid)
 
-    async def _record_crash(self, worker: Worker, rec: RuntimeRecord | None, now: float) -> None:
-        iid, code, locale = worker.instance_id, worker.code, self.host.locale
+    async def _repeated_error(self, iid: int) -> None:
+        """`repeated_error` when the same error came ALERT_REPEATED_ERROR_COUNT times in 24 h
+        and no crash-loop alert already says so."""
+        try:
+            hit = repeated_error(
+                await self.host.store.error_history(iid), time.time(), repeated_error_count()
+            )
+            if (
+                hit is None
+                or await Alert.filter(
+                    open_key=alert_key(AlertKind.CRASHLOOP, f"instance:{iid}")
+                ).exists()
+            ):
+                return
+            desired = self.host.desired.get(iid)
+            await alerts.repeated_error_alert(
+                iid, desired.tenant_id if desired else None, hit.message, repeated_error_count()
+            )
+        except Exception:  # noqa: BLE001 - an alert never stands in the way of a restart
+            log.exception("instance %s: repeated_error alert failed", iid)
+
+    def _crash_of(self, worker: Worker, rec: RuntimeRecord | None, now: float) -> Crash:
+        """The crash a worker's unexpected end is recorded as (label and plain message)."""
+        code, locale = worker.code, self.host.locale
         online_s = (
             now - rec.online_since if rec and rec.online_since and rec.state == S.ONLINE else 0.0
         )
@@ -152,14 +192,22 @@ class ExitHandler:
         else:
             detail = f"sinal {-code}" if code is not None and code < 0 else f"código {label}"
             message = t("runtime.error.crash", locale, detail=detail)
+        return Crash(at=now, code=label, online_s=online_s, error=message)
+
+    async def _save_crash(
+        self, iid: int, crash: Crash | None, rec: RuntimeRecord | None, spawned_at: float
+    ) -> None:
+        """Write the crash and, unless the worker already said the same, its lastError."""
+        if crash is None:
+            return
+        message = crash.error or ""
         if not (
             rec
             and rec.last_error
             and rec.last_error.message == message
-            and rec.last_error.at > worker.spawned_at
+            and rec.last_error.at > spawned_at
         ):
-            await self.host.store.set_last_error(iid, message, label)
-        crash = Crash(at=now, code=label, online_s=online_s, error=message)
+            await self.host.store.set_last_error(iid, message, crash.code)
         await self.host.store.record_crash(iid, crash.to_dict())
 
     async def _facts(self, iid: int) -> tuple[list[Crash], int, SessionLimit | None]:
@@ -191,6 +239,14 @@ class ExitHandler:
             await host.placement.release(iid)  # it rests: nobody runs it until something changes
         if decision.verdict == Verdict.ERROR:
             await host.store.transition(iid, S.ERROR, pid=None, next_start_at=None)
+            rec = await host.store.get(iid)
+            if rec is not None and rec.last_error is not None:
+                await alerts.config_error_alert(
+                    iid,
+                    desired.tenant_id if desired else None,
+                    rec.last_error.message,
+                    rec.last_error.code,
+                )
         elif decision.verdict == Verdict.SUSPEND:
             reason = t("runtime.error.auto_suspended", host.locale, count=decision.streak)
             await alerts.auto_suspend(iid, desired.tenant_id if desired else None, reason, errors)

@@ -1,5 +1,6 @@
 """Start pacing: a token bucket, so a mass start does not IDENTIFY hundreds of bots in one
-second, and the per-bot count of starts per UTC day that the crash policy budgets."""
+second. The per-bot count of logins per UTC day that the crash policy budgets is kept by the
+workers, one per IDENTIFY (`worker.resume.count_login`): a start that RESUMEs spends none."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import random
 import time
 
 import redis.asyncio as aioredis
-
-from fleet import keys
 
 
 class TokenBucket:
@@ -37,18 +36,12 @@ class TokenBucket:
 
 
 class StartPacer:
-    """Admits one worker start at a time through the bucket and counts it in the bot's daily
-    start budget (`keys.restart_budget`, read by the crash policy)."""
+    """Admits one worker start at a time through the bucket."""
 
     def __init__(self, redis: aioredis.Redis, rate: float, burst: int, rng: random.Random) -> None:
         self.redis = redis
         self.bucket = TokenBucket(rate, burst, rng)
 
     async def admit(self, iid: int) -> None:
-        """Wait for a slot, then count the start."""
+        """Wait for a slot (the worker counts its login, if it spends one)."""
         await self.bucket.take()
-        day = time.strftime("%Y%m%d", time.gmtime())
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.incr(keys.restart_budget(iid, day))
-        pipe.expire(keys.restart_budget(iid, day), 2 * 86400)
-        await pipe.execute()

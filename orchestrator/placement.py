@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 
 import redis.asyncio as aioredis
 
+from fleet import fencing
 from fleet.leases import DEFAULT_TTL_S, Lease, LeaseBook, live_nodes, preferred_node
 from fleet.runtime import RuntimeRecord
 from orchestrator.desired_state import Step
@@ -99,8 +100,10 @@ class Placement:
         return None
 
     async def acquire(self, iid: int) -> tuple[Lease | None, Lease | None]:
-        """Take the lease (granted, None) or learn who holds it (None, holder)."""
-        lease, other = await self.book.acquire(iid)
+        """Take the lease (granted, None) or learn who holds it (None, holder). The token is
+        claimed in the database first (`fleet.fencing`): the previous owner's writes are
+        refused from now on, and a Redis that restarted empty cannot hand out an old token."""
+        lease, other = await fencing.acquire(self.book, iid)
         if lease is None:
             self.held.pop(iid, None)
         else:

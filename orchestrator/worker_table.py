@@ -46,13 +46,18 @@ class Worker:
     exited: asyncio.Event = field(default_factory=asyncio.Event)
 
     def signal_stop(self, why: str, grace: float) -> None:
-        """SIGTERM now, SIGKILL after `grace` s; `why` is kept (the first reason wins)."""
+        """SIGTERM now (SIGUSR2 for a handover), SIGKILL after `grace` s; `why` is kept (the
+        first reason wins)."""
         self.stopping = self.stopping or why
         if self.exited.is_set():
             return
         if why == "stuck":  # its stacks go to <id>.stderr.log: why was it stuck?
             send_signal(self.pid, signal.SIGUSR1, self.start)
-        send_signal(self.pid, signal.SIGTERM, self.start)
+        # a drain (node stopping or handing over) or a lease another node took: the bot runs
+        # elsewhere next, so the worker stops leaving its gateway session resumable (SIGUSR2,
+        # worker.resume); every other stop ends the session (SIGTERM: closes with 1000)
+        handover = why in ("drain", "lease")
+        send_signal(self.pid, signal.SIGUSR2 if handover else signal.SIGTERM, self.start)
         if self.kill_timer is None:
             self.kill_timer = asyncio.get_running_loop().call_later(
                 grace, send_signal, self.pid, signal.SIGKILL, self.start

@@ -1,6 +1,7 @@
 """`python -m reconciler [--interval 30] [--once]`: reconcile payments with Mercado Pago (run
 by supervisord). The passes, the delivery relay and the PIX poller are
-`shop.payments.payment_reconciler`; this module only starts and stops them."""
+`shop.payments.payment_reconciler`, the alert notifications `shop.notify.service`; this
+module only starts and stops them."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from core import redis as core_redis
 from core.bootstrap import start_service
 from core.db import close_db, init_db
 from core.settings import Settings
+from shop.notify.service import run_notifications
 from shop.payments.mercadopago import MercadoPagoGateway
 from shop.payments.payment_reconciler import (
     Policy,
@@ -40,12 +42,19 @@ async def _run(settings: Settings, interval: float, once: bool) -> None:
             print(f"pruned {await prune_events(policy)} old webhook events")
         else:
             relay_s = settings.delivery_relay_interval_ms / 1000
-            await with_poller(
-                run_forever(svc, interval, stop, policy, relay_interval=relay_s),
-                svc,
-                settings.mp_poll_budget_per_min,
-                stop,
-            )
+            # Alerts to operators and notices to sellers (shop.notify): its own task, so a
+            # dead SMTP server or webhook never holds up a pass.
+            notify = asyncio.create_task(run_notifications(settings, redis, stop))
+            try:
+                await with_poller(
+                    run_forever(svc, interval, stop, policy, relay_interval=relay_s),
+                    svc,
+                    settings.mp_poll_budget_per_min,
+                    stop,
+                )
+            finally:
+                stop.set()
+                await notify
     finally:
         await gateway.aclose()
         await redis.aclose()

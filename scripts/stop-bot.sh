@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # Stop everything cleanly: first the bot workers (each closes its Discord session), then
-# supervisord and its services. Usage: scripts/stop-bot.sh
+# supervisord and its services. Usage: scripts/stop-bot.sh [--docker]
+#   --docker  the Docker Compose install (as scripts/stop-bot.ps1): the workers, then the
+#             containers (their volumes, with the data, stay).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--docker" ]; then
+  echo "stopping bot workers..."
+  docker compose exec -T bot vitrine fleet stop ||
+    echo "warning: could not stop the workers through the orchestrator" >&2
+  echo "stopping containers..."
+  docker compose stop
+  docker compose ps
+  exit 0
+fi
 bin=.venv/bin
 if ! "$bin/supervisorctl" -c supervisord.conf pid >/dev/null 2>&1; then
   echo "not running"

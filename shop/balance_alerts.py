@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from core.i18n import format_brl
-from fleet.models import Alert, AlertKind
+from fleet.alerting import alert_key, raise_alert
+from fleet.models import AlertKind
 from shop import ledger
 
 # How the operator console names what was booked (alert messages are pt-BR, like the others).
@@ -26,8 +27,9 @@ async def alert_if_negative(
     if bal.total_cents >= 0:
         return False
     what = _EVENTS.get(event, event)
-    await Alert.create(
-        kind=AlertKind.NEGATIVE_BALANCE,
+    await raise_alert(
+        AlertKind.NEGATIVE_BALANCE,
+        key=alert_key(AlertKind.NEGATIVE_BALANCE, f"{tenant_id}:{payment_id}:{event}"),
         tenant_id=tenant_id,
         message=(
             f"Saldo da loja #{tenant_id} negativo ({format_brl(bal.total_cents)}) após "

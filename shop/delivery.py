@@ -12,6 +12,9 @@ The delivery message is created once (docs/storefront.md, "Exactly once"): its n
 channel and the time before each create and `record_sent` the message Discord returned;
 `resend_plan` tells a re-run job whether to send again under the same nonce (Discord returns
 the first message), to look in the channel first (beyond the nonce window), or nothing.
+
+Every write here takes the bot owner's `fence` (`fleet.fencing`), checked first in the write's
+own transaction: a worker another node has replaced gets `FencedOut` and nothing changes.
 """
 
 from __future__ import annotations
@@ -26,9 +29,13 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from core.vault import TokenVault
-from fleet.models import Alert, AlertKind
+from fleet import fencing
+from fleet.alerting import alert_key, raise_alert
+from fleet.fencing import Fence
+from fleet.models import AlertKind
 from shop import allocation
 from shop.models import DeliveryPath, Order, Variation
+from shop.notify.stock_watch import watch_low_stock
 from shop.orders import transition
 from shop.states import OrderStatus
 
@@ -56,8 +63,11 @@ class Prepared:
     nonce: str = ""  # of the delivery message (Outcome.DELIVER only)
 
 
-async def _allocate(order_id: int, actor: str) -> tuple[Outcome, Order | None, bool]:
+async def _allocate(
+    order_id: int, actor: str, fence: Fence | None
+) -> tuple[Outcome, Order | None, bool]:
     async with in_transaction() as conn:
+        await fencing.check(conn, fence)  # first: a fenced-off worker claims nothing
         order = await Order.filter(id=order_id).using_db(conn).select_for_update().first()
         if order is None or order.status in (O.PENDING, O.EXPIRED, O.CANCELLED, O.REFUNDED):
             return Outcome.GONE, order, False
@@ -79,11 +89,14 @@ async def _allocate(order_id: int, actor: str) -> tuple[Outcome, Order | None, b
         return (Outcome.DELIVER if held >= order.quantity else Outcome.WAITING), order, False
 
 
-async def prepare(order_id: int, vault: TokenVault, actor: str) -> Prepared:
-    """Allocate (once) and decrypt an order's items; see `Outcome` for what to do next."""
+async def prepare(
+    order_id: int, vault: TokenVault, actor: str, fence: Fence | None = None
+) -> Prepared:
+    """Allocate (once) and decrypt an order's items; see `Outcome` for what to do next.
+    `fence`: the bot owner's token (`fleet.fencing`); `FencedOut` leaves the order as it was."""
     for attempt in range(3):
         try:
-            outcome, order, newly = await _allocate(order_id, actor)
+            outcome, order, newly = await _allocate(order_id, actor, fence)
             break
         except allocation.Raced:
             if attempt == 2:
@@ -93,6 +106,7 @@ async def prepare(order_id: int, vault: TokenVault, actor: str) -> Prepared:
         if newly and order is not None:
             await _alert_waiting(order)
         return await _named(prepared) if order is not None else prepared
+    await watch_low_stock(order.variation_id)
     sold = await allocation.sold_items(order.id)
     items = [vault.decrypt(item.content_enc).reveal() for item in sold]
     return await _named(
@@ -116,8 +130,9 @@ async def plain_items(order_id: int, vault: TokenVault) -> list[str]:
 
 
 async def _alert_waiting(order: Order) -> None:
-    await Alert.create(
-        kind=AlertKind.WAITING_STOCK,
+    await raise_alert(
+        AlertKind.WAITING_STOCK,
+        key=alert_key(AlertKind.WAITING_STOCK, f"order:{order.id}"),
         tenant_id=order.tenant_id,
         instance_id=order.instance_id,
         message=f"Pedido #{order.id} pago e aguardando estoque",
@@ -129,22 +144,41 @@ async def _alert_waiting(order: Order) -> None:
     )
 
 
-async def mark_delivered(order_id: int, path: DeliveryPath, actor: str) -> bool:
+async def mark_delivered(
+    order_id: int, path: DeliveryPath, actor: str, fence: Fence | None = None
+) -> bool:
     """Record the delivery (state `delivered`, the path used); False if it already was."""
-    await Order.filter(id=order_id).update(delivery_attempts=F("delivery_attempts") + 1)
-    moved = await transition(
-        order_id, O.DELIVERED, actor, reason=f"sent by {path}", updates={"delivery_path": path}
-    )
+    async with in_transaction() as conn:
+        await fencing.check(conn, fence)
+        await (
+            Order.filter(id=order_id)
+            .using_db(conn)
+            .update(delivery_attempts=F("delivery_attempts") + 1)
+        )
+        moved = await transition(
+            order_id,
+            O.DELIVERED,
+            actor,
+            reason=f"sent by {path}",
+            updates={"delivery_path": path},
+            using_db=conn,
+        )
     return moved.changed
 
 
-async def mark_failed(order_id: int) -> None:
+async def mark_failed(order_id: int, fence: Fence | None = None) -> None:
     """Neither DM nor channel worked: the order stays paid; the reconciler re-enqueues it later."""
-    await Order.filter(id=order_id).update(
-        delivery_path=DeliveryPath.FAILED,
-        delivery_attempts=F("delivery_attempts") + 1,
-        updated_at=datetime.now(UTC),
-    )
+    async with in_transaction() as conn:
+        await fencing.check(conn, fence)
+        await (
+            Order.filter(id=order_id)
+            .using_db(conn)
+            .update(
+                delivery_path=DeliveryPath.FAILED,
+                delivery_attempts=F("delivery_attempts") + 1,
+                updated_at=datetime.now(UTC),
+            )
+        )
 
 
 def delivery_nonce(order_id: int, item_ids: Iterable[int]) -> str:
@@ -174,12 +208,16 @@ def resend_plan(
     return Resend.NONCE if age <= timedelta(seconds=window_s) else Resend.CHECK
 
 
-async def record_send_attempt(order_id: int, nonce: str, channel_id: str) -> None:
+async def record_send_attempt(
+    order_id: int, nonce: str, channel_id: str, fence: Fence | None = None
+) -> None:
     """Before a create: the nonce and channel it goes to. The time is the first attempt with
     this nonce in this channel (the nonce window counts from there); the order's in-memory
-    copy is not updated, `resend_plan` is for the state the job started from."""
+    copy is not updated, `resend_plan` is for the state the job started from. Fenced: a
+    worker whose owner changed never creates the message (`FencedOut` comes first)."""
     channel_id = str(channel_id)
     async with in_transaction() as conn:
+        await fencing.check(conn, fence)
         order = await Order.filter(id=order_id).using_db(conn).select_for_update().first()
         if order is None or (
             order.delivery_attempted_at is not None
@@ -199,11 +237,17 @@ async def record_send_attempt(order_id: int, nonce: str, channel_id: str) -> Non
         )
 
 
-async def record_sent(order_id: int, channel_id: str, message_id: str) -> None:
+async def record_sent(
+    order_id: int, channel_id: str, message_id: str, fence: Fence | None = None
+) -> None:
     """After a create (or a message found in the channel): what Discord holds."""
-    await Order.filter(id=order_id).update(
-        delivery_channel_id=str(channel_id), delivery_message_id=str(message_id)
-    )
+    async with in_transaction() as conn:
+        await fencing.check(conn, fence)
+        await (
+            Order.filter(id=order_id)
+            .using_db(conn)
+            .update(delivery_channel_id=str(channel_id), delivery_message_id=str(message_id))
+        )
 
 
 def render_items(items: list[str]) -> tuple[str | None, bytes | None]:

@@ -17,7 +17,8 @@ from core import audit
 from core.i18n import format_brl
 from shop import ledger
 from shop.errors import InsufficientBalance, InvalidAmount, NegativeBalance, WithdrawalNotFound
-from shop.models import Tenant, Withdrawal
+from shop.models import NoticeKind, Tenant, Withdrawal
+from shop.notify.seller import notify_seller
 from shop.pix_keys import validate_pix_key
 from shop.states import WITHDRAWAL_TRANSITIONS, WithdrawalStatus, check
 
@@ -120,6 +121,18 @@ async def _move(
             tenant_id=w.tenant_id,
             before=before,
             after={**_snapshot(w), "reason": reason, "transfer_id": transfer_id},
+            using_db=conn,
+        )
+        await notify_seller(  # the owner's DM (shop.notify), owed in this transaction
+            w.tenant_id,
+            NoticeKind.WITHDRAWAL,
+            {
+                "withdrawal_id": w.id,
+                "amount_cents": w.amount_cents,
+                "status": str(new),
+                "reason": reason or "",
+            },
+            dedupe=f"withdrawal:{w.id}:{new}",
             using_db=conn,
         )
     return w

@@ -116,10 +116,14 @@ BACKENDS = ["sqlite"] + (["postgres"] if PG_AVAILABLE else [])
 
 
 def pytest_report_header(config):
+    from ops.netns_harness import unavailable
+
     where = PG_ADMIN_URL.split("@")[-1]
     return [
         f"database backends: {', '.join(BACKENDS)}"
-        + ("" if PG_AVAILABLE else f" (PostgreSQL not reachable at {where})")
+        + ("" if PG_AVAILABLE else f" (PostgreSQL not reachable at {where})"),
+        # the partition tests (tests/multihost) run only where namespaces can be made
+        f"multihost: {unavailable() or 'network namespaces available'}",
     ]
 
 

@@ -7,7 +7,7 @@ import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import disnake
 import redis.asyncio as aioredis
@@ -15,8 +15,10 @@ from disnake import ApplicationCommand
 from disnake.ext import commands
 
 from core.settings import Settings
+from fleet.errors import FencedOut
 from fleet.runtime import RuntimeStore
 from worker import extensions, guild_scope
+from worker.fence_guard import FenceGuard
 
 log = logging.getLogger("worker")
 
@@ -34,6 +36,8 @@ class WorkerContext:
     store: RuntimeStore
     locale: str = "pt-BR"
     store_guild_id: int | None = None  # the only guild the bot serves (None: not set yet)
+    # the fencing token the owner's writes carry, and the stop when one is refused
+    fencing: FenceGuard = field(default_factory=FenceGuard)
 
 
 class WorkerBot(commands.InteractionBot):
@@ -75,6 +79,9 @@ class WorkerBot(commands.InteractionBot):
                 return
             except asyncio.CancelledError:
                 raise
+            except FencedOut as exc:  # another node owns the bot now: this process stops
+                self.ctx.fencing.refuse(exc)
+                return
             except Exception:
                 log.exception("background task %s failed; restarting it in 1 s", name)
                 await asyncio.sleep(1.0)
@@ -116,10 +123,11 @@ def build_bot(ctx: WorkerContext, modules: list[str], guild_ready_timeout: float
 
 
 def mark_ready(bot: WorkerBot, on_ready: Callable[[], None]) -> None:
-    """Call `on_ready` when the gateway READY arrives (before disnake's guild wait)."""
+    """Call `on_ready` when the gateway READY arrives (before disnake's guild wait), or
+    RESUMED when this process began by resuming its predecessor's session (worker.resume)."""
 
     async def on_socket_event_type(event: str) -> None:
-        if event == "READY" and bot.ready_at is None:
+        if event in ("READY", "RESUMED") and bot.ready_at is None:
             bot.ready_at = time.time()
             bot.remove_listener(on_socket_event_type)
             bot.start_background()

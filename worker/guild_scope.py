@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import disnake
 
 from core.i18n import normalize_locale, t
+from fleet.errors import FencedOut
 from fleet.guildscope import record_bot_public, record_foreign_guild
 
 if TYPE_CHECKING:
@@ -109,9 +110,18 @@ class GuildScope:
         except disnake.HTTPException as exc:
             log.warning("could not leave foreign guild %s: %s", guild.id, exc)
             left = False
-        await record_foreign_guild(
-            ctx.instance_id, ctx.tenant_id, str(guild.id), guild.name, guild.member_count, left=left
-        )
+        try:
+            await record_foreign_guild(
+                ctx.instance_id,
+                ctx.tenant_id,
+                str(guild.id),
+                guild.name,
+                guild.member_count,
+                left=left,
+                fence=ctx.fencing.fence,
+            )
+        except FencedOut as exc:  # another node owns the bot now: this process stops
+            ctx.fencing.refuse(exc)
 
     async def read_application(self) -> None:
         """`GET /applications/@me` once per start: is anyone allowed to add this bot?"""
@@ -123,7 +133,12 @@ class GuildScope:
         public = bool(app.get("bot_public"))
         if public:
             log.warning("the application is public: anyone can add this bot to a server")
-        await record_bot_public(self.bot.ctx.instance_id, public)
+        try:
+            await record_bot_public(
+                self.bot.ctx.instance_id, public, fence=self.bot.ctx.fencing.fence
+            )
+        except FencedOut as exc:
+            self.bot.ctx.fencing.refuse(exc)
 
 
 def install(bot: WorkerBot) -> GuildScope:

@@ -16,13 +16,15 @@ from redis.exceptions import RedisError
 
 from core.errors import IllegalTransition
 from core.i18n import t
-from fleet import keys
+from fleet import fencing, keys
 from fleet.exitcodes import CONFIG_CLOSE_CODES, ExitCode
 from fleet.leases import Lease, LeaseBook
 from fleet.runtime import RuntimeStore, StaleWriter
 from fleet.states import InstanceState
 from worker import extensions
 from worker.bot import WorkerBot
+from worker.fence_guard import FenceGuard, LeaseClock
+from worker.resume import SessionKeeper, close_keeping_session, count_login
 
 log = logging.getLogger("worker")
 
@@ -87,8 +89,11 @@ class Lifecycle:
         locale: str,
         lease: str | None = None,
         lease_ttl: float = 30.0,
+        guard: FenceGuard | None = None,
     ) -> None:
         self.instance_id = instance_id
+        # the database refused one of the bot's writes (fleet.fencing): stop, LEASE_LOST
+        self.guard = guard
         self.store = store
         # the orchestrator node's lease for this process: renewed with every beat; another
         # holder means another node runs this bot now, and this process stops (fencing)
@@ -96,6 +101,8 @@ class Lifecycle:
         held = Lease.parse(lease)
         self.leases = LeaseBook(store.redis, held.node, lease_ttl) if held else None
         self.lease_lost = False
+        # a whole TTL without a confirmed renewal: the lease may be another's, stop
+        self.clock = LeaseClock(lease_ttl) if held else None
         self.pid = os.getpid()
         self.beat_every = beat_every
         self.gateway_grace = gateway_grace  # no gateway this long -> stop beating (stuck)
@@ -107,6 +114,9 @@ class Lifecycle:
         self.closing = False
         self.stale_since: float | None = None
         self.stop: asyncio.Event | None = None
+        self.watch: asyncio.Task[None] | None = None  # the lease clock's
+        self.keeper: SessionKeeper | None = None  # the gateway session, for a successor
+        self.handing_over = False  # SIGUSR2: stop, leaving the session resumable
 
     def attach(self, bot: WorkerBot) -> None:
         async def on_disconnect() -> None:
@@ -116,8 +126,23 @@ class Lifecycle:
         async def on_resumed() -> None:
             self.down_since = None
 
+        async def on_socket_event_type(event: str) -> None:
+            # every READY counts: after a refused RESUME (op 9 d:false, 4007, 4009) disnake
+            # logs in again and gets READY, not RESUMED, and the bot is serving again
+            if event == "READY":
+                self.down_since = None
+                self.wake.set()
+
+        async def on_gateway_identify() -> None:
+            try:
+                await count_login(self.store.redis, self.instance_id)
+            except (RedisError, OSError) as exc:
+                log.warning("could not count the login: %s", type(exc).__name__)
+
         bot.add_listener(on_disconnect)
         bot.add_listener(on_resumed)
+        bot.add_listener(on_socket_event_type)
+        bot.add_listener(on_gateway_identify)
 
     def on_ready(self) -> None:
         self.ready = True
@@ -129,23 +154,32 @@ class Lifecycle:
 
     async def beat_once(self, bot: WorkerBot) -> None:
         if not self.healthy():
+            if self.clock is not None:  # no gateway session to bound: its clock waits too
+                self.clock.renewed(time.monotonic())
             return  # the orchestrator sees the silence and replaces this process
         latency = bot.latency
         latency_ms = None if math.isinf(latency) or math.isnan(latency) else round(latency * 1e3, 1)
         guilds = len(bot.guilds) if self.ready else None
+        sent = time.monotonic()
         if (
             self.leases is not None
             and self.lease is not None
             and await self.leases.renew({self.instance_id: self.lease})
         ):
             log.warning("instance lease %s now held by another node: stopping (fenced)", self.lease)
-            self.lease_lost = True
-            if self.stop is not None:
-                self.stop.set()
+            self._fenced_out()
             return
+        if self.clock is not None:
+            self.clock.renewed(sent)
         await self.store.beat(self.instance_id, latency_ms, guilds)
         if self.ready and not self.online_written:
             await self._write_online(bot)
+        if self.keeper is not None and self.ready:
+            await self.keeper.save(bot)
+            if (mode := self.keeper.connected_by()) is not None:
+                await self.store.update(
+                    self.instance_id, connected_by=mode, connected_at=f"{time.time():.3f}"
+                )
 
     async def _write_online(self, bot: WorkerBot) -> None:
         limit = bot.session_start_limit
@@ -159,7 +193,8 @@ class Lifecycle:
                 log.info("not marking online yet: %s", exc)
                 self._orphan_check(isinstance(exc, StaleWriter))
                 return
-        if limit is not None:
+        resumed = self.keeper is not None and self.keeper.rs.mode == "resume"
+        if limit is not None and not resumed:  # a RESUME spends no login
             await self.store.redis.hset(
                 keys.session_limit(self.instance_id),
                 mapping={
@@ -172,6 +207,22 @@ class Lifecycle:
             )
         self.online_written = True
         log.info("online (READY) with %d guild(s)", len(bot.guilds))
+
+    def _hand_over(self) -> None:
+        """SIGUSR2: stop like SIGTERM, but leave the gateway session (and its stored copy)
+        for the process that takes the bot over, which RESUMEs it (worker.resume)."""
+        self.handing_over = True
+        if self.stop is not None:
+            self.stop.set()
+
+    def _fenced_out(self) -> None:
+        """The lease is another's (renewal), may be (clock) or a write was refused: stop now."""
+        self.lease_lost = True
+        if self.stop is not None:
+            self.stop.set()
+
+    def is_closing(self) -> bool:
+        return self.closing
 
     def _orphan_check(self, stale: bool) -> None:
         """A worker whose pid the record never names is one nobody watches (e.g. a spawn
@@ -201,21 +252,47 @@ class Lifecycle:
     async def run(self, bot: WorkerBot, token: str) -> Outcome:
         """Run the bot until SIGTERM/SIGINT (clean) or until it fails (classified)."""
         stop = self.stop = asyncio.Event()
+        if self.guard is not None:
+            self.guard.on_refused(self._fenced_out)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGUSR2, self._hand_over)
         self.attach(bot)
         beats = asyncio.create_task(self.heartbeat_loop(bot))
+        if self.clock is not None:
+            self.watch = asyncio.create_task(self.clock.watch(self._fenced_out, self.is_closing))
         runner = asyncio.create_task(bot.start(token))
         stopper = asyncio.create_task(stop.wait())
         try:
             await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if stop.is_set():
-                log.info("stopping (%s)", "lease lost" if self.lease_lost else "signal")
-                await bot.close()
+                fenced = self.guard is not None and self.guard.refused is not None
+                expired = self.clock is not None and self.clock.expired
+                why = (
+                    "fenced"
+                    if fenced
+                    else "lease expired"
+                    if expired
+                    else "lease lost"
+                    if self.lease_lost
+                    else "signal"
+                )
+                log.info("stopping (%s)", "handover" if self.handing_over else why)
+                if self.handing_over or self.lease_lost:
+                    # another process or node takes the bot over: leave it the session
+                    await close_keeping_session(bot)
+                else:
+                    await bot.close()
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(runner, 10)
-                return Outcome(ExitCode.LEASE_LOST if self.lease_lost else ExitCode.CLEAN)
+                if fenced:  # counted where the partition tests and operators look
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(fencing.note_refusal(self.instance_id), 3)
+                    return Outcome(ExitCode.LEASE_LOST, "fenced")
+                if self.lease_lost:  # the exit note's detail tells the three causes apart
+                    return Outcome(ExitCode.LEASE_LOST, why.replace(" ", "_"))
+                return Outcome(ExitCode.CLEAN)
             exc = runner.exception()
             outcome = classify(exc, bot, self.locale)
             log.error(
@@ -230,6 +307,8 @@ class Lifecycle:
             self.wake.set()
             stopper.cancel()
             runner.cancel()
+            if self.watch is not None:
+                self.watch.cancel()  # only sleeps between looks at the clock
             await asyncio.wait({beats, stopper, runner}, timeout=3)
             if not bot.is_closed():
                 await asyncio.wait_for(bot.close(), 5)

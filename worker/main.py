@@ -24,18 +24,22 @@ from core.errors import ConfigError
 from core.i18n import t
 from core.logging import JsonFormatter, register_secret
 from core.settings import Settings, load_settings
-from core.tuning import tuning_float
+from core.tuning import tuning_float, tuning_int
 from core.vault import TokenVault, VaultError
 from fleet import keys
 from fleet.crashpolicy import PolicyConfig
 from fleet.exitcodes import ExitCode
+from fleet.fencing import Fence
 from fleet.leases import lease_ttl
 from fleet.models import BotInstance
 from fleet.runtime import RuntimeStore
 from shop.models import Tenant
 from worker import extensions
 from worker.bot import WorkerContext, build_bot, mark_ready
+from worker.fence_guard import FenceGuard
 from worker.lifecycle import Lifecycle, Outcome
+from worker.resume import SessionKeeper, SessionStore
+from worker.resume import install as install_resume
 
 log = logging.getLogger("worker")
 
@@ -173,6 +177,7 @@ async def serve(
             store,
             locale,
             store_guild_id=int(guild_id) if guild_id else None,
+            fencing=FenceGuard(Fence.from_lease(instance_id, lease)),
         )
         bot = build_bot(ctx, extensions.enabled(os.environ), guild_ready_timeout())
         life = Lifecycle(
@@ -183,9 +188,17 @@ async def serve(
             locale=locale,
             lease=lease,
             lease_ttl=ttl,
+            guard=ctx.fencing,
         )
         mark_ready(bot, life.on_ready)
+        # RESUME the session a predecessor left (crash, stuck kill, adoption), if any
+        sessions = SessionStore(redis, instance_id)
+        plan = await sessions.load() if resume_enabled() else None
+        resume_state = install_resume(bot, redis, plan)
+        life.keeper = SessionKeeper(redis, instance_id, resume_state)
         outcome = await life.run(bot, token.reveal())
+        if outcome.code == ExitCode.CLEAN and not life.handing_over:
+            await sessions.clear()  # disnake closed with 1000: Discord ended the session
         return outcome
     except Exception:
         log.exception("worker failed")
@@ -221,11 +234,18 @@ def guild_ready_timeout() -> float:
     return tuning_float("VITRINE_GUILD_READY_TIMEOUT", 0.5, 0.0, 60.0)
 
 
+def resume_enabled() -> bool:
+    """VITRINE_WORKER_RESUME (1 default, 0 off): RESUME a stored session at start; 0 makes
+    every start log in (IDENTIFY), as before issue 14 (a switch for an operator in doubt)."""
+    return tuning_int("VITRINE_WORKER_RESUME", 1, 0, 1) == 1
+
+
 def check_tuning(policy: PolicyConfig) -> None:
     """Parse every tuning knob a worker reads, its extensions' too, before anything runs:
     `TuningError` names the bad one and the worker exits with `ExitCode.CONFIG`."""
     _beat_every(policy)
     guild_ready_timeout()
+    resume_enabled()
     extensions.check_tuning(os.environ)
 
 

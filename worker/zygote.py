@@ -19,8 +19,10 @@ import sys
 from typing import TYPE_CHECKING
 
 from core.logging import JsonFormatter
-from core.tuning import tuning_path
+from core.tuning import TuningError, tuning_int, tuning_path
 from fleet import zygote_protocol as zp
+from worker import hot_code
+from worker.malloc_holes import fill_malloc_holes
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -80,10 +82,21 @@ def preload() -> None:
     httpx.AsyncClient(verify=shared_ssl_context())
     gc.collect()
     _HOLE_FILLERS.extend(fill_pymalloc_holes())
+    if PACK_HOT_CODE:
+        # after the holes are filled, so the copies land side by side in fresh pools; the
+        # originals they replace free blocks, filled again below
+        hot_code.pack(hot_code.read_keys())
+        gc.collect()
+        _HOLE_FILLERS.extend(fill_pymalloc_holes())
+    fill_malloc_holes()
     # Objects that exist now are never scanned again by the GC, so the children do not touch
     # (and copy) the pages that hold them.
     gc.freeze()
 
+
+# Copy the code objects workers run next to each other (worker/hot_code.py); benches turn it
+# off to measure what it saves.
+PACK_HOT_CODE = True
 
 # Objects that occupy the free blocks of the zygote's partly used pymalloc pools (see below).
 _HOLE_FILLERS: list[object] = []
@@ -199,6 +212,13 @@ def _warm_redis(settings: Settings) -> None:
     asyncio.run(asyncio.wait_for(ping(), 5))
 
 
+def worker_nice() -> int:
+    """How much lower the workers' CPU priority is than the orchestrator's and the zygote's
+    (VITRINE_WORKER_NICE, default 5; 0: the same). Under load the control plane then still
+    gets the CPU to replace a crashed bot within milliseconds (docs/orchestrator.md)."""
+    return tuning_int("VITRINE_WORKER_NICE", 5, 0, 19)
+
+
 def _child(instance_id: int, fds: list[int], lease: str | None = None) -> None:
     """In the forked child: drop the zygote's fds and signal set-up, run the worker, exit."""
     from worker.main import detach, run_instance
@@ -209,6 +229,12 @@ def _child(instance_id: int, fds: list[int], lease: str | None = None) -> None:
     code = 70  # EX_SOFTWARE if something below raises
     try:
         detach(instance_id, tuning_path("LOG_DIR", "logs"))
+        try:
+            os.nice(worker_nice())
+        except TuningError as exc:
+            print(f"configuration error: {exc}", file=sys.stderr, flush=True)
+            code = 78  # ExitCode.CONFIG (fleet.exitcodes is not imported here)
+            return
         code = run_instance(instance_id, lease=lease)
     finally:
         os._exit(code)
@@ -278,6 +304,11 @@ class Zygote:
 
 
 def main() -> None:
+    try:
+        worker_nice()  # a bad value stops the zygote now, not each worker later
+    except TuningError as exc:
+        print(f"zygote: configuration error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(78)
     preload()
     Zygote().serve()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from sandbox.discord import commands, control, interactions, oauth, rest
+from sandbox.discord import commands, control, incoming_webhooks, interactions, oauth, rest
 from sandbox.discord.gateway import GatewayHub, gateway_handler
 from sandbox.discord.http_util import API_PREFIXES, STATE_KEY, api_middleware
 from sandbox.discord.state import DiscordConfig, DiscordState
@@ -22,7 +22,9 @@ def build_app(
     for prefix in API_PREFIXES:
         for method, path, handler in api_routes:
             app.router.add_route(method, prefix + path, handler)
-    for method, path, handler in control.ROUTES + oauth.PAGE_ROUTES:
+    for method, path, handler in (
+        control.ROUTES + oauth.PAGE_ROUTES + incoming_webhooks.CONTROL_ROUTES
+    ):
         app.router.add_route(method, path, handler)
     app.router.add_get("/gateway", gateway_handler)
 

@@ -306,6 +306,31 @@ class DiscordSandbox:
     async def health(self) -> dict[str, Any]:
         return await self.call("GET", "/_sandbox/health")
 
+    # ---- permissions (what a server admin changes in Discord's UI) ----------------
+    async def set_overwrite(
+        self,
+        channel_id: str,
+        target_id: str,
+        *,
+        member: bool = False,
+        allow: int = 0,
+        deny: int = 0,
+    ) -> None:
+        """A channel permission overwrite for a role (or, `member=True`, a member)."""
+        body = {"type": 1 if member else 0, "allow": allow, "deny": deny}
+        await self.call(
+            "PUT", f"/_sandbox/channels/{channel_id}/permissions/{target_id}", json=body
+        )
+
+    async def delete_overwrite(self, channel_id: str, target_id: str) -> None:
+        await self.call("DELETE", f"/_sandbox/channels/{channel_id}/permissions/{target_id}")
+
+    async def edit_role(self, guild: Any, role_id: str, **fields: Any) -> dict[str, Any]:
+        """Change a role's `permissions`, `position` or `name`."""
+        return await self.call(
+            "PATCH", f"/_sandbox/guilds/{_id(guild)}/roles/{role_id}", json=fields
+        )
+
 
 def _guild_info(data: dict[str, Any]) -> GuildInfo:
     return GuildInfo(

@@ -7,6 +7,7 @@ from aiohttp import web
 from sandbox.discord import payloads
 from sandbox.discord.control_common import _intents, _json, bot_view, guild_view
 from sandbox.discord.control_faults import FAULT_ROUTES
+from sandbox.discord.control_perms import PERMISSION_ROUTES
 from sandbox.discord.http_util import json_response, state_of
 from sandbox.discord.interactions import message_view, record
 from sandbox.discord.messages import create_message
@@ -287,5 +288,6 @@ ROUTES = [
     ("GET", f"{P}/attachments/{{attachment_id}}/{{filename}}", attachment),
     ("POST", f"{P}/oauth/apps", create_oauth_app),
     *FAULT_ROUTES,
+    *PERMISSION_ROUTES,
     *ACTION_ROUTES,
 ]

@@ -62,6 +62,8 @@ def bot_view(state: DiscordState, app: BotApp) -> dict[str, Any]:
             "no_ready": app.faults.no_ready,
             "gateway_auth_fail": app.faults.gateway_auth_fail,
             "delay_ms": app.faults.delay_ms,
+            "refuse_resume": app.faults.refuse_resume,
+            "resume_delay_ms": app.faults.resume_delay_ms,
             "dms_closed": sorted(app.faults.dms_closed),
             "missing_permissions": sorted(app.faults.missing_permissions),
             "rules": [vars(r) for r in app.faults.rules],

@@ -27,6 +27,8 @@ async def patch_faults(request: web.Request) -> web.Response:
     f.no_ready = bool(body.get("no_ready", f.no_ready))
     f.gateway_auth_fail = bool(body.get("gateway_auth_fail", f.gateway_auth_fail))
     f.delay_ms = int(body.get("delay_ms", f.delay_ms))
+    f.refuse_resume = int(body.get("refuse_resume", f.refuse_resume))
+    f.resume_delay_ms = int(body.get("resume_delay_ms", f.resume_delay_ms))
     if "dms_closed" in body:
         f.dms_closed = {str(u) for u in body["dms_closed"]}
     if "missing_permissions" in body:

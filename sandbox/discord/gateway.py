@@ -68,7 +68,13 @@ class Connection:
 
 
 class Session:
-    """A gateway session: sequence numbers and a replay buffer for RESUME."""
+    """A gateway session: sequence numbers and a replay buffer for RESUME.
+
+    Like Discord's, it outlives its socket: dispatches keep being buffered while no client is
+    connected, and any new connection (another process too) may RESUME it with its id and
+    the last sequence it saw, until `DiscordConfig.session_resume_window_s` after the drop
+    (https://discord.com/developers/docs/events/gateway#resuming: "Discord will replay any
+    lost events"; how long a session lives is not documented)."""
 
     def __init__(self, app: BotApp, intents: int, buffer_size: int) -> None:
         self.id = secrets.token_hex(16)
@@ -79,6 +85,16 @@ class Session:
         self.conn: Connection | None = None
         self.valid = True
         self.resume_not_before = 0.0  # monotonic time; RESUME waits until then
+        self.dropped_at: float | None = None  # monotonic time its last socket went away
+
+    def expired(self, now: float, window_s: float) -> bool:
+        """Dropped longer ago than the resume window: Discord has forgotten it."""
+        dropped = self.dropped_at
+        return self.conn is None and dropped is not None and now - dropped > window_s
+
+    def can_replay_from(self, seq: int) -> bool:
+        """Every dispatch after `seq` is still in the buffer (none fell out of it)."""
+        return seq >= self.seq or (bool(self.buffer) and self.buffer[0]["s"] <= seq + 1)
 
     def frame(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
         self.seq += 1
@@ -105,6 +121,7 @@ class GatewayHub:
         stripped: dict[str, Any] | None = None,
     ) -> int:
         sent = 0
+        self.expire_dropped()
         for session in list(self.sessions.values()):
             if session.app.application_id != app_id or not session.valid:
                 continue
@@ -139,6 +156,12 @@ class GatewayHub:
     def invalidate(self, session: Session) -> None:
         session.valid = False
         self.sessions.pop(session.id, None)
+
+    def expire_dropped(self) -> None:
+        """Forget sessions whose socket dropped longer ago than the resume window."""
+        now, window = time.monotonic(), self.state.config.session_resume_window_s
+        for session in [s for s in self.sessions.values() if s.expired(now, window)]:
+            self.invalidate(session)
 
     def open_count(self, app_id: str) -> int:
         return sum(1 for c in self.connections if c.app and c.app.application_id == app_id)
@@ -180,6 +203,7 @@ def _detach(conn: Connection, close_code: int | None) -> None:
         conn.app.stats.last_close_code = close_code
     if conn.session is not None and conn.session.conn is conn:
         conn.session.conn = None
+        conn.session.dropped_at = time.monotonic()
 
 
 async def _receive_loop(
@@ -193,6 +217,12 @@ async def _receive_loop(
             await conn.close(4000, "Heartbeat timeout")  # zombie connection
             return
         if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+            session = conn.session
+            if msg.type == WSMsgType.CLOSE and msg.data in (1000, 1001) and session is not None:
+                # a client closing with 1000/1001 ends its session; any other code (or a
+                # dropped socket) keeps it resumable (gateway docs, "Disconnections")
+                if session.conn is conn:
+                    hub.invalidate(session)
             return
         try:
             payload = json.loads(msg.data)
@@ -307,14 +337,34 @@ async def _resume(
         return await _reject(conn, app, 4004, "Authentication failed.")
     if conn.app is None:
         _attach(conn, app)
+    hub.expire_dropped()
     session = hub.sessions.get(str(d.get("session_id")))
     seq = d.get("seq") or 0
-    if session is None or not session.valid or session.app is not app or seq > session.seq:
+    refuse = app.faults.refuse_resume
+    if session is not None and session.app is app and refuse in (4007, 4009):
+        hub.invalidate(session)  # "Reconnect and start a new session."
+        return await _reject(conn, None, refuse, "Session refused (sandbox fault).")
+    if session is not None and session.valid and session.app is app and seq > session.seq:
+        # 4007 Invalid seq: "The sequence sent when resuming the session was invalid.
+        # Reconnect and start a new session." (gateway close event codes)
+        hub.invalidate(session)
+        return await _reject(conn, None, 4007, "Invalid seq.")
+    if (
+        session is None
+        or not session.valid
+        or session.app is not app
+        or not session.can_replay_from(seq)
+        or refuse
+    ):
+        # op 9 with d: false: the session cannot be resumed; IDENTIFY on a new connection
         app.stats.invalid_sessions += 1
+        if session is not None and session.app is app:
+            hub.invalidate(session)
         conn.post({"op": OP_INVALID_SESSION, "s": None, "t": None, "d": False})
         return True
-    if (wait := session.resume_not_before - time.monotonic()) > 0:
-        await asyncio.sleep(wait)
+    hold = max(session.resume_not_before - time.monotonic(), app.faults.resume_delay_ms / 1000)
+    if hold > 0:
+        await asyncio.sleep(hold)
     if session.conn is not None and session.conn is not conn:
         await session.conn.close(4000, "Session resumed elsewhere")
     session.conn = conn

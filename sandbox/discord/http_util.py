@@ -213,7 +213,11 @@ def _record(app: BotApp | None, request: web.Request, rel: str, status: int) -> 
     if app is None:
         return
     log_ = app.stats.requests
-    log_.append({"method": request.method, "path": rel, "status": status, "t": time.time()})
+    # `peer`: the client's address, so a test running bots on several hosts (network
+    # namespaces, ops/netns_harness.py) can tell which host made a call
+    peer = request.remote
+    row = {"method": request.method, "path": rel, "status": status, "t": time.time(), "peer": peer}
+    log_.append(row)
     if len(log_) > MAX_REQUEST_LOG:
         del log_[: len(log_) - MAX_REQUEST_LOG]
 

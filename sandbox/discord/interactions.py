@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.discord import payloads
+from sandbox.discord import incoming_webhooks, payloads
 from sandbox.discord.http_util import json_response, no_content, read_body, state_of
 from sandbox.discord.messages import create_message, delete_message, edit_message
 from sandbox.discord.models import (
@@ -256,6 +256,9 @@ def _target_message(state: DiscordState, inter: Interaction, message_id: str) ->
 
 
 async def followup(request: web.Request) -> web.Response:
+    hook = incoming_webhooks.find(request)
+    if hook is not None:  # an incoming webhook shares the URL shape (operators' alerts)
+        return await incoming_webhooks.execute(request, hook)
     state, inter = _webhook_inter(request)
     if inter.callback_type is None:
         raise SandboxError(404, 10015, "Unknown Webhook")

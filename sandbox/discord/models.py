@@ -26,7 +26,13 @@ EVERYONE_PERMISSIONS = (
     | READ_MESSAGE_HISTORY
     | USE_APPLICATION_COMMANDS
 )
-BOT_PERMISSIONS = 268553216 | USE_APPLICATION_COMMANDS
+CREATE_PRIVATE_THREADS = 1 << 36
+SEND_MESSAGES_IN_THREADS = 1 << 38
+# What Vitrine's invite link asks for by default (a bot added without a buyer role also
+# gets Manage Roles here, as the sandbox always did).
+BOT_PERMISSIONS = (
+    268553216 | USE_APPLICATION_COMMANDS | CREATE_PRIVATE_THREADS | SEND_MESSAGES_IN_THREADS
+)
 
 # Privileged gateway intents.
 INTENT_GUILD_MEMBERS = 1 << 1
@@ -91,6 +97,9 @@ class Channel:
     recipients: list[str] = field(default_factory=list)
     owner_id: str | None = None
     last_message_id: str | None = None
+    # Channel permission overwrites as Discord returns them: {id, type (0 role, 1 member),
+    # allow, deny} (https://discord.com/developers/docs/resources/channel#overwrite-object)
+    overwrites: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -174,6 +183,9 @@ class Faults:
     invalid_token: bool = False  # REST 401 and gateway 4004
     gateway_auth_fail: bool = False  # gateway 4004 only (token reset after login)
     no_ready: bool = False
+    # RESUME refused: 0 off, 9 op 9 INVALID_SESSION d:false, 4007 / 4009 close codes
+    refuse_resume: int = 0
+    resume_delay_ms: int = 0  # hold every RESUME this long (events meanwhile are replayed)
     delay_ms: int = 0
     dms_closed: set[str] = field(default_factory=set)
     missing_permissions: set[str] = field(default_factory=set)

@@ -100,7 +100,7 @@ def channel(state: DiscordState, c: Channel) -> dict[str, Any]:
         "guild_id": c.guild_id,
         "name": c.name,
         "position": c.position,
-        "permission_overwrites": [],
+        "permission_overwrites": [dict(o) for o in c.overwrites],
         "parent_id": c.parent_id,
         "nsfw": False,
         "topic": None,

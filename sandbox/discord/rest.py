@@ -167,7 +167,7 @@ def _check_send(state: DiscordState, app: BotApp, channel: Channel, has_files: b
             raise SandboxError(403, 50007, "Cannot send messages to this user")
         return
     guild = state.guilds[channel.guild_id or ""]
-    perms = state.permissions(guild, app.user_id)
+    perms = state.channel_permissions(guild, channel, app.user_id)
     if not perms & VIEW_CHANNEL:
         raise SandboxError(403, 50001, "Missing Access")
     if not perms & SEND_MESSAGES or (has_files and not perms & ATTACH_FILES):

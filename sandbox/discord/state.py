@@ -11,10 +11,15 @@ from typing import TYPE_CHECKING, Any
 from sandbox.discord.models import (
     ADMINISTRATOR,
     ALL_PERMISSIONS,
+    ATTACH_FILES,
     BOT_PERMISSIONS,
     DM,
+    EMBED_LINKS,
     EVERYONE_PERMISSIONS,
     GUILD_TEXT,
+    MENTION_EVERYONE,
+    SEND_MESSAGES,
+    VIEW_CHANNEL,
     Attachment,
     BotApp,
     Channel,
@@ -58,6 +63,9 @@ class DiscordConfig:
     oauth_code_ttl_s: float = 600.0
     oauth_token_ttl_s: int = 604800
     session_buffer_size: int = 1000
+    # how long a session whose socket dropped can still be resumed (Discord does not document
+    # it; PATCH /_sandbox/config {"session_resume_window_s": 0} makes every dropped one stale)
+    session_resume_window_s: float = 120.0
     # Create Message with `enforce_nonce`: "checked for uniqueness in the past few minutes"
     # (https://discord.com/developers/docs/resources/message#create-message); Discord does not
     # say how many, so the sandbox picks 5 min (PATCH /_sandbox/config {"nonce_window_s": …}).
@@ -287,6 +295,36 @@ class DiscordState:
         if member is None:
             return -1
         return max((guild.roles[r].position for r in member.roles if r in guild.roles), default=0)
+
+    def channel_permissions(self, guild: Guild, channel: Channel, user_id: str) -> int:
+        """Guild permissions with the channel's overwrites applied, in Discord's order:
+        @everyone, then the member's roles (denies, then allows), then the member; then the
+        implicit rules (no View Channel: nothing; no Send Messages: no embeds or files)
+        (https://discord.com/developers/docs/topics/permissions#permission-overwrites,
+        https://discord.com/developers/docs/topics/permissions#implicit-permissions)."""
+        perms = self.permissions(guild, user_id)
+        if perms & ADMINISTRATOR or perms == ALL_PERMISSIONS:
+            return perms
+        member = guild.members.get(user_id)
+        roles = set(member.roles) if member else set()
+        found = {(int(o["type"]), str(o["id"])): o for o in channel.overwrites}
+        everyone = found.get((0, guild.id))
+        if everyone:
+            perms = (perms & ~int(everyone["deny"])) | int(everyone["allow"])
+        allow = deny = 0
+        for role_id in roles - {guild.id}:
+            o = found.get((0, role_id))
+            if o:
+                allow, deny = allow | int(o["allow"]), deny | int(o["deny"])
+        perms = (perms & ~deny) | allow
+        own = found.get((1, user_id))
+        if own:
+            perms = (perms & ~int(own["deny"])) | int(own["allow"])
+        if not perms & VIEW_CHANNEL:
+            return 0
+        if not perms & SEND_MESSAGES:
+            perms &= ~(EMBED_LINKS | ATTACH_FILES | MENTION_EVERYONE | (1 << 12))
+        return perms
 
     def bot_can_see(self, app: BotApp, channel: Channel) -> bool:
         if channel.guild_id is None:

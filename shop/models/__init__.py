@@ -4,6 +4,7 @@ from shop.models.accounts import Account, AccountRole, Tenant, WebSession
 from shop.models.buyers import BlockedBuyer, BlockSource
 from shop.models.catalog import Coupon, CouponKind, Product, StockItem, Variation
 from shop.models.money import LedgerEntry, Withdrawal
+from shop.models.notices import NoticeKind, NoticeStatus, SellerNotice
 from shop.models.orders import DeliveryPath, Order, Payment, WebhookEvent
 from shop.models.support import AdminRequest, AdminRequestKind, AdminRequestStatus
 
@@ -19,9 +20,12 @@ __all__ = [
     "CouponKind",
     "DeliveryPath",
     "LedgerEntry",
+    "NoticeKind",
+    "NoticeStatus",
     "Order",
     "Payment",
     "Product",
+    "SellerNotice",
     "StockItem",
     "Tenant",
     "Variation",

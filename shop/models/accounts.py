@@ -64,6 +64,10 @@ class Tenant(Model):
     guild_id = fields.CharField(max_length=32, null=True)
     sales_log_channel_id = fields.CharField(max_length=32, null=True)
     buyer_role_id = fields.CharField(max_length=32, null=True)
+    # Picked in the portal from the bot's view of the server (issue 18): where tickets open
+    # (private threads) and where buyers' feedback is posted.
+    support_channel_id = fields.CharField(max_length=32, null=True)
+    feedback_channel_id = fields.CharField(max_length=32, null=True)
     delivery_mode = fields.CharEnumField(
         DeliveryMode, max_length=24, default=DeliveryMode.DM_THEN_CHANNEL
     )
@@ -71,6 +75,8 @@ class Tenant(Model):
     low_stock_threshold = fields.IntField(default=5)
     # Unpaid (pending) orders one buyer may hold at once: each one reserves stock.
     max_open_orders_per_buyer = fields.IntField(default=2)
+    # Seller notice kinds the owner turned off in the portal (shop.notify.seller: no DM).
+    notices_off: fields.JSONField[list[str] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -14,6 +14,7 @@ from shop import ledger, refund_holds
 from shop.balance_alerts import alert_if_negative
 from shop.cents import fee_cents
 from shop.models import Order, Payment
+from shop.notify.seller import notify_refund
 from shop.payments.gateway import ProviderPayment
 from shop.payments.service import PaymentServices
 from shop.states import PaymentStatus
@@ -98,6 +99,7 @@ async def settle_refund(payment: Payment, conn: Any, result: SyncResult) -> None
     ):
         result.changes.append("ledger: refund hold released")
     if result.refund_booked:
+        await notify_refund(payment, result.refund_booked, conn)
         await alert_if_negative(
             payment.tenant_id,
             str(payment.id),

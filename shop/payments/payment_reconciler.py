@@ -28,6 +28,8 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from fleet.alerting import raise_alert
+from fleet.models import AlertKind
 from shop.allocation import sold_items
 from shop.errors import ShopError
 from shop.models import Order, Payment, WebhookEvent
@@ -122,6 +124,7 @@ async def _check_payments(
             await _cancel_never_created(payment.id)
         if result.changed:
             report.changes.append(f"payment {payment.id}: " + "; ".join(result.changes))
+            await late_payment_alert(payment)
 
 
 async def _cancel_never_created(payment_id: object) -> None:
@@ -182,6 +185,23 @@ async def _requeue_deliveries(
     for order in stale:
         if await enqueue_delivery(svc.redis, order):
             report.deliveries_requeued += 1
+
+
+async def late_payment_alert(before: Payment) -> None:
+    """`payment_late`: a pending payment the webhooks never told us was approved (one open
+    alert counts them; resolved after ALERT_QUIET_MINUTES without another)."""
+    if before.status not in (PaymentStatus.PENDING, PaymentStatus.IN_PROCESS):
+        return
+    after = await Payment.get_or_none(id=before.id)
+    if after is None or after.status != PaymentStatus.APPROVED:
+        return
+    await raise_alert(
+        AlertKind.PAYMENT_LATE,
+        f"the reconciler found payment {after.id} (order #{after.order_id}) approved: "
+        "its webhook never arrived",
+        tenant_id=after.tenant_id,
+        details={"payment_id": str(after.id), "order_id": after.order_id},
+    )
 
 
 async def reconcile_once(

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from fleet import keys
-from fleet.models import Alert, AlertKind
+from fleet.alerting import raise_alert
+from fleet.models import AlertKind
 from shop.models import Payment
 
 log = logging.getLogger(__name__)
@@ -148,9 +149,9 @@ async def raise_forgery_alert(in_minute: int, threshold: int) -> None:
     )
     log.error(message, extra={"event": "webhook_forgery"})
     try:
-        await Alert.create(
-            kind=AlertKind.WEBHOOK_FORGERY,
-            message=message,
+        await raise_alert(  # one open alert; later floods count on it (fleet.alerting)
+            AlertKind.WEBHOOK_FORGERY,
+            message,
             details={
                 "in_minute": in_minute,
                 "threshold_per_minute": threshold,

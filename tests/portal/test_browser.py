@@ -108,7 +108,11 @@ async def test_seller_journey_in_a_real_browser(world):
     seller = await dc.create_user("vendedora")
     bot = await dc.create_bot("Loja da Ana")
     guild = await dc.create_guild(
-        "Servidor da Ana", owner_id=seller["id"], channels=["loja"], bots=[bot]
+        "Servidor da Ana",
+        owner_id=seller["id"],
+        channels=["loja", "vendas", "suporte"],
+        roles=["Comprador"],
+        bots=[bot],
     )
     discord = SimpleNamespace(
         dc=dc,
@@ -124,7 +128,8 @@ async def test_seller_journey_in_a_real_browser(world):
             page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="pt-BR")
             page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
             page.set_default_timeout(15_000)
-            await _login_and_onboard(page, base, seller, bot, guild.id)
+            await _login_and_onboard(page, base, seller, bot)
+            await _pick_server_channels_and_check(page, base, dc, guild)
             await _dashboard_goes_live(page, base, fleet)
             await _catalog_and_stock(page, base)
             await _buy_in_discord_and_watch_it_live(page, base, discord)
@@ -133,7 +138,7 @@ async def test_seller_journey_in_a_real_browser(world):
             await browser.close()
 
 
-async def _login_and_onboard(page, base, seller, bot, guild_id):
+async def _login_and_onboard(page, base, seller, bot):
     await page.goto(f"{base}/login")
     await shot(page, "login")
     await page.click("#login-discord")
@@ -142,12 +147,6 @@ async def _login_and_onboard(page, base, seller, bot, guild_id):
     await page.fill("#store-name", "Loja da Ana")
     await page.click("#create-store")
     await page.wait_for_url(f"{base}/bot")
-    # the store's server: its bot serves there only (issue 13)
-    await page.goto(f"{base}/settings")
-    await page.fill("#f-guild_id", str(guild_id))
-    await page.click("#save-settings")
-    await page.wait_for_url(f"{base}/settings")
-    await page.goto(f"{base}/bot")
     await page.fill("#bot-token", "not-a-valid-token")
     await page.click("#save-token")
     assert "Token inválido" in await page.inner_text("#token-error")
@@ -158,6 +157,31 @@ async def _login_and_onboard(page, base, seller, bot, guild_id):
     assert bot.application_id in await page.get_attribute("#invite-link", "href")
     assert bot.token not in await page.content()
     await shot(page, "onboarding-bot")
+
+
+async def _pick_server_channels_and_check(page, base, dc, guild):
+    """Issue 18: the server, channels and buyer role are picked from what the bot sees (no
+    ids typed); the permission check finds a Send Messages overwrite and clears once fixed."""
+    await page.click("#pick-server")
+    await page.wait_for_url(f"{base}/bot/server")
+    await page.check(f'input[name="guild_id"][value="{guild.id}"]')
+    await shot(page, "onboarding-server")
+    await page.click("#choose-server")
+    await page.wait_for_url(f"{base}/bot/channels")
+    await page.select_option("#f-sales_log", guild.channel("vendas"))
+    await page.select_option("#f-support", guild.channel("suporte"))
+    await page.select_option("#f-buyer_role", guild.role("Comprador"))
+    await page.click("#save-channels")
+    await page.wait_for_selector("#check-ok")
+    # A server admin denies Send Messages to @everyone in #vendas.
+    await dc.set_overwrite(guild.channel("vendas"), guild.id, deny=1 << 11)
+    await page.click("#recheck")
+    await page.wait_for_selector('#problems li[data-code="channel_missing"]')
+    assert "Enviar mensagens" in await page.inner_text("#problems")
+    await shot(page, "onboarding-permissions")
+    await dc.delete_overwrite(guild.channel("vendas"), guild.id)
+    await page.click("#recheck")
+    await page.wait_for_selector("#check-ok")
 
 
 async def _dashboard_goes_live(page, base, fleet):

@@ -8,8 +8,10 @@ from core.settings import Settings
 from web.admin.accounts import bp as accounts_bp
 from web.admin.alerts import bp as alerts_bp
 from web.admin.api import BoundedIntConverter, install_api_errors
+from web.admin.appeals import bp as appeals_bp
 from web.admin.auth import install_auth
 from web.admin.console import bp as console_bp
+from web.admin.console_actions import bp as console_actions_bp
 from web.admin.indicators import bp as indicators_bp
 from web.admin.instances import bp as instances_bp
 from web.admin.monitor import bp as monitor_bp
@@ -21,6 +23,7 @@ from web.admin.status import bp as status_bp
 from web.admin.transactions import bp as transactions_bp
 from web.admin.withdrawals import bp as withdrawals_bp
 from web.common import create_base_app
+from web.probes import bp as probes_bp
 
 
 def create_app(settings: Settings) -> Quart:
@@ -30,10 +33,12 @@ def create_app(settings: Settings) -> Quart:
     install_openapi(app)
     install_auth(app, settings)
     install_api_errors(app)
+    app.register_blueprint(probes_bp)  # /livez, /readyz: no token (web.admin.auth)
     app.register_blueprint(status_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(withdrawals_bp)
     app.register_blueprint(monitor_bp)
+    app.register_blueprint(appeals_bp)
     app.register_blueprint(instances_bp)
     app.register_blueprint(orders_bp)
     app.register_blueprint(refunds_bp)
@@ -42,4 +47,5 @@ def create_app(settings: Settings) -> Quart:
     app.register_blueprint(alerts_bp)
     app.register_blueprint(indicators_bp)
     app.register_blueprint(console_bp)
+    app.register_blueprint(console_actions_bp)
     return app

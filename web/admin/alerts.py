@@ -44,6 +44,12 @@ class AlertOut(BaseModel):
     created_at: str | None
     acknowledged_at: str | None
     acknowledged_by: str | None
+    # issue 18: resolution and the operators' notification
+    occurrences: int = 1
+    resolved_at: str | None = None
+    notified: Any = None
+    notify_pending: bool = False
+    notify_error: str | None = None
 
 
 class AlertsOut(BaseModel):
@@ -77,6 +83,11 @@ def alert_json(a: Alert) -> dict[str, Any]:
         "created_at": iso(a.created_at),
         "acknowledged_at": iso(a.acknowledged_at),
         "acknowledged_by": a.acknowledged_by,
+        "occurrences": a.occurrences,
+        "resolved_at": iso(a.resolved_at),
+        "notified": a.notified,
+        "notify_pending": a.notify_at is not None,
+        "notify_error": a.notify_error,
     }
 
 

@@ -15,8 +15,10 @@ from quart import Quart, g, jsonify, request, session
 
 from core.settings import Settings
 from web.admin.login import login_page
+from web.probes import PROBE_PATHS
 
-PUBLIC_PATHS = frozenset({"/favicon.ico"})
+# Kubernetes probes carry no token (they tell only whether the process and its DB/Redis answer).
+PUBLIC_PATHS = frozenset({"/favicon.ico"}) | PROBE_PATHS
 # The console's login form must be reachable without a session (it answers 401 to a bad token).
 PUBLIC_ENDPOINTS = frozenset({"console.login"})
 SESSION_LIFETIME = timedelta(hours=12)

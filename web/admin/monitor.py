@@ -139,6 +139,28 @@ def _item(
     }
 
 
+def _request_links(r: AdminRequest) -> list[dict[str, Any]]:
+    links: list[dict[str, Any]] = []
+    if r.kind == AdminRequestKind.UNBLOCK_APPEAL:  # answered with a decision (web.admin.appeals)
+        links.append(
+            {
+                "rel": "answer",
+                "method": "POST",
+                "href": f"/api/requests/{r.id}/answer",
+                "body": {"decision": "unblock|keep_blocked", "message": "..."},
+            }
+        )
+    links.append(
+        {
+            "rel": "resolve",
+            "method": "POST",
+            "href": f"/api/requests/{r.id}/resolve",
+            "body": {"note": "..."},
+        }
+    )
+    return links
+
+
 async def _requests(tenant_id: int | None) -> list[dict[str, Any]]:
     query = AdminRequest.filter(status=AdminRequestStatus.OPEN)
     if tenant_id is not None:
@@ -149,14 +171,7 @@ async def _requests(tenant_id: int | None) -> list[dict[str, Any]]:
             r.id,
             r.created_at,
             f"{r.kind}: {r.subject}",
-            [
-                {
-                    "rel": "resolve",
-                    "method": "POST",
-                    "href": f"/api/requests/{r.id}/resolve",
-                    "body": {"note": "..."},
-                },
-            ],
+            _request_links(r),
             r.tenant_id,
             kind=str(r.kind),
             account_id=r.account_id,
@@ -181,7 +196,7 @@ async def _withdrawals(tenant_id: int | None) -> list[dict[str, Any]]:
                     "rel": "complete",
                     "method": "POST",
                     "href": f"{base}/complete",
-                    "body": {"transfer_id": "..."},
+                    "body": {"e2e_id": "E..."},
                 }
             ]
         )

@@ -59,6 +59,9 @@ class StatusOut(BaseModel):
     db: Health
     redis: Health
     instances: dict[str, int] | None = None
+    # online bots by how their gateway session began: {resume, identify} (worker.resume);
+    # many `identify` after crashes means resumes are refused or stored sessions go stale
+    gateway: dict[str, int] | None = None
     orders: dict[str, int] | None = None
     withdrawals: dict[str, int] | None = None
     webhooks: dict[str, float | None] | None = None
@@ -130,6 +133,16 @@ async def instance_counts(redis) -> dict[str, int]:
     return counts
 
 
+async def gateway_counts(redis) -> dict[str, int]:
+    """Online instances by how their current session began (RESUME or a login)."""
+    counts = {"resume": 0, "identify": 0}
+    ids = cast(list[int], await BotInstance.all().values_list("id", flat=True))
+    for record in (await RuntimeStore(redis).get_many(ids)).values():
+        if record.state == InstanceState.ONLINE and record.connected_by in counts:
+            counts[record.connected_by] += 1
+    return counts
+
+
 async def pending_withdrawals() -> int:
     return await Withdrawal.filter(status__in=PENDING_WITHDRAWALS).count()
 
@@ -147,6 +160,7 @@ async def _business(body: dict[str, Any], redis_ok: bool, redis) -> None:
     }
     if redis_ok:
         body["instances"] = await instance_counts(redis)
+        body["gateway"] = await gateway_counts(redis)
 
 
 async def collect_status() -> dict[str, Any]:

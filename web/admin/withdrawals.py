@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from quart import Blueprint, g, jsonify
 from quart_schema import tag, validate_querystring
 
 from shop import ledger
 from shop.models import Tenant, Withdrawal
+from shop.pix_proof import InvalidEndToEndId, parse_e2e_id
 from shop.states import WithdrawalStatus
 from shop.withdrawals import approve_withdrawal, complete_withdrawal, reject_withdrawal
 from web.admin.api import MAX_ID, BlankIsAbsent, Strict, json_body
@@ -28,9 +29,33 @@ class WithdrawalsQuery(BlankIsAbsent):
 
 
 class CompleteBody(Strict):
+    """The proof of payment: `e2e_id`, the PIX end-to-end id from the transfer's receipt
+    (checked: `shop.pix_proof`); `transfer_id` is free text kept for older callers."""
+
     transfer_id: str | None = Field(
-        None, max_length=TRANSFER_ID_MAX, description="the PIX transfer id (E2E id)"
+        None, max_length=TRANSFER_ID_MAX, description="free-text transfer reference (legacy)"
     )
+    e2e_id: str | None = Field(
+        None,
+        max_length=40,
+        description="the PIX end-to-end id (32 characters: E + ISPB + yyyyMMddHHmm + 11)",
+    )
+
+    @field_validator("e2e_id")
+    @classmethod
+    def _e2e(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return parse_e2e_id(value)
+        except InvalidEndToEndId as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _one_proof(self) -> CompleteBody:
+        if self.e2e_id and self.transfer_id:
+            raise ValueError("send e2e_id or transfer_id, not both")
+        return self
 
 
 class RejectBody(Strict):
@@ -84,8 +109,8 @@ async def approve(withdrawal_id: int):
 @tag(["withdrawals"])
 @json_body(CompleteBody, optional=True)
 async def complete(withdrawal_id: int, data: CompleteBody):
-    """`processing` → `completed`, with the PIX transfer id if given."""
-    w = await complete_withdrawal(withdrawal_id, g.actor, data.transfer_id or None)
+    """`processing` → `completed`, with the PIX end-to-end id (`e2e_id`) as proof."""
+    w = await complete_withdrawal(withdrawal_id, g.actor, data.e2e_id or data.transfer_id or None)
     return jsonify(withdrawal_json(w))
 
 

@@ -10,11 +10,13 @@ from core.settings import Settings
 from web.common import create_base_app, dependency_health
 from web.portal.setup import configure_portal
 from web.portal.webhooks import bp as mercadopago_webhooks_bp
+from web.probes import bp as probes_bp
 
 
 def create_app(settings: Settings) -> Quart:
     app = create_base_app("portal", settings)
     app.register_blueprint(mercadopago_webhooks_bp)
+    app.register_blueprint(probes_bp)  # /livez, /readyz (Kubernetes)
     configure_portal(app, settings)
 
     @app.get("/health")

@@ -14,7 +14,8 @@ from core.i18n import SUPPORTED
 from shop.models import Account, AccountRole, WebSession
 from web.common import safe_next_path
 from web.portal import discord_api
-from web.portal.context import LANG_COOKIE, _, render, say
+from web.portal.appeal import announce_answer, blocked_account, blocked_page
+from web.portal.context import LANG_COOKIE, _, remember_blocked, render, say
 from web.portal.security import client_ip, rate_limited, rotate_csrf_token
 
 bp = Blueprint("auth", __name__)
@@ -63,7 +64,9 @@ async def callback():
         return await _login_error(exc.key, 400 if isinstance(exc, discord_api.OAuthFailed) else 502)
     account = await _upsert_account(user)
     if account.blocked:
-        return await render("portal/blocked.html", status=403, blocked=account)
+        remember_blocked(account)  # Discord proved who this is: the blocked page takes an appeal
+        return await blocked_page(account)
+    await announce_answer(account)
     web_session = await WebSession.create(
         id=secrets.token_urlsafe(32),
         account=account,
@@ -127,10 +130,11 @@ async def logout():
 
 @bp.get("/blocked")
 async def blocked():
-    account = getattr(g, "blocked_account", None)
+    """Why the account is blocked and its appeal; once unblocked, the team's answer."""
+    account = await blocked_account()
     if account is None:
         return redirect(url_for("auth.login"))
-    return await render("portal/blocked.html", status=403, blocked=account)
+    return await blocked_page(account)
 
 
 @bp.post("/lang")

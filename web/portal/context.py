@@ -4,6 +4,7 @@ every view uses (render, owned-object lookup, actor name, vault)."""
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from core.vault import TokenVault
 from shop.models import Account, Tenant, WebSession
 
 LANG_COOKIE = "vitrine_lang"
+BLOCKED_SESSION_KEY = "blocked_account"
 _TOUCH_EVERY = timedelta(minutes=5)
 M = TypeVar("M", bound=Model)
 
@@ -35,6 +37,7 @@ async def load_request_state() -> None:
             logout_user()  # revoked or unknown: the cookie is worthless now
         elif web_session.account.blocked:
             g.blocked_account = web_session.account
+            remember_blocked(web_session.account)  # so the blocked page can take an appeal
             logout_user()
         else:
             g.account = web_session.account
@@ -42,6 +45,13 @@ async def load_request_state() -> None:
             await _touch(web_session)
             g.tenant = await _current_tenant(g.account)
     g.locale = pick_locale()
+
+
+def remember_blocked(account: Account) -> None:
+    """Discord (or a still-valid session) just proved this browser is `account`'s owner, and
+    the account is blocked: it has no portal session, so the signed session keeps who it is
+    for a day, for the blocked page and its appeal form (`web.portal.appeal`)."""
+    session[BLOCKED_SESSION_KEY] = {"id": account.id, "at": int(time.time())}
 
 
 async def _touch(web_session: WebSession) -> None:

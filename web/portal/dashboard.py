@@ -17,6 +17,7 @@ from fleet.states import InstanceState
 from shop import ledger, stock
 from shop.indicators import BRT, daily_sales, open_order_counts
 from web.portal.context import _, actor, owned, redis, render, say, store_required
+from web.portal.notices_page import dashboard_notices
 
 bp = Blueprint("dashboard", __name__)
 
@@ -51,6 +52,7 @@ def _instance_view(instance: BotInstance, rec: RuntimeRecord | None) -> dict[str
         "uptime": None,
         "latency_ms": None,
         "guilds": None,
+        "gateway": None,
         "error": None,
         "hint": None,
     }
@@ -59,6 +61,8 @@ def _instance_view(instance: BotInstance, rec: RuntimeRecord | None) -> dict[str
             view["uptime"] = _duration(time.time() - rec.online_since)
         view["latency_ms"] = None if rec.latency_ms is None else round(rec.latency_ms)
         view["guilds"] = rec.guilds
+        if state == InstanceState.ONLINE and rec.connected_by in ("resume", "identify"):
+            view["gateway"] = _(f"resume.portal.{rec.connected_by}")  # how it came back
         if rec.last_error is not None and state != InstanceState.ONLINE:
             view["error"] = rec.last_error.message
             code = rec.last_error.code
@@ -123,6 +127,7 @@ async def live_context() -> dict[str, Any]:
             for row in await recent_foreign_guilds(tenant.id)
         ],
         "no_guild": bool(instances) and not tenant.guild_id,
+        "notices": await dashboard_notices(tenant, g.locale),
         "updated_at": datetime.now(BRT).strftime("%H:%M:%S"),
     }
 

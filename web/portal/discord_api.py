@@ -19,7 +19,8 @@ from core.settings import Settings
 OAUTH_SCOPES = "identify"
 # VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_MESSAGE_HISTORY |
 # MANAGE_ROLES (buyer role) | CREATE_PRIVATE_THREADS | SEND_MESSAGES_IN_THREADS
-# (delivery fallback in a private thread when the buyer's DMs are closed)
+# (delivery fallback in a private thread when the buyer's DMs are closed): every feature on.
+# The invite asks for what the store's features need (`shop.bot_requirements`).
 BOT_PERMISSIONS = 268553216 | (1 << 36) | (1 << 38)
 # Application flags that say a privileged intent is enabled in the Developer Portal.
 INTENT_FLAGS = {
@@ -83,11 +84,17 @@ def authorize_url(settings: Settings, state: str) -> str:
     return f"{settings.discord_oauth_base}/oauth2/authorize?{query}"
 
 
-def invite_url(settings: Settings, application_id: str, guild_id: str | None = None) -> str:
+def invite_url(
+    settings: Settings,
+    application_id: str,
+    guild_id: str | None = None,
+    permissions: int = BOT_PERMISSIONS,
+) -> str:
+    """The bot's invite link; `permissions` from `shop.bot_requirements.invite_permissions`."""
     params = {
         "client_id": application_id,
         "scope": "bot applications.commands",
-        "permissions": str(BOT_PERMISSIONS),
+        "permissions": str(permissions),
     }
     if guild_id:
         params.update(guild_id=guild_id, disable_guild_select="true")

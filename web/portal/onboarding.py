@@ -11,6 +11,7 @@ from tortoise.transactions import in_transaction
 from core import audit
 from fleet.control_protocol import mark_dirty
 from fleet.models import BotInstance
+from shop.bot_requirements import StoreFeatures, invite_permissions
 from shop.models import Tenant
 from web.portal import discord_api
 from web.portal.context import (
@@ -88,8 +89,11 @@ async def bot():
 async def _bot_page(instance: BotInstance | None, error: str | None = None, status: int = 200):
     settings = current_app.config["VITRINE_SETTINGS"]
     invite = None
+    permissions = invite_permissions(StoreFeatures(buyer_role=bool(g.tenant.buyer_role_id)))
     if instance is not None and instance.application_id:
-        invite = discord_api.invite_url(settings, instance.application_id, g.tenant.guild_id)
+        invite = discord_api.invite_url(
+            settings, instance.application_id, g.tenant.guild_id, permissions
+        )
     return await render(
         "portal/bot.html",
         status=status,
@@ -99,7 +103,7 @@ async def _bot_page(instance: BotInstance | None, error: str | None = None, stat
         avatar=discord_api.avatar_url(instance.bot_user_id, instance.bot_avatar)
         if instance
         else None,
-        permissions=discord_api.BOT_PERMISSIONS,
+        permissions=permissions,
         required_intents=discord_api.REQUIRED_PRIVILEGED_INTENTS,
         intents=session.get("bot_intents"),
     )

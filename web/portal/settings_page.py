@@ -1,5 +1,5 @@
-"""Store settings: name, guild, sales-log channel, buyer role, delivery mode, language,
-low-stock threshold, unpaid orders one buyer may hold."""
+"""Store settings: name, delivery mode, language, low-stock threshold, unpaid orders one buyer
+may hold. The server, channels and buyer role are picked in `discord_setup`."""
 
 from __future__ import annotations
 
@@ -13,17 +13,14 @@ from fleet.control_protocol import mark_dirty
 from fleet.models import BotInstance
 from shop import inputs
 from shop.buyer_limits import MAX_OPEN_ORDERS_LIMIT
-from shop.catalog import clean_snowflake
 from shop.models.accounts import DeliveryMode
 from web.portal.context import actor, form_errors, redis, render, say, store_required
 
 bp = Blueprint("settings", __name__)
 
+# The server, channels and buyer role are picked from what the bot sees (discord_setup).
 FIELDS = (
     "name",
-    "guild_id",
-    "sales_log_channel_id",
-    "buyer_role_id",
     "delivery_mode",
     "locale",
     "low_stock_threshold",
@@ -44,8 +41,6 @@ def _clean(form: Any) -> tuple[dict[str, Any], dict[str, tuple[str, dict[str, An
     elif len(name) > 100:
         errors["name"] = ("portal.error.too_long", {"max": 100})
     values["name"] = name
-    for field in ("guild_id", "sales_log_channel_id", "buyer_role_id"):
-        values[field] = clean_snowflake(form.get(field), field, errors)
     mode = form.get("delivery_mode") or ""
     if mode not in {m.value for m in DeliveryMode}:
         errors["delivery_mode"] = ("portal.error.required", {})

@@ -13,12 +13,15 @@ from werkzeug.exceptions import HTTPException
 from core.i18n import format_brl
 from core.settings import Settings
 from web.portal import (
+    appeal,
     auth,
     blocklist,
     catalog,
     coupons,
     dashboard,
+    discord_setup,
     money,
+    notices_page,
     onboarding,
     orders,
     settings_page,
@@ -33,8 +36,11 @@ WEB_DIR = Path(__file__).resolve().parent.parent
 SESSION_DAYS = 30
 BLUEPRINTS = (
     auth.bp,
+    appeal.bp,
     onboarding.bp,
+    discord_setup.bp,
     dashboard.bp,
+    notices_page.bp,
     catalog.bp,
     coupons.bp,
     stock.bp,

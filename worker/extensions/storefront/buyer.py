@@ -85,7 +85,9 @@ async def on_resend(sf: Storefront, inter: Any, args: list[str]) -> None:
     if order is None:
         await reply(inter, t("storefront.orders.not_found", locale))
         return
-    prepared = await delivery.prepare(order.id, sf.vault, f"buyer:{inter.author.id}")
+    prepared = await delivery.prepare(
+        order.id, sf.vault, f"buyer:{inter.author.id}", sf.ctx.fencing.fence
+    )
     items = await delivery.plain_items(order.id, sf.vault)
     inline, blob = delivery.render_items(items)
     embed = views.delivery_embed(

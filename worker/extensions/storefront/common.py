@@ -14,6 +14,7 @@ from disnake.interactions import Interaction
 from core.i18n import normalize_locale, t
 from core.tuning import tuning_float
 from core.vault import TokenVault
+from fleet.errors import FencedOut
 from shop.errors import ShopError
 from shop.models import Tenant
 
@@ -102,6 +103,9 @@ class Storefront:
         """Run a handler; any error becomes a clear ephemeral message for the user."""
         try:
             await work
+        except FencedOut as exc:  # another node owns the bot now: this process stops
+            self.ctx.fencing.refuse(exc)
+            await reply_error(inter, exc)
         except Exception as exc:  # noqa: BLE001 - translated once, here
             await reply_error(inter, exc)
 
@@ -132,6 +136,8 @@ async def reply_error(inter: Interaction, exc: BaseException) -> None:
     locale = locale_of(inter)
     if isinstance(exc, ShopError):
         text = exc.message(locale)
+    elif isinstance(exc, FencedOut):  # the bot is moving to another machine: a moment
+        text = t("storefront.error.busy", locale)
     else:
         log.exception("storefront interaction failed", exc_info=exc)
         text = t("storefront.error.unexpected", locale)

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from core.i18n import t
 from fleet import keys
+from fleet.errors import FencedOut
 from shop import delivery
 from shop.models import DeliveryPath, Order
 from shop.models.accounts import DeliveryMode
@@ -53,6 +54,7 @@ class DeliveryConsumer:
         self.nonce_window_s = knob("VITRINE_DELIVERY_NONCE_WINDOW_S")
         self.slots = asyncio.Semaphore(8)
         self.tasks: set[asyncio.Task[None]] = set()
+        self.fence = sf.ctx.fencing.fence  # every write below carries it (fleet.fencing)
 
     async def ensure_group(self) -> None:
         try:
@@ -148,6 +150,9 @@ class DeliveryConsumer:
         async with self.slots, self.sf.lock(f"deliver:{order_id}"):
             try:
                 done = await self.deliver(order_id) if order_id else True
+            except FencedOut as exc:  # another node owns the bot: its worker re-claims it
+                self.sf.ctx.fencing.refuse(exc)
+                return
             except Exception:  # noqa: BLE001 - stays pending: re-claimed later
                 log.exception("delivery of order %s failed; will retry", order_id)
                 return
@@ -164,7 +169,7 @@ class DeliveryConsumer:
 
     async def deliver(self, order_id: int) -> bool:
         """One delivery job; True when the entry can be acknowledged."""
-        prepared = await delivery.prepare(order_id, self.sf.vault, ACTOR)
+        prepared = await delivery.prepare(order_id, self.sf.vault, ACTOR, self.fence)
         order = prepared.order
         if prepared.outcome in (delivery.Outcome.DONE, delivery.Outcome.GONE) or order is None:
             return True
@@ -177,10 +182,10 @@ class DeliveryConsumer:
             return True
         path = await self.send_items(order, prepared)
         if path == DeliveryPath.FAILED:
-            await delivery.mark_failed(order.id)
+            await delivery.mark_failed(order.id, self.fence)
             await self.log_sale(order, prepared, path)
             return True  # the reconciler re-enqueues it; "my orders" can re-send
-        await delivery.mark_delivered(order.id, path, ACTOR)
+        await delivery.mark_delivered(order.id, path, ACTOR, self.fence)
         await self.grant_role(order)
         await self.log_sale(order, prepared, path)
         self.sf.panel_dirty.set()
@@ -238,15 +243,15 @@ class DeliveryConsumer:
                     found,
                     channel_id,
                 )
-                await delivery.record_sent(order.id, channel_id, found)
+                await delivery.record_sent(order.id, channel_id, found, self.fence)
                 return True
-        await delivery.record_send_attempt(order.id, nonce, channel_id)
+        await delivery.record_send_attempt(order.id, nonce, channel_id, self.fence)
         try:
             msg = await create_message(self.bot, channel_id, nonce=nonce, **message)
         except (disnake.Forbidden, disnake.NotFound) as exc:
             log.info("order %s: channel %s refused the delivery: %s", order.id, channel_id, exc)
             return False
-        await delivery.record_sent(order.id, channel_id, str(msg["id"]))
+        await delivery.record_sent(order.id, channel_id, str(msg["id"]), self.fence)
         return True
 
     async def send_in_thread(
@@ -267,7 +272,7 @@ class DeliveryConsumer:
             if thread_id is None:
                 thread_id = await self.open_thread(order)
                 # noted before the buyer is added: a re-run finishes in this thread
-                await delivery.record_send_attempt(order.id, nonce, thread_id)
+                await delivery.record_send_attempt(order.id, nonce, thread_id, self.fence)
             await self.bot.http.add_user_to_thread(int(thread_id), buyer)
             return await self.send_once(
                 order,

@@ -1,0 +1,96 @@
+"""Where a fleet's memory goes: /proc/meminfo and per-process USS, for the fleet benches.
+
+`MemAvailable` is the kernel's estimate of what can still be allocated without swapping
+(proc(5)); the fleet bench stops starting bots below a floor instead of letting the OOM
+killer choose a victim on a shared machine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+# /proc/meminfo fields that grow with the number of processes and connections
+KERNEL_FIELDS = ("PageTables", "KernelStack", "Slab", "SUnreclaim", "Shmem", "AnonPages")
+
+
+def meminfo() -> dict[str, int]:
+    """/proc/meminfo in bytes."""
+    out: dict[str, int] = {}
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            name, _, rest = line.partition(":")
+            parts = rest.split()
+            if parts and parts[0].isdigit():
+                out[name] = int(parts[0]) * (1024 if len(parts) > 1 else 1)
+    return out
+
+
+def mem_available() -> int:
+    """MemAvailable in bytes."""
+    return meminfo()["MemAvailable"]
+
+
+def smaps(pid: int) -> tuple[int, int, int]:
+    """(USS, PSS, RSS) of `pid` in bytes from /proc/<pid>/smaps_rollup; zeros if it is gone."""
+    fields: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) >= 2 and parts[1].isdigit():
+                    fields[parts[0].rstrip(":")] = int(parts[1]) * 1024
+    except OSError:
+        return 0, 0, 0
+    uss = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    return uss, fields.get("Pss", 0), fields.get("Rss", 0)
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of `pid` (from /proc/<pid>/task/*/children)."""
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                found.extend(int(p) for p in fh.read().split())
+    except OSError:
+        pass
+    return found
+
+
+@dataclass
+class Snapshot:
+    info: dict[str, int]
+
+    @classmethod
+    def take(cls) -> Snapshot:
+        return cls(meminfo())
+
+
+def where_it_went(
+    before: Snapshot,
+    after: Snapshot,
+    groups: dict[str, Iterable[int]],
+) -> list[str]:
+    """Lines explaining the drop of MemAvailable between two snapshots: the summed USS (and
+    PSS) of each group of processes, and the kernel's own growth (page tables, stacks, slab:
+    sockets and their buffers)."""
+    used = before.info["MemAvailable"] - after.info["MemAvailable"]
+    left = after.info["MemAvailable"] / GiB
+    lines = [f"MemAvailable fell by {used / MiB:,.0f} MiB ({left:.1f} GiB left)"]
+    for name, pids in groups.items():
+        pids = list(pids)
+        sizes = [smaps(p) for p in pids]
+        uss = sum(s[0] for s in sizes)
+        pss = sum(s[1] for s in sizes)
+        lines.append(
+            f"  {name}: {len(pids)} process(es), USS {uss / MiB:,.0f} MiB, PSS {pss / MiB:,.0f} MiB"
+        )
+    for field in KERNEL_FIELDS:
+        grew = after.info.get(field, 0) - before.info.get(field, 0)
+        lines.append(f"  kernel {field}: {grew / MiB:+,.0f} MiB")
+    return lines

@@ -1,0 +1,80 @@
+"""The worker's side of fencing: the token its writes carry, the stop when one is refused, and
+the worker's own clock on its lease.
+
+The worker was started with the lease `"node:token"` its orchestrator node acquired; every
+write its bot makes as the instance's owner passes `guard.fence` to the `shop`/`fleet`
+service, which checks it in the write's transaction (`fleet.fencing`). A refused write
+(`FencedOut`: another node was granted the bot since) is handed to `refuse`, which logs one
+line and stops the process with `ExitCode.LEASE_LOST` (`worker.lifecycle`). The refused work
+stays where it was for the real owner: its transaction rolled back, the stream entry is not
+acknowledged.
+
+`LeaseClock` bounds what a worker cut off from Redis (but not from Discord) can do: it
+stops itself once it has gone a whole lease TTL without a successful renewal, because
+from then on another node may hold the lease. A paused worker's clock runs on while it is
+stopped, so it stops at the first turn of its event loop after waking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from fleet.errors import FencedOut
+from fleet.fencing import Fence
+
+log = logging.getLogger("worker")
+
+
+class FenceGuard:
+    """The fence of this process (None: started without a lease, nothing is checked)."""
+
+    def __init__(self, fence: Fence | None = None) -> None:
+        self.fence = fence
+        self.refused: FencedOut | None = None
+        self._stop: Callable[[], None] | None = None
+
+    def on_refused(self, stop: Callable[[], None]) -> None:
+        """What to call when a write is refused (the lifecycle's stop)."""
+        self._stop = stop
+        if self.refused is not None:
+            stop()
+
+    def refuse(self, exc: FencedOut) -> None:
+        """A write was refused: log it once and stop the worker."""
+        if self.refused is None:
+            self.refused = exc
+            log.warning("write refused by the database (%s): stopping, fenced off", exc)
+        if self._stop is not None:
+            self._stop()
+
+
+class LeaseClock:
+    """The worker's own view of its lease: stops the worker `ttl - step` after the last renewal
+    that Redis confirmed, counted from when that renewal was sent (so before Redis can let the
+    lease lapse), `step` being how often it looks."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self.step = min(1.0, ttl / 10)
+        self.renewed_at = time.monotonic()
+        self.expired = False
+
+    def renewed(self, sent_at: float) -> None:
+        """A renewal sent at `sent_at` (time.monotonic()) was confirmed."""
+        self.renewed_at = max(self.renewed_at, sent_at)
+
+    async def watch(self, stop: Callable[[], None], closing: Callable[[], bool]) -> None:
+        """Call `stop` once the lease may have lapsed; ends when `closing()`."""
+        while not closing():
+            silent = time.monotonic() - self.renewed_at
+            if silent >= self.ttl - self.step:
+                self.expired = True
+                log.warning(
+                    "lease not renewed for %.1f s: another node may hold it; stopping", silent
+                )
+                stop()
+                return
+            await asyncio.sleep(self.step)
