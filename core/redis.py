@@ -10,10 +10,24 @@ from redis.driver_info import DriverInfo
 _DRIVER_INFO = DriverInfo()
 
 
+# redis-py's asyncio ConnectionPool opens at most 100 connections (its default since 8.0) and,
+# past that, fails the command at once with MaxConnectionsError ("Too many connections")
+# instead of waiting for one (redis/redis-py#2517). The orchestrator runs one coroutine per bot
+# in a reconcile pass, so a 1,000-bot mass start failed random Redis writes, among them the
+# record naming a freshly forked worker (which then stopped itself as an orphan 30 s later:
+# docs/orchestrator.md, "Crash -> replacement latency"). A BlockingConnectionPool waits for
+# a free connection instead, up to POOL_WAIT_S.
+MAX_CONNECTIONS = 100
+POOL_WAIT_S = 10.0
+
+
 def connect(url: str) -> aioredis.Redis:
-    """A client with short timeouts and retries, decoding responses to str."""
-    return aioredis.Redis.from_url(
+    """A client with short timeouts and retries, decoding responses to str; at most
+    MAX_CONNECTIONS connections, commands beyond them wait for one (up to POOL_WAIT_S)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_WAIT_S,
         decode_responses=True,
         socket_connect_timeout=3,
         socket_timeout=5,
@@ -21,6 +35,7 @@ def connect(url: str) -> aioredis.Redis:
         retry_on_timeout=True,
         driver_info=_DRIVER_INFO,
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 async def ping(client: aioredis.Redis) -> tuple[bool, str]:

@@ -49,7 +49,9 @@ class PolicyConfig:
     crashloop_count: int = 5  # this many crashes ...
     crashloop_window: float = 900.0  # ... inside this window -> state crashloop + alert
     suspend_after: int = 20  # a streak this long -> suspended automatically
-    daily_budget: int = 200  # starts per bot per UTC day (Discord allows 1000 IDENTIFYs / 24 h)
+    # logins per bot per UTC day (Discord allows 1000 IDENTIFYs / 24 h); `starts_today` below
+    # is that count, kept by the workers per IDENTIFY: a start that RESUMEs spends none
+    daily_budget: int = 200
     session_reserve: int = 5  # keep this many IDENTIFYs of session_start_limit in hand
     stuck_after: float = 60.0  # no heartbeat this long -> the worker is stuck
     stop_grace: float = 10.0  # SIGTERM -> SIGKILL

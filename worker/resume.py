@@ -138,7 +138,8 @@ class ReplayGate:
         )
 
         def gate(data: dict[str, Any]) -> None:
-            task = asyncio.get_running_loop().create_task(self.admit(data, parse))
+            # replayed or live is decided now: RESUMED may be parsed before the task runs
+            task = asyncio.get_running_loop().create_task(self.admit(data, parse, self.replaying))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -153,9 +154,12 @@ class ReplayGate:
         parsers["READY"] = end_replay(ready)
         parsers["RESUMED"] = end_replay(resumed)
 
-    async def admit(self, data: dict[str, Any], parse: Callable[[Any], None]) -> None:
+    async def admit(
+        self, data: dict[str, Any], parse: Callable[[Any], None], replayed: bool
+    ) -> None:
+        """Parse the interaction (handlers run) unless it is a stale replay or claimed."""
         inter_id = str(data.get("id"))
-        if self.replaying:
+        if replayed:
             age = time.time() - disnake.utils.snowflake_time(int(inter_id)).timestamp()
             if age > INTERACTION_WINDOW_S:
                 self.dropped_late += 1

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -20,6 +21,12 @@ from tests.worker.resume_ext import joins_key
 
 pytestmark = pytest.mark.e2e
 S = InstanceState
+
+
+async def _logins_today(fleet, iid: int) -> int:
+    """The crash policy's daily budget: logins (IDENTIFYs) the workers counted today."""
+    day = time.strftime("%Y%m%d", time.gmtime())
+    return int(await fleet.redis.get(keys.restart_budget(iid, day)) or 0)
 
 
 @pytest.fixture
@@ -85,6 +92,7 @@ async def test_sigkilled_worker_resumes_and_answers_what_came_while_down(fleet, 
     assert info["replayed_events"] >= 6
     assert await fleet.redis.sismember(joins_key(iid), joiner["id"])  # replayed, handled
     assert back.crashes[0]["code"] == "signal:9"  # the orchestrator recorded the crash
+    assert await _logins_today(fleet, iid) == 1  # the first start's login only
 
     async def came_back_by_resume():
         r = await fleet.record(iid)
@@ -108,6 +116,7 @@ async def test_stale_stored_session_costs_exactly_one_identify(fleet, dc):
     info = await dc.bot_info(bot)
     assert info["identify_count"] == before["identify_count"] + 1
     assert info["invalid_sessions"] == before["invalid_sessions"] + 1
+    assert await _logins_today(fleet, iid) == 2  # the budget counts the new login
     buyer = await dc.buyer("ana", guilds=[guild])
     assert await (await buyer.slash(bot, guild, "loja", "status")).wait_reply() is not None
 

@@ -29,6 +29,7 @@ from shop.models import Order, Payment, StockItem, Variation
 from tests.helpers.portal import portal_settings
 from tests.portal.test_stock import LINES_20_WITH_2_DUPLICATES
 from tests.shop.helpers import serve_quart
+from tests.storefront.helpers import wait_status
 from web.portal import create_app
 
 WEBHOOK_SECRET = "browser-webhook-secret-0123456789"
@@ -243,8 +244,9 @@ async def _buy_in_discord_and_watch_it_live(page, base, discord):
     payment = await Payment.get(order_id=order_id)
     await discord.mpc.approve(int(payment.provider_payment_id))  # → signed webhook → portal
     dm = await discord.buyer.wait_dm(lambda m: bool(m.embeds or m.attachments), timeout=30)
-    order = await Order.get(id=order_id)
-    assert order.status == "delivered" and order.delivery_path == "dm"
+    # The DM reaches Discord just before the worker records it delivered.
+    order = await wait_status(order_id, "delivered")
+    assert order.delivery_path == "dm"
     item = await StockItem.get(order_id=order_id)
     assert item.status == "sold"
     expected = format_brl((await ledger.balance(order.tenant_id)).available_cents)

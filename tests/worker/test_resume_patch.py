@@ -120,9 +120,8 @@ async def test_gate_acts_once_on_an_interaction_claimed_before_the_crash(redis_c
     seen: list[str] = []
     first, second = ReplayGate(redis_client), ReplayGate(redis_client)  # two processes
     data = _interaction(0.2)
-    await first.admit(data, lambda d: seen.append(d["id"]))
-    second.replaying = True
-    await second.admit(dict(data), lambda d: seen.append(d["id"]))
+    await first.admit(data, lambda d: seen.append(d["id"]), False)
+    await second.admit(dict(data), lambda d: seen.append(d["id"]), True)
     assert seen == [data["id"]] and second.dropped_duplicate == 1
     assert await redis_client.ttl(keys.interaction_claim(data["id"])) > 0
 
@@ -130,15 +129,28 @@ async def test_gate_acts_once_on_an_interaction_claimed_before_the_crash(redis_c
 async def test_gate_drops_a_replayed_interaction_past_its_3s_window(redis_client):
     seen: list[str] = []
     gate = ReplayGate(redis_client)
-    gate.replaying = True
-    await gate.admit(_interaction(3.5), lambda d: seen.append(d["id"]))
+    await gate.admit(_interaction(3.5), lambda d: seen.append(d["id"]), True)
     fresh = _interaction(1.0)
-    await gate.admit(fresh, lambda d: seen.append(d["id"]))
+    await gate.admit(fresh, lambda d: seen.append(d["id"]), True)
     assert seen == [fresh["id"]] and gate.dropped_late == 1
-    gate.replaying = False  # a live one is never judged by its age (clock skew)
-    old_live = _interaction(10)
-    await gate.admit(old_live, lambda d: seen.append(d["id"]))
+    old_live = _interaction(10)  # a live one is never judged by its age (clock skew)
+    await gate.admit(old_live, lambda d: seen.append(d["id"]), False)
     assert seen[-1] == old_live["id"]
+
+
+async def test_gate_judges_an_interaction_replayed_before_resumed_as_a_replay(redis_client):
+    """RESUMED can be parsed before the claim's round trip ends: the replay is decided when
+    the frame arrives, not when its task runs."""
+    parsers = {"INTERACTION_CREATE": lambda d: seen.append(d["id"])}
+    parsers["READY"] = parsers["RESUMED"] = lambda d: None
+    seen: list[str] = []
+    gate = ReplayGate(redis_client)
+    gate.install(parsers)
+    gate.replaying = True
+    parsers["INTERACTION_CREATE"](_interaction(3.5))  # replayed, too late
+    parsers["RESUMED"]({})  # the replay is over before the claim task ran
+    await asyncio.gather(*gate._tasks)
+    assert seen == [] and gate.dropped_late == 1
 
 
 async def test_gate_handles_the_interaction_when_redis_is_down():
@@ -146,7 +158,7 @@ async def test_gate_handles_the_interaction_when_redis_is_down():
 
     dead = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     seen: list[str] = []
-    await ReplayGate(dead).admit(_interaction(0), lambda d: seen.append(d["id"]))
+    await ReplayGate(dead).admit(_interaction(0), lambda d: seen.append(d["id"]), False)
     await dead.aclose()
     assert len(seen) == 1
 
