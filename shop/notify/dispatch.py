@@ -12,7 +12,6 @@ retry after a failure sends only to the channels that missed it, with exponentia
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from core.notify_settings import NotifySettings
 from fleet.models import Alert, AlertKind
 from shop.models import NoticeKind
 from shop.notify.channels import OperatorChannel, SendFailed
+from shop.notify.claims import claim_due
 from shop.notify.compose import PHASES, Phase, compose
 from shop.notify.seller import notify_seller
 
@@ -72,19 +72,7 @@ class OperatorDispatcher:
         self.last_sent: dict[tuple[str, str], float] = {}  # (kind, phase) -> monotonic
 
     async def _claim(self, now: datetime) -> list[Alert]:
-        due = (
-            await Alert.filter(notify_at__lte=now)
-            .order_by("notify_at", "id")
-            .limit(BATCH)
-            .values_list("id", flat=True)
-        )
-        if not due:
-            return []
-        claim = secrets.token_hex(8)
-        await Alert.filter(id__in=list(due), notify_at__lte=now).update(
-            notify_claim=claim, notify_at=now + timedelta(seconds=CLAIM_S)
-        )
-        return await Alert.filter(notify_claim=claim).order_by("id")
+        return await claim_due(Alert, "notify_at", "notify_claim", now, batch=BATCH, hold_s=CLAIM_S)
 
     async def run_once(self, now: datetime | None = None) -> PassReport:
         """One pass over the due alerts; never raises for a channel's failure."""

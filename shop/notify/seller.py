@@ -15,7 +15,6 @@ the store has no bot, or it is suspended) the notice stays on the dashboard only
 from __future__ import annotations
 
 import logging
-import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +26,7 @@ from core.i18n import format_brl, t
 from core.vault import TokenVault
 from fleet.models import Alert, AlertKind, BotInstance
 from shop.models import NoticeKind, NoticeStatus, SellerNotice, Tenant
+from shop.notify.claims import claim_due
 
 log = logging.getLogger("shop.notify.seller")
 
@@ -119,19 +119,7 @@ class SellerDM:
         self.client = client
 
     async def _claim(self, now: datetime) -> list[SellerNotice]:
-        due = (
-            await SellerNotice.filter(send_at__lte=now)
-            .order_by("send_at", "id")
-            .limit(BATCH)
-            .values_list("id", flat=True)
-        )
-        if not due:
-            return []
-        claim = secrets.token_hex(8)
-        await SellerNotice.filter(id__in=list(due), send_at__lte=now).update(
-            claim=claim, send_at=now + timedelta(seconds=CLAIM_S)
-        )
-        return await SellerNotice.filter(claim=claim).order_by("id")
+        return await claim_due(SellerNotice, "send_at", "claim", now, batch=BATCH, hold_s=CLAIM_S)
 
     async def run_once(self, now: datetime | None = None) -> int:
         """Send the owed DMs; returns how many were sent."""
