@@ -7,6 +7,7 @@ killer choose a victim on a shared machine.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -94,3 +95,51 @@ def where_it_went(
         grew = after.info.get(field, 0) - before.info.get(field, 0)
         lines.append(f"  kernel {field}: {grew / MiB:+,.0f} MiB")
     return lines
+
+
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def uss_kb(pid: int) -> tuple[int, int]:
+    """(USS, RSS) of `pid` in kB; zeros if it is gone."""
+    uss, _pss, rss = smaps(pid)
+    return uss // 1024, rss // 1024
+
+
+def cpu_ticks(pid: int) -> int:
+    """User + system CPU time of `pid` in clock ticks (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        rest = fh.read().rsplit(")", 1)[1].split()
+    return int(rest[11]) + int(rest[12])
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """CPU seconds used so far by the processes still there."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += cpu_ticks(pid)
+    return total / CLK
+
+
+def fleet_memory_report(
+    before: Snapshot, orch_pid: int, workers: list[int], sandbox_pid: int, redis_pids: list[int]
+) -> None:
+    """Print where a fleet's memory and CPU went since `before`, per process group."""
+    zygotes = [p for p in children_of(orch_pid) if p not in workers]
+    groups = {
+        f"workers ({len(workers)})": workers,
+        "orchestrator": [orch_pid],
+        "zygote": zygotes,
+        "sandbox": [sandbox_pid],
+        "redis": redis_pids,
+    }
+    for line in where_it_went(before, Snapshot.take(), groups):
+        print(line, flush=True)
+    each = cpu_seconds(workers) / max(1, len(workers)) * 1000
+    print(
+        f"CPU seconds so far: workers {cpu_seconds(workers):.0f} ({each:.0f} ms each), sandbox "
+        f"{cpu_seconds([sandbox_pid]):.0f}, orchestrator {cpu_seconds([orch_pid]):.1f}, zygote "
+        f"{cpu_seconds(zygotes):.1f}, redis {cpu_seconds(redis_pids):.1f}",
+        flush=True,
+    )

@@ -6,7 +6,8 @@
 * `handover` (`VITRINE_ORCH_ON_STOP=handover`; Kubernetes, where the pod and every process in
   it end when the orchestrator, its main process, exits): on SIGTERM the node stops counting
   as live (its heartbeat key is deleted, so the other nodes' placement leaves it out at once),
-  stops its workers (SIGTERM, SIGKILL after `VITRINE_POLICY_STOP_GRACE`), releases each lease
+  stops its workers (SIGUSR2: stop but leave the gateway session resumable, so the next
+  node's worker RESUMEs; SIGKILL after `VITRINE_POLICY_STOP_GRACE`), releases each lease
   as its worker is gone, and marks those bots dirty: the other nodes' next change pass
   (`VITRINE_ORCH_PASS_S`, 2 s) takes them, instead of waiting for the leases to expire
   (`VITRINE_LEASE_TTL_S`, 30 s) after the kill. The pod's `terminationGracePeriodSeconds` must
