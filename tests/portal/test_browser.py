@@ -25,7 +25,7 @@ from sandbox.discord.client import Buyer, DiscordSandbox
 from sandbox.mercadopago.client import MercadoPagoSandboxClient
 from sandbox.server import run_sandbox
 from shop import ledger
-from shop.models import Order, Payment, StockItem, Variation
+from shop.models import Payment, StockItem, Variation
 from tests.helpers.portal import portal_settings
 from tests.portal.test_stock import LINES_20_WITH_2_DUPLICATES
 from tests.shop.helpers import serve_quart
