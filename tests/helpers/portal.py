@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,3 +80,28 @@ async def make_seller(
     client = app.test_client()
     client.set_cookie("127.0.0.1", "vitrine_portal", generate_auth_token(client, sid))
     return Seller(client, account, tenant, sid)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def portal_with_discord(
+    tmp_path: Any, database_url: str, redis_url: str
+) -> AsyncIterator[tuple[Any, Any]]:
+    """(the portal app under test, a client of the Discord stand-in it talks to), real sockets."""
+    from sandbox.discord.client import DiscordSandbox
+    from sandbox.server import run_sandbox
+    from web.portal import create_app
+
+    async with (
+        run_sandbox("127.0.0.1", 0, mp_port=None) as sb,
+        DiscordSandbox(sb.discord_base) as dc,
+    ):
+        settings = portal_settings(
+            tmp_path,
+            database_url,
+            redis_url,
+            DISCORD_API_BASE=sb.discord_api_base,
+            DISCORD_OAUTH_BASE=sb.oauth_base,
+        )
+        app = create_app(settings)
+        async with app.test_app():
+            yield app, dc

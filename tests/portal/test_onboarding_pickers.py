@@ -11,33 +11,18 @@ import pytest
 
 from core.audit import AuditLog
 from fleet.models import BotInstance
-from sandbox.discord.client import DiscordSandbox
-from sandbox.server import run_sandbox
 from shop.bot_requirements import StoreFeatures, invite_permissions
 from shop.discord_perms import SEND_MESSAGES
 from shop.models import Account, Tenant
-from tests.helpers.portal import make_seller, portal_settings
-from web.portal import create_app
+from tests.helpers.portal import make_seller, portal_with_discord
 
 MANAGE_GUILD = 1 << 5
 
 
 @pytest.fixture
 async def world(db, redis_url, tmp_path):
-    async with (
-        run_sandbox("127.0.0.1", 0, mp_port=None) as sb,
-        DiscordSandbox(sb.discord_base) as dc,
-    ):
-        settings = portal_settings(
-            tmp_path,
-            db,
-            redis_url,
-            DISCORD_API_BASE=sb.discord_api_base,
-            DISCORD_OAUTH_BASE=sb.oauth_base,
-        )
-        app = create_app(settings)
-        async with app.test_app():
-            yield app, dc
+    async with portal_with_discord(tmp_path, db, redis_url) as (app, dc):
+        yield app, dc
 
 
 async def _store_with_bot(app, dc, name="Ana"):

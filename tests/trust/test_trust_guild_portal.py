@@ -7,30 +7,16 @@ import pytest
 from tortoise.exceptions import IntegrityError
 
 from fleet.models import Alert, AlertKind, BotInstance
-from sandbox.discord.client import DiscordSandbox
-from sandbox.server import run_sandbox
 from shop.models import Account, Tenant
-from tests.helpers.portal import make_seller, portal_settings
-from web.portal import create_app, onboarding
+from tests.helpers.portal import make_seller, portal_with_discord
+from web.portal import onboarding
 
 
 @pytest.fixture
 async def env(db, redis_url, tmp_path):
     """The portal against the Discord stand-in (real sockets)."""
-    async with (
-        run_sandbox("127.0.0.1", 0, mp_port=None) as sb,
-        DiscordSandbox(sb.discord_base) as dc,
-    ):
-        settings = portal_settings(
-            tmp_path,
-            db,
-            redis_url,
-            DISCORD_API_BASE=sb.discord_api_base,
-            DISCORD_OAUTH_BASE=sb.oauth_base,
-        )
-        app = create_app(settings)
-        async with app.test_app():
-            yield app, dc
+    async with portal_with_discord(tmp_path, db, redis_url) as (app, dc):
+        yield app, dc
 
 
 async def test_one_bot_cannot_be_attached_to_two_stores_in_the_database(db):
