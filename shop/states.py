@@ -16,6 +16,7 @@ class OrderStatus(StrEnum):
     PENDING = "pending"  # created, stock reserved, PIX shown, waiting for payment
     PAID = "paid"  # payment approved; delivery job queued
     WAITING_STOCK = "waiting_stock"  # paid, but not enough stock to deliver
+    AWAITING_FULFILMENT = "awaiting_fulfilment"  # paid manual-delivery service: staff deliver
     DELIVERED = "delivered"
     EXPIRED = "expired"  # PIX expired unpaid; reservation released
     CANCELLED = "cancelled"  # buyer cancelled before paying
@@ -50,12 +51,13 @@ class StockStatus(StrEnum):
 _O, _P, _W = OrderStatus, PaymentStatus, WithdrawalStatus
 
 FINAL_ORDER_STATES = frozenset({_O.EXPIRED, _O.CANCELLED, _O.REFUNDED})
-OPEN_ORDER_STATES = frozenset({_O.PENDING, _O.PAID, _O.WAITING_STOCK})
-PAID_ORDER_STATES = frozenset({_O.PAID, _O.WAITING_STOCK, _O.DELIVERED})
+OPEN_ORDER_STATES = frozenset({_O.PENDING, _O.PAID, _O.WAITING_STOCK, _O.AWAITING_FULFILMENT})
+PAID_ORDER_STATES = frozenset({_O.PAID, _O.WAITING_STOCK, _O.AWAITING_FULFILMENT, _O.DELIVERED})
 
 ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     _O.PENDING: frozenset({_O.PAID, _O.EXPIRED, _O.CANCELLED}),
-    _O.PAID: frozenset({_O.DELIVERED, _O.WAITING_STOCK, _O.REFUNDED}),
+    _O.PAID: frozenset({_O.DELIVERED, _O.WAITING_STOCK, _O.AWAITING_FULFILMENT, _O.REFUNDED}),
+    _O.AWAITING_FULFILMENT: frozenset({_O.DELIVERED, _O.REFUNDED}),
     _O.WAITING_STOCK: frozenset({_O.DELIVERED, _O.REFUNDED}),
     _O.DELIVERED: frozenset({_O.REFUNDED}),
     _O.EXPIRED: frozenset(),

@@ -1,14 +1,25 @@
 """Tortoise models of the commerce side, split by responsibility; all in app `models`."""
 
+from shop.models.access import AccessGrant, AccessOrder, AccessStatus
 from shop.models.accounts import Account, AccountRole, Tenant, WebSession
 from shop.models.buyers import BlockedBuyer, BlockSource
-from shop.models.catalog import Coupon, CouponKind, Product, StockItem, Variation
+from shop.models.catalog import (
+    Coupon,
+    CouponKind,
+    Product,
+    ProductKind,
+    StockItem,
+    Variation,
+)
 from shop.models.money import LedgerEntry, Withdrawal
 from shop.models.notices import NoticeKind, NoticeStatus, SellerNotice
 from shop.models.orders import DeliveryPath, Order, Payment, WebhookEvent
 from shop.models.support import AdminRequest, AdminRequestKind, AdminRequestStatus
 
 __all__ = [
+    "AccessGrant",
+    "AccessOrder",
+    "AccessStatus",
     "Account",
     "AccountRole",
     "AdminRequest",
@@ -25,6 +36,7 @@ __all__ = [
     "Order",
     "Payment",
     "Product",
+    "ProductKind",
     "SellerNotice",
     "StockItem",
     "Tenant",

@@ -15,6 +15,16 @@ if TYPE_CHECKING:
     from shop.models.orders import Order
 
 
+class ProductKind(StrEnum):
+    """What a variation delivers (issue 16)."""
+
+    STOCK = "stock"  # unique stock lines, one per unit (the first wave)
+    ROLE_ONLY = "role_only"  # nothing to deliver but the roles / timed access
+    SHARED = "shared"  # the same text or link for every buyer (`shared_content_enc`)
+    FILE = "file"  # a file the seller uploaded (`ProductFile`), sent as a DM attachment
+    MANUAL = "manual"  # a service: staff fulfil it by hand (awaiting_fulfilment)
+
+
 class Product(Model):
     id = fields.IntField(primary_key=True)
     tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
@@ -48,6 +58,18 @@ class Variation(Model):
     product_id: int
     name = fields.CharField(max_length=100)
     price_cents = fields.BigIntField()
+    kind = fields.CharEnumField(ProductKind, max_length=16, default=ProductKind.STOCK)
+    # Roles of the store's guild granted on delivery (snowflakes as strings), besides the
+    # store's buyer role; checked against the bot's hierarchy when saved.
+    role_ids: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    # Timed access: the roles last this many days from delivery (NULL: for good).
+    duration_days = fields.IntField(null=True)
+    # SHARED: the text or link every buyer gets, encrypted with the vault like stock.
+    shared_content_enc = fields.TextField(null=True)
+    # SHARED / FILE / ROLE_ONLY / MANUAL: at most this many units sold (NULL: unlimited);
+    # `sold_count` moves by conditional updates like stock.
+    sales_cap = fields.IntField(null=True)
+    sold_count = fields.IntField(default=0)
     active = fields.BooleanField(default=True)
     deleted_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -56,7 +56,7 @@ class Order(Model):
     discount_cents = fields.BigIntField(default=0)
     total_cents = fields.BigIntField()
     status = fields.CharEnumField(
-        OrderStatus, max_length=16, default=OrderStatus.PENDING, db_index=True
+        OrderStatus, max_length=24, default=OrderStatus.PENDING, db_index=True
     )
     reserved_until = fields.DatetimeField(null=True)
     delivery_path = fields.CharEnumField(DeliveryPath, max_length=16, null=True)
