@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 from dotenv import dotenv_values
 
 from core.errors import ConfigError
+from core.mp_connect_settings import MPConnectSettings, load_mp_connect_settings
 from core.notify_settings import NotifySettings, load_notify_settings
 from core.secrets_store import GENERATED_SECRETS, load_or_create_secrets
 
@@ -67,8 +68,17 @@ class Settings:
     # Requests per minute (all processes) polling open PIX charges and answering the buyers'
     # "Verificar pagamento" (shop.payments.payment_polling). Mercado Pago publishes no rate limit.
     mp_poll_budget_per_min: int = 120
+    # The Mercado Pago API new PIX charges are created with: "payments" (/v1/payments, what an
+    # unset value means, so existing installs do not move) or "orders" (/v1/orders, what the
+    # deployment template writes for new installs). A charge stays on its API (docs/payments.md).
+    mercadopago_api: str = "payments"
+    # PAYOUT_MODE=automatic: an approved withdrawal is paid by the platform through Mercado
+    # Pago's money-out API (shop.payouts); "manual" (the default): an operator sends the PIX.
+    payouts_automatic: bool = False
     # Operators' alert channels and the alert checks (core.notify_settings, issue 18).
     notify: NotifySettings = field(default_factory=NotifySettings)
+    # Seller-connected Mercado Pago accounts: the OAuth client (core.mp_connect_settings).
+    mp_connect: MPConnectSettings = field(default_factory=MPConnectSettings)
 
     @property
     def embedded_redis(self) -> bool:
@@ -247,6 +257,14 @@ def load_settings(
     log_level = (env.get("LOG_LEVEL", "INFO") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("LOG_LEVEL", f"{log_level!r} is not a log level", "INFO")
+    mercadopago_api = (env.get("MERCADOPAGO_API", "payments") or "payments").strip().lower()
+    payout_mode = (env.get("PAYOUT_MODE", "manual") or "manual").lower()
+    if payout_mode not in ("manual", "automatic"):
+        raise ConfigError("PAYOUT_MODE", f"{payout_mode!r} is not manual or automatic", "manual")
+    if mercadopago_api not in ("payments", "orders"):
+        raise ConfigError(
+            "MERCADOPAGO_API", f"{mercadopago_api!r} is not payments or orders", "orders"
+        )
 
     settings = Settings(
         environment=environment,
@@ -306,6 +324,8 @@ def load_settings(
         withdrawal_hold_days=_int(env, "WITHDRAWAL_HOLD_DAYS", 7, 0, 180, "7"),
         log_level=log_level,
         default_locale=locale,
+        mercadopago_api=mercadopago_api,
+        payouts_automatic=payout_mode == "automatic",
         trusted_proxies=_trusted_proxies(env),
         webhook_retention_days=_int(env, "WEBHOOK_RETENTION_DAYS", 30, 1, 3650, "30"),
         webhook_rate_limit_per_minute=_int(
@@ -317,6 +337,9 @@ def load_settings(
         delivery_relay_interval_ms=_int(env, "DELIVERY_RELAY_INTERVAL_MS", 500, 50, 10_000, "500"),
         mp_poll_budget_per_min=_int(env, "VITRINE_MP_POLL_BUDGET_PER_MIN", 120, 0, 100_000, "120"),
         notify=load_notify_settings(env.get),
+        mp_connect=load_mp_connect_settings(
+            env.get, env.get("PUBLIC_BASE_URL", "http://127.0.0.1:3100") or ""
+        ),
     )
     if environment == "production":
         _require_production_values(settings)

@@ -44,6 +44,7 @@ COUNTED = (
     "payments",
     "ledger_entries",
     "stock_items",
+    "product_files",
     "withdrawals",
     "accounts",
     "tenants",

@@ -14,7 +14,7 @@ from core.bootstrap import load_settings_or_exit
 from core.errors import ConfigError
 from core.exitcodes import ExitCode
 from core.settings import Settings
-from ops import cli_accounts, cli_audit, cli_money, opscmds
+from ops import cli_accounts, cli_audit, cli_money, cli_ratings, opscmds
 from ops.cli_args import seconds_arg
 from ops.errors import CliError
 
@@ -99,7 +99,8 @@ def _default_conf() -> Path:
 
 
 def cmd_rotate_token_key(args: argparse.Namespace) -> int:
-    """Re-encrypt every stored secret (bot tokens, stock items) under the newest key."""
+    """Re-encrypt every stored secret (bot tokens, stock, shared contents, product files,
+    fulfilment notes) under the newest key."""
     from ops.keyrotation import rotate_all
 
     settings = load_settings_or_exit()
@@ -230,6 +231,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     **cli_money.COMMANDS,
     **cli_accounts.COMMANDS,
     **cli_audit.COMMANDS,
+    **cli_ratings.COMMANDS,
     "demo": (
         cmd_demo,
         "the whole platform on the offline sandbox with a seeded store; "
@@ -257,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
         opscmds.add_arguments(name, p)
-        for module in (cli_money, cli_accounts, cli_audit):
+        for module in (cli_money, cli_accounts, cli_audit, cli_ratings):
             module.add_arguments(name, p)
         if name == "run":
             p.add_argument(

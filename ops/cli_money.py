@@ -4,7 +4,10 @@
 approve: requested → processing (the operator is about to send the PIX). complete:
 processing → completed, with the PIX end-to-end id from the transfer's receipt as proof
 (`--e2e-id`, checked before anything is sent). reject: the amount goes back to the seller's
-balance; `--reason` is required and shown to the seller.
+balance; `--reason` is required and shown to the seller. With PAYOUT_MODE=automatic
+(shop.payouts) approve is enough: the platform sends the PIX. payout: the automatic payout's
+state (Mercado Pago's id, the end-to-end id, the last error). retry / manual: a `failed`
+payout sent again, or left to be paid by hand, as a new withdrawal.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from ops.cli_actions import (
 )
 from shop.pix_proof import InvalidEndToEndId, parse_e2e_id
 
-ACTIONS = ["approve", "complete", "reject"]
+ACTIONS = ["approve", "complete", "reject", "payout", "retry", "manual"]
 _LIST_OPTIONS = ("pending", "status", "tenant")
 
 
@@ -43,7 +46,7 @@ def cmd_withdrawals(args: argparse.Namespace) -> int:
     if args.action is None:
         if args.id is not None:
             raise UsageError(
-                "an id needs an action: vitrine withdrawals approve|complete|reject ID"
+                "an id needs an action: vitrine withdrawals approve|complete|reject|payout ID"
             )
         for flag in ("e2e_id", "reason"):
             if getattr(args, flag):
@@ -51,6 +54,8 @@ def cmd_withdrawals(args: argparse.Namespace) -> int:
         return opscmds.cmd_withdrawals(args)
     refuse_list_options(args, *_LIST_OPTIONS)
     wid = need_id(args, f"vitrine withdrawals {args.action} ID")
+    if args.action == "payout":
+        return _show_payout(args, wid)
     body: dict[str, Any] = {}
     if args.action == "complete":
         if not args.e2e_id:
@@ -73,7 +78,30 @@ def cmd_withdrawals(args: argparse.Namespace) -> int:
     settings = load_settings_or_exit()
     with opscmds.client(settings) as api:
         answer = api.post(f"/api/withdrawals/{wid}/{args.action}", body)
-    print(_line(answer))
+    print(_line(answer) + (f" (retry of {answer['retry_of']})" if "retry_of" in answer else ""))
+    return 0
+
+
+def _show_payout(args: argparse.Namespace, wid: int) -> int:
+    for flag in ("e2e_id", "reason"):
+        if getattr(args, flag):
+            raise UsageError(f"--{flag.replace('_', '-')} goes with complete/reject")
+    settings = load_settings_or_exit()
+    with opscmds.client(settings) as api:
+        p = api.get(f"/api/withdrawals/{wid}/payout")
+    if p["mode"] == "manual":
+        print(f"withdrawal {wid} ({p['withdrawal_status']}): manual payout (an operator pays)")
+        return 0
+    print(
+        f"withdrawal {wid} ({p['withdrawal_status']}): automatic payout {p['status']}, "
+        f"Mercado Pago {p['provider_id'] or '-'} {p['provider_status'] or ''} "
+        f"{p['provider_detail'] or ''}".rstrip()
+        + f", e2e {p['e2e_id'] or '-'}, {p['attempts']} attempt(s)"
+    )
+    if p["last_error"]:
+        print(f"  last error: {p['last_error']}")
+    if p["retried_as"]:
+        print(f"  retried as withdrawal {p['retried_as']}")
     return 0
 
 
@@ -114,7 +142,7 @@ COMMANDS = {
     "resync": (cmd_resync, "ask Mercado Pago about a payment now and apply it (paid → delivery)"),
     "withdrawals": (
         cmd_withdrawals,
-        "list withdrawals (--pending), or approve|complete|reject ID "
+        "list withdrawals (--pending), or approve|complete|reject|payout|retry|manual ID "
         "(complete --e2e-id E2E, reject --reason R)",
     ),
 }

@@ -301,14 +301,20 @@ async def make_store(
     return Store(bot, guild, tenant, inst.id, product, variations, staff, buyer)
 
 
-def payment_services(sandbox: RunningSandbox, redis_url: str) -> Any:
-    """What the portal's webhook handler uses to apply a payment (sync → paid → enqueue)."""
+def payment_services(sandbox: RunningSandbox, redis_url: str, api: str | None = None) -> Any:
+    """What the portal's webhook handler uses to apply a payment (sync → paid → enqueue);
+    `api` is the Mercado Pago API new charges go to (payments by default)."""
+    from shop.payments.gateways import MercadoPagoApis
     from shop.payments.mercadopago import MercadoPagoGateway
+    from shop.payments.mp_ids import ORDERS, PAYMENTS
+    from shop.payments.orders_gateway import MercadoPagoOrdersGateway
     from shop.payments.service import PaymentServices
 
-    # the harness always runs the Mercado Pago stand-in, so its base URL is set
-    gateway = MercadoPagoGateway(
-        cast(str, sandbox.mp_api_base), "TEST-storefront", "http://127.0.0.1:9/webhooks/mercadopago"
-    )
+    def build(name: str) -> Any:  # the harness always runs the MP stand-in: its base is set
+        cls = MercadoPagoOrdersGateway if name == ORDERS else MercadoPagoGateway
+        url = "http://127.0.0.1:9/webhooks/mercadopago"
+        return cls(cast(str, sandbox.mp_api_base), "TEST-storefront", url)
+
+    gateway = MercadoPagoApis(build, api or PAYMENTS)
     redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
     return PaymentServices(gateway, redis, fee_bps=500, hold_days=7)

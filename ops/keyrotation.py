@@ -10,7 +10,7 @@ from core.db import close_db, init_db
 from core.settings import Settings
 from core.vault import TokenVault
 from fleet.models import BotInstance
-from shop.models import StockItem
+from shop.models import FulfilmentNote, ProductFile, StockItem, Variation
 
 BATCH = 500
 
@@ -21,12 +21,14 @@ async def _rotate(
     field: str,
     progress: Callable[[str], None],
     label: str,
+    batch: int = BATCH,
 ) -> int:
     done = checked = 0
     last_id = 0
-    total = await model.all().count()
+    present = {f"{field}__isnull": False}  # a nullable secret (shared content) may be unset
+    total = await model.filter(**present).count()
     while True:
-        rows = await model.filter(id__gt=last_id).order_by("id").limit(BATCH)
+        rows = await model.filter(id__gt=last_id, **present).order_by("id").limit(batch)
         if not rows:
             break
         async with in_transaction() as conn:
@@ -45,13 +47,23 @@ async def _rotate(
 async def rotate_all(
     settings: Settings, progress: Callable[[str], None] = lambda _: None
 ) -> dict[str, int]:
-    """Return how many bot tokens and stock items were rewritten."""
+    """Return how many of each vault-encrypted secret were rewritten."""
     vault = TokenVault(settings.token_encryption_keys)
     await init_db(settings.database_url)
     try:
         return {
             "bot tokens": await _rotate(vault, BotInstance, "token_enc", progress, "bot tokens"),
             "stock items": await _rotate(vault, StockItem, "content_enc", progress, "stock items"),
+            "shared contents": await _rotate(
+                vault, Variation, "shared_content_enc", progress, "shared contents"
+            ),
+            # up to ~14 MB of ciphertext each: a few rows at a time
+            "product files": await _rotate(
+                vault, ProductFile, "content_enc", progress, "product files", batch=5
+            ),
+            "fulfilment notes": await _rotate(
+                vault, FulfilmentNote, "note_enc", progress, "fulfilment notes"
+            ),
         }
     finally:
         await close_db()

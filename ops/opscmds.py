@@ -366,7 +366,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name == "withdrawals":
         group = p.add_mutually_exclusive_group()
         group.add_argument("--pending", action="store_true", help="requested and processing")
-        group.add_argument("--status", help="requested, processing, completed, rejected")
+        group.add_argument("--status", help="requested, processing, completed, rejected, failed")
         p.add_argument("--tenant", type=id_arg)
 
 

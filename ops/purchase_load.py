@@ -88,7 +88,7 @@ async def approve_at_rate(mpc, svc, orders, rate: float, approved: dict[str, flo
     async def one(i: int, order_id: int, buyer_id: str) -> None:
         await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
         payment = await Payment.get(order_id=order_id)
-        await mpc.approve(int(str(payment.provider_payment_id)))
+        await mpc.approve(str(payment.provider_payment_id))  # a payment or an order
         approved[buyer_id] = time.monotonic()
         for attempt in range(5):  # as MP would re-send the webhook after an error
             try:

@@ -18,7 +18,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from core import audit
-from shop import allocation, buyer_limits, pricing
+from shop import allocation, buyer_limits, kinds, pricing
 from shop.errors import InvalidStateChange, ShopError
 from shop.models import Order, Payment, Product, StockItem, Variation
 from shop.orders import cancel_order
@@ -75,9 +75,13 @@ async def sellable(tenant_id: int, variation_id: int) -> Offer:
     ).prefetch_related("product")
     if variation is None:
         raise ProductUnavailable(f"variation {variation_id} not for sale")
-    available = await StockItem.filter(
-        variation_id=variation.id, status=StockStatus.AVAILABLE
-    ).count()
+    if kinds.is_stock(variation.kind):
+        available = await StockItem.filter(
+            variation_id=variation.id, status=StockStatus.AVAILABLE
+        ).count()
+    else:  # units under the sales cap (shop.kinds); a kind missing its content is not for sale
+        await kinds.check_deliverable(variation)
+        available = kinds.units_left(variation)
     cap = max(1, min(variation.product.max_per_order, HARD_MAX_QUANTITY))
     return Offer(variation.product, variation, available, min(cap, available))
 
@@ -166,7 +170,10 @@ async def _create_reserved(
             total_cents=q.total_cents,
             reserved_until=until,
         )
-        await allocation.reserve(conn, order.id, offer.variation.id, req.quantity, until)
+        if kinds.is_stock(offer.variation.kind):
+            await allocation.reserve(conn, order.id, offer.variation.id, req.quantity, until)
+        else:
+            await kinds.reserve_units(conn, offer.variation.id, req.quantity)
         await audit.record(
             f"buyer:{req.buyer_id}",
             "order.created",

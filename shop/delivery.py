@@ -7,6 +7,11 @@ Orders filled by `shop.waiting_stock` arrive here still `waiting_stock` with the
 sold; they are delivered like paid ones. The adapter (the worker) then sends the items and
 calls `mark_delivered` with the path it used.
 
+Other product kinds (issue 16) take nothing here: their units were counted at checkout
+(`shop.kinds`); `fill` sets what their message carries (`shop.kind_delivery`), and a MANUAL
+order moves to `awaiting_fulfilment` (Outcome.AWAITING) until staff record a note
+(`shop.fulfilment`), then is delivered like the others.
+
 The delivery message is created once (docs/storefront.md, "Exactly once"): its nonce
 (`delivery_nonce`) names the order and the items it carries; `record_send_attempt` notes the
 channel and the time before each create and `record_sent` the message Discord returned;
@@ -33,8 +38,8 @@ from fleet import fencing
 from fleet.alerting import alert_key, raise_alert
 from fleet.fencing import Fence
 from fleet.models import AlertKind
-from shop import allocation
-from shop.models import DeliveryPath, Order, Variation
+from shop import allocation, kind_delivery
+from shop.models import DeliveryPath, FulfilmentNote, Order, ProductKind, Variation
 from shop.notify.stock_watch import watch_low_stock
 from shop.orders import transition
 from shop.states import OrderStatus
@@ -49,6 +54,7 @@ class Outcome(StrEnum):
     DELIVER = "deliver"  # items allocated: send them
     WAITING = "waiting"  # paid, not enough stock: the order waits for a restock
     DONE = "done"  # already delivered: nothing to do (a duplicate job)
+    AWAITING = "awaiting"  # a manual-delivery service: staff deliver it (`shop.fulfilment`)
     GONE = "gone"  # unknown, unpaid or refunded: drop the job
 
 
@@ -59,8 +65,10 @@ class Prepared:
     items: list[str] = field(default_factory=list, repr=False)
     product_name: str = ""
     variation_name: str = ""
-    newly_waiting: bool = False  # this call moved it to waiting_stock (tell buyer and seller)
+    newly_waiting: bool = False  # this call moved it to waiting_stock or awaiting_fulfilment
     nonce: str = ""  # of the delivery message (Outcome.DELIVER only)
+    kind: ProductKind = ProductKind.STOCK  # what the variation delivers (`shop.kind_delivery`)
+    attachment: tuple[str, bytes] | None = field(default=None, repr=False)  # FILE: name, bytes
 
 
 async def _allocate(
@@ -73,6 +81,17 @@ async def _allocate(
             return Outcome.GONE, order, False
         if order.status == O.DELIVERED:
             return Outcome.DONE, order, False
+        if order.status == O.AWAITING_FULFILMENT:  # delivered once staff wrote the note
+            noted = await FulfilmentNote.exists(order_id=order.id, using_db=conn)
+            return (Outcome.DELIVER if noted else Outcome.AWAITING), order, False
+        kind = await kind_delivery.kind_of(order.variation_id, conn)
+        if order.status == O.PAID and kind == ProductKind.MANUAL:
+            moved = await transition(
+                order.id, O.AWAITING_FULFILMENT, actor, using_db=conn, reason="manual delivery"
+            )
+            return Outcome.AWAITING, moved.order, moved.changed
+        if order.status == O.PAID and kind != ProductKind.STOCK:
+            return Outcome.DELIVER, order, False  # units were taken at checkout (shop.kinds)
         if order.status == O.PAID:
             shortfall = await allocation.sell(conn, order)
             if shortfall:
@@ -103,15 +122,28 @@ async def prepare(
                 raise
     if outcome != Outcome.DELIVER or order is None:
         prepared = Prepared(outcome, order, newly_waiting=newly)
-        if newly and order is not None:
+        if newly and order is not None and outcome == Outcome.WAITING:
             await _alert_waiting(order)
         return await _named(prepared) if order is not None else prepared
     await watch_low_stock(order.variation_id)
-    sold = await allocation.sold_items(order.id)
-    items = [vault.decrypt(item.content_enc).reveal() for item in sold]
-    return await _named(
-        Prepared(outcome, order, items, nonce=delivery_nonce(order.id, [i.id for i in sold]))
-    )
+    prepared = await _named(Prepared(outcome, order))
+    await fill(prepared, vault)
+    return prepared
+
+
+async def fill(prepared: Prepared, vault: TokenVault) -> None:
+    """Set what the order's delivery message carries (items, attachment, nonce), by kind;
+    also for a copy of a delivered order (`Outcome.DONE`)."""
+    assert prepared.order is not None
+    order = prepared.order
+    if prepared.kind == ProductKind.STOCK:
+        sold = await allocation.sold_items(order.id)
+        prepared.items = [vault.decrypt(item.content_enc).reveal() for item in sold]
+        prepared.nonce = delivery_nonce(order.id, [i.id for i in sold])
+        return
+    items, attachment, ids = await kind_delivery.content(order, prepared.kind, vault)
+    prepared.items, prepared.attachment = items, attachment
+    prepared.nonce = delivery_nonce(order.id, ids)
 
 
 async def _named(prepared: Prepared) -> Prepared:
@@ -119,14 +151,8 @@ async def _named(prepared: Prepared) -> Prepared:
     variation = await Variation.get(id=prepared.order.variation_id).prefetch_related("product")
     prepared.product_name = variation.product.name
     prepared.variation_name = variation.name
+    prepared.kind = ProductKind(variation.kind)
     return prepared
-
-
-async def plain_items(order_id: int, vault: TokenVault) -> list[str]:
-    """The decrypted contents sold to an order (only ever called to deliver them)."""
-    return [
-        vault.decrypt(item.content_enc).reveal() for item in await allocation.sold_items(order_id)
-    ]
 
 
 async def _alert_waiting(order: Order) -> None:

@@ -50,6 +50,20 @@ class InvalidStateChange(ShopError):
     message_key = "shop.error.invalid_state"
 
 
+class PayoutInFlight(InvalidStateChange):
+    """An automatic payout of this withdrawal is queued or sent: only its answer settles it."""
+
+    code = "payout_in_flight"
+    message_key = "shop.error.payout_in_flight"
+
+
+class AutomaticPayoutsOff(InvalidStateChange):
+    """PAYOUT_MODE is manual: the platform sends no PIX itself."""
+
+    code = "automatic_payouts_off"
+    message_key = "shop.error.automatic_payouts_off"
+
+
 class InvalidAmount(ShopError):
     code = "invalid_amount"
     message_key = "shop.error.invalid_amount"

@@ -52,11 +52,14 @@ async def confirmation_counts(since: datetime) -> dict[str, dict[str, int]]:
 
 
 async def open_order_counts(tenant_id: int | None = None) -> dict[str, int]:
-    """How many orders are `pending` (waiting for PIX) and `waiting_stock` (paid, no stock)."""
+    """How many orders are `pending` (waiting for PIX), `waiting_stock` (paid, no stock) and
+    `awaiting_fulfilment` (paid manual services staff must deliver)."""
     query = Order.all() if tenant_id is None else Order.filter(tenant_id=tenant_id)
     return {
         "pending": await query.filter(status=OrderStatus.PENDING).count(),
         "waiting_stock": await query.filter(status=OrderStatus.WAITING_STOCK).count(),
+        # paid manual-delivery services staff have not delivered yet (issue 16)
+        "awaiting_fulfilment": await query.filter(status=OrderStatus.AWAITING_FULFILMENT).count(),
     }
 
 

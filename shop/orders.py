@@ -19,9 +19,12 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from core import audit
+from shop.access import grant_for_order
 from shop.errors import OrderNotFound
+from shop.kinds import release_units
 from shop.models import Coupon, Order, StockItem
 from shop.outbox import WAKE_GRACE
+from shop.ratings import schedule_ask
 from shop.states import ORDER_TRANSITIONS, OrderStatus, StockStatus, check
 
 RELEASING_STATES = frozenset({OrderStatus.EXPIRED, OrderStatus.CANCELLED, OrderStatus.REFUNDED})
@@ -94,9 +97,15 @@ async def _apply(
     released = 0
     if new in RELEASING_STATES:
         released = await release_reserved_stock(order, conn)
+        if before != OrderStatus.DELIVERED:  # a non-stock kind's units (shop.kinds)
+            released += await release_units(order, conn)
         order.reserved_until = None
         fields.append("reserved_until")
     await order.save(using_db=conn, update_fields=list(dict.fromkeys(fields)))
+    if new == OrderStatus.DELIVERED:  # the rating DM it now owes its buyer (issue 17)
+        await schedule_ask(order, conn)
+        # the roles and timed access it gives, in this transaction (issue 16: shop.access)
+        await grant_for_order(order, using_db=conn, now=now)
     after: dict[str, Any] = {"status": str(new)}
     if reason:
         after["reason"] = reason

@@ -40,12 +40,24 @@ class WithdrawalStatus(StrEnum):
     PROCESSING = "processing"
     COMPLETED = "completed"
     REJECTED = "rejected"
+    FAILED = "failed"  # the automatic PIX payout failed at the provider; money back on balance
+
+
+class PayoutStatus(StrEnum):
+    """An automatic PIX payout of one withdrawal (`shop.payouts`)."""
+
+    QUEUED = "queued"  # the intent to pay, written with the approval; nothing sent yet
+    SENT = "sent"  # sent (answer lost or transfer in progress at the provider): looked up
+    PAID = "paid"  # the provider processed it; the withdrawal is completed
+    FAILED = "failed"  # the provider refused it; the withdrawal failed, money back
+    STUCK = "stuck"  # the answer stayed unknown too long: an operator decides
 
 
 class StockStatus(StrEnum):
     AVAILABLE = "available"
     RESERVED = "reserved"  # held for a pending order until its PIX expires
     SOLD = "sold"  # allocated to a paid order; never reused
+    REPLACED = "replaced"  # sold, then swapped by the staff from a ticket (shop.ticket_actions)
 
 
 _O, _P, _W = OrderStatus, PaymentStatus, WithdrawalStatus
@@ -78,9 +90,10 @@ PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
 
 WITHDRAWAL_TRANSITIONS: dict[WithdrawalStatus, frozenset[WithdrawalStatus]] = {
     _W.REQUESTED: frozenset({_W.PROCESSING, _W.REJECTED}),
-    _W.PROCESSING: frozenset({_W.COMPLETED, _W.REJECTED}),
+    _W.PROCESSING: frozenset({_W.COMPLETED, _W.REJECTED, _W.FAILED}),
     _W.COMPLETED: frozenset(),
     _W.REJECTED: frozenset(),
+    _W.FAILED: frozenset(),  # final: a retry is a new withdrawal (shop.payouts.retry_payout)
 }
 
 

@@ -24,6 +24,7 @@ from tortoise.transactions import in_transaction
 from core import audit
 from core.vault import TokenVault
 from shop.errors import ShopError
+from shop.kinds import non_stock_available
 from shop.models import StockItem, Variation
 from shop.states import StockStatus
 
@@ -223,7 +224,8 @@ async def on_stock_added(variation_id: int, added: int, redis: Any = None) -> in
 
 
 async def counts(variation_ids: Iterable[int]) -> dict[int, dict[str, int]]:
-    """{variation_id: {available, reserved, sold}} in one query."""
+    """{variation_id: {available, reserved, sold}}; for a non-stock kind `available` is the
+    units left under its sales cap (`shop.kinds.UNLIMITED` without one)."""
     ids = list(variation_ids)
     out = {vid: {str(s): 0 for s in StockStatus} for vid in ids}
     if not ids:
@@ -236,6 +238,8 @@ async def counts(variation_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     )
     for vid, status, n in rows:
         out[int(vid)][str(status)] = int(n)
+    for vid, left in (await non_stock_available(ids)).items():  # other kinds: units left
+        out[vid]["available"] = left
     return out
 
 

@@ -1,4 +1,4 @@
-"""Withdrawals (saques): requested → processing → completed | rejected.
+"""Withdrawals (saques): requested → processing → completed | rejected | failed.
 
 Requesting debits the seller at once (so two requests cannot spend the same money); the
 tenant row is locked for the check-and-debit (`SELECT … FOR UPDATE` on PostgreSQL; SQLite
@@ -8,6 +8,7 @@ serialises write transactions). Rejection books the money back; completion moves
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,13 +17,21 @@ from tortoise.transactions import in_transaction
 from core import audit
 from core.i18n import format_brl
 from shop import ledger
-from shop.errors import InsufficientBalance, InvalidAmount, NegativeBalance, WithdrawalNotFound
-from shop.models import NoticeKind, Tenant, Withdrawal
+from shop.errors import (
+    InsufficientBalance,
+    InvalidAmount,
+    NegativeBalance,
+    PayoutInFlight,
+    WithdrawalNotFound,
+)
+from shop.models import NoticeKind, Payout, Tenant, Withdrawal
 from shop.notify.seller import notify_seller
 from shop.pix_keys import validate_pix_key
-from shop.states import WITHDRAWAL_TRANSITIONS, WithdrawalStatus, check
+from shop.states import WITHDRAWAL_TRANSITIONS, PayoutStatus, WithdrawalStatus, check
 
 W = WithdrawalStatus
+# Run in the status change's transaction (`shop.payouts` writes its payout row there).
+Then = Callable[[Withdrawal, Any], Awaitable[None]]
 MAX_WITHDRAWAL_CENTS = 100_000_000_00  # R$ 100 million: a typo guard, not a policy
 
 
@@ -94,6 +103,7 @@ async def _move(
     *,
     reason: str | None = None,
     transfer_id: str | None = None,
+    then: Then | None = None,
 ) -> Withdrawal:
     async with in_transaction() as conn:
         w = await Withdrawal.filter(id=withdrawal_id).using_db(conn).select_for_update().first()
@@ -103,6 +113,9 @@ async def _move(
             return w  # idempotent: a double click changes nothing
         before = _snapshot(w)
         check(WITHDRAWAL_TRANSITIONS, "withdrawal", W(w.status), new)
+        if then is None and await _payout_in_flight(w.id, conn):
+            # a person completing or rejecting it now could pay the seller twice
+            raise PayoutInFlight(f"withdrawal {w.id}: its automatic payout is under way")
         now = datetime.now(UTC)
         w.status = new
         w.acted_by = actor
@@ -113,6 +126,8 @@ async def _move(
             w.transfer_id = transfer_id
         await w.save(using_db=conn)
         await _book(w, new, conn)
+        if then is not None:
+            await then(w, conn)
         await audit.record(
             actor,
             f"withdrawal.{new}",
@@ -138,8 +153,15 @@ async def _move(
     return w
 
 
+async def _payout_in_flight(withdrawal_id: int, conn: Any) -> bool:
+    active = (PayoutStatus.QUEUED, PayoutStatus.SENT)
+    return await (
+        Payout.filter(withdrawal_id=withdrawal_id, status__in=active).using_db(conn).exists()
+    )
+
+
 async def _book(w: Withdrawal, new: WithdrawalStatus, conn: Any) -> None:
-    if new is W.REJECTED:  # the money goes back to the seller, available at once
+    if new in (W.REJECTED, W.FAILED):  # the money goes back to the seller, available at once
         await ledger.post(
             f"withdrawal_return:{w.id}",
             "withdrawal_return",
@@ -148,7 +170,7 @@ async def _book(w: Withdrawal, new: WithdrawalStatus, conn: Any) -> None:
                 ledger.Leg(ledger.seller_account(w.tenant_id), w.amount_cents, w.tenant_id),
             ],
             withdrawal_id=w.id,
-            memo=f"withdrawal {w.id} rejected",
+            memo=f"withdrawal {w.id} {new}",
             using_db=conn,
         )
     elif new is W.COMPLETED:  # the PIX left our Mercado Pago account
@@ -165,16 +187,26 @@ async def _book(w: Withdrawal, new: WithdrawalStatus, conn: Any) -> None:
         )
 
 
-async def approve_withdrawal(withdrawal_id: int, actor: str) -> Withdrawal:
-    """requested → processing (an operator is sending the PIX)."""
-    return await _move(withdrawal_id, W.PROCESSING, actor)
+async def approve_withdrawal(
+    withdrawal_id: int, actor: str, then: Then | None = None
+) -> Withdrawal:
+    """requested → processing (an operator, or `shop.payouts`, is sending the PIX)."""
+    return await _move(withdrawal_id, W.PROCESSING, actor, then=then)
 
 
 async def complete_withdrawal(
-    withdrawal_id: int, actor: str, transfer_id: str | None = None
+    withdrawal_id: int, actor: str, transfer_id: str | None = None, then: Then | None = None
 ) -> Withdrawal:
     """processing → completed (the PIX was sent; `transfer_id` is the bank's id)."""
-    return await _move(withdrawal_id, W.COMPLETED, actor, transfer_id=transfer_id)
+    return await _move(withdrawal_id, W.COMPLETED, actor, transfer_id=transfer_id, then=then)
+
+
+async def fail_withdrawal(
+    withdrawal_id: int, actor: str, reason: str, then: Then | None = None
+) -> Withdrawal:
+    """processing → failed (the automatic payout was refused); the amount returns to the
+    seller's balance, as on a rejection."""
+    return await _move(withdrawal_id, W.FAILED, actor, reason=reason, then=then)
 
 
 async def reject_withdrawal(withdrawal_id: int, actor: str, reason: str) -> Withdrawal:

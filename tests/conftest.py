@@ -278,6 +278,14 @@ async def mpc(sandbox):
 
 
 @pytest.fixture
+def mp_api() -> str:
+    """The Mercado Pago API new charges use (MERCADOPAGO_API) where a fixture asks; a module
+    parametrizes it (`pytest.mark.parametrize("mp_api", ["payments", "orders"])`) to run its
+    tests once per API (tests/storefront/test_e2e_purchase.py)."""
+    return "payments"
+
+
+@pytest.fixture
 def fleet_env() -> dict[str, str]:
     """Extra environment for the orchestrator and its workers; a directory may override it."""
     return {}

@@ -134,12 +134,12 @@ PAYMENTS = "vitrine.payment_services"
 def _build_payment_services(app: Quart, settings: Settings) -> None:
     """The app's PaymentServices, made once when it starts serving: the Mercado Pago gateway
     from the settings (or the one a test put in `config["PAYMENT_GATEWAY"]`) and its Redis."""
-    from shop.payments.mercadopago import MercadoPagoGateway
+    from shop.payments.gateways import gateway_from_settings
 
     gateway = app.config.get("PAYMENT_GATEWAY")
     owned = gateway is None
     if gateway is None:
-        gateway = MercadoPagoGateway.from_settings(settings)
+        gateway = gateway_from_settings(settings)
     services = PaymentServices.from_settings(settings, gateway, app.config["REDIS"])
     app.extensions[PAYMENTS] = (services, owned)
 

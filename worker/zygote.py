@@ -75,7 +75,8 @@ def preload() -> None:
         _catalog(locale)
     import httpx
 
-    from shop.payments.mercadopago import shared_ssl_context
+    from shop.payments import gateways  # noqa: F401 - both Mercado Pago APIs, shared
+    from shop.payments.mp_http import shared_ssl_context
 
     # The CA bundle (~4 MB) and httpx's lazy imports (~4 MB more), paid once for every worker
     # instead of in each one at its first sale.

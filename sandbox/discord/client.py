@@ -156,6 +156,10 @@ class DiscordSandbox:
             json={"user_id": user_id, "roles": list(roles)},
         )
 
+    async def remove_member(self, guild: Any, user_id: str) -> None:
+        """The member leaves the guild (GUILD_MEMBER_REMOVE); their roles are gone."""
+        await self.call("DELETE", f"/_sandbox/guilds/{_id(guild)}/members/{user_id}")
+
     async def buyer(
         self, username: str = "buyer", *, guilds: list[Any] = (), locale: str = "pt-BR"
     ) -> Buyer:  # type: ignore[assignment]

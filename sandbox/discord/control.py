@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from sandbox.discord import payloads
+from sandbox.discord import payloads, threads
 from sandbox.discord.control_common import _intents, _json, bot_view, guild_view
 from sandbox.discord.control_faults import FAULT_ROUTES
 from sandbox.discord.control_perms import PERMISSION_ROUTES
@@ -118,6 +118,22 @@ async def add_member(request: web.Request) -> web.Response:
         if state.hub:
             state.hub.dispatch(app_id, "GUILD_MEMBER_ADD", data, intent=1 << 1)
     return json_response(data, 201)
+
+
+async def remove_member(request: web.Request) -> web.Response:
+    """The member leaves (or is kicked): their roles go with them, and bots with the members
+    intent get GUILD_MEMBER_REMOVE {guild_id, user}; a rejoin starts with no roles
+    (https://discord.com/developers/docs/topics/gateway-events#guild-member-remove)."""
+    state = state_of(request)
+    guild = state.guild(request.match_info["guild_id"])
+    member = guild.members.pop(request.match_info["user_id"], None)
+    if member is None:
+        raise SandboxError(404, 10007, "Unknown Member")
+    data = {"guild_id": guild.id, "user": payloads.user(state.user(member.user_id))}
+    for app_id in guild.bots:
+        if state.hub:
+            state.hub.dispatch(app_id, "GUILD_MEMBER_REMOVE", data, intent=1 << 1)
+    return web.Response(status=204)
 
 
 async def get_member(request: web.Request) -> web.Response:
@@ -259,9 +275,11 @@ async def user_message(request: web.Request) -> web.Response:
     state = state_of(request)
     channel = state.channel(request.match_info["channel_id"])
     body = await _json(request)
-    msg = create_message(
-        state, channel, state.user(body["user_id"]).id, {"content": body.get("content", "")}, {}
-    )
+    user = state.user(body["user_id"])
+    if not threads.can_see(state, channel, user.id):  # a private thread: members only
+        raise SandboxError(403, 50001, "Missing Access")
+    threads.before_post(state, channel, user.id)
+    msg = create_message(state, channel, user.id, {"content": body.get("content", "")}, {})
     return json_response(message_view(state, msg), 201)
 
 
@@ -280,6 +298,7 @@ ROUTES = [
     ("POST", f"{P}/guilds/{{guild_id}}/bots", add_guild_bot),
     ("POST", f"{P}/guilds/{{guild_id}}/members", add_member),
     ("GET", f"{P}/guilds/{{guild_id}}/members/{{user_id}}", get_member),
+    ("DELETE", f"{P}/guilds/{{guild_id}}/members/{{user_id}}", remove_member),
     ("POST", f"{P}/guilds/{{guild_id}}/channels", add_channel),
     ("POST", f"{P}/guilds/{{guild_id}}/roles", add_role),
     ("GET", f"{P}/channels/{{channel_id}}/messages", channel_messages),

@@ -85,7 +85,10 @@ def require_bearer(request: web.Request) -> OAuthToken:
 
 def _replay(request: web.Request, raw: bytes) -> StreamReader:
     """The body read in full by `api_middleware`, as a stream again (for multipart)."""
-    stream = StreamReader(request.protocol, 2**16, loop=asyncio.get_running_loop())
+    # a limit above the body: fed at once, it must not ask the connection to pause reading
+    # (a 10 MiB attachment, Discord's limit, is well above the default 64 KiB)
+    limit = max(2**16, len(raw) + 1)
+    stream = StreamReader(request.protocol, limit, loop=asyncio.get_running_loop())
     stream.feed_data(raw)
     stream.feed_eof()
     return stream

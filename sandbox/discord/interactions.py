@@ -24,6 +24,7 @@ from sandbox.discord.models import (
 from sandbox.discord.state import DiscordState, SandboxError
 
 ACK_TYPES = {4, 5, 6, 7, 8, 9}
+MODAL_SUBMIT = 5  # interaction type
 
 
 def new_token(inter_id: str) -> str:
@@ -232,8 +233,17 @@ def _apply_callback(
     if ctype == 8:
         inter.autocomplete = data.get("choices") or []
         return None
+    # MODAL (9): "Not available for MODAL_SUBMIT and PING interactions"; custom_id at most 100
+    # characters, title at most 45, 1 to 5 components
+    # (https://discord.com/developers/docs/interactions/receiving-and-responding#interaction-response-object-modal)
+    if inter.type == MODAL_SUBMIT:
+        raise SandboxError(400, 50035, "Invalid Form Body: type: a modal cannot open a modal")
     if not data.get("custom_id") or not data.get("title") or not data.get("components"):
         raise SandboxError(400, 50035, "Invalid Form Body: modal needs custom_id/title")
+    if len(str(data["custom_id"])) > 100 or len(str(data["title"])) > 45:
+        raise SandboxError(400, 50035, "Invalid Form Body: custom_id/title too long")
+    if len(data["components"]) > 5:
+        raise SandboxError(400, 50035, "Invalid Form Body: components: at most 5")
     inter.modal = data
     return None
 

@@ -37,6 +37,19 @@ def _validate(content: str, embeds: list[Any], components: list[Any], n_files: i
         raise SandboxError(400, 50006, "Cannot send an empty message")
 
 
+# "The file upload size limit applies to each file in a request. The default limit is 10 MiB
+# for all users" (a server's boost can raise it; a DM has none); a bigger file is refused with
+# 413 / 40005 "Request entity too large".
+# https://discord.com/developers/docs/reference#uploading-files
+# https://github.com/discord/discord-api-docs/issues/6058 (the 413 / 40005 answer)
+FILE_LIMIT = 10 * 1024 * 1024
+
+
+def _check_sizes(attachments: list[Attachment]) -> None:
+    if any(len(a.data) > FILE_LIMIT for a in attachments):
+        raise SandboxError(413, 40005, "Request entity too large")
+
+
 def message_fields(payload: dict[str, Any], files: dict[int, Attachment]) -> dict[str, Any]:
     """Fields of a new Message from a create payload."""
     content = str(payload.get("content") or "")
@@ -44,6 +57,7 @@ def message_fields(payload: dict[str, Any], files: dict[int, Attachment]) -> dic
     components = list(payload.get("components") or [])
     attachments = [files[k] for k in sorted(files)]
     _validate(content, embeds, components, len(attachments))
+    _check_sizes(attachments)
     return {
         "content": content,
         "embeds": embeds,

@@ -100,6 +100,9 @@ class Channel:
     # Channel permission overwrites as Discord returns them: {id, type (0 role, 1 member),
     # allow, deny} (https://discord.com/developers/docs/resources/channel#overwrite-object)
     overwrites: list[dict[str, Any]] = field(default_factory=list)
+    # Threads only (sandbox.discord.threads): archived and locked by Modify Channel.
+    archived: bool = False
+    locked: bool = False
 
 
 @dataclass

@@ -111,10 +111,10 @@ def channel(state: DiscordState, c: Channel) -> dict[str, Any]:
     if c.type in (10, 11, 12):
         out["owner_id"] = c.owner_id
         out["thread_metadata"] = {
-            "archived": False,
+            "archived": c.archived,
             "auto_archive_duration": 1440,
             "archive_timestamp": iso(0),
-            "locked": False,
+            "locked": c.locked,
             "invitable": False,
         }
         out["message_count"] = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from sandbox.discord import payloads
+from sandbox.discord import channel_admin, payloads, threads
 from sandbox.discord.http_util import (
     BEARER,
     BOT_AUTH,
@@ -183,12 +183,14 @@ async def post_message(request: web.Request) -> web.Response:
     # exists, even if the client hangs up before reading the answer (and the runner never
     # cancels handlers on disconnect: sandbox.server).
     _check_send(state, app, channel, bool(files))
+    threads.before_post(state, channel, app.user_id)
     first = enforced_nonce_hit(state, channel, app.user_id, body)
     if first is not None:  # same author, same nonce, within the window: nothing new
         return json_response(dict(payloads.message(state, first), nonce=first.nonce))
     body["flags"] = int(body.get("flags") or 0) & ~64  # no ephemeral outside interactions
     msg = create_message(state, channel, app.user_id, body, files, nonce=body.get("nonce"))
     remember_nonce(state, msg)
+    threads.add_mentioned_roles(state, channel, msg)
     data = payloads.message(state, msg)
     if msg.nonce is not None:  # echoed in the create answer (and MESSAGE_CREATE), not in GETs
         data["nonce"] = msg.nonce
@@ -197,7 +199,8 @@ async def post_message(request: web.Request) -> web.Response:
 
 async def list_messages(request: web.Request) -> web.Response:
     state = state_of(request)
-    channel = _visible_channel(state, require_bot(request), request.match_info["channel_id"])
+    app = require_bot(request)
+    channel = _visible_channel(state, app, request.match_info["channel_id"])
     limit = max(1, min(100, int(request.query.get("limit", 50))))
     msgs = state.channel_history(channel.id)
     if before := request.query.get("before"):
@@ -207,7 +210,9 @@ async def list_messages(request: web.Request) -> web.Response:
         msgs = msgs[:limit]
     else:
         msgs = msgs[-limit:]
-    return json_response([payloads.message(state, m) for m in reversed(msgs)])
+    return json_response(
+        [threads.as_read_by(app, channel, m, payloads.message(state, m)) for m in reversed(msgs)]
+    )
 
 
 async def get_message(request: web.Request) -> web.Response:
@@ -249,11 +254,10 @@ async def create_thread(request: web.Request) -> web.Response:
         raise SandboxError(400, 50024, "Cannot execute action on this channel type")
     body, _ = await read_body(request)
     guild = state.guilds[parent.guild_id]
+    kind = int(body.get("type") or PRIVATE_THREAD)
+    threads.check_start(state, app, parent, kind)
     thread = state.create_channel(
-        guild,
-        body.get("name") or "thread",
-        type=int(body.get("type") or PRIVATE_THREAD),
-        parent_id=parent.id,
+        guild, body.get("name") or "thread", type=kind, parent_id=parent.id
     )
     thread.owner_id = app.user_id
     thread.recipients = [app.user_id]
@@ -266,6 +270,7 @@ async def add_thread_member(request: web.Request) -> web.Response:
     state = state_of(request)
     thread = _visible_channel(state, require_bot(request), request.match_info["channel_id"])
     user = state.user(request.match_info["user_id"])
+    threads.check_add_member(thread)
     if user.id not in thread.recipients:
         thread.recipients.append(user.id)
     return no_content()
@@ -315,7 +320,10 @@ async def guild_member(request: web.Request) -> web.Response:
 
 
 async def member_role(request: web.Request) -> web.Response:
-    """PUT/DELETE /guilds/{g}/members/{u}/roles/{r}: permission and hierarchy checked."""
+    """PUT/DELETE /guilds/{g}/members/{u}/roles/{r}: permission and hierarchy checked. A bot
+    with Manage Roles may only change roles below its highest role, never a managed role or
+    @everyone: 403 50013 otherwise
+    (https://discord.com/developers/docs/topics/permissions#permission-hierarchy)."""
     state, app, guild = _bot_guild(request)
     member = guild.members.get(request.match_info["user_id"])
     if member is None:
@@ -358,6 +366,8 @@ ROUTES = [
     ("DELETE", "/channels/{channel_id}/messages/{message_id}", delete_msg),
     ("POST", "/channels/{channel_id}/threads", create_thread),
     ("PUT", "/channels/{channel_id}/thread-members/{user_id}", add_thread_member),
+    *threads.ROUTES,
+    *channel_admin.ROUTES,
     ("GET", "/guilds/{guild_id}", get_guild),
     ("GET", "/guilds/{guild_id}/channels", guild_channels),
     ("GET", "/guilds/{guild_id}/roles", guild_roles),

@@ -13,7 +13,11 @@ from aiohttp import web
 from .config import MercadoPagoConfig
 from .control import setup_control
 from .errors import MPError
-from .keys import MP_CONFIG, MP_DISPATCHER, MP_STATE
+from .keys import MP_CONFIG, MP_DISPATCHER, MP_OAUTH, MP_STATE
+from .oauth import setup_oauth
+from .oauth_state import OAuthRegistry
+from .order_routes import setup_order_routes
+from .payouts import setup_payouts
 from .routes import setup_routes
 from .state import MPState
 from .webhooks import WebhookDispatcher
@@ -52,7 +56,11 @@ async def mp_middleware(request: web.Request, handler: Handler) -> web.StreamRes
             injected = await _inject_api_faults(request)
             if injected is not None:
                 return injected.response()
-        return await handler(request)
+        response = await handler(request)
+        if is_api and request.app[MP_STATE].faults.take_lost_answer():
+            # processed, then the answer is lost on the way (an edge's 504)
+            return MPError(504, "gateway_timeout", "Gateway timeout").response()
+        return response
     except MPError as exc:
         return exc.response()
     except web.HTTPException as exc:
@@ -99,11 +107,15 @@ def build_app(config: MercadoPagoConfig | None = None) -> web.Application:
     app[MP_CONFIG] = config
     app[MP_STATE] = state
     app[MP_DISPATCHER] = dispatcher
+    app[MP_OAUTH] = OAuthRegistry()
     with warnings.catch_warnings():
         # Plain-string alias requested by the project; typed MP_STATE is preferred.
         warnings.simplefilter("ignore", web.NotAppKeyWarning)
         app["mp_state"] = state
     setup_routes(app)
+    setup_order_routes(app)  # the Orders API: /v1/orders
     setup_control(app)
+    setup_payouts(app)  # money out: /v1/transaction-intents
+    setup_oauth(app)  # sellers connecting their accounts (marketplace)
     app.cleanup_ctx.append(_lifecycle)
     return app

@@ -55,28 +55,28 @@ class MercadoPagoSandboxClient:
         return body
 
     # --- payment status changes (each sends a webhook) -------------------
-    async def approve(self, payment_id: int, *, notify: bool = True) -> dict[str, Any]:
+    async def approve(self, payment_id: int | str, *, notify: bool = True) -> dict[str, Any]:
         """pending -> approved/accredited; `notify=False`: silently (no webhook is sent)."""
         query = "" if notify else "?notify=false"
         return await self._call("POST", f"/payments/{payment_id}/approve{query}")
 
-    async def reject(self, payment_id: int) -> dict[str, Any]:
+    async def reject(self, payment_id: int | str) -> dict[str, Any]:
         """pending -> rejected."""
         return await self._call("POST", f"/payments/{payment_id}/reject")
 
-    async def expire(self, payment_id: int) -> dict[str, Any]:
+    async def expire(self, payment_id: int | str) -> dict[str, Any]:
         """pending -> cancelled/expired."""
         return await self._call("POST", f"/payments/{payment_id}/expire")
 
-    async def cancel(self, payment_id: int) -> dict[str, Any]:
+    async def cancel(self, payment_id: int | str) -> dict[str, Any]:
         """pending -> cancelled/by_collector."""
         return await self._call("POST", f"/payments/{payment_id}/cancel")
 
-    async def refund(self, payment_id: int) -> dict[str, Any]:
+    async def refund(self, payment_id: int | str) -> dict[str, Any]:
         """approved -> refunded (refunds the remaining balance)."""
         return await self._call("POST", f"/payments/{payment_id}/refund")
 
-    async def chargeback(self, payment_id: int) -> dict[str, Any]:
+    async def chargeback(self, payment_id: int | str) -> dict[str, Any]:
         """approved -> charged_back/settled."""
         return await self._call("POST", f"/payments/{payment_id}/chargeback")
 
@@ -85,7 +85,7 @@ class MercadoPagoSandboxClient:
         """Every payment (compact view with status)."""
         return await self._call("GET", "/payments")
 
-    async def payment(self, payment_id: int) -> dict[str, Any]:
+    async def payment(self, payment_id: int | str) -> dict[str, Any]:
         """The full payment object, without auth."""
         return await self._call("GET", f"/payments/{payment_id}")
 

@@ -10,7 +10,8 @@ from aiohttp import web
 
 from .errors import bad_request
 from .faults import Faults
-from .keys import MP_DISPATCHER, MP_STATE
+from .keys import MP_DISPATCHER, MP_OAUTH, MP_STATE
+from .orders import payment_of
 from .routes import read_json
 from .serialize import payment_json
 from .state import TRANSITIONS, MPState, Payment
@@ -24,7 +25,8 @@ def _state(request: web.Request) -> MPState:
 
 
 def _payment(request: web.Request) -> Payment:
-    return _state(request).get(int(request.match_info["id"]))
+    """By payment id, or by order id (the order's PIX payment: orders.py)."""
+    return payment_of(_state(request), request.match_info["id"])
 
 
 def summary(payment: Payment, state: MPState) -> dict[str, Any]:
@@ -143,6 +145,7 @@ async def reset(request: web.Request) -> web.Response:
     """POST /_sandbox/mp/reset: cancel deliveries, forget everything."""
     await request.app[MP_DISPATCHER].cancel_all()
     _state(request).reset()
+    request.app[MP_OAUTH].reset()
     return web.json_response({"ok": True})
 
 
@@ -174,9 +177,10 @@ def setup_control(app: web.Application) -> None:
     r = app.router
     r.add_get(f"{PREFIX}/health", health)
     r.add_get(f"{PREFIX}/payments", list_payments)
-    r.add_get(PREFIX + r"/payments/{id:\d+}", show_payment)
-    r.add_get(PREFIX + r"/payments/{id:\d+}/ticket", ticket)
-    r.add_post(PREFIX + r"/payments/{id:\d+}/{action:(?:" + actions + ")}", change_status)
+    ident = r"{id:\d{1,20}|ORD[A-Z0-9]{1,61}}"  # a payment, or an order (its PIX payment)
+    r.add_get(PREFIX + "/payments/" + ident, show_payment)
+    r.add_get(PREFIX + "/payments/" + ident + "/ticket", ticket)
+    r.add_post(PREFIX + "/payments/" + ident + "/{action:(?:" + actions + ")}", change_status)
     r.add_get(f"{PREFIX}/faults", get_faults)
     r.add_post(f"{PREFIX}/faults", set_faults)
     r.add_delete(f"{PREFIX}/faults", clear_faults)

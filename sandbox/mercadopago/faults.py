@@ -23,7 +23,9 @@ class Faults:
     ``bad_signature`` signs with a wrong secret, ``delay_ms`` before the first
     attempt, ``drop`` never sends. API (``/v1/*`` only): the next
     ``api_error_count`` requests answer ``api_error_status`` (429 carries
-    ``Retry-After: retry_after``); ``slow_ms`` delays every API response.
+    ``Retry-After: retry_after``); ``slow_ms`` delays every API response;
+    ``lose_answers``: the next that many API requests are processed but answered 504 (the
+    answer is lost on the way: the client must not create the charge again).
     """
 
     duplicate: int = 1
@@ -35,6 +37,7 @@ class Faults:
     api_error_count: int = 0
     retry_after: int = 1
     slow_ms: int = 0
+    lose_answers: int = 0
 
     def update(self, data: dict[str, Any]) -> None:
         """Merge a partial JSON update; ValueError on unknown keys or bad values."""
@@ -59,6 +62,13 @@ class Faults:
         self.api_error_count -= 1
         error, message = _API_ERRORS[self.api_error_status]
         return self.api_error_status, error, message
+
+    def take_lost_answer(self) -> bool:
+        """Consume one lost answer: True when this processed request's answer is lost."""
+        if self.lose_answers <= 0:
+            return False
+        self.lose_answers -= 1
+        return True
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict view."""

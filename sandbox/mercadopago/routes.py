@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from .errors import bad_request, unauthorized
-from .keys import MP_STATE
+from .keys import MP_OAUTH, MP_STATE
 from .serialize import payment_json, refund_json
 from .state import MPState, Payment, Refund
 from .util import parse_cents
@@ -32,6 +32,9 @@ def authenticate(request: web.Request) -> int:
     allowed = state.config.access_tokens
     if allowed is not None and token not in allowed:
         raise unauthorized("invalid access token")
+    problem = request.app[MP_OAUTH].problem(token, state.now())  # a seller's OAuth token
+    if problem:
+        raise unauthorized(problem)
     return state.collector_for(token)
 
 

@@ -55,7 +55,12 @@ def _fee_details(payment: Payment, config: MercadoPagoConfig) -> list[dict[str, 
     if payment.approved is None:
         return []
     fee = fee_cents(payment.amount_cents, config.fee_basis_points)
-    return [{"type": "mercadopago_fee", "amount": cents_to_number(fee), "fee_payer": "collector"}]
+    mp_fee = {"type": "mercadopago_fee", "amount": cents_to_number(fee), "fee_payer": "collector"}
+    details = [mp_fee]
+    if payment.application_fee_cents:  # the marketplace's fee (a connected seller's charge)
+        amount = cents_to_number(payment.application_fee_cents)
+        details.append({"type": "application_fee", "amount": amount, "fee_payer": "collector"})
+    return details
 
 
 def _point_of_interaction(payment: Payment) -> dict[str, Any]:

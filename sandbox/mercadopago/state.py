@@ -64,6 +64,7 @@ class Payment:
     approved: datetime | None = None
     refunded_cents: int = 0
     refunds: list[Refund] = field(default_factory=list)
+    application_fee_cents: int = 0  # marketplace fee: to the platform's account (oauth.py)
 
 
 def fingerprint(body: Any) -> str:
@@ -83,6 +84,10 @@ class MPState:
     def reset(self) -> None:
         """Forget payments, refunds, keys, counters, webhook log and faults; rewind clock."""
         self.payments: dict[int, Payment] = {}
+        # Orders API (sandbox/mercadopago/orders.py): order id -> Order, and the order each
+        # order-owned payment (its PIX transaction) belongs to.
+        self.orders: dict[str, Any] = {}
+        self.order_by_payment: dict[int, str] = {}
         self.idempotency: dict[tuple[str, str], tuple[str, int]] = {}
         self.request_counts: Counter[str] = Counter()
         self.webhook_log: list[dict[str, Any]] = []

@@ -140,6 +140,17 @@ def _expiration(body: dict[str, Any], now: datetime) -> datetime:
     return moment
 
 
+def _application_fee(body: dict[str, Any], amount_cents: int) -> int:
+    """Marketplace fee of a charge made with a seller's OAuth token (developers/en/docs/
+    split-payments/integration-configuration/integrate-marketplace): 0..amount."""
+    if body.get("application_fee") is None:
+        return 0
+    cents = parse_cents(body["application_fee"])
+    if cents is None or not 0 <= cents <= amount_cents:
+        raise bad_request("Invalid application_fee", 4037)
+    return cents
+
+
 def validate_create(body: Any, now: datetime, collector_id: int) -> dict[str, Any]:
     """Checked fields for MPState.create_payment; raises MPError(400) like MP."""
     if not isinstance(body, dict):
@@ -166,4 +177,5 @@ def validate_create(body: Any, now: datetime, collector_id: int) -> dict[str, An
         "metadata": snake_keys(metadata),
         "notification_url": _notification_url(body),
         "expires": _expiration(body, now),
+        "application_fee_cents": _application_fee(body, amount),
     }

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from .orders import notification as order_notification
 from .state import MPState, Payment
 from .util import format_mp_date
 
@@ -54,6 +55,11 @@ class Notification:
     payment_id: int
     url: str
     body: dict[str, Any]
+    # An `order` notification: data.id is the order id, and its x-request-id is fixed when it
+    # is made, so retries and duplicates carry the same one and a new event (a refund of the
+    # same order) a new one (developers/en/docs/checkout-api-orders/notifications).
+    data_id: str = ""
+    request_id: str = ""
 
 
 class WebhookDispatcher:
@@ -97,6 +103,10 @@ class WebhookDispatcher:
         target = payment.notification_url or state.config.default_notification_url
         if not target:
             return
+        order_id = state.order_by_payment.get(payment.id)
+        if order_id is not None:
+            self._queue(self._order_note(payment, order_id, target))
+            return
         body = {
             "action": action,
             "api_version": "v1",
@@ -108,7 +118,15 @@ class WebhookDispatcher:
             "user_id": payment.collector_id,
         }
         url = URL(target).update_query({"data.id": str(payment.id), "type": "payment"})
-        note = Notification(body["id"], payment.id, str(url), body)
+        self._queue(Notification(body["id"], payment.id, str(url), body))
+
+    def _order_note(self, payment: Payment, order_id: str, target: str) -> Notification:
+        _, body = order_notification(self.state, order_id)
+        url = URL(target).update_query({"data.id": order_id, "type": "order"})
+        return Notification(body["id"], payment.id, str(url), body, order_id, str(uuid.uuid4()))
+
+    def _queue(self, note: Notification) -> None:
+        state = self.state
         faults = state.faults
         if faults.drop:
             state.webhook_log.append(self._entry(note, None, {}, dropped=True))
@@ -155,7 +173,8 @@ class WebhookDispatcher:
 
     async def _attempt(self, note: Notification, attempt: int) -> bool:
         state = self.state
-        request_id = str(uuid.uuid4())
+        request_id = note.request_id or str(uuid.uuid4())
+        signed_id = note.data_id or note.payment_id
         ts = str(int(time.time() * 1000))
         secret = state.config.webhook_secret
         if state.faults.bad_signature:
@@ -164,7 +183,7 @@ class WebhookDispatcher:
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "x-request-id": request_id,
-            "x-signature": f"ts={ts},v1={sign_webhook(secret, note.payment_id, request_id, ts)}",
+            "x-signature": f"ts={ts},v1={sign_webhook(secret, signed_id, request_id, ts)}",
             "x-retry": str(attempt),
             "x-socket-timeout": str(int(state.config.webhook_timeout * 1000)),
         }

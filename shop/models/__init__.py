@@ -11,10 +11,15 @@ from shop.models.catalog import (
     StockItem,
     Variation,
 )
+from shop.models.files import FulfilmentNote, ProductFile
 from shop.models.money import LedgerEntry, Withdrawal
+from shop.models.mp_accounts import ConnectedCharge, MoneyMode, MoneyModeChange, MPConnection
 from shop.models.notices import NoticeKind, NoticeStatus, SellerNotice
 from shop.models.orders import DeliveryPath, Order, Payment, WebhookEvent
+from shop.models.payouts import Payout
+from shop.models.ratings import AskStatus, Rating, RatingAsk
 from shop.models.support import AdminRequest, AdminRequestKind, AdminRequestStatus
+from shop.models.tickets import Ticket, TicketSettings, TicketStatus
 
 __all__ = [
     "AccessGrant",
@@ -25,21 +30,34 @@ __all__ = [
     "AdminRequest",
     "AdminRequestKind",
     "AdminRequestStatus",
+    "AskStatus",
     "BlockSource",
     "BlockedBuyer",
+    "ConnectedCharge",
     "Coupon",
     "CouponKind",
     "DeliveryPath",
+    "FulfilmentNote",
     "LedgerEntry",
+    "MPConnection",
+    "MoneyMode",
+    "MoneyModeChange",
     "NoticeKind",
     "NoticeStatus",
     "Order",
     "Payment",
+    "Payout",
     "Product",
+    "ProductFile",
     "ProductKind",
+    "Rating",
+    "RatingAsk",
     "SellerNotice",
     "StockItem",
     "Tenant",
+    "Ticket",
+    "TicketSettings",
+    "TicketStatus",
     "Variation",
     "WebSession",
     "WebhookEvent",

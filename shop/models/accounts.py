@@ -77,6 +77,10 @@ class Tenant(Model):
     max_open_orders_per_buyer = fields.IntField(default=2)
     # Seller notice kinds the owner turned off in the portal (shop.notify.seller: no DM).
     notices_off: fields.JSONField[list[str] | None] = fields.JSONField(null=True)
+    # Ratings (issue 17, shop.ratings): hours after delivery the bot asks for stars (0: at
+    # once), and how many ratings a product needs before its panel shows the average.
+    rating_ask_delay_h = fields.SmallIntField(default=0)
+    rating_min_count = fields.SmallIntField(default=3)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

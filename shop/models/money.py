@@ -65,6 +65,7 @@ class Withdrawal(Model):
     processing_at = fields.DatetimeField(null=True)
     completed_at = fields.DatetimeField(null=True)
     rejected_at = fields.DatetimeField(null=True)
+    failed_at = fields.DatetimeField(null=True)  # the automatic payout failed (shop.payouts)
     reason = fields.TextField(null=True)
     transfer_id = fields.CharField(max_length=100, null=True)
     acted_by = fields.CharField(max_length=100, null=True)

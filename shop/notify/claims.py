@@ -9,6 +9,7 @@ the hold runs out.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -18,13 +19,20 @@ _M = TypeVar("_M", bound=Model)
 
 
 async def claim_due(
-    model: type[_M], due: str, claim: str, now: datetime, *, batch: int, hold_s: float
+    model: type[_M],
+    due: str,
+    claim: str,
+    now: datetime,
+    *,
+    batch: int,
+    hold_s: float,
+    where: Mapping[str, Any] | None = None,
 ) -> list[_M]:
     """The rows of `model` whose `due` column is at or before `now` (oldest first, at most
-    `batch`), now claimed by this caller: their `claim` column holds a fresh token and `due`
-    moved `hold_s` ahead."""
+    `batch`; only those matching the filters `where`, e.g. one store's), now claimed by this
+    caller: their `claim` column holds a fresh token and `due` moved `hold_s` ahead."""
     ids = (
-        await model.filter(**{f"{due}__lte": now})
+        await model.filter(**{f"{due}__lte": now}, **(where or {}))
         .order_by(due, "id")
         .limit(batch)
         .values_list("id", flat=True)

@@ -104,10 +104,17 @@ def notice_text(notice: SellerNotice, locale: str, store: str) -> str:
 
 
 class DMFailed(Exception):
-    def __init__(self, status: NoticeStatus | None, message: str, retry_after: float = 0.0):
+    def __init__(
+        self,
+        status: NoticeStatus | None,
+        message: str,
+        retry_after: float = 0.0,
+        http_status: int = 0,
+    ):
         super().__init__(message)
         self.status = status  # None: try again later
         self.retry_after = retry_after
+        self.http_status = http_status  # Discord's answer (0: none came)
 
 
 class SellerDM:
@@ -165,8 +172,15 @@ class SellerDM:
         return NoticeStatus.SENT, None, 0.0
 
     async def _post(self, token: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("POST", token, path, body)
+
+    async def request(
+        self, method: str, token: str, path: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """One call to Discord's REST API as the bot; `DMFailed` says whether to retry."""
         try:
-            response = await self.client.post(
+            response = await self.client.request(
+                method,
                 f"{self.api_base}{path}",
                 json=body,
                 headers={"Authorization": f"Bot {token}"},
@@ -188,8 +202,12 @@ class SellerDM:
             raise DMFailed(None, f"HTTP {response.status_code}")
         if not response.is_success:
             raise DMFailed(
-                NoticeStatus.FAILED, f"HTTP {response.status_code} {response.text[:200]}"
+                NoticeStatus.FAILED,
+                f"HTTP {response.status_code} {response.text[:200]}",
+                http_status=response.status_code,
             )
+        if not response.content:  # 204 No Content (a DELETE)
+            return {}
         data = response.json()
         return data if isinstance(data, dict) else {}
 

@@ -23,6 +23,7 @@ from shop.notify.channels import OperatorChannel, channels_from_settings
 from shop.notify.checks import AlertChecks
 from shop.notify.dispatch import OperatorDispatcher
 from shop.notify.seller import SellerDM
+from shop.rating_relay import RatingRelay
 
 log = logging.getLogger("shop.notify")
 
@@ -44,6 +45,7 @@ class NotifyService:
         self.seller = SellerDM(
             settings.discord_api_base, TokenVault(settings.token_encryption_keys), client
         )
+        self.ratings = RatingRelay(self.seller)  # rating asks and feedback posts (issue 17)
         self.checks = AlertChecks(
             settings.notify, settings.data_dir, redis, settings.default_locale
         )
@@ -60,6 +62,10 @@ class NotifyService:
             await self.seller.run_once()
         except Exception:  # noqa: BLE001
             log.exception("seller notice round failed")
+        try:
+            await self.ratings.run_once()
+        except Exception:  # noqa: BLE001
+            log.exception("rating round failed")
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: send every `send_every` s, check every `check_every` s."""

@@ -17,6 +17,9 @@ class PixCharge:
     payer_email: str
     expires_at: datetime
     metadata: dict[str, Any] = field(default_factory=dict)
+    # A connected seller's charge (created with their token): the platform's fee, which
+    # Mercado Pago moves to the platform's account (`shop.payments.connected_gateway`).
+    marketplace_fee_cents: int | None = None
 
 
 @dataclass(frozen=True)

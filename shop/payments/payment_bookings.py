@@ -15,6 +15,7 @@ from shop.balance_alerts import alert_if_negative
 from shop.cents import fee_cents
 from shop.models import Order, Payment
 from shop.notify.seller import notify_refund
+from shop.payments.connected_gateway import record_connected_sale
 from shop.payments.gateway import ProviderPayment
 from shop.payments.service import PaymentServices
 from shop.states import PaymentStatus
@@ -112,6 +113,13 @@ async def settle_refund(payment: Payment, conn: Any, result: SyncResult) -> None
 async def book_sale(
     svc: PaymentServices, payment: Payment, order: Order, conn: Any, result: SyncResult
 ) -> None:
+    connected = await record_connected_sale(payment.id, using_db=conn)
+    if connected is not None:  # paid into the seller's own account: no ledger balance
+        result.changes.append(
+            f"connected sale {format_brl(payment.amount_cents)} recorded (seller's Mercado Pago "
+            f"account {connected.mp_user_id}, marketplace fee {format_brl(connected.fee_cents)})"
+        )
+        return
     booked = await ledger.book_sale(
         str(payment.id),
         order.tenant_id,

@@ -21,13 +21,13 @@ from shop.models import Order, Payment
 from shop.payments.payment_polling import PollBudget
 from shop.payments.service import PaymentServices
 from shop.payments.sync import sync_payment
-from shop.states import OrderStatus, PaymentStatus
+from shop.states import PAID_ORDER_STATES, OrderStatus, PaymentStatus
 
 log = logging.getLogger(__name__)
 CHECK_COOLDOWN_S = 5
 CHECK_MAX_PER_ORDER = 10
 CHECK_COUNT_TTL = 2 * 3600  # longer than any PIX lives
-PAID_STATES = frozenset({OrderStatus.PAID, OrderStatus.WAITING_STOCK, OrderStatus.DELIVERED})
+PAID_STATES = PAID_ORDER_STATES  # paid, waiting for stock or manual delivery, delivered
 _local: dict[int, list[float]] = {}  # order id -> press times, when Redis is unreachable
 
 

@@ -30,11 +30,14 @@ from tortoise.transactions import in_transaction
 
 from fleet.alerting import raise_alert
 from fleet.models import AlertKind
+from shop.access_relay import AccessRelay
 from shop.allocation import sold_items
 from shop.errors import ShopError
 from shop.models import Order, Payment, WebhookEvent
 from shop.orders import transition
 from shop.outbox import Relay, enqueue_delivery
+from shop.payments.connected_gateway import refresh_connected_tokens
+from shop.payments.mp_ids import is_provider_id
 from shop.payments.payment_polling import PollBudget, poll_forever
 from shop.payments.payment_transitions import transition_payment
 from shop.payments.refunds import release_stale_holds
@@ -67,6 +70,7 @@ class ReconcileReport:
     orders_expired: int = 0
     deliveries_requeued: int = 0
     refund_holds_released: int = 0
+    seller_tokens_refreshed: int = 0  # connected sellers' Mercado Pago tokens renewed
     changes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -87,7 +91,7 @@ async def _retry_events(
     )
     by_payment: dict[str, list[str]] = {}
     for event in stuck:
-        if event.dedupe_key and event.data_id.isdigit():
+        if event.dedupe_key and is_provider_id(event.data_id):
             by_payment.setdefault(event.data_id, []).append(event.dedupe_key)
     for provider_id, dedupe_keys in by_payment.items():
         report.events_retried += len(dedupe_keys)
@@ -216,6 +220,7 @@ async def reconcile_once(
     await _expire_orphan_orders(now, policy, report)
     await _requeue_deliveries(svc, now, policy, report)
     report.refund_holds_released = await release_stale_holds(svc, now, policy.batch)
+    report.seller_tokens_refreshed = await refresh_connected_tokens(svc.gateway, now)
     return report
 
 
@@ -237,16 +242,19 @@ async def run_forever(
     relay_interval: float = RELAY_INTERVAL_S,
 ) -> None:
     """Reconcile every `interval` seconds until `stop` is set, with the delivery relay
-    (`shop.outbox.Relay`: owed deliveries woken every `relay_interval` s) beside it."""
+    (`shop.outbox.Relay`: owed deliveries woken every `relay_interval` s) and the access
+    relay (`shop.access_relay`: workers woken for due access grants) beside it."""
     if svc.redis is None:
         await _reconcile_forever(svc, interval, stop, policy)
         return
     relay = asyncio.create_task(Relay(svc.redis, relay_interval).run(stop))
+    access = asyncio.create_task(AccessRelay(svc.redis).run(stop))
     try:
         await _reconcile_forever(svc, interval, stop, policy)
     finally:
         stop.set()
         await relay
+        await access
 
 
 async def _reconcile_forever(

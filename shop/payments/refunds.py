@@ -29,6 +29,7 @@ from shop.errors import (
     ShopError,
 )
 from shop.models import LedgerEntry, Order, Payment, Tenant
+from shop.payments.connected_gateway import is_connected_payment
 from shop.payments.payment_bookings import SyncResult
 from shop.payments.refund_policy import decide_seller_refund
 from shop.payments.service import PaymentServices
@@ -71,7 +72,10 @@ async def _refund(
     if payment.status == PaymentStatus.APPROVED:
         target, amount = _target(payment, amount_cents)
         hold = None
-        if reason is None:
+        # A connected store's refund comes out of the seller's own Mercado Pago account (the
+        # router uses their token): the platform balance is neither checked nor touched.
+        connected = await is_connected_payment(payment.id)
+        if reason is None and not connected:
             try:
                 hold = await _reserve(payment, target)
             except RefundNotCovered as exc:
@@ -103,7 +107,11 @@ async def _refund(
                 "order_id": order.id,
                 "amount_cents": target - payment.refunded_cents,
                 "reason": reason,
-                "balance_check": "covered" if reason is None else "skipped (operator)",
+                "balance_check": "seller's own account"
+                if connected
+                else "covered"
+                if reason is None
+                else "skipped (operator)",
             },
         )
     result = await sync_provider_payment(svc, provider_id, actor)

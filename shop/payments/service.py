@@ -16,6 +16,7 @@ from core import audit
 from core.settings import Settings
 from shop.errors import InvalidStateChange, OrderNotFound, PaymentProviderUnavailable
 from shop.models import Order, Payment
+from shop.payments.connected_gateway import ConnectedRouter
 from shop.payments.gateway import PaymentGateway, PixCharge, ProviderPayment
 from shop.payments.payment_transitions import transition_payment
 from shop.states import OrderStatus, PaymentStatus
@@ -47,6 +48,8 @@ class PaymentServices:
     ) -> PaymentServices:
         host = urlparse(settings.public_base_url).hostname or "example.com"
         domain = host if "." in host and not host.replace(".", "").isdigit() else "example.com"
+        if not isinstance(gateway, ConnectedRouter):  # connected sellers' charges (issue 20)
+            gateway = ConnectedRouter.from_settings(settings, gateway)
         return cls(gateway, redis, settings.platform_fee_bps, settings.withdrawal_hold_days, domain)
 
 

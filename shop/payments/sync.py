@@ -16,6 +16,7 @@ from tortoise.transactions import in_transaction
 
 from core import audit
 from shop import blocklist, ledger
+from shop.access import revoke_for_order
 from shop.errors import PaymentNotFound, ShopError
 from shop.models import BlockSource, Order, Payment
 from shop.orders import transition
@@ -25,7 +26,7 @@ from shop.payments.gateway import ProviderPayment
 from shop.payments.payment_bookings import SyncResult
 from shop.payments.payment_transitions import payment_path, transition_payment
 from shop.payments.service import PaymentServices, provider_snapshot
-from shop.states import OrderStatus, PaymentStatus
+from shop.states import PAID_ORDER_STATES, OrderStatus, PaymentStatus
 
 log = logging.getLogger(__name__)
 O, P = OrderStatus, PaymentStatus  # noqa: E741 - as in shop.states
@@ -46,7 +47,7 @@ def order_plan(order: OrderStatus, payment: PaymentStatus) -> list[OrderStatus]:
     if payment in (P.REFUNDED, P.CHARGED_BACK):
         if order == O.PENDING:
             return [O.PAID, O.REFUNDED]  # approved then refunded while we were not looking
-        return [O.REFUNDED] if order in (O.PAID, O.WAITING_STOCK, O.DELIVERED) else []
+        return [O.REFUNDED] if order in PAID_ORDER_STATES else []
     if payment in (P.CANCELLED, P.REJECTED):
         return [O.EXPIRED] if order == O.PENDING else []
     return []
@@ -117,7 +118,13 @@ async def _update_payment(
 
 
 async def _move_order(
-    svc: PaymentServices, payment: Payment, order_id: int, actor: str, conn: Any, result: SyncResult
+    svc: PaymentServices,
+    payment: Payment,
+    order_id: int,
+    actor: str,
+    conn: Any,
+    result: SyncResult,
+    dispute: BlockSource | None = None,
 ) -> tuple[bool, bool]:
     """Apply the order plan inside the transaction; (became_paid, needs_refund)."""
     order = await Order.filter(id=order_id).using_db(conn).select_for_update().get()
@@ -145,6 +152,10 @@ async def _move_order(
             if await ledger.book_reversal(str(payment.id), kind, using_db=conn):
                 result.changes.append(f"ledger: {kind} reversal booked")
                 result.refund_booked = kind
+            # the roles the order granted go (shop.access): refund, chargeback or MED
+            revoked = await revoke_for_order(order, str(dispute or kind), using_db=conn)
+            if revoked is not None:
+                result.changes.append(f"access {revoked.id} revoked")
     return became_paid, False
 
 
@@ -239,7 +250,7 @@ async def apply_provider_payment(
         dispute = _dispute(payment, target)  # before the update overwrites the last picture
         await _update_payment(payment, remote, target, actor, conn, result, via)
         became_paid, needs_refund = await _move_order(
-            svc, payment, payment.order_id, actor, conn, result
+            svc, payment, payment.order_id, actor, conn, result, dispute
         )
         await payment_bookings.book_partial_refund(payment, remote, actor, conn, result)
         await payment_bookings.settle_refund(payment, conn, result)

@@ -24,6 +24,7 @@ from tortoise.exceptions import IntegrityError
 
 from shop.errors import PaymentProviderUnavailable
 from shop.models import WebhookEvent
+from shop.payments.mp_ids import is_order_id, is_payment_id
 from shop.payments.payment_bookings import SyncResult
 from shop.payments.service import PaymentServices
 from shop.payments.signature import SignatureCheck, verify
@@ -42,7 +43,6 @@ ACCEPTED = "accepted"  # recorded, processing pending (or lost: the reconciler r
 DUPLICATE = "duplicate"
 TRANSIENT = "transient: "  # prefix of `detail` for errors worth retrying
 _MAX_BODY = 4096
-MP_PAYMENT_ID_MAX = 20  # Mercado Pago payment ids are ~11 digits today; an int64 has 19
 
 # Stores one event (WebhookEvent fields) and returns its outcome: an `accepted` event whose
 # dedupe_key exists already is a `duplicate`, and is not stored (a replay costs no row).
@@ -92,9 +92,22 @@ async def _store(
     return Receipt(status, stored, key, provider_id if stored == ACCEPTED else None)
 
 
-def _is_payment_id(pid: str) -> bool:
-    """A Mercado Pago payment id: ASCII digits ('²'.isdigit() is True too), at most 20."""
-    return 0 < len(pid) <= MP_PAYMENT_ID_MAX and pid.isascii() and pid.isdigit()
+# What a signed notification is about: `payment` (Payments API: data.id is a payment id) or
+# `order` (Orders API: data.id is the order id, docs/checkout-api-orders/notifications).
+_RESOURCE_CHECK = {"payment": is_payment_id, "order": is_order_id}
+
+
+def dedupe_key(topic: str, notification_id: str, pid: str, action: str, request_id: str) -> str:
+    """What makes two deliveries the same notification.
+
+    A payment notification is its `id` (stable across Mercado Pago's retries) with the payment
+    and action. An order notification is its `x-request-id`: a refund of an order is notified
+    with the same data.id (the order) and may repeat an action, so only the request id tells a
+    new notification from a retried one (developers/en/docs/checkout-api-orders/notifications).
+    """
+    if topic == "order" and request_id:
+        return f"mpo:{request_id}"[:200]
+    return f"mp:{notification_id}:{pid}:{action}"[:200]
 
 
 async def _receive_ipn(
@@ -104,7 +117,7 @@ async def _receive_ipn(
     a payment we created, once per window. Every IPN about a payment id gets the same answer,
     whether we know it or not."""
     topic, pid = query.get("topic", ""), query.get("id", "")
-    if topic != "payment" or not _is_payment_id(pid):
+    if topic != "payment" or not is_payment_id(pid):
         await guard.count(IPN_IGNORED)
         return Receipt(200, "ignored")
     if await guard.throttled():
@@ -186,17 +199,20 @@ async def receive_mercadopago(
             **common,
         )
     pid = data_id or str((body.get("data") or {}).get("id", ""))
-    if common["topic"] != "payment" or not _is_payment_id(pid):
+    check_id = _RESOURCE_CHECK.get(common["topic"])
+    if check_id is None or not check_id(pid):
         return await _store(
             recorder,
             "ignored",
             200,
             signature_valid=True,
-            detail="not a payment notification",
+            detail="not a payment or order notification",
             **common,
         )
     common["data_id"] = pid[:64]
-    dedupe = f"mp:{common['notification_id']}:{pid}:{common['action']}"[:200]
+    dedupe = dedupe_key(
+        common["topic"], common["notification_id"], pid, common["action"], common["request_id"]
+    )
     receipt = await _store(
         recorder, ACCEPTED, 200, pid, signature_valid=True, dedupe_key=dedupe, **common
     )

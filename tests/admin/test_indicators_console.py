@@ -75,7 +75,7 @@ async def test_status_counts_and_attention(client, redis):
     body = await (await client.get("/api/status", headers=AUTH)).get_json()
     assert body["status"] == "degraded"  # no portal, no orchestrator in this test
     assert body["instances"]["online"] == 1 and body["instances"]["crashloop"] == 1
-    assert body["orders"] == {"pending": 1, "waiting_stock": 1}
+    assert body["orders"] == {"pending": 1, "waiting_stock": 1, "awaiting_fulfilment": 0}
     assert body["webhooks"]["success_rate_24h"] == 0.75
 
 

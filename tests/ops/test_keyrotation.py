@@ -6,7 +6,7 @@ from core.settings import load_settings
 from core.vault import TokenVault
 from fleet.models import BotInstance
 from ops.keyrotation import rotate_all
-from shop.models import Account, Product, StockItem, Tenant, Variation
+from shop.models import Account, Product, ProductFile, StockItem, Tenant, Variation
 
 OLD = Fernet.generate_key().decode()
 NEW = Fernet.generate_key().decode()
@@ -20,7 +20,21 @@ async def test_rotation_rewrites_every_secret_so_the_old_key_can_be_dropped(db, 
     for token in tokens:
         await BotInstance.create(tenant=tenant, token_enc=old_vault.encrypt(token))
     product = await Product.create(tenant=tenant, name="P")
-    variation = await Variation.create(tenant=tenant, product=product, name="V", price_cents=100)
+    variation = await Variation.create(
+        tenant=tenant,
+        product=product,
+        name="V",
+        price_cents=100,
+        shared_content_enc=old_vault.encrypt("https://curso.example/aula"),
+    )
+    await ProductFile.create(  # issue 16: a FILE variation's bytes (base64 in the token)
+        tenant=tenant,
+        variation=variation,
+        name="guia.pdf",
+        size=3,
+        sha256="x",
+        content_enc=old_vault.encrypt("UERG"),
+    )
     await StockItem.create(
         tenant=tenant,
         variation=variation,
@@ -33,7 +47,13 @@ async def test_rotation_rewrites_every_secret_so_the_old_key_can_be_dropped(db, 
     )
     messages = []
     counts = await rotate_all(settings, progress=messages.append)
-    assert counts == {"bot tokens": 3, "stock items": 1}
+    assert counts == {
+        "bot tokens": 3,
+        "stock items": 1,
+        "shared contents": 1,
+        "product files": 1,
+        "fulfilment notes": 0,
+    }
     assert any("3/3" in m for m in messages)
 
     from core.db import init_db
@@ -44,6 +64,7 @@ async def test_rotation_rewrites_every_secret_so_the_old_key_can_be_dropped(db, 
     assert [new_only.decrypt(c).reveal() for c in stored] == tokens
     item = await StockItem.first()
     assert new_only.decrypt(item.content_enc).reveal() == "KEY-123"
+    assert new_only.decrypt((await ProductFile.first()).content_enc).reveal() == "UERG"
     # A second run finds nothing left to do.
-    assert await rotate_all(settings) == {"bot tokens": 0, "stock items": 0}
+    assert set((await rotate_all(settings)).values()) == {0}
     await init_db(db)

@@ -28,6 +28,8 @@ ACTIONS: dict[str, list[str]] = {
     "/api/withdrawals/<int:withdrawal_id>/approve": ["vitrine withdrawals approve "],
     "/api/withdrawals/<int:withdrawal_id>/complete": ["vitrine withdrawals complete "],
     "/api/withdrawals/<int:withdrawal_id>/reject": ["vitrine withdrawals reject "],
+    "/api/withdrawals/<int:withdrawal_id>/retry": ["vitrine withdrawals retry "],
+    "/api/withdrawals/<int:withdrawal_id>/manual": ["vitrine withdrawals manual "],
     "/api/requests/<int:request_id>/resolve": ["vitrine requests resolve "],
     "/api/requests/<int:request_id>/answer": [
         "vitrine requests answer ",
@@ -41,6 +43,7 @@ ACTIONS: dict[str, list[str]] = {
     "/api/accounts/<int:account_id>/block": ["vitrine accounts block "],
     "/api/accounts/<int:account_id>/unblock": ["vitrine accounts unblock "],
     "/api/alerts/<int:alert_id>/acknowledge": ["vitrine alerts ack "],
+    "/api/ratings/<int:rating_id>/delete": ["vitrine ratings delete "],
 }
 API_ONLY: dict[str, str] = {}
 

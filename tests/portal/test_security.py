@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from fleet.models import BotInstance
 from shop.models import (
+    AccessGrant,
     AdminRequest,
     AdminRequestKind,
     BlockedBuyer,
@@ -13,6 +15,7 @@ from shop.models import (
     CouponKind,
     Order,
     Product,
+    Rating,
     StockItem,
     Tenant,
     Variation,
@@ -31,6 +34,8 @@ ID_KINDS = {
     "request_id",
     "tenant_id",
     "block_id",
+    "access_id",
+    "rating_id",
 }
 
 
@@ -63,7 +68,25 @@ async def _store_a_objects(tenant: Tenant) -> dict[str, int]:
     block = await BlockedBuyer.create(
         tenant=tenant, discord_id="123456789012345678", created_by="test"
     )
+    access = await AccessGrant.create(
+        tenant=tenant,
+        variation=variation,
+        buyer_discord_id="1",
+        guild_id="1",
+        starts_at=order.created_at,
+        ends_at=order.created_at + timedelta(days=30),
+    )
+    rating = await Rating.create(
+        tenant=tenant,
+        order=order,
+        product=product,
+        buyer_discord_id="1",
+        stars=4,
+        given_at=order.created_at,
+    )
     return {
+        "access_id": access.id,
+        "rating_id": rating.id,
         "product_id": product.id,
         "variation_id": variation.id,
         "coupon_id": coupon.id,
@@ -113,6 +136,8 @@ async def test_tenant_b_gets_404_for_every_tenant_a_id_on_every_route(portal, re
     assert await StockItem.filter(variation_id=ids["variation_id"]).count() == 1
     assert await BlockedBuyer.filter(id=ids["block_id"], tenant_id=a.tenant.id).exists()
     assert not await BlockedBuyer.filter(tenant_id=b.tenant.id).exists()
+    assert await AccessGrant.filter(id=ids["access_id"], status="active").exists()
+    assert await Rating.filter(id=ids["rating_id"], reply__isnull=True).exists()
     # The same routes work for A itself (the ids are real).
     status, _ = await a.text(f"/orders/{ids['order_id']}")
     assert status == 200

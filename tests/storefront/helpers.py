@@ -36,7 +36,7 @@ async def approve_and_sync(mpc: Any, svc: Any, order_id: int) -> float:
     from shop.payments.sync import sync_payment
 
     payment = await Payment.get(order_id=order_id)
-    await mpc.approve(int(payment.provider_payment_id))
+    await mpc.approve(payment.provider_payment_id)  # a payment's id or an order's
     approved_at = time.monotonic()
     await sync_payment(svc, str(payment.id), "test:webhook")
     return approved_at

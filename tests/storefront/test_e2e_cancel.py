@@ -9,7 +9,8 @@ from shop.models import Coupon, CouponKind, Payment, StockItem
 from shop.states import PaymentStatus, StockStatus
 from tests.storefront.helpers import buy, order_id_of, post_panel, wait_ready, wait_status
 
-pytestmark = pytest.mark.e2e
+# Once per Mercado Pago API: the cancel goes to the API that made the charge.
+pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("mp_api", ["payments", "orders"])]
 
 
 async def test_cancel_releases_stock_coupon_and_the_pix_code(fleet, dc, mpc):
@@ -36,7 +37,7 @@ async def test_cancel_releases_stock_coupon_and_the_pix_code(fleet, dc, mpc):
     assert (await Coupon.get(code="UNICO")).uses == 0  # the next buyer can use it
 
     async def cancelled_at_provider():
-        remote = await mpc.payment(int(payment.provider_payment_id))
+        remote = await mpc.payment(payment.provider_payment_id)  # an order: its PIX payment
         return remote["status"] == "cancelled"
 
     await fleet.wait_for("PIX cancelled at Mercado Pago", cancelled_at_provider, timeout=10)

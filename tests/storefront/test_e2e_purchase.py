@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ops.fleet_harness import make_store
-from shop.models import Coupon, CouponKind, StockItem
+from shop.models import Coupon, CouponKind, Payment, StockItem
+from shop.payments.mp_ids import api_of
 from shop.states import StockStatus
 from tests.storefront.helpers import (
     approve_and_sync,
@@ -16,10 +17,13 @@ from tests.storefront.helpers import (
     wait_status,
 )
 
-pytestmark = pytest.mark.e2e
+# The purchase suite runs once per Mercado Pago API (MERCADOPAGO_API for the workers).
+pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("mp_api", ["payments", "orders"])]
 
 
-async def test_happy_path_panel_variation_quantity_coupon_pix_dm_role_log(fleet, dc, mpc, svc):
+async def test_happy_path_panel_variation_quantity_coupon_pix_dm_role_log(
+    fleet, dc, mpc, svc, mp_api
+):
     store = await make_store(
         fleet,
         dc,
@@ -44,6 +48,8 @@ async def test_happy_path_panel_variation_quantity_coupon_pix_dm_role_log(fleet,
     reserved = await StockItem.filter(order_id=order_id).order_by("id")
     assert [i.status for i in reserved] == [StockStatus.RESERVED] * 2
 
+    payment = await Payment.get(order_id=order_id)
+    assert api_of(payment.provider_payment_id) == mp_api  # the worker charged through it
     await approve_and_sync(mpc, svc, order_id)
     dm = await store.buyer.wait_dm(lambda m: m.embeds, timeout=15)
     items = {fleet.vault.decrypt(i.content_enc).reveal() for i in reserved}

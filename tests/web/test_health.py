@@ -69,5 +69,5 @@ async def test_admin_status_with_either_rotation_token(tmp_path, database_url, r
             assert body["services"]["portal"]["ok"] is False  # port 1: nobody there
             assert body["services"]["orchestrator"]["ok"] is False  # no heartbeat yet
             assert body["status"] == "degraded"
-            assert body["orders"] == {"pending": 0, "waiting_stock": 0}
+            assert body["orders"] == {"pending": 0, "waiting_stock": 0, "awaiting_fulfilment": 0}
             assert body["instances"]["online"] == 0

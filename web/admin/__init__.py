@@ -10,6 +10,7 @@ from web.admin.alerts import bp as alerts_bp
 from web.admin.api import BoundedIntConverter, install_api_errors
 from web.admin.appeals import bp as appeals_bp
 from web.admin.auth import install_auth
+from web.admin.connected import bp as connected_bp
 from web.admin.console import bp as console_bp
 from web.admin.console_actions import bp as console_actions_bp
 from web.admin.indicators import bp as indicators_bp
@@ -18,8 +19,11 @@ from web.admin.monitor import bp as monitor_bp
 from web.admin.openapi import install_openapi
 from web.admin.orders import bp as orders_bp
 from web.admin.payments import bp as payments_bp
+from web.admin.payouts import bp as payouts_bp
+from web.admin.ratings import bp as ratings_bp
 from web.admin.refunds import bp as refunds_bp
 from web.admin.status import bp as status_bp
+from web.admin.tickets import bp as tickets_bp
 from web.admin.transactions import bp as transactions_bp
 from web.admin.withdrawals import bp as withdrawals_bp
 from web.common import create_base_app
@@ -37,6 +41,7 @@ def create_app(settings: Settings) -> Quart:
     app.register_blueprint(status_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(withdrawals_bp)
+    app.register_blueprint(payouts_bp)
     app.register_blueprint(monitor_bp)
     app.register_blueprint(appeals_bp)
     app.register_blueprint(instances_bp)
@@ -44,8 +49,11 @@ def create_app(settings: Settings) -> Quart:
     app.register_blueprint(refunds_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(transactions_bp)
+    app.register_blueprint(connected_bp)  # seller-connected Mercado Pago (issue 20)
     app.register_blueprint(alerts_bp)
     app.register_blueprint(indicators_bp)
+    app.register_blueprint(ratings_bp)
+    app.register_blueprint(tickets_bp)
     app.register_blueprint(console_bp)
     app.register_blueprint(console_actions_bp)
     return app

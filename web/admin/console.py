@@ -60,6 +60,7 @@ CHART_COLORS = {
     "failed": "bad",
     "pending": "info",
     "waiting_stock": "warn",
+    "awaiting_fulfilment": "warn",
 }
 
 
@@ -159,7 +160,7 @@ def charts(figures: dict[str, Any]) -> list[dict[str, Any]]:
     loc = locale()
     inst = {k: v for k, v in figures["instances"].items() if not k.endswith("total")}
     deliveries = {k: figures["deliveries"][k] for k in ("dm", "channel", "failed")}
-    orders = {k: figures["orders"][k] for k in ("pending", "waiting_stock")}
+    orders = {k: figures["orders"][k] for k in ("pending", "waiting_stock", "awaiting_fulfilment")}
     return [
         _chart(t("admin.chart.instances", loc), inst, "admin.state."),
         _chart(t("admin.chart.orders", loc), orders, "admin.state."),

@@ -14,7 +14,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from quart import Blueprint, abort, flash, redirect, render_template, request, url_for
+from quart import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from quart_schema import hide
 
 from core.errors import IllegalTransition
@@ -24,9 +33,10 @@ from fleet.models import Alert
 from shop.appeals import ANSWER_MAX, AppealDecision
 from shop.errors import ShopError
 from shop.models import Account, AdminRequest, AdminRequestKind, AdminRequestStatus, Withdrawal
+from shop.payouts import approve as approve_for_payout
 from shop.pix_proof import InvalidEndToEndId, parse_e2e_id
 from shop.states import WithdrawalStatus
-from shop.withdrawals import approve_withdrawal, complete_withdrawal, reject_withdrawal
+from shop.withdrawals import complete_withdrawal, reject_withdrawal
 from web.admin.accounts import account_json, set_blocked
 from web.admin.alerts import AuditQuery, acknowledge_alert
 from web.admin.api import actor
@@ -133,9 +143,10 @@ async def withdrawal_action(withdrawal_id: int, action: str):
     if error:
         return await _confirm(title, _withdrawal_lines(w), fields, back, error, values, 400)
     who = actor()
+    automatic = current_app.config["VITRINE_SETTINGS"].payouts_automatic
     try:
         if action == "approve":
-            await approve_withdrawal(w.id, who)
+            await approve_for_payout(w.id, who, automatic=automatic)
         elif action == "complete":
             await complete_withdrawal(w.id, who, values["e2e_id"])
         else:
@@ -144,7 +155,8 @@ async def withdrawal_action(withdrawal_id: int, action: str):
         why = exc.message(locale()) if isinstance(exc, ShopError) else str(exc)
         await flash(_("admin.flash.withdrawal_failed", id=w.id, message=why), "bad")
         return redirect(back)
-    await flash(_(f"admin.flash.withdrawal_{action}", id=w.id), "ok")
+    done = "approve_automatic" if action == "approve" and automatic else action
+    await flash(_(f"admin.flash.withdrawal_{done}", id=w.id), "ok")
     return redirect(back)
 
 

@@ -187,7 +187,7 @@ async def _business_families() -> list[GaugeMetricFamily]:
         if not state.endswith("total"):
             inst.add_metric([state], n)
     orders = _gauge("vitrine_orders_open", "Open orders by status", ["status"])
-    for status in ("pending", "waiting_stock"):
+    for status in ("pending", "waiting_stock", "awaiting_fulfilment"):
         orders.add_metric([status], figures["orders"][status])
     pending = _gauge("vitrine_withdrawals_pending", "Withdrawals requested or processing")
     pending.add_metric([], figures["withdrawals"]["pending"])

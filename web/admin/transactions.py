@@ -106,6 +106,7 @@ WITHDRAWAL_COLUMNS = [
     "processing_at",
     "completed_at",
     "rejected_at",
+    "failed_at",
     "transfer_id",
     "reason",
     "acted_by",

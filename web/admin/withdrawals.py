@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
-from quart import Blueprint, g, jsonify
+from quart import Blueprint, current_app, g, jsonify
 from quart_schema import tag, validate_querystring
 
 from shop import ledger
 from shop.models import Tenant, Withdrawal
+from shop.payouts import approve as approve_for_payout
 from shop.pix_proof import InvalidEndToEndId, parse_e2e_id
 from shop.states import WithdrawalStatus
-from shop.withdrawals import approve_withdrawal, complete_withdrawal, reject_withdrawal
+from shop.withdrawals import complete_withdrawal, reject_withdrawal
 from web.admin.api import MAX_ID, BlankIsAbsent, Strict, json_body
 
 bp = Blueprint("admin_withdrawals", __name__)
@@ -80,6 +81,7 @@ def withdrawal_json(w: Withdrawal) -> dict[str, Any]:
         "processing_at": iso(w.processing_at),
         "completed_at": iso(w.completed_at),
         "rejected_at": iso(w.rejected_at),
+        "failed_at": iso(w.failed_at),
         "reason": w.reason,
         "transfer_id": w.transfer_id,
         "acted_by": w.acted_by,
@@ -101,8 +103,11 @@ async def list_withdrawals(query_args: WithdrawalsQuery):
 @bp.post("/api/withdrawals/<int:withdrawal_id>/approve")
 @tag(["withdrawals"])
 async def approve(withdrawal_id: int):
-    """`requested` → `processing`."""
-    return jsonify(withdrawal_json(await approve_withdrawal(withdrawal_id, g.actor)))
+    """`requested` → `processing`; with PAYOUT_MODE=automatic the platform sends the PIX
+    (see `GET /api/withdrawals/{id}/payout`)."""
+    automatic = current_app.config["VITRINE_SETTINGS"].payouts_automatic
+    w = await approve_for_payout(withdrawal_id, g.actor, automatic=automatic)
+    return jsonify(withdrawal_json(w))
 
 
 @bp.post("/api/withdrawals/<int:withdrawal_id>/complete")

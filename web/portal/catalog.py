@@ -13,6 +13,7 @@ from shop import catalog, stock
 from shop.catalog import cents_to_input
 from shop.models import Product, Variation
 from web.portal.context import actor, form_errors, owned, render, say, store_required
+from web.portal.variation_access import access_context
 
 bp = Blueprint("catalog", __name__)
 
@@ -144,7 +145,13 @@ async def edit_variation(variation_id: int):
             "price": cents_to_input(variation.price_cents),
             "active": "on" if variation.active else "",
         }
-        return await render("portal/variation_form.html", variation=variation, form=form, errors={})
+        return await render(
+            "portal/variation_form.html",
+            variation=variation,
+            form=form,
+            errors={},
+            **await access_context(variation),
+        )
     form = await request.form
     if errors := await catalog.save_variation(variation, form, actor()):
         return await render(
@@ -153,6 +160,7 @@ async def edit_variation(variation_id: int):
             variation=variation,
             form=form,
             errors=form_errors(errors),
+            **await access_context(variation),
         )
     await say("portal.saved")
     return redirect(url_for("catalog.edit_product", product_id=variation.product_id))

@@ -16,6 +16,7 @@ from fleet.runtime import RuntimeRecord, RuntimeStore
 from fleet.states import InstanceState
 from shop import ledger, stock
 from shop.indicators import BRT, daily_sales, open_order_counts
+from shop.tickets import stats as ticket_stats
 from web.portal.context import _, actor, owned, redis, render, say, store_required
 from web.portal.notices_page import dashboard_notices
 
@@ -135,7 +136,8 @@ async def live_context() -> dict[str, Any]:
 @bp.get("/")
 @store_required
 async def index():
-    return await render("portal/dashboard.html", **await live_context())
+    figures = await ticket_stats(g.tenant.id)  # not in live_context: no query every 3 s
+    return await render("portal/dashboard.html", **await live_context(), ticket_stats=figures)
 
 
 @bp.get("/dashboard/live")

@@ -16,6 +16,7 @@ from shop.models import Order, Payment
 from shop.outbox import enqueue_delivery
 from shop.payments.refunds import refund_order
 from shop.states import OrderStatus, PaymentStatus
+from shop.tickets import tickets_of_order
 from web.common import payment_services
 from web.portal.context import _, actor, owned, redis, render, say, store_required
 from web.portal.dashboard import BRT
@@ -25,7 +26,14 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 REDELIVERABLE = frozenset({OrderStatus.PAID, OrderStatus.WAITING_STOCK, OrderStatus.DELIVERED})
-REFUNDABLE = frozenset({OrderStatus.PAID, OrderStatus.WAITING_STOCK, OrderStatus.DELIVERED})
+REFUNDABLE = frozenset(
+    {
+        OrderStatus.PAID,
+        OrderStatus.WAITING_STOCK,
+        OrderStatus.AWAITING_FULFILMENT,
+        OrderStatus.DELIVERED,
+    }
+)
 
 
 def _day(raw: str | None) -> datetime | None:
@@ -125,6 +133,7 @@ async def order_detail(order_id: int):
         can_redeliver=status in REDELIVERABLE,
         can_refund=status in REFUNDABLE,
         refundable_cents=max(0, order.total_cents - refunded),
+        tickets=await tickets_of_order(g.tenant.id, order.id),
     )
 
 

@@ -21,12 +21,19 @@ from web.portal import (
     dashboard,
     discord_setup,
     money,
+    mp_connect,
     notices_page,
     onboarding,
     orders,
+    ratings_page,
     settings_page,
     stock,
+    subscribers,
     support,
+    tickets_page,
+    uploads,
+    variation_access,
+    variation_kinds,
 )
 from web.portal.context import _, load_request_state, render, template_globals
 from web.portal.dashboard import BRT
@@ -46,9 +53,15 @@ BLUEPRINTS = (
     stock.bp,
     orders.bp,
     money.bp,
+    mp_connect.bp,
     settings_page.bp,
     support.bp,
+    tickets_page.bp,
     blocklist.bp,
+    ratings_page.bp,
+    subscribers.bp,
+    variation_access.bp,
+    variation_kinds.bp,
 )
 # The portal's own scripts and styles come from /static; htmx needs no eval.
 PORTAL_CSP = (
@@ -84,6 +97,7 @@ def configure_portal(app: Quart, settings: Settings) -> None:
     app.jinja_env.filters["date"] = _format_date
     app.context_processor(template_globals)
     app.before_request(load_request_state)
+    uploads.install(app)  # body limits per route, checked before the CSRF check reads the form
     app.before_request(protect_request)
     for bp in BLUEPRINTS:
         app.register_blueprint(bp)

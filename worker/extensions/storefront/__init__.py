@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from worker.extensions.storefront import buyer, checkout_ui, delivery, panels, staff
+from worker.extensions.storefront import (
+    access,
+    buyer,
+    checkout_ui,
+    delivery,
+    fulfil_ui,
+    panels,
+    ratings_ui,
+    staff,
+    tickets,
+)
 from worker.extensions.storefront.common import PREFIX, Storefront, check_tuning
 
 if TYPE_CHECKING:
@@ -22,8 +32,9 @@ __all__ = ["INTENTS", "check_tuning", "setup"]
 def setup(bot: WorkerBot) -> None:
     sf = Storefront(bot)
     bot.storefront = sf  # type: ignore[attr-defined]  # set here, read by storefront_of()
-    for module in (checkout_ui, panels, buyer, staff, delivery):
+    for module in (checkout_ui, panels, buyer, staff, delivery, fulfil_ui, ratings_ui, tickets):
         module.setup(sf)
+    access.setup(sf)  # timed access: roles, reminders, expiry (issue 16)
 
     async def on_interaction_component(inter: Any) -> None:
         custom_id = getattr(getattr(inter, "data", None), "custom_id", "") or ""

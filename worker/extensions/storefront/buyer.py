@@ -11,10 +11,11 @@ from disnake.interactions import ApplicationCommandInteraction
 from disnake.ui.select import StringSelect
 
 from core.i18n import format_brl, t
-from shop import delivery, inputs
+from shop import delivery, inputs, tickets
 from shop.models import Order, Product
 from shop.states import OrderStatus
-from worker.extensions.storefront import views
+from worker.extensions.storefront import kind_messages, tickets_ui, views
+from worker.extensions.storefront.accesses import access_field
 from worker.extensions.storefront.common import (
     Storefront,
     locale_of,
@@ -33,7 +34,8 @@ async def my_orders(sf: Storefront, inter: ApplicationCommandInteraction) -> Non
         .order_by("-id")
         .limit(LIST_LIMIT)
     )
-    if not orders:
+    accesses = await access_field(sf.ctx.tenant_id, str(inter.author.id), locale)
+    if not orders and accesses is None:
         await reply(inter, t("storefront.orders.none", locale))
         return
     names = dict(
@@ -53,8 +55,12 @@ async def my_orders(sf: Storefront, inter: ApplicationCommandInteraction) -> Non
         for o in orders
     ]
     embed = disnake.Embed(
-        title=t("storefront.orders.title", locale), description="\n".join(lines), colour=views.BRAND
+        title=t("storefront.orders.title", locale),
+        description="\n".join(lines) or None,
+        colour=views.BRAND,
     )
+    if accesses is not None:  # issue 16: active accesses and their end dates
+        embed.add_field(name=accesses[0], value=accesses[1], inline=False)
     delivered = [o for o in orders if o.status == OrderStatus.DELIVERED]
     components: list[Any] = []
     if delivered:
@@ -70,7 +76,28 @@ async def my_orders(sf: Storefront, inter: ApplicationCommandInteraction) -> Non
                 ],
             )
         ]
+    if await tickets.enabled(await sf.tenant()):  # "Preciso de ajuda" per order
+        helper = tickets_ui.help_select(orders, names, locale)
+        components += [helper] if helper is not None else []
     await reply(inter, embed=embed, components=components)
+
+
+async def delivery_copy(
+    sf: Storefront, order: Order, actor: str, locale: str
+) -> tuple[disnake.Embed, tuple[str, bytes] | None]:
+    """A delivered order's delivery again, as the DM showed it, whatever the product kind
+    (nothing is allocated: `prepare` reports a delivered order done): (embed, attachment)."""
+    prepared = await delivery.prepare(order.id, sf.vault, actor, sf.ctx.fencing.fence)
+    await delivery.fill(prepared, sf.vault)
+    return kind_messages.delivery_message(order, prepared, locale)
+
+
+async def copy_of_items(
+    sf: Storefront, order: Order, actor: str, locale: str
+) -> tuple[disnake.Embed, bytes | None]:
+    """`delivery_copy` with the attachment's bytes only; the ticket's "resend"."""
+    embed, attachment = await delivery_copy(sf, order, actor, locale)
+    return embed, (attachment[1] if attachment else None)
 
 
 async def on_resend(sf: Storefront, inter: Any, args: list[str]) -> None:
@@ -85,19 +112,12 @@ async def on_resend(sf: Storefront, inter: Any, args: list[str]) -> None:
     if order is None:
         await reply(inter, t("storefront.orders.not_found", locale))
         return
-    prepared = await delivery.prepare(
-        order.id, sf.vault, f"buyer:{inter.author.id}", sf.ctx.fencing.fence
-    )
-    items = await delivery.plain_items(order.id, sf.vault)
-    inline, blob = delivery.render_items(items)
-    embed = views.delivery_embed(
-        order, prepared.product_name, prepared.variation_name, inline, locale
-    )
-    file = disnake.File(io.BytesIO(blob), f"pedido-{order.id}.txt") if blob else None
+    embed, attachment = await delivery_copy(sf, order, f"buyer:{inter.author.id}", locale)
+    file = disnake.File(io.BytesIO(attachment[1]), attachment[0]) if attachment else None
     if await send_dm(sf.bot, str(inter.author.id), embed=embed, file=file):
         await reply(inter, t("storefront.orders.resent", locale, order=order.id))
         return
-    file = disnake.File(io.BytesIO(blob), f"pedido-{order.id}.txt") if blob else None
+    file = disnake.File(io.BytesIO(attachment[1]), attachment[0]) if attachment else None
     await reply(
         inter,
         t("storefront.orders.dm_closed", locale),

@@ -33,6 +33,7 @@ TUNING: dict[str, tuple[float, float, float]] = {
     "VITRINE_PANEL_REFRESH_S": (15.0, 0.1, 86400.0),
     "VITRINE_DELIVERY_CLAIM_IDLE_S": (30.0, 0.1, 3600.0),
     "VITRINE_DELIVERY_NONCE_WINDOW_S": (60.0, 0.0, 3600.0),
+    "VITRINE_ACCESS_RECHECK_S": (3600.0, 1.0, 86400.0),  # rejoin check of access grants
 }
 
 
@@ -69,6 +70,7 @@ class Storefront:
         self.vault = TokenVault(bot.ctx.settings.token_encryption_keys)
         self.routes: dict[str, Handler] = {}
         self.panel_dirty = asyncio.Event()
+        self.access_due = asyncio.Event()  # access grants due: the access runner claims them
         self._svc: PaymentServices | None = None
         self._tenant: tuple[float, Tenant] | None = None
         self._locks: dict[str, asyncio.Lock] = {}
@@ -84,12 +86,12 @@ class Storefront:
 
     def payments(self) -> PaymentServices:
         if self._svc is None:
-            from shop.payments.mercadopago import MercadoPagoGateway
+            from shop.payments.gateways import gateway_from_settings
             from shop.payments.service import PaymentServices
 
             settings = self.ctx.settings
             self._svc = PaymentServices.from_settings(
-                settings, MercadoPagoGateway.from_settings(settings), self.ctx.redis
+                settings, gateway_from_settings(settings), self.ctx.redis
             )
         return self._svc
 

@@ -23,10 +23,10 @@ from redis.exceptions import RedisError, ResponseError
 from core.i18n import t
 from fleet import keys
 from fleet.errors import FencedOut
-from shop import delivery
+from shop import delivery, tickets
 from shop.models import DeliveryPath, Order
 from shop.models.accounts import DeliveryMode
-from worker.extensions.storefront import views
+from worker.extensions.storefront import fulfil_ui, kind_messages, tickets_ui, views
 from worker.extensions.storefront.common import Storefront, knob
 from worker.extensions.storefront.send_once import (
     create_message,
@@ -143,6 +143,8 @@ class DeliveryConsumer:
         task.add_done_callback(self.tasks.discard)
 
     async def handle(self, entry_id: str, fields: dict[str, str]) -> None:
+        if "access" in fields:  # access grants due (shop.access_relay): the runner claims them
+            self.sf.access_due.set()
         try:
             order_id = int(fields.get("order_id", "0"))
         except ValueError:
@@ -180,6 +182,10 @@ class DeliveryConsumer:
             if prepared.newly_waiting:
                 await self.tell_waiting(order, prepared)
             return True
+        if prepared.outcome == delivery.Outcome.AWAITING:  # staff deliver it (fulfil_ui)
+            if prepared.newly_waiting:
+                await fulfil_ui.tell_awaiting(self, order, prepared)
+            return True
         path = await self.send_items(order, prepared)
         if path == DeliveryPath.FAILED:
             await delivery.mark_failed(order.id, self.fence)
@@ -187,6 +193,7 @@ class DeliveryConsumer:
             return True  # the reconciler re-enqueues it; "my orders" can re-send
         await delivery.mark_delivered(order.id, path, ACTOR, self.fence)
         await self.grant_role(order)
+        self.sf.access_due.set()  # the product's roles (its access grant) go out now
         await self.log_sale(order, prepared, path)
         self.sf.panel_dirty.set()
         return True
@@ -195,11 +202,7 @@ class DeliveryConsumer:
         """DM first (unless the store delivers in the channel), then a private thread; a job
         re-run after a crash goes back to the channel its first attempt used."""
         locale = order.locale
-        inline, blob = delivery.render_items(prepared.items)
-        embed = views.delivery_embed(
-            order, prepared.product_name, prepared.variation_name, inline, locale
-        )
-        file = (f"pedido-{order.id}.txt", blob) if blob else None
+        embed, file = kind_messages.delivery_message(order, prepared, locale)  # by kind
         title = embed.title
 
         def is_delivery(msg: dict[str, Any]) -> bool:
@@ -218,8 +221,10 @@ class DeliveryConsumer:
                 order, embed, file, prepared.nonce, is_delivery, thread_id=earlier
             ):
                 return DeliveryPath.CHANNEL
+        # tickets on (a support channel): the DM carries the "Preciso de ajuda" button
+        helps = [tickets_ui.help_row(order.id, locale)] if await tickets.enabled(tenant) else None
         if dm_id is not None and await self.send_once(
-            order, prepared.nonce, dm_id, is_delivery, embed=embed, file=file
+            order, prepared.nonce, dm_id, is_delivery, embed=embed, file=file, components=helps
         ):
             return DeliveryPath.DM
         if await self.send_in_thread(order, embed, file, prepared.nonce, is_delivery):

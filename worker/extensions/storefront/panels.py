@@ -19,6 +19,7 @@ from disnake.interactions import ApplicationCommandInteraction
 from core.i18n import t
 from fleet import keys
 from shop.models import Product, Variation
+from shop.ratings import panel_line
 from shop.stock import counts
 from worker.extensions.storefront import views
 from worker.extensions.storefront.common import (
@@ -47,18 +48,20 @@ async def _content(
     if not variations:
         return "empty", views.unavailable_embed(product.name, locale), []
     available = {vid: c["available"] for vid, c in (await counts(v.id for v in variations)).items()}
+    rated = await panel_line(product.tenant_id, product.id)  # issue 17: "★ 4.8 (12)"
     raw = json.dumps(
         [
             product.name,
             product.description,
             product.image_url,
             [(v.id, v.name, v.price_cents, available[v.id]) for v in variations],
+            rated,
         ]
     )
     fp = hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()
     return (
         fp,
-        views.panel_embed(product, variations, available, locale),
+        views.panel_embed(product, variations, available, locale, rated),
         views.panel_components(product, variations, available, locale),
     )
 

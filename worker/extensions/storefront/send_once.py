@@ -45,6 +45,7 @@ async def create_message(
     embed: disnake.Embed | None = None,
     file: tuple[str, bytes] | None = None,
     allowed_mentions: disnake.AllowedMentions | None = None,
+    components: list[disnake.ui.ActionRow[Any]] | None = None,
 ) -> dict[str, Any]:
     """POST the message with `enforce_nonce`; returns Discord's message object (the first
     one if this nonce was already used here within the window)."""
@@ -57,6 +58,8 @@ async def create_message(
         payload["content"] = content
     if embed is not None:
         payload["embeds"] = [embed.to_dict()]
+    if components:
+        payload["components"] = [row.to_component_dict() for row in components]
     route = Route("POST", "/channels/{channel_id}/messages", channel_id=int(channel_id))
     if file is None:
         return await bot.http.request(route, json=payload)

@@ -15,7 +15,7 @@ from shop.checkout import ProductUnavailable
 from shop.errors import ShopError
 from shop.models import Order, Product, Variation
 from shop.states import PAID_ORDER_STATES
-from worker.extensions.storefront import views
+from worker.extensions.storefront import kind_messages, views
 from worker.extensions.storefront.checkout_ui import find_product
 from worker.extensions.storefront.common import (
     GUILD_ONLY,
@@ -46,7 +46,7 @@ async def stock_count(sf: Storefront, inter: ApplicationCommandInteraction) -> N
             locale,
             product=v.product.name,
             variation=v.name,
-            **numbers[v.id],
+            **kind_messages.stock_figures(v, numbers[v.id]),  # other kinds: units (issue 16)
         )
         for v in variations
     ]

@@ -9,6 +9,7 @@ import disnake
 from disnake.ui.select import StringSelect
 
 from core.i18n import format_brl, t
+from shop.kinds import UNLIMITED
 from shop.models import Order, Product, Variation
 from shop.pricing import Quote
 
@@ -29,18 +30,27 @@ def price_range(variations: list[Variation]) -> str:
     return f"{format_brl(prices[0])} – {format_brl(prices[-1])}"
 
 
+def in_stock(count: int, locale: str) -> str:
+    """'3 disponível(is)', or 'disponível' for a product sold without a cap (shop.kinds)."""
+    if count >= UNLIMITED:
+        return t("kinds.panel.unlimited", locale)
+    return t("storefront.panel.in_stock", locale, count=count)
+
+
 def panel_embed(
-    product: Product, variations: list[Variation], available: dict[int, int], locale: str
+    product: Product,
+    variations: list[Variation],
+    available: dict[int, int],
+    locale: str,
+    rated: str | None = None,
 ) -> disnake.Embed:
     total = sum(available.get(v.id, 0) for v in variations)
     embed = disnake.Embed(title=product.name, description=product.description or None, colour=BRAND)
     embed.add_field(t("storefront.panel.price", locale), price_range(variations), inline=True)
-    stock = (
-        t("storefront.panel.in_stock", locale, count=total)
-        if total
-        else t("storefront.panel.sold_out", locale)
-    )
+    stock = in_stock(total, locale) if total else t("storefront.panel.sold_out", locale)
     embed.add_field(t("storefront.panel.stock", locale), stock, inline=True)
+    if rated:  # the average once the product has the store's minimum of ratings (issue 17)
+        embed.add_field(t("ratings.panel.field", locale), rated, inline=True)
     if product.image_url:
         embed.set_image(url=product.image_url)
     return embed
@@ -65,11 +75,7 @@ def panel_components(
     options = []
     for v in variations[:MAX_SELECT]:
         count = available.get(v.id, 0)
-        desc = (
-            t("storefront.panel.in_stock", locale, count=count)
-            if count
-            else t("storefront.panel.sold_out", locale)
-        )
+        desc = in_stock(count, locale) if count else t("storefront.panel.sold_out", locale)
         options.append(
             disnake.SelectOption(
                 label=f"{v.name} — {format_brl(v.price_cents)}"[:100],
@@ -104,7 +110,8 @@ def card_embed(
     )
     embed.add_field(t("storefront.card.unit_price", locale), format_brl(q.unit_price_cents))
     embed.add_field(t("storefront.card.quantity", locale), str(q.quantity))
-    embed.add_field(t("storefront.card.available", locale), str(available))
+    shown = str(available) if available < UNLIMITED else in_stock(available, locale)
+    embed.add_field(t("storefront.card.available", locale), shown)
     if q.discount_cents:
         embed.add_field(
             t("storefront.card.coupon", locale),

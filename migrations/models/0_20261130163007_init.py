@@ -47,6 +47,8 @@ CHANNEL: channel */,
     "low_stock_threshold" INT NOT NULL,
     "max_open_orders_per_buyer" INT NOT NULL,
     "notices_off" JSON,
+    "rating_ask_delay_h" SMALLINT NOT NULL,
+    "rating_min_count" SMALLINT NOT NULL,
     "created_at" TIMESTAMP NOT NULL,
     "updated_at" TIMESTAMP NOT NULL,
     "owner_id" INT NOT NULL REFERENCES "accounts" ("id") ON DELETE RESTRICT
@@ -83,6 +85,38 @@ FIXED: fixed */,
     "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE CASCADE,
     CONSTRAINT "uid_coupons_tenant__f37a0b" UNIQUE ("tenant_id", "code")
 );
+CREATE TABLE IF NOT EXISTS "mp_connections" (
+    "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    "money_mode" VARCHAR(16) NOT NULL /* PLATFORM: platform
+CONNECTED: connected */,
+    "mp_user_id" VARCHAR(32) NOT NULL,
+    "access_token_enc" TEXT NOT NULL,
+    "refresh_token_enc" TEXT NOT NULL,
+    "public_key" VARCHAR(120) NOT NULL,
+    "scopes" VARCHAR(200) NOT NULL,
+    "live_mode" INT NOT NULL,
+    "expires_at" TIMESTAMP NOT NULL,
+    "connected_at" TIMESTAMP NOT NULL,
+    "refreshed_at" TIMESTAMP,
+    "disconnected_at" TIMESTAMP,
+    "refresh_claimed_until" TIMESTAMP,
+    "refresh_error" VARCHAR(200) NOT NULL,
+    "tenant_id" INT NOT NULL UNIQUE REFERENCES "tenants" ("id") ON DELETE CASCADE
+) /* A store's authorisation of the platform's Mercado Pago application. Tokens are */;
+CREATE INDEX IF NOT EXISTS "idx_mp_connecti_mp_user_8dc37b" ON "mp_connections" ("mp_user_id");
+CREATE INDEX IF NOT EXISTS "idx_mp_connecti_expires_654346" ON "mp_connections" ("expires_at");
+CREATE TABLE IF NOT EXISTS "money_mode_changes" (
+    "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    "from_mode" VARCHAR(16) NOT NULL /* PLATFORM: platform
+CONNECTED: connected */,
+    "to_mode" VARCHAR(16) NOT NULL /* PLATFORM: platform
+CONNECTED: connected */,
+    "actor" VARCHAR(64) NOT NULL,
+    "reason" VARCHAR(200) NOT NULL,
+    "mp_user_id" VARCHAR(32) NOT NULL,
+    "changed_at" TIMESTAMP NOT NULL,
+    "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE CASCADE
+) /* One switch of a store between platform-collected and connected (append-only). */;
 CREATE TABLE IF NOT EXISTS "products" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "name" VARCHAR(100) NOT NULL,
@@ -121,6 +155,13 @@ FAILED: failed */,
 );
 CREATE INDEX IF NOT EXISTS "idx_seller_noti_send_at_bb2f8e" ON "seller_notices" ("send_at");
 CREATE INDEX IF NOT EXISTS "idx_seller_noti_created_9753ac" ON "seller_notices" ("created_at");
+CREATE TABLE IF NOT EXISTS "ticket_settings" (
+    "staff_role_id" VARCHAR(32),
+    "category_id" VARCHAR(32),
+    "per_buyer_per_day" INT NOT NULL,
+    "updated_at" TIMESTAMP NOT NULL,
+    "tenant_id" INT NOT NULL PRIMARY KEY REFERENCES "tenants" ("id") ON DELETE CASCADE
+) /* What the seller chose for tickets; a store without a row uses the defaults. */;
 CREATE TABLE IF NOT EXISTS "variations" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "name" VARCHAR(100) NOT NULL,
@@ -141,6 +182,17 @@ MANUAL: manual */,
     "updated_at" TIMESTAMP NOT NULL,
     "product_id" INT NOT NULL REFERENCES "products" ("id") ON DELETE CASCADE,
     "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS "product_files" (
+    "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    "name" VARCHAR(100) NOT NULL,
+    "size" INT NOT NULL,
+    "sha256" VARCHAR(64) NOT NULL,
+    "content_enc" TEXT NOT NULL,
+    "created_at" TIMESTAMP NOT NULL,
+    "updated_at" TIMESTAMP NOT NULL,
+    "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE CASCADE,
+    "variation_id" INT NOT NULL UNIQUE REFERENCES "variations" ("id") ON DELETE CASCADE
 );
 CREATE TABLE IF NOT EXISTS "web_sessions" (
     "id" VARCHAR(64) NOT NULL PRIMARY KEY,
@@ -176,17 +228,42 @@ CREATE TABLE IF NOT EXISTS "withdrawals" (
     "status" VARCHAR(16) NOT NULL /* REQUESTED: requested
 PROCESSING: processing
 COMPLETED: completed
-REJECTED: rejected */,
+REJECTED: rejected
+FAILED: failed */,
     "requested_at" TIMESTAMP NOT NULL,
     "processing_at" TIMESTAMP,
     "completed_at" TIMESTAMP,
     "rejected_at" TIMESTAMP,
+    "failed_at" TIMESTAMP,
     "reason" TEXT,
     "transfer_id" VARCHAR(100),
     "acted_by" VARCHAR(100),
     "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE RESTRICT
 );
 CREATE INDEX IF NOT EXISTS "idx_withdrawals_status_5d41d4" ON "withdrawals" ("status");
+CREATE TABLE IF NOT EXISTS "payouts" (
+    "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    "idempotency_key" VARCHAR(64) NOT NULL UNIQUE,
+    "status" VARCHAR(16) NOT NULL /* QUEUED: queued
+SENT: sent
+PAID: paid
+FAILED: failed
+STUCK: stuck */,
+    "provider_id" VARCHAR(64),
+    "provider_status" VARCHAR(32),
+    "provider_detail" VARCHAR(64),
+    "e2e_id" VARCHAR(40),
+    "attempts" INT NOT NULL,
+    "last_error" VARCHAR(300),
+    "due_at" TIMESTAMP,
+    "claim" VARCHAR(16),
+    "superseded_by" BIGINT,
+    "created_at" TIMESTAMP NOT NULL,
+    "sent_at" TIMESTAMP,
+    "updated_at" TIMESTAMP NOT NULL,
+    "withdrawal_id" BIGINT NOT NULL UNIQUE REFERENCES "withdrawals" ("id") ON DELETE RESTRICT
+) /* The platform's PIX to the seller for one approved withdrawal. */;
+CREATE INDEX IF NOT EXISTS "idx_payouts_due_at_e61929" ON "payouts" ("due_at");
 CREATE TABLE IF NOT EXISTS "bot_instances" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "name" VARCHAR(100) NOT NULL,
@@ -303,6 +380,14 @@ MED: med */,
     "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE CASCADE,
     CONSTRAINT "uid_blocked_buy_tenant__a9b4d2" UNIQUE ("tenant_id", "discord_id")
 ) /* One Discord user a store does not sell to; lifting the block deletes the row (the audit */;
+CREATE TABLE IF NOT EXISTS "fulfilment_notes" (
+    "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    "note_enc" TEXT NOT NULL,
+    "actor" VARCHAR(64) NOT NULL,
+    "created_at" TIMESTAMP NOT NULL,
+    "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE CASCADE,
+    "order_id" BIGINT NOT NULL UNIQUE REFERENCES "orders" ("id") ON DELETE CASCADE
+);
 CREATE TABLE IF NOT EXISTS "ledger_entries" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "txn_id" CHAR(36) NOT NULL,
@@ -351,13 +436,65 @@ CHARGED_BACK: charged_back */,
 CREATE INDEX IF NOT EXISTS "idx_payments_status_c133d1" ON "payments" ("status");
 CREATE INDEX IF NOT EXISTS "idx_payments_next_po_994716" ON "payments" ("next_poll_at");
 CREATE INDEX IF NOT EXISTS "idx_payments_confirm_58b3e0" ON "payments" ("confirmed_via");
+CREATE TABLE IF NOT EXISTS "mp_connected_charges" (
+    "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    "mp_user_id" VARCHAR(32) NOT NULL,
+    "amount_cents" BIGINT NOT NULL,
+    "fee_cents" BIGINT NOT NULL,
+    "created_at" TIMESTAMP NOT NULL,
+    "sold_at" TIMESTAMP,
+    "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE RESTRICT,
+    "payment_id" CHAR(36) NOT NULL UNIQUE REFERENCES "payments" ("id") ON DELETE CASCADE
+) /* A PIX charge created with a seller's token: which account it lives in (so it is read */;
+CREATE INDEX IF NOT EXISTS "idx_mp_connecte_mp_user_450f48" ON "mp_connected_charges" ("mp_user_id");
+CREATE INDEX IF NOT EXISTS "idx_mp_connecte_sold_at_65f09c" ON "mp_connected_charges" ("sold_at");
+CREATE TABLE IF NOT EXISTS "ratings" (
+    "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    "buyer_discord_id" VARCHAR(32) NOT NULL,
+    "stars" SMALLINT NOT NULL,
+    "comment" VARCHAR(500) NOT NULL,
+    "given_at" TIMESTAMP NOT NULL,
+    "edited_at" TIMESTAMP,
+    "reply" VARCHAR(500),
+    "replied_at" TIMESTAMP,
+    "replied_by" VARCHAR(100),
+    "deleted_at" TIMESTAMP,
+    "deleted_by" VARCHAR(100),
+    "feedback_channel_id" VARCHAR(32),
+    "feedback_message_id" VARCHAR(32),
+    "post_at" TIMESTAMP,
+    "post_claim" VARCHAR(32),
+    "post_attempts" INT NOT NULL,
+    "product_id" INT NOT NULL REFERENCES "products" ("id") ON DELETE CASCADE,
+    "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE CASCADE,
+    "order_id" BIGINT NOT NULL UNIQUE REFERENCES "orders" ("id") ON DELETE CASCADE
+) /* One order's rating: stars and an optional comment, editable for a week after it was */;
+CREATE INDEX IF NOT EXISTS "idx_ratings_post_at_1be0b3" ON "ratings" ("post_at");
+CREATE INDEX IF NOT EXISTS "idx_ratings_tenant__7913dd" ON "ratings" ("tenant_id", "product_id");
+CREATE TABLE IF NOT EXISTS "rating_asks" (
+    "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    "status" VARCHAR(16) NOT NULL /* PENDING: pending
+SENT: sent
+FAILED: failed
+SKIPPED: skipped */,
+    "ask_at" TIMESTAMP,
+    "claim" VARCHAR(32),
+    "attempts" INT NOT NULL,
+    "last_error" VARCHAR(500),
+    "created_at" TIMESTAMP NOT NULL,
+    "sent_at" TIMESTAMP,
+    "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE CASCADE,
+    "order_id" BIGINT NOT NULL UNIQUE REFERENCES "orders" ("id") ON DELETE CASCADE
+) /* The DM asking the buyer of one delivered order for stars (one per order). */;
+CREATE INDEX IF NOT EXISTS "idx_rating_asks_ask_at_28117e" ON "rating_asks" ("ask_at");
 CREATE TABLE IF NOT EXISTS "stock_items" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "content_enc" TEXT NOT NULL,
     "content_hash" VARCHAR(64) NOT NULL,
     "status" VARCHAR(16) NOT NULL /* AVAILABLE: available
 RESERVED: reserved
-SOLD: sold */,
+SOLD: sold
+REPLACED: replaced */,
     "reserved_until" TIMESTAMP,
     "created_at" TIMESTAMP NOT NULL,
     "sold_at" TIMESTAMP,
@@ -367,6 +504,24 @@ SOLD: sold */,
     CONSTRAINT "uid_stock_items_variati_dda163" UNIQUE ("variation_id", "content_hash")
 ) /* One deliverable unit (key, account, code, text). Sold items are never reused. */;
 CREATE INDEX IF NOT EXISTS "idx_stock_items_variati_e2a0ed" ON "stock_items" ("variation_id", "status");
+CREATE TABLE IF NOT EXISTS "tickets" (
+    "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    "buyer_discord_id" VARCHAR(32) NOT NULL,
+    "status" VARCHAR(8) NOT NULL /* OPEN: open
+CLOSED: closed */,
+    "open_key" BIGINT UNIQUE,
+    "thread_id" VARCHAR(32),
+    "in_channel" INT NOT NULL,
+    "opened_at" TIMESTAMP NOT NULL,
+    "first_response_at" TIMESTAMP,
+    "closed_at" TIMESTAMP,
+    "closed_by" VARCHAR(100),
+    "transcript" JSON,
+    "order_id" BIGINT NOT NULL REFERENCES "orders" ("id") ON DELETE RESTRICT,
+    "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS "idx_tickets_tenant__6d638d" ON "tickets" ("tenant_id", "status");
+CREATE INDEX IF NOT EXISTS "idx_tickets_tenant__924b61" ON "tickets" ("tenant_id", "buyer_discord_id", "opened_at");
 CREATE TABLE IF NOT EXISTS "alerts" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "kind" VARCHAR(24) NOT NULL /* CRASHLOOP: crashloop
@@ -467,6 +622,8 @@ CREATE TABLE IF NOT EXISTS "tenants" (
     "low_stock_threshold" INT NOT NULL,
     "max_open_orders_per_buyer" INT NOT NULL,
     "notices_off" JSONB,
+    "rating_ask_delay_h" SMALLINT NOT NULL,
+    "rating_min_count" SMALLINT NOT NULL,
     "created_at" TIMESTAMPTZ NOT NULL,
     "updated_at" TIMESTAMPTZ NOT NULL,
     "owner_id" INT NOT NULL REFERENCES "accounts" ("id") ON DELETE RESTRICT
@@ -509,6 +666,43 @@ CREATE TABLE IF NOT EXISTS "coupons" (
 );
 COMMENT ON COLUMN "coupons"."kind" IS 'PERCENT: percent
 FIXED: fixed';
+CREATE TABLE IF NOT EXISTS "mp_connections" (
+    "id" SERIAL NOT NULL PRIMARY KEY,
+    "money_mode" VARCHAR(16) NOT NULL,
+    "mp_user_id" VARCHAR(32) NOT NULL,
+    "access_token_enc" TEXT NOT NULL,
+    "refresh_token_enc" TEXT NOT NULL,
+    "public_key" VARCHAR(120) NOT NULL,
+    "scopes" VARCHAR(200) NOT NULL,
+    "live_mode" BOOL NOT NULL,
+    "expires_at" TIMESTAMPTZ NOT NULL,
+    "connected_at" TIMESTAMPTZ NOT NULL,
+    "refreshed_at" TIMESTAMPTZ,
+    "disconnected_at" TIMESTAMPTZ,
+    "refresh_claimed_until" TIMESTAMPTZ,
+    "refresh_error" VARCHAR(200) NOT NULL,
+    "tenant_id" INT NOT NULL UNIQUE REFERENCES "tenants" ("id") ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS "idx_mp_connecti_mp_user_8dc37b" ON "mp_connections" ("mp_user_id");
+CREATE INDEX IF NOT EXISTS "idx_mp_connecti_expires_654346" ON "mp_connections" ("expires_at");
+COMMENT ON COLUMN "mp_connections"."money_mode" IS 'PLATFORM: platform
+CONNECTED: connected';
+COMMENT ON TABLE "mp_connections" IS 'A store''s authorisation of the platform''s Mercado Pago application. Tokens are';
+CREATE TABLE IF NOT EXISTS "money_mode_changes" (
+    "id" SERIAL NOT NULL PRIMARY KEY,
+    "from_mode" VARCHAR(16) NOT NULL,
+    "to_mode" VARCHAR(16) NOT NULL,
+    "actor" VARCHAR(64) NOT NULL,
+    "reason" VARCHAR(200) NOT NULL,
+    "mp_user_id" VARCHAR(32) NOT NULL,
+    "changed_at" TIMESTAMPTZ NOT NULL,
+    "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE CASCADE
+);
+COMMENT ON COLUMN "money_mode_changes"."from_mode" IS 'PLATFORM: platform
+CONNECTED: connected';
+COMMENT ON COLUMN "money_mode_changes"."to_mode" IS 'PLATFORM: platform
+CONNECTED: connected';
+COMMENT ON TABLE "money_mode_changes" IS 'One switch of a store between platform-collected and connected (append-only).';
 CREATE TABLE IF NOT EXISTS "products" (
     "id" SERIAL NOT NULL PRIMARY KEY,
     "name" VARCHAR(100) NOT NULL,
@@ -549,6 +743,14 @@ SENT: sent
 OFF: off
 NO_BOT: no_bot
 FAILED: failed';
+CREATE TABLE IF NOT EXISTS "ticket_settings" (
+    "staff_role_id" VARCHAR(32),
+    "category_id" VARCHAR(32),
+    "per_buyer_per_day" INT NOT NULL,
+    "updated_at" TIMESTAMPTZ NOT NULL,
+    "tenant_id" INT NOT NULL PRIMARY KEY REFERENCES "tenants" ("id") ON DELETE CASCADE
+);
+COMMENT ON TABLE "ticket_settings" IS 'What the seller chose for tickets; a store without a row uses the defaults.';
 CREATE TABLE IF NOT EXISTS "variations" (
     "id" SERIAL NOT NULL PRIMARY KEY,
     "name" VARCHAR(100) NOT NULL,
@@ -571,6 +773,17 @@ ROLE_ONLY: role_only
 SHARED: shared
 FILE: file
 MANUAL: manual';
+CREATE TABLE IF NOT EXISTS "product_files" (
+    "id" SERIAL NOT NULL PRIMARY KEY,
+    "name" VARCHAR(100) NOT NULL,
+    "size" INT NOT NULL,
+    "sha256" VARCHAR(64) NOT NULL,
+    "content_enc" TEXT NOT NULL,
+    "created_at" TIMESTAMPTZ NOT NULL,
+    "updated_at" TIMESTAMPTZ NOT NULL,
+    "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE CASCADE,
+    "variation_id" INT NOT NULL UNIQUE REFERENCES "variations" ("id") ON DELETE CASCADE
+);
 CREATE TABLE IF NOT EXISTS "web_sessions" (
     "id" VARCHAR(64) NOT NULL PRIMARY KEY,
     "created_at" TIMESTAMPTZ NOT NULL,
@@ -609,6 +822,7 @@ CREATE TABLE IF NOT EXISTS "withdrawals" (
     "processing_at" TIMESTAMPTZ,
     "completed_at" TIMESTAMPTZ,
     "rejected_at" TIMESTAMPTZ,
+    "failed_at" TIMESTAMPTZ,
     "reason" TEXT,
     "transfer_id" VARCHAR(100),
     "acted_by" VARCHAR(100),
@@ -618,7 +832,33 @@ CREATE INDEX IF NOT EXISTS "idx_withdrawals_status_5d41d4" ON "withdrawals" ("st
 COMMENT ON COLUMN "withdrawals"."status" IS 'REQUESTED: requested
 PROCESSING: processing
 COMPLETED: completed
-REJECTED: rejected';
+REJECTED: rejected
+FAILED: failed';
+CREATE TABLE IF NOT EXISTS "payouts" (
+    "id" BIGSERIAL NOT NULL PRIMARY KEY,
+    "idempotency_key" VARCHAR(64) NOT NULL UNIQUE,
+    "status" VARCHAR(16) NOT NULL,
+    "provider_id" VARCHAR(64),
+    "provider_status" VARCHAR(32),
+    "provider_detail" VARCHAR(64),
+    "e2e_id" VARCHAR(40),
+    "attempts" INT NOT NULL,
+    "last_error" VARCHAR(300),
+    "due_at" TIMESTAMPTZ,
+    "claim" VARCHAR(16),
+    "superseded_by" BIGINT,
+    "created_at" TIMESTAMPTZ NOT NULL,
+    "sent_at" TIMESTAMPTZ,
+    "updated_at" TIMESTAMPTZ NOT NULL,
+    "withdrawal_id" BIGINT NOT NULL UNIQUE REFERENCES "withdrawals" ("id") ON DELETE RESTRICT
+);
+CREATE INDEX IF NOT EXISTS "idx_payouts_due_at_e61929" ON "payouts" ("due_at");
+COMMENT ON COLUMN "payouts"."status" IS 'QUEUED: queued
+SENT: sent
+PAID: paid
+FAILED: failed
+STUCK: stuck';
+COMMENT ON TABLE "payouts" IS 'The platform''s PIX to the seller for one approved withdrawal.';
 CREATE TABLE IF NOT EXISTS "bot_instances" (
     "id" SERIAL NOT NULL PRIMARY KEY,
     "name" VARCHAR(100) NOT NULL,
@@ -742,6 +982,14 @@ COMMENT ON COLUMN "blocked_buyers"."source" IS 'MANUAL: manual
 CHARGEBACK: chargeback
 MED: med';
 COMMENT ON TABLE "blocked_buyers" IS 'One Discord user a store does not sell to; lifting the block deletes the row (the audit';
+CREATE TABLE IF NOT EXISTS "fulfilment_notes" (
+    "id" BIGSERIAL NOT NULL PRIMARY KEY,
+    "note_enc" TEXT NOT NULL,
+    "actor" VARCHAR(64) NOT NULL,
+    "created_at" TIMESTAMPTZ NOT NULL,
+    "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE CASCADE,
+    "order_id" BIGINT NOT NULL UNIQUE REFERENCES "orders" ("id") ON DELETE CASCADE
+);
 CREATE TABLE IF NOT EXISTS "ledger_entries" (
     "id" BIGSERIAL NOT NULL PRIMARY KEY,
     "txn_id" UUID NOT NULL,
@@ -793,6 +1041,61 @@ CANCELLED: cancelled
 REFUNDED: refunded
 CHARGED_BACK: charged_back';
 COMMENT ON TABLE "payments" IS 'A PIX charge; our UUID is the external_reference and the idempotency key.';
+CREATE TABLE IF NOT EXISTS "mp_connected_charges" (
+    "id" SERIAL NOT NULL PRIMARY KEY,
+    "mp_user_id" VARCHAR(32) NOT NULL,
+    "amount_cents" BIGINT NOT NULL,
+    "fee_cents" BIGINT NOT NULL,
+    "created_at" TIMESTAMPTZ NOT NULL,
+    "sold_at" TIMESTAMPTZ,
+    "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE RESTRICT,
+    "payment_id" UUID NOT NULL UNIQUE REFERENCES "payments" ("id") ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS "idx_mp_connecte_mp_user_450f48" ON "mp_connected_charges" ("mp_user_id");
+CREATE INDEX IF NOT EXISTS "idx_mp_connecte_sold_at_65f09c" ON "mp_connected_charges" ("sold_at");
+COMMENT ON TABLE "mp_connected_charges" IS 'A PIX charge created with a seller''s token: which account it lives in (so it is read';
+CREATE TABLE IF NOT EXISTS "ratings" (
+    "id" BIGSERIAL NOT NULL PRIMARY KEY,
+    "buyer_discord_id" VARCHAR(32) NOT NULL,
+    "stars" SMALLINT NOT NULL,
+    "comment" VARCHAR(500) NOT NULL,
+    "given_at" TIMESTAMPTZ NOT NULL,
+    "edited_at" TIMESTAMPTZ,
+    "reply" VARCHAR(500),
+    "replied_at" TIMESTAMPTZ,
+    "replied_by" VARCHAR(100),
+    "deleted_at" TIMESTAMPTZ,
+    "deleted_by" VARCHAR(100),
+    "feedback_channel_id" VARCHAR(32),
+    "feedback_message_id" VARCHAR(32),
+    "post_at" TIMESTAMPTZ,
+    "post_claim" VARCHAR(32),
+    "post_attempts" INT NOT NULL,
+    "product_id" INT NOT NULL REFERENCES "products" ("id") ON DELETE CASCADE,
+    "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE CASCADE,
+    "order_id" BIGINT NOT NULL UNIQUE REFERENCES "orders" ("id") ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS "idx_ratings_post_at_1be0b3" ON "ratings" ("post_at");
+CREATE INDEX IF NOT EXISTS "idx_ratings_tenant__7913dd" ON "ratings" ("tenant_id", "product_id");
+COMMENT ON TABLE "ratings" IS 'One order''s rating: stars and an optional comment, editable for a week after it was';
+CREATE TABLE IF NOT EXISTS "rating_asks" (
+    "id" BIGSERIAL NOT NULL PRIMARY KEY,
+    "status" VARCHAR(16) NOT NULL,
+    "ask_at" TIMESTAMPTZ,
+    "claim" VARCHAR(32),
+    "attempts" INT NOT NULL,
+    "last_error" VARCHAR(500),
+    "created_at" TIMESTAMPTZ NOT NULL,
+    "sent_at" TIMESTAMPTZ,
+    "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE CASCADE,
+    "order_id" BIGINT NOT NULL UNIQUE REFERENCES "orders" ("id") ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS "idx_rating_asks_ask_at_28117e" ON "rating_asks" ("ask_at");
+COMMENT ON COLUMN "rating_asks"."status" IS 'PENDING: pending
+SENT: sent
+FAILED: failed
+SKIPPED: skipped';
+COMMENT ON TABLE "rating_asks" IS 'The DM asking the buyer of one delivered order for stars (one per order).';
 CREATE TABLE IF NOT EXISTS "stock_items" (
     "id" BIGSERIAL NOT NULL PRIMARY KEY,
     "content_enc" TEXT NOT NULL,
@@ -809,8 +1112,28 @@ CREATE TABLE IF NOT EXISTS "stock_items" (
 CREATE INDEX IF NOT EXISTS "idx_stock_items_variati_e2a0ed" ON "stock_items" ("variation_id", "status");
 COMMENT ON COLUMN "stock_items"."status" IS 'AVAILABLE: available
 RESERVED: reserved
-SOLD: sold';
+SOLD: sold
+REPLACED: replaced';
 COMMENT ON TABLE "stock_items" IS 'One deliverable unit (key, account, code, text). Sold items are never reused.';
+CREATE TABLE IF NOT EXISTS "tickets" (
+    "id" BIGSERIAL NOT NULL PRIMARY KEY,
+    "buyer_discord_id" VARCHAR(32) NOT NULL,
+    "status" VARCHAR(8) NOT NULL,
+    "open_key" BIGINT UNIQUE,
+    "thread_id" VARCHAR(32),
+    "in_channel" BOOL NOT NULL,
+    "opened_at" TIMESTAMPTZ NOT NULL,
+    "first_response_at" TIMESTAMPTZ,
+    "closed_at" TIMESTAMPTZ,
+    "closed_by" VARCHAR(100),
+    "transcript" JSONB,
+    "order_id" BIGINT NOT NULL REFERENCES "orders" ("id") ON DELETE RESTRICT,
+    "tenant_id" INT NOT NULL REFERENCES "tenants" ("id") ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS "idx_tickets_tenant__6d638d" ON "tickets" ("tenant_id", "status");
+CREATE INDEX IF NOT EXISTS "idx_tickets_tenant__924b61" ON "tickets" ("tenant_id", "buyer_discord_id", "opened_at");
+COMMENT ON COLUMN "tickets"."status" IS 'OPEN: open
+CLOSED: closed';
 CREATE TABLE IF NOT EXISTS "alerts" (
     "id" SERIAL NOT NULL PRIMARY KEY,
     "kind" VARCHAR(24) NOT NULL,
@@ -884,4 +1207,4 @@ async def downgrade(db: BaseDBAsyncClient) -> str:
     return _SQL[db.capabilities.dialect][1]
 
 
-MODELS_STATE = 'eJztXVtz2ziy/isovZykypuaKI4n69naKtlmPJrIko8kx7O7mmIgEpK4pggOL3Z0dvPfD8CLxAtIkxRFUzAeZiom2RD5NdBo9PU/nTVWkW6/67mq5gzwsnMO/tMx4BqRf6TunYAONM3dHXrBgXPdexjSp2Q9eGxuOxZUHHJjAXUbkUsqshVLMx0NG+Sq4eo6vYgV8qBmLHeXXEP700Wyg5fIWSGL3PjXH+SyZqjoO7LDP80HeaEhXY29r6bS3/auy87G9K5daMu+4Xz2nqU/OJcVrLtrY/e8uXFW2NgSaIZDry6RgSzoIPoLjuXSL6AvGHxt+FH+y+4e8d8yQqOiBXR1J/LFc3l3rSPLw9FUnkhTWe6UwEjBBsWXvKrtAbCkr/CXv3a7Hz783P3pw9mnj6c///zx00+fyLPe+6Zv/fzDf5kdWv5QHmb96/5wSl8IEyb67KUXfng00IE+lceMHfrQSaN/RRB0tDVi4+9TJPBXA5J34T+S3Aixz2NHeOGF+GEhqI4MfRP8bg7U0/6NNJn2bm7pz61t+0/dg603leidrnd1k7j65uxtnDfbQcB9f/oroH+Cf46Gkocutp2l5f3i7rnpPzv0naDrYNnATzJUIxCFV0MYyZMRJisOttJ8vlxBK4PHIUGCzQSvehi7ky9NcHYNv8s6MpbOivz5/qefclj7tTe+/LU3fkOeSvBrGNzq+vd+JBGmL1UO4oDiUBg3unhiEJ8VQfgsG+CzFL4OtMjO4mNUAuQEGYez+bQI1KfZUJ9mQc3alp8Fmrk38wDz2WmRGX2aPaNPUzAjAxpsmDNVnxjN8xoQA+VAJrRFavgqUPf96c+nnz6cnW41n+2VPIUnVG52mM7RAlsMAfHbZDRkI7qjSCo0muKA/wJds+uBtdG5mwMahSKmtYRz9M1N7/fk9L0cjC6S6ggd4CK5+y0cxNAvsmHfEgjUy6FOT1GLh4gmTy/MofLwBC1VTt3BXZz1bPrWurtOXoEGXHpA0i+m3xceLhUF2fa1RaRRh3X2jNw+yT1+eg/KS/qkffAj6L8CAUp/yHag49od8kT06tzdIEtWNVvBBCIiZ/8Qx9ZWHltTjCqhq7Bo+dPBP3QLaCwfupkaC70Vl/JLV9PLYh2l4VAtrB9kC+uI4GWX2U2jNHttqJXA7vxt4RreYRbMCbcdzbDf0d/7e+eI99koS4KtgjnrJcNde0zpk1eEhoJSzNlRNzf/PePCIyrJgE7vctr/Kp0Dn3pmSMMr6eocIPJL6swYS19HX+jfFnrED8ifhmVtL2dFTC9JS1nE8nKWXC8EXsux5fJmzBhhM9bMtmijbTJfhpjk2i/JDKzC4ghZDQw+ntPG0fHXIsg/QZ0hYzPV6ShJJUtIpfX602GV6toMIRZa089Q5Q9qhXWTphbLp93LJ+DX+724/V5w+yi4TbR9sq2Zpq6hSvxm0AuOt5/jZJ3ixz04HqcXHG8zx70jF+EYtMs5lZN0DR45D3XaP7TBxUDfHVl1UYV1lSBtZEk1aVDkaUUpOtTWZZbSlqDSGmqZbDz0IoKOg9amU+YAFyURB7jkAU6HtiMjy2KFbU2J2GFjGqfiYeLmiSDp92m+rXcrgQaj4XX4eNIAHMddIXunU0nJilNyaFDkOD7SNdWKXI9TCq63hesMnSB4+x3XsaUii+nPzPPjR6kOFILVLIMb9Oe/dPRb6xZXzVrDI7Q0SF+iHLBJMo6m9V7QpoKtkvM3jfFnbCFtaXxBm5RXOIFqECo13Q50ZHP3RziLwqu7OWDBp23AVHzVku8nX40c/+zVm1z2rqQOewrXgO3X6FjHNX2LoptcujGAyUuA4d1g0ElvezWgOwrH4RPZ6D6fgWp27GUCbca5+CKg+/xljPTtJGUj7YdTFsX7WATFj8MHqPqQZQaobhF9NkB1x8VnA1Q70iOyNsCjAM4KOsCLNEEquQTIyd0z0QJoAH9ogsUKgcCbDVaa7WBCDQ0V3IzHwMaupaB3nQTQh/oNkcXZavU5OxzWRJaGVdmbBWWPsElaDg+xx3toTdsqAnaRJV6R0QGlcAC2mcuBsGbIVIx1BI3coCgGe+eE7FALd3ulWZ5ejEaDGDsv+kkD793NhTR+897jI3lIczKsEcLqm72/Haf9r1hWvKfbldVcYmQ8maEaNgG+kPn19YKfY87y53QNRoFE5t+R8aKobSAmAp63aTVtcWnXCWlvg8sW0xfLdcVuZp6rd+vkGRMCfejw6a2lzuav5WC+p28l+8hdLff0EFmnLwvzgSOLXBtZ3r9LgByl4TDp9DAFjB7JRC9XI2pLwUOgURzibiGIuzkQd9MQ0zBsNsDPZ5GGtA0G9OInw9c2yqSQju6H0vgceLQzo3d10x+eA6iuNSNpwy4002tPF9WxArO4kBFTt6VoEHvT+cvFuCT2Faf6pwIQf8pE+FMS4DnBK0gOLmG4ilAJw1UJw1WAW2amQHaoaJqSBynedLhoiGJ5w2GcUhjj22yMF+bh7L2EX/OwF0yv46VmVGB8ilis8Lat8JQ5tEg4j6fKkk2TcMBmpbuUCuuhY439oY6W/emwnnSY7544cRciGS9gg2ybjLsnRvdoPvEH4gmng5p1o6uPZdtNrM4cA29KJggzLzdm3geNFWhTzGgT0rbZBkkgIJvn8FKSx9LXvnR/DrTgc8iMftTQ08y4G14MRpdf5N7trdQbnAPX8A4vtIQEgvrMmNzd3o7G03Ngu6aJ/SCy0ga3IvWVu9n1lbup+sptr9qWWiQdbCKjtL3tVhqeA0pJC7RNRoOvfoU2G+uPrSnR5s7/jRSGCp1tdIuQtHnxtMm6PMfqppQBKHiegxIRIkm4PROdX3tAKFQrldiKkQpbQNtsAUw+zxnyNHvLSpDxYE1vwO3soeZ6CWwGdhiOuewNjEHKA+hNb2ZBeFK5jOE4kcgXbkuCO4egtioJu2X47p+DzU4Rhru4xv3jgcOR+IQ2LglLJwof0sJ54buYL2i7iw7Dwhm7f5Jn4Qyd1V7njIJpsCMDgSs/2hHQgDwAAc07RUDFyAZkxwY20nXg4F+Ari0cwgsvS9X7KeCDaPt5q/gJvKH/8HqVJk0ah/qdmaHjJXhAyPTvBlmzb7PyZKNdZJL9Y4Tx9tXH6L70RnzgKF0/h7yysXVL3aAxiohN10+VLGNvvekN76gN3KeeGRSQa+mid/nlHCgr2gSRyu6ZcUPNsOu2WGDLF5LluITsQayvoWGvnM0gTsWhpDmIzUCYX7PR59f8Kqr1RTQmUa1PWDPSsPIaL3WyX0k5UfBsv/zbl7ZjXGLX9D45ZcEI7pzk2S4U75kDhGVFT/wK+V1x1n/Rs77HgjK6d/A8h1r3aRGl+zRb5z5NqdzcR8HdSuNLaTg9ByayFGQ4M+Nz/3d6hl9o39tyin+EusuY4nnq75aEJwWsYeUXfTc1C1XqPxmjFFEfbY76oGvXtVGZDiZREo7OlrW5wEvCuReUlUTVsTSDoekFvnZOtyZWpkjOFsAg5gbhhneCXVftBPx5qe07ogYz20PF/mgT24WNN3vu82vjFXbGurYPYWdsxs5YJGe4jhYAnNke983sjJTDtrDqKiyl6AYamymm/y84n2/9oapM6LYWWPS+TE5YTSPfadGJRzbLnRFtayxdYMtjxQPaRHAOFsOWUcHdgC6466ws7C5XuxtylEvMhUSuyynQf+SahQdIXSJLMhxr02HYhqO3T/IMxLr3oEyUY0tDJYLbdLQEeAEg8AcgkEPDptoeNn7xQsbIA7b/xDfnO23Q8g3Y7ho4GPwfsnC6qUMdg86MmRHEXNoAWghQVOxz8I0GwSHr/G++TPv7N/DmifaNeEIAk/8g8O+/PQHfTDIlCPPX5wuE7G8nM2N3hWgEkL4toV5jA23AiiwsQIa5QZYCVQxu4RLHxjDhBruOTQhu+7+THzEcQP7OiaLTVLQ2MXlLZeNNrpNdNOpe9nXRi6LeU1G2Id6flmkO3N31rzJUuO8ZncdcV1PfUbp6lIyW9E72w+t8NTuqQHsfGj8GMVZDUf8Gg7TNFviqAUbdQgFG3ZwAo266FmZW+HtOMcwdSWMJ442BfFYE47NsiM/SCK+9oPkK5qwkJU8nvobNWdlOPTb0x+DIqxoTWnv5CfgINe/bK5iwkrQcGrGOxGhVzHWE1rjMOgqfF5HVZSKrhSX4NVmCRbTvy+kFInX5AD7cJ81ZqRZ8gnrpWZ0i5Qjfl217JBLIw7lW2RMyJpJ+3L+cipDrOkOu2ajuBEEN0N7HBuMT35TkzAD5ZeLaM7tTF+hLXaIhdamg9oSJPRrjHpRE/EOY3VtpdidvgyzfU1Qy3z1NKfpSJc6l6Yx3rxSGXK3AAIuWP6vxoTAv2w0sTsWd0eUgKdZLV9PLzuooDQ+F2A49m5UVNAzEPg7mpC3FqATOz+MsWn4lMa655defLtEQNYfhnc5U/aIkPHnw6sudMDRHNi1NQVWcpCxqnmBu2CDqaWoV/dVpWpF9UdEsjR1yjq/AggShWAiVWXB8PRVMZKgUx3Js6NxKw6v+8JqmA3v0M+O2178if0JNnRn3vf6U3JUn0xGt+/UENVpWULYdTEt/9cLbn+8Gn/uDGy+tGIYPLVx9oelrL8X4Shr0v0pjmmasIl17RBYio0u/3/a9a376KLlySftzDAb0mkKR1XV6dSx9vhte+e0eFi7BoFKacv2RDxaykUULYROppzEslc+WSk9Qi7zZNgc/BBN3I5uQzKeKkiE1SIvPNZ2rG7Jc117pv+FQGnh1/+iRbGZ87vW9RbqAmt6WogFbaKHjoLXJ2juzdRcWLTfqS32uXfhQJcorQtaIiGtJ9PPxSjgDG1k1Tp9ZP1vKFsu1qjFfH4voDx+z9YePmRKrmoEsg5w/5Ou3lCXlfaWou8xBhB53FFJujWwbLlHVVRcnF6uugB9ABLi+wgBX11Qrcj1OKbjeFq4zxGyq2TO1H1VgeYRM7KLtYW/mLrqP4iT0paPgtKJju9qmHSUUPG41j/3iFaUSIWI0HAXq12Yt27YXL1cFOU4lgE0DG6/QUhDXOBFPrtEj7+TIO6qP0NJgZrByTkHjOJnAto1ZTm0D+FBpTloEsj2xvcBO9KHj2sqK4pvYxQt0IjV3tcr2BHiP6m5Hgm58Ly8wfbfCtAZ4v0bH4hTg5OZTAGJl26FkT3x3rU74FA2xc1Pp9jOx2k3ItuWlBdlxgiVqbva8oa4trjJ7k4WuKFi6ZjzUglXRdN1jEQCM7COvb/CeYCUbL3M4s9JFNavDlajkySFaJtysM+KaS+B064/C6/rzwmtlzUHrPXGa0IH6ZByOZtMh89TDecXIVI9Muexc9ejsfr60bg/QSrF+L+VfAHYtQOtiAs1vw46+O8gyoC5baIEsRFQmAA3VuxUpeAke0CZdX7fWkZ/PnS+VJ59dHLX+wqjP52V3/rZwDS8hHHi/RP93+vfOYSc1y7bxbKnU7Hx4chp61JhVSLKjWKI0TbYi96snm3CJD4VxslBboTptOWXakkEsIXJysNhLhg9lkNcSPtSiMgT1N+Z7xRk5vdvb8egrjbcnWw+ZPzQnpj+UycVLaTI5B5pXdp4eS2iuzG/S5dTPlfk3UpwyWTVepP/4WrqSL3o03cffQFSZbq7JPeZlYvx9NhIsHchKuMledilC7qojiNLFXCYihmuzChvStNyktDTMhT8tmd11d0qU6YzE/x0JB7ImL9hF+t3DbxvnEsqUNze93z1xs411GYyG1+HjERl0ORhdJF3RmvKAHNm1Skn5OBUHsMdF/MdCBXA+5hTA+ZgugCOavr6GAK9QcaxSoz1OKvjcZj6LFItsWXqcwfYixeI1cr1IioUObXLGWiHqYavAega5kO3tYXd6lW9Nh9QSnOb2b5PR8BmbY0iY5LOmOOC/QNfs43X/szhMEck/mSQPIQmu0QGSJxODnPhkE+t6hSWXpBXVENq83Hw+la4lkqLjxuhSW0g0GX6hWWuy7zxqDEmWUxM0SdicNb+ZI379JvMX6i/TOj3wFTWYaSn2Iur/pUNP297c5FhxLdDdJDui96ABTUEqACugaZclkBPQFOlmftD2G6VCiF5Ln4099a3siKGyjQWabynQWKDKQZoKRN8sBXO2yzBBxoH/qmm3obamFZlKeg1jRPzVcTqI15D+gkn2vAwNIVNCp+iaU3DfH8vpmDYoemTI5wuMdQSNDC/dliiB6JxQHQrScE9sVnJcjEaDmOS46CdFw93NhUSktjejyUOak3E+8zW1ijVsUK2Ok5bJEJ4secIpmi27jtM9Jpyir5HrRZyiwuJWl0oiLG4Htbhd9iaXvSupWK73rglq9WRA3oxw7AIPe4LEY3GHfVMmkzUeGBDfQGMzxfT/dRd5aJdhLmfZex8mJ4ysu8+06NQjOkWi3IuPJbY8RjygTQTlQGhs2RTcjdc+cVYWdperHZkcHZgpcMh1OWkM/ZFrRZ7QjCFriB1NQR2GKTl2/yTPnmx7T5K9mz7aMquyaOBcrxc02/z8QD6ebaB7PpEvpG2zKbpzQe4NRgSaczDHjqzjpWbMDHqVgCMNpxP/OuEKTcyZGYPRfdhiSyfabtBeK7/5FtWkr8a9+96A3Np2fw/T+sKkvjClL5rQ1550PhNakFXjICeUbUuxVwxbNSv5Lld87mo6YYb9jv7sS6SLHyS0TUWqayJvo2GuzixLWJSKt0Tm94UyyN/npJC/T+eQtz2XmTH3a0tmnnhdAm2vLeDo8+dzgBeLmTEcyUQ8EpZgmUjGdjYYI+9cxZoUIRPxnq0xHDGsxDrU1mUE35aAP59h/b1fKgTSihjaPC+hl76BLAsz3K/ZIQZxKh4mbtMhBsflTGpUcTpOr0IRXxJVV6pt/Y7wEB/B3i+8RnVtUcJr9NJeo0PGE+8KSrLMwNFqkzk24Hh1y+frJI4MFHaNp2MAwk0HvHlAmxMAFYVWGjoBtNTKCXCI3vP2HZhgXQXeDwBoIWAgQgks5NpITddKrH10hln6X/EC5IT/1PAnr6C96vyRsFknng0O+38IU3YrTdkhK5GhlFHDE2RtNma3VxGPrqIU9rk5hDE6LsBP1II7LVIL7jS7FtwpBxZL+Ag1f4RymHd6X3v9Qe9iIJ2D7RjUrzKRxl/9cok2srwijJPRgPxtY70lFsrwzWSya7HqI+afVtLU4tDS5kPLcVkiRIBjTaYIIm2qmCJ2ZGJVt3lVv1C+fss4KtL1Xxx70QCxpdgKE1szJjbRQK46vLkN5JgIN11romUb3tGXmggkBsMuvJMl2UZhfzkWbpxjO2RanANsIOCHFP+PDRToQB0vT2hopdfQZg51OlVY7XFK04sKFqKCRWtkRQMVLJauRoYq19omSsNDZMmhQ6JsqCObBofLygoaBtJL4p1FL7B/Hnu/xaWFdVQS9BShQLvATHdNE1tO1XnOpBa4P4/7AiGVancVgc8gF8g/j3wQUbCR18y2McXcZqlBGvSeqWuZKLpGyPqyPrSrG3n6qzSUCT7DoTQ4B4nxvLwk/070F8p29yvi5+xm+zm7KT+njhWol9IsdxRNZmM4f7kYl+RJxbXxqQDEnzIR/pQGOMhvI9PBQvYq8J0WPB5lUDdnGvzY6vNSvD4XNsl68ysHeDW35mEX7oJg547RHOTdI4E8SGqW8WKRBjk7ozFBJkrzV89fFA7x7MnOr0Nc1HnijesMP3mq4At+MjLc5Nk+8giJcCY+70z08KrBI9Pzw6iPEODCTpnIzCrtlIkW/qQ9nOWlFbpCEvEfJeoY9byhri2+nLjxjFJ1rRmyhcgb23vDRcca+0MdrZ6VD9ecHFRppy9Pg98Trgt/rIvwMMDj9MqsdVUGqOplro4BIh2pSyL3kEHGQnsiNfDGkshQG04XoKjh9wxAJtysM5qcl4Do1h+FW5CideOqg7Rr/sEjSJH6ctUxSla14xGoRC7mHmBFcz95REoUGC0I1K4W3Z5I3W8H4hUqSOTL3icXOganGpMWmBb2Pa1gJ2qk4GUmHTKYcyelGPGcMRGWHdIZl5jtqfMqYi9F7OUe4B4+9tK0iMYpKxlHoZwksAQhTzbuhhPBjqtCsa/Gd8pxoBOUFQ7KCY9HA0keDQf/OAdecCM29M3MmJA5SlPebfLlNOH9c59mxS80mhB/0xve0eLDZBNxYaXwnQMkwPtxmaVKCkdp2lFUmP4eP0WFXctPBFLhpkz1xxQdR2mttcWc+OtSrliFhk3NQ3hn07Vo/FB8BZolJniMRkxuxuSmJQu2ruOiqMaIRNlY0VyynHgQzSVFvQ5RhedVh5+JoMPXyPUiQYfx3lsFNZI4EU9GmdqUElF3py5URW2Y5mvDmLtgij2R5S8sIwltXBhWb4j6YqGy7dSkReSZCIM5SkfzPZpPyOrL8DRH7p7kuZqf0Fy2/QcLlxCiJQWgDrzejL8AZ4WAgvGDhgBNKrXJBc0GRCaoeA009SQo804fu9JshawochW8sdAjVuhbvGVVGTrET9TsDM/22u6R698yd/hBSmPnlIQXBgHOjoZFDAJeYy0bIaMC35O0gvPHxHkqoB8qrfc4pTDztsfywzD42ciSiQ7DOkFnb6JxqgYjQjqNbKYfCoU/fcgJf/qQDn8Kuu6UswbFiYQ56HlzEFQyXKsivzdltYjPrjY15CInpBU5U0iPiF17NXb/5JkzFH1SRo9h/ODzp6hg9LB/loZs8ETOPCvwgJBJgAdvbDKTEDnbYAtAA/RvhwDOsesA7FogyPd6e+L1rwdPK+iAJ5Q6Rx3iR2aGSs5W/lOa8wtYYIvA61V9tZDpaeG0OKzf4YuGwgFvApCrb+wVNt+FqWrvQtSWLmHlQU5oopcXvddELy/Two8aswh19gYfpWlwe18jS4EqNuESN7PTd4ts9N3sfb6b2uYtpCDtsaLeHCMVnXRbokgXOy15RRZKVqKMU3GnRx8kjYAmwS40JbvzRk7GRpqUO8zr75HnYFNjxN9mw7wl4A7c0yLz+TR7Op8yToXs7hvZ6O4ouIP3rAi8Z9nwnqXg9ZSickIiQnIogFN77tHKBnpEgY5rIfkR6kw1Py/+lkHdYCDu9srRRuKSY56CyyUtRkgam92NOcHqr5usItU1kfyANqVESIyqlsSTFrkau4W0um6OVtdNa3UqciCrtWt2ls+OgoN9sOnEnjlWGTM6O5kwfF6U8S2XMZgyVL+QOXVXc4RlTI1VJMkxpcZLoLSn9IGwJTZlS4Rrz2FQIYk/ScmTL6vhLH5T+051Cx+7EmpJko7HwhW1p94HoFXAmVeID2HUsx1yDmRIlGKlKXbUzZ3YA9MtCtlfuD7FWPrfO2kypeUntmPMjNvx6FKaTPrD63NgWpiGbhOWzIzL0c3tQPKeJuc208ufnBlj6TfpMhji30gJ3+LFF8v2gyp5P+K0IlrsmPwfuzlbgfUpYhEz1uaYsa0gqhILnKAVnG4zp8PdpZI4j5EKPrebz9BmeaGyrW87ClFXp7z5jfy0YS8yGr3kOFbjZDwg38DZAnpiaF7qCBelETAXglkku3dEsnt7Ypuzk93LNS8SzUBeMo/WLwPO8Fls64Nnuyt2Zcjb46l4LW6KgxVpPq4KtuWB7lyOe5NfB6PR7TlQLGivdIxNavC7lchB4UqWxuPR+HwbzS8jy8LWzOjdTUfy5G5yKw2vqFnQ0/Zt1zYReTt1ZgxG93JQGHfba3hm3Pf60/7wOrzzBDWH2mDCu9LFr6PRF/nzaHwtjf9B7gdJAV5WgbWZGUPpujftf5Xki96gN7yUyAejJaQ19eQ51CkPZgahlvrXQ/n6rj8gL7bwNyp56Wq6Ss2bw8/96/CryFxaaMvwm257/7iRhlN5QD78PEx4kImMJaPSI9HVuHffG8iTQe8c7FyTsq3DmXHVn3yRJ7c9+k6qZj/Itgnp21z0Lr/c3ZIP7tGCv1RGuSb5XkgL/w5HV5J8Nbofks8g0kRW8ZNRxaxafxTKGtk2kY9lzmcRkjZP99ae0PzoklIFlyMkIkzitXQ7FukTtbgPiCAmtzxduwrnGeTC4Nhmg2OMYWVNMylSYaEpZKEpGcZQZ/hqm6KE3xdKM3ifk2fwPp1ogImmXTZOJErDW5DwYUBWFNeyELt1VubROkHVnJnx/aGQrrlMactq/LRMMPO07ZKhsF41OTlGKvjcZj57ia6bClyOETbC4ya3KA5ZrOhQW5dROpJ0/OnOH7pFijd1s2s3dZkp53RVOGhtsgLfM3UPBqXo3ZLUPwKQPLNvGRtnko6Hqdy0ndMviYAYPpVsQ2eURlg6q1s6wz7A5WImElSiw1Zb+i5wCGpOJIoW8bLuGYtSrpF1y2AuGo+SWLbPt19oPtTnSJEt0NbiZbJuo/OaEcKSmPbZgSxzTL4u2jNexLMclRQ9AcfcdPyYa4U5+AEZZdvHxohE8ESFQwURZXq1Cm1pSt4cI/VbJ+j24BXkLgd1goyHw3NTSJcV2kk6/rA+iPSmsMFHsnOWKl0bp+IP6oOUX6Kgme5cZxV6zC3hFiesVr2tZXA3U7uNvJxGu9TT2gUZwuT5iObUIA2qhZZrGBTGclzojO+GQ6/KQUA/MybT0e0tDVq2HWyabSllsA2eLrkgYnSimmGJFeEjR5udyeXzUZnEPAj/pnX37fwtGZaXpOMB+wZ0nCDl4RFZYTvAggaWNKEIbEpKlOMKJW92avMbSy562PPGdUZATKrXrUg/r0uCivTzl3ZKvUyL65YpX5n55jFL8zbHuzo+21RyTvA5pEvzMw2jv4HWQ4fh0NzdPMlzZy7oY/KaPFewHdt0hcBKW66Q7QBKTJujeU4ar6k0da3NoU0egTagkeg0x5h2OQOhzxS8+bbQEXLeBcTf3p4nbQyH+I2ZAcGTRY67QIGWtaEjQmCvoa7Tdtje2LRRNlq4NlLJQEBzbICfyC/SMj9+m493YIjDnGnwgDbn9HVmBgUPrF2b9oJzaPs4YGBn5f2CoQIdKw/bC3OvFZyN9AV4Aw3aettC3g/ChUPeAwJfMgHyGWQlkXeeYzIc/Wisq4D+0Al4WmnKir4sOf2tdWTb+3eEe7HQp9flXvamGUM85hRq3pLwpBA1XKE5WNQlpnaEQgQIM7XQl4nh6SGLyD7Wbhfcyd3q4O4ZEbLDi0zNtNVlG0ezrXTHGVCS8Eh+/FjEI/nxY7ZHkt5LxZCUQTh4nEN0D2V2dpg937Oj/iMkewX9tw3tJqL+X3Qz+/H/5j3jGw=='
+MODELS_STATE = 'eJztXWtz2za6/isYfakz42YaJ3FznE5nZFtO1ciSjywn3VPtMBAJSVxTgJYXuz5n+98PAJISLyBNUhRNIfiw3ZjkC1LPi+vz3v6vsyIGspzXXc8w3QFZdM7A/3UwXCH6j9S9Y9CB6/X2DrvgwpnFH4bsKc0KHps5rg11l96YQ8tB9JKBHN02165JML2KPctiF4lOHzTxYnvJw+a/PaS5ZIHcJbLpjT//SS+b2EB/ISf8c32vzU1kGbHvNQ32bn5dc5/W/Nq5uehj94o/y14403RieSu8fX795C4J3giY2GVXFwgjG7qIvcG1PfYL2AcGvzb8Uf7Hbh/xvzIiY6A59Cw38otn2vZaR9OGo4l225toWqcERjrBDF/6qQ4HYME+4cf/Ojl5+/bnk5/enn54/+7nn99/+OkDfZZ/b/rWz3/7H7NFy2+KY9b/1B9O2AcRqkRfvezC31wGutCX4srYog/dNPqXFEHXXCEx/r5EAn8jEHkd/iOpjRD7PHWEF15IHzaCxghbT8F7c6Ce9K97t5Pu9Q173cpx/m1x2LqTHrtzwq8+Ja4enb6K62bTCPjan/wG2J/gf0bDHkeXOO7C5m/cPjf5nw77Jui5RMPkUYNGBKLwaggjfTKiZN0ldlrPF0toZ+g4FEiomeJVj2K380sTml3BvzQL4YW7pH+++emnHNV+6Y4vfuuOj+hTCX0Ng1sn/r2/kwizjyoHcSCxL4wbHTwxiE+LIHyaDfBpCl8X2nRl8TEqAXJCTMLe/K4I1O+yoX6XBbVoWX4WaOHaLAPMp++K9Oh32T36XQpmhCEWw5y59YnJPL8DEqAczAltmTX8LdDJm3c/v/vw9vTdZuezuZK34Qk3N1tMZ2hObMEE8fvtaChGdCuR3NCYugv+AyzTqQfWRvtuDmgMitiuJeyjR9fdP5Ld92IwOk9uR1gD58nVb+4iwf4iG/aNgEK9HOrsFDW/j+zk2YUZ1O8foW1oqTvkhGQ9m761Olklr0AMFxxI9ovZ7wsPl7qOHOeTTWejjujsGbl9nHv85A9qC/aks/cj6J/BBMpe5LjQ9ZwOfSJ6deY9IVszTEcnFCI6z/5THVtbeWxNKarEXkUkK98e/O1JgR3L25PMHQu7FZ/lF55plcU6KiPhtrB+kG1iIYqXU2Y1jcrstKBWArvzy9zD/DALZlTbromd1+x9v3YOeJ2NqiRYKoS9voe9FVdKn34ixDpKKWcr3Vz/5+TCAyqpgE73YtL/0jsDvvQU94aXvcszgOibjCke976MPrO/bfRA7pHfDctyL6dFqJckUxZhXk6T44XCa7uOVp7GjAk2w2a2ZTfaJvoyxCSXv6Q9sIqKI2I1KPhwThsHp1+bIv8ILcEcm7mdjopUYkIqjdef9rupro0IsdGK/QxDe2tUGDdpaTV82j18An292Unbb5S2D0LbdLdPl7X12jJRJX0L5JXG269xOk7Jww4aj8srjbdZ4/zIRTUGnXJG5aRcg0fOfZ329024YPSXqxkeqjCuEqKNDKkmCUWZRpRuQXNVZihtBCqNoZbNjfseRNB10WrtljnARUXUAS55gLOg42rItkVuWxM67YgxjUvJ0HHzpqDeH5N8rnczAw1Gw0/h40kCOI67TtdOt9ImKy4pIaEosX+ktzYqaj0uqbTeFq0L9gTB12+1TmwD2UJ7Zp4dPyq1JxesZhXcoD3/pb3fWje4at41PEDbhOwjygGbFJOoW+8EbcrZKtl/0xhfERuZC/wZPaWswglUA1epyaahA+u7f4e9KLy67QM2fNw4TMVHLf399Fcj1z97dW8vupe9jrgL14Dtl2hbh9V9i6KbHLoxgOlHgOHdYNBJL3s1oDsK25ET2eg6n4Fqtu9lAm3Bufg8kLv6PEbWppOKkfbdKYvifSgTxd/7d1D1Ict0UN0g+qyD6laLzzqodnoPyH4CXAK4S+gC7mmCDHoJ0JM7p2gBxMBvmmKxRCCwZoOl6biESkNsgOvxGDjEs3X0upMAel/vUFGcrd4+Z7vDrpFtEkPjvaDsETYpK+Eh9nAPrWmuIlAXHeIVFR1IKgNgm7UcTNaCOZUQC0Gc6xQlUO+Miu1r4G6uNKvT89FoEFPneT9J8N5dn/fGR2+4HulDppvBRijWN3t9O0z+r1hUPN/bld25xMRkoqEapgBfiH79fsHPobP8Pl0DKZCI/DswXRTlBmJTwPOcVtOMS7tOSDsTLhtMXyzWlXiZca781vEzFAJ7aP/hraXO5t/LwXxH20r2kbta7Ok+ok5fFuY9exZ5DrL5v0uAHJWRMOh0PwmMHmhHL5cjaiMhg6NRHOKTQhCf5EB8koaYuWGLAX4+ijSUbdChlzxif7dRJoR09HXYG58BLjvF3cvr/vAMQGNl4iSHXain1x4uahEdZmkhw6duI9Eg9mv3x/NxSewrdvUPBSD+kInwhyTAM4pXEBxcgriKSCniqgRxFeCWGSmQ7SqalpRhFm/aXTREsTxxGJdUZHybyXhFD2evJfLSw9yZ3iILE1dQfEpYjfC2jfAUHVrEnYdvZemiSTXgiMJdSrn1sLbGflMHq/60W0/azXdHnKRzkYwnsEGOQ9vdEaOvaHbrNyQTTnuldaOjT8TtJkZnDsGbmhMUzSsNzXtvihxtipE2oWybOUgKAV08hxc9bdz70u99PQNm8HNoj34w0eMU3w3PB6OLz1r35qbXHZwBD/PDC0shgaA1xbd3Nzej8eQMON56TXwnstKEW5H8yifZ+ZVPUvmV2561LTVIOmSNcGm+7aY3PANMkiVoux0NvvgZ2hxiPbQmRZs3+xfSBVvobNItItLmwdMmdnlGjKdSBFDwvAQpIlSQcHs6urx8QDipVkqxFRNVXEDbuAChnmeC+TR7yUqIycCmN2B25qh5PIANE1dgmMtewASiMoDe9GIWuCeVixiOC6l44bYEuEsIaquCsFuG7+4x2OIQYbj1a9zdHzhsSU5o4zNh6UDhfTKc576J+ZyVu+gIGM7Y/eM8hjM0VvPKGQXDYEcYgUvf2xEwhzwAAYs7RcAgyAF0xQYOsizgko/AMucu1QWPUuWvAj6Ijh+3Sh7BEfsHr1WapDT29Z4ptsgC3CO09u8GUbOvsuJko1VkkvVjFHn73fvovvRCvGcvXT+GvDLZupFukIyi06bnh0qW4Vuvu8M7xoH70lPMAPnUO+9efD4D+pIVQWRz9xRfMxp21RYGtnwiWYlTyO6FfQ2JvXKcQVxKwplmL5yBol+z0ZeXflXZ+iI7JpWtT7EZaVhl9Zc63i2lnEp4tlv87UvzGBcEY6RTuC/4BrsjoDKSjxznsRmrNQPDf17zN+0FOY0uuOn/EezzQbCZAI+mu2SkA7IsZP/gAJfcI3wGHpemvgQBPQRMF1jmA3KAicGRQ9jfpgPYap0iNPbxkilm2b5sNPd4ZjDemp83LNbgK54UjNEdawu6c2Kv6J0VtO+RSy/oCMwReg2+OcRie6hvtPUpdpBLPwNhLuZnJKMvXUPT8NOOOdBCP7Cv4AwNbZP+k3kJOeAIE2AhY0ElEHbtp2NAL8ygxUZhJs+i+JQX5FPoyGEUW0k+JS6lKu0WKKew4pyyjsS+03nJaRKSMm28Gt700rmuigZiYgr+yvCrU362QuQ95Qdbi7Iqj4ipKkwt9q1SREJ927RISlD4tEIZsN7d9S/FuMalEsB6nmm8ZrJV4G1DuikRcv5GzO//0Z7Nf6fiZvbMzYzp7DHuX0zK0QipXp5WwgijCaH/KaiCm207h9ixn9VAfFwXyKS2IznjrfnvEHAy/M5xHhWj82f2EDMXdcfQ6XuVI8aLEgdcBSlYcwyjwfMSmkTfFbGIvss2iL5L2UOlD1G86Y0vesPJGVgjmx2tp/iq/wdzsJibf7XFxeIBWp6gi+cxBRsRmTa1DbME6K+1abNy5qWPjHFJFZLT5mMjG7ueg8qUl42KSGT4r+3MWBLOnaCsNFUdSqVelvvBN51WIIsFwtIg3PBKQI8O5oNoBc7LO7gVajDtYLixP9isg4qaz+778lLziruta/lQRGMzTmDZPGO99RklcwzbNe1WhLK1ieHpok3RNcRPE8L+W5S19ZuSibXlv0xLsKaR32mzjkcXyy2JtiFL58TmqrhHTxGcg8GwUVRwN5AL7rpLm3iL5faGFtWScCDR61oK9L9zaeErz5qbFuOhh4Q3lqKHE08c59HE882zPNS/ZTnWVJnLevf02TQyU76GsJ7WQXaaiKhMm1nOWoid/SSIcEm5whChgBRwx4nj0yJ56k6z89SdpvLUqcNUNvTqMKUOU9k6b29Jwe9kqVbn2Jc+x+b5y2SEPZX0llE1B+vylBnwUJcei3TpCM5D0dvHeYchP2RGYyEzZtHAJZYkxUILQOYAhjE3VAQ7jAAn+COP1KEPOP4T39y/MEXlG3C8FXAJ+F9kEx6Qk8q8smujUzzFQY4gB0AbAYaKcwa++YFJZ7/4w+PXb+DokcUrPSJA6P/CSKhXx+BbGKp0NkfI+XY8xdsrdLaC7Gup9Ipg9ASWVFOANnONbB0aBNzABYm1sYZPxHMdKsCCsBwKMqB/52R9MQ20WtMjBtaf+Hn7eJs9aSeXI3WobOpQ6XfLtAayPWe3EnV6zbbWy/wZt9njWE9OjYaip0aBqITnxzcnhRJinOQkxDhJ127MSteWd0bfiMgXkHdaBOPTbIhP0wirgLyXt/Bn+zmKoT8E38aKPbz+cgnwAZr8t1cgopKyElJRB0I9FfOmQytSZhyFz6tMYGUygSk+93vic1V2qpfbF6hU23ug0lmKGMOGj9Aq3atTohLh+72x6i3TQp1RqCpFWH10uRjV7URQA7RfY43JiW9q5qwhgLo+A8b1TZBmzRQH/MbuHxfLwBZWPi2Se42ndf/BAXQjtiS26XCvTGZbSCQsi5L7gH6EZer80ddgwpKccTtDyphRb/NTjLBuP63dbbI1BB5YpwJH0AEz4voJ15xXHwFPN+6DgRdgZkF8z1POr3gytm0Geps8qqRoLYxt5pYlbZUZ4fx8EG68hQaP2WGvLnnc7twMupOr0fj6bDMupvhiNBz2LiYsLHeTXTE5ygox5LWH5qqsdQ1lrdN15Dgan9jKemmKZKXgbZv21rTR3EbOspoWhMJKDRXUsPZmdF9Q1gYal5KOb92L8ZNuntaiUOac4sIbCekQ3gujzXIKZ+xvcoNrY3INxtdurhxsgG2Lslq0bA9zICaDQna4bRLyCraihKyE1iKZVB1srCoWj47LqlQ1bdb0ls2ppGyBuNJ3m/UdHpl0C1JdGJqHXVNAdxca4ulGlO4PQffItstFSKYE1UGkyEGkJUFzB89mpyzM1QKMsqzRJSOMqkd4HUSIUdn4rt1MdMyScE3/TeceLC6VlHzkONdQt7FMsEJJuHChJBYa5Dyarr70Y3/8iswz5D4ihDdGgx/pMLX4VoebujYbH3BEvwhh40eCraDicirwqNbWlUmtXSa1uU1WO1nUYg20mcA+MFMa3QztopaIuFJKbUpRCTr2mqBDFc/e976+zQb6F0O6fvu8v4OrxDbHJCXkmiWOTGjJofmlFazSdu4X4BdKd1Lf0dl33RYcmDc+3dnH5G0S0b1mJYwWtaEdyfUcP8eESirRuqQS9GuQ7edBKbmtSUvWs7V5WaXseWsz857oTpAbz+g8UA5wkaxy9yyKOf+rNNqhlHS79jeFzkdvcs5Hb9Lno4VnWmV7dVSmEsotsxs2cTjCSBzsmFOnLCalcH4eZ4vo0Co1Y2wlmoyMcH88HzczZXwoAPGHTIQ/JAH+t0d3iKYr8DvO3PpFRdRpT1QsCZuutrZNvVJFeJG0TDA3HO7Pd2oVszGlZVW5pYpJF4gLrSoqSAiqgVBZBQEFIFxKn7fFbaUbO+x0mNmd4VhODZ2b3vCyP/zE6n9y+Sm+6fYv6Z/QNKb4a7c/oXe128no4vMZeIQmC6TVHJfo91PcDW9f3Q2u+oNrXkcUhg9tC0tM8WVv0P/SGzMDn4FY7IKNaOu9P276/JrvWU+vXHSHF73BgBsCGbKWxa6Oe1d3w0t20UZzj2JQyThYf14vGznIfqjumJiUVh6JbfZIDDruk7aGtD9VnBlSjbT4XNO5vKbDlZnnf+sOh70BHZP+kWyKr7p9Pkjn0LTaYqrfQAtdF63WorUze+8ikpVm+1Jf4iJ4XyWHYUSskSlOBU3tOMNhEsxdRXmEtGSL57Wq7hnvi+wf3mfvH95nzljVCLIMcfmQr58pS8731eKJshpR+7iDmOVWyHHgAlUddXFxNeoK2AFU+tbv0EnKWxsVtR6XVFpvi9YF02zw9ZEkLdCsovKImFpF26PezFV0l42T2i8dhKZ1izjVFu2ooNJxq3XsV6su5cgck5EoDXVtbJkZkMDlYE1IKWDTwMZLshfENS4kk2m0NlxVOMM+UH2AtgkznZUzgU2KKWxVqMjLJfE3I5DtiO05caMPHdZSVhTfxCoeQ5h+AxjeDQYd0aJWA8A325Yk7b3xtbxA991MpjXA+yXalqQAJxefAhD7x4Ea8L3YNCTn1BA7N2VMDNlheqmU4Asbiv0EA/Grz2NkbfqrGPIub+qTLVXdmkQeBw6WZeL7WrCqXLr9EMDy44hmFtF3BeuctYGMc9agpD0rXTK+OlyJOvUSorWGT6sMv+YSON34rcg6/rh7rWa6aLUjTresoT5tR9Le5Jp0dtm1M014IzL1pVKh/JHMYBuHbQ0TV5SRPmghTEL4PLZXmyaHQYsS9kL6cwLH+13hGm9akhYmDTr39UHV9RuTBK2SWTXCVVCQVyOyQGZn1oiuxUVqxN30/2Ae4PYCfQTEs8HdXf8SmH4BNfSXi2wMLc1Gc2QjesDjiSHZLdNAqzUd/Vh/AvfoKZ1ystaWa043yb6kRE4PzzON10ymynLyfBaJzi9zD/P0FYC/if3n3a+d/fZTERPr+375FsuoLZL/9PzsHWubPJjCiqA5tXsiMg0GKq/8aoRruCD7wjiZAa5QAric/G9Jl7sQOS0Y7CWdHTPEa3F2bFHSlHdFcH+Xjfu7dOWk7zd+sHtzMx59YdFBdOmh/YdF8PWHGr140bu9PQMm1uhlRqKwyL7fg7yfNvoXT/tZPAaQxyWNP/UutfMuC070FxBDY/vc5BpTpBPUH5Hkq5Fi6UJReGBOFa2koHS5XE6LjLjT7BF3mhpxcFU1cD0pKZOlteGw6XBsVlFDWlaaALyGtfBvm8IqyiSdXZ0yIiLBXJPnmrePipQ+D6V5dqlZPi4lAezxKf59oXRd73PSdb1Pp+tqUfW+drIKUrijhhvHCmpOiCo9t1nPKiAsey49zNAgFRD2PWpdMNjTdnLo0DPWEjF/gAqqF4irub096k6P8g11yJjgtLZ/vx0Nn+EcQ8Gknk3dBf8BlukcrrOSSMMMkfyTSfIQktAaayB5MsH0xKetiWVVGHJJWZW7pc3DzddT6cxHKTlpSJfaAjho83PTZrVjH0zBTJaTwTgp2Byb38wRv37KnFd7EBqp8qjDqJRibyvzhir+q67pQ8UovUCMErGFbgWlgZXNtzuJa3S2zIA1O/6gom/hpqyj5ptpBfN7aRewi7DNi02TB3kYqMMRjHhZfmDszvEzbmD0mYJeYJMl2tTt/MHhjlsu4c5YDjPU24DeAASjje0fPJru0qD9D1ppz6+dWpviKf5qm3TrioGJuZT/GLRoW/R3YMcv9QOOuLMYpg+6rH36gwH6ix4fHTBDc1beGOInoEPLenUMHALgFOs2dJYAowf6DSyLhQMg8HECmH7SCt7zSw6iujPYF54B9uwTvYKNY0B3fY4L6IM2WnOe8pg2b7P4gCnmv45qCXyLuK9p9+jp22vwzfBYosxvzPftcYlwAAXtnfSdHm2S/iDAjmXgyH+RRcg98NbHU8z28a8+8vAhwHIw0m/AFCTwTbegufoWetP5jTF8yD1t/+ibsyTr15i45vzpNX/U8f9Po5/ybS8VnFWhrHr3bzmFsuIdrMzRRSAqXams+svZtt3rS2ALpo96KNR/Ya+v/77r3TFfLF96im956neH53qP5o+P54mmz03umKuW43pt8dHasI0VHSNlzf5Y/+DYQJY3Sp5Be8ch0mrE68+3uWXSS3sgCkTlQ7z+Po5OyqaT3UrIh2/9btUVCG7Fbedx29ysimyblIrHiEvJ13HfFnJde5vjuvY27brmn+3KGuG2Usr81mLzGz8zl7INhQLyjZ49BFJ4a2Q7iDmHzwTH2DxGISUqUULFhs1DylsvWyGH6bdVxFuPHeorqDwipvy02rxyKW9M2UZ1EW/MrR2ltLNFSrSeU9V3wtenPAPKmFpF+ksrL7SgFjR3f401dVBqK2rxTnXZImbvtJW7jEk2yMEpsslu03PmGGX9h4pZZbPxqtl0973Y7XakV7Itcvz/U7BmnxLD55szCDV3SizEsbzJ4VjeCDiWyJelYM6Ofk2ISRCK2XQErLlipdBKBsDGhOTjQfYSAMvesEa2luHsljlDp+Sa48LfHAoZztyFHkSuaYRYCOIM+8JGKIHojErtC9JwTWx25jgfjQaxmeO8n5wa7q7Pe3TW5j2aPmS6GVySv/uqWDwK1XrqbNkccriHTAErrhhDybgFFd/7PWq9CKOkgkfq2pKo4JG9Bo9cdG8vupe9YkUW+HZ5xwTTssWTxDN+8Ty8OyJUOO/xQUK0KaayI0oyFp4pl6s8TcIm688IIL6G+GlC2H8Lzo2FC9C0i7vMmRn5D9MSPPT2Z9qs69FtV6IUlY8lsbkiWBDAFuVgXt2oKbgbr8vkLm3iLZZbMS3asHBOpte1JF/8dxGi/crkGski2/nt4wKEO+1aFlKsu2LdFet+XJh1d8z/FeCb7ZIVPK42/AJizFnCk/enZXrrVkLC/lq/iz59HQsE1RDWy5iIEmJSQN20kUjRgdm9/jCJIUUHfo9aV3TgS+0OWlVL/ODPDIpofWmiNc/FMadmc0kPx52Is7ZyOsXrNYv1sJN7Y0DYCgiXLZWbzbVEOOPnM85QNQPOwv/gAF+Q5Q+AtsPLgEEMCH8UWkAnK1aj6Bggw+Tv4uljIHhE6B7AuYtsYLrgEfIXx/LQ7OEdU+wngVmYDwh/jOa0WcEn2qTziGyeqOUj/a/15L+EdUzanK86h7V05JA5fRv06OuQUTQfy5+R+SusK/9PlaSllUla/GLLhunotAeWDB4XyUpxMt13ZgQ+uNNI366gZWXzVqGQTFvTtyc/n276O/sjr4ffXncHA1GC1FVYbbJw+OtWRAJv2wb8Pvk6UuEMHZWT8AR9uCfmNFGC+BpfpbRNVFB5RLZZxzZaW6USsW0ElH98oXmS4WVWGkVxSTWM2j6MzIxsEPljycxKBCHBgNpTSJXy1Jd/QIW6Kjeg4lJqQBUaUHOEDMbCsUzYGCNxAH425hni8oFf/6l/A90KOQ4LPayIfFxcIV8gEyWdriqsIBExlf2sxasH11PpFGhxKTWMCg+jCkWeEnIqEWaSw4y7LhfFNSYkEy1cG67KD2QfqLalTNZ3Yr9TjiLNOIoIJuQakI0kXJIU2vg6VKcTTkaakZIOOJUjIA/C+SazntbeHG+6zn0n0/eG3Tx+3v1Gg859iaJPl9eAClA57srCHQ8AmfPiTPQF5gOykeH70HCPGN975ojdXrMn2Y1X4gJQtbWs6hS1eAk9BtkuMAdYNmeNsBH4uZXQS+emN7zsDz+dgUA+XjknVS3nc//mhl2gw2O9RkZy+BSiMGtPxk0HawUqZyulmJwWMzkqj/0++RtVvkSVLzlUxwoVvJeN/mGGcans/2q9V/TsPpYlRc8qerYtffvF4/gUhdguCvGWh6ENiWvqqCNgEWP3j/OIRD+gTcP80ZYlTVLsXVPs3T398VW5u1C2zUFrnXN6bzCi0JyBGXE1iyxMPMXsKgWnN5zc+tdNniDGmeLB6Kt2OxmxQtcW3Y05LtHvp/hrtz/pDz+Fdx6hyVn48C7d6V2Ou1+7A3prU61kise9q7vh5Rmw0dzDxhSz49mn3nmXNaFTiBeITQrtIAbX0IYrAbfx++1omOE/sZFInhJM3QX/AZbp7G3J7fxCEdWZjsHMMy2qDOc1e+2vJTndOo4NDKHYiSGVbSeZWCdxFGANJLPtGMjw1oin5hOOziyX3qhULdzIy86R8U5/Usih9yTHofcknf5MmS+4+WJ0dXUGyHw+xcORRqdHqhKi0Zkxadhox2xFv7kKmRURU4aMFhMbypChDBkdOQwZ2UkJ5TNkqJSEbVkMlFFDsPQro8YhrP3KqFHXEqWY9fYx6zUywYx76tNtWUdEA29uHudywOwxzaTPlcjnFvh18vxpVJsuOLpHT8cA6jrxWHI1nb7nGLh03/PqNbgllgH4CwC0EcCISgIbeQ4y0g6ltbcuoKX/jKcmDDNDL6Gz9LOsxTKxxZ4NDvsqF1s7qWyVG/zlNuLRUZTCPi+RWFxOCvD3nQP/ABlL+ABNv4VymHe6X7r9Qfd80DsDmzaYXeW2N/7S45YVB9kP3N16NGC+1nRBYPdvBt0L//7agnpbWMvwazW6kpmCYsvPpThKSquDTJsPMofFTiify5roCToDVaEntmJqVLd5VL+Qd2DLNNrkjl9RQ99RWQoJsFW0W/P5BnLKTZTGVsZKrUl4i5WcSK17NaBb1BW4ZQvezr7A9Mw6GfcvJi9FFwczhoAr3s4l2USxPxwLksRd4Li0W5zxLAC+m/EPDtChCy2yOGbulrwyxwxarKukaeAK8qpoqyra2pq5ooE0pAvPtMrWG4nKyOBtsvcyI9BCDnMYr5jrNUteYf889n5tHJtYZdO8pgQV2gV6urdeE9ut2s+F0gr3EimNVTLphpEPvAyeNLbXrWpKSzXSoEXNWGl0o4tD1Ze1q11ea5PfekON4jMc9gZnINEej1Xy70TfUFJvJ0VsnyfZts+TlO3TIjq0Su0stxJNRmi4P56PS+qk4tj4UADiD5kIf0gDHMS80e5gI2dJrDLHowzp5qjB960+L0WO3lSFZE3HG+cLHG1NNy1861IC7Nw2moP85EAgDwKdNTKfp0HOjnJMiO0U6tiyRbbpmMZt6krGi8EnTeArlF/EUdyCNAEpdZRzDCBamXQtZx6TFSGOyTcH8Nv2A6zcOrJRltetw1sbFbUel1Rab4vWBd4ewddHjF6POMPZI9vTIyKiTOLPm8Q5XjXYFbv6Zrk6MIALmxYjPau0aTES/avT7ayjLezQoJfwYgrErz6P6Q4rNINnYk6b+mTL5YoQj5U22E7IRvSLnZ3hYm2N/aYO9rSQD9fMood/VlOQnUN3hOvcb+s8PNLK2L3oXYx0tj3w8wHtCNlF2NwFb01e1Lw1fWBXrFgjskI096y5aa1YcA0m7q796mrT2pA2JitmFjIWdIWlv9I2d0VswNvq0aaeJJ3qVwQj3/TBjQY7z13XrL1r+u8L3pqsncwna3eDqnI6zUMAaA2f2ESzI0Q3fivSguTXjNoVJOlqa4lAoqcga9fJKUDqyrSknZh84ndHnPwiVnJDtKm9tStMQa0vGZGKZBWujlIyl7GMQCUycOwAVjTjh4xI0V5wj3Zd8Sa8EVkh2kR17IiSjBEwMaC2SZp3ROrrpiFZoYJ0Ct6Z+GRtSHoMNgPLxK5kJ3GjNg5ZelKpiKYIt7DWAmZUGNIXAhtWoShALtxcxNqTsCP666PmIPeZfXxx1PzV8jbSoiS4lY2d83cNoti5zX4iJ3Zuu3HZa4WNPyPhxWGqsmMQveoHRximoxM7jARiHoS+d4LKa9bOvGYirZULh4nLShhjt4eQmMNLssVGcqcc3J3RTW94BpjkFF8MRrcsZ5ZuEadaxqyafdG5c7OwAkZuqpWIVC2pVr6bKSiyl1gyn66Sc01MSAUhPT/HmLHwnUQPJ8RCEGesrzHBBNQzKrmvOWZzpVlv9PPRaMBa3ngMnveTSSnvrs9746M3HH36kOlm9OztdicFeb4bZ0xQeXG2xYuziO/u3LQdV6PtMacRVEH3wgZUmrb2OO6mde5vYqo46UcFlY4PQMezUiXSYkLy7VL2km2Evg3735ZGOjtyLi6lAueqB861pSL1S/d0lXTypbFXiRFfOgqkZGLEptP2HSqs7c3bF7fBZNogolaa52wRMSPR8/n8vi6hC9xlmIsP6Eu6hQJzYoPAtPERQD9lH69+TDyX/m2TR+A5yOGCgVqddK6/mtveIQ9gS+b5NrCNe0sLSGeZ+bxKWq+UoHw79/r5RZ0isSD2U0msE2IK6eeR3qRe4UlYDCg4kWbOIUJZaTIu1Ja+RQXgZ0N9mNStgOPZOGektldFN17PHylC95e9HyhedCWv8ThR315261cq2MbGnE6zd7BxH9e9OtSU8of5XpxhVMroAyVx17apI03PCK3L4RETgjLRWQ1Tiff014q7+PMuRaFsgw5FPDalU04DndvJ6OLzGeCyUzweDXraaDj4xxnghzdCdylTfEv7KPM0cugvZ7X7rvqswB8L05vi6+7wrjs4A3QR8WClrKN7qNvnnzsF4ybb+hGV2cn2UU13v8w9zL2dwcwzLdfEzmv2vl9LqrO1JhHDs/36JfTAJNBL5mSWkpOoGldtZy1/XGoVC+qKpWWgEfIOVvsoq+tXENDhukQHj8mozi3o3KzSYkZqzGxUY0LSJBytDVR6BDMfBNv3XDfGrVCDLozhkelgPRj9E3oVIiwuqXyb2sN7CXybVJZZyehOlWX2e9R6FsktylNTilaMC8lEytS2KWmJRV8CVJXnVvOeW+ttcq4dkZUvzVcS2vhkWMCM1bbcyO3cSatMhjsBpHI77SE1SDSpXzaqxXNclMvsdyjjtKRh/iua3dLZKsMyH7l7nGeaf0QzzfEfLFwpmlWOhBawyMLEH7k/p07IvYkAqx3GHDxNB9A51CArYBrHAKMHZPPHLv2cBvQqOLLRA9HZV7wSFZPexytqdh7ItnLXmbLhZd0HYja60yKVAU+zKwOeBpUBs90JFIGSrYrDPEoXIVAs6DDvdoQr6D0pqzR/SJpnE/R9pfEel1S0eHuYMgFB6iBbo3sYEeOQvYjGpRr0oOk0spi+LeQu9jbHXext2l0M+vWUyrFncSFFnz1Pn0E9wxStCmClWJ547yrL8uwzSI+ekJb0TNF7QFiYJjB2//iZMxR7UkMPob9lgfg8XwYE9chN5IBHeuZZgnuE1hR4cOTQnoTo2YbYAGLQvxkCOGOhdMSzQVBv4dUxD7ADjywg7xGlzlH7eMkUG/Rs5T9luh9Z2B+Fl0obwEZrvgsHBNM3QRsB5joIeAegV4+cJVm/DktFvA5RW3hUlXs5oal0h+xeE+kO1zZ5MIVBy9kLfFSmweV9hWwdGmQNF6SZlf6kyEJ/kr3On6SWeRvpiI7navvmmGgzx6VGx4PMpyVehbBkZGhcSrp99F7CLlgljLmp+07H5eAWiEqHeV1EYMQgTdamwF85J29lKCAduO+K9Od32d35neBUKM7Ino3uVkI6eE+LwHuaDe9pCl6+KSo3SURE9gVwas092LmBHVGg69lIe4CWcJuf568skFa5V8vkXvVcnZQL8oyINNa7GzOCnRTp3yfZ/fsk1b8NZHhrJM6ZnTOFxKRqCdRpkanxpNCu7iRnV3eS3tUZyIWmIG1zdlTUVkKCdbDpQKgZMQQ9Ojv4MnxeJZ0sF2G5U+qNGunUbVUtEZkaq7mVQ6XGi3y1J1WE4hKb4hLhihsMKiQ9SErKZMtqOOvB2vyL7S187EpsS5JyMib6qD1VQQBaBZxlhXgfpF7bqwOlT+wBdYtC9RfO5zHu/fdd73bC0nVs2pjim/Hoond72x9+OgNrmzBXd6qSKb4YXd8Mevxpem5b83jTKR73fu9dBE38C+n82lW3P2BX5nRXjCpVG9pDno/wB1ayhsRllffYIdlDtn24gupTwsqHrM0+ZJuJqYpvcEJWabrNmg5Xm0rTeUxU6bnNevb3EFUKO0UFlY7brGO693BElsdsxnUroXJPladcefWeeUbZmRxjelxMBuQbOE9CvtSUK2QVlVEwF6tjpRJCqIQQ7fFnz04IUaToTCToDRkLOuMi7DK3bAHPXSLUfMDb6tGmng5vCqk91hw+EU/QlStEmW9akgjREha9roVsYWSEf+M4z44H2SMtM+F9L/a7vWV7P6xU2OWB7lyMu7e/DUajmzOg29BZWoSsGRN+06OnqUutNx6PxmebMBcN2Taxp7h7Nxlpt3e3N73hJWPH+ZHI8Zw1ol9nTPFg9FULMmxb9PwUZNn+2u1P+sNP4Z1HaLLqXpu7vfPfRqPP2tVo/Kk3/ge9H0TL8HAb+2mKh71P3Un/S0877w66w4se/cFoAVlyTm0GLaaDKabSvf6nofbprj9gtL2/mmsLz7QMxvsPr/qfwl9F+9LcXIS/6ab7j+vecKIN6A8/CyOBNDpj0lbZufFy3P3aHWi3g+4Z2NrsNceCU3zZv/2s3d502TcZpnOvOWvIvua8e/H57ob+4C7LHM4mcm9Nfy9kGcSHo8uedjn6OqQ/g84mmkEecRX7Qv3uWSvkOHR+LHOIjYi0ubu39hjru12VytweEVH+Q9UztB9WAg4VV1SLHY1OxPQWP5BU0bxAXLGybWZlYwory1+lRBWNVYjGKunfU6dfd5vc598Uir95kxOA8yYdgUPoTrusA1VURjbv+f2ArOuebSN6rihTuiUh1RwX+2ZfSNec77hlya9aNjHLtOzSpohVNWo/Jqr03GY98wjwpwpajgk2ouMXKG4qk4p1C5qrMpuOpJx8e+f6y3RvRoWLVmtRREjm3kMgqYpAJfcfAUic9i3DcSblZOjKTfOcfq4QJLCpZBOdURnFdFZnOs3AUFXOsSQhpUr1taWAi4Sg5rjrmBEr644OO+fEjT50WDAXddpJDNvn67g07w91oMgWqI/zMuHo0X4tcGFJdPtsR5YZob8ueFL5s8jlz8L/PwVrzvEN7jerTXqEH3ISPZfcI1y2DnVMSDlPVDhU0KnMqpa6MC0pm2GkfnaCLQ88U305qBNiMhyem0K67KSdlJMP673M3gw2+EBXzlI5neNS8kG9l7xkDLS1N7NEGVBzcxvGBaulNWwZ3HmJa+osx+6YNjKY86mbMZk879GcaqTBbaHtYcxgLKeFzvhuOOTpPwL5Kb6djG5umNOy45L1ui05PTbO0yUHRExOpfksMSJ85FgVQK180K5QWIbJv+m9+6b/lnTLS8rJgH0De5wg5OEB2WGdzIIES1pQOTYlZ5TDciVvtmvL60vurY2KWo9LKq23ResCh5hU0WwVo1/XDKpi9F/aKBXxeGZ17ncMzR/ZQYWrw9p8ZYaQx5jmTYx3dXw2oeSS4LNPk+YVc6O/hvZ9R2DQ3N48zjNnztlj2oo+V7BO4WSJwNJcLJHjAibMqgZyIw2vts5MazPo0EegA5gnOosxZuX/QGgzBUff5hZC7utA+NursyTHsI93TDEEjzY97gId2vYTaxECZwUti9WJ522zCvJo7jnIoA0B03UAeaRvZLmQ/Po3r8GQhDHT4B49nbHPmWIGHlh5DiuS6LK6igATd8nfgA1gEf1+c2HGayQ6yJqDI4hZTXob8RfCuUu/AwJ/ZgL0Z9CRRL95Rmhz7EcTywDsRcfgcWnqS/ax9PS3spDj7F4q8cVcn74v8zLvZoLpMSeD+UZEpg1Rw6nLg0FdomtHJJSDsHAX+jI+PF1k07lPtNoFd3KXOrh9RrnsyDKnZnJ12eRoNkt3mA4lCYvk+/dFLJLv32dbJNm9lA9JGYSDxyVEd1+0s4tEJ/lsr/+IyE5O/21Duwmv/xddzP7+fwrK/OM='
