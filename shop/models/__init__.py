@@ -3,6 +3,7 @@
 from shop.models.access import AccessGrant, AccessOrder, AccessStatus
 from shop.models.accounts import Account, AccountRole, Tenant, WebSession
 from shop.models.buyers import BlockedBuyer, BlockSource
+from shop.models.cart import Cart, CartLine
 from shop.models.catalog import (
     Coupon,
     CouponKind,
@@ -22,6 +23,8 @@ from shop.models.support import AdminRequest, AdminRequestKind, AdminRequestStat
 from shop.models.tickets import Ticket, TicketSettings, TicketStatus
 
 __all__ = [
+    "Cart",
+    "CartLine",
     "AccessGrant",
     "AccessOrder",
     "AccessStatus",

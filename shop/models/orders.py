@@ -13,6 +13,7 @@ from shop.states import OrderStatus, PaymentStatus
 if TYPE_CHECKING:
     from fleet.models import BotInstance
     from shop.models.accounts import Tenant
+    from shop.models.cart import Cart
     from shop.models.catalog import Coupon, Product, Variation
 
 
@@ -44,6 +45,11 @@ class Order(Model):
         "models.Coupon", related_name="orders", null=True, on_delete=fields.SET_NULL
     )
     coupon_id: int | None
+    # Set when the order is one line of a cart paid by one PIX (shop.models.cart).
+    cart: fields.ForeignKeyNullableRelation[Cart] = fields.ForeignKeyField(
+        "models.Cart", related_name="orders", null=True, on_delete=fields.RESTRICT
+    )
+    cart_id: int | None
     # The Discord interaction that created it: a double click creates one order.
     interaction_id = fields.CharField(max_length=32, unique=True)
     buyer_discord_id = fields.CharField(max_length=32, db_index=True)
@@ -95,6 +101,11 @@ class Payment(Model):
         "models.Order", related_name="payments", on_delete=fields.RESTRICT
     )
     order_id: int
+    # A cart's one payment: `order` is then the cart's lead line (shop.models.cart).
+    cart: fields.ForeignKeyNullableRelation[Cart] = fields.ForeignKeyField(
+        "models.Cart", related_name="payments", null=True, on_delete=fields.RESTRICT
+    )
+    cart_id: int | None
     provider = fields.CharField(max_length=20, default="mercadopago")
     provider_payment_id = fields.CharField(max_length=40, unique=True, null=True)
     status = fields.CharEnumField(
