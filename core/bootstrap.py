@@ -7,6 +7,7 @@ import sys
 from core.errors import ConfigError
 from core.exitcodes import ExitCode
 from core.logging import register_secret, setup_logging
+from core.payout_settings import key_material
 from core.settings import Settings, load_settings
 
 
@@ -29,6 +30,7 @@ def start_service(service: str, stderr: bool = True) -> Settings:
         settings.discord_client_secret,
         *settings.admin_api_tokens,
         *settings.token_encryption_keys,
+        *key_material(settings.payout_signing_key),
     )
     setup_logging(service, settings.log_dir, settings.log_level, stderr=stderr)
     return settings

@@ -28,6 +28,12 @@ GENERATED_SECRETS: dict[str, Callable[[], str]] = {
 }
 
 SECRETS_FILE = "secrets.env"
+# Settings a *new* install starts with, recorded in the same file when it is first written for
+# a data directory without a database, so they stay put; an existing install (its secrets.env
+# or its SQLite database already there) keeps what an unset value means. See
+# docs/configuration.md (`MERCADOPAGO_API`).
+NEW_INSTALL_DEFAULTS: dict[str, str] = {"MERCADOPAGO_API": "orders"}
+_EXISTING_INSTALL_MARKS = ("vitrine.sqlite3",)
 
 
 def _read(path: Path) -> dict[str, str]:
@@ -42,7 +48,8 @@ def _read(path: Path) -> dict[str, str]:
 
 
 def load_or_create_secrets(data_dir: Path, names: Iterable[str]) -> dict[str, str]:
-    """Return the stored value of each name, generating and storing the missing ones."""
+    """Return the stored value of each name, generating and storing the missing ones, and the
+    new-install defaults the file records (written with it when the install is new)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / SECRETS_FILE
     lock_path = data_dir / (SECRETS_FILE + ".lock")
@@ -50,7 +57,10 @@ def load_or_create_secrets(data_dir: Path, names: Iterable[str]) -> dict[str, st
         fcntl.flock(lock, fcntl.LOCK_EX)
         values = _read(path)
         missing = [n for n in names if n not in values]
-        if missing:
+        new = not path.exists()
+        if new and not any((data_dir / m).exists() for m in _EXISTING_INSTALL_MARKS):
+            values.update(NEW_INSTALL_DEFAULTS)
+        if missing or new:
             for name in missing:
                 values[name] = GENERATED_SECRETS[name]()
             tmp = path.with_suffix(".tmp")
@@ -63,4 +73,5 @@ def load_or_create_secrets(data_dir: Path, names: Iterable[str]) -> dict[str, st
                     fh.write(f"{key}={value}\n")
             os.replace(tmp, path)
         os.chmod(path, 0o600)
-    return {n: values[n] for n in names}
+    recorded = {n: values[n] for n in NEW_INSTALL_DEFAULTS if n in values}
+    return recorded | {n: values[n] for n in names}

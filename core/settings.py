@@ -11,7 +11,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,6 +21,7 @@ from dotenv import dotenv_values
 from core.errors import ConfigError
 from core.mp_connect_settings import MPConnectSettings, load_mp_connect_settings
 from core.notify_settings import NotifySettings, load_notify_settings
+from core.payout_settings import load_payout_signing_key
 from core.secrets_store import GENERATED_SECRETS, load_or_create_secrets
 
 EMBEDDED_REDIS_PORT = 6390
@@ -75,6 +76,8 @@ class Settings:
     # PAYOUT_MODE=automatic: an approved withdrawal is paid by the platform through Mercado
     # Pago's money-out API (shop.payouts); "manual" (the default): an operator sends the PIX.
     payouts_automatic: bool = False
+    # The Ed25519 private key (PEM) that signs money-out requests (core.payout_settings).
+    payout_signing_key: bytes | None = field(default=None, repr=False)
     # Operators' alert channels and the alert checks (core.notify_settings, issue 18).
     notify: NotifySettings = field(default_factory=NotifySettings)
     # Seller-connected Mercado Pago accounts: the OAuth client (core.mp_connect_settings).
@@ -339,6 +342,12 @@ def load_settings(
         notify=load_notify_settings(env.get),
         mp_connect=load_mp_connect_settings(
             env.get, env.get("PUBLIC_BASE_URL", "http://127.0.0.1:3100") or ""
+        ),
+    )
+    settings = replace(
+        settings,
+        payout_signing_key=load_payout_signing_key(
+            env.get, automatic=settings.payouts_automatic, api_base=settings.mercadopago_api_base
         ),
     )
     if environment == "production":

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from core.bootstrap import load_settings_or_exit
+from fleet.models import AlertKind
 from ops import opscmds
 from ops.cli_actions import (
     NOTE_MAX,
@@ -21,14 +22,7 @@ from ops.cli_actions import (
 )
 from ops.cli_args import id_arg, limit_arg
 
-ALERT_KINDS = [
-    "crashloop",
-    "auto_suspended",
-    "repeated_error",
-    "negative_balance",
-    "foreign_guild",
-    "webhook_forgery",
-]
+ALERT_KINDS = [kind.value for kind in AlertKind]
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:

@@ -82,6 +82,7 @@ def settings_env(cfg: DemoConfig) -> dict[str, str]:
         "MERCADOPAGO_API_BASE": cfg.mp_base,
         "MERCADOPAGO_ACCESS_TOKEN": DEMO_MP_ACCESS_TOKEN,
         "MERCADOPAGO_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET,
+        "MERCADOPAGO_API": "orders",  # what a new install gets (docs/configuration.md)
         "ORCHESTRATOR_NODE": cfg.node,
         # quicker panel refreshes than production, same code path
         "VITRINE_PANEL_REFRESH_S": "2",
@@ -152,6 +153,8 @@ def start_sandbox(cfg: DemoConfig) -> subprocess.Popen[bytes]:
             str(cfg.mp_port),
             "--mp-webhook-secret",
             DEMO_WEBHOOK_SECRET,
+            "--mp-notification-url",  # the Orders API notifies the panel's URL
+            f"{cfg.portal}/webhooks/mercadopago",
             "--ready-file",
             str(ready),
         ],

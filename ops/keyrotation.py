@@ -11,6 +11,7 @@ from core.settings import Settings
 from core.vault import TokenVault
 from fleet.models import BotInstance
 from shop.models import FulfilmentNote, ProductFile, StockItem, Variation
+from shop.models.mp_accounts import MPConnection
 
 BATCH = 500
 
@@ -34,10 +35,14 @@ async def _rotate(
         async with in_transaction() as conn:
             for row in rows:
                 ciphertext = getattr(row, field)
-                if vault.needs_rotation(ciphertext):
-                    setattr(row, field, vault.rotate(ciphertext))
-                    await row.save(update_fields=[field], using_db=conn)
-                    done += 1
+                if ciphertext and vault.needs_rotation(ciphertext):  # blank: disconnected
+                    # Conditional: a secret rewritten meanwhile (a Mercado Pago token
+                    # refresh) is newer than what we read and is already under the new key.
+                    done += (
+                        await model.filter(id=row.id, **{field: ciphertext})
+                        .using_db(conn)
+                        .update(**{field: vault.rotate(ciphertext)})
+                    )
         last_id = rows[-1].id
         checked += len(rows)
         progress(f"  {label}: {checked}/{total} checked")
@@ -63,6 +68,12 @@ async def rotate_all(
             ),
             "fulfilment notes": await _rotate(
                 vault, FulfilmentNote, "note_enc", progress, "fulfilment notes"
+            ),
+            "Mercado Pago access tokens": await _rotate(
+                vault, MPConnection, "access_token_enc", progress, "Mercado Pago access tokens"
+            ),
+            "Mercado Pago refresh tokens": await _rotate(
+                vault, MPConnection, "refresh_token_enc", progress, "Mercado Pago refresh tokens"
             ),
         }
     finally:

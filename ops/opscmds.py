@@ -19,6 +19,7 @@ from core.settings import Settings
 from ops.adminclient import AdminClient, AdminUnreachable
 from ops.cli_args import id_arg, limit_arg
 from ops.errors import CliError
+from ops.withdrawal_cells import PAYOUT_COLUMNS, payout_cells
 from shop import inputs
 
 # Tests inject an httpx transport here (None: real network).
@@ -290,7 +291,7 @@ def cmd_withdrawals(args: argparse.Namespace) -> int:
         return 0
     print(
         table(
-            ("id", "tenant", "amount R$", "status", "pix key", "requested (UTC)"),
+            ("id", "tenant", "amount R$", "status", "pix key", "requested (UTC)", *PAYOUT_COLUMNS),
             [
                 (
                     w["id"],
@@ -299,6 +300,7 @@ def cmd_withdrawals(args: argparse.Namespace) -> int:
                     w["status"],
                     f"{w['pix_key_type']}:{w['pix_key']}",
                     (w["requested_at"] or "")[:19],
+                    *payout_cells(w),
                 )
                 for w in items
             ],

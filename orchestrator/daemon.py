@@ -20,7 +20,7 @@ from core import redis as core_redis
 from core.db import close_db, init_db
 from core.settings import Settings
 from core.tuning import tuning_float, tuning_int, tuning_name
-from fleet import control_protocol, keys
+from fleet import control_protocol, keys, ksm
 from fleet.crashpolicy import PolicyConfig
 from fleet.leases import lease_ttl
 from orchestrator import control_handler
@@ -66,6 +66,7 @@ def check_tuning(env: dict[str, str] | os._Environ[str]) -> None:
     lease_ttl(env)
     node_name(env)
     on_stop(env)
+    ksm.requested(env)
 
 
 def node_name(env: Mapping[str, str] | None = None) -> str:
@@ -203,6 +204,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     )
     sup.locale = settings.default_locale
     log.info("orchestrator node %s starting (pid %s)", node, os.getpid())
+    if warning := ksm.startup_warning():
+        log.warning("%s", warning)
     tasks: list[asyncio.Task[None]] = []
     try:
         # adoption does not wait for the zygote's imports (~1 s): live bots are watched first

@@ -168,6 +168,10 @@ async def _serve(args: argparse.Namespace) -> None:
         mp_webhook_secret=args.mp_webhook_secret,
         discord_config=config,
     ) as sb:
+        if args.mp_notification_url and sb.mp_state is not None:
+            # The URL set in Mercado Pago's panel: where order notifications go (the Orders
+            # API takes no per-charge notification_url).
+            sb.mp_state.config.default_notification_url = args.mp_notification_url
         urls = sb.urls()
         for key, value in urls.items():
             if value:
@@ -187,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mp-port", type=int, default=8901)
     parser.add_argument("--no-mp", action="store_true", help="run the Discord stand-in only")
     parser.add_argument("--mp-webhook-secret", default=None)
+    parser.add_argument(
+        "--mp-notification-url", default=None, help="the panel's webhook URL (Orders API)"
+    )
     parser.add_argument("--heartbeat-interval", type=int, default=41250, help="gateway, in ms")
     parser.add_argument("--ready-file", default=None, help="write the base URLs here as JSON")
     parser.add_argument("--log-level", default="INFO")

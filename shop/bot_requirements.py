@@ -8,6 +8,9 @@ Discord and hands them in as `GuildSnapshot`. Mapping (also in docs/portal.md):
   Attach Files, Read Message History;
 * delivery in a private thread (buyer's DMs closed, or the store delivers in the channel) and
   support tickets: Create Private Threads, Send Messages in Threads;
+* support tickets: Manage Threads (to lock a closed ticket's thread, so only moderators post
+  there; in the support channel); tickets as private channels under a category: Manage
+  Channels (and View Channel) in that category;
 * buyer role: Manage Roles, with the bot's highest role above the buyer role.
 """
 
@@ -20,8 +23,10 @@ from shop.discord_perms import (
     ATTACH_FILES,
     CREATE_PRIVATE_THREADS,
     EMBED_LINKS,
+    MANAGE_CHANNELS,
     MANAGE_GUILD,
     MANAGE_ROLES,
+    MANAGE_THREADS,
     READ_MESSAGE_HISTORY,
     SEND_MESSAGES,
     SEND_MESSAGES_IN_THREADS,
@@ -38,9 +43,25 @@ STOREFRONT = VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_ME
 PRIVATE_THREADS = CREATE_PRIVATE_THREADS | SEND_MESSAGES_IN_THREADS
 # Checked in every chosen channel (the bot posts there).
 IN_CHANNEL = VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES
-# The support channel opens a private thread per ticket.
-IN_SUPPORT_CHANNEL = IN_CHANNEL | PRIVATE_THREADS
+# The support channel opens a private thread per ticket and locks it when the ticket closes.
+IN_SUPPORT_CHANNEL = IN_CHANNEL | PRIVATE_THREADS | MANAGE_THREADS
+# Category mode: a private channel per ticket, created under the category.
+IN_TICKET_CATEGORY = VIEW_CHANNEL | MANAGE_CHANNELS
 CHANNEL_ROLES = ("sales_log", "support", "feedback")
+
+# Privileged gateway intents (disnake's names) and the application flags that say each is
+# switched on in the Developer Portal: the verified bit (apps in 100+ servers) or the
+# *_LIMITED one (the Bot page switch, under 100 servers)
+# https://discord.com/developers/docs/resources/application#application-object-application-flags
+INTENT_FLAGS = {
+    "presences": (1 << 12) | (1 << 13),  # GATEWAY_PRESENCE(_LIMITED)
+    "members": (1 << 14) | (1 << 15),  # GATEWAY_GUILD_MEMBERS(_LIMITED)
+    "message_content": (1 << 18) | (1 << 19),  # GATEWAY_MESSAGE_CONTENT(_LIMITED)
+}
+# Asked for only when enabled (worker.optional_intents): Server Members lets the bot hear a
+# buyer rejoin (GUILD_MEMBER_ADD) and give their access roles back within seconds; without
+# it the hourly check does. Never required: a missing one must not close the gateway (4014).
+OPTIONAL_INTENTS: tuple[str, ...] = ("members",)
 
 
 @dataclass(frozen=True)
@@ -51,6 +72,10 @@ class StoreFeatures:
     # Delivery falls back to a private thread when a buyer's DMs are closed, whatever the
     # delivery mode, so every store needs it today; kept as a switch so the mapping is explicit.
     private_threads: bool = True
+    # Every store can take support tickets (a support channel is picked during onboarding);
+    # `ticket_channels`: the seller chose a category, tickets are private channels there.
+    tickets: bool = True
+    ticket_channels: bool = False
 
 
 def invite_permissions(features: StoreFeatures) -> int:
@@ -58,6 +83,10 @@ def invite_permissions(features: StoreFeatures) -> int:
     perms = STOREFRONT
     if features.private_threads:
         perms |= PRIVATE_THREADS
+    if features.tickets:
+        perms |= MANAGE_THREADS
+    if features.ticket_channels:
+        perms |= MANAGE_CHANNELS
     if features.buyer_role:
         perms |= MANAGE_ROLES
     return perms
@@ -100,6 +129,7 @@ class Choices:
 
     channels: Mapping[str, str | None] = field(default_factory=dict)
     buyer_role_id: str | None = None
+    ticket_category_id: str | None = None  # tickets as private channels under it
 
 
 def bot_channel_permissions(snap: GuildSnapshot, channel: ChannelInfo) -> int:
@@ -128,9 +158,21 @@ def check(snap: GuildSnapshot, choices: Choices) -> list[Problem]:
             problems.append(
                 Problem("channel_missing", channel.id, channel.name, tuple(names(missing)))
             )
+    if choices.ticket_category_id:
+        problems.extend(_category_problems(snap, choices.ticket_category_id))
     if choices.buyer_role_id:
         problems.extend(_role_problems(snap, choices.buyer_role_id))
     return problems
+
+
+def _category_problems(snap: GuildSnapshot, category_id: str) -> Sequence[Problem]:
+    category = snap.channels.get(category_id)
+    if category is None:
+        return [Problem("channel_gone", category_id, "ticket_category")]
+    missing = IN_TICKET_CATEGORY & ~bot_channel_permissions(snap, category)
+    if missing:
+        return [Problem("channel_missing", category.id, category.name, tuple(names(missing)))]
+    return []
 
 
 def _role_problems(snap: GuildSnapshot, role_id: str) -> Sequence[Problem]:

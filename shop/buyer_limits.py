@@ -40,11 +40,16 @@ class TooManyOpenOrders(ShopError):
 
 
 async def open_orders(tenant_id: int, buyer_id: str, conn: Any = None) -> int:
-    """The buyer's unpaid (pending) orders in this store: each one holds stock."""
+    """The buyer's unpaid (pending) orders in this store: each one holds stock. A cart's lines
+    count as one (one checkout, one PIX: shop.cart_checkout)."""
     query = Order.filter(tenant_id=tenant_id, buyer_discord_id=buyer_id, status=OrderStatus.PENDING)
     if conn is not None:
         query = query.using_db(conn)
-    return await query.count()
+    singles = await query.filter(cart_id__isnull=True).count()
+    # tortoise types values_list(flat=True) as list[tuple]; it is a list of the values.
+    in_carts = query.filter(cart_id__isnull=False).values_list("cart_id", flat=True)
+    carts = cast(list[int], await in_carts)
+    return singles + len(set(carts))
 
 
 async def _limit(tenant_id: int, conn: Any = None) -> int:

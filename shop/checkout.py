@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -136,6 +137,48 @@ async def place_order(
     return order, True
 
 
+class BuyerContext(Protocol):
+    """Who buys where (a `CheckoutRequest`, or a cart's `shop.cart_checkout` request)."""
+
+    @property
+    def tenant_id(self) -> int: ...
+    @property
+    def instance_id(self) -> int | None: ...
+    @property
+    def buyer_id(self) -> str: ...
+    @property
+    def buyer_name(self) -> str: ...
+    @property
+    def guild_id(self) -> str | None: ...
+    @property
+    def channel_id(self) -> str | None: ...
+    @property
+    def locale(self) -> str: ...
+
+
+def buyer_fields(req: BuyerContext) -> dict[str, Any]:
+    """The `Order` fields naming the buyer and where they bought (bounded to the columns)."""
+    return {
+        "tenant_id": req.tenant_id,
+        "instance_id": req.instance_id,
+        "buyer_discord_id": req.buyer_id,
+        "buyer_name": req.buyer_name[:100],
+        "guild_id": req.guild_id,
+        "channel_id": req.channel_id,
+        "locale": req.locale[:8],
+    }
+
+
+async def reserve(
+    conn: Any, order_id: int, variation: Variation, quantity: int, until: datetime
+) -> None:
+    """Hold what a pending order buys: stock items, or units under a kind's sales cap."""
+    if kinds.is_stock(variation.kind):
+        await allocation.reserve(conn, order_id, variation.id, quantity, until)
+    else:
+        await kinds.reserve_units(conn, variation.id, quantity)
+
+
 async def _create_reserved(
     req: CheckoutRequest, offer: Offer, now: datetime, until: datetime
 ) -> Order:
@@ -153,27 +196,18 @@ async def _create_reserved(
         q = pricing.quote(offer.variation.price_cents, req.quantity, coupon)
         order = await Order.create(
             using_db=conn,
-            tenant_id=req.tenant_id,
-            instance_id=req.instance_id,
+            **buyer_fields(req),
             product_id=offer.product.id,
             variation_id=offer.variation.id,
             coupon_id=coupon.id if coupon else None,
             interaction_id=req.key,
-            buyer_discord_id=req.buyer_id,
-            buyer_name=req.buyer_name[:100],
-            guild_id=req.guild_id,
-            channel_id=req.channel_id,
-            locale=req.locale[:8],
             quantity=req.quantity,
             unit_price_cents=q.unit_price_cents,
             discount_cents=q.discount_cents,
             total_cents=q.total_cents,
             reserved_until=until,
         )
-        if kinds.is_stock(offer.variation.kind):
-            await allocation.reserve(conn, order.id, offer.variation.id, req.quantity, until)
-        else:
-            await kinds.reserve_units(conn, offer.variation.id, req.quantity)
+        await reserve(conn, order.id, offer.variation, req.quantity, until)
         await audit.record(
             f"buyer:{req.buyer_id}",
             "order.created",

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import IntFlag
 
 # Permission bits (https://discord.com/developers/docs/topics/permissions#permissions-bitwise-permission-flags).
+MANAGE_CHANNELS = 1 << 4  # also: create a channel (a ticket's private channel) in a category
 ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
 SEND_TTS_MESSAGES = 1 << 12
@@ -29,6 +30,7 @@ ATTACH_FILES = 1 << 15
 READ_MESSAGE_HISTORY = 1 << 16
 MENTION_EVERYONE = 1 << 17
 MANAGE_ROLES = 1 << 28
+MANAGE_THREADS = 1 << 34  # lock a thread (a closed ticket's)
 CREATE_PRIVATE_THREADS = 1 << 36
 SEND_MESSAGES_IN_THREADS = 1 << 38
 ALL_PERMISSIONS = (1 << 53) - 1  # every bit Discord defines today fits in 53 bits
@@ -45,6 +47,8 @@ PERMISSION_NAMES: dict[int, str] = {
     MANAGE_ROLES: "manage_roles",
     CREATE_PRIVATE_THREADS: "create_private_threads",
     SEND_MESSAGES_IN_THREADS: "send_messages_in_threads",
+    MANAGE_THREADS: "manage_threads",
+    MANAGE_CHANNELS: "manage_channels",
 }
 
 

@@ -131,8 +131,10 @@ async def book_sale(
     fee_bps: int,
     hold_days: int,
     using_db: Any = None,
+    memo: str | None = None,
 ) -> bool:
-    """Credit the seller with the sale minus the platform fee (held `hold_days`)."""
+    """Credit the seller with the sale minus the platform fee (held `hold_days`); `memo`
+    defaults to the payment (a cart's sale names its lines, shop.payments.payment_bookings)."""
     fee = fee_cents(amount_cents, fee_bps)
     release = datetime.now(UTC) + timedelta(days=hold_days)
     return await post(
@@ -144,7 +146,7 @@ async def book_sale(
             Leg(FEES, fee),
         ],
         order_id=order_id,
-        memo=f"payment {payment_id}",
+        memo=(memo or f"payment {payment_id}")[:200],
         using_db=using_db,
     )
 

@@ -90,13 +90,14 @@ def normalize_code(raw: str | None) -> str | None:
 async def find_coupon(
     tenant_id: int,
     code: str,
-    product_id: int,
+    product_id: int | None,
     subtotal_cents: int,
     *,
     now: datetime | None = None,
     using_db: Any = None,
 ) -> Coupon:
-    """The coupon `code` if it applies to this order now; raises a `CouponRejected`."""
+    """The coupon `code` if it applies to this order now; raises a `CouponRejected`.
+    `product_id` None (a cart, shop.cart_pricing) skips the bound-products check."""
     now = now or datetime.now(UTC)
     query = Coupon.filter(tenant_id=tenant_id, code__iexact=code, active=True)
     if using_db is not None:
@@ -114,14 +115,19 @@ async def find_coupon(
             code=coupon.code,
             minimum=format_brl(coupon.min_order_cents),
         )
-    bound = Product.filter(coupons__id=coupon.id)
+    bound_ids = await bound_product_ids(coupon.id, using_db)
+    if bound_ids and product_id is not None and product_id not in bound_ids:
+        raise CouponNotForProduct(f"coupon {code} not for product {product_id}", code=coupon.code)
+    return coupon
+
+
+async def bound_product_ids(coupon_id: int, using_db: Any = None) -> set[int]:
+    """The products a coupon is bound to (empty: every product)."""
+    bound = Product.filter(coupons__id=coupon_id)
     if using_db is not None:
         bound = bound.using_db(using_db)
     # tortoise types values_list(flat=True) as list[tuple]; it is a list of the values.
-    bound_ids = set(cast(list[int], await bound.values_list("id", flat=True)))
-    if bound_ids and product_id not in bound_ids:
-        raise CouponNotForProduct(f"coupon {code} not for product {product_id}", code=coupon.code)
-    return coupon
+    return set(cast(list[int], await bound.values_list("id", flat=True)))
 
 
 async def claim_use(coupon: Coupon, using_db: Any) -> None:

@@ -273,6 +273,11 @@ async def panel_line(tenant_id: int, product_id: int) -> str | None:
     return average_text(found)
 
 
+async def rating_of_order(tenant_id: int, order_id: int) -> Rating | None:
+    """The order's rating in this store (None: not rated, or deleted by an operator)."""
+    return await Rating.get_or_none(tenant_id=tenant_id, order_id=order_id, deleted_at__isnull=True)
+
+
 async def product_ratings(tenant_id: int, product_id: int, limit: int = 200) -> list[Rating]:
     """The product's ratings, newest first (deleted ones left out)."""
     return (

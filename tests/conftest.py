@@ -74,10 +74,13 @@ async def redis_client(redis_url):
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(tmp_path, monkeypatch):
-    """Each test gets its own DATA_DIR/LOG_DIR so nothing leaks into the work tree."""
+def _isolated_env(tmp_path, monkeypatch, mp_api):
+    """Each test gets its own DATA_DIR/LOG_DIR so nothing leaks into the work tree, and the
+    Mercado Pago API the `mp_api` fixture names: a fresh DATA_DIR is a new install, which
+    would otherwise get `orders` (core.secrets_store.NEW_INSTALL_DEFAULTS)."""
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setenv("MERCADOPAGO_API", mp_api)
     for var in ("DATABASE_URL", "REDIS_URL"):
         if var in os.environ and not os.environ.get("VITRINE_KEEP_" + var):
             monkeypatch.delenv(var)

@@ -60,6 +60,13 @@ class WorkerBot(commands.InteractionBot):
         self.ready_at: float | None = None  # gateway READY of this process (first one)
         self._background: list[tuple[str, BackgroundTask]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        # run after login, before the first connection (e.g. worker.optional_intents)
+        self.before_connect: list[BackgroundTask] = []
+
+    async def login(self, token: str) -> None:
+        await super().login(token)
+        for hook in self.before_connect:
+            await hook()
 
     def add_background_task(self, factory: BackgroundTask, name: str) -> None:
         """Run `factory()` once the gateway is READY; it is cancelled when the bot closes.

@@ -124,9 +124,12 @@ class GuildScope:
             ctx.fencing.refuse(exc)
 
     async def read_application(self) -> None:
-        """`GET /applications/@me` once per start: is anyone allowed to add this bot?"""
+        """`GET /applications/@me` once per start: is anyone allowed to add this bot? (The
+        answer `worker.optional_intents` read just before connecting, when it did.)"""
+        app = getattr(self.bot, "application_payload", None)
         try:
-            app = await self.bot.http.request(disnake.http.Route("GET", "/applications/@me"))
+            if app is None:
+                app = await self.bot.http.request(disnake.http.Route("GET", "/applications/@me"))
         except disnake.HTTPException as exc:
             log.warning("could not read the application (bot_public): %s", exc)
             return

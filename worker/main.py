@@ -34,7 +34,7 @@ from fleet.leases import lease_ttl
 from fleet.models import BotInstance
 from fleet.runtime import RuntimeStore
 from shop.models import Tenant
-from worker import extensions
+from worker import extensions, optional_intents
 from worker.bot import WorkerContext, build_bot, mark_ready
 from worker.fence_guard import FenceGuard
 from worker.lifecycle import Lifecycle, Outcome
@@ -179,7 +179,8 @@ async def serve(
             store_guild_id=int(guild_id) if guild_id else None,
             fencing=FenceGuard(Fence.from_lease(instance_id, lease)),
         )
-        bot = build_bot(ctx, extensions.enabled(os.environ), guild_ready_timeout())
+        modules = extensions.enabled(os.environ)
+        bot = build_bot(ctx, modules, guild_ready_timeout())
         life = Lifecycle(
             instance_id,
             store,
@@ -196,6 +197,9 @@ async def serve(
         plan = await sessions.load() if resume_enabled() else None
         resume_state = install_resume(bot, redis, plan)
         life.keeper = SessionKeeper(redis, instance_id, resume_state)
+        optional = optional_intents.declared(modules)
+        stored = plan.intents if plan is not None else None
+        bot.before_connect.append(lambda: optional_intents.settle(bot, optional, stored))
         outcome = await life.run(bot, token.reveal())
         if outcome.code == ExitCode.CLEAN and not life.handing_over:
             await sessions.clear()  # disnake closed with 1000: Discord ended the session

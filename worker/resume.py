@@ -56,6 +56,7 @@ class StoredSession:
     seq: int
     app_id: int | None
     at: float
+    intents: int | None = None  # what the session was identified with (a RESUME keeps them)
 
 
 class SessionStore:
@@ -74,11 +75,19 @@ class SessionStore:
                 int(raw["seq"]),
                 int(raw["app_id"]) if raw.get("app_id") else None,
                 float(raw["at"]),
+                int(raw["intents"]) if raw.get("intents") else None,
             )
         except (KeyError, ValueError):
             return None
 
-    async def save(self, session_id: str, resume_url: str, seq: int, app_id: int | None) -> None:
+    async def save(
+        self,
+        session_id: str,
+        resume_url: str,
+        seq: int,
+        app_id: int | None,
+        intents: int | None = None,
+    ) -> None:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(
             self.key,
@@ -88,6 +97,7 @@ class SessionStore:
                 "seq": seq,
                 "app_id": app_id or "",
                 "at": f"{time.time():.3f}",
+                "intents": intents or "",
             },
         )
         pipe.expire(self.key, keys.GATEWAY_SESSION_TTL)
@@ -320,4 +330,5 @@ class SessionKeeper:
         if ws is None or not ws.session_id or ws.sequence is None or not ws.resume_gateway:
             return
         seq = self.rs.handled_seq(ws.session_id, ws.sequence)
-        await self.store.save(ws.session_id, ws.resume_gateway, seq, bot.application_id)
+        intents = bot._connection._intents.value  # worker.optional_intents reads them back
+        await self.store.save(ws.session_id, ws.resume_gateway, seq, bot.application_id, intents)

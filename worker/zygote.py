@@ -9,6 +9,7 @@ children are in their own sessions and keep running.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import importlib
 import logging
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from core.logging import JsonFormatter
 from core.tuning import TuningError, tuning_int, tuning_path
+from fleet import ksm
 from fleet import zygote_protocol as zp
 from worker import hot_code
 from worker.malloc_holes import fill_malloc_holes
@@ -98,6 +100,10 @@ def preload() -> None:
 # Copy the code objects workers run next to each other (worker/hot_code.py); benches turn it
 # off to measure what it saves.
 PACK_HOT_CODE = True
+
+# VITRINE_KSM: each worker opts its memory in to kernel same-page merging (fleet/ksm.py); set
+# by main().
+KSM = False
 
 # Objects that occupy the free blocks of the zygote's partly used pymalloc pools (see below).
 _HOLE_FILLERS: list[object] = []
@@ -236,6 +242,9 @@ def _child(instance_id: int, fds: list[int], lease: str | None = None) -> None:
             print(f"configuration error: {exc}", file=sys.stderr, flush=True)
             code = 78  # ExitCode.CONFIG (fleet.exitcodes is not imported here)
             return
+        if KSM:
+            with contextlib.suppress(OSError):  # the orchestrator logs why, once (fleet.ksm)
+                ksm.opt_in()
         code = run_instance(instance_id, lease=lease)
     finally:
         os._exit(code)
@@ -305,8 +314,10 @@ class Zygote:
 
 
 def main() -> None:
+    global KSM
     try:
         worker_nice()  # a bad value stops the zygote now, not each worker later
+        KSM = ksm.requested()
     except TuningError as exc:
         print(f"zygote: configuration error: {exc}", file=sys.stderr, flush=True)
         sys.exit(78)

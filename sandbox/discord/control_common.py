@@ -46,6 +46,12 @@ def bot_view(state: DiscordState, app: BotApp) -> dict[str, Any]:
         "resume_count": s.resume_count,
         "login_count": s.login_count,
         "open_connections": state.hub.open_count(app.application_id) if state.hub else 0,
+        # the intents each valid gateway session of the bot was identified with
+        "session_intents": sorted(
+            s.intents
+            for s in (state.hub.sessions.values() if state.hub else ())
+            if s.app.application_id == app.application_id and s.valid
+        ),
         "total_connections": s.total_connections,
         "last_close_code": s.last_close_code,
         "replayed_events": s.replayed_events,

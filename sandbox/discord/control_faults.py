@@ -41,12 +41,17 @@ async def patch_faults(request: web.Request) -> web.Response:
 
 
 async def patch_application(request: web.Request) -> web.Response:
-    """{bot_public}: what the owner switches in the Developer Portal (Bot → Public Bot)."""
+    """{bot_public, flags}: what the owner switches in the Developer Portal (Bot → Public
+    Bot) and application flags Discord sets itself (e.g. GATEWAY_GUILD_MEMBERS, 1 << 14, once
+    a verified app is approved for the intent); the privileged intents are `privileged_intents`
+    in the faults, and their *_LIMITED flags follow them (payloads.app_flags)."""
     state = state_of(request)
     app = state.bot(request.match_info["app_id"])
     body = await _json(request)
     if "bot_public" in body:
         app.bot_public = bool(body["bot_public"])
+    if "flags" in body:
+        app.flags = int(body["flags"])
     return json_response(bot_view(state, app))
 
 

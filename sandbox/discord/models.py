@@ -26,12 +26,17 @@ EVERYONE_PERMISSIONS = (
     | READ_MESSAGE_HISTORY
     | USE_APPLICATION_COMMANDS
 )
+MANAGE_THREADS = 1 << 34
 CREATE_PRIVATE_THREADS = 1 << 36
 SEND_MESSAGES_IN_THREADS = 1 << 38
 # What Vitrine's invite link asks for by default (a bot added without a buyer role also
-# gets Manage Roles here, as the sandbox always did).
+# gets Manage Roles here, as the sandbox always did; Manage Threads locks closed tickets).
 BOT_PERMISSIONS = (
-    268553216 | USE_APPLICATION_COMMANDS | CREATE_PRIVATE_THREADS | SEND_MESSAGES_IN_THREADS
+    268553216
+    | USE_APPLICATION_COMMANDS
+    | CREATE_PRIVATE_THREADS
+    | SEND_MESSAGES_IN_THREADS
+    | MANAGE_THREADS
 )
 
 # Privileged gateway intents.

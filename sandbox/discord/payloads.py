@@ -6,6 +6,9 @@ from typing import Any
 
 from sandbox.discord.models import (
     DM,
+    INTENT_GUILD_MEMBERS,
+    INTENT_GUILD_PRESENCES,
+    INTENT_MESSAGE_CONTENT,
     BotApp,
     Channel,
     Guild,
@@ -230,6 +233,26 @@ def message(state: DiscordState, m: Message) -> dict[str, Any]:
     return out
 
 
+# A privileged intent switched on in the Developer Portal (Bot page) shows in the application's
+# flags: the *_LIMITED bit for an app in under 100 servers (the verified bit, for apps in 100
+# or more, is set by Discord's review and can be given through the control API as `flags`)
+# https://discord.com/developers/docs/resources/application#application-object-application-flags
+INTENT_FLAGS = {
+    INTENT_GUILD_PRESENCES: 1 << 13,  # GATEWAY_PRESENCE_LIMITED
+    INTENT_GUILD_MEMBERS: 1 << 15,  # GATEWAY_GUILD_MEMBERS_LIMITED
+    INTENT_MESSAGE_CONTENT: 1 << 19,  # GATEWAY_MESSAGE_CONTENT_LIMITED
+}
+
+
+def app_flags(app: BotApp) -> int:
+    """The application's `flags`: those set through the control API plus the intents' bits."""
+    flags = app.flags
+    for intent, bit in INTENT_FLAGS.items():
+        if app.enabled_intents & intent:
+            flags |= bit
+    return flags
+
+
 def application(state: DiscordState, app: BotApp) -> dict[str, Any]:
     return {
         "id": app.application_id,
@@ -243,7 +266,7 @@ def application(state: DiscordState, app: BotApp) -> dict[str, Any]:
         "owner": user(state.users[app.owner_id]),
         "team": None,
         "verify_key": app.verify_key,
-        "flags": app.flags,
+        "flags": app_flags(app),
         "summary": "",
         "tags": [],
         "approximate_guild_count": len(state.bot_guilds(app)),

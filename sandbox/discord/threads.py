@@ -34,6 +34,7 @@ from sandbox.discord.models import (
     CREATE_PRIVATE_THREADS,
     DM,
     INTENT_MESSAGE_CONTENT,
+    MANAGE_THREADS,
     PRIVATE_THREAD,
     VIEW_CHANNEL,
     BotApp,
@@ -42,7 +43,6 @@ from sandbox.discord.models import (
 )
 from sandbox.discord.state import DiscordState, SandboxError
 
-MANAGE_THREADS = 1 << 34
 THREAD_TYPES = (10, 11, 12)
 ARCHIVED = SandboxError(400, 50083, "Operation not allowed on an archived thread")
 MISSING_PERMISSIONS = SandboxError(403, 50013, "Missing Permissions")

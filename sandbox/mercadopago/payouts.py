@@ -22,6 +22,7 @@ script of outcomes for the next transfers (`processed`, `pending`, `rejected:<de
 `error:failed`), PIX keys that do not exist (rejected `by_bank`), settling a pending
 transfer, and `lost_answers`: the next N creations are processed and then the connection
 is dropped without an answer. 5xx and 429 come from the shared API faults (`faults.py`).
+Signed requests (the registered public key, `enforce_signature`): `payout_signature.py`.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .errors import MPError, bad_request, conflict
 from .keys import MP_STATE
+from .payout_signature import check_signature, parse_public_key
 from .routes import _idempotency_key, authenticate, read_json
 from .state import fingerprint
 from .util import cents_to_number, format_mp_date, parse_cents
@@ -71,6 +74,11 @@ class PayoutsState:
     rejected_keys: set[str] = field(default_factory=set)
     lost_answers: int = 0
     creations: int = 0  # POSTs answered or lost, repeats included
+    # Request signing (payout_signature.py): the key the integrator registered, and whether
+    # the account refuses unsigned transfers (production does).
+    signing_public_key: Ed25519PublicKey | None = None
+    enforce_signature: bool = False
+    refused_signatures: int = 0
 
 
 PAYOUTS = web.AppKey("mp_payouts", PayoutsState)
@@ -176,10 +184,11 @@ async def create_transfer(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     key = _idempotency_key(request, True)
     assert key is not None
-    if request.headers.get("X-Enforce-Signature", "").lower() == "true" and not (
-        request.headers.get("X-Signature")
-    ):  # production: the body must be signed with the integrator's keys
-        raise bad_request("X-Signature is required when X-Enforce-Signature is true", 4)
+    try:
+        await check_signature(request, ps.signing_public_key, ps.enforce_signature)
+    except MPError:
+        ps.refused_signatures += 1
+        raise
     ps.creations += 1
     stored = ps.keys.get(key)
     if stored is not None:
@@ -218,6 +227,7 @@ async def control_view(request: web.Request) -> web.Response:
         {
             "balance_cents": ps.balance_cents,
             "creations": ps.creations,
+            "refused_signatures": ps.refused_signatures,
             "transfers": [transfer_json(t, offset) for t in ps.transfers.values()],
         }
     )
@@ -225,7 +235,7 @@ async def control_view(request: web.Request) -> web.Response:
 
 async def control_script(request: web.Request) -> web.Response:
     """POST /_sandbox/mp/payouts/script: `outcomes`, `rejected_keys`, `lost_answers`,
-    `balance_cents` (each optional)."""
+    `balance_cents`, `signing_public_key` (PEM), `enforce_signature` (each optional)."""
     ps = request.app[PAYOUTS]
     body = await read_json(request)
     if not isinstance(body, dict):
@@ -237,6 +247,11 @@ async def control_script(request: web.Request) -> web.Response:
     for name in ("lost_answers", "balance_cents"):
         if name in body:
             setattr(ps, name, int(body[name]))
+    if "signing_public_key" in body:
+        pem = body["signing_public_key"]
+        ps.signing_public_key = parse_public_key(str(pem)) if pem else None
+    if "enforce_signature" in body:
+        ps.enforce_signature = bool(body["enforce_signature"])
     return await control_view(request)
 
 

@@ -9,7 +9,8 @@ from typing import Any, cast
 
 from tortoise.functions import Count, Sum
 
-from shop.models import ConnectedCharge, MoneyModeChange, MPConnection
+from shop.models import ConnectedCharge, MoneyMode, MoneyModeChange, MPConnection
+from shop.payments.connected import money_mode
 from shop.states import PaymentStatus
 
 
@@ -21,6 +22,11 @@ class ConnectedTotals:
     gross_cents: int
     fee_cents: int
     refunded_cents: int
+
+    @property
+    def received_cents(self) -> int:
+        """What stayed in the seller's account: sold, less the platform fee and refunds."""
+        return self.gross_cents - self.fee_cents - self.refunded_cents
 
 
 async def connected_totals(
@@ -50,6 +56,14 @@ async def connected_totals(
         fee_cents=sum(int(r["fee"] or 0) for r in rows if r["payment__status"] not in reversed_),
         refunded_cents=int(refunded[0] or 0) if refunded else 0,
     )
+
+
+async def connected_money(tenant_id: int) -> ConnectedTotals | None:
+    """The store's connected-sales totals while it is connected, else None (platform-collected:
+    its money is the ledger balance)."""
+    if await money_mode(tenant_id) != MoneyMode.CONNECTED:
+        return None
+    return await connected_totals(tenant_id)
 
 
 async def store_overview(tenant_id: int) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shop.cents import cents_to_reais, reais_to_cents
-from shop.errors import PaymentNotFound, PaymentProviderError
 from shop.payments.gateway import PixCharge, ProviderPayment
 from shop.payments.mp_http import WEBHOOK_PATH, MercadoPagoHttp, parse_date, shared_ssl_context
 
@@ -71,13 +70,7 @@ class MercadoPagoGateway(MercadoPagoHttp):
         return parse_payment(data)
 
     async def get_payment(self, provider_id: str) -> ProviderPayment:
-        try:
-            data = await self._request("GET", f"/v1/payments/{provider_id}")
-        except PaymentProviderError as exc:
-            if exc.status == 404:
-                raise PaymentNotFound(f"Mercado Pago: {exc.provider_message}") from exc
-            raise
-        return parse_payment(data)
+        return parse_payment(await self._get_found(f"/v1/payments/{provider_id}"))
 
     async def find_by_reference(self, external_reference: str) -> list[ProviderPayment]:
         data = await self._request(

@@ -7,19 +7,25 @@ requests without the risk of performing the same action more than once"), body
 `{external_reference, point_of_interaction: {type: "PSP_TRANSFER"}, transaction: {from:
 {accounts: [{amount}]}, to: {accounts: [{type: "current", amount, chave: {type, value}}]},
 total_amount}}`; `GET /v1/transaction-intents/{id}` (developers/en/reference/money-out/
-get-transaction/get). Statuses (developers/en/docs/payouts/resources/
-transaction-status-and-errors): `approved` without detail is an intermediate status,
-`processed`/`approved` is success, `rejected` (`by_bank`, `by_provider`, `high_risk`, ...),
-`error`/`failed` and `canceled` are failures. What the docs do not say, and we assumed, is
-listed in docs/payments.md ("Automatic payouts").
+get-transaction/get). Production requests are signed: `x-signature` = base64 of the Ed25519
+signature of the body (developers/en/docs/money-out/end-to-end-encryption). Statuses
+(developers/en/docs/payouts/resources/transaction-status-and-errors): `approved` without
+detail is an intermediate status, `processed`/`approved` is success, `rejected` (`by_bank`,
+`by_provider`, `high_risk`, ...), `error`/`failed` and `canceled` are failures. What the docs
+do not say, and we assumed, is listed in docs/payments.md ("Automatic payouts").
 """
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import json
+from typing import Any, Self
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from core.settings import Settings
 from shop.cents import cents_to_reais, reais_to_cents
-from shop.errors import PaymentNotFound, PaymentProviderError
 from shop.payments.mp_http import MercadoPagoHttp
 from shop.payments.payout_gateway import PayoutOutcome, PayoutRequest, ProviderPayout
 from shop.pix_proof import InvalidEndToEndId, parse_e2e_id
@@ -72,14 +78,39 @@ def parse_payout(body: dict[str, Any]) -> ProviderPayout:
     )
 
 
-class MercadoPagoPayouts(MercadoPagoHttp):
-    """`PayoutGateway` on the platform's Mercado Pago account (one per process)."""
+def sign_body(signing_key_pem: bytes, body: bytes) -> str:
+    """`x-signature` for a money-out request: the Ed25519 signature of the exact body bytes,
+    standard base64 (developers/en/docs/money-out/end-to-end-encryption)."""
+    key = load_pem_private_key(signing_key_pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise TypeError("the money-out signing key must be an Ed25519 private key")
+    return base64.b64encode(key.sign(body)).decode("ascii")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+
+class MercadoPagoPayouts(MercadoPagoHttp):
+    """`PayoutGateway` on the platform's Mercado Pago account (one per process).
+
+    With a signing key every transfer's body is signed (`X-Signature`) and sent with
+    `X-Enforce-Signature: true`, as production requires; without one (test credentials, the
+    sandbox) it is sent unsigned with `X-Enforce-Signature: false`, as the docs' test requests
+    are."""
+
+    def __init__(self, *args: Any, signing_key: bytes | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The docs' requests carry it: "false" = the body is not signed (test credentials);
-        # the signed production body is not implemented (docs/payments.md).
-        self._http.headers["X-Enforce-Signature"] = "false"
+        self._signing_key = signing_key
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> Self:
+        kwargs.setdefault("signing_key", settings.payout_signing_key)
+        return super().from_settings(settings, **kwargs)
+
+    def _signed(self, body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", "X-Enforce-Signature": "false"}
+        if self._signing_key is not None:
+            headers["X-Enforce-Signature"] = "true"
+            headers["X-Signature"] = sign_body(self._signing_key, raw)
+        return raw, headers
 
     async def send_pix(self, request: PayoutRequest) -> ProviderPayout:
         amount = float(cents_to_reais(request.amount_cents))
@@ -93,16 +124,15 @@ class MercadoPagoPayouts(MercadoPagoHttp):
                 "total_amount": amount,
             },
         }
+        raw, headers = self._signed(body)  # the same bytes (and signature) on every retry
         data = await self._request(
-            "POST", PROCESS_PATH, json=body, idempotency_key=request.idempotency_key
+            "POST",
+            PROCESS_PATH,
+            content=raw,
+            headers=headers,
+            idempotency_key=request.idempotency_key,
         )
         return parse_payout(data)
 
     async def get_payout(self, provider_id: str) -> ProviderPayout:
-        try:
-            data = await self._request("GET", f"/v1/transaction-intents/{provider_id}")
-        except PaymentProviderError as exc:
-            if exc.status == 404:
-                raise PaymentNotFound(f"Mercado Pago: {exc.provider_message}") from exc
-            raise
-        return parse_payout(data)
+        return parse_payout(await self._get_found(f"/v1/transaction-intents/{provider_id}"))

@@ -19,7 +19,7 @@ from typing import Any, Self
 import httpx
 
 from core.settings import Settings
-from shop.errors import PaymentProviderError, PaymentProviderUnavailable
+from shop.errors import PaymentNotFound, PaymentProviderError, PaymentProviderUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,17 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, (when - datetime.now(when.tzinfo)).total_seconds())
 
 
-def _provider_error(response: httpx.Response) -> PaymentProviderError:
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object, or {} when it is not one (an error page, an empty body)."""
     try:
         body = response.json()
     except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _provider_error(response: httpx.Response) -> PaymentProviderError:
+    body = json_object(response)
     errors = body.get("errors")
     first = errors[0] if isinstance(errors, list) and errors else None
     if isinstance(first, dict):  # the Orders API: {"errors": [{"code", "message", "details"}]}
@@ -124,6 +128,15 @@ class MercadoPagoHttp:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def _get_found(self, path: str) -> Any:
+        """GET one resource; Mercado Pago's 404 becomes `PaymentNotFound`."""
+        try:
+            return await self._request("GET", path)
+        except PaymentProviderError as exc:
+            if exc.status == 404:
+                raise PaymentNotFound(f"Mercado Pago: {exc.provider_message}") from exc
+            raise
+
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
         hinted = _retry_after(response) if response is not None else None
         if hinted is not None:
@@ -139,14 +152,20 @@ class MercadoPagoHttp:
         json: Any = None,
         params: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
-        headers = {"X-Idempotency-Key": idempotency_key} if idempotency_key else None
+        """One call with retries; `content` (with its `headers`) is sent as is instead of
+        `json` when the exact bytes matter (a signed body)."""
+        headers = dict(headers or {})
+        if idempotency_key:
+            headers["X-Idempotency-Key"] = idempotency_key
         last: Exception | None = None
         for attempt in range(self.max_attempts):
             response = None
             try:
                 response = await self._http.request(
-                    method, path, json=json, params=params, headers=headers
+                    method, path, json=json, content=content, params=params, headers=headers
                 )
             except httpx.TransportError as exc:
                 last = PaymentProviderUnavailable(

@@ -33,7 +33,7 @@ import httpx
 from core.mp_connect_settings import MPConnectSettings
 from core.vault import SecretToken
 from shop.errors import ShopError
-from shop.payments.mp_http import _retry_after, shared_ssl_context
+from shop.payments.mp_http import _retry_after, json_object, shared_ssl_context
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -153,9 +153,5 @@ class MercadoPagoOAuth:
 
 
 def _error_code(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    error = body.get("error") if isinstance(body, dict) else None
+    error = json_object(response).get("error")
     return str(error or response.reason_phrase or "error")[:60]

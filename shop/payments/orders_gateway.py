@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shop.cents import cents_to_reais, reais_to_cents
-from shop.errors import PaymentNotFound, PaymentProviderError
+from shop.errors import PaymentProviderError
 from shop.payments.gateway import PixCharge, ProviderPayment
 from shop.payments.mp_http import MercadoPagoHttp, parse_date
 from shop.states import PaymentStatus
@@ -175,12 +175,7 @@ class MercadoPagoOrdersGateway(MercadoPagoHttp):
         return parse_order(data)
 
     async def _order(self, order_id: str) -> dict[str, Any]:
-        try:
-            data: dict[str, Any] = await self._request("GET", f"/v1/orders/{order_id}")
-        except PaymentProviderError as exc:
-            if exc.status == 404:
-                raise PaymentNotFound(f"Mercado Pago: {exc.provider_message}") from exc
-            raise
+        data: dict[str, Any] = await self._get_found(f"/v1/orders/{order_id}")
         return data
 
     async def get_payment(self, provider_id: str) -> ProviderPayment:

@@ -110,6 +110,15 @@ async def settle_refund(payment: Payment, conn: Any, result: SyncResult) -> None
         )
 
 
+async def _cart_memo(payment: Payment, conn: Any) -> str | None:
+    """A cart's one sale names its lines: `payment … cart N: #order qty×variation, …`."""
+    if payment.cart_id is None:
+        return None
+    lines = await Order.filter(cart_id=payment.cart_id).using_db(conn).order_by("id")
+    parts = ", ".join(f"#{o.id} {o.quantity}x{o.variation_id}" for o in lines)
+    return f"payment {payment.id} cart {payment.cart_id}: {parts}"
+
+
 async def book_sale(
     svc: PaymentServices, payment: Payment, order: Order, conn: Any, result: SyncResult
 ) -> None:
@@ -128,6 +137,7 @@ async def book_sale(
         svc.fee_bps,
         svc.hold_days,
         using_db=conn,
+        memo=await _cart_memo(payment, conn),
     )
     if booked:
         fee = fee_cents(payment.amount_cents, svc.fee_bps)

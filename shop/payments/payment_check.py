@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from tortoise.expressions import Q
 
 from fleet import keys
 from shop.errors import ShopError
@@ -99,7 +100,10 @@ async def check_payment(
     if known is not None:
         return known
     payment = (
-        await Payment.filter(order_id=order.id, provider_payment_id__isnull=False)
+        await Payment.filter(
+            Q(order_id=order.id) | Q(cart_id=order.cart_id or -1),  # a cart line: its cart's
+            provider_payment_id__isnull=False,
+        )
         .order_by("-created_at")
         .first()
     )

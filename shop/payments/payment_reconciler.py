@@ -155,7 +155,7 @@ async def _expire_orphan_orders(now: datetime, policy: Policy, report: Reconcile
     ).limit(policy.batch)
     for order in overdue:
         open_charge = await Payment.filter(
-            order_id=order.id,
+            Q(order_id=order.id) | Q(cart_id=order.cart_id or -1),  # a cart line: its cart's
             provider_payment_id__isnull=False,
             status__in=(PaymentStatus.PENDING, PaymentStatus.IN_PROCESS, PaymentStatus.APPROVED),
         ).exists()

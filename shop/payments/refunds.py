@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from core import audit
@@ -29,6 +30,7 @@ from shop.errors import (
     ShopError,
 )
 from shop.models import LedgerEntry, Order, Payment, Tenant
+from shop.payments import cart_refunds
 from shop.payments.connected_gateway import is_connected_payment
 from shop.payments.payment_bookings import SyncResult
 from shop.payments.refund_policy import decide_seller_refund
@@ -43,32 +45,56 @@ MAX_REASON = 1000
 
 
 async def refund_order(
-    svc: PaymentServices, order_id: int, actor: str, amount_cents: int | None = None
+    svc: PaymentServices,
+    order_id: int,
+    actor: str,
+    amount_cents: int | None = None,
+    *,
+    whole_cart: bool = False,
 ) -> SyncResult:
-    """The seller refunds a paid order's PIX: all that is left of it, or `amount_cents`.
+    """The seller refunds a paid order's PIX: all that is left of it, or `amount_cents`. A
+    cart line gives back its own total and only it is refunded (`shop.payments.cart_refunds`),
+    unless `whole_cart` (then all that is left of the cart's PIX: every line).
 
     Raises `RefundNotCovered` (nothing sent to Mercado Pago) when the seller's balance does not
     cover what the refund would take from it. Safe to call twice: the request carries an
     idempotency key, and the sync only moves forward.
     """
-    return await _refund(svc, order_id, actor, amount_cents, reason=None)
+    return await _refund(svc, order_id, actor, amount_cents, reason=None, whole_cart=whole_cart)
 
 
 async def operator_refund(
-    svc: PaymentServices, order_id: int, actor: str, reason: str, amount_cents: int | None = None
+    svc: PaymentServices,
+    order_id: int,
+    actor: str,
+    reason: str,
+    amount_cents: int | None = None,
+    *,
+    whole_cart: bool = False,
 ) -> SyncResult:
     """An operator refunds without the balance check, knowingly leaving the seller's balance
     negative (withdrawals stay blocked until it is covered); audited with `reason`."""
     reason = reason.strip()[:MAX_REASON]
     if not reason:
         raise ReasonRequired("an operator refund needs a reason")
-    return await _refund(svc, order_id, actor, amount_cents, reason=reason)
+    return await _refund(svc, order_id, actor, amount_cents, reason=reason, whole_cart=whole_cart)
 
 
 async def _refund(
-    svc: PaymentServices, order_id: int, actor: str, amount_cents: int | None, reason: str | None
+    svc: PaymentServices,
+    order_id: int,
+    actor: str,
+    amount_cents: int | None,
+    reason: str | None,
+    whole_cart: bool = False,
 ) -> SyncResult:
     order, payment, provider_id = await _refundable(order_id)
+    line = order.cart_id is not None and amount_cents is None and not whole_cart
+    if line:  # one line of a cart: its own total, once (shop.payments.cart_refunds)
+        done = cart_refunds.already_refunded(order, payment)
+        if done is not None:
+            return done
+        amount_cents = min(order.total_cents, payment.amount_cents - payment.refunded_cents)
     if payment.status == PaymentStatus.APPROVED:
         target, amount = _target(payment, amount_cents)
         hold = None
@@ -90,6 +116,8 @@ async def _refund(
                 )
                 raise
         key = f"refund-{payment.id}" if amount is None else f"refund-{payment.id}-{target}"
+        if line:
+            key = cart_refunds.line_refund_key(payment, order)
         try:
             await svc.gateway.refund(provider_id, key, amount)
         except ShopError:
@@ -116,6 +144,8 @@ async def _refund(
         )
     result = await sync_provider_payment(svc, provider_id, actor)
     await _release(payment)  # holds the booked refund now covers (if the sync did not)
+    if line:
+        await cart_refunds.close_line(order.id, actor, result)
     return result
 
 
@@ -127,7 +157,8 @@ async def _refundable(order_id: int) -> tuple[Order, Payment, str]:
         raise InvalidStateChange(f"order {order_id} is {order.status}: nothing was paid")
     payment = (
         await Payment.filter(
-            order_id=order.id, status__in=(PaymentStatus.APPROVED, PaymentStatus.REFUNDED)
+            Q(order_id=order.id) | Q(cart_id=order.cart_id or -1),  # a cart line: its cart's
+            status__in=(PaymentStatus.APPROVED, PaymentStatus.REFUNDED),
         )
         .order_by("-created_at")
         .first()

@@ -15,7 +15,7 @@ from tortoise.transactions import in_transaction
 from core import audit
 from core.settings import Settings
 from shop.errors import InvalidStateChange, OrderNotFound, PaymentProviderUnavailable
-from shop.models import Order, Payment
+from shop.models import Cart, Order, Payment
 from shop.payments.connected_gateway import ConnectedRouter
 from shop.payments.gateway import PaymentGateway, PixCharge, ProviderPayment
 from shop.payments.payment_transitions import transition_payment
@@ -63,8 +63,9 @@ def provider_snapshot(remote: ProviderPayment) -> dict[str, Any]:
     return raw
 
 
-async def _payment_for(order: Order) -> Payment:
-    """The order's open payment, or a new one (its UUID is the idempotency key)."""
+async def _payment_for(order: Order, cart: Cart | None = None) -> Payment:
+    """The order's open payment, or a new one (its UUID is the idempotency key); a cart's
+    payment (`cart`, `order` its lead line) charges the cart's total."""
     existing = (
         await Payment.filter(order_id=order.id, status=PaymentStatus.PENDING)
         .order_by("-created_at")
@@ -76,7 +77,8 @@ async def _payment_for(order: Order) -> Payment:
         id=uuid.uuid4(),
         tenant_id=order.tenant_id,
         order_id=order.id,
-        amount_cents=order.total_cents,
+        cart_id=cart.id if cart else None,
+        amount_cents=cart.total_cents if cart else order.total_cents,
     )
 
 
@@ -88,8 +90,10 @@ async def create_pix_payment(
     payer_email: str | None = None,
     description: str | None = None,
     expires_at: datetime | None = None,
+    cart: Cart | None = None,
 ) -> Payment:
-    """The PIX charge for a pending order (created once: calling again returns the same one).
+    """The PIX charge for a pending order (created once: calling again returns the same one);
+    with `cart`, the one charge of a cart (`order_id` is its lead line, shop.cart_checkout).
 
     Raises `OrderNotFound`, `InvalidStateChange` (order not pending) or a
     `PaymentProviderError` with Mercado Pago's message (then nothing was charged).
@@ -99,18 +103,19 @@ async def create_pix_payment(
         raise OrderNotFound(f"order {order_id} does not exist")
     if order.status != OrderStatus.PENDING:
         raise InvalidStateChange(f"order {order_id} is {order.status}, not pending")
-    payment = await _payment_for(order)
+    payment = await _payment_for(order, cart)
     if payment.provider_payment_id:
         return payment
     floor = datetime.now(UTC) + PIX_VALIDITY + PIX_EXPIRY_MARGIN
     expiry = max(expires_at or order.reserved_until or floor, floor)
     charge = PixCharge(
         payment_id=str(payment.id),
-        amount_cents=order.total_cents,
+        amount_cents=payment.amount_cents,
         description=description or f"Pedido #{order.id}",
         payer_email=payer_email or f"buyer{order.buyer_discord_id}@{svc.payer_email_domain}",
         expires_at=expiry,
-        metadata={"tenant_id": order.tenant_id, "order_id": order.id},
+        metadata={"tenant_id": order.tenant_id, "order_id": order.id}
+        | ({"cart_id": cart.id} if cart else {}),
     )
     try:
         remote = await svc.gateway.create_pix(charge)

@@ -17,6 +17,7 @@ from tortoise.transactions import in_transaction
 from core import audit
 from shop import blocklist, ledger
 from shop.access import revoke_for_order
+from shop.cart_lookup import payment_order_ids
 from shop.errors import PaymentNotFound, ShopError
 from shop.models import BlockSource, Order, Payment
 from shop.orders import transition
@@ -249,17 +250,23 @@ async def apply_provider_payment(
         payment = await Payment.filter(id=local.id).using_db(conn).select_for_update().get()
         dispute = _dispute(payment, target)  # before the update overwrites the last picture
         await _update_payment(payment, remote, target, actor, conn, result, via)
-        became_paid, needs_refund = await _move_order(
-            svc, payment, payment.order_id, actor, conn, result, dispute
-        )
+        # A cart's payment moves every line (shop.cart_lookup); the sale is booked once.
+        paid_ids, closed = [], []
+        for order_id in await payment_order_ids(payment, conn):
+            became_paid, refund = await _move_order(
+                svc, payment, order_id, actor, conn, result, dispute
+            )
+            paid_ids += [order_id] if became_paid else []
+            closed.append(refund)
+        needs_refund = all(closed)  # paid after every line closed unpaid
         await payment_bookings.book_partial_refund(payment, remote, actor, conn, result)
         await payment_bookings.settle_refund(payment, conn, result)
         if dispute and await blocklist.block_disputing_buyer(payment, dispute, actor, conn):
             result.changes.append(f"buyer blocked in the store ({dispute})")
-    if became_paid:
-        order = await Order.get(id=payment.order_id)
+    for order in await Order.filter(id__in=paid_ids).order_by("id"):
         if await enqueue_delivery(svc.redis, order):
-            result.changes.append("delivery enqueued")
+            line = f" (order {order.id})" if payment.cart_id else ""
+            result.changes.append(f"delivery enqueued{line}")
     if needs_refund:
         await _refund_orphan(svc, payment, remote, actor, result)
     return result

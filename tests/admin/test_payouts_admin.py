@@ -110,7 +110,10 @@ async def test_payout_of_an_unknown_withdrawal_is_404(admin):
 
 
 def test_payout_mode_setting_is_checked(tmp_path):
+    # The sandbox's loopback URL: against api.mercadopago.com automatic needs a signing key
+    # (tests/payouts/test_payout_signing.py).
     base = {"DATA_DIR": str(tmp_path), "LOG_DIR": str(tmp_path)}
+    base["MERCADOPAGO_API_BASE"] = "http://127.0.0.1:9"
     assert load_settings({**base, "PAYOUT_MODE": "automatic"}, env_file=None).payouts_automatic
     assert not load_settings(base, env_file=None).payouts_automatic
     with pytest.raises(Exception, match="PAYOUT_MODE"):

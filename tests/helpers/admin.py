@@ -26,6 +26,7 @@ def admin_settings(tmp_path, database_url: str, redis_url: str, **extra: str):
             "ADMIN_API_TOKEN": f"{TOKEN},{OLD_TOKEN}",
             "TOKEN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
             "PORTAL_PORT": "1",
+            "MERCADOPAGO_API": "payments",  # pinned: a fresh DATA_DIR would get orders
             **extra,
         },
         env_file=None,

@@ -33,6 +33,7 @@ def portal_settings(tmp_path: Any, database_url: str, redis_url: str, **env: str
         "PUBLIC_BASE_URL": "http://127.0.0.1:3100",
         "DISCORD_CLIENT_ID": "client-id",
         "DISCORD_CLIENT_SECRET": "client-secret",
+        "MERCADOPAGO_API": "payments",  # pinned: a fresh DATA_DIR would get orders
     }
     values.update(env)
     return load_settings(values, env_file=None)
@@ -83,10 +84,10 @@ async def make_seller(
 
 
 @asynccontextmanager
-async def portal_with_discord(
-    tmp_path: Any, database_url: str, redis_url: str
+async def _discord_portal(
+    tmp_path: Any, database_url: str, redis_url: str, **env: str
 ) -> AsyncIterator[tuple[Any, Any]]:
-    """(the portal app under test, a client of the Discord stand-in it talks to), real sockets."""
+    """A portal app (not started) talking to a Discord stand-in, and that stand-in's client."""
     from sandbox.discord.client import DiscordSandbox
     from sandbox.server import run_sandbox
     from web.portal import create_app
@@ -101,7 +102,32 @@ async def portal_with_discord(
             redis_url,
             DISCORD_API_BASE=sb.discord_api_base,
             DISCORD_OAUTH_BASE=sb.oauth_base,
+            **env,
         )
-        app = create_app(settings)
+        yield create_app(settings), dc
+
+
+@asynccontextmanager
+async def portal_with_discord(
+    tmp_path: Any, database_url: str, redis_url: str
+) -> AsyncIterator[tuple[Any, Any]]:
+    """(the portal app under test, a client of the Discord stand-in it talks to), real sockets."""
+    async with _discord_portal(tmp_path, database_url, redis_url) as (app, dc):
         async with app.test_app():
             yield app, dc
+
+
+@asynccontextmanager
+async def served_portal_with_discord(
+    tmp_path: Any, database_url: str, redis_url: str
+) -> AsyncIterator[tuple[Any, Any, str]]:
+    """`portal_with_discord` served by hypercorn on a free loopback port, for a real browser:
+    (app, Discord stand-in client, the portal's base URL)."""
+    from ops.process_tools import free_port
+    from tests.shop.helpers import serve_quart
+
+    port = free_port()
+    public = {"PORTAL_PORT": str(port), "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+    async with _discord_portal(tmp_path, database_url, redis_url, **public) as (app, dc):
+        async with serve_quart(app, port) as base:
+            yield app, dc, base

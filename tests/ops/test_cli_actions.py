@@ -75,7 +75,7 @@ async def test_cli_withdrawal_approve_complete_with_e2e_and_reject_with_reason(s
     assert actions[1].after["transfer_id"] == E2E
     # Listing still works, and list filters are refused with an action.
     code, out, _ = await cli(capsys, "withdrawals", "--status", "completed")
-    assert code == 0 and E2E not in out and "1 withdrawal(s)" in out
+    assert code == 0 and E2E in out and "1 withdrawal(s)" in out  # the proof is listed
     code, _, err = await cli(capsys, "withdrawals", "approve", str(w1.id), "--pending")
     assert code == 2 and "--pending" in err
 

@@ -1,4 +1,5 @@
 import hashlib
+from datetime import UTC, datetime, timedelta
 
 from cryptography.fernet import Fernet
 
@@ -7,6 +8,7 @@ from core.vault import TokenVault
 from fleet.models import BotInstance
 from ops.keyrotation import rotate_all
 from shop.models import Account, Product, ProductFile, StockItem, Tenant, Variation
+from shop.models.mp_accounts import MPConnection
 
 OLD = Fernet.generate_key().decode()
 NEW = Fernet.generate_key().decode()
@@ -41,6 +43,25 @@ async def test_rotation_rewrites_every_secret_so_the_old_key_can_be_dropped(db, 
         content_enc=old_vault.encrypt("KEY-123"),
         content_hash=hashlib.sha256(b"KEY-123").hexdigest(),
     )
+    # A connected store's Mercado Pago tokens, and a disconnected one's (blanked).
+    connected_at = datetime.now(UTC)
+    await MPConnection.create(
+        tenant=tenant,
+        mp_user_id="777",
+        access_token_enc=old_vault.encrypt("APP_USR-access"),
+        refresh_token_enc=old_vault.encrypt("TG-refresh"),
+        expires_at=connected_at + timedelta(days=180),
+        connected_at=connected_at,
+    )
+    other = await Tenant.create(owner=owner, name="Outra")
+    await MPConnection.create(
+        tenant=other,
+        mp_user_id="778",
+        access_token_enc="",
+        refresh_token_enc="",
+        expires_at=connected_at,
+        connected_at=connected_at,
+    )
     settings = load_settings(
         {"DATA_DIR": str(tmp_path), "DATABASE_URL": db, "TOKEN_ENCRYPTION_KEYS": f"{NEW},{OLD}"},
         env_file=None,
@@ -53,6 +74,8 @@ async def test_rotation_rewrites_every_secret_so_the_old_key_can_be_dropped(db, 
         "shared contents": 1,
         "product files": 1,
         "fulfilment notes": 0,
+        "Mercado Pago access tokens": 1,
+        "Mercado Pago refresh tokens": 1,
     }
     assert any("3/3" in m for m in messages)
 
@@ -65,6 +88,9 @@ async def test_rotation_rewrites_every_secret_so_the_old_key_can_be_dropped(db, 
     item = await StockItem.first()
     assert new_only.decrypt(item.content_enc).reveal() == "KEY-123"
     assert new_only.decrypt((await ProductFile.first()).content_enc).reveal() == "UERG"
+    connection = await MPConnection.get(mp_user_id="777")
+    assert new_only.decrypt(connection.access_token_enc).reveal() == "APP_USR-access"
+    assert new_only.decrypt(connection.refresh_token_enc).reveal() == "TG-refresh"
     # A second run finds nothing left to do.
     assert set((await rotate_all(settings)).values()) == {0}
     await init_db(db)

@@ -109,7 +109,7 @@ async def scenario_c_webhook_lost(
     panel = await post_panel(store, demo.state["product"])
     order_id = order_id_of(await buy(buyer, panel, demo.state["variations"][0]["id"]))
     payment = await Payment.get(order_id=order_id)
-    await mp.approve(int(payment.provider_payment_id))
+    await mp.approve(payment.provider_payment_id)
     await asyncio.sleep(2)
     assert await order_status(order_id) == "pending"
     assert any(w.get("dropped") for w in await mp.webhooks())
@@ -139,7 +139,7 @@ async def scenario_d_no_stock(
     await StockItem.filter(order_id=order_id).update(status=StockStatus.SOLD, order_id=None)
     await StockItem.filter(variation_id=variation_id, status=StockStatus.AVAILABLE).delete()
     payment = await Payment.get(order_id=order_id)
-    await mp.approve(int(payment.provider_payment_id))
+    await mp.approve(payment.provider_payment_id)
     await await_for("waiting_stock", lambda: _is(order_status(order_id), "waiting_stock"))
     listed = demo.vitrine("orders", "--status", "waiting_stock").stdout
     assert any(line.startswith(f"{order_id} ") for line in listed.splitlines()), listed

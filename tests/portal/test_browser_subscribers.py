@@ -14,17 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ops.process_tools import free_port
-from sandbox.discord.client import DiscordSandbox
-from sandbox.server import run_sandbox
 from shop.models import AccessGrant, AccessStatus, Product, Variation
-from tests.helpers.portal import portal_settings
+from tests.helpers.portal import served_portal_with_discord
 from tests.portal import test_browser
 from tests.portal.test_browser import CHROMIUM, CHROMIUM_ARGS, shot
 from tests.portal.test_onboarding_pickers import _store_with_bot
 from tests.portal.test_subscribers import _access
-from tests.shop.helpers import serve_quart
-from web.portal import create_app
 
 playwright_api = test_browser.playwright_api
 pytestmark = test_browser.pytestmark  # e2e; skipped without chromium
@@ -32,23 +27,8 @@ pytestmark = test_browser.pytestmark  # e2e; skipped without chromium
 
 @pytest.fixture
 async def world(tmp_path, sqlite_db, redis_url):
-    port = free_port()
-    async with (
-        run_sandbox("127.0.0.1", 0, mp_port=None) as sb,
-        DiscordSandbox(sb.discord_base) as dc,
-    ):
-        settings = portal_settings(
-            tmp_path,
-            sqlite_db,
-            redis_url,
-            PORTAL_PORT=str(port),
-            PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-            DISCORD_API_BASE=sb.discord_api_base,
-            DISCORD_OAUTH_BASE=sb.oauth_base,
-        )
-        app = create_app(settings)
-        async with serve_quart(app, port) as base:
-            yield app, dc, base
+    async with served_portal_with_discord(tmp_path, sqlite_db, redis_url) as served:
+        yield served
 
 
 async def _subscribers(tenant, now):

@@ -34,8 +34,9 @@ async def _store_with_bot(app, dc, name="Ana"):
         owner_id=user["id"],
         channels=["loja", "vendas", "suporte", "avaliacoes"],
         roles=["Comprador"],
-        bots=[bot],
     )
+    # added with what the portal's invite link asks for once a buyer role is picked
+    await dc.add_bot_to_guild(guild, bot, invite_permissions(StoreFeatures(buyer_role=True)))
     seller = await make_seller(app, f"Loja {name}")
     await Account.filter(id=seller.account.id).update(discord_id=user["id"])
     resp = await seller.post("/bot", {"token": bot.token})
@@ -204,9 +205,10 @@ async def test_invite_asks_for_exactly_what_the_features_need(world):
     app, dc = world
     base = 1024 | 2048 | 16384 | 32768 | 65536  # view, send, embed, attach, history
     threads = (1 << 36) | (1 << 38)
-    assert invite_permissions(StoreFeatures()) == base | threads == 343597501440
-    assert invite_permissions(StoreFeatures(buyer_role=True)) == base | threads | (1 << 28)
-    assert invite_permissions(StoreFeatures(private_threads=False)) == base
+    manage_threads = 1 << 34  # locks a closed ticket's thread
+    assert invite_permissions(StoreFeatures()) == base | threads | manage_threads == 360777370624
+    assert invite_permissions(StoreFeatures(buyer_role=True)) == 360777370624 | (1 << 28)
+    assert invite_permissions(StoreFeatures(private_threads=False, tickets=False)) == base
     seller, _user, _bot, guild = await _store_with_bot(app, dc)
 
     async def asked() -> int:
@@ -218,7 +220,7 @@ async def test_invite_asks_for_exactly_what_the_features_need(world):
         query = parse_qs(urlsplit(href.group(1).replace("&amp;", "&")).query)
         return int(query["permissions"][0])
 
-    assert await asked() == 343597501440  # no buyer role yet: no Manage Roles
+    assert await asked() == 360777370624  # no buyer role yet: no Manage Roles
     await seller.post("/bot/server", {"guild_id": guild.id})
     await seller.post("/bot/channels", {"buyer_role": guild.role("Comprador")})
-    assert await asked() == 343597501440 | (1 << 28)
+    assert await asked() == 360777370624 | (1 << 28)

@@ -52,7 +52,12 @@ async def test_bulk_add_counts_added_duplicates_and_rejected(db, vault):
         vault, v.tenant_id, v.id, "KEY-0001-ABCD\nNEW-1\n", "test", hash_key=KEY
     )
     assert (again.added, again.duplicates) == (1, [1])
-    assert (await stock.counts([v.id]))[v.id] == {"available": 18, "reserved": 0, "sold": 0, "replaced": 0}
+    assert (await stock.counts([v.id]))[v.id] == {
+        "available": 18,
+        "reserved": 0,
+        "sold": 0,
+        "replaced": 0,
+    }
 
 
 async def test_same_item_may_exist_in_two_variations(db, vault):
@@ -80,7 +85,12 @@ async def test_delete_unused_never_touches_reserved_or_sold(db, vault):
     await StockItem.filter(id=items[1].id).update(status=StockStatus.RESERVED)
     assert await stock.delete_unused(v.tenant_id, v.id, [items[0].id, items[2].id], "t") == 1
     assert await stock.delete_unused(v.tenant_id, v.id, None, "t") == 1
-    assert (await stock.counts([v.id]))[v.id] == {"available": 0, "reserved": 1, "sold": 1, "replaced": 0}
+    assert (await stock.counts([v.id]))[v.id] == {
+        "available": 0,
+        "reserved": 1,
+        "sold": 1,
+        "replaced": 0,
+    }
     assert await stock.on_stock_added(v.id, 3) == 3
 
 

@@ -58,6 +58,7 @@ async def test_lock_needs_manage_threads_archive_by_its_creator_and_locked_refus
     await world["buyer"].say(thread, "oi")
     with pytest.raises(SandboxAPIError, match="50001"):
         await world["staff"].say(thread, "oi")
+    _bot_role(sandbox, guild).permissions &= ~MANAGE_THREADS  # invited without it
     locked = await http.patch(f"/channels/{thread}", json={"archived": True, "locked": True})
     assert (locked.status_code, locked.json()["code"]) == (403, 50013)
     archived = await http.patch(f"/channels/{thread}", json={"archived": True})

@@ -53,6 +53,7 @@ def make_settings(
             "PORTAL_PORT": str(portal_port),
             "PLATFORM_FEE_PERCENT": fee_percent,
             "WITHDRAWAL_HOLD_DAYS": str(hold_days),
+            "MERCADOPAGO_API": "payments",  # pinned: a fresh DATA_DIR would get orders
         },
         env_file=None,
     )

@@ -232,6 +232,8 @@ async def test_mercadopago_api_setting_picks_new_charges_api(tmp_path, value, ex
     from shop.payments.gateways import gateway_from_settings
 
     env = {"DATA_DIR": str(tmp_path / "d"), "LOG_DIR": str(tmp_path / "l")}
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "vitrine.sqlite3").touch()  # an existing install: unset stays payments
     if value is not None:
         env["MERCADOPAGO_API"] = value
     settings = load_settings(env, env_file=None)

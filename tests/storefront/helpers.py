@@ -64,3 +64,12 @@ async def run_command(
     """`user` runs /name in the store's #loja; returns the reply they saw."""
     result = await user.slash(store.bot, store.guild, "loja", name, options)
     return await result.wait_reply(timeout=timeout)
+
+
+async def bought(store: Any, mpc: Any, svc: Any, panel: Any, variation_id: int) -> int:
+    """The store's buyer buys one unit of `variation_id` from `panel` and pays it; returns the
+    order's id once it is delivered."""
+    order_id = order_id_of(await buy(store.buyer, panel, variation_id))
+    await approve_and_sync(mpc, svc, order_id)
+    await wait_status(order_id, "delivered")
+    return order_id

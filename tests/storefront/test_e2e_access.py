@@ -7,10 +7,7 @@ access relay is driven by the test (`AccessRelay.tick`), as the reconciler would
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -18,9 +15,10 @@ from ops.fleet_harness import make_store
 from shop.access_relay import AccessRelay
 from shop.models import AccessGrant, AccessStatus, Payment, Variation
 from shop.payments.sync import sync_payment
+from tests.storefront.access_helpers import add_role, roles_of, until_roles
 from tests.storefront.helpers import (
     approve_and_sync,
-    buy,
+    bought,
     confirm,
     order_id_of,
     post_panel,
@@ -31,46 +29,14 @@ from tests.storefront.helpers import (
 pytestmark = pytest.mark.e2e
 
 
-async def add_role(dc: Any, store: Any, name: str) -> str:
-    path = f"/_sandbox/guilds/{store.guild.id}/roles"
-    return str((await dc.call("POST", path, json={"name": name, "position": 1}))["id"])
-
-
-async def roles_of(dc: Any, store: Any) -> set[str]:
-    path = f"/_sandbox/guilds/{store.guild.id}/members/{store.buyer.id}"
-    return set((await dc.call("GET", path))["roles"])
-
-
-async def until_roles(
-    dc: Any, store: Any, relay: AccessRelay, *, has: set[str], lacks: set[str] = frozenset()
-) -> None:
-    """Tick the access relay until the buyer holds `has` and none of `lacks` (10 s at most)."""
-    deadline = time.monotonic() + 10
-    while True:
-        held = await roles_of(dc, store)
-        if has <= held and not lacks & held:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"buyer holds {held}; wanted {has}, not {lacks}")
-        await relay.tick()
-        await asyncio.sleep(0.2)
-
-
-async def bought(store: Any, mpc: Any, svc: Any, panel: Any, variation_id: int) -> int:
-    order_id = order_id_of(await buy(store.buyer, panel, variation_id))
-    await approve_and_sync(mpc, svc, order_id)
-    await wait_status(order_id, "delivered")
-    return order_id
-
-
-async def test_vip_bought_reminded_renewed_from_dm_rejoined_then_expired(fleet, dc, mpc, svc):
-    fleet.env["VITRINE_ACCESS_RECHECK_S"] = "1"  # the hourly rejoin check, every second
-    store = await make_store(fleet, dc, stock={"30 dias": ["KEY-1", "KEY-2"]})
+async def test_vip_bought_reminded_renewed_from_dm_rejoined_then_expired(db_fleet, dc, mpc, svc):
+    db_fleet.env["VITRINE_ACCESS_RECHECK_S"] = "1"  # the hourly rejoin check, every second
+    store = await make_store(db_fleet, dc, stock={"30 dias": ["KEY-1", "KEY-2"]})
     vip = await add_role(dc, store, "VIP")
     variation = store.variations[0]
     await Variation.filter(id=variation.id).update(role_ids=[vip], duration_days=30)
-    fleet.start()
-    await wait_ready(fleet, dc, store)
+    db_fleet.start()
+    await wait_ready(db_fleet, dc, store)
     relay = AccessRelay(svc.redis)
     first = await bought(store, mpc, svc, await post_panel(store), variation.id)
     await until_roles(dc, store, relay, has={vip})  # with the delivery, no relay needed
@@ -105,15 +71,15 @@ async def test_vip_bought_reminded_renewed_from_dm_rejoined_then_expired(fleet, 
 
 
 async def test_refund_through_mercado_pago_removes_roles_but_keeps_one_still_paid_for(
-    fleet, dc, mpc, svc
+    db_fleet, dc, mpc, svc
 ):
-    store = await make_store(fleet, dc, stock={"30 dias": ["KEY-1"], "Vitalício": ["KEY-2"]})
+    store = await make_store(db_fleet, dc, stock={"30 dias": ["KEY-1"], "Vitalício": ["KEY-2"]})
     vip, course = await add_role(dc, store, "VIP"), await add_role(dc, store, "Curso")
     monthly, forever = store.variations
     await Variation.filter(id=monthly.id).update(role_ids=[vip], duration_days=30)
     await Variation.filter(id=forever.id).update(role_ids=[vip, course])
-    fleet.start()
-    await wait_ready(fleet, dc, store)
+    db_fleet.start()
+    await wait_ready(db_fleet, dc, store)
     relay = AccessRelay(svc.redis)
     panel = await post_panel(store)
     await bought(store, mpc, svc, panel, monthly.id)

@@ -13,33 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from ops.fleet_harness import STOREFRONT_ENV, make_store
+from ops.fleet_harness import make_store
 from shop.models import Rating, Tenant
 from shop.notify.seller import SellerDM
 from shop.rating_relay import RatingRelay
-from tests.storefront.helpers import (
-    approve_and_sync,
-    buy,
-    order_id_of,
-    post_panel,
-    wait_ready,
-    wait_status,
-)
+from tests.storefront.helpers import bought, post_panel, wait_ready
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def fleet(tmp_path, db, redis_url, sandbox) -> AsyncIterator[Any]:
-    """The harness's orchestrator on this test's database (SQLite or PostgreSQL)."""
-    from ops.fleet_harness import Fleet
-
-    env = {**STOREFRONT_ENV, "MERCADOPAGO_API_BASE": str(sandbox.mp_api_base)}
-    f = Fleet(tmp_path, db, redis_url, sandbox.discord_api_base, extra_env=env)
-    try:
-        yield f
-    finally:
-        await f.cleanup()
 
 
 @pytest.fixture
@@ -60,17 +40,14 @@ async def _delivered_store(fleet, dc, mpc, svc):
     fleet.start()
     await wait_ready(fleet, dc, store)
     panel = await post_panel(store)
-    order_id = order_id_of(await buy(store.buyer, panel, store.variations[0].id))
-    await approve_and_sync(mpc, svc, order_id)
-    await wait_status(order_id, "delivered")
-    return store, panel, order_id
+    return store, panel, await bought(store, mpc, svc, panel, store.variations[0].id)
 
 
 async def test_rating_given_posted_on_panel_edited_then_refused_after_a_week(
-    fleet, dc, mpc, svc, sandbox, http
+    db_fleet, dc, mpc, svc, sandbox, http
 ):
-    store, panel, order_id = await _delivered_store(fleet, dc, mpc, svc)
-    relay = RatingRelay(SellerDM(sandbox.discord_api_base, fleet.vault, http))
+    store, panel, order_id = await _delivered_store(db_fleet, dc, mpc, svc)
+    relay = RatingRelay(SellerDM(sandbox.discord_api_base, db_fleet.vault, http))
     assert await relay.asks_once(datetime.now(UTC)) == 1
     assert await relay.asks_once(datetime.now(UTC) + timedelta(days=2)) == 0
     ask = await store.buyer.wait_dm(_is_ask(order_id))
@@ -118,13 +95,13 @@ async def test_rating_given_posted_on_panel_edited_then_refused_after_a_week(
 
 
 async def test_forged_star_button_for_another_buyers_order_is_refused(
-    fleet, dc, mpc, svc, sandbox, http
+    db_fleet, dc, mpc, svc, sandbox, http
 ):
-    store, _panel, order_id = await _delivered_store(fleet, dc, mpc, svc)
+    store, _panel, order_id = await _delivered_store(db_fleet, dc, mpc, svc)
     intruder = await dc.buyer("bia", guilds=[store.guild])
     # a star button naming Ana's order, in Bia's DM with the store's bot (as a tampered
     # client would send it)
-    rest = SellerDM(sandbox.discord_api_base, fleet.vault, http)
+    rest = SellerDM(sandbox.discord_api_base, db_fleet.vault, http)
     dm = await rest.request(
         "POST", store.bot.token, "/users/@me/channels", {"recipient_id": intruder.id}
     )

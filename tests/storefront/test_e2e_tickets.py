@@ -6,8 +6,6 @@ order and a blocked buyer are refused."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from sandbox.discord.client_types import SandboxAPIError
@@ -15,75 +13,24 @@ from shop import blocklist, ledger
 from shop.models import Order, StockItem, Tenant, Ticket, TicketSettings
 from shop.states import StockStatus
 from tests.helpers.portal import make_seller, portal_settings
-from tests.storefront.helpers import (
-    approve_and_sync,
-    buy,
-    order_id_of,
-    post_panel,
-    wait_ready,
-    wait_status,
+from tests.storefront.ticket_helpers import (
+    MANAGE_CHANNELS,
+    bot_role,
+    delivered,
+    open_ticket,
+    ticket_store,
 )
 
 pytestmark = pytest.mark.e2e
-MANAGE_THREADS = 1 << 34
-MESSAGE_CONTENT = 1 << 15
-MANAGE_CHANNELS = 1 << 4
 VIEW_CHANNEL = 1 << 10
 REFUNDS = r"POST /v1/payments/{id}/refunds"
 
 
-async def ticket_store(
-    fleet: Any, dc: Any, sandbox: Any, stock: list[str], *, category: bool = False
-) -> Any:
-    """A store taking tickets in #loja (or, `category`, as private channels under a
-    "Tickets" category), staff role Equipe; the seller gave the bot Manage Threads (to lock
-    closed tickets) or Manage Channels, and switched on its Message Content intent."""
-    from ops.fleet_harness import make_store
-
-    store = await make_store(fleet, dc, stock={"1 mês": stock})
-    await Tenant.filter(id=store.tenant.id).update(support_channel_id=store.shop_channel)
-    made = await dc.call(
-        "POST", f"/_sandbox/guilds/{store.guild.id}/channels", json={"name": "Tickets", "type": 4}
-    )
-    await TicketSettings.create(
-        tenant_id=store.tenant.id,
-        staff_role_id=store.guild.role("Equipe"),
-        category_id=made["id"] if category else None,
-    )
-    state = sandbox.discord_state
-    state.bots[store.bot.application_id].enabled_intents |= MESSAGE_CONTENT
-    bot_role(sandbox, store).permissions |= MANAGE_CHANNELS if category else MANAGE_THREADS
-    return store
-
-
-def bot_role(sandbox: Any, store: Any) -> Any:
-    return next(r for r in sandbox.discord_state.guilds[store.guild.id].roles.values() if r.managed)
-
-
-async def delivered(fleet: Any, dc: Any, mpc: Any, svc: Any, store: Any) -> tuple[int, Any]:
-    fleet.start()
-    await wait_ready(fleet, dc, store)
-    panel = await post_panel(store)
-    order_id = order_id_of(await buy(store.buyer, panel, store.variations[0].id))
-    await approve_and_sync(mpc, svc, order_id)
-    await wait_status(order_id, "delivered")
-    dm = await store.buyer.wait_dm(lambda m: m.embeds, timeout=10)
-    return order_id, dm
-
-
-async def open_ticket(dc: Any, sandbox: Any, store: Any, dm: Any, order_id: int) -> Any:
-    reply = await (await store.buyer.click(dm, f"vt:tko:{order_id}")).wait_reply(timeout=10)
-    ticket = await Ticket.get(order_id=order_id, status="open")
-    assert reply.ephemeral and f"<#{ticket.thread_id}>" in reply.content
-    opening = await dc.wait_channel_message(ticket.thread_id, lambda m: m.embeds)
-    return ticket, opening
-
-
 async def test_ticket_resend_replace_close_keeps_transcript_for_the_portal(
-    fleet, dc, mpc, svc, sandbox, sqlite_db, redis_url, tmp_path
+    db_fleet, dc, mpc, svc, sandbox, db, redis_url, tmp_path
 ):
-    store = await ticket_store(fleet, dc, sandbox, ["KEY-AAAA-1111-XY", "KEY-BBBB-2222-ZW"])
-    order_id, dm = await delivered(fleet, dc, mpc, svc, store)
+    store = await ticket_store(db_fleet, dc, sandbox, ["KEY-AAAA-1111-XY", "KEY-BBBB-2222-ZW"])
+    order_id, dm = await delivered(db_fleet, dc, mpc, svc, store)
     ticket, opening = await open_ticket(dc, sandbox, store, dm, order_id)
     thread = sandbox.discord_state.channels[ticket.thread_id]
     # a private thread with the buyer and the staff role's members, the order masked
@@ -118,7 +65,7 @@ async def test_ticket_resend_replace_close_keeps_transcript_for_the_portal(
 
     from web.portal import create_app
 
-    app = create_app(portal_settings(tmp_path, sqlite_db, redis_url))
+    app = create_app(portal_settings(tmp_path, db, redis_url))
     async with app.test_app():
         seller = await make_seller(app, with_store=False)
         await Tenant.filter(id=store.tenant.id).update(owner_id=seller.account.id)
@@ -131,10 +78,10 @@ async def test_ticket_resend_replace_close_keeps_transcript_for_the_portal(
 
 
 async def test_channel_ticket_only_staff_refund_once_and_buyers_are_refused(
-    fleet, dc, mpc, svc, sandbox
+    db_fleet, dc, mpc, svc, sandbox
 ):
-    store = await ticket_store(fleet, dc, sandbox, ["KEY-CCCC-3333-QQ"], category=True)
-    order_id, dm = await delivered(fleet, dc, mpc, svc, store)
+    store = await ticket_store(db_fleet, dc, sandbox, ["KEY-CCCC-3333-QQ"], category=True)
+    order_id, dm = await delivered(db_fleet, dc, mpc, svc, store)
     # the seller took Manage Channels away: the buyer is told, no ticket stays open
     bot_role(sandbox, store).permissions &= ~MANAGE_CHANNELS
     failed = await (await store.buyer.click(dm, f"vt:tko:{order_id}")).wait_reply(timeout=10)

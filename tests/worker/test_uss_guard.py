@@ -18,6 +18,14 @@ from fleet.states import InstanceState
 
 pytestmark = pytest.mark.e2e
 
+
+@pytest.fixture
+def fleet_env() -> dict[str, str]:
+    # What the code makes every worker copy, whatever the host: with the host's ksmd running,
+    # merged pages would leave USS and hide a regression (docs/orchestrator.md, KSM).
+    return {"VITRINE_KSM": "off"}
+
+
 BOTS = 20
 # USS p50 of these 20 workers (LOG_LEVEL=INFO, SQLite, 5 s after all are online) when it was
 # recorded (docs/benchmarks.md, "Density guard"); re-record it when a change is meant to cost

@@ -10,6 +10,7 @@ from web.admin.alerts import bp as alerts_bp
 from web.admin.api import BoundedIntConverter, install_api_errors
 from web.admin.appeals import bp as appeals_bp
 from web.admin.auth import install_auth
+from web.admin.carts import bp as carts_bp
 from web.admin.connected import bp as connected_bp
 from web.admin.console import bp as console_bp
 from web.admin.console_actions import bp as console_actions_bp
@@ -46,6 +47,7 @@ def create_app(settings: Settings) -> Quart:
     app.register_blueprint(appeals_bp)
     app.register_blueprint(instances_bp)
     app.register_blueprint(orders_bp)
+    app.register_blueprint(carts_bp)  # issue 17: GET /api/carts/<id>, /api/orders.csv
     app.register_blueprint(refunds_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(transactions_bp)

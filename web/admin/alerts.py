@@ -22,6 +22,7 @@ from web.admin.api import (
     error,
     iso,
     json_body,
+    page_of,
 )
 
 bp = Blueprint("alerts", __name__)
@@ -98,19 +99,15 @@ def alert_json(a: Alert) -> dict[str, Any]:
 async def list_alerts(query_args: AlertsQuery):
     """Alerts, newest first; filters: kind, acknowledged, instance, tenant."""
     query = Alert.all()
-    for name in ("kind", "instance_id", "tenant_id"):
-        if (value := getattr(query_args, name)) is not None:
-            query = query.filter(**{name: value})
     if query_args.acknowledged is not None:
         query = query.filter(acknowledged_at__isnull=not query_args.acknowledged)
-    total = await query.count()
-    rows = (
-        await query.order_by("-created_at", "-id").offset(query_args.offset).limit(query_args.limit)
+    return await page_of(
+        query,
+        query_args,
+        ("-created_at", "-id"),
+        alert_json,
+        equal=("kind", "instance_id", "tenant_id"),
     )
-    return {
-        "items": [alert_json(a) for a in rows],
-        "page": {"total": total, "limit": query_args.limit, "offset": query_args.offset},
-    }
 
 
 async def acknowledge_alert(alert_id: int, who: str, note: str | None = None) -> Alert | None:

@@ -61,6 +61,26 @@ class PageInfo(BaseModel):
     offset: int
 
 
+async def page_of(
+    query: Any,
+    args: PageQuery,
+    order: tuple[str, ...],
+    to_json: Callable[[Any], dict[str, Any]],
+    equal: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """One page of a tortoise `query` as a list answer (`items`, `page`), filtered first on
+    each field named in `equal` that `args` sets (not None)."""
+    for name in equal:
+        if (value := getattr(args, name)) is not None:
+            query = query.filter(**{name: value})
+    total = await query.count()
+    rows = await query.order_by(*order).offset(args.offset).limit(args.limit)
+    return {
+        "items": [to_json(r) for r in rows],
+        "page": {"total": total, "limit": args.limit, "offset": args.offset},
+    }
+
+
 class ErrorBody(BaseModel):
     """Every error answer: a machine code, a sentence for people, and the bad fields if any."""
 

@@ -33,6 +33,7 @@ from fleet.models import Alert
 from shop.appeals import ANSWER_MAX, AppealDecision
 from shop.errors import ShopError
 from shop.models import Account, AdminRequest, AdminRequestKind, AdminRequestStatus, Withdrawal
+from shop.payout_listing import IN_FLIGHT, payouts_by_withdrawal, withdrawal_queue
 from shop.payouts import approve as approve_for_payout
 from shop.pix_proof import InvalidEndToEndId, parse_e2e_id
 from shop.states import WithdrawalStatus
@@ -95,8 +96,22 @@ async def _form() -> tuple[dict[str, str], bool]:
 @bp.get("/console/withdrawals")
 @hide
 async def withdrawals():
-    rows = await Withdrawal.filter(status__in=PENDING).order_by("requested_at").limit(LIST_MAX)
-    return await render_template("admin/withdrawals.html", withdrawals=rows)
+    """The work queue, or (`?status=`) the newest withdrawals in one status, with payouts."""
+    status = request.args.get("status", "")[:16]
+    if status in set(WithdrawalStatus):
+        query = Withdrawal.filter(status=status).order_by("-requested_at", "-id")
+        rows = await query.limit(LIST_MAX)
+    else:
+        status, rows = "", await withdrawal_queue(LIST_MAX)
+    payouts = await payouts_by_withdrawal(w.id for w in rows)
+    return await render_template(
+        "admin/withdrawals.html",
+        withdrawals=rows,
+        payouts=payouts,
+        in_flight=IN_FLIGHT,
+        statuses=list(WithdrawalStatus),
+        status=status,
+    )
 
 
 def _withdrawal_lines(w: Withdrawal) -> list[str]:

@@ -8,8 +8,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 from quart import Blueprint, current_app
 from quart_schema import tag, validate_querystring, validate_response
+from tortoise.queryset import QuerySet
 
 from core import audit
+from shop.cart_summary import cart_summary
 from shop.models import DeliveryPath, Order
 from shop.states import OrderStatus
 from shop.waiting_stock import retry_waiting_stock
@@ -24,6 +26,7 @@ from web.admin.api import (
     iso,
     json_body,
 )
+from web.admin.cart_json import CartLineOut, lines_json
 
 bp = Blueprint("orders", __name__)
 
@@ -58,6 +61,8 @@ class OrderOut(BaseModel):
     paid_at: str | None
     delivered_at: str | None
     closed_at: str | None
+    cart_id: int | None = None  # a line of a cart paid by one PIX (issue 17)
+    cart_lines: list[CartLineOut] | None = None  # one order's answer, for the cart's lead line
 
 
 class OrdersOut(BaseModel):
@@ -99,6 +104,7 @@ def order_json(o: Order) -> dict[str, Any]:
         "paid_at": iso(o.paid_at),
         "delivered_at": iso(o.delivered_at),
         "closed_at": iso(o.closed_at),
+        "cart_id": o.cart_id,
     }
 
 
@@ -108,6 +114,19 @@ def order_json(o: Order) -> dict[str, Any]:
 @validate_response(OrdersOut)
 async def list_orders(query_args: OrdersQuery):
     """Orders, newest first, filtered by status, store, product, instance, buyer or period."""
+    query = filtered_orders(query_args)
+    total = await query.count()
+    rows = (
+        await query.order_by("-created_at", "-id").offset(query_args.offset).limit(query_args.limit)
+    )
+    return {
+        "items": [order_json(o) for o in rows],
+        "page": {"total": total, "limit": query_args.limit, "offset": query_args.offset},
+    }
+
+
+def filtered_orders(query_args: OrdersQuery) -> QuerySet[Order]:
+    """The orders matching the list's filters (the CSV export's too, web.admin.carts)."""
     query = Order.all()
     for name in (
         "status",
@@ -123,14 +142,7 @@ async def list_orders(query_args: OrdersQuery):
         query = query.filter(created_at__gte=query_args.since)
     if query_args.until is not None:
         query = query.filter(created_at__lt=query_args.until)
-    total = await query.count()
-    rows = (
-        await query.order_by("-created_at", "-id").offset(query_args.offset).limit(query_args.limit)
-    )
-    return {
-        "items": [order_json(o) for o in rows],
-        "page": {"total": total, "limit": query_args.limit, "offset": query_args.offset},
-    }
+    return query
 
 
 @bp.get("/api/orders/<int:order_id>")
@@ -138,11 +150,16 @@ async def list_orders(query_args: OrdersQuery):
 @validate_response(OrderOut)
 @validate_response(ErrorBody, 404)
 async def get_order(order_id: int):
-    """One order."""
+    """One order; the lead line of a cart (line 1, which carries its payment) also lists the
+    cart's lines (`GET /api/carts/<id>` has the whole cart)."""
     order = await Order.get_or_none(id=order_id)
     if order is None:
         return error(404, "not_found", f"no order {order_id}")
-    return order_json(order)
+    body = order_json(order)
+    summary = await cart_summary(order.cart_id) if order.cart_id else None
+    if summary is not None and summary.lead_order_id == order.id:
+        body["cart_lines"] = lines_json(summary)
+    return body
 
 
 @bp.post("/api/orders/retry-waiting-stock")

@@ -23,6 +23,7 @@ from web.admin.api import (
     error,
     iso,
     json_body,
+    page_of,
 )
 
 bp = Blueprint("ratings", __name__)
@@ -82,17 +83,11 @@ def rating_json(r: Rating) -> dict[str, Any]:
 async def list_ratings(query_args: RatingsQuery):
     """Ratings, newest first; filters: tenant, product, deleted."""
     query = Rating.all()
-    for name in ("tenant_id", "product_id"):
-        if (value := getattr(query_args, name)) is not None:
-            query = query.filter(**{name: value})
     if query_args.deleted is not None:
         query = query.filter(deleted_at__isnull=not query_args.deleted)
-    total = await query.count()
-    rows = await query.order_by("-id").offset(query_args.offset).limit(query_args.limit)
-    return {
-        "items": [rating_json(r) for r in rows],
-        "page": {"total": total, "limit": query_args.limit, "offset": query_args.offset},
-    }
+    return await page_of(
+        query, query_args, ("-id",), rating_json, equal=("tenant_id", "product_id")
+    )
 
 
 @bp.post("/api/ratings/<int:rating_id>/delete")

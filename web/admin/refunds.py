@@ -12,10 +12,10 @@ from quart import Blueprint, current_app
 from quart_schema import tag, validate_response
 
 from shop import ledger
+from shop.cart_lookup import payment_for_order
 from shop.inputs import MAX_CENTS
-from shop.models import Order, Payment
+from shop.models import Order
 from shop.payments.refunds import MAX_REASON, operator_refund
-from shop.states import PaymentStatus
 from web.admin.api import ErrorBody, Strict, actor, json_body
 from web.common import payment_services
 
@@ -61,13 +61,7 @@ async def refund_order(order_id: int, data: RefundIn):
         payment_services(current_app), order_id, actor(), data.reason, data.amount_cents
     )
     order = await Order.get(id=order_id)
-    payment = (
-        await Payment.filter(
-            order_id=order_id, status__in=(PaymentStatus.APPROVED, PaymentStatus.REFUNDED)
-        )
-        .order_by("-created_at")
-        .first()
-    )
+    payment = await payment_for_order(order_id)  # a cart line: its cart's one payment
     return {
         "order_id": order_id,
         "order_status": str(order.status),

@@ -73,6 +73,7 @@ PAYMENT_COLUMNS = [
     "id",
     "tenant_id",
     "order_id",
+    "cart_id",  # a cart's one payment (its order_id is the cart's lead line)
     "provider_payment_id",
     "status",
     "status_detail",

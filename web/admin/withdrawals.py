@@ -9,8 +9,10 @@ from quart import Blueprint, current_app, g, jsonify
 from quart_schema import tag, validate_querystring
 
 from shop import ledger
-from shop.models import Tenant, Withdrawal
+from shop.models import Payout, Tenant, Withdrawal
+from shop.payout_listing import payouts_by_withdrawal
 from shop.payouts import approve as approve_for_payout
+from shop.payouts import payout_json
 from shop.pix_proof import InvalidEndToEndId, parse_e2e_id
 from shop.states import WithdrawalStatus
 from shop.withdrawals import complete_withdrawal, reject_withdrawal
@@ -92,12 +94,26 @@ def withdrawal_json(w: Withdrawal) -> dict[str, Any]:
 @tag(["withdrawals"])
 @validate_querystring(WithdrawalsQuery)
 async def list_withdrawals(query_args: WithdrawalsQuery):
-    """Oldest first (the work queue); filters: status, tenant_id."""
+    """Oldest first (the work queue); filters: status, tenant_id. Each row carries its
+    automatic payout (`payout`, as `GET /api/withdrawals/{id}/payout`; null when paid by hand)."""
     query = Withdrawal.all().order_by("requested_at")
     for name in ("status", "tenant_id"):
         if (value := getattr(query_args, name)) is not None:
             query = query.filter(**{name: value})
-    return jsonify({"withdrawals": [withdrawal_json(w) for w in await query.limit(LIST_MAX)]})
+    rows = await query.limit(LIST_MAX)
+    payouts = await payouts_by_withdrawal(w.id for w in rows)
+    return jsonify(
+        {
+            "withdrawals": [
+                {**withdrawal_json(w), "payout": _payout_or_none(w, payouts.get(w.id))}
+                for w in rows
+            ]
+        }
+    )
+
+
+def _payout_or_none(w: Withdrawal, payout: Payout | None) -> dict[str, Any] | None:
+    return payout_json(w, payout) if payout is not None else None
 
 
 @bp.post("/api/withdrawals/<int:withdrawal_id>/approve")

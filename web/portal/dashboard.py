@@ -16,6 +16,7 @@ from fleet.runtime import RuntimeRecord, RuntimeStore
 from fleet.states import InstanceState
 from shop import ledger, stock
 from shop.indicators import BRT, daily_sales, open_order_counts
+from shop.payments.connected_report import connected_money
 from shop.tickets import stats as ticket_stats
 from web.portal.context import _, actor, owned, redis, render, say, store_required
 from web.portal.notices_page import dashboard_notices
@@ -122,6 +123,7 @@ async def live_context() -> dict[str, Any]:
         "sales": await _sales(tenant.id),
         "orders": await open_order_counts(tenant.id),
         "balance": await ledger.balance(tenant.id),
+        "connected": await connected_money(tenant.id),
         "low_stock": await stock.low_stock(tenant.id, tenant.low_stock_threshold),
         "foreign_guilds": [
             dict(row, when=row["at"].astimezone(BRT).strftime("%d/%m %H:%M"))

@@ -15,6 +15,7 @@ import httpx
 
 from core.errors import VitrineError
 from core.settings import Settings
+from shop.bot_requirements import INTENT_FLAGS
 
 OAUTH_SCOPES = "identify"
 # VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_MESSAGE_HISTORY |
@@ -22,14 +23,9 @@ OAUTH_SCOPES = "identify"
 # (delivery fallback in a private thread when the buyer's DMs are closed): every feature on.
 # The invite asks for what the store's features need (`shop.bot_requirements`).
 BOT_PERMISSIONS = 268553216 | (1 << 36) | (1 << 38)
-# Application flags that say a privileged intent is enabled in the Developer Portal.
-INTENT_FLAGS = {
-    "presence": (1 << 12) | (1 << 13),
-    "members": (1 << 14) | (1 << 15),
-    "message_content": (1 << 18) | (1 << 19),
-}
 # Privileged intents the Vitrine worker needs today: none (slash commands and components
-# only). Listed so the onboarding page and this constant change together.
+# only; Server Members is optional, `shop.bot_requirements.OPTIONAL_INTENTS`). Listed so the
+# onboarding page and this constant change together.
 REQUIRED_PRIVILEGED_INTENTS: tuple[str, ...] = ()
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_\-.]{20,120}$")
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)

@@ -10,50 +10,31 @@ Typed ids are accepted only while reading from Discord fails (the fallback input
 from __future__ import annotations
 
 import logging
-import re
-from typing import Any
 
-from quart import Blueprint, current_app, g, redirect, request, url_for
+from quart import Blueprint, g, redirect, request, url_for
 
 from fleet.control_protocol import mark_dirty
 from fleet.models import BotInstance
 from shop import store_setup
-from shop.bot_requirements import CHANNEL_ROLES, Choices, StoreFeatures, check, invite_permissions
+from shop.bot_requirements import CHANNEL_ROLES, check
 from shop.bot_requirements import seller_can_manage as can_manage
-from web.portal import discord_api
-from web.portal.context import _, actor, redis, render, say, store_required, vault
-from web.portal.discord_reads import BotReader, DiscordError, GuildView, forget
+from web.portal.context import _, actor, redis, render, say, store_required
+from web.portal.discord_reads import BotReader, DiscordError, forget
 from web.portal.security import rate_limited
+from web.portal.store_bot import (
+    ID_MAX,
+    bot_reader,
+    explain,
+    invite_link,
+    saved_choices,
+    snowflake,
+    store_instance,
+)
 
 bp = Blueprint("discord_setup", __name__)
 log = logging.getLogger(__name__)
 
-ID_MAX = 21  # a snowflake has at most 20 digits; longer input is refused before parsing
-# ASCII digits only (`\d` would take other scripts' digits too).
-SNOWFLAKE = re.compile(r"[0-9]{15,21}")
 RECHECK_LIMIT = (30, 60)  # "check again" clicks per store per minute
-
-
-def _snowflake(raw: Any) -> str | None:
-    value = str(raw or "").strip()[: ID_MAX + 1]
-    return value if SNOWFLAKE.fullmatch(value) else None
-
-
-async def _instance() -> BotInstance | None:
-    return await BotInstance.filter(tenant_id=g.tenant.id).order_by("id").first()
-
-
-def _reader(instance: BotInstance, *, fresh: bool = False) -> BotReader:
-    settings = current_app.config["VITRINE_SETTINGS"]
-    token = vault().decrypt(instance.token_enc).reveal()
-    return BotReader(settings, token, instance.id, fresh=fresh)
-
-
-def _invite(instance: BotInstance) -> str:
-    settings = current_app.config["VITRINE_SETTINGS"]
-    perms = invite_permissions(StoreFeatures(buyer_role=bool(g.tenant.buyer_role_id)))
-    app_id = instance.application_id or ""
-    return discord_api.invite_url(settings, app_id, g.tenant.guild_id, perms)
 
 
 async def _reload(instance_ids: list[int]) -> None:
@@ -65,7 +46,7 @@ async def _reload(instance_ids: list[int]) -> None:
 @bp.get("/bot/server")
 @store_required
 async def server():
-    instance = await _instance()
+    instance = await store_instance()
     if instance is None or not instance.token_enc:
         return redirect(url_for("onboarding.bot"))
     # "Refresh the list" (after adding the bot) skips the short cache, within a rate limit.
@@ -80,7 +61,7 @@ async def _server_page(
 ):
     guilds, read_error = None, None
     try:
-        guilds = await _reader(instance, fresh=fresh).guilds()
+        guilds = await bot_reader(instance, fresh=fresh).guilds()
     except DiscordError as exc:
         log.info("could not list the guilds of instance %s: %s", instance.id, exc)
         read_error = _(exc.key)
@@ -90,7 +71,7 @@ async def _server_page(
         guilds=guilds,
         read_error=read_error,
         error=error,
-        invite=_invite(instance),
+        invite=await invite_link(instance),
         current=g.tenant.guild_id,
     )
 
@@ -98,14 +79,14 @@ async def _server_page(
 @bp.post("/bot/server")
 @store_required
 async def choose_server():
-    instance = await _instance()
+    instance = await store_instance()
     if instance is None or not instance.token_enc:
         return redirect(url_for("onboarding.bot"))
     form = await request.form
-    guild_id = _snowflake(form.get("guild_id"))
+    guild_id = snowflake(form.get("guild_id"))
     if guild_id is None:
         return await _server_page(instance, _("portal.error.snowflake"), 400)
-    reader = _reader(instance, fresh=True)
+    reader = bot_reader(instance, fresh=True)
     try:
         seen = {c.id for c in await reader.guilds()}
     except DiscordError as exc:  # reading fails: the typed id is the fallback
@@ -142,7 +123,7 @@ async def _seller_refusal(reader: BotReader, guild_id: str) -> str | None:
 @bp.get("/bot/channels")
 @store_required
 async def channels():
-    instance = await _instance()
+    instance = await store_instance()
     if instance is None or not instance.token_enc:
         return redirect(url_for("onboarding.bot"))
     if not g.tenant.guild_id:
@@ -165,18 +146,13 @@ async def _channels_page(
 ):
     view, read_error = None, None
     try:
-        view = await _reader(instance).guild(g.tenant.guild_id, instance.bot_user_id or "")
+        view = await bot_reader(instance).guild(g.tenant.guild_id, instance.bot_user_id or "")
     except DiscordError as exc:
         log.info("could not read guild %s for instance %s: %s", g.tenant.guild_id, instance.id, exc)
         read_error = _(exc.key)
     problems = None
     if view is not None:
-        saved = _form_of_tenant()
-        choices = Choices(
-            channels={p: saved[p] or None for p in CHANNEL_ROLES},
-            buyer_role_id=saved["buyer_role"] or None,
-        )
-        problems = [_explain(p, view) for p in check(view.snapshot, choices)]
+        problems = [explain(p, view) for p in check(view.snapshot, await saved_choices())]
     return await render(
         "portal/discord_channels.html",
         status=status,
@@ -186,23 +162,23 @@ async def _channels_page(
         form=form,
         purposes=CHANNEL_ROLES,
         problems=problems,
-        invite=_invite(instance),
+        invite=await invite_link(instance),
     )
 
 
 @bp.post("/bot/channels")
 @store_required
 async def choose_channels():
-    instance = await _instance()
+    instance = await store_instance()
     if instance is None or not instance.token_enc or not g.tenant.guild_id:
         return redirect(url_for("discord_setup.server"))
     raw = await request.form
     form = {p: str(raw.get(p) or "")[: ID_MAX + 1] for p in (*CHANNEL_ROLES, "buyer_role")}
-    picked = {k: _snowflake(v) for k, v in form.items()}
+    picked = {k: snowflake(v) for k, v in form.items()}
     if any(form[k].strip() and picked[k] is None for k in form):
         return await _channels_page(instance, form, _("portal.error.snowflake"), 400)
     try:
-        view = await _reader(instance, fresh=True).guild(
+        view = await bot_reader(instance, fresh=True).guild(
             g.tenant.guild_id, instance.bot_user_id or ""
         )
     except DiscordError as exc:  # reading fails: the typed ids are the fallback
@@ -228,31 +204,9 @@ async def choose_channels():
 @store_required
 async def recheck():
     """The "check again" button: forget the cached answers, read again."""
-    instance = await _instance()
+    instance = await store_instance()
     if instance is None:
         return redirect(url_for("onboarding.bot"))
     if not await rate_limited("perm_check", f"tenant{g.tenant.id}", *RECHECK_LIMIT):
         forget(instance.id)
     return redirect(url_for("discord_setup.channels") + "#check")
-
-
-def _explain(problem: Any, view: GuildView) -> dict[str, str]:
-    """A problem in the seller's language: what is wrong and how to fix it."""
-    snap = view.snapshot
-    bot_role = next(
-        (view.role_names[r] for r in snap.bot_roles if r in snap.roles and snap.roles[r].managed),
-        view.role_names.get(snap.bot_roles[0], "") if snap.bot_roles else "",
-    )
-    params = {
-        "channel": problem.where_name,
-        "purpose": _(f"onb.purpose.{problem.where_name}") if problem.code == "channel_gone" else "",
-        "perms": ", ".join(_(f"onb.perm.{p}") for p in problem.permissions),
-        "bot_role": bot_role or "?",
-        "role": view.role_names.get(problem.where, problem.where),
-    }
-    return {
-        "code": problem.code,
-        "where": problem.where,
-        "text": _(f"onb.problem.{problem.code}", **params),
-        "fix": _(f"onb.fix.{problem.code}", **params),
-    }

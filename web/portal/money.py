@@ -12,6 +12,7 @@ from quart import Blueprint, Response, g, redirect, request, url_for
 from shop import inputs, ledger
 from shop.errors import ShopError
 from shop.models import LedgerEntry, Withdrawal
+from shop.payments.connected_report import connected_money
 from shop.pix_keys import PixKeyType
 from shop.withdrawals import request_withdrawal
 from web.common import csv_safe
@@ -57,6 +58,7 @@ async def _page(form: dict[str, str] | None = None, error: str | None = None, st
         page=page,
         kinds=KINDS,
         withdrawals=withdrawals,
+        connected=await connected_money(g.tenant.id),
         form=form or {},
         error=error,
         key_types=[k.value for k in PixKeyType],

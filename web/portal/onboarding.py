@@ -11,7 +11,6 @@ from tortoise.transactions import in_transaction
 from core import audit
 from fleet.control_protocol import mark_dirty
 from fleet.models import BotInstance
-from shop.bot_requirements import StoreFeatures, invite_permissions
 from shop.models import Tenant
 from web.portal import discord_api
 from web.portal.context import (
@@ -25,6 +24,7 @@ from web.portal.context import (
     vault,
 )
 from web.portal.security import client_ip, rate_limited
+from web.portal.store_bot import invite_permissions, store_instance
 
 bp = Blueprint("onboarding", __name__)
 log = logging.getLogger(__name__)
@@ -76,10 +76,6 @@ async def switch_store(tenant_id: int):
     return redirect(url_for("dashboard.index"))
 
 
-async def store_instance() -> BotInstance | None:
-    return await BotInstance.filter(tenant_id=g.tenant.id).order_by("id").first()
-
-
 @bp.get("/bot")
 @store_required
 async def bot():
@@ -89,7 +85,7 @@ async def bot():
 async def _bot_page(instance: BotInstance | None, error: str | None = None, status: int = 200):
     settings = current_app.config["VITRINE_SETTINGS"]
     invite = None
-    permissions = invite_permissions(StoreFeatures(buyer_role=bool(g.tenant.buyer_role_id)))
+    permissions = await invite_permissions()
     if instance is not None and instance.application_id:
         invite = discord_api.invite_url(
             settings, instance.application_id, g.tenant.guild_id, permissions

@@ -18,8 +18,10 @@ from shop.payments.refunds import refund_order
 from shop.states import OrderStatus, PaymentStatus
 from shop.tickets import tickets_of_order
 from web.common import payment_services
+from web.portal.cart_orders import cart_context
 from web.portal.context import _, actor, owned, redis, render, say, store_required
 from web.portal.dashboard import BRT
+from web.portal.order_rating import rating_context
 
 bp = Blueprint("orders", __name__)
 log = logging.getLogger(__name__)
@@ -134,6 +136,8 @@ async def order_detail(order_id: int):
         can_refund=status in REFUNDABLE,
         refundable_cents=max(0, order.total_cents - refunded),
         tickets=await tickets_of_order(g.tenant.id, order.id),
+        **await rating_context(order),  # issue 17: the buyer's rating and the reply
+        **await cart_context(order),  # issue 17: the cart's lines, totals, refund per line
     )
 
 

@@ -1,23 +1,22 @@
 """Support tickets in the portal (issue 17): the seller picks the staff role and, optionally, a
 category for private ticket channels (from what the bot sees, as the onboarding pickers do) and
 the daily limit per buyer; without a category tickets are private threads in the support
-channel picked on the channels page. Writes and audit records are `shop.tickets`."""
+channel picked on the channels page. Writes and audit records are `shop.tickets`. The page says
+what the bot lacks for tickets (Manage Threads in the support channel to lock a closed ticket;
+Manage Channels in the category), as the onboarding check does."""
 
 from __future__ import annotations
-
-import logging
 
 from quart import Blueprint, g, redirect, request, url_for
 
 from shop import inputs, tickets
-from shop.bot_requirements import ChannelInfo
+from shop.bot_requirements import ChannelInfo, Choices, check
 from shop.errors import ShopError
 from web.portal.context import _, actor, render, say, store_required
-from web.portal.discord_reads import DiscordError, GuildView
-from web.portal.discord_setup import ID_MAX, _instance, _reader, _snowflake
+from web.portal.discord_reads import GuildView
+from web.portal.store_bot import ID_MAX, explain, snowflake, store_guild
 
 bp = Blueprint("tickets_page", __name__)
-log = logging.getLogger(__name__)
 CATEGORY = 4  # Discord's channel type of a category
 
 
@@ -28,14 +27,17 @@ def _categories(view: GuildView | None) -> list[ChannelInfo]:
 
 async def _guild_view() -> tuple[GuildView | None, str | None]:
     """The store's server as the bot sees it; (None, why) when it cannot be read."""
-    instance = await _instance()
-    if instance is None or not instance.token_enc or not g.tenant.guild_id:
-        return None, _("onb.check.unavailable")
-    try:
-        return await _reader(instance).guild(g.tenant.guild_id, instance.bot_user_id or ""), None
-    except DiscordError as exc:
-        log.info("could not read guild %s for tickets: %s", g.tenant.guild_id, exc)
-        return None, _(exc.key)
+    return await store_guild("onb.check.unavailable")
+
+
+def _problems(view: GuildView | None, category_id: str | None) -> list[dict[str, str]] | None:
+    """What the bot lacks for tickets as saved (support channel or category), explained."""
+    if view is None:
+        return None
+    choices = Choices(
+        channels={"support": g.tenant.support_channel_id}, ticket_category_id=category_id
+    )
+    return [explain(p, view) for p in check(view.snapshot, choices)]
 
 
 async def _page(error: str | None = None, status: int = 200, form: dict[str, str] | None = None):
@@ -61,6 +63,7 @@ async def _page(error: str | None = None, status: int = 200, form: dict[str, str
         channel=channel or g.tenant.support_channel_id,
         categories=_categories(view),
         per_day_max=tickets.PER_DAY_LIMIT,
+        problems=_problems(view, settings.category_id),
     )
 
 
@@ -79,7 +82,7 @@ async def save():
         "category": str(raw.get("category") or "")[: ID_MAX + 1],
         "per_day": str(raw.get("per_day") or "")[:8],
     }
-    role, category = _snowflake(form["staff_role"]), _snowflake(form["category"])
+    role, category = snowflake(form["staff_role"]), snowflake(form["category"])
     if (form["staff_role"].strip() and role is None) or (form["category"].strip() and not category):
         return await _page(_("portal.error.snowflake"), 400, form)
     try:

@@ -7,35 +7,23 @@ guild is read fresh when saving (a role moved above the bot a second ago is refu
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from quart import Blueprint, g, redirect, request, url_for
+from quart import Blueprint, redirect, request, url_for
 
 from shop import access_roles
 from shop.catalog import cents_to_input
 from shop.models import Variation
-from web.portal.context import _, actor, form_errors, owned, render, say, store_required
-from web.portal.discord_reads import DiscordError, GuildView
-from web.portal.discord_setup import _instance, _reader
+from web.portal.context import actor, form_errors, owned, render, say, store_required
+from web.portal.discord_reads import GuildView
+from web.portal.store_bot import store_guild as _store_guild
 
 bp = Blueprint("variation_access", __name__)
-log = logging.getLogger(__name__)
 
 
 async def store_guild(*, fresh: bool = False) -> tuple[GuildView | None, str | None]:
     """The store's server as its bot sees it, or (None, why not) in the seller's language."""
-    instance = await _instance()
-    if instance is None or not instance.token_enc or not g.tenant.guild_id:
-        return None, _("subs.role.no_server")
-    try:
-        view = await _reader(instance, fresh=fresh).guild(
-            g.tenant.guild_id, instance.bot_user_id or ""
-        )
-    except DiscordError as exc:
-        log.info("could not read guild %s for the role picker: %s", g.tenant.guild_id, exc)
-        return None, _(exc.key)
-    return view, None
+    return await _store_guild("subs.role.no_server", fresh=fresh)
 
 
 def guild_roles(view: GuildView | None) -> access_roles.GuildRoles | None:

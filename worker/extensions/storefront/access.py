@@ -14,9 +14,10 @@ The reminder DM carries "Renovar" (`vt:renew:<grant id>`), which opens the norma
 card for the same variation (same price, coupons, buyer limits and blocklist). A DM Discord
 refuses (50007) falls back as deliveries do: a private thread in the channel the order was
 bought in, else a line in the sales log; it is never retried (the reminder is stamped first).
-Rejoins: the storefront asks for no privileged intent, so GUILD_MEMBER_ADD never arrives;
-every ACTIVE grant is looked at every `VITRINE_ACCESS_RECHECK_S` (an hour) instead and roles
-its holder lost are added back.
+Rejoins: with the Server Members intent (asked for only when the seller enabled it,
+`worker.optional_intents`) GUILD_MEMBER_ADD makes the buyer's grants due now (`rejoin.py`);
+besides, every ACTIVE grant is looked at every `VITRINE_ACCESS_RECHECK_S` (an hour) and roles
+its holder lost are added back, which is all a store without the intent gets.
 """
 
 from __future__ import annotations

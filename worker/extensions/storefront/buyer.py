@@ -12,9 +12,10 @@ from disnake.ui.select import StringSelect
 
 from core.i18n import format_brl, t
 from shop import delivery, inputs, tickets
+from shop.cart_summary import positions as cart_positions
 from shop.models import Order, Product
 from shop.states import OrderStatus
-from worker.extensions.storefront import kind_messages, tickets_ui, views
+from worker.extensions.storefront import cart_views, kind_messages, tickets_ui, views
 from worker.extensions.storefront.accesses import access_field
 from worker.extensions.storefront.common import (
     Storefront,
@@ -41,8 +42,9 @@ async def my_orders(sf: Storefront, inter: ApplicationCommandInteraction) -> Non
     names = dict(
         await Product.filter(id__in={o.product_id for o in orders}).values_list("id", "name")
     )
-    lines = [
-        t(
+
+    def line_of(o: Order) -> str:
+        return t(
             "storefront.orders.line",
             locale,
             order=o.id,
@@ -52,8 +54,9 @@ async def my_orders(sf: Storefront, inter: ApplicationCommandInteraction) -> Non
             status=t(f"storefront.status.{o.status}", locale),
             date=f"<t:{int(o.created_at.timestamp())}:d>",
         )
-        for o in orders
-    ]
+
+    # issue 17: the lines of one cart under one heading
+    lines = cart_views.grouped_lines(orders, await cart_positions(orders), line_of, locale)
     embed = disnake.Embed(
         title=t("storefront.orders.title", locale),
         description="\n".join(lines) or None,
@@ -92,12 +95,10 @@ async def delivery_copy(
     return kind_messages.delivery_message(order, prepared, locale)
 
 
-async def copy_of_items(
-    sf: Storefront, order: Order, actor: str, locale: str
-) -> tuple[disnake.Embed, bytes | None]:
-    """`delivery_copy` with the attachment's bytes only; the ticket's "resend"."""
-    embed, attachment = await delivery_copy(sf, order, actor, locale)
-    return embed, (attachment[1] if attachment else None)
+def as_file(attachment: tuple[str, bytes] | None) -> disnake.File | None:
+    """A delivery's attachment as a file to send, under its own name (a FILE product's file
+    keeps the name the seller uploaded it with)."""
+    return disnake.File(io.BytesIO(attachment[1]), attachment[0]) if attachment else None
 
 
 async def on_resend(sf: Storefront, inter: Any, args: list[str]) -> None:
@@ -113,11 +114,10 @@ async def on_resend(sf: Storefront, inter: Any, args: list[str]) -> None:
         await reply(inter, t("storefront.orders.not_found", locale))
         return
     embed, attachment = await delivery_copy(sf, order, f"buyer:{inter.author.id}", locale)
-    file = disnake.File(io.BytesIO(attachment[1]), attachment[0]) if attachment else None
-    if await send_dm(sf.bot, str(inter.author.id), embed=embed, file=file):
+    if await send_dm(sf.bot, str(inter.author.id), embed=embed, file=as_file(attachment)):
         await reply(inter, t("storefront.orders.resent", locale, order=order.id))
         return
-    file = disnake.File(io.BytesIO(attachment[1]), attachment[0]) if attachment else None
+    file = as_file(attachment)  # a file object is read once: a fresh one
     await reply(
         inter,
         t("storefront.orders.dm_closed", locale),

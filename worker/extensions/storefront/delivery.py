@@ -24,9 +24,16 @@ from core.i18n import t
 from fleet import keys
 from fleet.errors import FencedOut
 from shop import delivery, tickets
+from shop.cart_summary import position as cart_position
 from shop.models import DeliveryPath, Order
 from shop.models.accounts import DeliveryMode
-from worker.extensions.storefront import fulfil_ui, kind_messages, tickets_ui, views
+from worker.extensions.storefront import (
+    cart_views,
+    fulfil_ui,
+    kind_messages,
+    tickets_ui,
+    views,
+)
 from worker.extensions.storefront.common import Storefront, knob
 from worker.extensions.storefront.send_once import (
     create_message,
@@ -358,10 +365,11 @@ class DeliveryConsumer:
             )
 
     async def log_sale(self, order: Order, prepared: delivery.Prepared, path: str) -> None:
-        await self.post_log(
-            None,
-            views.sale_log_embed(order, prepared.product_name, prepared.variation_name, str(path)),
+        embed = views.sale_log_embed(
+            order, prepared.product_name, prepared.variation_name, str(path)
         )
+        cart_views.add_cart_field(embed, await cart_position(order), "pt-BR")  # issue 17
+        await self.post_log(None, embed)
 
     async def post_log(self, content: str | None, embed: disnake.Embed | None = None) -> None:
         tenant = await self.sf.tenant()

@@ -21,7 +21,7 @@ from fleet import keys
 from shop.models import Product, Variation
 from shop.ratings import panel_line
 from shop.stock import counts
-from worker.extensions.storefront import views
+from worker.extensions.storefront import cart_views, views
 from worker.extensions.storefront.common import (
     GUILD_ONLY,
     Storefront,
@@ -62,7 +62,8 @@ async def _content(
     return (
         fp,
         views.panel_embed(product, variations, available, locale, rated),
-        views.panel_components(product, variations, available, locale),
+        views.panel_components(product, variations, available, locale)
+        + cart_views.panel_extra(product, variations, available, locale),  # issue 17
     )
 
 

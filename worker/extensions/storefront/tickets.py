@@ -12,7 +12,6 @@ https://discord.com/developers/docs/resources/channel#modify-channel-json-params
 
 from __future__ import annotations
 
-import io
 import logging
 from datetime import datetime
 from typing import Any, cast
@@ -24,7 +23,7 @@ from shop import inputs, ticket_actions, tickets
 from shop.models import Order, Ticket
 from shop.tickets import StaffOnly
 from worker.extensions.storefront import tickets_ui
-from worker.extensions.storefront.buyer import copy_of_items
+from worker.extensions.storefront.buyer import as_file, delivery_copy
 from worker.extensions.storefront.common import Storefront, is_staff, locale_of, reply
 from worker.extensions.storefront.send_once import send_dm
 
@@ -149,9 +148,8 @@ async def resend(sf: Storefront, inter: Any, ticket: Ticket) -> None:
         await reply(inter, t("tickets.error.not_delivered", locale))
         return
     await inter.response.defer()
-    embed, blob = await copy_of_items(sf, order, _actor(inter), order.locale)
-    file = disnake.File(io.BytesIO(blob), f"pedido-{order.id}.txt") if blob else None
-    sent = await send_dm(sf.bot, order.buyer_discord_id, embed=embed, file=file)
+    embed, attachment = await delivery_copy(sf, order, _actor(inter), order.locale)
+    sent = await send_dm(sf.bot, order.buyer_discord_id, embed=embed, file=as_file(attachment))
     await tickets.record_action(ticket, "resent", _actor(inter), {"dm": sent})
     key = "tickets.done.resent" if sent else "tickets.done.dm_closed"
     await inter.followup.send(t(key, locale, user=f"<@{inter.author.id}>"))
@@ -179,9 +177,8 @@ async def _replace(sf: Storefront, inter: Any, ticket: Ticket, item_id: int | No
     await ticket_actions.replace_item(ticket, item_id, _actor(inter))
     sf.panel_dirty.set()
     order = await Order.get(id=ticket.order_id)
-    embed, blob = await copy_of_items(sf, order, _actor(inter), order.locale)
-    file = disnake.File(io.BytesIO(blob), f"pedido-{order.id}.txt") if blob else None
-    sent = await send_dm(sf.bot, order.buyer_discord_id, embed=embed, file=file)
+    embed, attachment = await delivery_copy(sf, order, _actor(inter), order.locale)
+    sent = await send_dm(sf.bot, order.buyer_discord_id, embed=embed, file=as_file(attachment))
     key = "tickets.done.replaced" if sent else "tickets.done.replaced_dm_closed"
     await inter.followup.send(t(key, locale_of(inter), user=f"<@{inter.author.id}>"))
 
