@@ -1,7 +1,7 @@
 """KSM bench: what kernel same-page merging does to an idle fleet's memory, over time.
 
     .venv/bin/python bench/ksm_fleet.py [--bots 100] [--watch 300] [--every 15]
-        [--pages-to-scan 1000] [--sleep-ms 20] [--advisor] [--ksm off]
+        [--pages-to-scan 1000] [--sleep-ms 20] [--advisor] [--ksm off] [--paced]
 
 Starts N bots like `bench/fleet_orchestrator.py` (sandbox, private Redis, SQLite, a real
 orchestrator; `VITRINE_KSM` as given), turns the host's `ksmd` on with the given scan rate
@@ -9,7 +9,10 @@ orchestrator; `VITRINE_KSM` as given), turns the host's `ksmd` on with the given
 workers' USS, PSS and RSS p50, the pages KSM merged, MemAvailable used per bot since before
 the orchestrator started, and `ksmd`'s CPU (% of one core over the interval). At the end it
 measures what a write to a merged page costs (the copy-on-write "unmerge") against a write to
-a page of its own. Loopback only; bounded by `--watch`; stops every process it started.
+a page of its own. With `--paced`, a start that reaches the MemAvailable floor
+(`--mem-floor-gib`) waits for ksmd to merge the bots already up instead of stopping: how a box
+holds more bots than it could unmerged. Loopback only; bounded by `--watch` and `--timeout`;
+stops every process it started.
 
 USS counts a merged page nowhere (it is shared), PSS counts a share of it: with KSM on, the
 real cost of a bot is PSS, or MemAvailable per bot all in, not USS.
@@ -37,7 +40,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench._memory import CLK, MiB, children_of, cpu_ticks, mem_available, smaps  # noqa: E402
+from bench._memory import (  # noqa: E402
+    CLK,
+    GiB,
+    MiB,
+    children_of,
+    cpu_ticks,
+    mem_available,
+    smaps,
+)
 from bench.fleet_orchestrator import Bench  # noqa: E402
 from fleet.ksm import KSM_SYSFS  # noqa: E402
 
@@ -96,6 +107,39 @@ class KsmBench(Bench):
     def __init__(self, args: argparse.Namespace) -> None:
         super().__init__(args)
         self.before_avail = mem_available()  # all in: before the sandbox, Redis, the fleet
+
+    async def rollout(self, redis: aioredis.Redis, ids: list[int]) -> list[int]:
+        """`--paced`: switch bots on like the base bench, but when the projected MemAvailable
+        would cross the floor, wait for ksmd to merge the bots already up (MemAvailable comes
+        back) instead of stopping there; give up after `--timeout` s without room."""
+        if not self.args.paced:
+            return await super().rollout(redis, ids)
+        floor, batch = self.args.mem_floor_gib * GiB, max(1, int(self.args.spawn_rate))
+        enabled: list[int] = []
+        t0 = time.monotonic()
+        for start in range(0, len(ids), batch):
+            since = time.monotonic()
+            while True:
+                online = len(await self.online(redis, enabled)) if enabled else 0
+                if self.headroom(online, len(enabled) + batch) >= floor:
+                    break
+                if time.monotonic() - since > self.args.timeout:
+                    print(f"no room for more than {len(enabled)} bots", flush=True)
+                    return sorted(await self.online(redis, enabled))
+                await asyncio.sleep(2)
+            if time.monotonic() - since > 2:
+                print(
+                    f"  t={time.monotonic() - t0:.0f} s: waited {time.monotonic() - since:.0f} s "
+                    f"for ksmd to make room; {online} online, MemAvailable "
+                    f"{mem_available() / GiB:.1f} GiB",
+                    flush=True,
+                )
+            chunk = ids[start : start + batch]
+            await self.set_running(redis, chunk, True)
+            enabled += chunk
+            await asyncio.sleep(1.0)
+        await self.wait_online(redis, enabled, self.args.timeout)
+        return enabled
 
     async def measure(
         self,
@@ -194,6 +238,11 @@ def main() -> None:
     parser.add_argument("--mem-floor-gib", type=float, default=4.0)
     parser.add_argument("--mem-per-bot-mib", type=float, default=14.0)
     parser.add_argument("--store-guilds", action="store_true")
+    parser.add_argument(
+        "--paced",
+        action="store_true",
+        help="at the memory floor, wait for ksmd to merge instead of stopping the start",
+    )
     args = parser.parse_args()
     args.crashes, args.idle = 0, 0.0
     os.environ["VITRINE_KSM"] = args.ksm

@@ -6,8 +6,8 @@ The engine's contract (the portal's staff actions and the product kinds rely on 
   outside, as before) is recorded in an `AccessGrant`, permanent ones (`ends_at` NULL) too,
   so a revocation knows what an order granted. `grant_for_order` runs in the transaction that
   moves the order to `delivered` (`shop.orders.transition`, whichever path delivers it);
-  `revoke_for_order` in the one that moves it to `refunded` (`shop.payments.sync`: refund,
-  chargeback, MED).
+  `shop.access_revoke.revoke_for_order` in the one that moves it to `refunded`
+  (`shop.payments.sync`: refund, chargeback, MED), taking back only what that order paid for.
 * A renewal is an order: delivering another order of the same buyer and variation extends
   the ACTIVE grant **from its current end, not from today**, clears the period's reminders,
   counts a renewal and links the order (`AccessOrder`, unique per order: a replayed delivery
@@ -37,7 +37,6 @@ from shop.models import AccessGrant, AccessOrder, AccessStatus, Order, Tenant, V
 
 _SNOWFLAKE = re.compile(r"^[0-9]{1,20}$")
 MAX_ROLES = 10  # roles one variation may grant (the portal checks it when saving too)
-REVOKE_REASONS = frozenset({"refund", "chargeback", "med", "staff"})
 
 
 class AccessNotRenewable(ShopError):
@@ -178,42 +177,3 @@ async def _extend(
     await AccessGrant.filter(id=grant.id).using_db(conn).update(**changes)
     await grant.refresh_from_db(using_db=conn)
     return start, end
-
-
-async def revoke_for_order(
-    order: Order, reason: str, *, using_db: Any = None, now: datetime | None = None
-) -> AccessGrant | None:
-    """Revoke the access an order started or extended (refund, chargeback, MED): REVOKED and
-    due now, so the worker removes its roles; None when the order granted none."""
-    if reason not in REVOKE_REASONS:
-        raise ValueError(f"unknown revoke reason {reason!r}")
-    if using_db is not None:
-        return await _revoke(order, reason, using_db, now or datetime.now(UTC))
-    async with in_transaction() as conn:
-        return await _revoke(order, reason, conn, now or datetime.now(UTC))
-
-
-async def _revoke(order: Order, reason: str, conn: Any, now: datetime) -> AccessGrant | None:
-    linked = await AccessOrder.filter(order_id=order.id).using_db(conn).first()
-    if linked is None:
-        return None
-    grant = await AccessGrant.filter(id=linked.access_id).using_db(conn).select_for_update().first()
-    if grant is None or grant.status == AccessStatus.REVOKED:
-        return grant
-    before = str(grant.status)
-    changes = due_now(now) | {"status": AccessStatus.REVOKED, "ended_reason": reason}
-    if grant.status == AccessStatus.ENDED and grant.roles_removed_at is not None:
-        changes["next_due_at"] = None  # ended and cleaned up already: nothing owed in Discord
-    await AccessGrant.filter(id=grant.id).using_db(conn).update(**changes)
-    await audit.record(
-        f"order:{order.id}",
-        "access.revoked",
-        "access",
-        grant.id,
-        tenant_id=grant.tenant_id,
-        before={"status": before},
-        after={"status": str(AccessStatus.REVOKED), "reason": reason, "order_id": order.id},
-        using_db=conn,
-    )
-    await grant.refresh_from_db(using_db=conn)
-    return grant

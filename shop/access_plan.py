@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 REMIND_3D = timedelta(days=3)
 REMIND_1D = timedelta(days=1)
@@ -39,6 +40,13 @@ def reminders_already_past(ends_at: datetime | None, now: datetime) -> tuple[boo
         return False, False
     left = ends_at - now
     return left <= REMIND_3D, left <= REMIND_1D
+
+
+def reminder_stamps(ends_at: datetime | None, now: datetime) -> dict[str, Any]:
+    """A period's reminder stamps from `now`: owed (None) again, except those already past
+    (stamped `now`, so a 2-day period gets no "3 days left" message)."""
+    skip_3d, skip_1d = reminders_already_past(ends_at, now)
+    return {"reminded_3d_at": now if skip_3d else None, "reminded_1d_at": now if skip_1d else None}
 
 
 def reminder_due(times: Times, now: datetime) -> Reminder | None:

@@ -6,7 +6,8 @@ pure decisions):
   at the next periodic check, which is also how a rejoin gets its roles back).
 * ACTIVE whose `ends_at` passed: ENDED (`ended_reason='expired'`, audited), then as below.
 * ENDED/REVOKED with `roles_removed_at` NULL: remove its roles, **except a role another
-  ACTIVE grant of the same buyer in the same store also holds**.
+  ACTIVE grant of the same buyer in the same store also holds** (and the store's buyer role,
+  a `store_role` row, while the buyer has a delivered order in the store).
 * ACTIVE: the reminder owed 3 days and 1 day before `ends_at` (stamped before it is sent, so
   it is sent at most once; a refused DM is not retried), and every `recheck` a look at the
   member: roles they lost (left and rejoined, removed by hand) are added back.
@@ -32,6 +33,7 @@ from tortoise.transactions import in_transaction
 
 from core import audit
 from shop.access_plan import Reminder, Times, next_due, reminder_due, retry_after
+from shop.access_revoke import still_a_buyer
 from shop.models import AccessGrant, AccessStatus
 from shop.notify.claims import claim_due
 
@@ -183,6 +185,8 @@ async def _remove_roles(
     report: RunReport,
 ) -> None:
     kept = await roles_held_elsewhere(grant, now)
+    if grant.store_role and await still_a_buyer(grant):  # another delivered order: it stays
+        kept = set(grant.role_ids)
     results = {
         role: await discord.remove_role(grant, role) for role in grant.role_ids if role not in kept
     }

@@ -16,7 +16,7 @@ from typing import Any
 
 from core import audit
 from shop.access import due_now
-from shop.access_plan import reminders_already_past
+from shop.access_plan import reminder_stamps
 from shop.access_roles import DURATION_MAX_DAYS, MAX_ROLES
 from shop.errors import InvalidStateChange, ShopError
 from shop.models import AccessGrant, AccessStatus, Tenant, Variation
@@ -98,23 +98,13 @@ async def grant(
         status=AccessStatus.ACTIVE,
         starts_at=now,
         ends_at=ends_at,
-        **_reminders(ends_at, now),
+        **reminder_stamps(ends_at, now),
         **due_now(now),  # the engine adds the roles
     )
     await audit.record(
         actor, "access.granted", "access", row.id, tenant_id=tenant.id, after=snapshot(row)
     )
     return row
-
-
-def _reminders(ends_at: datetime | None, now: datetime) -> dict[str, Any]:
-    """The new period's reminders: owed again, except those already past (the engine's rule:
-    a 2-day extension gets no "3 days left" message)."""
-    skip_3d, skip_1d = reminders_already_past(ends_at, now)
-    return {
-        "reminded_3d_at": now if skip_3d else None,
-        "reminded_1d_at": now if skip_1d else None,
-    }
 
 
 async def _conditional_update(grant: AccessGrant, **values: Any) -> None:
@@ -152,7 +142,7 @@ async def extend(
         }
     else:
         raise InvalidStateChange(f"access {grant.id} is {grant.status}")
-    values.update(_reminders(values["ends_at"], now), **due_now(now))
+    values.update(reminder_stamps(values["ends_at"], now), **due_now(now))
     await _conditional_update(grant, **values)
     await audit.record(
         actor,

@@ -35,7 +35,8 @@ class Tab(StrEnum):
 
 
 def _tab_query(tenant_id: int, tab: Tab, now: datetime) -> Any:
-    query = AccessGrant.filter(tenant_id=tenant_id)
+    # `store_role` rows carry the buyer role's removal after a refund: not an access
+    query = AccessGrant.filter(tenant_id=tenant_id, store_role=False)
     if tab == Tab.ACTIVE:
         return query.filter(status=AccessStatus.ACTIVE)
     if tab == Tab.ENDING:

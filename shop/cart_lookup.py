@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from tortoise.expressions import Q
+
 from shop.models import Cart, Order, Payment
 
 
@@ -28,6 +30,13 @@ async def payment_for_order(order_id: int) -> Payment | None:
     if order.cart_id is not None:
         return await Payment.filter(cart_id=order.cart_id).order_by("-created_at").first()
     return await Payment.filter(order_id=order_id).order_by("-created_at").first()
+
+
+def payments_of(order: Order) -> Q:
+    """A filter for the payments that pay `order`: its own, or a cart line's cart's."""
+    if order.cart_id is None:
+        return Q(order_id=order.id)
+    return Q(order_id=order.id) | Q(cart_id=order.cart_id)
 
 
 async def payment_order_ids(payment: Payment, using_db: Any = None) -> list[int]:

@@ -117,6 +117,14 @@ class RefundNotCovered(InsufficientBalance):
     message_key = "shop.error.refund_not_covered"
 
 
+class RefundInProgress(InvalidStateChange):
+    """Another refund of the same payment (a cart's other line, the whole cart, a second press)
+    is in flight: refused before anything is computed or sent (`shop.payments.refund_lease`)."""
+
+    code = "refund_in_progress"
+    message_key = "shop.error.refund_in_progress"
+
+
 class ReasonRequired(ShopError):
     """An operator action that must say why (kept in the audit log) came without a reason."""
 

@@ -19,6 +19,7 @@ from shop.models.notices import NoticeKind, NoticeStatus, SellerNotice
 from shop.models.orders import DeliveryPath, Order, Payment, WebhookEvent
 from shop.models.payouts import Payout
 from shop.models.ratings import AskStatus, Rating, RatingAsk
+from shop.models.refund_leases import RefundLease
 from shop.models.support import AdminRequest, AdminRequestKind, AdminRequestStatus
 from shop.models.tickets import Ticket, TicketSettings, TicketStatus
 
@@ -55,6 +56,7 @@ __all__ = [
     "ProductKind",
     "Rating",
     "RatingAsk",
+    "RefundLease",
     "SellerNotice",
     "StockItem",
     "Tenant",

@@ -48,6 +48,10 @@ class AccessGrant(Model):
     starts_at = fields.DatetimeField()
     ends_at = fields.DatetimeField(null=True)  # NULL: no end (a role bought for good)
     renewals = fields.IntField(default=0)
+    # The store-wide buyer role's removal owed after a refund (`shop.access_revoke`), not a
+    # product's access: its role goes only if the buyer has no delivered order left in the
+    # store (decided by the worker when it runs). Never listed as a subscriber.
+    store_role = fields.BooleanField(default=False)
     # Reminders sent for the current period (cleared when a renewal extends it).
     reminded_3d_at = fields.DatetimeField(null=True)
     reminded_1d_at = fields.DatetimeField(null=True)
@@ -87,6 +91,9 @@ class AccessOrder(Model):
     period_start = fields.DatetimeField()
     period_end = fields.DatetimeField(null=True)
     renewal = fields.BooleanField(default=False)
+    # Set when the order was refunded (refund, chargeback, MED): the period is kept as
+    # history; the grant lost what was left of it (`shop.access_revoke`).
+    refunded_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

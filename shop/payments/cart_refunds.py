@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from tortoise.transactions import in_transaction
 
-from shop.access import revoke_for_order
+from shop.access_revoke import change_note, revoke_for_order
 from shop.models import Order, Payment
 from shop.orders import transition
 from shop.payments.payment_bookings import SyncResult
@@ -50,4 +50,4 @@ async def close_line(order_id: int, actor: str, result: SyncResult) -> None:
         result.changes.append(f"order {order_id} {moved.before} → refunded (cart line)")
         revoked = await revoke_for_order(moved.order, "refund", using_db=conn)
         if revoked is not None:
-            result.changes.append(f"access {revoked.id} revoked")
+            result.changes.append(change_note(revoked))

@@ -36,6 +36,7 @@ from shop.errors import ShopError
 from shop.models import Order, Payment, WebhookEvent
 from shop.orders import transition
 from shop.outbox import Relay, enqueue_delivery
+from shop.payments import cart_closed_lines
 from shop.payments.connected_gateway import refresh_connected_tokens
 from shop.payments.mp_ids import is_provider_id
 from shop.payments.payment_polling import PollBudget, poll_forever
@@ -115,7 +116,9 @@ async def _check_payments(
     approved_open = await Payment.filter(
         status=PaymentStatus.APPROVED, order__status=OrderStatus.PENDING
     ).limit(policy.batch)
-    for payment in [*due, *approved_open]:
+    # a cart paid after some lines closed whose refund of them has not gone through yet
+    owing = await cart_closed_lines.payments_owing(now, policy.batch)
+    for payment in [*due, *approved_open, *owing]:
         report.payments_checked += 1
         try:
             result = await sync_payment(svc, str(payment.id), ACTOR)

@@ -33,6 +33,7 @@ from shop.models import LedgerEntry, Order, Payment, Tenant
 from shop.payments import cart_refunds
 from shop.payments.connected_gateway import is_connected_payment
 from shop.payments.payment_bookings import SyncResult
+from shop.payments.refund_lease import refund_lease
 from shop.payments.refund_policy import decide_seller_refund
 from shop.payments.service import PaymentServices
 from shop.payments.sync import sync_provider_payment
@@ -87,6 +88,21 @@ async def _refund(
     amount_cents: int | None,
     reason: str | None,
     whole_cart: bool = False,
+) -> SyncResult:
+    """One refund of the payment at a time (`shop.payments.refund_lease`): what is left is
+    read again, reserved, sent and booked under the payment's lease."""
+    _, payment, _ = await _refundable(order_id)
+    async with refund_lease(str(payment.id), order_id):
+        return await _refund_leased(svc, order_id, actor, amount_cents, reason, whole_cart)
+
+
+async def _refund_leased(
+    svc: PaymentServices,
+    order_id: int,
+    actor: str,
+    amount_cents: int | None,
+    reason: str | None,
+    whole_cart: bool,
 ) -> SyncResult:
     order, payment, provider_id = await _refundable(order_id)
     line = order.cart_id is not None and amount_cents is None and not whole_cart

@@ -16,13 +16,13 @@ from tortoise.transactions import in_transaction
 
 from core import audit
 from shop import blocklist, ledger
-from shop.access import revoke_for_order
+from shop.access_revoke import change_note, revoke_for_order
 from shop.cart_lookup import payment_order_ids
 from shop.errors import PaymentNotFound, ShopError
 from shop.models import BlockSource, Order, Payment
 from shop.orders import transition
 from shop.outbox import enqueue_delivery
-from shop.payments import payment_bookings
+from shop.payments import cart_closed_lines, payment_bookings
 from shop.payments.gateway import ProviderPayment
 from shop.payments.payment_bookings import SyncResult
 from shop.payments.payment_transitions import payment_path, transition_payment
@@ -156,7 +156,7 @@ async def _move_order(
             # the roles the order granted go (shop.access): refund, chargeback or MED
             revoked = await revoke_for_order(order, str(dispute or kind), using_db=conn)
             if revoked is not None:
-                result.changes.append(f"access {revoked.id} revoked")
+                result.changes.append(change_note(revoked))
     return became_paid, False
 
 
@@ -197,8 +197,10 @@ async def _needs_write(local: Payment, remote: ProviderPayment, target: PaymentS
     ):
         return True  # recorded but not booked (before partial refunds were booked): book it
     order_status = OrderStatus((await Order.get(id=local.order_id)).status)
-    return bool(order_plan(order_status, status)) or (
-        status == P.APPROVED and order_status in _CLOSED_UNPAID
+    return (
+        bool(order_plan(order_status, status))
+        or (status == P.APPROVED and order_status in _CLOSED_UNPAID)
+        or (await cart_closed_lines.owed_cents(local))[1] > 0  # a closed line's share
     )
 
 
@@ -269,6 +271,10 @@ async def apply_provider_payment(
             result.changes.append(f"delivery enqueued{line}")
     if needs_refund:
         await _refund_orphan(svc, payment, remote, actor, result)
+    else:  # some lines of a cart closed unpaid: their share goes back (and is booked)
+        await cart_closed_lines.refund_closed_lines(
+            svc, payment, actor, result, lambda: sync_provider_payment(svc, remote.id, actor)
+        )
     return result
 
 

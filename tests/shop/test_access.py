@@ -18,7 +18,8 @@ import disnake
 import pytest
 
 from core.models import AuditLog
-from shop.access import grant_for_order, revoke_for_order
+from shop.access import grant_for_order
+from shop.access_revoke import revoke_for_order
 from shop.access_run import RoleResult, RunReport, process, run_due
 from shop.models import (
     AccessGrant,

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from fleet import keys
 from fleet.models import BotInstance
-from shop.access import revoke_for_order
 from shop.access_plan import Reminder, Times, next_due, reminder_due, reminders_already_past
 from shop.access_relay import AccessRelay
+from shop.access_revoke import revoke_for_order
 from shop.models import AccessGrant, Order, Variation
 from shop.orders import transition
 from shop.states import OrderStatus

@@ -216,3 +216,40 @@ async def test_forged_cart_buttons_of_another_buyer_change_nothing(db):
     with pytest.raises(cart_ui.NotCartOwner):
         await cart_ui.on_cancel(sf, intruder, [str(cart.id)])
     assert {o.status for o in await Order.filter(cart_id=cart.id)} == {"pending"}
+
+
+async def test_cancelling_one_line_of_an_unpaid_cart_cancels_the_whole_cart(db):
+    """One PIX pays the cart: a line's own cancel button (`vt:cancel:<order>`) must not leave
+    that PIX payable for the full total with one line closed; it gives up the cart."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from shop.cart_checkout import place_cart
+    from tests.shop.cart_helpers import fill_cart, request, three_line_store
+    from worker.extensions.storefront import checkout_ui
+
+    store = await three_line_store()
+    await fill_cart(store, {"a": 1, "b": 1}, buyer="111")
+    cart, _ = await place_cart(request(store, buyer="111"))
+    lines = await Order.filter(cart_id=cart.id).order_by("id")
+    edited: list[dict[str, object]] = []
+
+    async def edit_message(**kwargs: object) -> None:
+        edited.append(kwargs)
+
+    def no_provider() -> None:
+        raise RuntimeError("no payment provider in this test")
+
+    sf = SimpleNamespace(
+        ctx=SimpleNamespace(tenant_id=store["tenant"].id),
+        panel_dirty=asyncio.Event(),
+        payments=no_provider,
+    )
+    owner = SimpleNamespace(
+        author=SimpleNamespace(id=111),
+        locale=None,
+        response=SimpleNamespace(edit_message=edit_message),
+    )
+    await checkout_ui.on_cancel(sf, owner, [str(lines[-1].id)])  # the non-lead line
+    assert {o.status for o in await Order.filter(cart_id=cart.id)} == {"cancelled"}
+    assert edited and sf.panel_dirty.is_set()

@@ -11,6 +11,7 @@ from quart_schema import tag, validate_querystring, validate_response
 from tortoise.queryset import QuerySet
 
 from core import audit
+from shop.cart_lookup import payment_for_order
 from shop.cart_summary import cart_summary
 from shop.models import DeliveryPath, Order
 from shop.states import OrderStatus
@@ -63,6 +64,7 @@ class OrderOut(BaseModel):
     closed_at: str | None
     cart_id: int | None = None  # a line of a cart paid by one PIX (issue 17)
     cart_lines: list[CartLineOut] | None = None  # one order's answer, for the cart's lead line
+    payment_id: str | None = None  # one order's answer: its payment (a cart line's: the cart's)
 
 
 class OrdersOut(BaseModel):
@@ -156,6 +158,8 @@ async def get_order(order_id: int):
     if order is None:
         return error(404, "not_found", f"no order {order_id}")
     body = order_json(order)
+    payment = await payment_for_order(order.id)  # a cart line: its cart's one payment
+    body["payment_id"] = str(payment.id) if payment else None
     summary = await cart_summary(order.cart_id) if order.cart_id else None
     if summary is not None and summary.lead_order_id == order.id:
         body["cart_lines"] = lines_json(summary)

@@ -11,9 +11,11 @@ from typing import Any
 from pydantic import Field
 from quart import Blueprint, current_app, g, jsonify
 from quart_schema import tag, validate_querystring
+from tortoise.expressions import Q
 
 from shop import errors, ledger
-from shop.models import Payment, WebhookEvent
+from shop.cart_lookup import payments_of
+from shop.models import Order, Payment, WebhookEvent
 from shop.payments.sync import sync_payment
 from shop.states import PaymentStatus
 from web.admin.api import MAX_ID, MAX_LIMIT, BlankIsAbsent
@@ -64,9 +66,12 @@ async def _find(ref: str) -> Payment:
 async def list_payments(query_args: PaymentsQuery):
     """Newest first; filters: status, tenant_id, order_id; limit (≤ 500)."""
     query = Payment.all().order_by("-created_at")
-    for name in ("status", "tenant_id", "order_id"):
+    for name in ("status", "tenant_id"):
         if (value := getattr(query_args, name)) is not None:
             query = query.filter(**{name: value})
+    if query_args.order_id is not None:  # a cart line: its cart's one payment too
+        order = await Order.get_or_none(id=query_args.order_id).only("id", "cart_id")
+        query = query.filter(payments_of(order) if order else Q(order_id=query_args.order_id))
     rows = await query.limit(query_args.limit)
     return jsonify({"payments": [payment_json(p) for p in rows]})
 

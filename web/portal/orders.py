@@ -11,6 +11,7 @@ from quart import Blueprint, current_app, g, redirect, request, url_for
 from core import audit
 from core.models import AuditLog
 from shop import inputs
+from shop.cart_lookup import payments_of
 from shop.errors import ShopError
 from shop.models import Order, Payment
 from shop.outbox import enqueue_delivery
@@ -19,6 +20,7 @@ from shop.states import OrderStatus, PaymentStatus
 from shop.tickets import tickets_of_order
 from web.common import payment_services
 from web.portal.cart_orders import cart_context
+from web.portal.cart_timeline import cart_events
 from web.portal.context import _, actor, owned, redis, render, say, store_required
 from web.portal.dashboard import BRT
 from web.portal.order_rating import rating_context
@@ -91,8 +93,11 @@ async def orders():
     )
 
 
-def _timeline(order: Order, logs: list[AuditLog]) -> list[dict[str, Any]]:
+def _timeline(
+    order: Order, logs: list[AuditLog], extra: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     events = [{"at": order.created_at, "what": _("portal.order.event.created"), "who": ""}]
+    events += extra  # a cart line: its cart's creation and the refunds of its payment
     for name, key in (("paid_at", "paid"), ("delivered_at", "delivered"), ("closed_at", "closed")):
         moment = getattr(order, name)
         if moment is not None:
@@ -118,7 +123,10 @@ def _timeline(order: Order, logs: list[AuditLog]) -> list[dict[str, Any]]:
 async def order_detail(order_id: int):
     order = await owned(Order, order_id)
     await order.fetch_related("product", "variation", "coupon")
-    payments = await Payment.filter(order_id=order.id, tenant_id=g.tenant.id).order_by("created_at")
+    # a cart line's payment is its cart's one PIX (shop.cart_lookup)
+    payments = await Payment.filter(payments_of(order), tenant_id=g.tenant.id).order_by(
+        "created_at"
+    )
     logs = (
         await AuditLog.filter(tenant_id=g.tenant.id, target_type="order", target_id=str(order.id))
         .order_by("id")
@@ -127,11 +135,13 @@ async def order_detail(order_id: int):
     status = OrderStatus(order.status)
     # what a full refund gives back now: the total less what was partially refunded already
     refunded = sum(p.refunded_cents for p in payments if p.status == PaymentStatus.APPROVED)
+    if order.cart_id is not None:  # a cart line's refund gives back the line's own total
+        refunded = 0
     return await render(
         "portal/order_detail.html",
         order=order,
         payments=payments,
-        timeline=_timeline(order, logs),
+        timeline=_timeline(order, logs, await cart_events(order, g.tenant.id)),
         can_redeliver=status in REDELIVERABLE,
         can_refund=status in REFUNDABLE,
         refundable_cents=max(0, order.total_cents - refunded),

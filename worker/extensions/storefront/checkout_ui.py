@@ -13,6 +13,8 @@ from disnake.interactions import ApplicationCommandInteraction, Interaction
 
 from core.i18n import t
 from shop import buyer_limits, checkout, inputs, pricing, qr
+from shop.cart_checkout import cancel_cart
+from shop.cart_lookup import payment_for_order
 from shop.errors import InvalidStateChange
 from shop.models import Order, Payment, Product, Variation
 from shop.orders import cancel_order
@@ -154,7 +156,7 @@ async def _own_order(sf: Storefront, inter: Any, order_id: int) -> Order:
 async def on_copy_code(sf: Storefront, inter: Any, args: list[str]) -> None:
     """The bare copia-e-cola string, alone in a message: easy to copy on a phone."""
     order = await _own_order(sf, inter, inputs.parse_id(args[0]))
-    payment = await Payment.filter(order_id=order.id).order_by("-created_at").first()
+    payment = await payment_for_order(order.id)  # a cart line: its cart's one PIX
     await reply(inter, payment.qr_code if payment and payment.qr_code else "-")
 
 
@@ -177,7 +179,12 @@ async def on_cancel(sf: Storefront, inter: Any, args: list[str]) -> None:
     order = await _own_order(sf, inter, inputs.parse_id(args[0]))
     if order.status != OrderStatus.PENDING:
         raise InvalidStateChange(f"order {order.id} is {order.status}")
-    await cancel_order(order.id, f"buyer:{inter.author.id}")
+    if order.cart_id is not None:
+        # One PIX pays the whole cart: giving up one line gives up the cart, never a PIX
+        # still payable for the full total with one line closed.
+        await cancel_cart(order.cart_id, f"buyer:{inter.author.id}")
+    else:
+        await cancel_order(order.id, f"buyer:{inter.author.id}")
     sf.panel_dirty.set()
     await inter.response.edit_message(
         content=t("storefront.pix.cancelled", locale, order=order.id),
