@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from core import audit
@@ -31,6 +30,7 @@ from shop.checkout import (
     ProductUnavailable,
     buyer_fields,
     check_quantity,
+    create_once,
     reserve,
     sellable,
 )
@@ -105,17 +105,12 @@ async def place_cart(
     if not lines:
         raise CartEmpty(f"buyer {req.buyer_id} has no cart lines")
     offers = await _offers(req, lines)
-    try:
-        cart = await _create_reserved(req, lines, offers, now, now + hold)
-    except (IntegrityError, buyer_limits.TooManyOpenOrders):
-        # a double click: the first one's cart now holds the key (and counts as open)
-        existing = await Cart.get_or_none(interaction_id=req.key, tenant_id=req.tenant_id)
-        if existing is None:
-            raise
-        return existing, False
-    except allocation.Raced:
-        cart = await _create_reserved(req, lines, offers, now, now + hold)  # one retry
-    return cart, True
+    # a double click: the first one's cart holds the key (and counts as an open order)
+    return await create_once(
+        lambda: _create_reserved(req, lines, offers, now, now + hold),
+        lambda: Cart.get_or_none(interaction_id=req.key, tenant_id=req.tenant_id),
+        also=(buyer_limits.TooManyOpenOrders,),
+    )
 
 
 async def _reserve(conn: Any, order: Order, line: CartLine, offer: Offer, until: datetime) -> None:

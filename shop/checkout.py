@@ -11,9 +11,10 @@ holding the store's maximum of unpaid orders, is refused in that same transactio
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -25,6 +26,8 @@ from shop.models import Order, Payment, Product, StockItem, Variation
 from shop.orders import cancel_order
 from shop.payments.service import PIX_VALIDITY, PaymentServices, create_pix_payment
 from shop.states import OrderStatus, StockStatus
+
+_T = TypeVar("_T")
 
 HARD_MAX_QUANTITY = 100  # whatever the product says: one PIX is not a wholesale order
 
@@ -125,16 +128,30 @@ async def place_order(
     now = now or datetime.now(UTC)
     offer = await sellable(req.tenant_id, req.variation_id)
     check_quantity(offer, req.quantity)
+    return await create_once(
+        lambda: _create_reserved(req, offer, now, now + hold),
+        lambda: Order.get_or_none(interaction_id=req.key, tenant_id=req.tenant_id),
+    )
+
+
+async def create_once(
+    create: Callable[[], Awaitable[_T]],
+    existing: Callable[[], Awaitable[_T | None]],
+    also: tuple[type[Exception], ...] = (),
+) -> tuple[_T, bool]:
+    """Run `create` (one transaction that writes the checkout key); (made, created). A
+    double click loses on the key's unique index (or on `also`) and gets the first one's;
+    a reservation that lost a race is retried once, then it counts."""
+    lost_key: tuple[type[Exception], ...] = (IntegrityError, *also)
     try:
-        order = await _create_reserved(req, offer, now, now + hold)
-    except IntegrityError:
-        existing = await Order.get_or_none(interaction_id=req.key, tenant_id=req.tenant_id)
-        if existing is None:
+        return await create(), True
+    except lost_key:
+        found = await existing()
+        if found is None:
             raise
-        return existing, False
+        return found, False
     except allocation.Raced:
-        order = await _create_reserved(req, offer, now, now + hold)  # one retry, then it counts
-    return order, True
+        return await create(), True
 
 
 class BuyerContext(Protocol):
