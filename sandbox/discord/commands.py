@@ -29,6 +29,29 @@ def _target(request: web.Request) -> tuple[DiscordState, BotApp, dict[str, dict[
     return state, app, app.guild_commands.setdefault(guild.id, {})
 
 
+# Locales Discord accepts as keys of `*_localizations` (the "Locales" reference table).
+_LOCALES = frozenset(
+    "id da de en-GB en-US es-ES es-419 fr hr it lt hu nl no pl pt-BR ro fi sv-SE vi tr cs el "
+    "bg ru uk hi th zh-CN ja zh-TW ko".split()
+)
+
+
+def _check_localizations(data: dict[str, Any], ctype: int) -> None:
+    """Localized names follow the name's rules and descriptions its length, per locale:
+    https://discord.com/developers/docs/interactions/application-commands#localization
+    (keys from https://discord.com/developers/docs/reference#locales)."""
+    for locale, name in (data.get("name_localizations") or {}).items():
+        if locale not in _LOCALES:
+            raise invalid_form(f"name_localizations: invalid locale {locale!r}")
+        if not _NAME_RE.match(name) or (ctype == 1 and name != name.lower()):
+            raise invalid_form(f"name_localizations.{locale}: invalid command name {name!r}")
+    for locale, text in (data.get("description_localizations") or {}).items():
+        if locale not in _LOCALES:
+            raise invalid_form(f"description_localizations: invalid locale {locale!r}")
+        if ctype == 1 and not 1 <= len(text) <= 100:
+            raise invalid_form(f"description_localizations.{locale}: 1 to 100 characters.")
+
+
 def _build(
     state: DiscordState,
     app: BotApp,
@@ -43,6 +66,7 @@ def _build(
     description = data.get("description") or ""
     if ctype == 1 and not 1 <= len(description) <= 100:
         raise invalid_form("description: Must be between 1 and 100 in length.")
+    _check_localizations(data, ctype)
     cmd = {
         "id": existing["id"] if existing else state.snowflake(),
         "application_id": app.application_id,

@@ -102,6 +102,13 @@ async def test_bulk_overwrite_assigns_stable_ids(world):
     assert [c["name"] for c in listed] == ["comprar"]
     bad = await http.put(f"/applications/{app_id}/commands", json=[{"name": "Bad Name"}])
     assert bad.status_code == 400 and bad.json()["code"] == 50035
+    # localized names follow the name's rules, per locale (and only Discord's locales)
+    for localizations in ({"en-US": "My Orders"}, {"en": "my-orders"}):
+        cmd = {"name": "meus-pedidos", "description": "d", "name_localizations": localizations}
+        refused = await http.put(f"/applications/{app_id}/commands", json=[cmd])
+        assert refused.status_code == 400 and refused.json()["code"] == 50035
+    cmd = {"name": "meus-pedidos", "description": "d", "name_localizations": {"en-US": "my-orders"}}
+    assert (await http.put(f"/applications/{app_id}/commands", json=[cmd])).status_code == 200
 
 
 async def test_interaction_callback_rules(sandbox, world, dc):

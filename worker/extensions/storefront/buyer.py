@@ -20,6 +20,7 @@ from worker.extensions.storefront.accesses import access_field
 from worker.extensions.storefront.common import (
     Storefront,
     locale_of,
+    localized,
     reply,
     storefront_of,
 )
@@ -129,8 +130,8 @@ async def on_resend(sf: Storefront, inter: Any, args: list[str]) -> None:
 # Also in the bot's DMs (registered globally for that): a buyer finds their orders from the
 # delivery DM; the list is this store's and this buyer's only.
 @commands.slash_command(
-    name="meus-pedidos",
-    description="Seus pedidos nesta loja / My orders",
+    name=localized("meus-pedidos", "my-orders"),
+    description=localized("Seus pedidos nesta loja", "Your orders in this store"),
     contexts=disnake.InteractionContextTypes(guild=True, bot_dm=True),
 )
 async def meus_pedidos(inter: ApplicationCommandInteraction) -> None:

@@ -26,7 +26,13 @@ from shop.models import Cart, Payment
 from shop.payments.cancel import cancel_charge
 from shop.states import OrderStatus
 from worker.extensions.storefront import cart_views
-from worker.extensions.storefront.common import GUILD_ONLY, Storefront, locale_of, storefront_of
+from worker.extensions.storefront.common import (
+    GUILD_ONLY,
+    Storefront,
+    locale_of,
+    localized,
+    storefront_of,
+)
 
 log = logging.getLogger("worker.storefront.cart")
 
@@ -226,13 +232,8 @@ async def on_cart(sf: Storefront, inter: Any, args: list[str]) -> None:
 
 
 @commands.slash_command(
-    name="carrinho",
-    name_localizations={disnake.Locale.en_US: "cart", disnake.Locale.en_GB: "cart"},
-    description="Ver seu carrinho nesta loja",
-    description_localizations={
-        disnake.Locale.en_US: "See your cart in this store",
-        disnake.Locale.en_GB: "See your cart in this store",
-    },
+    name=localized("carrinho", "cart"),
+    description=localized("Ver seu carrinho nesta loja", "See your cart in this store"),
     contexts=GUILD_ONLY,
 )
 async def carrinho(inter: ApplicationCommandInteraction) -> None:

@@ -27,6 +27,7 @@ from worker.extensions.storefront.common import (
     GUILD_ONLY,
     Storefront,
     locale_of,
+    localized,
     reply,
     storefront_of,
 )
@@ -245,7 +246,9 @@ async def buy_command(
 
 
 @commands.slash_command(
-    name="comprar", description="Comprar um produto / Buy a product", contexts=GUILD_ONLY
+    name=localized("comprar", "buy"),
+    description=localized("Comprar um produto", "Buy a product"),
+    contexts=GUILD_ONLY,
 )
 async def comprar(
     inter: ApplicationCommandInteraction,

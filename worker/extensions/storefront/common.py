@@ -24,6 +24,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("worker.storefront")
 GUILD_ONLY = disnake.InteractionContextTypes(guild=True)  # slash commands: servers only
+
+
+def localized(pt_br: str, english: str) -> disnake.Localized[str]:
+    """A slash command's name or description: pt-BR by default, `english` for English clients
+    (Discord picks it by the user's client locale; disnake sends it as `*_localizations`)."""
+    return disnake.Localized(
+        pt_br, data={disnake.Locale.en_US: english, disnake.Locale.en_GB: english}
+    )
+
+
 PREFIX = "vt:"  # every storefront custom_id starts with it
 Handler = Callable[[Any, list[str]], Awaitable[None]]
 

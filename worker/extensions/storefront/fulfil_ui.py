@@ -20,6 +20,7 @@ from worker.extensions.storefront.common import (
     Storefront,
     is_staff,
     locale_of,
+    localized,
     reply,
     storefront_of,
 )
@@ -113,13 +114,11 @@ async def fulfil_and_reply(sf: Storefront, inter: Any, order_id: int, note: str)
 
 
 @commands.slash_command(
-    name="entregar",
-    name_localizations={disnake.Locale.en_US: "deliver", disnake.Locale.en_GB: "deliver"},
-    description="Entregar um pedido manual com uma nota (equipe)",
-    description_localizations={
-        disnake.Locale.en_US: "Deliver a manual order with a note (staff)",
-        disnake.Locale.en_GB: "Deliver a manual order with a note (staff)",
-    },
+    name=localized("entregar", "deliver"),
+    description=localized(
+        "Entregar um pedido manual com uma nota (equipe)",
+        "Deliver a manual order with a note (staff)",
+    ),
     contexts=GUILD_ONLY,
     default_member_permissions=STAFF,
 )

@@ -28,6 +28,7 @@ from worker.extensions.storefront.common import (
     is_staff,
     knob,
     locale_of,
+    localized,
     reply,
     storefront_of,
 )
@@ -150,10 +151,13 @@ async def refresher(sf: Storefront) -> None:
 
 
 @commands.slash_command(
-    name="painel",
+    name=localized("painel", "panel"),
     contexts=GUILD_ONLY,
     default_member_permissions=disnake.Permissions(manage_guild=True),
-    description="Publicar/atualizar o painel de produtos (equipe)",
+    description=localized(
+        "Publicar/atualizar o painel de produtos (equipe)",
+        "Post or refresh the product panel (staff)",
+    ),
 )
 async def painel(inter: ApplicationCommandInteraction, produto: str = "") -> None:
     sf = storefront_of(inter)

@@ -22,6 +22,7 @@ from worker.extensions.storefront.common import (
     Storefront,
     is_staff,
     locale_of,
+    localized,
     reply,
     storefront_of,
 )
@@ -209,8 +210,8 @@ async def staff_only(inter: ApplicationCommandInteraction, work) -> None:
 
 
 @commands.slash_command(
-    name="estoque",
-    description="Estoque por produto (equipe)",
+    name=localized("estoque", "stock"),
+    description=localized("Estoque por produto (equipe)", "Stock per product (staff)"),
     contexts=GUILD_ONLY,
     default_member_permissions=STAFF,
 )
@@ -219,10 +220,13 @@ async def estoque(inter: ApplicationCommandInteraction) -> None:
 
 
 @commands.slash_command(
-    name="estoque-adicionar",
+    name=localized("estoque-adicionar", "stock-add"),
     contexts=GUILD_ONLY,
     default_member_permissions=STAFF,
-    description="Adicionar estoque de um arquivo .txt, um item por linha",
+    description=localized(
+        "Adicionar estoque de um arquivo .txt, um item por linha",
+        "Add stock from a .txt file, one item per line",
+    ),
 )
 async def estoque_adicionar(
     inter: ApplicationCommandInteraction,
@@ -234,8 +238,8 @@ async def estoque_adicionar(
 
 
 @commands.slash_command(
-    name="vendas-hoje",
-    description="Vendas de hoje (equipe)",
+    name=localized("vendas-hoje", "sales-today"),
+    description=localized("Vendas de hoje (equipe)", "Today's sales (staff)"),
     contexts=GUILD_ONLY,
     default_member_permissions=STAFF,
 )
