@@ -16,7 +16,7 @@ RUN apt-get update \
     && useradd --create-home --uid 10001 --gid 10001 vitrine
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY core core
 COPY fleet fleet
 COPY shop shop
@@ -29,7 +29,14 @@ COPY ops ops
 COPY migrations migrations
 COPY supervisord.conf ./
 COPY scripts/docker-entrypoint.sh /usr/local/bin/vitrine-entrypoint
-RUN pip install -e . \
+# gcc only for worker/_pageshare.c (page sharing between the zygote and its workers), removed
+# in the same layer; the import check fails the build if it was not compiled.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install -e . \
+    && apt-get purge -y --auto-remove gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* \
+    && python -c "import worker._pageshare" \
     && mkdir -p data logs backups \
     && chown -R vitrine:vitrine /app/data /app/logs /app/backups \
     && chmod 700 /app/backups \

@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: run demo test deps test-deps venv migrate lint fmt clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py worker/_pageshare.c
 	@command -v $(PY) >/dev/null || PY=python3; \
 	  test -x $(BIN)/python || $${PY:-$(PY)} -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip

@@ -64,6 +64,29 @@ def frames(pid: int) -> dict[int, tuple[int, str]]:
     return found
 
 
+def own_anon_kb(pid: int) -> tuple[int, int]:
+    """(kB of anonymous pages only `pid` maps, of them in the zygote's memfd mappings): what the
+    worker really costs. USS also counts memfd (file) pages that no other process happens to
+    map yet, which are the zygote's memory, not the worker's."""
+    total = in_memfd = 0
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/pagemap", "rb") as fh:
+        for line in maps:
+            parts = line.split()
+            start, end = (int(x, 16) for x in parts[0].split("-"))
+            if "w" not in parts[1]:
+                continue
+            memfd = len(parts) > 5 and parts[5].startswith("/memfd:vitrine-zygote")
+            fh.seek(start // PAGE * 8)
+            data = fh.read((end - start) // PAGE * 8)
+            for i in range(len(data) // 8):
+                entry = struct.unpack_from("<Q", data, i * 8)[0]
+                # present, exclusively mapped (bit 56), anonymous (bit 61 clear)
+                if entry >> 63 and entry >> 56 & 1 and not entry >> 61 & 1:
+                    total += PAGE // 1024
+                    in_memfd += PAGE // 1024 if memfd else 0
+    return total, in_memfd
+
+
 def object_spans() -> tuple[list[int], list[tuple[int, int, object]]]:
     """Every object reachable from the GC roots and modules: (starts, [(start, end, obj)])."""
     seen: set[int] = set()
@@ -146,6 +169,9 @@ def main() -> None:
         "--no-pack", action="store_true", help="do not pack the hot code objects (A/B)"
     )
     parser.add_argument(
+        "--no-share", action="store_true", help="no page sharing (VITRINE_PAGE_SHARE=off; A/B)"
+    )
+    parser.add_argument(
         "--profile-code",
         action="store_true",
         help="record the code objects the worker runs into worker/hot_code.txt",
@@ -178,6 +204,7 @@ def main() -> None:
             from worker import hot_code, zygote
 
             zygote.PACK_HOT_CODE = not args.no_pack
+            zygote.PAGE_SHARE = not args.no_share
             started = time.monotonic()
             zygote.preload()
             print(f"zygote preload: {time.monotonic() - started:.1f} s", flush=True)
@@ -208,6 +235,11 @@ def main() -> None:
                 time.sleep(2)
                 print(f"hot code objects written to {hot_code.HOT_CODE_FILE}")
             uss_kb, rss_kb = fo.uss_kb(worker)
+            anon_kb, memfd_kb = own_anon_kb(worker)
+            print(
+                f"worker's own anonymous pages: {anon_kb / 1024:.1f} MB "
+                f"({memfd_kb / 1024:.1f} MB of them copies in the zygote's memfd mappings)"
+            )
             ref, own = frames(sibling), frames(worker)
             copied = sorted(p for p, (f, _) in own.items() if p in ref and ref[p][0] != f)
             fresh = [p for p in own if p not in ref]

@@ -21,7 +21,7 @@ from fleet.exitcodes import CONFIG_CLOSE_CODES, ExitCode
 from fleet.leases import Lease, LeaseBook
 from fleet.runtime import RuntimeStore, StaleWriter
 from fleet.states import InstanceState
-from worker import extensions
+from worker import extensions, page_share
 from worker.bot import WorkerBot
 from worker.fence_guard import FenceGuard, LeaseClock
 from worker.resume import SessionKeeper, close_keeping_session, count_login
@@ -117,6 +117,7 @@ class Lifecycle:
         self.watch: asyncio.Task[None] | None = None  # the lease clock's
         self.keeper: SessionKeeper | None = None  # the gateway session, for a successor
         self.handing_over = False  # SIGUSR2: stop, leaving the session resumable
+        self.pages = page_share.Schedule()  # copies of zygote pages given back
 
     def attach(self, bot: WorkerBot) -> None:
         async def on_disconnect() -> None:
@@ -148,6 +149,7 @@ class Lifecycle:
         self.ready = True
         self.down_since = None
         self.wake.set()  # write `online` now, not at the next beat
+        self.pages.after_ready()
 
     def healthy(self) -> bool:
         return self.down_since is None or time.time() - self.down_since < self.gateway_grace
@@ -174,6 +176,7 @@ class Lifecycle:
         await self.store.beat(self.instance_id, latency_ms, guilds)
         if self.ready and not self.online_written:
             await self._write_online(bot)
+        self.pages.on_beat()
         if self.keeper is not None and self.ready:
             await self.keeper.save(bot)
             if (mode := self.keeper.connected_by()) is not None:

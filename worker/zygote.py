@@ -23,7 +23,7 @@ from core.logging import JsonFormatter
 from core.tuning import TuningError, tuning_int, tuning_path
 from fleet import ksm
 from fleet import zygote_protocol as zp
-from worker import hot_code
+from worker import hot_code, page_share
 from worker.malloc_holes import fill_malloc_holes
 
 if TYPE_CHECKING:
@@ -95,11 +95,18 @@ def preload() -> None:
     # Objects that exist now are never scanned again by the GC, so the children do not touch
     # (and copy) the pages that hold them.
     gc.freeze()
+    if PAGE_SHARE:
+        # last: from here on the zygote's memory is a file the workers map (worker/page_share.py)
+        print(f"zygote: {page_share.share()}", file=sys.stderr, flush=True)
 
 
 # Copy the code objects workers run next to each other (worker/hot_code.py); benches turn it
 # off to measure what it saves.
 PACK_HOT_CODE = True
+
+# VITRINE_PAGE_SHARE: back the zygote's memory by a memfd so that workers can give their
+# needless copies back (worker/page_share.py); set by main(), benches turn it off to compare.
+PAGE_SHARE = True
 
 # VITRINE_KSM: each worker opts its memory in to kernel same-page merging (fleet/ksm.py); set
 # by main().
@@ -314,10 +321,11 @@ class Zygote:
 
 
 def main() -> None:
-    global KSM
+    global KSM, PAGE_SHARE
     try:
         worker_nice()  # a bad value stops the zygote now, not each worker later
         KSM = ksm.requested()
+        PAGE_SHARE = page_share.requested()
     except TuningError as exc:
         print(f"zygote: configuration error: {exc}", file=sys.stderr, flush=True)
         sys.exit(78)
