@@ -45,7 +45,9 @@ def writable_anon(pid: int) -> list[tuple[int, int, str]]:
             parts = line.split()
             start, end = (int(x, 16) for x in parts[0].split("-"))
             name = parts[5] if len(parts) > 5 else "[anon]"
-            if name in ("[anon]", "[heap]") and "w" in parts[1]:
+            if name.startswith("/memfd:vitrine-zygote"):
+                name = "[memfd]"  # the zygote's anonymous memory, shared (worker.page_share)
+            if name in ("[anon]", "[heap]", "[memfd]") and "w" in parts[1]:
                 out.append((start, end, name))
     return out
 
@@ -204,11 +206,17 @@ def main() -> None:
             from worker import hot_code, zygote
 
             zygote.PACK_HOT_CODE = not args.no_pack
-            zygote.PAGE_SHARE = not args.no_share
+            # with --objects the object table is built first, and shared with the rest
+            zygote.PAGE_SHARE = not args.no_share and not args.objects
             started = time.monotonic()
             zygote.preload()
             print(f"zygote preload: {time.monotonic() - started:.1f} s", flush=True)
             spans = object_spans() if args.objects else None
+            if args.objects and not args.no_share:
+                from worker import page_share
+
+                gc.freeze()
+                print(f"zygote: {page_share.share()}", flush=True)
             sibling = os.fork()
             if sibling == 0:
                 while True:

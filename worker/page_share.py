@@ -13,8 +13,11 @@ mapping that puts the shared file page back (madvise(2)). The next write copies 
 as before: nothing changes for the Python code, only where identical bytes live.
 
 Which memory is shared: the zygote's anonymous, private, read-write mappings (pymalloc arenas,
-the interpreter's frame stacks, big allocations) — never the `[heap]`, thread stacks or glibc's
-thread arenas, which other threads may write without the GIL while a worker compares a page.
+the interpreter's frame stacks, big allocations, glibc's main heap) — never thread stacks or
+glibc's thread arenas, which other threads write without the GIL while a worker compares a
+page. What a worker's other threads do (disnake's heartbeat thread runs Python, with the GIL;
+aiosqlite's and the resolver's threads allocate from their own glibc arenas) is why the main
+heap may be shared: no thread writes it without holding the GIL.
 Both calls run in C with the GIL held, so no Python code runs between a comparison and the
 drop. Without the compiled helper (no C compiler at install) or with `VITRINE_PAGE_SHARE=off`,
 nothing happens.
@@ -39,8 +42,10 @@ log = logging.getLogger("worker")
 MODES = ("off", "on")
 DEFAULT_MODE = "on"
 
-# a worker gives its copies back this long after it is first online, then every IDLE_EVERY
-FIRST_AFTER = 2.0
+# a worker gives its copies back these many seconds after it is first online (the READY
+# handshake; then the rest of the start-up: command sync, first heartbeats, the store's
+# guild), then at the first heartbeat every IDLE_EVERY seconds
+AFTER_READY = (2.0, 30.0)
 IDLE_EVERY = 300.0
 
 
@@ -88,13 +93,14 @@ def regions(maps: str) -> list[Region]:
 
 def shareable(maps: str) -> list[tuple[int, int]]:
     """(start, length) of the anonymous private read-write mappings no other thread writes
-    without the GIL: not named (`[heap]`, `[stack]`, files), not next to an inaccessible
-    mapping (a thread stack's guard page below it, or the reserved rest of a glibc thread
-    arena's 64 MB above it)."""
+    without the GIL: unnamed ones and the `[heap]` (glibc's main arena, which only the main
+    thread allocates from), not `[stack]` or files, and not next to an inaccessible mapping
+    (a thread stack's guard page below it, or the reserved rest of a glibc thread arena's
+    64 MB above it: those are other threads' own memory)."""
     found = regions(maps)
     out = []
     for i, region in enumerate(found):
-        if region.name or region.perms != "rw-p":
+        if region.name not in ("", "[heap]") or region.perms != "rw-p":
             continue
         before = found[i - 1] if i > 0 else None
         after = found[i + 1] if i + 1 < len(found) else None
@@ -142,9 +148,9 @@ def enabled_in_this_process() -> bool:
 
 
 class Schedule:
-    """When a worker gives its copies back: FIRST_AFTER seconds after each READY (the start's
-    copies are made by then), and at the first heartbeat IDLE_EVERY seconds after the last
-    time (what handling events copied since)."""
+    """When a worker gives its copies back: AFTER_READY seconds after it is first online, and
+    at the first heartbeat IDLE_EVERY seconds after the last time (what handling events copied
+    since)."""
 
     def __init__(self) -> None:
         self.last: float | None = None
@@ -162,7 +168,9 @@ class Schedule:
 
     def after_ready(self) -> None:
         if enabled_in_this_process():
-            asyncio.get_running_loop().call_later(FIRST_AFTER, self.run)
+            loop = asyncio.get_running_loop()
+            for delay in AFTER_READY:
+                loop.call_later(delay, self.run)
 
     def on_beat(self) -> None:
         if (

@@ -238,9 +238,13 @@ MAPS = """\
 
 def test_only_memory_no_other_thread_writes_without_the_gil_is_shared():
     ranges = page_share.shareable(MAPS)
-    # the two plain anonymous mappings; not the heap, a glibc thread arena (reserve above),
-    # a thread stack (guard page below), a file or the main stack
-    assert ranges == [(0x7F0000000000, 0x100000), (0x7F0000100000, 0x100000)]
+    # the main heap and the two plain anonymous mappings; not a glibc thread arena (reserve
+    # above), a thread stack (guard page below), a file or the main stack
+    assert ranges == [
+        (0x55D0C0000000, 0x21000),
+        (0x7F0000000000, 0x100000),
+        (0x7F0000100000, 0x100000),
+    ]
 
 
 def test_the_setting_is_on_or_off_and_nothing_else():
