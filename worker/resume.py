@@ -309,6 +309,10 @@ async def count_login(redis: aioredis.Redis, instance_id: int) -> None:
     await pipe.execute()
 
 
+# An unchanged session is stored again this often (its `at` and TTL, 600 s, kept fresh).
+SAVE_UNCHANGED_EVERY_S = 60.0
+
+
 class SessionKeeper:
     """Per heartbeat: store the session for a successor, and say how the bot connected."""
 
@@ -316,6 +320,9 @@ class SessionKeeper:
         self.store = SessionStore(redis, instance_id)
         self.rs = rs
         self.written_mode: str | None = None
+        # what was stored last, and when: an idle bot's session does not change between beats
+        self.saved: tuple[str, str, int, int] | None = None
+        self.saved_at = 0.0
 
     def connected_by(self) -> str | None:
         """The runtime record's `connected_by` once it changed ("resume" / "identify")."""
@@ -331,4 +338,9 @@ class SessionKeeper:
             return
         seq = self.rs.handled_seq(ws.session_id, ws.sequence)
         intents = bot._connection._intents.value  # worker.optional_intents reads them back
+        state = (ws.session_id, ws.resume_gateway, seq, intents)
+        now = time.monotonic()
+        if state == self.saved and now - self.saved_at < SAVE_UNCHANGED_EVERY_S:
+            return  # nothing new to store: one Redis write less per beat for an idle bot
         await self.store.save(ws.session_id, ws.resume_gateway, seq, bot.application_id, intents)
+        self.saved, self.saved_at = state, now

@@ -103,7 +103,9 @@ class DeliveryConsumer:
         # never past the next re-claim): a new entry wakes the read at once, and closing the
         # bot cancels it. One read a second was most of an idle fleet's CPU (1,000 bots:
         # 1,000 reads/s).
-        claim_every = min(5.0, self.claim_idle_ms / 2000)
+        # entries a dead consumer read are taken over once idle claim_idle_ms (60 s): looking
+        # for them every quarter of that is soon enough
+        claim_every = min(15.0, self.claim_idle_ms / 4000)
         block_ms = max(100, int(min(claim_every, 3.0) * 1000))
         while not self.bot.is_closed():
             if loop.time() - last_claim > claim_every:
