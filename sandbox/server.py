@@ -261,7 +261,8 @@ class SandboxProcess:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait(5)
+                # tearing down ~2,000 sockets took more than 5 s after SIGKILL (2,000-bot bench)
+                self.proc.wait(60)
         self._dir.cleanup()
 
     def __enter__(self) -> SandboxProcess:

@@ -27,6 +27,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #ifndef MADV_POPULATE_READ
@@ -34,6 +36,7 @@
 #endif
 
 #define PM_PRESENT (1ULL << 63)
+#define PM_EXCLUSIVE (1ULL << 56)
 #define PM_FILE (1ULL << 61) /* file page or shared anon: Documentation/admin-guide/mm/pagemap.rst */
 #define MEMFD_NAME "vitrine-zygote"
 #define MEMFD_PATH "/memfd:" MEMFD_NAME
@@ -97,7 +100,8 @@ static int write_all(int fd, const char *buf, size_t len, off_t offset) {
     return 0;
 }
 
-/* share(ranges) -> fd of the memfd now backing them, ranges laid end to end in it */
+/* share(ranges) -> (fd, view address, view length): the memfd now backing the ranges (laid
+ * end to end in it) and a read-only shared view of it */
 static PyObject *share(PyObject *self, PyObject *args) {
     PyObject *seq;
     if (!PyArg_ParseTuple(args, "O", &seq)) {
@@ -164,7 +168,14 @@ static PyObject *share(PyObject *self, PyObject *args) {
         *first = *first;
     }
     PyMem_RawFree(ranges);
-    return PyLong_FromLong(fd);
+    /* A read-only shared view of the whole file, for revert() to compare against without a
+     * copy (it is never written, so fork() copies no page table entries for it). */
+    void *view = mmap(NULL, (size_t)total, PROT_READ, MAP_SHARED, fd, 0);
+    if (view == MAP_FAILED) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return Py_BuildValue("iKK", fd, (unsigned long long)(uintptr_t)view,
+                         (unsigned long long)total);
 }
 
 /* revert()'s working memory: fresh anonymous mappings, never the memfd's (a buffer inside a
@@ -241,12 +252,59 @@ static Py_ssize_t our_mappings(range_t **out, size_t *out_len) {
 
 #define BATCH 512 /* pagemap entries read at a time (on the stack) */
 
-/* revert(fd) -> (copied pages seen, pages given back): fd is share()'s memfd */
+/* The runs to give back, handed to the kernel UIO_MAXIOV at a time: process_madvise() on
+ * ourselves takes MADV_DONTNEED since Linux 6.13 and flushes the TLB once per call (the
+ * worker's other threads make every flush an interrupt to each CPU they ran on), where one
+ * madvise() per run, ~1,000 runs at a worker's start, cost most of revert()'s time. Older
+ * kernels refuse it (EINVAL): then one madvise() per run. */
+typedef struct {
+    struct iovec iov[1024];
+    size_t n;
+    long long dropped; /* bytes */
+    int pidfd;
+} drops_t;
+
+static void drop_flush(drops_t *d) {
+    size_t done = 0;
+    if (d->n && d->pidfd >= 0) {
+        long got = syscall(SYS_process_madvise, d->pidfd, d->iov, d->n, MADV_DONTNEED, 0);
+        if (got >= 0) {
+            /* all of them or, after an error part way, the leading runs it covered; the rest
+             * go one by one below (a run given back twice is only looked at again) */
+            size_t left = (size_t)got;
+            while (done < d->n && left >= d->iov[done].iov_len) {
+                left -= d->iov[done].iov_len;
+                d->dropped += (long long)d->iov[done].iov_len;
+                done++;
+            }
+        } else {
+            close(d->pidfd);
+            d->pidfd = -1; /* not on this kernel: madvise() from now on */
+        }
+    }
+    for (size_t i = done; i < d->n; i++) {
+        if (madvise(d->iov[i].iov_base, d->iov[i].iov_len, MADV_DONTNEED) == 0) {
+            d->dropped += (long long)d->iov[i].iov_len;
+        }
+    }
+    d->n = 0;
+}
+
+static void drop_add(drops_t *d, uintptr_t start, size_t len) {
+    d->iov[d->n].iov_base = (void *)start;
+    d->iov[d->n].iov_len = len;
+    if (++d->n == sizeof d->iov / sizeof d->iov[0]) {
+        drop_flush(d);
+    }
+}
+
+/* revert(view, view_len) -> (copied pages seen, pages given back): share()'s view */
 static PyObject *revert(PyObject *self, PyObject *args) {
-    int fd;
-    if (!PyArg_ParseTuple(args, "i", &fd)) {
+    unsigned long long view_at = 0, view_len = 0;
+    if (!PyArg_ParseTuple(args, "KK", &view_at, &view_len)) {
         return NULL;
     }
+    const char *view = (const char *)(uintptr_t)view_at;
     range_t *ranges = NULL;
     size_t ranges_len = 0;
     Py_ssize_t n = our_mappings(&ranges, &ranges_len);
@@ -263,8 +321,8 @@ static PyObject *revert(PyObject *self, PyObject *args) {
     }
     long long copied = 0, given_back = 0;
     uint64_t entries[BATCH];
-    char file_page[65536]; /* on the stack, which is never shared; pages up to 64 kB */
-    int failed = (size_t)page > sizeof file_page ? EINVAL : 0;
+    int failed = 0;
+    drops_t drops = {.n = 0, .dropped = 0, .pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0)};
     for (Py_ssize_t i = 0; i < n && !failed; i++) {
         size_t pages = ranges[i].len / (size_t)page;
         uintptr_t run_start = 0;
@@ -281,12 +339,14 @@ static PyObject *revert(PyObject *self, PyObject *args) {
             for (size_t p = 0; p < batch; p++) {
                 int drop = 0;
                 char *addr = (char *)(base + p * (size_t)page);
-                /* present and anonymous: a copy this process (or the zygote) made */
-                if ((entries[p] & PM_PRESENT) && !(entries[p] & PM_FILE)) {
+                /* present, anonymous and this process's alone: a copy it made (the zygote's
+                 * own copies, which it shares, cost this process nothing) */
+                if ((entries[p] & PM_PRESENT) && (entries[p] & PM_EXCLUSIVE) &&
+                    !(entries[p] & PM_FILE)) {
                     copied++;
-                    off_t file_off = ranges[i].offset + (off_t)((first + p) * (size_t)page);
-                    if (pread(fd, file_page, (size_t)page, file_off) == page &&
-                        memcmp(addr, file_page, (size_t)page) == 0) {
+                    size_t file_off = (size_t)ranges[i].offset + (first + p) * (size_t)page;
+                    if (file_off + (size_t)page <= view_len &&
+                        memcmp(addr, view + file_off, (size_t)page) == 0) {
                         drop = 1;
                     }
                 }
@@ -296,16 +356,19 @@ static PyObject *revert(PyObject *self, PyObject *args) {
                     }
                     run_len += (size_t)page;
                 } else if (run_len) {
-                    if (madvise((void *)run_start, run_len, MADV_DONTNEED) == 0) {
-                        given_back += (long long)(run_len / (size_t)page);
-                    }
+                    drop_add(&drops, run_start, run_len);
                     run_len = 0;
                 }
             }
         }
-        if (run_len && madvise((void *)run_start, run_len, MADV_DONTNEED) == 0) {
-            given_back += (long long)(run_len / (size_t)page);
+        if (run_len) {
+            drop_add(&drops, run_start, run_len);
         }
+    }
+    drop_flush(&drops);
+    given_back = drops.dropped / page;
+    if (drops.pidfd >= 0) {
+        close(drops.pidfd);
     }
     close(pagemap);
     munmap(ranges, ranges_len);
@@ -318,9 +381,9 @@ static PyObject *revert(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"share", share, METH_VARARGS,
-     "share(ranges) -> fd: back these anonymous ranges by one memfd, mapped privately"},
+     "share(ranges) -> (fd, view, length): back these ranges by one memfd, mapped privately"},
     {"revert", revert, METH_VARARGS,
-     "revert(fd) -> (copied, given back): drop copied pages equal to the file's"},
+     "revert(view, length) -> (copied, given back): drop copied pages equal to the file's"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -112,14 +112,16 @@ def shareable(maps: str) -> list[tuple[int, int]]:
     return out
 
 
-# the memfd backing the zygote's memory (inherited by every worker), -1 until share()
+# the memfd backing the zygote's memory (inherited by every worker), -1 until share(), and
+# the address and length of a read-only view of it
 _FD = -1
+_VIEW = (0, 0)
 
 
 def share() -> str:
     """In the zygote, after the warm-up and gc.freeze(), before the first fork. Returns what it
     did, for the zygote's log line."""
-    global _FD
+    global _FD, _VIEW
     helper = _helper()
     if helper is None:
         return "page sharing off: worker/_pageshare.c was not compiled (no C compiler at install)"
@@ -128,7 +130,8 @@ def share() -> str:
     if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
         return "page sharing off: the zygote runs more than one thread"
     ranges = shareable(Path("/proc/self/maps").read_text())
-    _FD = helper.share(ranges)
+    _FD, *view = helper.share(ranges)
+    _VIEW = (view[0], view[1])
     total = sum(length for _, length in ranges)
     return f"page sharing: {total / 2**20:.1f} MB in {len(ranges)} mappings backed by a memfd"
 
@@ -139,7 +142,7 @@ def give_back() -> tuple[int, int]:
     helper = _helper()
     if helper is None or _FD < 0:
         return 0, 0
-    copied, dropped = helper.revert(_FD)
+    copied, dropped = helper.revert(*_VIEW)
     return int(copied), int(dropped)
 
 
