@@ -38,13 +38,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench._memory import (  # noqa: E402
     CLK,
-    GiB,
     Snapshot,
     cpu_ticks,
     fleet_memory_report,
-    mem_available,
     uss_kb,
 )
+from bench._rollout import Rollout  # noqa: E402
 from bench._world import pct, redis_argv  # noqa: E402
 from core.db import close_db, init_db  # noqa: E402
 from core.vault import TokenVault, generate_key  # noqa: E402
@@ -55,7 +54,7 @@ from sandbox.discord.client import DiscordSandbox  # noqa: E402
 from sandbox.server import SandboxProcess  # noqa: E402
 
 
-class Bench:
+class Bench(Rollout):
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.tmp = Path(tempfile.mkdtemp(prefix="vitrine-bench-"))
@@ -199,51 +198,6 @@ class Bench:
         state = DesiredState.RUNNING if running else DesiredState.STOPPED
         await BotInstance.filter(id__in=ids).update(desired_state=state)
         await mark_dirty(redis, *ids)
-
-    def headroom(self, online: int, enabled: int) -> float:
-        """MemAvailable left once every bot switched on but not online yet has grown to a
-        full bot (`--mem-per-bot-mib`): a starting worker is still growing, and a 2,000-bot
-        attempt that only watched MemAvailable itself ran the box out of memory (see
-        docs/benchmarks.md, "Density")."""
-        return mem_available() - (enabled - online) * self.args.mem_per_bot_mib * 2**20
-
-    async def rollout(self, redis: aioredis.Redis, ids: list[int]) -> list[int]:
-        """Switch the bots on, `--spawn-rate` per second, while the projected MemAvailable
-        stays above the floor; then wait for them, switching off the ones not online yet if
-        it falls below. Returns the bots held online."""
-        floor = self.args.mem_floor_gib * GiB
-        batch = max(1, int(self.args.spawn_rate))
-        enabled: list[int] = []
-        for start in range(0, len(ids), batch):
-            online = len(await self.online(redis, enabled)) if enabled else 0
-            if self.headroom(online, len(enabled) + batch) < floor:
-                print(
-                    f"MemAvailable would fall below {self.args.mem_floor_gib} GiB: no bot "
-                    f"switched on after {len(enabled)} ({online} online)",
-                    flush=True,
-                )
-                break
-            chunk = ids[start : start + batch]
-            await self.set_running(redis, chunk, True)
-            enabled += chunk
-            await asyncio.sleep(1.0)
-        deadline = time.monotonic() + self.args.timeout
-        while time.monotonic() < deadline:
-            recs = await self.online(redis, enabled)
-            if len(recs) == len(enabled):
-                break
-            if self.headroom(len(recs), len(enabled)) < floor:
-                late = [i for i in enabled if i not in recs]
-                print(
-                    f"MemAvailable would fall below {self.args.mem_floor_gib} GiB with "
-                    f"{len(recs)} online: switching {len(late)} waiting bot(s) off",
-                    flush=True,
-                )
-                await self.set_running(redis, late, False)
-                enabled = sorted(recs)
-                break
-            await asyncio.sleep(0.25)
-        return enabled
 
     async def mass_start_crashes(self, redis: aioredis.Redis, ids: list[int]) -> None:
         """How many bots crashed before the crash test (their next crash is not a first one:

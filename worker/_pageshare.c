@@ -367,6 +367,9 @@ static PyObject *revert(PyObject *self, PyObject *args) {
     }
     drop_flush(&drops);
     given_back = drops.dropped / page;
+    /* the view's page table entries were only for the comparisons: dropping them (a shared,
+     * never written mapping: nothing is lost) gives back ~0.1 MB of page tables per worker */
+    (void)madvise((void *)view, (size_t)view_len, MADV_DONTNEED);
     if (drops.pidfd >= 0) {
         close(drops.pidfd);
     }

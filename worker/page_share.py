@@ -91,7 +91,15 @@ def regions(maps: str) -> list[Region]:
     return out
 
 
-def shareable(maps: str) -> list[tuple[int, int]]:
+def heap_is_main_threads(environ: Mapping[str, str]) -> bool:
+    """False when glibc is told to cap its arenas (MALLOC_ARENA_MAX, or arena_max in
+    GLIBC_TUNABLES): other threads may then allocate from the main heap without the GIL."""
+    return "MALLOC_ARENA_MAX" not in environ and "arena_max" not in environ.get(
+        "GLIBC_TUNABLES", ""
+    )
+
+
+def shareable(maps: str, heap: bool = True) -> list[tuple[int, int]]:
     """(start, length) of the anonymous private read-write mappings no other thread writes
     without the GIL: unnamed ones and the `[heap]` (glibc's main arena, which only the main
     thread allocates from), not `[stack]` or files, and not next to an inaccessible mapping
@@ -100,7 +108,7 @@ def shareable(maps: str) -> list[tuple[int, int]]:
     found = regions(maps)
     out = []
     for i, region in enumerate(found):
-        if region.name not in ("", "[heap]") or region.perms != "rw-p":
+        if region.name not in ("", "[heap]" if heap else "") or region.perms != "rw-p":
             continue
         before = found[i - 1] if i > 0 else None
         after = found[i + 1] if i + 1 < len(found) else None
@@ -129,7 +137,7 @@ def share() -> str:
         return "page sharing: already on"
     if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
         return "page sharing off: the zygote runs more than one thread"
-    ranges = shareable(Path("/proc/self/maps").read_text())
+    ranges = shareable(Path("/proc/self/maps").read_text(), heap_is_main_threads(os.environ))
     _FD, *view = helper.share(ranges)
     _VIEW = (view[0], view[1])
     total = sum(length for _, length in ranges)

@@ -247,6 +247,14 @@ def test_only_memory_no_other_thread_writes_without_the_gil_is_shared():
     ]
 
 
+def test_the_main_heap_is_kept_out_when_glibc_may_share_it_between_threads():
+    assert page_share.heap_is_main_threads({}) is True
+    for env in ({"MALLOC_ARENA_MAX": "1"}, {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}):
+        assert page_share.heap_is_main_threads(env) is False
+    ranges = page_share.shareable(MAPS, heap=False)
+    assert ranges == [(0x7F0000000000, 0x100000), (0x7F0000100000, 0x100000)]
+
+
 def test_the_setting_is_on_or_off_and_nothing_else():
     assert page_share.requested({}) is True
     assert page_share.requested({"VITRINE_PAGE_SHARE": "OFF"}) is False

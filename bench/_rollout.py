@@ -1,0 +1,84 @@
+"""The fleet bench's rollout: bots switched on at a pace, and only while memory lasts
+(`bench/fleet_orchestrator.py`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+import redis.asyncio as aioredis
+
+from bench._memory import GiB, mem_available
+
+# how long the rollout waits for the projected MemAvailable to come back above the floor
+PATIENCE_S = 20.0
+
+
+class Rollout:
+    args: argparse.Namespace
+
+    async def online(self, redis: aioredis.Redis, ids: list[int]) -> dict[int, dict[str, str]]:
+        raise NotImplementedError
+
+    async def set_running(self, redis: aioredis.Redis, ids: list[int], running: bool) -> None:
+        raise NotImplementedError
+
+    def headroom(self, online: int, enabled: int) -> float:
+        """MemAvailable left once every bot switched on but not online yet has grown to a
+        full bot (`--mem-per-bot-mib`): a starting worker is still growing, and a 2,000-bot
+        attempt that only watched MemAvailable itself ran the box out of memory (see
+        docs/benchmarks.md, "Density")."""
+        return mem_available() - (enabled - online) * self.args.mem_per_bot_mib * 2**20
+
+    async def rollout(self, redis: aioredis.Redis, ids: list[int]) -> list[int]:
+        """Switch the bots on, `--spawn-rate` per second, while the projected MemAvailable
+        stays above the floor (waiting up to PATIENCE_S for it to come back); then wait for
+        them, switching off the ones not online yet when MemAvailable itself falls below the
+        floor or the projection stays below it for PATIENCE_S. Returns the bots held online."""
+        floor = self.args.mem_floor_gib * GiB
+        batch = max(1, int(self.args.spawn_rate))
+        enabled: list[int] = []
+        for start in range(0, len(ids), batch):
+            online = len(await self.online(redis, enabled)) if enabled else 0
+            # a bot just online still holds its start-up copies until it gives them back
+            # (worker.page_share, 2 s after READY): wait for the projection to come back
+            # before giving up on the rest
+            waited = 0.0
+            while self.headroom(online, len(enabled) + batch) < floor and waited < PATIENCE_S:
+                await asyncio.sleep(1.0)
+                waited += 1.0
+                online = len(await self.online(redis, enabled))
+            if self.headroom(online, len(enabled) + batch) < floor:
+                print(
+                    f"MemAvailable would fall below {self.args.mem_floor_gib} GiB: no bot "
+                    f"switched on after {len(enabled)} ({online} online)",
+                    flush=True,
+                )
+                break
+            chunk = ids[start : start + batch]
+            await self.set_running(redis, chunk, True)
+            enabled += chunk
+            await asyncio.sleep(1.0)
+        deadline = time.monotonic() + self.args.timeout
+        short_since: float | None = None
+        while time.monotonic() < deadline:
+            recs = await self.online(redis, enabled)
+            if len(recs) == len(enabled):
+                break
+            short = self.headroom(len(recs), len(enabled)) < floor
+            short_since = (short_since or time.monotonic()) if short else None
+            if mem_available() < floor or (
+                short_since is not None and time.monotonic() - short_since > PATIENCE_S
+            ):
+                late = [i for i in enabled if i not in recs]
+                print(
+                    f"MemAvailable would fall below {self.args.mem_floor_gib} GiB with "
+                    f"{len(recs)} online: switching {len(late)} waiting bot(s) off",
+                    flush=True,
+                )
+                await self.set_running(redis, late, False)
+                enabled = sorted(recs)
+                break
+            await asyncio.sleep(0.25)
+        return enabled
