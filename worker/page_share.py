@@ -138,8 +138,11 @@ def share() -> str:
     if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
         return "page sharing off: the zygote runs more than one thread"
     ranges = shareable(Path("/proc/self/maps").read_text(), heap_is_main_threads(os.environ))
-    _FD, *view = helper.share(ranges)
-    _VIEW = (view[0], view[1])
+    try:
+        fd, view, length = helper.share(ranges)
+    except OSError as exc:  # no memfd, or no memory to copy into it: nothing was changed
+        return f"page sharing off: {exc}"
+    _FD, _VIEW = fd, (view, length)
     total = sum(length for _, length in ranges)
     return f"page sharing: {total / 2**20:.1f} MB in {len(ranges)} mappings backed by a memfd"
 
