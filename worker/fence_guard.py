@@ -54,7 +54,7 @@ class FenceGuard:
 class LeaseClock:
     """The worker's own view of its lease: stops the worker `ttl - step` after the last renewal
     that Redis confirmed, counted from when that renewal was sent (so before Redis can let the
-    lease lapse), `step` being the margin it keeps."""
+    lease lapse), `step` being how often it looks."""
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
@@ -77,6 +77,4 @@ class LeaseClock:
                 )
                 stop()
                 return
-            # asleep until that moment (a renewal meanwhile moves it: look again then), not a
-            # wake-up every step: an idle fleet of 2,000 woke 2,000 times a second for this
-            await asyncio.sleep(max(self.step / 10, self.ttl - self.step - silent))
+            await asyncio.sleep(self.step)
