@@ -63,13 +63,36 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+# kernel threads whose CPU grows with a fleet's memory: the host's DAMON monitor (its
+# physical-address checks walk every mapping of a sampled page: a page 2,000 workers share
+# costs 2,000 lookups), KSM's scanner, and reclaim
+KTHREADS = ("kdamond", "ksmd", "kswapd")
+
+
+def kernel_thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of the KTHREADS kernel threads, by name."""
+    found: dict[str, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as fh:
+                name = fh.read().strip()
+            if name.startswith(KTHREADS):
+                found[name] = found.get(name, 0.0) + cpu_ticks(int(entry)) / CLK
+        except OSError:
+            continue
+    return found
+
+
 @dataclass
 class Snapshot:
     info: dict[str, int]
+    kthreads: dict[str, float]
 
     @classmethod
     def take(cls) -> Snapshot:
-        return cls(meminfo())
+        return cls(meminfo(), kernel_thread_cpu())
 
 
 def where_it_went(
@@ -134,8 +157,17 @@ def fleet_memory_report(
         "sandbox": [sandbox_pid],
         "redis": redis_pids,
     }
-    for line in where_it_went(before, Snapshot.take(), groups):
+    now = Snapshot.take()
+    for line in where_it_went(before, now, groups):
         print(line, flush=True)
+    busy = {n: now.kthreads[n] - before.kthreads.get(n, 0.0) for n in now.kthreads}
+    busy = {n: cpu for n, cpu in busy.items() if cpu >= 0.5}
+    if busy:
+        print(
+            "CPU seconds of kernel threads meanwhile (not ours; the host's): "
+            + ", ".join(f"{n} {cpu:.1f}" for n, cpu in sorted(busy.items())),
+            flush=True,
+        )
     each = cpu_seconds(workers) / max(1, len(workers)) * 1000
     print(
         f"CPU seconds so far: workers {cpu_seconds(workers):.0f} ({each:.0f} ms each), sandbox "

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import time
 
 import redis.asyncio as aioredis
 
 from bench._memory import GiB, mem_available
+from bench._world import pct
 
 # how long the rollout waits for the projected MemAvailable to come back above the floor
 PATIENCE_S = 20.0
@@ -82,3 +84,23 @@ class Rollout:
                 break
             await asyncio.sleep(0.25)
         return enabled
+
+
+def start_summary(recs: dict[int, dict[str, str]], wall0: float) -> None:
+    """When the bots came online after the orchestrator started (at `wall0`), and the CPU a
+    worker spent from its fork to online (`start_cpu_ms`, written by the worker)."""
+    spawned = sorted(float(r["spawned_at"]) for r in recs.values())
+    ready = sorted(float(r["online_since"]) for r in recs.values())
+    print(
+        f"  first spawn {spawned[0] - wall0:.1f} s after the orchestrator started (its start "
+        f"and the zygote's preload); half online after {ready[len(ready) // 2] - wall0:.1f} s, "
+        f"all after {ready[-1] - wall0:.1f} s",
+        flush=True,
+    )
+    start_cpu = [float(r["start_cpu_ms"]) for r in recs.values() if "start_cpu_ms" in r]
+    if start_cpu:
+        print(
+            f"  a worker's CPU from its fork to online: p50 {statistics.median(start_cpu):.1f} "
+            f"ms, p90 {pct(start_cpu, 90):.1f} ms",
+            flush=True,
+        )

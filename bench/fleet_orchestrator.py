@@ -39,11 +39,12 @@ sys.path.insert(0, str(ROOT))
 from bench._memory import (  # noqa: E402
     CLK,
     Snapshot,
+    cpu_seconds,
     cpu_ticks,
     fleet_memory_report,
     uss_kb,
 )
-from bench._rollout import Rollout  # noqa: E402
+from bench._rollout import Rollout, start_summary  # noqa: E402
 from bench._world import pct, redis_argv  # noqa: E402
 from core.db import close_db, init_db  # noqa: E402
 from core.vault import TokenVault, generate_key  # noqa: E402
@@ -52,6 +53,7 @@ from fleet.control_protocol import mark_dirty  # noqa: E402
 from ops.process_tools import free_port, pids_with_env  # noqa: E402
 from sandbox.discord.client import DiscordSandbox  # noqa: E402
 from sandbox.server import SandboxProcess  # noqa: E402
+from worker.page_share import AFTER_READY  # noqa: E402
 
 
 class Bench(Rollout):
@@ -247,7 +249,7 @@ class Bench(Rollout):
             plain_id, ids = ids[-1], ids[:-1]
             redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
             before = Snapshot.take()
-            t0 = time.monotonic()
+            t0, wall0 = time.monotonic(), time.time()
             out_path = Path(tempfile.gettempdir()) / f"{self.node}.orchestrator.log"
             with open(out_path, "wb") as out:
                 orch = subprocess.Popen(
@@ -269,6 +271,7 @@ class Bench(Rollout):
                 f"{args.mem_floor_gib} GiB)",
                 flush=True,
             )
+            start_summary(recs, wall0)
             await self.mass_start_crashes(redis, held)
             await asyncio.sleep(3)
             self.memory_report(before, orch, recs, sb.pid)
@@ -299,10 +302,21 @@ class Bench(Rollout):
             f"RSS {plain[1] / 1024:.1f} MB",
             flush=True,
         )
+        # the idle window starts once every bot has made its start-up give-backs (30 s after
+        # READY, worker.page_share): their CPU is the start's, not the idle fleet's
+        last_ready = max(float(r["online_since"]) for r in recs.values())
+        await asyncio.sleep(max(0.0, last_ready + max(AFTER_READY) + 2 - time.time()))
         orch_uss = uss_kb(orch.pid)[0]
-        before = cpu_ticks(orch.pid)
+        pids = [int(r["pid"]) for r in recs.values()]
+        before, workers_before = cpu_ticks(orch.pid), cpu_seconds(pids)
         await asyncio.sleep(args.idle)
         idle_cpu = (cpu_ticks(orch.pid) - before) / CLK / args.idle * 100
+        per_worker = (cpu_seconds(pids) - workers_before) / args.idle / len(pids) * 1000
+        print(
+            f"idle workers: {per_worker:.2f} ms of CPU per worker per second "
+            f"({per_worker * len(pids) / 10:.0f} % of a core for {len(pids)})",
+            flush=True,
+        )
         print(
             f"orchestrator CPU while {len(recs)} bots idle: {idle_cpu:.2f} % of one core "
             f"over {args.idle:.0f} s; its USS {orch_uss / 1024:.1f} -> "

@@ -231,7 +231,9 @@ def main() -> None:
                         sys.setprofile(None)
                         hot_code.write_keys(list(seen.values()))
 
-                    signal.signal(signal.SIGUSR2, dump)
+                    # SIGUSR1 dumps tracebacks and SIGUSR2 hands the bot over (worker.main,
+                    # worker.lifecycle): a real-time signal nobody else uses
+                    signal.signal(signal.SIGRTMIN + 3, dump)
                 zygote._child(iid, [])
             children.append(worker)
             client = redis_sync.Redis.from_url(env["REDIS_URL"])
@@ -239,7 +241,7 @@ def main() -> None:
             client.close()
             time.sleep(args.wait)
             if args.profile_code:
-                os.kill(worker, signal.SIGUSR2)
+                os.kill(worker, signal.SIGRTMIN + 3)
                 time.sleep(2)
                 print(f"hot code objects written to {hot_code.HOT_CODE_FILE}")
             uss_kb, rss_kb = fo.uss_kb(worker)

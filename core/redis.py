@@ -21,16 +21,20 @@ MAX_CONNECTIONS = 100
 POOL_WAIT_S = 10.0
 
 
-def connect(url: str) -> aioredis.Redis:
+def connect(
+    url: str, *, blocking_s: float = 0.0, max_connections: int = MAX_CONNECTIONS
+) -> aioredis.Redis:
     """A client with short timeouts and retries, decoding responses to str; at most
-    MAX_CONNECTIONS connections, commands beyond them wait for one (up to POOL_WAIT_S)."""
+    `max_connections` connections, commands beyond them wait for one (up to POOL_WAIT_S).
+    `blocking_s`: the longest BLOCK its commands ask for (a client of its own for a blocking
+    read): the socket timeout is that much longer than the usual 5 s."""
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
-        max_connections=MAX_CONNECTIONS,
+        max_connections=max_connections,
         timeout=POOL_WAIT_S,
         decode_responses=True,
         socket_connect_timeout=3,
-        socket_timeout=5,
+        socket_timeout=5 + blocking_s,
         health_check_interval=30,
         retry_on_timeout=True,
         driver_info=_DRIVER_INFO,

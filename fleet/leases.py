@@ -26,12 +26,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import redis.asyncio as aioredis
 
 from core.tuning import tuning_float
 from fleet import keys
+
+if TYPE_CHECKING:
+    from fleet.runtime import BeatWrite
 
 DEFAULT_TTL_S = 30.0
 TTL_ENV = "VITRINE_LEASE_TTL_S"
@@ -82,6 +85,27 @@ for i, key in ipairs(KEYS) do
   end
 end
 return lost
+"""
+
+# A worker's beat in one round trip: KEYS[1] its lease, KEYS[2] its heartbeat key, KEYS[3] its
+# runtime record; ARGV[1] ttl ms, ARGV[2] the lease value it holds, ARGV[3] heartbeat value,
+# ARGV[4] heartbeat ttl s, then field/value pairs for the record. Renews the lease as _RENEW
+# does and writes the heartbeat only while the lease is still this holder's (a fenced-off
+# worker's beat must not make its instance look alive to the new owner). 1: renewed, 0: lost.
+_RENEW_AND_BEAT = """
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[2] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+elseif not cur then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1])
+else
+  return 0
+end
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+if #ARGV > 4 then
+  redis.call('HSET', KEYS[3], unpack(ARGV, 5))
+end
+return 1
 """
 
 # KEYS[1] lease; ARGV[1] value. Deletes the lease only if it still holds that value.
@@ -157,6 +181,27 @@ class LeaseBook:
         if gone:
             await self.redis.srem(keys.node_leases(self.node), *gone)
         return gone
+
+    async def renew_and_beat(self, instance_id: int, value: str, beat: BeatWrite) -> bool:
+        """A worker's beat: renew its lease `value` and, if it is still its own, write the
+        heartbeat `beat`, in one round trip (an idle worker's CPU is mostly its Redis round
+        trips: issue 14). False: the lease is another's and nothing was written."""
+        pairs = [str(x) for kv in beat.fields.items() for x in kv]
+        renewed = await self.redis.eval(
+            _RENEW_AND_BEAT,
+            3,
+            keys.lease(instance_id),
+            beat.hb_key,
+            beat.rt_key,
+            self.ttl_ms,
+            value,
+            beat.hb_value,
+            beat.hb_ttl,
+            *pairs,
+        )
+        if not int(renewed):
+            await self.redis.srem(keys.node_leases(self.node), instance_id)
+        return bool(int(renewed))
 
     async def release(self, instance_id: int, value: str) -> bool:
         pipe = self.redis.pipeline(transaction=False)

@@ -118,6 +118,31 @@ def _encode(fields: dict[str, Any]) -> tuple[dict[FieldT, EncodableT], list[str]
     return to_set, to_del
 
 
+@dataclass(frozen=True)
+class BeatWrite:
+    """What a worker's heartbeat writes: its TTL key and the figures the dashboard shows."""
+
+    hb_key: str
+    hb_value: str
+    hb_ttl: int
+    rt_key: str
+    fields: dict[FieldT, EncodableT]
+
+
+def beat_write(
+    instance_id: int, latency_ms: float | None, guilds: int | None, ttl: int = keys.HEARTBEAT_TTL
+) -> BeatWrite:
+    pairs = (("latency_ms", latency_ms), ("guilds", guilds))
+    fields = {k: v for k, v in pairs if v is not None}
+    return BeatWrite(
+        keys.heartbeat(instance_id),
+        f"{time.time():.3f}",
+        ttl,
+        keys.runtime(instance_id),
+        _encode(fields)[0],
+    )
+
+
 class StaleWriter(FleetError):
     """The runtime record belongs to another process of the instance now."""
 
@@ -212,12 +237,11 @@ class RuntimeStore:
         ttl: int = keys.HEARTBEAT_TTL,
     ) -> None:
         """A worker's heartbeat: TTL key plus the figures the dashboard shows."""
+        write = beat_write(instance_id, latency_ms, guilds, ttl)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.set(keys.heartbeat(instance_id), f"{time.time():.3f}", ex=ttl)
-        pairs = (("latency_ms", latency_ms), ("guilds", guilds))
-        fields = {k: v for k, v in pairs if v is not None}
-        if fields:
-            pipe.hset(keys.runtime(instance_id), mapping=_encode(fields)[0])
+        pipe.set(write.hb_key, write.hb_value, ex=write.hb_ttl)
+        if write.fields:
+            pipe.hset(write.rt_key, mapping=write.fields)
         await pipe.execute()
 
     async def set_last_error(self, instance_id: int, message: str, code: str | int) -> LastError:

@@ -68,6 +68,11 @@ class WorkerBot(commands.InteractionBot):
         for hook in self.before_connect:
             await hook()
 
+    async def _fill_owners(self) -> None:
+        """disnake fetches the application's owners right after login
+        (`GET /oauth2/applications/@me`) for `is_owner`, which no Vitrine command uses: not
+        fetched, one request less for every start (2,000 at a fleet's start)."""
+
     def add_background_task(self, factory: BackgroundTask, name: str) -> None:
         """Run `factory()` once the gateway is READY; it is cancelled when the bot closes.
         A task that raises is logged and restarted after a second (it must be idempotent)."""

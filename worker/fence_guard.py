@@ -54,11 +54,17 @@ class FenceGuard:
 class LeaseClock:
     """The worker's own view of its lease: stops the worker `ttl - step` after the last renewal
     that Redis confirmed, counted from when that renewal was sent (so before Redis can let the
-    lease lapse), `step` being how often it looks."""
+    lease lapse).
+
+    It sleeps until that deadline and looks again then (renewals have usually pushed it on):
+    an idle worker wakes for it every ~20 s, not every second (issue 14: 2,000 idle workers).
+    A worker woken from a pause (SIGSTOP, a frozen VM) finds every timer due at once and the
+    clock's is not always first: whoever looks first stops it (`expire_if_overdue`, which
+    the heartbeat calls before anything else), so nothing can push a lapsed clock on."""
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self.step = min(1.0, ttl / 10)
+        self.step = min(1.0, ttl / 10)  # the margin before Redis lets the lease lapse
         self.renewed_at = time.monotonic()
         self.expired = False
 
@@ -66,15 +72,25 @@ class LeaseClock:
         """A renewal sent at `sent_at` (time.monotonic()) was confirmed."""
         self.renewed_at = max(self.renewed_at, sent_at)
 
+    def left(self) -> float:
+        """Seconds until the clock stops the worker (<= 0: the lease may be another's)."""
+        return self.renewed_at + self.ttl - self.step - time.monotonic()
+
+    def expire_if_overdue(self, stop: Callable[[], None]) -> bool:
+        """Call `stop` (once) if the lease may have lapsed; True if it has."""
+        if self.expired:
+            return True
+        if self.left() > 0:
+            return False
+        self.expired = True
+        silent = time.monotonic() - self.renewed_at
+        log.warning("lease not renewed for %.1f s: another node may hold it; stopping", silent)
+        stop()
+        return True
+
     async def watch(self, stop: Callable[[], None], closing: Callable[[], bool]) -> None:
         """Call `stop` once the lease may have lapsed; ends when `closing()`."""
         while not closing():
-            silent = time.monotonic() - self.renewed_at
-            if silent >= self.ttl - self.step:
-                self.expired = True
-                log.warning(
-                    "lease not renewed for %.1f s: another node may hold it; stopping", silent
-                )
-                stop()
+            if self.expire_if_overdue(stop):
                 return
-            await asyncio.sleep(self.step)
+            await asyncio.sleep(self.left())

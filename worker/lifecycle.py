@@ -19,7 +19,7 @@ from core.i18n import t
 from fleet import fencing, keys
 from fleet.exitcodes import CONFIG_CLOSE_CODES, ExitCode
 from fleet.leases import Lease, LeaseBook
-from fleet.runtime import RuntimeStore, StaleWriter
+from fleet.runtime import RuntimeStore, StaleWriter, beat_write
 from fleet.states import InstanceState
 from worker import extensions, page_share
 from worker.bot import WorkerBot
@@ -155,6 +155,8 @@ class Lifecycle:
         return self.down_since is None or time.time() - self.down_since < self.gateway_grace
 
     async def beat_once(self, bot: WorkerBot) -> None:
+        if self.clock is not None and self.clock.expire_if_overdue(self._fenced_out):
+            return  # woken from a pause past the lease: never push the clock on (fence_guard)
         if not self.healthy():
             if self.clock is not None:  # no gateway session to bound: its clock waits too
                 self.clock.renewed(time.monotonic())
@@ -163,17 +165,18 @@ class Lifecycle:
         latency_ms = None if math.isinf(latency) or math.isnan(latency) else round(latency * 1e3, 1)
         guilds = len(bot.guilds) if self.ready else None
         sent = time.monotonic()
-        if (
-            self.leases is not None
-            and self.lease is not None
-            and await self.leases.renew({self.instance_id: self.lease})
-        ):
-            log.warning("instance lease %s now held by another node: stopping (fenced)", self.lease)
-            self._fenced_out()
-            return
-        if self.clock is not None:
-            self.clock.renewed(sent)
-        await self.store.beat(self.instance_id, latency_ms, guilds)
+        if self.leases is not None and self.lease is not None:
+            write = beat_write(self.instance_id, latency_ms, guilds)
+            if not await self.leases.renew_and_beat(self.instance_id, self.lease, write):
+                log.warning(
+                    "instance lease %s now held by another node: stopping (fenced)", self.lease
+                )
+                self._fenced_out()
+                return
+            if self.clock is not None:
+                self.clock.renewed(sent)
+        else:
+            await self.store.beat(self.instance_id, latency_ms, guilds)
         if self.ready and not self.online_written:
             await self._write_online(bot)
         self.pages.on_beat()
@@ -188,7 +191,12 @@ class Lifecycle:
         limit = bot.session_start_limit
         try:
             await self.store.transition(
-                self.instance_id, InstanceState.ONLINE, expect_pid=self.pid, last_error=None
+                self.instance_id,
+                InstanceState.ONLINE,
+                expect_pid=self.pid,
+                last_error=None,
+                # this process's CPU from its fork to serving (benchmarks read it: issue 14)
+                start_cpu_ms=f"{time.process_time() * 1e3:.1f}",
             )
         except (StaleWriter, IllegalTransition) as exc:
             # the orchestrator has not written our pid yet, or is stopping us: try next beat

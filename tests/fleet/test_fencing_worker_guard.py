@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from types import SimpleNamespace
 
 from fleet.errors import FencedOut
 from fleet.fencing import Fence
+from worker import fence_guard
 from worker.fence_guard import FenceGuard, LeaseClock
 
 
@@ -51,3 +53,37 @@ async def test_fencing_lease_clock_leaves_a_renewing_worker_alone():
     closing = True
     await asyncio.wait_for(watch, 1)
     assert not stopped and not clock.expired
+
+
+async def test_fencing_lease_clock_woken_past_its_deadline_stops_whoever_looks_first():
+    """A paused worker (SIGSTOP, a frozen VM) wakes with every timer due at once; the clock
+    sleeps until its deadline, so the heartbeat may run first. Its look (the first thing
+    `Lifecycle.beat_once` does) stops the worker once, and a later renewal cannot undo it."""
+    clock = LeaseClock(0.5)
+    stopped: list[int] = []
+    assert not clock.expire_if_overdue(lambda: stopped.append(1))  # fresh: not yet
+    clock.renewed_at -= 5  # as if frozen for ten TTLs
+    assert clock.expire_if_overdue(lambda: stopped.append(1))
+    clock.renewed(time.monotonic())  # a stale beat's confirmation arrives after
+    assert clock.expire_if_overdue(lambda: stopped.append(1))
+    await asyncio.wait_for(clock.watch(lambda: stopped.append(2), lambda: False), 1)
+    assert stopped == [1] and clock.expired
+
+
+async def test_fencing_lease_clock_sleeps_until_its_deadline_not_every_step(monkeypatch):
+    """An idle worker's clock wakes once per renewal window (about 20 s with the defaults),
+    not every second: 2,000 idle workers woke 2,000 times a second for it."""
+    clock = LeaseClock(30.0)
+    delays: list[float] = []
+    closing = False
+
+    async def sleep(delay: float) -> None:
+        nonlocal closing
+        delays.append(delay)
+        clock.renewed(time.monotonic())  # a beat renewed meanwhile
+        closing = len(delays) == 3
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(fence_guard, "asyncio", SimpleNamespace(sleep=sleep))
+    await asyncio.wait_for(clock.watch(lambda: None, lambda: closing), 1)
+    assert len(delays) == 3 and all(d > 28 for d in delays) and not clock.expired

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from fleet import keys
 from fleet.leases import Lease, LeaseBook, lease_ttl, live_nodes, preferred_node
+from fleet.runtime import beat_write
 
 
 @pytest.fixture
@@ -42,6 +43,31 @@ async def test_renew_keeps_recreates_and_reports_what_another_node_took(redis):
     assert await redis.get(keys.lease(2)) == two.value
     assert await redis.smembers(keys.node_leases("node-a")) == {"1", "2"}
     assert (await b.acquire(1))[0] is None
+
+
+async def test_a_worker_beat_renews_its_lease_and_a_fenced_off_worker_writes_no_heartbeat(redis):
+    """One round trip a beat (fleet.leases.renew_and_beat): while the lease is the worker's it
+    is renewed (or re-created after Redis lost it) and the heartbeat written; once another
+    node holds it, nothing is written, so the new owner's orchestrator never sees the old
+    worker's beat as its own worker's."""
+    node = LeaseBook(redis, "node-a", 10)
+    held, _ = await node.acquire(4)
+    await redis.pexpire(keys.lease(4), 50)
+    assert await node.renew_and_beat(4, held.value, beat_write(4, 12.5, 3))
+    assert await redis.pttl(keys.lease(4)) > 5000
+    assert await redis.get(keys.heartbeat(4)) is not None
+    assert await redis.hgetall(keys.runtime(4)) == {"latency_ms": "12.5", "guilds": "3"}
+    await redis.delete(keys.lease(4), keys.heartbeat(4))  # Redis restarted empty
+    assert await node.renew_and_beat(4, held.value, beat_write(4, None, None))
+    assert await redis.get(keys.lease(4)) == held.value
+    assert await redis.get(keys.heartbeat(4)) is not None
+    await redis.delete(keys.heartbeat(4), keys.runtime(4))
+    await redis.set(keys.lease(4), "node-b:999999")  # taken over after a lapse
+    assert not await node.renew_and_beat(4, held.value, beat_write(4, 12.5, 3))
+    assert await redis.get(keys.heartbeat(4)) is None
+    assert await redis.hgetall(keys.runtime(4)) == {}
+    assert await redis.get(keys.lease(4)) == "node-b:999999"
+    assert await redis.smembers(keys.node_leases("node-a")) == set()
 
 
 async def test_release_only_by_the_holder_of_that_token(redis):

@@ -15,10 +15,10 @@ import asyncio
 import logging
 import os
 import uuid
-from typing import Any, cast
+from typing import Any
 
 import disnake
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from core.i18n import t
 from fleet import keys
@@ -35,6 +35,7 @@ from worker.extensions.storefront import (
     views,
 )
 from worker.extensions.storefront.common import Storefront, knob
+from worker.extensions.storefront.delivery_stream import StreamReader
 from worker.extensions.storefront.send_once import (
     create_message,
     find_own_message,
@@ -44,9 +45,6 @@ from worker.extensions.storefront.send_once import (
 
 log = logging.getLogger("worker.storefront.delivery")
 ACTOR = "worker:delivery"
-RECONNECT_DELAYS = (0.2, 2.0)  # after a Redis error: first wait, longest wait
-# XREADGROUP's answer (RESP2, decoded): [(stream, [(entry id, fields), ...]), ...]
-_StreamRead = list[tuple[str, list[tuple[str, dict[str, str]]]]]
 
 
 class DeliveryConsumer:
@@ -63,94 +61,17 @@ class DeliveryConsumer:
         self.tasks: set[asyncio.Task[None]] = set()
         self.fence = sf.ctx.fencing.fence  # every write below carries it (fleet.fencing)
 
-    async def ensure_group(self) -> None:
-        try:
-            await self.redis.xgroup_create(self.stream, keys.DELIVERY_GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-
     async def run(self) -> None:
-        """Read, re-claim and handle entries until the bot closes. A Redis outage or restart
-        costs a short wait (0.2 s, doubling to 2 s), never the loop: then the group is made
-        again if Redis came back empty, and this consumer's own unacknowledged entries (read
-        just before the outage) are handled first."""
-        delay, outage = RECONNECT_DELAYS[0], False
-        while not self.bot.is_closed():
-            try:
-                await self.ensure_group()
-                if outage:
-                    await self.read_own_pending()
-                    outage = False
-                await self.consume()
-            except (RedisError, OSError) as exc:
-                if isinstance(exc, ResponseError) and "NOGROUP" not in str(exc):
-                    raise
-                log.warning(
-                    "delivery stream unreachable (%s): retrying in %.1f s",
-                    type(exc).__name__,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay, outage = min(RECONNECT_DELAYS[1], delay * 2), True
-                continue
-            delay = RECONNECT_DELAYS[0]
-
-    async def consume(self) -> None:
-        last_claim = 0.0
-        loop = asyncio.get_running_loop()
-        # An idle bot waits in Redis up to 3 s (under the clients' 5 s socket timeout, and
-        # never past the next re-claim): a new entry wakes the read at once, and closing the
-        # bot cancels it. One read a second was most of an idle fleet's CPU (1,000 bots:
-        # 1,000 reads/s).
-        # entries a dead consumer read are taken over once idle claim_idle_ms (60 s): looking
-        # for them every quarter of that is soon enough
-        claim_every = min(15.0, self.claim_idle_ms / 4000)
-        block_ms = max(100, int(min(claim_every, 3.0) * 1000))
-        while not self.bot.is_closed():
-            if loop.time() - last_claim > claim_every:
-                last_claim = loop.time()
-                await self.claim_stale()
-            batches = await self.redis.xreadgroup(
-                keys.DELIVERY_GROUP, self.consumer, {self.stream: ">"}, count=16, block=block_ms
-            )
-            # the client decodes responses to str (core.redis: decode_responses=True)
-            for _, entries in cast(_StreamRead, batches) or []:
-                for entry_id, fields in entries:
-                    self.spawn(entry_id, fields)
-
-    async def read_own_pending(self) -> None:
-        """Entries Redis handed to this consumer whose answer the outage may have eaten
-        (a duplicate of one still in hand is harmless: the delivery is recorded once)."""
-        batches = await self.redis.xreadgroup(
-            keys.DELIVERY_GROUP, self.consumer, {self.stream: "0"}, count=100
+        """Hand every entry of the stream to `handle` until the bot closes."""
+        reader = StreamReader(
+            self.redis,
+            self.sf.ctx.settings.redis_url,
+            self.stream,
+            self.consumer,
+            self.claim_idle_ms / 1000,
+            self.spawn,
         )
-        # the client decodes responses to str (core.redis: decode_responses=True)
-        for _, entries in cast(_StreamRead, batches) or []:
-            for entry_id, fields in entries:
-                if fields:
-                    self.spawn(entry_id, fields)
-
-    async def claim_stale(self) -> None:
-        """Take over entries another (dead) consumer read but never acknowledged."""
-        start = "0-0"
-        while True:
-            start, claimed, *_ = await self.redis.xautoclaim(
-                self.stream,
-                keys.DELIVERY_GROUP,
-                self.consumer,
-                self.claim_idle_ms,
-                start_id=start,
-                count=50,
-            )
-            for entry_id, fields in claimed:
-                if fields:
-                    log.info("re-claimed delivery entry %s", entry_id)
-                    self.spawn(entry_id, fields)
-                else:  # trimmed away: nothing to deliver
-                    await self.redis.xack(self.stream, keys.DELIVERY_GROUP, entry_id)
-            if start in ("0-0", b"0-0"):
-                return
+        await reader.run(self.bot.is_closed)
 
     def spawn(self, entry_id: str, fields: dict[str, str]) -> None:
         task = asyncio.create_task(self.handle(entry_id, fields))
