@@ -219,7 +219,6 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         feed = ChangeFeed()
         await feed.prime()
         last_full = [time.monotonic()]
-        check_every = max(0.2, min(5.0, policy.stuck_after / 4))
         tasks = [
             loop.create_task(
                 _every(
@@ -237,7 +236,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                     lambda: _changes(sup, feed, cfg.full_every, last_full),
                 )
             ),
-            loop.create_task(_every(stop, check_every, "heartbeat check", sup.check_health)),
+            loop.create_task(_every(stop, sup.health.period, "heartbeat check", sup.check_health)),
             loop.create_task(_every(stop, ttl / 3, "lease renewal", sup.leases_round)),
             loop.create_task(control_loop(redis, sup, node, stop)),
         ]
