@@ -261,8 +261,17 @@ class SandboxProcess:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                # tearing down ~2,000 sockets took more than 5 s after SIGKILL (2,000-bot bench)
-                self.proc.wait(60)
+                # tearing down ~2,000 sockets took more than 5 s after SIGKILL (2,000-bot bench),
+                # and more than 60 s once while 2,000 workers exited at the same time: the
+                # kernel finishes it; a caller is not failed for the wait
+                try:
+                    self.proc.wait(180)
+                except subprocess.TimeoutExpired:
+                    print(
+                        f"sandbox process {self.proc.pid} still exiting 180 s after SIGKILL; "
+                        "left to the kernel",
+                        file=sys.stderr,
+                    )
         self._dir.cleanup()
 
     def __enter__(self) -> SandboxProcess:
