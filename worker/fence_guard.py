@@ -56,21 +56,25 @@ class LeaseClock:
     that Redis confirmed, counted from when that renewal was sent (so before Redis can let the
     lease lapse).
 
-    It sleeps until that deadline and looks again then (renewals have usually pushed it on):
-    an idle worker wakes for it every ~20 s, not every second (issue 14: 2,000 idle workers).
-    A worker woken from a pause (SIGSTOP, a frozen VM) finds every timer due at once and the
-    clock's is not always first: whoever looks first stops it (`expire_if_overdue`, which
-    the heartbeat calls before anything else), so nothing can push a lapsed clock on."""
+    Its timer is moved on by each renewal and fires only when renewals stop: an idle worker
+    never wakes for it (issue 14: it woke every second, then once per renewal window, ~1 s
+    before the beat that renewed anyway). A worker woken from a pause (SIGSTOP, a frozen VM)
+    finds every timer due at once and the clock's is not always first: whoever looks first
+    stops it (`expire_if_overdue`, which the heartbeat calls before anything else), so nothing
+    can push a lapsed clock on."""
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self.step = min(1.0, ttl / 10)  # the margin before Redis lets the lease lapse
         self.renewed_at = time.monotonic()
         self.expired = False
+        self._due: asyncio.Future[None] | None = None  # what `watch` waits on
+        self._timer: asyncio.TimerHandle | None = None
 
     def renewed(self, sent_at: float) -> None:
         """A renewal sent at `sent_at` (time.monotonic()) was confirmed."""
         self.renewed_at = max(self.renewed_at, sent_at)
+        self._arm()
 
     def left(self) -> float:
         """Seconds until the clock stops the worker (<= 0: the lease may be another's)."""
@@ -88,9 +92,29 @@ class LeaseClock:
         stop()
         return True
 
+    def _arm(self) -> None:
+        """(Re)set the timer to the deadline (the loop's clock is time.monotonic())."""
+        if self._due is None or self._due.done():
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._due.get_loop().call_later(max(0.0, self.left()), self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self._due is not None and not self._due.done():
+            self._due.set_result(None)
+
     async def watch(self, stop: Callable[[], None], closing: Callable[[], bool]) -> None:
         """Call `stop` once the lease may have lapsed; ends when `closing()`."""
         while not closing():
             if self.expire_if_overdue(stop):
                 return
-            await asyncio.sleep(self.left())
+            self._due = asyncio.get_running_loop().create_future()
+            self._arm()
+            try:
+                await self._due
+            finally:
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = self._due = None

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from types import SimpleNamespace
+
+import pytest
 
 from fleet.errors import FencedOut
 from fleet.fencing import Fence
-from worker import fence_guard
 from worker.fence_guard import FenceGuard, LeaseClock
 
 
@@ -70,20 +70,28 @@ async def test_fencing_lease_clock_woken_past_its_deadline_stops_whoever_looks_f
     assert stopped == [1] and clock.expired
 
 
-async def test_fencing_lease_clock_sleeps_until_its_deadline_not_every_step(monkeypatch):
-    """An idle worker's clock wakes once per renewal window (about 20 s with the defaults),
-    not every second: 2,000 idle workers woke 2,000 times a second for it."""
-    clock = LeaseClock(30.0)
-    delays: list[float] = []
-    closing = False
+async def test_fencing_lease_clock_never_wakes_while_renewals_come(monkeypatch):
+    """An idle worker's clock does not wake at all while its beats renew the lease (2,000 idle
+    workers woke 2,000 times a second for it, then once per renewal window each); once the
+    renewals stop it stops the worker within the TTL."""
+    clock = LeaseClock(0.5)
+    looks: list[float] = []
+    look = clock.expire_if_overdue
 
-    async def sleep(delay: float) -> None:
-        nonlocal closing
-        delays.append(delay)
-        clock.renewed(time.monotonic())  # a beat renewed meanwhile
-        closing = len(delays) == 3
-        await asyncio.sleep(0)
+    def counted(stop):
+        looks.append(time.monotonic())
+        return look(stop)
 
-    monkeypatch.setattr(fence_guard, "asyncio", SimpleNamespace(sleep=sleep))
-    await asyncio.wait_for(clock.watch(lambda: None, lambda: closing), 1)
-    assert len(delays) == 3 and all(d > 28 for d in delays) and not clock.expired
+    monkeypatch.setattr(clock, "expire_if_overdue", counted)
+    stopped: list[float] = []
+    watch = asyncio.create_task(
+        clock.watch(lambda: stopped.append(time.monotonic()), lambda: False)
+    )
+    for _ in range(15):  # 1.5 s: three TTLs of renewals every 0.1 s
+        clock.renewed(time.monotonic())
+        await asyncio.sleep(0.1)
+    assert len(looks) == 1 and not stopped  # the first look only
+    last = clock.renewed_at
+    await asyncio.wait_for(watch, 1)  # no more renewals: it stops the worker
+    assert len(stopped) == 1 and clock.expired
+    assert stopped[0] - last == pytest.approx(0.5 - clock.step, abs=0.1)
