@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -130,6 +132,22 @@ async def test_login_is_rate_limited_per_ip(env):
     client = app.test_client()
     statuses = [(await client.get("/auth/discord")).status_code for _ in range(22)]
     assert statuses[:20] == [302] * 20 and statuses[-1] == 429
+
+
+async def test_login_limit_holds_across_the_edge_of_a_window(env, monkeypatch):
+    """19 attempts just before a 5-minute edge and 3 just after: the 21st in a few seconds is
+    refused (a fixed window started counting again at 0 and let 40 through)."""
+    from web.portal import security
+
+    app, _dc, _ = env
+    client = app.test_client()
+    edge = (int(time.time() // 300) + 1) * 300
+    clock = SimpleNamespace(time=lambda: edge - 1.0)
+    monkeypatch.setattr(security, "time", clock)
+    before = [(await client.get("/auth/discord")).status_code for _ in range(19)]
+    clock.time = lambda: edge + 1.0
+    after = [(await client.get("/auth/discord")).status_code for _ in range(3)]
+    assert before == [302] * 19 and after == [302, 429, 429]
 
 
 async def test_valid_bot_token_is_stored_encrypted_and_marked_dirty(env):
