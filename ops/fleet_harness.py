@@ -53,6 +53,18 @@ def node_processes(node: str) -> list[int]:
     return pids_with_env("ORCHESTRATOR_NODE", node)
 
 
+def split_node_names(tag: str, ids: list[int]) -> tuple[str, str]:
+    """Two node names for which rendezvous placement gives each node half of `ids`: random
+    names leave one node empty now and then (1 in 32 for six bots)."""
+    from fleet.leases import preferred_node
+
+    for k in range(10_000):
+        a, b = f"{tag}-a{k}", f"{tag}-b"
+        if sum(preferred_node(i, {a, b}) == a for i in ids) == len(ids) // 2:
+            return a, b
+    raise AssertionError("no balanced node names found")
+
+
 class Fleet:
     """One test's orchestrator node: env, database rows, the daemon process, observations."""
 
@@ -107,6 +119,11 @@ class Fleet:
         node = other.node
         other.env = {**self.env, "ORCHESTRATOR_NODE": node, "LOG_DIR": str(folder / "logs")}
         return other
+
+    def rename(self, node: str) -> None:
+        """Run as node `node` (before `start`)."""
+        self.node = node
+        self.env["ORCHESTRATOR_NODE"] = node
 
     # --- processes --------------------------------------------------------------------
     def start(self) -> None:

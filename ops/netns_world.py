@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from fleet.leases import preferred_node
 from fleet.states import DesiredState, InstanceState
-from ops.fleet_harness import STOREFRONT_ENV, Fleet, alive, payment_services
+from ops.fleet_harness import STOREFRONT_ENV, Fleet, alive, payment_services, split_node_names
 from ops.netns_harness import Forwarder, Network
 from ops.process_tools import RedisServer
 from ops.purchase_load import approve_at_rate, make_orders, make_stores
@@ -106,18 +105,8 @@ def _node_urls(net: Network, fwd: dict[str, Forwarder], db_url: str) -> dict[str
     }
 
 
-def _split_names(tag: str, ids: list[int]) -> tuple[str, str]:
-    """Node names for which rendezvous placement gives each node half of the bots."""
-    for k in range(10_000):
-        a, b = f"{tag}-a{k}", f"{tag}-b"
-        if sum(preferred_node(i, {a, b}) == a for i in ids) == len(ids) // 2:
-            return a, b
-    raise AssertionError("no balanced node names found")
-
-
 def _name_node(fleet: Fleet, name: str, host_launcher: list[str]) -> None:
-    fleet.node = name
-    fleet.env["ORCHESTRATOR_NODE"] = name
+    fleet.rename(name)
     fleet.launcher = host_launcher
 
 
@@ -189,7 +178,7 @@ async def two_hosts(
         # both nodes must be live before the bots are wanted, or the first takes them all
         await BotInstance.filter(id__in=ids).update(desired_state=DesiredState.STOPPED)
         orders = await make_orders(svc, dc, stores, orders_per_bot)
-        name_a, name_b = _split_names(net.tag, ids)
+        name_a, name_b = split_node_names(net.tag, ids)
         _name_node(a, name_a, net.hosts["a"].launcher)
         _name_node(b, name_b, net.hosts["b"].launcher)
         w = World(net, redis, a, b, sb, dc, mpc, svc, stores, orders, ttl, rate)

@@ -8,14 +8,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from datetime import UTC, datetime
 
 import pytest
 
 from fleet import keys
 from fleet.control_protocol import mark_dirty, send_command
 from fleet.leases import Lease
-from fleet.states import InstanceState
-from ops.fleet_harness import Fleet, alive, node_processes
+from fleet.models import BotInstance
+from fleet.states import DesiredState, InstanceState
+from ops.fleet_harness import Fleet, alive, node_processes, split_node_names
 
 pytestmark = pytest.mark.e2e
 S = InstanceState
@@ -45,13 +47,22 @@ async def _both_live(a: Fleet, b: Fleet) -> None:
 
 
 async def _two_node_fleet(a: Fleet, b: Fleet, dc, count: int):
-    """Both nodes up first (so placement sees both), then the bots."""
+    """The bots are in the database but not wanted until both nodes are up (or the first node
+    takes them all); node names for which placement gives each node half of them."""
+    bots = [await dc.create_bot(f"Loja {n}") for n in range(count)]
+    ids = [
+        await a.add_instance(bot.token, name=f"Loja {n}", desired_state=DesiredState.STOPPED)
+        for n, bot in enumerate(bots)
+    ]
+    name_a, name_b = split_node_names(a.node, ids)
+    a.rename(name_a)
+    b.rename(name_b)
     a.start()
     b.start()
     await _both_live(a, b)
-    await asyncio.sleep(0.3)
-    bots = [await dc.create_bot(f"Loja {n}") for n in range(count)]
-    ids = [await a.add_instance(bot.token, name=f"Loja {n}") for n, bot in enumerate(bots)]
+    await BotInstance.filter(id__in=ids).update(
+        desired_state=DesiredState.RUNNING, updated_at=datetime.now(UTC)
+    )
     await mark_dirty(a.redis, *ids)
     recs = [await a.wait_state(i, S.ONLINE, timeout=25) for i in ids]
     return bots, ids, recs
