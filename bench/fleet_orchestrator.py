@@ -45,7 +45,7 @@ from bench._memory import (  # noqa: E402
     uss_kb,
 )
 from bench._rollout import Rollout, start_summary  # noqa: E402
-from bench._world import pct, redis_argv  # noqa: E402
+from bench._world import create_database, drop_database, pct, redis_argv  # noqa: E402
 from core.db import close_db, init_db  # noqa: E402
 from core.vault import TokenVault, generate_key  # noqa: E402
 from fleet import keys  # noqa: E402
@@ -63,11 +63,13 @@ class Bench(Rollout):
         self.key = generate_key()
         self.procs: list[subprocess.Popen[bytes]] = []
         self.node = f"bench-{os.getpid()}"
+        # --postgres: a fresh database on that server (dropped at the end); else SQLite
+        self.db_url = f"sqlite://{self.tmp}/db.sqlite3"
 
     def env(self, api_base: str, redis_url: str) -> dict[str, str]:
         return {
             **os.environ,
-            "DATABASE_URL": f"sqlite://{self.tmp}/db.sqlite3",
+            "DATABASE_URL": self.db_url,
             "REDIS_URL": redis_url,
             "DISCORD_API_BASE": api_base,
             "DATA_DIR": str(self.tmp / "data"),
@@ -89,7 +91,7 @@ class Bench(Rollout):
         from ops.migrations import apply
         from shop.models.accounts import Account, Tenant
 
-        url = f"sqlite://{self.tmp}/db.sqlite3"
+        url = self.db_url
         await apply(url)
         await close_db()
         await init_db(url)
@@ -241,6 +243,8 @@ class Bench(Rollout):
             subprocess.Popen(redis_argv(port, "--maxclients", "10000"), stdout=subprocess.DEVNULL)
         )
         redis_url = f"redis://127.0.0.1:{port}/0"
+        if args.postgres:
+            self.db_url = await create_database(args.postgres, self.tmp)
         with SandboxProcess("--no-mp") as sb:
             env = self.env(sb.urls["DISCORD_API_BASE"], redis_url)
             os.environ.update({k: env[k] for k in ("DATA_DIR", "LOG_DIR")})
@@ -347,13 +351,23 @@ class Bench(Rollout):
         )
 
     def cleanup(self) -> None:
-        for pid in pids_with_env("ORCHESTRATOR_NODE", self.node):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+        # a zygote killed while it forks leaves children the first look did not see: look
+        # until none is left
+        for _ in range(20):
+            left = pids_with_env("ORCHESTRATOR_NODE", self.node)
+            if not left:
+                break
+            for pid in left:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
         for proc in self.procs:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
+        if self.args.postgres and not self.db_url.startswith("sqlite"):
+            with contextlib.suppress(Exception):
+                asyncio.run(drop_database(self.args.postgres, self.db_url))
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -380,6 +394,13 @@ def main() -> None:
         "--store-guilds",
         action="store_true",
         help="give each store a guild with its bot in it (tenant.guild_id set)",
+    )
+    parser.add_argument(
+        "--postgres",
+        default="",
+        metavar="ADMIN_URL",
+        help="run on a fresh PostgreSQL database created through this URL (e.g. "
+        "postgres://postgres@127.0.0.1:5432/postgres) and dropped at the end",
     )
     args = parser.parse_args()
     bench = Bench(args)

@@ -29,13 +29,24 @@ def _with_sqlite_defaults(url: str) -> str:
     return url
 
 
-def tortoise_config(database_url: str, with_aerich: bool = True) -> dict[str, Any]:
-    """The tortoise config dict for a database URL."""
+def tortoise_config(
+    database_url: str, with_aerich: bool = True, lean: bool = False
+) -> dict[str, Any]:
+    """The tortoise config dict for a database URL. `lean`: a bot worker's PostgreSQL pool,
+    which keeps no connection while idle (`core.pg_pool`)."""
     models = list(MODEL_MODULES) + (["aerich.models"] if with_aerich else [])
     connection: str | dict[str, Any] = _with_sqlite_defaults(database_url)
     if database_url.startswith("sqlite://"):
         connection = expand_db_url(str(connection))
         connection["engine"] = "core.sqlite_backend"  # BEGIN IMMEDIATE: see that module
+    elif database_url.startswith(("postgres://", "asyncpg://")):
+        from core import pg_pool
+
+        connection = expand_db_url(str(connection))
+        # a full server (max_connections) makes a new connection wait, not fail
+        connection["credentials"]["connect"] = pg_pool.connect_waiting
+        if lean:
+            connection["credentials"].update(pg_pool.lean_pool_options())
     return {
         "connections": {"default": connection},
         "apps": {"models": {"models": models, "default_connection": "default"}},
@@ -66,18 +77,19 @@ _prepared_url: str | None = None
 
 
 def prepare_models(
-    database_url: str, probe: bool | Callable[[], Awaitable[object]] = False
+    database_url: str, probe: bool | Callable[[], Awaitable[object]] = False, lean: bool = False
 ) -> None:
     """Build tortoise's model registry (metadata, relations, base queries) in a process that
     forks children afterwards (the worker zygote): each child's first `init_db` then only
     opens its own connection instead of rebuilding ~1 MB of metadata in copy-on-write memory.
     With `probe`, `SELECT 1` runs (and then `probe()` itself when it is a coroutine function:
     the caller's own warm-up queries) and the connection is closed again, so the driver's
-    one-time set-up is also done here. No connection, socket or event loop survives this call."""
+    one-time set-up is also done here. No connection, socket or event loop survives this call.
+    `lean`: the children's pool (see `tortoise_config`)."""
     global _prepared_url
 
     async def build() -> None:
-        await init_db(database_url)
+        await init_db(database_url, lean=lean)
         if probe:
             ctx = tortoise_context.get_current_context()
             assert ctx is not None
@@ -94,8 +106,8 @@ def prepare_models(
     _prepared_url = database_url
 
 
-async def init_db(database_url: str) -> None:
-    """Connect tortoise for this process."""
+async def init_db(database_url: str, lean: bool = False) -> None:
+    """Connect tortoise for this process (`lean`: see `tortoise_config`)."""
     global _prepared_url
     if _prepared_url is not None:
         prepared, _prepared_url = _prepared_url, None  # only the first init_db reuses it
@@ -113,11 +125,22 @@ async def init_db(database_url: str) -> None:
             # exactly the intended clean-up.
             warnings.simplefilter("ignore", TortoiseLoopSwitchWarning)
             await previous.close_connections()
-    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+    await Tortoise.init(
+        config=tortoise_config(database_url, lean=lean), _enable_global_fallback=True
+    )
 
 
 async def close_db() -> None:
     await Tortoise.close_connections()
+
+
+async def release_db() -> None:
+    """Close this process's PostgreSQL connections now (the next query opens one again): a
+    bot worker done with its start-up reads. SQLite: nothing to release."""
+    ctx = tortoise_context.get_current_context()
+    conn = ctx.connections.get("default") if ctx is not None else None
+    if conn is not None and getattr(conn, "_pool", None) is not None:
+        await conn.close()
 
 
 async def ping_db() -> tuple[bool, str]:

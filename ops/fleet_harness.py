@@ -152,9 +152,15 @@ class Fleet:
         return "\n".join(texts)
 
     async def cleanup(self) -> None:
-        for pid in node_processes(self.node):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        # a zygote killed while it forks leaves a child the first look did not see
+        for _ in range(20):
+            left = node_processes(self.node)
+            if not left:
+                break
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.05)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)

@@ -38,6 +38,7 @@ class WorkerContext:
     store_guild_id: int | None = None  # the only guild the bot serves (None: not set yet)
     # the fencing token the owner's writes carry, and the stop when one is refused
     fencing: FenceGuard = field(default_factory=FenceGuard)
+    bot_public: bool | None = None  # as the database had it at start (None: never read)
 
 
 class WorkerBot(commands.InteractionBot):

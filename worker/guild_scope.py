@@ -38,6 +38,7 @@ class GuildScope:
     def __init__(self, bot: WorkerBot) -> None:
         self.bot = bot
         self.guild_id = bot.ctx.store_guild_id  # None: the store has not set its server yet
+        self.public_recorded = bot.ctx.bot_public  # what the database has (None: nothing)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def install(self) -> None:
@@ -136,10 +137,13 @@ class GuildScope:
         public = bool(app.get("bot_public"))
         if public:
             log.warning("the application is public: anyone can add this bot to a server")
+        if public == self.public_recorded:
+            return  # the database has it already: no write (and no connection) at each start
         try:
             await record_bot_public(
                 self.bot.ctx.instance_id, public, fence=self.bot.ctx.fencing.fence
             )
+            self.public_recorded = public
         except FencedOut as exc:
             self.bot.ctx.fencing.refuse(exc)
 

@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 from typing import cast
 
+from core import pg_pool
 from core import redis as core_redis
-from core.db import close_db, init_db
+from core.db import close_db, init_db, release_db
 from core.errors import ConfigError
 from core.i18n import t
 from core.logging import JsonFormatter, register_secret
@@ -158,7 +159,7 @@ async def serve(
     locale = settings.default_locale
     outcome = Outcome(ExitCode.CRASH, "crash", t("runtime.error.crash", locale, detail="start"))
     try:
-        await init_db(settings.database_url)
+        await init_db(settings.database_url, lean=True)
         instance = await BotInstance.get_or_none(id=instance_id)
         if instance is None:
             log.warning("instance %s no longer exists", instance_id)
@@ -174,6 +175,9 @@ async def serve(
             str | None,
             await Tenant.filter(id=instance.tenant_id).first().values_list("guild_id", flat=True),
         )
+        # done with the database until a buyer or a delivery needs it: on PostgreSQL a bot
+        # holds no connection while idle (core.pg_pool), so 2,000 bots fit max_connections
+        await release_db()
         ctx = WorkerContext(
             instance_id,
             instance.tenant_id,
@@ -183,6 +187,7 @@ async def serve(
             locale,
             store_guild_id=int(guild_id) if guild_id else None,
             fencing=FenceGuard(Fence.from_lease(instance_id, lease)),
+            bot_public=instance.bot_public,
         )
         modules = extensions.enabled(os.environ)
         bot = build_bot(ctx, modules, guild_ready_timeout())
@@ -255,6 +260,7 @@ def check_tuning(policy: PolicyConfig) -> None:
     _beat_every(policy)
     guild_ready_timeout()
     resume_enabled()
+    pg_pool.check_tuning()
     extensions.check_tuning(os.environ)
 
 

@@ -19,6 +19,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
+from core import pg_pool
 from core.logging import JsonFormatter
 from core.tuning import TuningError, tuning_int, tuning_path
 from fleet import ksm
@@ -209,7 +210,8 @@ def _warm_db(settings: Settings) -> None:
     from core.db import prepare_models
     from worker.main import warm_queries
 
-    prepare_models(settings.database_url, probe=warm_queries)
+    # the workers' pool: no PostgreSQL connection kept while idle (core.pg_pool)
+    prepare_models(settings.database_url, probe=warm_queries, lean=True)
 
 
 def _warm_redis(settings: Settings) -> None:
@@ -324,6 +326,7 @@ def main() -> None:
     global KSM, PAGE_SHARE
     try:
         worker_nice()  # a bad value stops the zygote now, not each worker later
+        pg_pool.check_tuning()
         KSM = ksm.requested()
         PAGE_SHARE = page_share.requested()
     except TuningError as exc:
