@@ -28,7 +28,11 @@ class FakeConnect:
 def _quick(monkeypatch):
     monkeypatch.setattr(pg_pool, "FIRST_DELAY_S", 0.001)
     monkeypatch.setattr(pg_pool, "MAX_DELAY_S", 0.01)
-    for name in ("VITRINE_DB_CONNECT_WAIT_S", "VITRINE_WORKER_DB_CONNECTIONS"):
+    for name in (
+        "VITRINE_DB_CONNECT_WAIT_S",
+        "VITRINE_WORKER_DB_CONNECTIONS",
+        "VITRINE_WORKER_DB_IDLE_S",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
