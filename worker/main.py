@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from core import pg_pool
 from core import redis as core_redis
@@ -34,7 +34,6 @@ from fleet.fencing import Fence
 from fleet.leases import lease_ttl
 from fleet.models import BotInstance
 from fleet.runtime import RuntimeStore
-from shop.models import Tenant
 from worker import extensions, optional_intents
 from worker.bot import WorkerContext, build_bot, mark_ready
 from worker.fence_guard import FenceGuard
@@ -160,34 +159,30 @@ async def serve(
     outcome = Outcome(ExitCode.CRASH, "crash", t("runtime.error.crash", locale, detail="start"))
     try:
         await init_db(settings.database_url, lean=True)
-        instance = await BotInstance.get_or_none(id=instance_id)
-        if instance is None:
+        # one query (no model object): what the start needs of the instance and its store
+        row = await start_row(instance_id)
+        if row is None:
             log.warning("instance %s no longer exists", instance_id)
             return (outcome := Outcome(ExitCode.CLEAN))
-        try:
-            token = TokenVault(settings.token_encryption_keys).decrypt(instance.token_enc)
-        except VaultError:
-            return (outcome := Outcome(ExitCode.CONFIG, "vault", t("runtime.error.vault", locale)))
-        register_secret(token.reveal())
-        # the only guild this bot serves (worker.guild_scope)
-        # tortoise types a flat values_list() after first() as a tuple; it is the value
-        guild_id = cast(
-            str | None,
-            await Tenant.filter(id=instance.tenant_id).first().values_list("guild_id", flat=True),
-        )
         # done with the database until a buyer or a delivery needs it: on PostgreSQL a bot
         # holds no connection while idle (core.pg_pool), so 2,000 bots fit max_connections
         await release_db()
+        try:
+            token = TokenVault(settings.token_encryption_keys).decrypt(row["token_enc"])
+        except VaultError:
+            return (outcome := Outcome(ExitCode.CONFIG, "vault", t("runtime.error.vault", locale)))
+        register_secret(token.reveal())
+        guild_id = row["tenant__guild_id"]  # the only guild this bot serves (worker.guild_scope)
         ctx = WorkerContext(
             instance_id,
-            instance.tenant_id,
+            row["tenant_id"],
             settings,
             redis,
             store,
             locale,
             store_guild_id=int(guild_id) if guild_id else None,
             fencing=FenceGuard(Fence.from_lease(instance_id, lease)),
-            bot_public=instance.bot_public,
+            bot_public=row["bot_public"],
         )
         modules = extensions.enabled(os.environ)
         bot = build_bot(ctx, modules, guild_ready_timeout())
@@ -227,12 +222,23 @@ async def serve(
                 await asyncio.wait_for(closing, 3)
 
 
+START_FIELDS = ("token_enc", "tenant_id", "bot_public", "tenant__guild_id")
+
+
+async def start_row(instance_id: int) -> dict[str, Any] | None:
+    """The instance's token (encrypted), tenant, recorded `bot_public` and its store's guild."""
+    # tortoise types values() after first() as a list of dicts; it is one dict or None
+    return cast(
+        dict[str, Any] | None,
+        await BotInstance.filter(id=instance_id).first().values(*START_FIELDS),
+    )
+
+
 async def warm_queries() -> None:
-    """The queries every worker runs at start (its instance, its store's guild, the
-    application's `bot_public`), matching nothing: the zygote runs them once through
+    """The queries every worker runs at start (its start row, the application's
+    `bot_public`), matching nothing: the zygote runs them once through
     `core.db.prepare_models(..., probe=warm_queries)` so their code paths are warm for all."""
-    await asyncio.wait_for(BotInstance.filter(id=0).first(), 5)
-    await asyncio.wait_for(Tenant.filter(id=0).first().values_list("guild_id", flat=True), 5)
+    await asyncio.wait_for(start_row(0), 5)
     await asyncio.wait_for(BotInstance.filter(id=0).update(bot_public=None), 5)
 
 
