@@ -50,7 +50,7 @@ from core.db import close_db, init_db  # noqa: E402
 from core.vault import TokenVault, generate_key  # noqa: E402
 from fleet import keys  # noqa: E402
 from fleet.control_protocol import mark_dirty  # noqa: E402
-from ops.process_tools import free_port, pids_with_env  # noqa: E402
+from ops.process_tools import free_port, kill_all_with_env  # noqa: E402
 from sandbox.discord.client import DiscordSandbox  # noqa: E402
 from sandbox.server import SandboxProcess  # noqa: E402
 from worker.page_share import AFTER_READY  # noqa: E402
@@ -351,16 +351,7 @@ class Bench(Rollout):
         )
 
     def cleanup(self) -> None:
-        # a zygote killed while it forks leaves children the first look did not see: look
-        # until none is left
-        for _ in range(20):
-            left = pids_with_env("ORCHESTRATOR_NODE", self.node)
-            if not left:
-                break
-            for pid in left:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.2)
+        kill_all_with_env("ORCHESTRATOR_NODE", self.node)
         for proc in self.procs:
             if proc.poll() is None:
                 proc.kill()

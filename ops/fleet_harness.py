@@ -25,7 +25,7 @@ from core.vault import TokenVault, generate_key
 from fleet import keys
 from fleet.runtime import RuntimeRecord, RuntimeStore
 from fleet.states import InstanceState
-from ops.process_tools import pids_with_env
+from ops.process_tools import kill_all_with_env, pids_with_env
 
 if TYPE_CHECKING:
     from sandbox.discord.client import Buyer, DiscordSandbox, GuildInfo
@@ -152,15 +152,7 @@ class Fleet:
         return "\n".join(texts)
 
     async def cleanup(self) -> None:
-        # a zygote killed while it forks leaves a child the first look did not see
-        for _ in range(20):
-            left = node_processes(self.node)
-            if not left:
-                break
-            for pid in left:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            await asyncio.sleep(0.05)
+        kill_all_with_env("ORCHESTRATOR_NODE", self.node)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)

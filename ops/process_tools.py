@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -44,6 +46,19 @@ def pids_with_env(name: str, value: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def kill_all_with_env(name: str, value: str, tries: int = 20) -> None:
+    """SIGKILL every process `pids_with_env` finds, looking again until none is left: a
+    zygote killed while it forks leaves a child the first look did not see."""
+    for _ in range(tries):
+        left = pids_with_env(name, value)
+        if not left:
+            return
+        for pid in left:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
 
 
 def redis_argv(port: int, *extra: str, workdir: Path | None = None, aof: bool = False) -> list[str]:

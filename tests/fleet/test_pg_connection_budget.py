@@ -24,7 +24,9 @@ from tests.helpers.db import PG_ADMIN_URL
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not PG_AVAILABLE, reason="PostgreSQL not reachable"),
+    pytest.mark.skipif(
+        not PG_AVAILABLE, reason="PostgreSQL not reachable: the limit tested is a server's"
+    ),
 ]
 LIMIT = 8  # connections the role may hold at once: the orchestrator's pool (5) and 3
 BOTS = 12
