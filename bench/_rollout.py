@@ -23,6 +23,9 @@ class Rollout:
     async def online(self, redis: aioredis.Redis, ids: list[int]) -> dict[int, dict[str, str]]:
         raise NotImplementedError
 
+    async def online_count(self, redis: aioredis.Redis, ids: list[int]) -> int:
+        raise NotImplementedError
+
     async def set_running(self, redis: aioredis.Redis, ids: list[int], running: bool) -> None:
         raise NotImplementedError
 
@@ -42,7 +45,7 @@ class Rollout:
         batch = max(1, int(self.args.spawn_rate))
         enabled: list[int] = []
         for start in range(0, len(ids), batch):
-            online = len(await self.online(redis, enabled)) if enabled else 0
+            online = await self.online_count(redis, enabled) if enabled else 0
             # a bot just online still holds its start-up copies until it gives them back
             # (worker.page_share, 2 s after READY): wait for the projection to come back
             # before giving up on the rest
@@ -50,7 +53,7 @@ class Rollout:
             while self.headroom(online, len(enabled) + batch) < floor and waited < PATIENCE_S:
                 await asyncio.sleep(1.0)
                 waited += 1.0
-                online = len(await self.online(redis, enabled))
+                online = await self.online_count(redis, enabled)
             if self.headroom(online, len(enabled) + batch) < floor:
                 print(
                     f"MemAvailable would fall below {self.args.mem_floor_gib} GiB: no bot "
@@ -65,14 +68,15 @@ class Rollout:
         deadline = time.monotonic() + self.args.timeout
         short_since: float | None = None
         while time.monotonic() < deadline:
-            recs = await self.online(redis, enabled)
-            if len(recs) == len(enabled):
+            count = await self.online_count(redis, enabled)
+            if count == len(enabled):
                 break
-            short = self.headroom(len(recs), len(enabled)) < floor
+            short = self.headroom(count, len(enabled)) < floor
             short_since = (short_since or time.monotonic()) if short else None
             if mem_available() < floor or (
                 short_since is not None and time.monotonic() - short_since > PATIENCE_S
             ):
+                recs = await self.online(redis, enabled)
                 late = [i for i in enabled if i not in recs]
                 print(
                     f"MemAvailable would fall below {self.args.mem_floor_gib} GiB with "
@@ -86,7 +90,7 @@ class Rollout:
         return enabled
 
 
-def start_summary(recs: dict[int, dict[str, str]], wall0: float) -> None:
+def start_summary(recs: dict[int, dict[str, str]], wall0: float, step: float = 5.0) -> None:
     """When the bots came online after the orchestrator started (at `wall0`), and the CPU a
     worker spent from its fork to online (`start_cpu_ms`, written by the worker)."""
     spawned = sorted(float(r["spawned_at"]) for r in recs.values())
@@ -97,6 +101,16 @@ def start_summary(recs: dict[int, dict[str, str]], wall0: float) -> None:
         f"all after {ready[-1] - wall0:.1f} s",
         flush=True,
     )
+    # spawns and READYs per `step` seconds: a start limited by the supply of spawns (the
+    # orchestrator) looks different from one limited by the CPU (READYs lag the spawns)
+    buckets = int(max(ready[-1], spawned[-1]) - wall0) // int(step) + 1
+    spawns, readies = [0] * buckets, [0] * buckets
+    for at in spawned:
+        spawns[int((at - wall0) // step)] += 1
+    for at in ready:
+        readies[int((at - wall0) // step)] += 1
+    print(f"  per {step:g} s after the orchestrator started: spawned {spawns}", flush=True)
+    print(f"  per {step:g} s after the orchestrator started: online  {readies}", flush=True)
     start_cpu = [float(r["start_cpu_ms"]) for r in recs.values() if "start_cpu_ms" in r]
     if start_cpu:
         print(

@@ -120,7 +120,7 @@ class KsmBench(Bench):
         for start in range(0, len(ids), batch):
             since = time.monotonic()
             while True:
-                online = len(await self.online(redis, enabled)) if enabled else 0
+                online = await self.online_count(redis, enabled) if enabled else 0
                 if self.headroom(online, len(enabled) + batch) >= floor:
                     break
                 if time.monotonic() - since > self.args.timeout:

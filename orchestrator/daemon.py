@@ -99,12 +99,22 @@ async def heartbeat(
 
 
 async def _every(
-    stop: asyncio.Event, period: float, what: str, step: Callable[[], Awaitable[None]]
+    stop: asyncio.Event,
+    period: float,
+    what: str,
+    step: Callable[[], Awaitable[None]],
+    *,
+    from_start: bool = False,
 ) -> None:
     """Run `step` every `period` s until stop; a failure (Redis restarting, database locked)
-    is logged and the next round tries again."""
+    is logged and the next round tries again. The wait is `period` after a step ends, or,
+    with `from_start`, what is left of `period` since it began: a step that took longer
+    than `period` is followed by the next one at once (the change pass: one that starts
+    300 bots takes ~10 s, and waiting 2 s more after it left the CPU idle in a mass start
+    while the bots switched on meanwhile waited, docs/benchmarks.md)."""
     failing = False
     while not stop.is_set():
+        began = time.monotonic()
         try:
             await step()
             if failing:
@@ -114,8 +124,9 @@ async def _every(
             if not failing:
                 log.warning("%s failed: %s: %s", what, type(exc).__name__, exc)
             failing = True
+        wait = max(0.0, period - (time.monotonic() - began)) if from_start else period
         try:
-            await asyncio.wait_for(stop.wait(), period)
+            await asyncio.wait_for(stop.wait(), wait)
         except TimeoutError:
             pass
 
@@ -234,6 +245,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                     cfg.pass_every,
                     "change pass",
                     lambda: _changes(sup, feed, cfg.full_every, last_full),
+                    from_start=True,
                 )
             ),
             loop.create_task(_every(stop, sup.health.period, "heartbeat check", sup.check_health)),

@@ -29,6 +29,10 @@ from worker.resume import SessionKeeper, close_keeping_session, count_login
 log = logging.getLogger("worker")
 
 ORPHAN_AFTER_S = 30.0
+# READY came before the orchestrator recorded this process's pid (it writes the record right
+# after the fork; in a mass start that can take longer than the login): look again this soon,
+# doubling up to the beat period, instead of a whole beat later (10 s idle for nothing)
+ONLINE_RETRY_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ class Lifecycle:
         self.wake = asyncio.Event()
         self.closing = False
         self.stale_since: float | None = None
+        self.online_retry = ONLINE_RETRY_S
         self.stop: asyncio.Event | None = None
         self.watch: asyncio.Task[None] | None = None  # the lease clock's
         self.keeper: SessionKeeper | None = None  # the gateway session, for a successor
@@ -203,6 +208,9 @@ class Lifecycle:
             if not (isinstance(exc, IllegalTransition) and exc.current == InstanceState.ONLINE):
                 log.info("not marking online yet: %s", exc)
                 self._orphan_check(isinstance(exc, StaleWriter))
+                if isinstance(exc, StaleWriter):
+                    asyncio.get_running_loop().call_later(self.online_retry, self.wake.set)
+                    self.online_retry = min(self.beat_every, self.online_retry * 2)
                 return
         resumed = self.keeper is not None and self.keeper.rs.mode == "resume"
         if limit is not None and not resumed:  # a RESUME spends no login
