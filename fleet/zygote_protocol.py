@@ -2,7 +2,9 @@
 and the zygote (`python -m worker.zygote`).
 
     orchestrator -> zygote (stdin)   {"op": "spawn", "seq": N, "instance_id": ID,
-                                      "lease": "node:token" or null}
+                                      "lease": "node:token" or null,
+                                      "start": {the instance's start row} (optional:
+                                      fleet.start_data; the token in it is ciphertext)}
     zygote -> orchestrator (stdout)  {"op": "ready", "pid": P}             once, after preloading
                                      {"op": "spawned", "seq": N, "instance_id": ID, "pid": P}
                                      {"op": "exited", "pid": P, "code": C}  C < 0: signal -C
@@ -38,8 +40,12 @@ def decode(line: bytes) -> dict[str, Any]:
     return msg
 
 
-def spawn(seq: int, instance_id: int, lease: str | None) -> bytes:
-    return encode(SPAWN, seq=seq, instance_id=instance_id, lease=lease)
+def spawn(
+    seq: int, instance_id: int, lease: str | None, start: dict[str, Any] | None = None
+) -> bytes:
+    if start is None:
+        return encode(SPAWN, seq=seq, instance_id=instance_id, lease=lease)
+    return encode(SPAWN, seq=seq, instance_id=instance_id, lease=lease, start=start)
 
 
 def ready(pid: int) -> bytes:
@@ -56,10 +62,11 @@ def exited(pid: int, code: int) -> bytes:
 
 # The fields of a decoded message; each raises KeyError, ValueError or TypeError when the
 # message is malformed.
-def spawn_args(msg: dict[str, Any]) -> tuple[int, int, str | None]:
-    """(seq, instance_id, lease) of a `spawn` request."""
+def spawn_args(msg: dict[str, Any]) -> tuple[int, int, str | None, object]:
+    """(seq, instance_id, lease, start row or None) of a `spawn` request; the worker checks
+    the start row (`fleet.start_data.checked`)."""
     lease = msg.get("lease")
-    return int(msg["seq"]), int(msg["instance_id"]), str(lease) if lease else None
+    return int(msg["seq"]), int(msg["instance_id"]), str(lease) if lease else None, msg.get("start")
 
 
 def spawned_args(msg: dict[str, Any]) -> tuple[int, int]:

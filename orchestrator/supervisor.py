@@ -23,6 +23,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from fleet import start_data
 from fleet.crashpolicy import PolicyConfig
 from fleet.leases import DEFAULT_TTL_S, Lease
 from fleet.runtime import RuntimeRecord, RuntimeStore
@@ -252,7 +253,7 @@ class Supervisor:
 
     async def _fork(self, iid: int, config_version: int | None, lease: str) -> Worker:
         await self.pacer.admit(iid)
-        pid = await self.spawner.spawn(iid, lease)
+        pid = await self.spawner.spawn(iid, lease, await start_data.for_spawn(iid))
         worker = Worker(iid, pid, proc_start_time(pid), time.time(), config_version, lease=lease)
         self.workers.add(worker)  # before any await that can fail: a live worker is watched
         await self.store.transition(

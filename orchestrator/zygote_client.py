@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from fleet import zygote_protocol as zp
 
@@ -136,14 +137,17 @@ class Spawner:
                     log.warning("zygote ended (%s); starting a new one", self.proc.returncode)
                 await self.start()
 
-    async def spawn(self, instance_id: int, lease: str | None = None) -> int:
-        """Fork a worker for `instance_id` holding `lease` (fleet.leases); returns its pid."""
+    async def spawn(
+        self, instance_id: int, lease: str | None = None, start: dict[str, Any] | None = None
+    ) -> int:
+        """Fork a worker for `instance_id` holding `lease` (fleet.leases), handing it its
+        `start` row (fleet.start_data; None: it reads the database); returns its pid."""
         await self.ensure_started()
         assert self.proc is not None and self.proc.stdin is not None
         self._seq += 1
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pending[self._seq] = fut
-        self.proc.stdin.write(zp.spawn(self._seq, instance_id, lease))
+        self.proc.stdin.write(zp.spawn(self._seq, instance_id, lease, start))
         await self.proc.stdin.drain()
         # No timeout here: the zygote answers every request or dies (then the reader fails
         # the future). Giving up early would leave a forked worker nobody watches.

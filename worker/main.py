@@ -16,7 +16,6 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, cast
 
 from core import pg_pool
 from core import redis as core_redis
@@ -27,7 +26,7 @@ from core.logging import JsonFormatter, register_secret
 from core.settings import Settings, load_settings
 from core.tuning import tuning_float, tuning_int
 from core.vault import TokenVault, VaultError
-from fleet import keys
+from fleet import keys, start_data
 from fleet.crashpolicy import PolicyConfig
 from fleet.exitcodes import ExitCode
 from fleet.fencing import Fence
@@ -148,6 +147,7 @@ async def serve(
     policy: PolicyConfig,
     lease: str | None = None,
     ttl: float = 30.0,
+    start: object = None,
 ) -> Outcome:
     # A worker's commands are short (its one blocking read has a connection of its own,
     # worker.extensions.storefront.delivery_stream): a few connections serve them, and a
@@ -158,15 +158,17 @@ async def serve(
     locale = settings.default_locale
     outcome = Outcome(ExitCode.CRASH, "crash", t("runtime.error.crash", locale, detail="start"))
     try:
+        # tortoise is set up as the zygote left it: no connection is opened until a query
         await init_db(settings.database_url, lean=True)
-        # one query (no model object): what the start needs of the instance and its store
-        row = await start_row(instance_id)
-        if row is None:
-            log.warning("instance %s no longer exists", instance_id)
-            return (outcome := Outcome(ExitCode.CLEAN))
-        # done with the database until a buyer or a delivery needs it: on PostgreSQL a bot
-        # holds no connection while idle (core.pg_pool), so 2,000 bots fit max_connections
-        await release_db()
+        # the start row the orchestrator sent with the spawn (fleet.start_data), else read
+        if (row := start_data.checked(start)) is None:
+            row = await start_data.start_row(instance_id)
+            if row is None:
+                log.warning("instance %s no longer exists", instance_id)
+                return (outcome := Outcome(ExitCode.CLEAN))
+            # done with the database until a buyer or a delivery needs it: on PostgreSQL a
+            # bot holds no connection while idle (core.pg_pool): 2,000 bots fit
+            await release_db()
         try:
             token = TokenVault(settings.token_encryption_keys).decrypt(row["token_enc"])
         except VaultError:
@@ -222,23 +224,11 @@ async def serve(
                 await asyncio.wait_for(closing, 3)
 
 
-START_FIELDS = ("token_enc", "tenant_id", "bot_public", "tenant__guild_id")
-
-
-async def start_row(instance_id: int) -> dict[str, Any] | None:
-    """The instance's token (encrypted), tenant, recorded `bot_public` and its store's guild."""
-    # tortoise types values() after first() as a list of dicts; it is one dict or None
-    return cast(
-        dict[str, Any] | None,
-        await BotInstance.filter(id=instance_id).first().values(*START_FIELDS),
-    )
-
-
 async def warm_queries() -> None:
     """The queries every worker runs at start (its start row, the application's
     `bot_public`), matching nothing: the zygote runs them once through
     `core.db.prepare_models(..., probe=warm_queries)` so their code paths are warm for all."""
-    await asyncio.wait_for(start_row(0), 5)
+    await asyncio.wait_for(start_data.start_row(0), 5)
     await asyncio.wait_for(BotInstance.filter(id=0).update(bot_public=None), 5)
 
 
@@ -270,9 +260,10 @@ def check_tuning(policy: PolicyConfig) -> None:
     extensions.check_tuning(os.environ)
 
 
-def run_instance(instance_id: int, lease: str | None = None) -> int:
+def run_instance(instance_id: int, lease: str | None = None, start: object = None) -> int:
     """Run one instance in this process; returns the exit code (an `ExitCode`). `lease`: the
-    "node:token" the orchestrator acquired for this process (None: run without one)."""
+    "node:token" the orchestrator acquired for this process (None: run without one); `start`:
+    its start row as the orchestrator read it (fleet.start_data; None: read it here)."""
     try:
         settings = load_settings()
         policy = PolicyConfig.from_env(os.environ)
@@ -287,7 +278,7 @@ def run_instance(instance_id: int, lease: str | None = None) -> int:
     # Not asyncio.run(): its final "cancel every task and wait" must not keep a finished
     # worker alive; the process ends right after.
     loop = asyncio.new_event_loop()
-    outcome = loop.run_until_complete(serve(instance_id, settings, policy, lease, ttl))
+    outcome = loop.run_until_complete(serve(instance_id, settings, policy, lease, ttl, start))
     log.info("worker exiting with %s", outcome.code.name)
     logging.shutdown()
     return int(outcome.code)

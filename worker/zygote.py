@@ -235,7 +235,9 @@ def worker_nice() -> int:
     return tuning_int("VITRINE_WORKER_NICE", 5, 0, 19)
 
 
-def _child(instance_id: int, fds: list[int], lease: str | None = None) -> None:
+def _child(
+    instance_id: int, fds: list[int], lease: str | None = None, start: object = None
+) -> None:
     """In the forked child: drop the zygote's fds and signal set-up, run the worker, exit."""
     from worker.main import detach, run_instance
 
@@ -254,7 +256,7 @@ def _child(instance_id: int, fds: list[int], lease: str | None = None) -> None:
         if KSM:
             with contextlib.suppress(OSError):  # the orchestrator logs why, once (fleet.ksm)
                 ksm.opt_in()
-        code = run_instance(instance_id, lease=lease)
+        code = run_instance(instance_id, lease=lease, start=start)
     finally:
         os._exit(code)
 
@@ -283,10 +285,12 @@ class Zygote:
                 return
             self.send(zp.exited(pid, os.waitstatus_to_exitcode(status)))
 
-    def spawn(self, seq: int, instance_id: int, lease: str | None = None) -> None:
+    def spawn(
+        self, seq: int, instance_id: int, lease: str | None = None, start: object = None
+    ) -> None:
         pid = os.fork()
         if pid == 0:
-            _child(instance_id, [self.wake_r, self.wake_w, *self.extra_fds], lease)
+            _child(instance_id, [self.wake_r, self.wake_w, *self.extra_fds], lease, start)
         self.send(zp.spawned(seq, instance_id, pid))
 
     def handle(self, line: bytes) -> None:
@@ -295,7 +299,12 @@ class Zygote:
             if msg.get(zp.OP) == zp.SPAWN:
                 self.spawn(*zp.spawn_args(msg))
         except (ValueError, KeyError, TypeError) as exc:
-            print(f"zygote: bad request {line[:200]!r}: {exc}", file=sys.stderr, flush=True)
+            # not the line itself: a spawn request carries the token's ciphertext
+            print(
+                f"zygote: bad request ({len(line)} bytes): {type(exc).__name__}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def serve(self) -> None:
         sel = selectors.DefaultSelector()

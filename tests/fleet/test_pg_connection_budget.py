@@ -76,6 +76,17 @@ async def _connections(role: str) -> dict[str, int]:
     return {r["application_name"]: r["n"] for r in rows}
 
 
+async def _sessions(name: str) -> int:
+    """Sessions ever opened on the database (PostgreSQL 14+ counts them at connect)."""
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        return int(
+            await conn.fetchval("SELECT sessions FROM pg_stat_database WHERE datname = $1", name)
+        )
+    finally:
+        await conn.close()
+
+
 async def test_more_bots_than_connections_all_come_online_and_idle_bots_hold_none(
     tmp_path, limited_db, redis_url, sandbox, dc
 ):
@@ -92,12 +103,20 @@ async def test_more_bots_than_connections_all_come_online_and_idle_bots_hold_non
             for n, b in enumerate(bots)
         ]
         await close_db()  # this test's own connection is not one the fleet can use
+        name = url.rsplit("/", 1)[1]
+        sessions = await _sessions(name)
         fleet.start()
         await mark_dirty(fleet.redis, *ids)
         recs = [await fleet.wait_state(i, InstanceState.ONLINE, timeout=40) for i in ids]
         # every bot at its first attempt: one login each, no crash on record
         assert [(await dc.bot_info(b))["identify_count"] for b in bots] == [1] * BOTS
         assert [r.crashes for r in recs] == [[]] * BOTS
+        # the orchestrator sent each worker its start row (fleet.start_data): a start opens
+        # no connection, and the sessions opened are the orchestrator's (6 here; 18 when
+        # each worker read its row itself)
+        await asyncio.sleep(1.5)  # a closed session's count reaches the statistics
+        opened = await _sessions(name) - sessions
+        assert opened < BOTS, f"{opened} sessions opened for {BOTS} bot starts"
         await asyncio.sleep(3)  # longer than a worker's idle connection lives (1 s)
         held = await _connections(role)
         assert held.get(WORKER_APPLICATION, 0) == 0, f"idle bots hold connections: {held}"

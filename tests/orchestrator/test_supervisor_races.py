@@ -14,7 +14,7 @@ from orchestrator.supervisor import Supervisor
 class NoSpawn:
     """A spawner that must not be asked for anything."""
 
-    async def spawn(self, instance_id: int, lease: str | None = None) -> int:
+    async def spawn(self, instance_id: int, lease: str | None = None, start: object = None) -> int:
         raise AssertionError(f"instance {instance_id} was started")
 
 
