@@ -119,6 +119,11 @@ class Bench(Rollout):
                 tenant=tenant,
                 token_enc=vault.encrypt(bot.token),
                 desired_state=DesiredState.RUNNING if running else DesiredState.STOPPED,
+                # as onboarding records it (web/portal/onboarding.py; the sandbox's
+                # applications are public): a start writes it only when it changed, and a
+                # fleet that wrote it in each of 2,000 starts measured a first start
+                # after onboarding, not a node's mass start
+                bot_public=True,
             )
             ids.append(inst.id)
         if running:

@@ -135,11 +135,16 @@ async def close_db() -> None:
 
 
 async def release_db() -> None:
-    """Close this process's PostgreSQL connections now (the next query opens one again): a
-    bot worker done with its start-up reads. SQLite: nothing to release."""
+    """Close this process's database connection now (the next query opens one again): a bot
+    worker done with its start-up reads. PostgreSQL: the pool's connections. SQLite: the
+    connection, its thread and its lock on the database's `-shm` file (a WAL connection holds
+    one as long as it is open, and Linux walks every holder's lock on each lock operation:
+    2,000 idle workers with a connection each slowed every transaction of every process)."""
     ctx = tortoise_context.get_current_context()
     conn = ctx.connections.get("default") if ctx is not None else None
-    if conn is not None and getattr(conn, "_pool", None) is not None:
+    if conn is not None and (
+        getattr(conn, "_pool", None) is not None or getattr(conn, "_connection", None) is not None
+    ):
         await conn.close()
 
 
