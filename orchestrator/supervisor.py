@@ -66,6 +66,7 @@ class Supervisor:
         self.timers = InstanceTimers(lambda iid: self.spawn_task(self._timer_fired(iid)))
         self.locks: defaultdict[int, InstanceLock] = defaultdict(InstanceLock)
         self.desired: dict[int, Desired] = {}
+        self.start_rows = start_data.PassRows()  # what a pass's starts hand their workers
         self.drained = False
         self.adopted = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -86,6 +87,7 @@ class Supervisor:
                 self.desired.pop(iid, None)
             self.desired.update(desired)
         epochs = {i: self.locks[i].epoch for i in ids}
+        await self.start_rows.read(i for i in ids if i not in self.workers and self._wanted(i))
         records = await self.store.get_many(ids)
         holders = await self.placement.holders(ids)
         await asyncio.gather(
@@ -95,6 +97,9 @@ class Supervisor:
             )
         )
         return len(ids)
+
+    def _wanted(self, iid: int) -> bool:
+        return (desired := self.desired.get(iid)) is not None and desired.run
 
     async def reconcile_one(
         self,
@@ -253,7 +258,7 @@ class Supervisor:
 
     async def _fork(self, iid: int, config_version: int | None, lease: str) -> Worker:
         await self.pacer.admit(iid)
-        pid = await self.spawner.spawn(iid, lease, await start_data.for_spawn(iid))
+        pid = await self.spawner.spawn(iid, lease, await self.start_rows.take(iid))
         worker = Worker(iid, pid, proc_start_time(pid), time.time(), config_version, lease=lease)
         self.workers.add(worker)  # before any await that can fail: a live worker is watched
         await self.store.transition(

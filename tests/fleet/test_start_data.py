@@ -75,3 +75,24 @@ async def test_a_database_that_does_not_answer_in_time_leaves_the_read_to_the_wo
     monkeypatch.setattr(start_data, "start_row", stuck)
     monkeypatch.setattr(start_data, "READ_WAIT_S", 0.1)
     assert await asyncio.wait_for(start_data.for_spawn(iid), 2) is None
+
+
+async def test_a_pass_reads_its_rows_once_and_a_later_start_reads_again(db, monkeypatch):
+    first, enc = await _instance()
+    rows = start_data.PassRows()
+    await rows.read([first, 999_999])  # a gone instance is simply not there
+    singles: list[int] = []
+
+    async def single(instance_id: int) -> dict[str, object] | None:
+        singles.append(instance_id)
+        return None
+
+    monkeypatch.setattr(start_data, "for_spawn", single)
+    row = await rows.take(first)
+    assert row is not None and row["token_enc"] == enc and singles == []
+    assert await rows.take(first) is None and singles == [first]  # used once, then read
+    assert await rows.take(999_999) is None and singles == [first, 999_999]
+    await rows.read([first])
+    monkeypatch.setattr(start_data, "PREFETCH_FRESH_S", 0.0)  # e.g. a crash minutes later
+    assert await rows.take(first) is None and singles == [first, 999_999, first]
+    await rows.read([])  # nothing to start: no query
