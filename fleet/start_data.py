@@ -62,7 +62,8 @@ class PassRows:
     of the instances (their `config_version`); a start without one reads it (`for_spawn`)."""
 
     def __init__(self) -> None:
-        self.rows: dict[int, tuple[float, dict[str, Any]]] = {}
+        # instance -> (read at, its config_version then, the row)
+        self.rows: dict[int, tuple[float, int, dict[str, Any]]] = {}
 
     async def read(self, ids: Iterable[int]) -> None:
         wanted = list(ids)
@@ -70,17 +71,30 @@ class PassRows:
             return
         try:
             rows = await asyncio.wait_for(
-                BotInstance.filter(id__in=wanted).values("id", *START_FIELDS), READ_WAIT_S * 4
+                BotInstance.filter(id__in=wanted).values("id", "config_version", *START_FIELDS),
+                READ_WAIT_S * 4,
             )
         except Exception as exc:  # noqa: BLE001 - each start then reads its own row
             log.warning("start rows of a pass not read (%s)", type(exc).__name__)
             return
         now = time.monotonic()
-        self.rows.update((int(row.pop("id")), (now, row)) for row in rows)
+        for row in rows:
+            key = (int(row.pop("id")), int(row.pop("config_version")))
+            self.rows[key[0]] = (now, key[1], row)
 
-    async def take(self, instance_id: int) -> dict[str, Any] | None:
-        read_at, row = self.rows.pop(instance_id, (0.0, None))
-        if row is not None and time.monotonic() - read_at < PREFETCH_FRESH_S:
+    def forget(self, instance_id: int) -> None:
+        """The instance changed (a control command re-read it): its next start reads."""
+        self.rows.pop(instance_id, None)
+
+    async def take(self, instance_id: int, config_version: int | None) -> dict[str, Any] | None:
+        """The row read for this start's configuration (the token is part of it: an edit
+        raises `config_version`), else one read now."""
+        read_at, version, row = self.rows.pop(instance_id, (0.0, None, None))
+        if (
+            row is not None
+            and version == config_version
+            and time.monotonic() - read_at < PREFETCH_FRESH_S
+        ):
             return row
         return await for_spawn(instance_id)
 

@@ -162,6 +162,7 @@ class Supervisor:
     async def refresh_desired(self, iid: int) -> None:
         """Read the instance's desired state from the database again (after a change)."""
         desired = await load_desired([iid])
+        self.start_rows.forget(iid)
         if iid in desired:
             self.desired[iid] = desired[iid]
         else:
@@ -258,7 +259,8 @@ class Supervisor:
 
     async def _fork(self, iid: int, config_version: int | None, lease: str) -> Worker:
         await self.pacer.admit(iid)
-        pid = await self.spawner.spawn(iid, lease, await self.start_rows.take(iid))
+        start = await self.start_rows.take(iid, config_version)
+        pid = await self.spawner.spawn(iid, lease, start)
         worker = Worker(iid, pid, proc_start_time(pid), time.time(), config_version, lease=lease)
         self.workers.add(worker)  # before any await that can fail: a live worker is watched
         await self.store.transition(

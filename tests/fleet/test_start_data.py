@@ -88,11 +88,31 @@ async def test_a_pass_reads_its_rows_once_and_a_later_start_reads_again(db, monk
         return None
 
     monkeypatch.setattr(start_data, "for_spawn", single)
-    row = await rows.take(first)
+    row = await rows.take(first, 1)
     assert row is not None and row["token_enc"] == enc and singles == []
-    assert await rows.take(first) is None and singles == [first]  # used once, then read
-    assert await rows.take(999_999) is None and singles == [first, 999_999]
+    assert await rows.take(first, 1) is None and singles == [first]  # used once, then read
+    assert await rows.take(999_999, 1) is None and singles == [first, 999_999]
     await rows.read([first])
     monkeypatch.setattr(start_data, "PREFETCH_FRESH_S", 0.0)  # e.g. a crash minutes later
-    assert await rows.take(first) is None and singles == [first, 999_999, first]
+    assert await rows.take(first, 1) is None and singles == [first, 999_999, first]
     await rows.read([])  # nothing to start: no query
+
+
+async def test_a_token_edited_after_the_pass_read_is_not_started_with_the_old_one(db, monkeypatch):
+    """The runbook's scenario B: the seller pastes a new token (config_version + 1) and the
+    operator restarts the bot before the next pass: the row read by the pass is not used."""
+    iid, old = await _instance()
+    rows = start_data.PassRows()
+    await rows.read([iid])
+    new = TokenVault([generate_key()]).encrypt("MTE.new.token")
+    await BotInstance.filter(id=iid).update(token_enc=new, config_version=2)
+    row = await rows.take(iid, 2)  # the start the restart makes, with the new version
+    assert row is not None and row["token_enc"] == new
+    await rows.read([iid])
+    rows.forget(iid)  # a control command re-read the instance
+    monkeypatch.setattr(start_data, "for_spawn", lambda iid: _none())
+    assert await rows.take(iid, 2) is None
+
+
+async def _none() -> None:
+    return None
