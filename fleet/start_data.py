@@ -1,8 +1,9 @@
 """What a worker needs of the database to start: its instance's token (still encrypted), its
 tenant, the recorded `bot_public` and its store's guild: one row.
 
-The orchestrator reads it right before it asks the zygote for a fork and passes it along with
-the spawn request (`fleet.zygote_protocol`), so that a starting worker opens no database
+The orchestrator reads it (a reconcile pass for all the bots it may start, in one query; a
+start outside a pass for itself) and passes it along with the spawn request
+(`fleet.zygote_protocol`), so that a starting worker opens no database
 connection at all: on SQLite each one cost a connection, its thread, four PRAGMAs and a
 query (~6 ms of a ~30 ms start, ~20 % of a 2,000-bot mass start's worker CPU); on
 PostgreSQL a connection per start, i.e. 2,000 in a mass start. The token stays Fernet
@@ -58,8 +59,9 @@ class PassRows:
     """The start rows of a reconcile pass's bots, read in one query when the pass begins:
     its starts take theirs from here instead of queueing one query each behind the fencing
     claims on the orchestrator's connection (SQLite runs them one at a time: in a 2,000-bot
-    mass start ~1,000 single reads timed out there). A row is as fresh as the pass's own read
-    of the instances (their `config_version`); a start without one reads it (`for_spawn`)."""
+    mass start ~1,000 single reads timed out there). A row serves only a start of the
+    `config_version` it was read with, within PREFETCH_FRESH_S; any other start reads its own
+    (`for_spawn`)."""
 
     def __init__(self) -> None:
         # instance -> (read at, its config_version then, the row)
@@ -79,8 +81,7 @@ class PassRows:
             return
         now = time.monotonic()
         for row in rows:
-            key = (int(row.pop("id")), int(row.pop("config_version")))
-            self.rows[key[0]] = (now, key[1], row)
+            self.rows[int(row.pop("id"))] = (now, int(row.pop("config_version")), row)
 
     def forget(self, instance_id: int) -> None:
         """The instance changed (a control command re-read it): its next start reads."""

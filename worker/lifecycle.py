@@ -225,6 +225,7 @@ class Lifecycle:
                 },
             )
         self.online_written = True
+        self.online_retry = ONLINE_RETRY_S  # a later rewrite (Redis lost it) starts short again
         log.info("online (READY) with %d guild(s)", len(bot.guilds))
 
     def _hand_over(self) -> None:
